@@ -1,0 +1,42 @@
+// Shared pieces of the lmac command: reporting, progress, model resolution.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "lmac/codec/model.hpp"
+
+namespace lmac::cli {
+
+enum Exit { kOk = 0, kError = 1, kUsage = 2 };
+
+struct Globals {
+  int verbosity = 1;  // 0 quiet, 1 normal, 2 verbose
+  int threads = 0;    // 0: all cores
+};
+Globals& globals();
+// The chosen subcommand's action, run after parsing; returns the exit code.
+std::function<int()>& action();
+int thread_count();
+
+// "lmac: FILE: reason" on stderr.
+void report_error(const std::string& file, const std::string& reason);
+void note(const std::string& message);     // shown unless -q
+void verbose(const std::string& message);  // shown with -v
+
+// A progress callback that draws on stderr only when it is a terminal.
+std::function<void(size_t, size_t)> progress(const std::string& label);
+
+// --model given, or the bundled default model (models/), or builtin:order2 when the
+// build ships no model.
+std::string default_model_spec();
+std::unique_ptr<CodecModel> open_model(const std::string& spec);
+
+void add_compress(CLI::App& app);
+void add_decompress(CLI::App& app);
+void add_info(CLI::App& app);
+
+}  // namespace lmac::cli

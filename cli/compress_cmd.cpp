@@ -1,0 +1,153 @@
+// lmac compress / lmac decompress.
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "cli_common.hpp"
+#include "lmac/codec/file_codec.hpp"
+#include "lmac/common/file_io.hpp"
+
+namespace lmac::cli {
+namespace {
+
+struct IoFlags {
+  std::vector<std::string> inputs;
+  std::string output;
+  bool force = false, keep = false, to_stdout = false, remove = false;
+};
+
+void add_io(CLI::App* c, IoFlags& io) {
+  c->add_option("inputs", io.inputs, "input files ('-' for stdin)")->required();
+  c->add_option("-o,--output", io.output, "output file ('-' for stdout); one input only");
+  c->add_flag("-f,--force", io.force, "overwrite existing outputs");
+  c->add_flag("-k,--keep", io.keep, "keep input files (the default; see --rm)");
+  c->add_flag("--rm", io.remove, "delete each input after its output is written");
+  c->add_flag("-c,--stdout", io.to_stdout, "write to standard output");
+}
+
+std::string output_for(const IoFlags& io, const std::string& in, bool compressing) {
+  if (io.to_stdout || (!io.output.empty() && io.output == "-")) return "-";
+  if (!io.output.empty()) return io.output;
+  if (in == "-") return "-";
+  if (compressing) return in + ".lmac";
+  if (in.size() > 5 && in.ends_with(".lmac")) return in.substr(0, in.size() - 5);
+  return in + ".out";
+}
+
+// Runs fn on each input, reporting errors per file; returns the exit code.
+template <typename Fn>
+int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
+  if (!io.output.empty() && io.inputs.size() > 1) throw CLI::ValidationError("-o needs exactly one input");
+  int rc = kOk;
+  for (const std::string& in : io.inputs) {
+    std::string out = output_for(io, in, compressing);
+    try {
+      if (out != "-" && !io.force && file_exists(out)) fail("output " + out + " exists (use -f to overwrite)");
+      fn(in, out);
+      if (io.remove && in != "-") std::filesystem::remove(in);
+    } catch (const CLI::ParseError&) {
+      throw;
+    } catch (const std::exception& e) {
+      report_error(in == "-" ? "stdin" : in, e.what());
+      rc = kError;
+    }
+  }
+  return rc;
+}
+
+}  // namespace
+
+void add_compress(CLI::App& app) {
+  auto* c = app.add_subcommand("compress", "compress audio files to .lmac");
+  static IoFlags io;
+  static std::string model, mapping = "shift", layout = "interleaved", byte_order = "msb", raw, tokenization = "subword";
+  static uint32_t chunk = 0;
+  static int blocking = 0, batch = 16;
+  static bool no_offset = false;
+  add_io(c, io);
+  c->add_option("-m,--model,--model_path,--model-path", model, "model: GGUF file or builtin:order2 (default: bundled)");
+  c->add_option("--chunk-size,--chunk_size", chunk,
+                "chunk size in bytes, a multiple of the frame size (default: 2048 rounded down to whole frames)")
+      ->check(CLI::PositiveNumber);
+  c->add_option("--mapping", mapping, "byte to 7-bit symbol: shift (byte>>1) or mask (byte&127)")
+      ->check(CLI::IsMember({"shift", "mask"}));
+  c->add_option("--layout", layout, "channel layout: interleaved, planar or blocked:N");
+  c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --layout blocked:N");
+  c->add_option("--byte-order", byte_order, "byte order of sample bytes: msb (first) or file")
+      ->check(CLI::IsMember({"msb", "file"}));
+  c->add_flag("--no-offset-binary", no_offset, "keep signed samples as two's complement");
+  c->add_option("--format", raw, "raw PCM input format, e.g. s16le:2:44100");
+  c->add_option("--tokenization", tokenization, "subword (with char fallback) or char")
+      ->check(CLI::IsMember({"subword", "char"}));
+  c->add_option("--batch", batch, "chunks advanced together per model call")->check(CLI::PositiveNumber);
+  c->callback([] {
+    action() = [] {
+      CompressOptions o;
+      o.serial.mapping = parse_mapping(mapping);
+      o.serial.layout = parse_layout(layout, &o.serial.block_n);
+      if (blocking > 0) {
+        o.serial.layout = Layout::Blocked;
+        o.serial.block_n = static_cast<uint32_t>(blocking);
+      }
+      o.serial.byte_order = byte_order == "msb" ? ByteOrder::MsbFirst : ByteOrder::FileOrder;
+      o.serial.offset_binary = !no_offset;
+      o.chunk_bytes = chunk;  // 0: chosen per file from its frame size
+      if (!raw.empty()) o.raw_format = parse_raw_format(raw);
+      o.codec.tokenization = tokenization == "char" ? TokenMode::Char : TokenMode::Subword;
+      o.codec.batch = batch;
+      o.codec.threads = thread_count();
+      std::string spec = model.empty() ? default_model_spec() : model;
+      std::unique_ptr<CodecModel> m;
+      try {
+        m = open_model(spec);
+      } catch (const std::exception& e) {
+        report_error(spec, e.what());
+        return static_cast<int>(kError);
+      }
+      return each_input(io, true, [&](const std::string& in, const std::string& out) {
+        Bytes file = read_file(in);
+        o.codec.progress = progress("compress " + in);
+        Bytes packed = compress_audio(*m, file, o);
+        write_file_atomic(out, packed, io.force);
+        verbose(fmt::format("{}: {} -> {} bytes ({:.2f}%)", in, file.size(), packed.size(),
+                            file.empty() ? 0.0 : 100.0 * packed.size() / file.size()));
+      });
+    };
+  });
+}
+
+void add_decompress(CLI::App& app) {
+  auto* c = app.add_subcommand("decompress", "restore audio files from .lmac");
+  static IoFlags io;
+  static std::string model;
+  static int batch = 16;
+  static bool keep_going = false;
+  add_io(c, io);
+  c->add_option("-m,--model,--model_path,--model-path", model, "model (default: the one the stream names)");
+  c->add_option("--batch", batch, "chunks advanced together per model call")->check(CLI::PositiveNumber);
+  c->add_flag("--keep-going", keep_going, "decode every intact chunk; damaged ones become silence (exit 1)");
+  c->callback([] {
+    action() = [] {
+      return each_input(io, false, [&](const std::string& in, const std::string& out) {
+        Bytes file = read_file(in);
+        ParsedStream parsed = parse_lmac(file);
+        std::string spec = !model.empty() ? model
+                           : parsed.stream.header.model_name.rfind("builtin:", 0) == 0 ? parsed.stream.header.model_name
+                                                                                     : default_model_spec();
+        std::unique_ptr<CodecModel> m = open_model(spec);
+        CodecOptions o;
+        o.batch = batch;
+        o.threads = thread_count();
+        o.progress = progress("decompress " + in);
+        DecompressResult r = decompress_audio(*m, parsed, o, keep_going);
+        write_file_atomic(out, r.file, io.force);
+        if (!r.bad_chunks.empty()) {
+          for (const auto& e : r.errors) report_error(in, e);
+          fail(fmt::format("{} damaged chunks replaced by silence in {}", r.bad_chunks.size(), out));
+        }
+      });
+    };
+  });
+}
+
+}  // namespace lmac::cli

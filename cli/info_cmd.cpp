@@ -1,0 +1,53 @@
+// lmac info FILE.lmac: what a stream holds, without decoding it.
+#include <fmt/format.h>
+
+#include "cli_common.hpp"
+#include "lmac/container/lmac_format.hpp"
+#include "lmac/common/file_io.hpp"
+
+namespace lmac::cli {
+
+void add_info(CLI::App& app) {
+  auto* c = app.add_subcommand("info", "describe .lmac files");
+  static std::vector<std::string> inputs;
+  c->add_option("inputs", inputs, ".lmac files")->required();
+  c->callback([] {
+    action() = [] {
+      int rc = kOk;
+      for (const auto& in : inputs) {
+        try {
+          Bytes file = read_file(in);
+          ParsedStream p = parse_lmac(file);
+          const StreamHeader& h = p.stream.header;
+          uint64_t tokens = 0, tok_bytes = 0, res_bytes = 0, subword = 0;
+          for (const auto& ch : p.stream.chunks) {
+            tokens += ch.token_count;
+            tok_bytes += ch.tokens.size();
+            res_bytes += ch.residual.size();
+            subword += ch.mode == TokenMode::Subword;
+          }
+          fmt::print("{}:\n  source     {} ({}), {} header + {} trailer bytes kept\n", in, container_name(h.container),
+                     h.format.describe(), h.original_header.size(), h.original_trailer.size());
+          fmt::print("  samples    {} bytes in {} chunks of {} bytes\n", h.data_bytes, h.chunk_count, h.chunk_bytes);
+          fmt::print("  serial     {}\n", h.serial.describe());
+          fmt::print("  model      {} (fingerprint {:016x})\n", h.model_name, h.model_fingerprint);
+          fmt::print("  tokens     {} ({} chunks subword, {} char), {} bytes coded\n", tokens, subword,
+                     h.chunk_count - subword, tok_bytes);
+          fmt::print("  residual   {} bytes\n", res_bytes);
+          fmt::print("  size       {} bytes ({:.2f}% of the samples)\n", file.size(),
+                     h.data_bytes ? 100.0 * file.size() / h.data_bytes : 0.0);
+          if (!p.damaged.empty()) {
+            fmt::print("  damaged    {} chunks\n", p.damaged.size());
+            rc = kError;
+          }
+        } catch (const std::exception& e) {
+          report_error(in, e.what());
+          rc = kError;
+        }
+      }
+      return rc;
+    };
+  });
+}
+
+}  // namespace lmac::cli

@@ -1,0 +1,240 @@
+#include "lmac/codec/chunk_codec.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "lmac/coding/arithmetic_coder.hpp"
+#include "lmac/coding/residual_coder.hpp"
+#include "lmac/common/hash.hpp"
+
+namespace lmac {
+namespace {
+
+// Encoder feeds at most this many positions of one chunk per call, which bounds the
+// memory of the distributions (positions x alphabet) whatever the chunk size.
+constexpr size_t kSliceTokens = 64;
+
+struct Prepared {
+  TokenMode mode;
+  std::vector<int32_t> tokens;
+  CodedResidual residual;
+};
+
+Prepared prepare(const CodecModel& model, const ChunkSpec& spec, ByteSpan chunk, TokenMode wanted) {
+  Serialized s = serialize(*spec.format, *spec.serial, chunk);
+  Prepared p{TokenMode::Char, {}, encode_residual(s.residual, spec.format->bytes_per_sample())};
+  if (wanted == TokenMode::Subword && model.has_subword() && !s.symbols.empty()) {
+    std::vector<int32_t> t = model.tokenize(s.symbols);
+    if (model.detokenize(t) == s.symbols) {
+      p.mode = TokenMode::Subword;
+      p.tokens = std::move(t);
+    }
+  }
+  if (p.mode == TokenMode::Char) p.tokens.assign(s.symbols.begin(), s.symbols.end());
+  if (p.tokens.size() > model.max_tokens())
+    fail(fmt::format("a chunk of {} bytes needs {} tokens but the model's context holds {}; use a chunk size of at "
+                     "most {} bytes",
+                     chunk.size(), p.tokens.size(), model.max_tokens(),
+                     chunk.size() * model.max_tokens() / p.tokens.size() / spec.format->frame_bytes() *
+                         spec.format->frame_bytes()));
+  return p;
+}
+
+// Runs one group of same-mode chunks through a predictor, encoding every token.
+void encode_group(Predictor& pred, const std::vector<Prepared*>& group, std::vector<Bytes>& coded) {
+  std::vector<ArithmeticEncoder> enc(group.size());
+  std::vector<size_t> fed(group.size(), 0);  // positions fed so far (BOS is position 0)
+  std::vector<Feed> feeds;
+  std::vector<std::pair<size_t, size_t>> who;  // (chunk in group, token index it predicts)
+  std::vector<FreqTable> out;
+  for (;;) {
+    feeds.clear();
+    who.clear();
+    for (size_t g = 0; g < group.size(); ++g) {
+      const auto& toks = group[g]->tokens;
+      for (size_t k = 0; k < kSliceTokens && fed[g] < toks.size(); ++k, ++fed[g]) {
+        int32_t sym = fed[g] == 0 ? kStartOfSequence : toks[fed[g] - 1];
+        feeds.push_back({static_cast<uint32_t>(g), sym});
+        who.emplace_back(g, fed[g]);
+      }
+    }
+    if (feeds.empty()) break;
+    out.resize(feeds.size());
+    pred.feed(feeds, out);
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      auto [g, t] = who[i];
+      uint32_t s = static_cast<uint32_t>(group[g]->tokens[t]);
+      if (s >= out[i].freq.size()) fail("token outside the model's alphabet");
+      enc[g].encode(out[i].cum_below(s), out[i].freq[s], out[i].total);
+    }
+  }
+  for (size_t g = 0; g < group.size(); ++g) {
+    pred.release(static_cast<uint32_t>(g));
+    coded[g] = enc[g].finish();
+  }
+}
+
+template <typename Fn>
+void for_groups(const std::vector<size_t>& members, int batch, Fn&& fn) {
+  size_t b = static_cast<size_t>(std::max(1, batch));
+  for (size_t start = 0; start < members.size(); start += b)
+    fn(std::vector<size_t>(members.begin() + static_cast<ptrdiff_t>(start),
+                           members.begin() + static_cast<ptrdiff_t>(std::min(members.size(), start + b))));
+}
+
+// Calls fn(group_indices, predictor) for each group of chunks of one mode; groups run
+// in parallel when the model allows several predictors, else one after another.
+template <typename Fn>
+void run_groups(const CodecModel& model, const std::vector<TokenMode>& modes, const CodecOptions& o, Fn&& fn) {
+  for (TokenMode mode : {TokenMode::Char, TokenMode::Subword}) {
+    std::vector<size_t> members;
+    for (size_t i = 0; i < modes.size(); ++i)
+      if (modes[i] == mode) members.push_back(i);
+    if (members.empty()) continue;
+    std::vector<std::vector<size_t>> groups;
+    for_groups(members, o.batch, [&](std::vector<size_t> g) { groups.push_back(std::move(g)); });
+    if (model.parallel_predictors()) {
+      std::exception_ptr error;
+#pragma omp parallel for num_threads(std::max(1, o.threads)) schedule(dynamic)
+      for (size_t gi = 0; gi < groups.size(); ++gi) {
+        try {
+          auto pred = model.predictor(mode, 1);
+          fn(groups[gi], *pred);
+        } catch (...) {
+#pragma omp critical
+          error = std::current_exception();
+        }
+      }
+      if (error) std::rethrow_exception(error);
+    } else {
+      auto pred = model.predictor(mode, o.threads);
+      for (auto& g : groups) fn(g, *pred);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec& spec, ByteSpan data,
+                                       const std::vector<ChunkRange>& ranges, const CodecOptions& o) {
+  std::vector<Prepared> prepared(ranges.size());
+  std::vector<TokenMode> modes(ranges.size());
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    prepared[i] = prepare(model, spec, data.subspan(ranges[i].offset, ranges[i].size), o.tokenization);
+    modes[i] = prepared[i].mode;
+  }
+  std::vector<ChunkRecord> records(ranges.size());
+  size_t done = 0;
+  run_groups(model, modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
+    std::vector<Prepared*> group;
+    for (size_t i : idx) group.push_back(&prepared[i]);
+    std::vector<Bytes> coded(idx.size());
+    encode_group(pred, group, coded);
+    for (size_t g = 0; g < idx.size(); ++g) {
+      ChunkRecord& r = records[idx[g]];
+      Prepared& p = prepared[idx[g]];
+      r.mode = p.mode;
+      r.token_count = static_cast<uint32_t>(p.tokens.size());
+      r.tokens = std::move(coded[g]);
+      r.residual_mode = p.residual.mode;
+      r.residual = std::move(p.residual.bytes);
+      r.checksum = hash64(data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size));
+    }
+#pragma omp critical
+    {
+      done += idx.size();
+      if (o.progress) o.progress(done, ranges.size());
+    }
+  });
+  return records;
+}
+
+namespace {
+
+std::vector<std::vector<int32_t>> decode_token_group(Predictor& pred, const std::vector<const ChunkRecord*>& group) {
+  std::vector<ArithmeticDecoder> dec;
+  std::vector<std::vector<int32_t>> tokens(group.size());
+  for (const ChunkRecord* r : group) dec.emplace_back(r->tokens);
+  std::vector<Feed> feeds;
+  std::vector<size_t> who;
+  std::vector<FreqTable> out;
+  for (size_t g = 0; g < group.size(); ++g)
+    if (group[g]->token_count > 0) {
+      feeds.push_back({static_cast<uint32_t>(g), kStartOfSequence});
+      who.push_back(g);
+    }
+  while (!feeds.empty()) {
+    out.resize(feeds.size());
+    pred.feed(feeds, out);
+    std::vector<Feed> next;
+    std::vector<size_t> next_who;
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      size_t g = who[i];
+      uint32_t cum = 0;
+      uint32_t s = out[i].find(dec[g].target(out[i].total), &cum);
+      dec[g].consume(cum, out[i].freq[s], out[i].total);
+      tokens[g].push_back(static_cast<int32_t>(s));
+      if (tokens[g].size() < group[g]->token_count) {
+        next.push_back({static_cast<uint32_t>(g), static_cast<int32_t>(s)});
+        next_who.push_back(g);
+      }
+    }
+    feeds.swap(next);
+    who.swap(next_who);
+  }
+  for (size_t g = 0; g < group.size(); ++g) pred.release(static_cast<uint32_t>(g));
+  return tokens;
+}
+
+}  // namespace
+
+DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, const std::vector<ChunkRecord>& records,
+                            const std::vector<ChunkRange>& ranges, const std::vector<bool>& wanted,
+                            const CodecOptions& o) {
+  DecodedChunks d;
+  d.chunks.resize(records.size());
+  d.errors.resize(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!wanted[i]) continue;
+    if (records[i].token_count > ranges[i].size)
+      d.errors[i] = "token count larger than the chunk";
+    else if (records[i].mode == TokenMode::Subword && !model.has_subword())
+      d.errors[i] = "chunk needs a subword tokenizer";
+  }
+  std::vector<size_t> index_map;  // the chunks to decode
+  for (size_t i = 0; i < records.size(); ++i)
+    if (wanted[i] && d.errors[i].empty()) index_map.push_back(i);
+  std::vector<TokenMode> sub_modes;
+  for (size_t i : index_map) sub_modes.push_back(records[i].mode);
+  size_t done = 0;
+  run_groups(model, sub_modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
+    std::vector<const ChunkRecord*> group;
+    for (size_t k : idx) group.push_back(&records[index_map[k]]);
+    auto tokens = decode_token_group(pred, group);
+    for (size_t g = 0; g < idx.size(); ++g) {
+      size_t i = index_map[idx[g]];
+      const ChunkRecord& r = records[i];
+      try {
+        std::string symbols;
+        if (r.mode == TokenMode::Subword) symbols = model.detokenize(tokens[g]);
+        else symbols.assign(tokens[g].begin(), tokens[g].end());
+        if (symbols.size() != ranges[i].size) fail_format("decoded size differs from the chunk size");
+        auto bits = decode_residual({r.residual_mode, r.residual}, symbols.size(), spec.format->bytes_per_sample());
+        Bytes chunk = deserialize(*spec.format, *spec.serial, symbols, bits);
+        if (hash64(chunk) != r.checksum) fail_format("checksum mismatch after decoding");
+        d.chunks[i] = std::move(chunk);
+      } catch (const Error& e) {
+        d.errors[i] = e.what();
+      }
+    }
+#pragma omp critical
+    {
+      done += idx.size();
+      if (o.progress) o.progress(done, index_map.size());
+    }
+  });
+  return d;
+}
+
+}  // namespace lmac

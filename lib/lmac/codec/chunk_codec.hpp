@@ -1,0 +1,45 @@
+// Codes chunks of PCM bytes with a model (DESIGN: "The codec, chunk by chunk"):
+// serialize to symbols + residual bits, tokenize, arithmetic-code each token with the
+// model's distribution after BOS and the tokens before it, code the residual bits.
+// Chunks are independent; they are batched through the predictor several at a time.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "lmac/audio/pcm_format.hpp"
+#include "lmac/codec/model.hpp"
+#include "lmac/container/lmac_format.hpp"
+#include "lmac/serial/options.hpp"
+#include "lmac/serial/serializer.hpp"
+
+namespace lmac {
+
+struct CodecOptions {
+  TokenMode tokenization = TokenMode::Subword;
+  int batch = 16;     // chunks advanced together per predictor call
+  int threads = 1;
+  std::function<void(size_t done, size_t total)> progress;  // optional
+};
+
+struct ChunkSpec {
+  const PcmFormat* format;
+  const SerialOptions* serial;
+};
+
+// Encodes every chunk of `data` given by `ranges`.
+std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec& spec, ByteSpan data,
+                                       const std::vector<ChunkRange>& ranges, const CodecOptions& options);
+
+// Decodes the listed chunks (sizes from ranges); a chunk that fails (bad checksum,
+// corrupt tokens) yields nullopt and its error in `errors`.
+struct DecodedChunks {
+  std::vector<std::optional<Bytes>> chunks;
+  std::vector<std::string> errors;  // per chunk; empty when fine
+};
+DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, const std::vector<ChunkRecord>& records,
+                            const std::vector<ChunkRange>& ranges, const std::vector<bool>& wanted,
+                            const CodecOptions& options);
+
+}  // namespace lmac

@@ -1,0 +1,77 @@
+#include "lmac/codec/file_codec.hpp"
+
+#include <fmt/format.h>
+
+#include "lmac/common/hash.hpp"
+
+#include <algorithm>
+
+namespace lmac {
+
+Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& o) {
+  AudioFile audio = parse_audio(file, o.raw_format);
+  LmacStream s;
+  StreamHeader& h = s.header;
+  h.container = audio.container;
+  h.format = audio.format;
+  h.serial = o.serial;
+  const uint32_t fb = static_cast<uint32_t>(audio.format.frame_bytes());
+  h.chunk_bytes = o.chunk_bytes != 0 ? o.chunk_bytes : std::max(fb, kDefaultChunkBytes / fb * fb);
+  h.tokenization = o.codec.tokenization;
+  h.model_name = model.name();
+  h.model_fingerprint = model.fingerprint();
+  h.original_header = std::move(audio.header);
+  h.original_trailer = std::move(audio.trailer);
+  h.data_bytes = audio.data.size();
+  auto ranges = split_chunks(audio.data.size(), audio.format.frame_bytes(), h.chunk_bytes);
+  h.chunk_count = ranges.size();
+  s.chunks = encode_chunks(model, {&h.format, &h.serial}, audio.data, ranges, o.codec);
+  s.data_checksum = hash64(audio.data);
+  return write_lmac(s);
+}
+
+void check_model(const CodecModel& model, const StreamHeader& h) {
+  if (model.fingerprint() != h.model_fingerprint)
+    fail(fmt::format("wrong model: the stream was made with '{}' (fingerprint {:016x}), not '{}' ({:016x})",
+                     h.model_name, h.model_fingerprint, model.name(), model.fingerprint()));
+}
+
+DecompressResult decompress_audio(const CodecModel& model, const ParsedStream& parsed, const CodecOptions& o,
+                                  bool keep_going) {
+  const LmacStream& s = parsed.stream;
+  const StreamHeader& h = s.header;
+  check_model(model, h);
+  auto ranges = split_chunks(h.data_bytes, h.format.frame_bytes(), h.chunk_bytes);
+  DecompressResult result;
+  std::vector<bool> wanted(ranges.size(), true);
+  std::vector<std::string> why(ranges.size());
+  for (size_t i : parsed.damaged) {
+    wanted[i] = false;
+    why[i] = "record checksum mismatch (corrupted chunk)";
+  }
+  DecodedChunks d = decode_chunks(model, {&h.format, &h.serial}, s.chunks, ranges, wanted, o);
+  AudioFile audio;
+  audio.container = h.container;
+  audio.format = h.format;
+  audio.header = h.original_header;
+  audio.trailer = h.original_trailer;
+  audio.data.resize(h.data_bytes);
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (why[i].empty()) why[i] = d.errors[i];
+    if (!why[i].empty()) {
+      result.bad_chunks.push_back(i);
+      result.errors.push_back(fmt::format("chunk {}: {}", i, why[i]));
+      continue;
+    }
+    std::copy(d.chunks[i]->begin(), d.chunks[i]->end(), audio.data.begin() + static_cast<ptrdiff_t>(ranges[i].offset));
+  }
+  if (!result.bad_chunks.empty() && !keep_going)
+    fail_format(fmt::format("{} of {} chunks damaged, first {}", result.bad_chunks.size(), ranges.size(),
+                            result.errors.front()));
+  if (result.bad_chunks.empty() && hash64(audio.data) != s.data_checksum)
+    fail_format("stream checksum mismatch after decoding");
+  result.file = serialize_audio(audio);
+  return result;
+}
+
+}  // namespace lmac

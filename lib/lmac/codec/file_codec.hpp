@@ -1,0 +1,38 @@
+// Whole files: an audio file <-> an .lmac stream, built from the chunk codec.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lmac/codec/chunk_codec.hpp"
+#include "lmac/container/lmac_format.hpp"
+
+namespace lmac {
+
+constexpr uint32_t kDefaultChunkBytes = 2048;
+
+struct CompressOptions {
+  SerialOptions serial;
+  uint32_t chunk_bytes = 0;  // 0: kDefaultChunkBytes rounded down to whole frames
+  std::optional<PcmFormat> raw_format;  // headerless PCM input
+  CodecOptions codec;
+};
+
+Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& options);
+
+struct DecompressResult {
+  Bytes file;                       // the restored file (with zeroed damaged chunks when keep_going)
+  std::vector<size_t> bad_chunks;   // chunk numbers (0-based) that failed
+  std::vector<std::string> errors;  // one line per bad chunk
+};
+
+// Throws on any error unless keep_going, in which case damaged chunks are zero-filled
+// and listed. Throws before any decoding when `model` is not the one the stream names.
+DecompressResult decompress_audio(const CodecModel& model, const ParsedStream& parsed, const CodecOptions& options,
+                                  bool keep_going);
+
+// Refuses a model whose fingerprint differs from the one recorded in the stream.
+void check_model(const CodecModel& model, const StreamHeader& header);
+
+}  // namespace lmac

@@ -1,0 +1,47 @@
+// What the codec needs from a model: an identity, a tokenizer, and predictors.
+// Implemented by the built-in context model and by Llama models (lm/).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lmac/coding/predictor.hpp"
+
+namespace lmac {
+
+enum class TokenMode : uint8_t {
+  Char = 0,     // one token per 7-bit symbol; the alphabet is the 128 symbols
+  Subword = 1,  // the model's own tokenizer; the alphabet is its vocabulary
+};
+
+class CodecModel {
+ public:
+  virtual ~CodecModel() = default;
+  // Name as written in .lmac headers ("builtin:order2", the GGUF general.name).
+  virtual std::string name() const = 0;
+  // Hash of everything that shapes the probabilities (weights, tokenizer, code version).
+  virtual uint64_t fingerprint() const = 0;
+  virtual bool has_subword() const = 0;
+  // Subword tokens of `text` (no BOS); detokenize must invert it exactly or the codec
+  // falls back to char mode for that chunk.
+  virtual std::vector<int32_t> tokenize(std::string_view text) const = 0;
+  virtual std::string detokenize(std::span<const int32_t> tokens) const = 0;
+  // Largest number of tokens one chunk may have (the context minus BOS).
+  virtual size_t max_tokens() const = 0;
+  // A predictor over the mode's alphabet. threads: threads it may use inside one call.
+  virtual std::unique_ptr<Predictor> predictor(TokenMode mode, int threads) const = 0;
+  // Whether several predictors may run at once on different threads (cheap models);
+  // otherwise the codec uses one predictor and gives it all the threads.
+  virtual bool parallel_predictors() const = 0;
+};
+
+// "builtin:order2", or a path to a GGUF file. Throws with the reason when it cannot load.
+std::unique_ptr<CodecModel> load_model(const std::string& spec);
+
+// The built-in order-2 context model.
+std::unique_ptr<CodecModel> make_builtin_order2();
+
+}  // namespace lmac

@@ -1,0 +1,34 @@
+// The probability model behind the coder: it gives, for many independent sequences
+// at once, the distribution of each sequence's next symbol. Both the built-in context
+// models and the Llama engine implement it.
+//
+// Contract (DESIGN: Determinism): the table produced for a sequence is a pure function
+// of that sequence's symbols so far; it must not depend on which other sequences share
+// a call, on their order, or on the number of threads.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "lmac/coding/freq_table.hpp"
+
+namespace lmac {
+
+struct Feed {
+  uint32_t seq;    // caller-chosen sequence id
+  int32_t symbol;  // symbol appended to the sequence; kStartOfSequence starts it
+};
+constexpr int32_t kStartOfSequence = -1;
+
+class Predictor {
+ public:
+  virtual ~Predictor() = default;
+  virtual uint32_t alphabet_size() const = 0;
+  // Applies the feeds in order and writes, for each, the distribution of the symbol
+  // that follows it in its sequence. Several feeds may name the same sequence.
+  virtual void feed(std::span<const Feed> feeds, std::span<FreqTable> out) = 0;
+  // Forgets a sequence (its id may then be started again).
+  virtual void release(uint32_t seq) = 0;
+};
+
+}  // namespace lmac

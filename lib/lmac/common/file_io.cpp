@@ -1,0 +1,95 @@
+#include "lmac/common/file_io.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace lmac {
+namespace {
+
+std::string os_error() { return std::strerror(errno); }
+
+void write_all(int fd, ByteSpan data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot write " + path + ": " + os_error());
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+Bytes read_fd(int fd, const std::string& path) {
+  Bytes out;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot read: " + os_error() + " (" + path + ")");
+    }
+    if (n == 0) break;
+    out.insert(out.end(), buf, buf + n);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Bytes read_file(const std::string& path) {
+  if (path == "-") return read_fd(STDIN_FILENO, "stdin");
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open: " + os_error());
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    fail("is a directory");
+  }
+  Bytes out;
+  try {
+    out = read_fd(fd, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  return out;
+}
+
+void write_file_atomic(const std::string& path, ByteSpan data, bool overwrite) {
+  if (path == "-") {
+    write_all(STDOUT_FILENO, data, "stdout");
+    return;
+  }
+  if (!overwrite && file_exists(path)) fail("output exists (use -f to overwrite)");
+  std::string tmp = path + ".lmac-tmp-" + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot create output: " + os_error());
+  try {
+    write_all(fd, data, path);
+    if (::fsync(fd) != 0 && errno != EINVAL) fail("cannot sync output: " + os_error());
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = os_error();
+    ::unlink(tmp.c_str());
+    fail("cannot rename output into place: " + err);
+  }
+}
+
+}  // namespace lmac

@@ -1,0 +1,20 @@
+// Whole-file I/O. Outputs are written to a temporary name beside the target and
+// renamed into place, so a failure never leaves a partial file.
+#pragma once
+
+#include <string>
+
+#include "lmac/common/bytes.hpp"
+
+namespace lmac {
+
+// Reads a whole file, or standard input when path is "-".
+Bytes read_file(const std::string& path);
+
+// Writes atomically (temporary file + rename), or to standard output when path is "-".
+// Refuses to replace an existing file unless overwrite is set.
+void write_file_atomic(const std::string& path, ByteSpan data, bool overwrite);
+
+bool file_exists(const std::string& path);
+
+}  // namespace lmac

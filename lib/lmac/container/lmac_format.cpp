@@ -1,0 +1,156 @@
+#include "lmac/container/lmac_format.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "lmac/common/hash.hpp"
+
+namespace lmac {
+namespace {
+
+constexpr uint8_t kMagic[8] = {'L', 'M', 'A', 'C', 0x0D, 0x0A, 0x1A, 0x0A};
+constexpr uint8_t kEndMagic[4] = {'C', 'A', 'M', 'L'};
+constexpr size_t kRecordFixedBytes = 1 + 4 + 1 + 4 + 4 + 8 + 8;
+
+void write_header(ByteWriter& w, const StreamHeader& h) {
+  w.u8(static_cast<uint8_t>(h.container));
+  w.u16(h.format.bits);
+  w.u16(h.format.channels);
+  w.u32(h.format.rate);
+  w.u8(static_cast<uint8_t>(h.format.kind));
+  w.u8(h.format.big_endian);
+  w.u8(static_cast<uint8_t>(h.serial.mapping));
+  w.u8(static_cast<uint8_t>(h.serial.byte_order));
+  w.u8(h.serial.offset_binary);
+  w.u8(static_cast<uint8_t>(h.serial.layout));
+  w.u32(h.serial.block_n);
+  w.u32(h.chunk_bytes);
+  w.u8(static_cast<uint8_t>(h.tokenization));
+  w.str16(h.model_name);
+  w.u64(h.model_fingerprint);
+  w.blob32(h.original_header);
+  w.blob32(h.original_trailer);
+  w.u64(h.data_bytes);
+  w.u64(h.chunk_count);
+}
+
+template <typename E>
+E enum_field(uint8_t v, uint8_t max, const char* what) {
+  if (v > max) fail_format(fmt::format("invalid {} ({})", what, v));
+  return static_cast<E>(v);
+}
+
+StreamHeader read_header(ByteReader& r) {
+  StreamHeader h;
+  h.container = enum_field<Container>(r.u8(), 3, "container kind");
+  h.format.bits = r.u16();
+  h.format.channels = r.u16();
+  h.format.rate = r.u32();
+  h.format.kind = enum_field<SampleKind>(r.u8(), 2, "sample kind");
+  h.format.big_endian = enum_field<uint8_t>(r.u8(), 1, "byte order flag") != 0;
+  try {
+    h.format.validate();
+  } catch (const Error& e) {
+    fail_format(std::string("invalid PCM format: ") + e.what());
+  }
+  h.serial.mapping = enum_field<Mapping>(r.u8(), 1, "mapping");
+  h.serial.byte_order = enum_field<ByteOrder>(r.u8(), 1, "byte order");
+  h.serial.offset_binary = enum_field<uint8_t>(r.u8(), 1, "offset binary flag") != 0;
+  h.serial.layout = enum_field<Layout>(r.u8(), 2, "layout");
+  h.serial.block_n = r.u32();
+  if (h.serial.block_n == 0) fail_format("invalid block size 0");
+  h.chunk_bytes = r.u32();
+  if (h.chunk_bytes == 0 || h.chunk_bytes % static_cast<uint32_t>(h.format.frame_bytes()))
+    fail_format("chunk size is not a multiple of the frame size");
+  h.tokenization = enum_field<TokenMode>(r.u8(), 1, "tokenization");
+  h.model_name = r.str16();
+  h.model_fingerprint = r.u64();
+  ByteSpan hb = r.blob32();
+  h.original_header.assign(hb.begin(), hb.end());
+  ByteSpan tb = r.blob32();
+  h.original_trailer.assign(tb.begin(), tb.end());
+  h.data_bytes = r.u64();
+  h.chunk_count = r.u64();
+  if (h.data_bytes % static_cast<uint64_t>(h.format.frame_bytes()))
+    fail_format("data size is not a whole number of frames");
+  if (h.chunk_count != (h.data_bytes + h.chunk_bytes - 1) / h.chunk_bytes)
+    fail_format("chunk count does not match data size");
+  return h;
+}
+
+}  // namespace
+
+Bytes write_lmac(const LmacStream& s) {
+  Bytes out;
+  ByteWriter w(out);
+  w.bytes(ByteSpan(kMagic, 8));
+  w.u16(kFormatVersion);
+  w.u16(0);  // flags, reserved
+  size_t header_start = out.size();
+  write_header(w, s.header);
+  w.u64(hash64(ByteSpan(out).subspan(header_start)));
+  for (const ChunkRecord& c : s.chunks) {
+    size_t start = out.size();
+    w.u8(static_cast<uint8_t>(c.mode));
+    w.u32(c.token_count);
+    w.u8(static_cast<uint8_t>(c.residual_mode));
+    w.u32(c.tokens.size());
+    w.u32(c.residual.size());
+    w.u64(c.checksum);
+    w.bytes(c.tokens);
+    w.bytes(c.residual);
+    w.u64(hash64(ByteSpan(out).subspan(start)));
+  }
+  w.u64(s.data_checksum);
+  w.bytes(ByteSpan(kEndMagic, 4));
+  w.u64(hash64(out));
+  return out;
+}
+
+ParsedStream parse_lmac(ByteSpan file) {
+  ByteReader r(file, ".lmac stream");
+  if (file.size() < 8 || std::memcmp(file.data(), kMagic, 8) != 0) fail_format("not an .lmac file (bad magic)");
+  r.bytes(8);
+  uint16_t version = r.u16();
+  if (version != kFormatVersion)
+    fail_format(fmt::format("unsupported .lmac version {} (this lmac reads version {})", version, kFormatVersion));
+  if (r.u16() != 0) fail_format("unknown header flags");
+  ParsedStream p;
+  size_t header_start = r.pos();
+  p.stream.header = read_header(r);
+  uint64_t header_hash = hash64(file.subspan(header_start, r.pos() - header_start));
+  if (r.u64() != header_hash) fail_format("header checksum mismatch (corrupted header)");
+  const StreamHeader& h = p.stream.header;
+  if (h.chunk_count > r.remaining() / kRecordFixedBytes) fail_format("truncated .lmac stream (too few chunk records)");
+  p.stream.chunks.resize(static_cast<size_t>(h.chunk_count));
+  for (size_t i = 0; i < p.stream.chunks.size(); ++i) {
+    ChunkRecord& c = p.stream.chunks[i];
+    size_t start = r.pos();
+    uint8_t mode = r.u8();
+    c.token_count = r.u32();
+    uint8_t rmode = r.u8();
+    uint32_t ntok = r.u32(), nres = r.u32();
+    c.checksum = r.u64();
+    ByteSpan tok = r.bytes(ntok), res = r.bytes(nres);
+    uint64_t want = hash64(file.subspan(start, r.pos() - start));
+    if (r.u64() != want || mode > 1 || rmode > 1) {
+      p.damaged.push_back(i);
+      continue;
+    }
+    c.mode = static_cast<TokenMode>(mode);
+    c.residual_mode = static_cast<ResidualMode>(rmode);
+    c.tokens.assign(tok.begin(), tok.end());
+    c.residual.assign(res.begin(), res.end());
+  }
+  p.stream.data_checksum = r.u64();
+  ByteSpan end = r.bytes(4);
+  if (std::memcmp(end.data(), kEndMagic, 4) != 0) fail_format("bad end marker (corrupted stream)");
+  uint64_t file_hash = hash64(file.subspan(0, r.pos()));
+  uint64_t stored = r.u64();
+  if (r.remaining() != 0) fail_format("trailing bytes after the end of the stream");
+  if (stored != file_hash && p.damaged.empty()) fail_format("stream checksum mismatch (corrupted file)");
+  return p;
+}
+
+}  // namespace lmac

@@ -1,0 +1,59 @@
+// The .lmac container, version 1 (docs/FORMAT.md is the normative description).
+// Parsing is strict: every length is checked against the bytes present before it is
+// used, so hostile input can neither crash the parser nor make it over-allocate.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lmac/audio/audio_file.hpp"
+#include "lmac/codec/model.hpp"
+#include "lmac/coding/residual_coder.hpp"
+#include "lmac/common/bytes.hpp"
+#include "lmac/serial/options.hpp"
+
+namespace lmac {
+
+constexpr uint16_t kFormatVersion = 1;
+
+struct StreamHeader {
+  Container container = Container::Raw;
+  PcmFormat format;
+  SerialOptions serial;
+  uint32_t chunk_bytes = 2048;
+  TokenMode tokenization = TokenMode::Subword;  // requested; each chunk records its own
+  std::string model_name;
+  uint64_t model_fingerprint = 0;
+  Bytes original_header;   // file bytes before the samples
+  Bytes original_trailer;  // file bytes after the samples
+  uint64_t data_bytes = 0;
+  uint64_t chunk_count = 0;
+};
+
+struct ChunkRecord {
+  TokenMode mode = TokenMode::Char;
+  uint32_t token_count = 0;
+  ResidualMode residual_mode = ResidualMode::Packed;
+  Bytes tokens;    // arithmetic-coded tokens
+  Bytes residual;  // coded residual bits
+  uint64_t checksum = 0;  // XXH3-64 of the chunk's original PCM bytes
+};
+
+struct LmacStream {
+  StreamHeader header;
+  std::vector<ChunkRecord> chunks;
+  uint64_t data_checksum = 0;  // XXH3-64 of all PCM bytes
+};
+
+Bytes write_lmac(const LmacStream& stream);
+
+// A parsed stream; chunks whose record checksum fails are listed in `damaged`
+// (indices) instead of aborting, so the rest can still be decoded on request.
+struct ParsedStream {
+  LmacStream stream;
+  std::vector<size_t> damaged;
+};
+ParsedStream parse_lmac(ByteSpan file);
+
+}  // namespace lmac

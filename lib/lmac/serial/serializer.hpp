@@ -1,0 +1,35 @@
+// Sample bytes <-> 7-bit symbols plus one residual bit per symbol, and chunking on
+// frame boundaries. Pure functions of (format, options, bytes); exactly invertible.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lmac/audio/pcm_format.hpp"
+#include "lmac/common/bytes.hpp"
+#include "lmac/serial/options.hpp"
+
+namespace lmac {
+
+struct Serialized {
+  std::string symbols;            // one char in 0..127 per sample byte
+  std::vector<uint8_t> residual;  // the dropped bit of each symbol (0 or 1)
+};
+
+// `chunk` must hold whole frames of `format`.
+Serialized serialize(const PcmFormat& format, const SerialOptions& options, ByteSpan chunk);
+
+// Inverse of serialize; throws FormatError when the sizes do not fit the format.
+Bytes deserialize(const PcmFormat& format, const SerialOptions& options, std::string_view symbols,
+                  std::span<const uint8_t> residual);
+
+struct ChunkRange {
+  size_t offset;
+  size_t size;
+};
+
+// Splits `total_bytes` of PCM into chunks of `chunk_bytes` (a multiple of the frame
+// size, else an Error names the multiple needed); the last chunk may be shorter.
+std::vector<ChunkRange> split_chunks(size_t total_bytes, int frame_bytes, size_t chunk_bytes);
+
+}  // namespace lmac
