@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs, builds and runs every test: Release, then ASan+UBSan, then a bounded fuzz run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+start=$(date +%s)
+bash scripts/build.sh release
+ctest --test-dir build/release --output-on-failure -j "$(nproc)"
+bash scripts/build.sh asan
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure -j "$(nproc)"
+bash scripts/build.sh fuzz
+mkdir -p build/fuzz/corpus
+build/release/lmac compress -q -f -m builtin:order2 audio/Front_Center.wav --chunk-size 512 \
+  -o build/fuzz/corpus/seed.lmac
+build/fuzz/fuzz/fuzz_lmac_parser -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=65536 -rss_limit_mb=2048 \
+  build/fuzz/corpus 2>&1 | tail -n 3
+echo "all test stages passed in $(( $(date +%s) - start )) s"

@@ -1,0 +1,102 @@
+// The lmac command as a user runs it: exit codes, one-line errors, no partial output.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "test_support.hpp"
+
+namespace lmac {
+namespace {
+
+struct CmdResult {
+  int code;
+  std::string err;
+};
+
+CmdResult run(const std::string& args) {
+  std::string errfile = test::temp_dir() + "/stderr.txt";
+  std::string cmd = std::string(LMAC_BINARY) + " " + args + " 2>" + errfile;
+  int status = std::system(cmd.c_str());
+  Bytes e = test::read_bytes(errfile);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, std::string(e.begin(), e.end())};
+}
+
+std::string wav_file(const std::string& name, int bits = 16) {
+  PcmFormat f;
+  f.bits = static_cast<uint16_t>(bits);
+  f.kind = bits == 8 ? SampleKind::Unsigned : SampleKind::Signed;
+  f.channels = 2;
+  std::string path = test::temp_dir() + "/" + name;
+  test::write_bytes(path, test::make_wav(f, test::make_pcm(f, 3000, test::Content::SineNoise), true));
+  return path;
+}
+
+bool one_line(const std::string& s) { return !s.empty() && s.find('\n') == s.size() - 1; }
+
+TEST(Cli, CompressDecompressInfo) {
+  std::string in = wav_file("a.wav");
+  std::string out = test::temp_dir() + "/a.out.wav";
+  EXPECT_EQ(run("compress -f -m builtin:order2 " + in).code, 0);
+  EXPECT_EQ(run("info " + in + ".lmac > /dev/null").code, 0);
+  EXPECT_EQ(run("decompress -f " + in + ".lmac -o " + out).code, 0);
+  EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
+  // Old Python spellings and stdin/stdout.
+  EXPECT_EQ(run("compress -m builtin:order2 --chunk_size 1024 --stereo_blocking_n 4 -c - < " + in + " > " + out +
+                ".lmac")
+                .code,
+            0);
+  EXPECT_EQ(run("decompress -c - < " + out + ".lmac > " + out).code, 0);
+  EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
+}
+
+TEST(Cli, ErrorsAreOneLineWithExitCodesAndNoOutput) {
+  std::string dir = test::temp_dir();
+  // Usage errors: exit 2.
+  EXPECT_EQ(run("compress --mapping nope x.wav").code, 2);
+  EXPECT_EQ(run("").code, 2);
+  // Missing input.
+  CmdResult r = run("compress -m builtin:order2 " + dir + "/missing.wav");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("missing.wav"), std::string::npos);
+  // Chunk size not a multiple of the frame size (16-bit stereo: 4 bytes).
+  std::string in = wav_file("b.wav");
+  r = run("compress -f -m builtin:order2 --chunk-size 2046 " + in);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("multiple of the frame size 4"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(in + ".lmac"));
+  // Truncated and corrupted streams: error, no output file, no temporary left.
+  ASSERT_EQ(run("compress -f -m builtin:order2 " + in).code, 0);
+  Bytes packed = test::read_bytes(in + ".lmac");
+  std::string bad = dir + "/bad.lmac";
+  test::write_bytes(bad, ByteSpan(packed).subspan(0, packed.size() / 2));
+  r = run("decompress -f " + bad + " -o " + dir + "/bad.wav");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("bad.lmac"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/bad.wav"));
+  packed[packed.size() / 2] ^= 1;
+  test::write_bytes(bad, packed);
+  r = run("decompress -f " + bad + " -o " + dir + "/bad.wav");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/bad.wav"));
+  // Not audio at all.
+  std::string txt = dir + "/notes.txt";
+  test::write_bytes(txt, Bytes{'h', 'i', '\n'});
+  r = run("compress -f -m builtin:order2 " + txt);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(txt + ".lmac"));
+  // Existing output without -f.
+  r = run("compress -m builtin:order2 " + in);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("exists"), std::string::npos);
+  for (auto& e : std::filesystem::directory_iterator(dir))
+    EXPECT_EQ(e.path().string().find(".lmac-tmp-"), std::string::npos) << e.path();
+}
+
+}  // namespace
+}  // namespace lmac

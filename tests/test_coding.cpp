@@ -1,0 +1,102 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "lmac/coding/arithmetic_coder.hpp"
+#include "lmac/coding/context_model.hpp"
+#include "lmac/coding/freq_table.hpp"
+#include "lmac/coding/residual_coder.hpp"
+
+namespace lmac {
+namespace {
+
+TEST(ArithmeticCoder, RoundTripSkewedAndLargeAlphabets) {
+  std::mt19937 rng(7);
+  for (uint32_t alphabet : {2u, 128u, 32000u, 262144u}) {
+    std::vector<float> logits(alphabet);
+    for (auto& l : logits) l = std::normal_distribution<float>(0, 4)(rng);
+    FreqTable t;
+    freq_from_logits(logits, 28, t);
+    std::discrete_distribution<uint32_t> pick(t.freq.begin(), t.freq.end());
+    std::vector<uint32_t> syms(2000);
+    for (auto& s : syms) s = pick(rng);
+    syms[0] = 0;  // a floor-1 symbol may be rare: include the extremes
+    syms[1] = alphabet - 1;
+    ArithmeticEncoder enc;
+    for (uint32_t s : syms) enc.encode(t.cum_below(s), t.freq[s], t.total);
+    Bytes coded = enc.finish();
+    ArithmeticDecoder dec(coded);
+    for (uint32_t s : syms) {
+      uint32_t cum = 0;
+      uint32_t got = t.find(dec.target(t.total), &cum);
+      ASSERT_EQ(got, s);
+      dec.consume(cum, t.freq[got], t.total);
+    }
+  }
+}
+
+TEST(ArithmeticCoder, OverheadBelowPointOnePercent) {
+  std::mt19937 rng(3);
+  std::vector<float> logits(256);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = -0.08f * static_cast<float>(i);
+  FreqTable t;
+  freq_from_logits(logits, 24, t);
+  std::discrete_distribution<uint32_t> pick(t.freq.begin(), t.freq.end());
+  ArithmeticEncoder enc;
+  double ideal = 0;
+  for (int i = 0; i < 200000; ++i) {
+    uint32_t s = pick(rng);
+    ideal -= std::log2(static_cast<double>(t.freq[s]) / t.total);
+    enc.encode(t.cum_below(s), t.freq[s], t.total);
+  }
+  double bits = 8.0 * static_cast<double>(enc.finish().size());
+  EXPECT_LT(bits, ideal * 1.001 + 64);
+}
+
+TEST(FreqTable, DeterministicExpAndFloor) {
+  EXPECT_EQ(det_exp(0.0f), 1.0f);
+  EXPECT_EQ(det_exp(-100.0f), 0.0f);
+  for (float x = -80.0f; x <= 0.0f; x += 0.37f)
+    EXPECT_NEAR(det_exp(x) / std::exp(x), 1.0, 2e-6) << x;
+  std::vector<float> logits = {0.0f, -1000.0f, 5.0f};
+  FreqTable t;
+  freq_from_logits(logits, 16, t);
+  EXPECT_EQ(t.freq[1], 1u);
+  EXPECT_GT(t.freq[2], t.freq[0]);
+  EXPECT_LE(t.total, 1u << 16);
+}
+
+TEST(ResidualCoder, RoundTripAndNeverMuchLargerThanRaw) {
+  std::mt19937 rng(11);
+  for (int bps : {1, 2, 3, 4}) {
+    for (double p1 : {0.0, 0.02, 0.5, 0.97}) {
+      std::vector<uint8_t> bits(1000 + static_cast<size_t>(bps) * 7);
+      for (auto& b : bits) b = std::bernoulli_distribution(p1)(rng);
+      CodedResidual c = encode_residual(bits, bps);
+      EXPECT_LE(c.bytes.size(), (bits.size() + 7) / 8);
+      EXPECT_EQ(decode_residual(c, bits.size(), bps), bits);
+    }
+  }
+  EXPECT_TRUE(encode_residual({}, 2).bytes.empty());
+}
+
+TEST(Order2Predictor, BatchInvariant) {
+  // The same sequence fed alone or interleaved with another gives the same tables.
+  Order2Predictor a, b;
+  std::string text = "abracadabra abracadabra";
+  std::vector<FreqTable> ta(1), tb(2);
+  std::vector<Feed> one = {{0, kStartOfSequence}};
+  std::vector<Feed> two = {{5, kStartOfSequence}, {9, kStartOfSequence}};
+  for (size_t i = 0; i <= text.size(); ++i) {
+    a.feed(one, ta);
+    b.feed(two, tb);
+    EXPECT_EQ(ta[0].freq, tb[0].freq);
+    if (i == text.size()) break;
+    one = {{0, text[i]}};
+    two = {{5, text[i]}, {9, 'z'}};
+  }
+}
+
+}  // namespace
+}  // namespace lmac
