@@ -13,7 +13,7 @@ namespace {
 
 // Encoder feeds at most this many positions of one chunk per call, which bounds the
 // memory of the distributions (positions x alphabet) whatever the chunk size.
-constexpr size_t kSliceTokens = 64;
+constexpr size_t kSliceTokens = 16;
 
 struct Prepared {
   TokenMode mode;

@@ -1,11 +1,94 @@
 #include "lmac/lm/llama_codec_model.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "lmac/common/error.hpp"
+#include "lmac/common/hash.hpp"
+#include "lmac/lm/llama_model.hpp"
 
 namespace lmac {
+namespace {
+
+// Bits of the frequency total: a large vocabulary needs more room above the floor of 1.
+int total_bits_for(size_t alphabet) { return alphabet <= (1u << 16) ? 24 : 28; }
+
+// Predictor over a Llama model: subword mode codes vocabulary ids; char mode codes the
+// 128 symbols, each standing for the model's token of that character, with the
+// distribution renormalized over those 128 tokens (only their logits are computed).
+class LlamaPredictor final : public Predictor {
+ public:
+  LlamaPredictor(const LlamaModel& model, TokenMode mode, int threads)
+      : model_(model), session_(model, make_cpu_backend(threads)), threads_(threads) {
+    if (mode == TokenMode::Char)
+      for (int c = 0; c < 128; ++c) rows_.push_back(model.tokenizer().byte_token(static_cast<uint8_t>(c)));
+    alphabet_ = rows_.empty() ? model.config().n_vocab : static_cast<uint32_t>(rows_.size());
+  }
+
+  uint32_t alphabet_size() const override { return alphabet_; }
+
+  void feed(std::span<const Feed> feeds, std::span<FreqTable> out) override {
+    if (feeds.size() != out.size()) fail("predictor: feed/output size mismatch");
+    std::vector<BatchToken> batch(feeds.size());
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      const Feed& f = feeds[i];
+      if (f.symbol == kStartOfSequence) {
+        session_.drop(f.seq);
+        batch[i] = {f.seq, model_.tokenizer().bos()};
+      } else {
+        if (f.symbol < 0 || static_cast<uint32_t>(f.symbol) >= alphabet_) fail("predictor: symbol out of range");
+        batch[i] = {f.seq, rows_.empty() ? f.symbol : rows_[static_cast<size_t>(f.symbol)]};
+      }
+    }
+    logits_.resize(feeds.size() * alphabet_);
+    session_.forward(batch, rows_, logits_.data());
+    const int bits = total_bits_for(alphabet_);
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (size_t i = 0; i < feeds.size(); ++i)
+      freq_from_logits(std::span<const float>(&logits_[i * alphabet_], alphabet_), bits, out[i]);
+  }
+
+  void release(uint32_t seq) override { session_.drop(seq); }
+
+ private:
+  const LlamaModel& model_;
+  LlamaSession session_;
+  int threads_;
+  std::vector<int32_t> rows_;
+  uint32_t alphabet_;
+  std::vector<float> logits_;
+};
+
+class LlamaCodecModel final : public CodecModel {
+ public:
+  explicit LlamaCodecModel(std::unique_ptr<LlamaModel> m) : model_(std::move(m)) {
+    // The codec's own version is part of the identity: a change to how logits become
+    // frequencies must not decode old files silently wrong.
+    const char kCodec[] = "lmac llama codec v1";
+    uint64_t parts[2] = {model_->fingerprint(), hash64(kCodec, sizeof kCodec - 1)};
+    fingerprint_ = hash64(parts, sizeof parts);
+  }
+  std::string name() const override { return model_->config().name; }
+  uint64_t fingerprint() const override { return fingerprint_; }
+  bool has_subword() const override { return true; }
+  std::vector<int32_t> tokenize(std::string_view text) const override { return model_->tokenizer().encode(text); }
+  std::string detokenize(std::span<const int32_t> t) const override { return model_->tokenizer().decode(t, false); }
+  size_t max_tokens() const override { return model_->config().n_ctx - 1; }
+  std::unique_ptr<Predictor> predictor(TokenMode mode, int threads) const override {
+    return std::make_unique<LlamaPredictor>(*model_, mode, threads);
+  }
+  bool parallel_predictors() const override { return false; }
+
+ private:
+  std::unique_ptr<LlamaModel> model_;
+  uint64_t fingerprint_;
+};
+
+}  // namespace
 
 std::unique_ptr<CodecModel> load_llama_codec_model(const std::string& path) {
-  fail("cannot load '" + path + "': GGUF models are not supported by this build yet");
+  return std::make_unique<LlamaCodecModel>(LlamaModel::load(path));
 }
 
 }  // namespace lmac

@@ -1,0 +1,64 @@
+// The operations the Llama forward pass needs, behind one small interface, so that a
+// GPU backend is a second implementation of the same operations rather than a fork of
+// the forward pass. Every implementation must be batch-invariant: each output element
+// is reduced in one fixed order, whatever the number of tokens or threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "lmac/lm/ggml_types.hpp"
+
+namespace lmac {
+
+// A 2-D weight tensor in its stored type: `rows` rows of `cols` values (ggml ne1, ne0).
+struct Matrix {
+  GgmlType type = GgmlType::F32;
+  size_t rows = 0, cols = 0;
+  const uint8_t* data = nullptr;
+  size_t row_bytes = 0;
+};
+
+// One attention read: query rows of a token attend to keys/values 0..n_keys-1.
+struct AttentionJob {
+  const float* q;      // n_head x head_dim
+  const float* keys;   // n_keys x kv_dim (the sequence's cache for this layer)
+  const float* values; // n_keys x kv_dim
+  size_t n_keys;
+  float* out;          // n_head x head_dim
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  // y[t * n_out + j] = sum_k W[row_j][k] * x[t * cols + k], row_j = rows[j] or j when rows is empty.
+  virtual void matmul(const Matrix& w, const float* x, size_t n_tokens, float* y, std::span<const int32_t> rows) = 0;
+  // out[i * cols ...] = row ids[i] of w, dequantized.
+  virtual void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) = 0;
+  // y = x / sqrt(mean(x^2) + eps) * weight, per token.
+  virtual void rmsnorm(const float* x, const float* weight, size_t n_tokens, size_t dim, float eps, float* y) = 0;
+  // Rotates adjacent pairs (ggml "normal" RoPE) of the first rot_dim values of each head.
+  virtual void rope(float* x, size_t n_tokens, size_t n_heads, size_t head_dim, size_t rot_dim, const int32_t* pos,
+                    float freq_base, const float* freq_factors) = 0;
+  // Causal softmax attention with grouped-query heads (n_head / n_kv_head queries per key head).
+  virtual void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t head_dim) = 0;
+  // out = silu(gate) * up
+  virtual void swiglu(const float* gate, const float* up, size_t n, float* out) = 0;
+  // x += y
+  virtual void add(float* x, const float* y, size_t n) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+// The fixed-order dot product every CPU kernel uses: 16 lanes (lane = index mod 16),
+// each a chain of fused multiply-adds in index order, then a fixed pairwise tree.
+float dot16(const float* a, const float* b, size_t n);
+// Deterministic e^x on [-87, 88] (own polynomial; libm differs between versions).
+float det_expf(float x);
+// Which SIMD path the CPU kernels use ("avx2+fma", "scalar"); the results are identical.
+const char* cpu_simd_name();
+
+}  // namespace lmac

@@ -1,0 +1,282 @@
+// CPU kernels. Batch invariance: a matmul output is dot16(dequantized row, x) for every
+// batch size and thread count; threads split rows or (token, head) pairs, never a
+// reduction. SIMD width never changes the order: AVX2 runs the 16 lanes as two
+// registers, the scalar path as an array, both with fused multiply-add.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "lmac/common/error.hpp"
+#include "lmac/lm/backend.hpp"
+
+namespace lmac {
+namespace {
+
+bool have_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return yes;
+}
+
+float reduce16(const float* acc) {
+  float s8[8], s4[4];
+  for (int l = 0; l < 8; ++l) s8[l] = acc[l] + acc[l + 8];
+  for (int l = 0; l < 4; ++l) s4[l] = s8[l] + s8[l + 4];
+  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+float dot16_scalar(const float* a, const float* b, size_t n) {
+  float acc[16] = {};
+  for (size_t i = 0; i < n; ++i) acc[i & 15] = std::fma(a[i], b[i], acc[i & 15]);
+  return reduce16(acc);
+}
+
+__attribute__((target("avx2,fma"))) float hsum_tree(__m256 lo, __m256 hi) {
+  __m256 s8 = _mm256_add_ps(lo, hi);
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  // (s4[0] + s4[2]) + (s4[1] + s4[3])
+  __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+  return _mm_cvtss_f32(s1);
+}
+
+__attribute__((target("avx2,fma"))) float dot16_avx2(const float* a, const float* b, size_t n) {
+  __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    lo = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), lo);
+    hi = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), hi);
+  }
+  if (i == n) return hsum_tree(lo, hi);
+  float acc[16];
+  _mm256_storeu_ps(acc, lo);
+  _mm256_storeu_ps(acc + 8, hi);
+  for (size_t l = 0; i < n; ++i, ++l) acc[l] = std::fma(a[i], b[i], acc[l]);
+  return reduce16(acc);
+}
+
+// RB weight rows x TB tokens at once; each output is exactly dot16 of its pair.
+template <int RB, int TB>
+__attribute__((target("avx2,fma"))) void microkernel_avx2(const float* const* w, const float* const* x, size_t k,
+                                                          float* out, size_t out_stride) {
+  __m256 acc[RB][TB][2];
+  for (int r = 0; r < RB; ++r)
+    for (int t = 0; t < TB; ++t) acc[r][t][0] = acc[r][t][1] = _mm256_setzero_ps();
+  for (size_t i = 0; i < k; i += 16) {
+    __m256 xl[TB], xh[TB];
+    for (int t = 0; t < TB; ++t) {
+      xl[t] = _mm256_loadu_ps(x[t] + i);
+      xh[t] = _mm256_loadu_ps(x[t] + i + 8);
+    }
+    for (int r = 0; r < RB; ++r) {
+      __m256 wl = _mm256_loadu_ps(w[r] + i), wh = _mm256_loadu_ps(w[r] + i + 8);
+      for (int t = 0; t < TB; ++t) {
+        acc[r][t][0] = _mm256_fmadd_ps(wl, xl[t], acc[r][t][0]);
+        acc[r][t][1] = _mm256_fmadd_ps(wh, xh[t], acc[r][t][1]);
+      }
+    }
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int t = 0; t < TB; ++t) out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] =
+        hsum_tree(acc[r][t][0], acc[r][t][1]);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void f16_to_f32_avx2(const uint8_t* src, float* dst, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
+  for (; i < n; ++i) dst[i] = fp16_to_fp32(static_cast<uint16_t>(src[2 * i] | src[2 * i + 1] << 8));
+}
+
+__attribute__((target("avx2,fma,f16c"))) void q8_0_to_f32_avx2(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, s += 34, y += 32) {
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(static_cast<unsigned short>(s[0] | s[1] << 8)));
+    for (int j = 0; j < 32; j += 8) {
+      __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + 2 + j));
+      _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+    }
+  }
+}
+
+// Dequantizes one row; the fast paths give the same floats as ggml_type_info().dequantize
+// (q*d and fp16 widening are exact, so any evaluation order agrees).
+void dequantize_row(const Matrix& w, size_t row, float* out) {
+  const uint8_t* src = w.data + row * w.row_bytes;
+  if (have_avx2() && w.type == GgmlType::F16) return f16_to_f32_avx2(src, out, w.cols);
+  if (have_avx2() && w.type == GgmlType::Q8_0) return q8_0_to_f32_avx2(src, out, w.cols);
+  ggml_type_info(w.type).dequantize(src, out, w.cols);
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : threads_(std::max(1, threads)) {}
+  const char* name() const override { return "cpu"; }
+
+  void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
+    const size_t n_out = rows.empty() ? w.rows : rows.size();
+    constexpr size_t kTile = 16;
+    const size_t tiles = (n_out + kTile - 1) / kTile;
+    const bool fast = have_avx2() && w.cols % 16 == 0;
+#pragma omp parallel num_threads(threads_)
+    {
+      std::vector<float> buf(kTile * w.cols);
+#pragma omp for schedule(static)
+      for (size_t tile = 0; tile < tiles; ++tile) {
+        const size_t j0 = tile * kTile, nj = std::min(kTile, n_out - j0);
+        for (size_t j = 0; j < nj; ++j)
+          dequantize_row(w, rows.empty() ? j0 + j : static_cast<size_t>(rows[j0 + j]), &buf[j * w.cols]);
+        if (fast) tile_avx2(buf.data(), nj, x, n, w.cols, y + j0, n_out);
+        else
+          for (size_t t = 0; t < n; ++t)
+            for (size_t j = 0; j < nj; ++j) y[t * n_out + j0 + j] = dot16_scalar(&buf[j * w.cols], x + t * w.cols, w.cols);
+      }
+    }
+  }
+
+  void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) override {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= w.rows) fail("token id outside the embedding");
+      dequantize_row(w, static_cast<size_t>(ids[i]), out + i * w.cols);
+    }
+  }
+
+  void rmsnorm(const float* x, const float* weight, size_t n, size_t dim, float eps, float* y) override {
+    for (size_t t = 0; t < n; ++t) {
+      const float* xt = x + t * dim;
+      const float mean = dot(xt, xt, dim) / static_cast<float>(dim);
+      const float scale = 1.0f / std::sqrt(mean + eps);
+      for (size_t i = 0; i < dim; ++i) y[t * dim + i] = (xt[i] * scale) * weight[i];
+    }
+  }
+
+  void rope(float* x, size_t n, size_t n_heads, size_t head_dim, size_t rot_dim, const int32_t* pos, float base,
+            const float* factors) override {
+    std::vector<float> cs(rot_dim);
+    for (size_t t = 0; t < n; ++t) {
+      for (size_t i = 0; i < rot_dim / 2; ++i) {
+        double theta = static_cast<double>(pos[t]) *
+                       std::pow(static_cast<double>(base), -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim));
+        if (factors != nullptr) theta /= static_cast<double>(factors[i]);
+        cs[2 * i] = static_cast<float>(std::cos(theta));
+        cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+      }
+      for (size_t h = 0; h < n_heads; ++h) {
+        float* v = x + (t * n_heads + h) * head_dim;
+        for (size_t i = 0; i < rot_dim; i += 2) {
+          const float x0 = v[i], x1 = v[i + 1], c = cs[i], s = cs[i + 1];
+          v[i] = x0 * c - x1 * s;
+          v[i + 1] = x0 * s + x1 * c;
+        }
+      }
+    }
+  }
+
+  void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd) override {
+    const size_t group = n_head / n_kv_head, kv_dim = n_kv_head * hd;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    const size_t work = jobs.size() * n_head;
+#pragma omp parallel num_threads(threads_)
+    {
+      std::vector<float> p;
+#pragma omp for schedule(dynamic, 4)
+      for (size_t wi = 0; wi < work; ++wi) {
+        const AttentionJob& job = jobs[wi / n_head];
+        const size_t h = wi % n_head, kvh = h / group;
+        const float* q = job.q + h * hd;
+        p.resize(job.n_keys);
+        float mx = -INFINITY;
+        for (size_t j = 0; j < job.n_keys; ++j) {
+          p[j] = dot(q, job.keys + j * kv_dim + kvh * hd, hd) * scale;
+          mx = std::max(mx, p[j]);
+        }
+        float sum = 0.0f;
+        for (size_t j = 0; j < job.n_keys; ++j) {
+          p[j] = det_expf(p[j] - mx);
+          sum += p[j];
+        }
+        const float inv = 1.0f / sum;
+        float* out = job.out + h * hd;
+        std::fill(out, out + hd, 0.0f);
+        for (size_t j = 0; j < job.n_keys; ++j) axpy(p[j] * inv, job.values + j * kv_dim + kvh * hd, out, hd);
+      }
+    }
+  }
+
+  void swiglu(const float* gate, const float* up, size_t n, float* out) override {
+    for (size_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + det_expf(-gate[i])) * up[i];
+  }
+
+  void add(float* x, const float* y, size_t n) override {
+    for (size_t i = 0; i < n; ++i) x[i] += y[i];
+  }
+
+ private:
+  static float dot(const float* a, const float* b, size_t n) { return dot16(a, b, n); }
+
+  static void axpy(float a, const float* v, float* out, size_t n) {
+    if (have_avx2()) return axpy_avx2(a, v, out, n);
+    for (size_t i = 0; i < n; ++i) out[i] = std::fma(a, v[i], out[i]);
+  }
+  __attribute__((target("avx2,fma"))) static void axpy_avx2(float a, const float* v, float* out, size_t n) {
+    size_t i = 0;
+    const __m256 va = _mm256_set1_ps(a);
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+    for (; i < n; ++i) out[i] = std::fma(a, v[i], out[i]);
+  }
+
+  // Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens.
+  static void tile_avx2(const float* w, size_t nj, const float* x, size_t n, size_t k, float* y, size_t y_stride) {
+    constexpr int RB = 2, TB = 3;
+    size_t j = 0;
+    for (; j + RB <= nj; j += RB) {
+      const float* wr[RB] = {w + j * k, w + (j + 1) * k};
+      size_t t = 0;
+      for (; t + TB <= n; t += TB) {
+        const float* xt[TB] = {x + t * k, x + (t + 1) * k, x + (t + 2) * k};
+        microkernel_avx2<RB, TB>(wr, xt, k, y + t * y_stride + j, y_stride);
+      }
+      for (; t < n; ++t) {
+        const float* xt[1] = {x + t * k};
+        microkernel_avx2<RB, 1>(wr, xt, k, y + t * y_stride + j, y_stride);
+      }
+    }
+    for (; j < nj; ++j)
+      for (size_t t = 0; t < n; ++t) y[t * y_stride + j] = dot16_avx2(w + j * k, x + t * k, k);
+  }
+
+  int threads_;
+};
+
+}  // namespace
+
+float dot16(const float* a, const float* b, size_t n) {
+  return have_avx2() ? dot16_avx2(a, b, n) : dot16_scalar(a, b, n);
+}
+
+float det_expf(float x) {
+  x = std::clamp(x, -87.0f, 88.0f);
+  const float n = std::floor(x * 1.44269504f + 0.5f);
+  const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+
+const char* cpu_simd_name() { return have_avx2() ? "avx2+fma" : "scalar"; }
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+}  // namespace lmac

@@ -1,0 +1,258 @@
+#include "lmac/lm/ggml_types.hpp"
+
+#include <cstring>
+
+#include "lmac/common/bytes.hpp"
+#include "lmac/common/error.hpp"
+
+namespace lmac {
+
+float fp16_to_fp32(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1F;
+  uint32_t man = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (man << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  } else if (man == 0) {
+    bits = sign;
+  } else {  // subnormal: normalize
+    int e = -1;
+    do {
+      ++e;
+      man <<= 1;
+    } while ((man & 0x400) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((man & 0x3FF) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+namespace {
+
+float half_at(const uint8_t* p) { return fp16_to_fp32(static_cast<uint16_t>(p[0] | p[1] << 8)); }
+
+void deq_f32(const uint8_t* s, float* y, size_t n) { std::memcpy(y, s, n * 4); }
+void deq_f16(const uint8_t* s, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = half_at(s + 2 * i);
+}
+void deq_bf16(const uint8_t* s, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t b = static_cast<uint32_t>(s[2 * i] | s[2 * i + 1] << 8) << 16;
+    std::memcpy(&y[i], &b, 4);
+  }
+}
+
+void deq_q4_0(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, s += 18, y += 32) {
+    const float d = half_at(s);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>((s[2 + j] & 0x0F) - 8) * d;
+      y[j + 16] = static_cast<float>((s[2 + j] >> 4) - 8) * d;
+    }
+  }
+}
+
+void deq_q4_1(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, s += 20, y += 32) {
+    const float d = half_at(s), m = half_at(s + 2);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>(s[4 + j] & 0x0F) * d + m;
+      y[j + 16] = static_cast<float>(s[4 + j] >> 4) * d + m;
+    }
+  }
+}
+
+void deq_q5_0(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, s += 22, y += 32) {
+    const float d = half_at(s);
+    const uint32_t qh = static_cast<uint32_t>(load_le(s + 2, 4));
+    const uint8_t* qs = s + 6;
+    for (int j = 0; j < 16; ++j) {
+      const uint8_t xh0 = static_cast<uint8_t>(((qh >> j) << 4) & 0x10);
+      const uint8_t xh1 = static_cast<uint8_t>((qh >> (j + 12)) & 0x10);
+      y[j] = static_cast<float>(((qs[j] & 0x0F) | xh0) - 16) * d;
+      y[j + 16] = static_cast<float>(((qs[j] >> 4) | xh1) - 16) * d;
+    }
+  }
+}
+
+void deq_q5_1(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, s += 24, y += 32) {
+    const float d = half_at(s), m = half_at(s + 2);
+    const uint32_t qh = static_cast<uint32_t>(load_le(s + 4, 4));
+    const uint8_t* qs = s + 8;
+    for (int j = 0; j < 16; ++j) {
+      const uint8_t xh0 = static_cast<uint8_t>(((qh >> j) << 4) & 0x10);
+      const uint8_t xh1 = static_cast<uint8_t>((qh >> (j + 12)) & 0x10);
+      y[j] = static_cast<float>((qs[j] & 0x0F) | xh0) * d + m;
+      y[j + 16] = static_cast<float>((qs[j] >> 4) | xh1) * d + m;
+    }
+  }
+}
+
+void deq_q8_0(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, s += 34, y += 32) {
+    const float d = half_at(s);
+    for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(static_cast<int8_t>(s[2 + j])) * d;
+  }
+}
+
+void deq_q2_k(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 256; ++b, s += 84) {
+    const uint8_t* scales = s;
+    const uint8_t* q = s + 16;
+    const float d = half_at(s + 80), mn = half_at(s + 82);
+    int is = 0;
+    for (int k = 0; k < 256; k += 128) {
+      int shift = 0;
+      for (int j = 0; j < 4; ++j) {
+        for (int half = 0; half < 2; ++half) {
+          uint8_t sc = scales[is++];
+          const float dl = d * static_cast<float>(sc & 0xF), ml = mn * static_cast<float>(sc >> 4);
+          for (int l = 0; l < 16; ++l)
+            *y++ = dl * static_cast<float>(static_cast<int8_t>((q[l + 16 * half] >> shift) & 3)) - ml;
+        }
+        shift += 2;
+      }
+      q += 32;
+    }
+  }
+}
+
+void deq_q3_k(const uint8_t* s, float* y, size_t n) {
+  constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+  for (size_t b = 0; b < n / 256; ++b, s += 110) {
+    const uint8_t* hm = s;
+    const uint8_t* q = s + 32;
+    const float d_all = half_at(s + 108);
+    uint32_t aux[4];
+    std::memcpy(aux, s + 96, 12);
+    const uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+    int8_t scales[16];
+    std::memcpy(scales, aux, 16);
+    int is = 0;
+    uint8_t m = 1;
+    for (int k = 0; k < 256; k += 128) {
+      int shift = 0;
+      for (int j = 0; j < 4; ++j) {
+        for (int half = 0; half < 2; ++half) {
+          const float dl = d_all * static_cast<float>(scales[is++] - 32);
+          for (int l = 16 * half; l < 16 * half + 16; ++l)
+            *y++ = dl * static_cast<float>(static_cast<int8_t>((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+        }
+        shift += 2;
+        m = static_cast<uint8_t>(m << 1);
+      }
+      q += 32;
+    }
+  }
+}
+
+void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+void deq_q4_k(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 256; ++b, s += 144) {
+    const float d = half_at(s), mn = half_at(s + 2);
+    const uint8_t* scales = s + 4;
+    const uint8_t* q = s + 16;
+    for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32) {
+      uint8_t sc, m;
+      scale_min_k4(is, scales, &sc, &m);
+      const float d1 = d * sc, m1 = mn * m;
+      scale_min_k4(is + 1, scales, &sc, &m);
+      const float d2 = d * sc, m2 = mn * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
+    }
+  }
+}
+
+void deq_q5_k(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 256; ++b, s += 176) {
+    const float d = half_at(s), mn = half_at(s + 2);
+    const uint8_t* scales = s + 4;
+    const uint8_t* qh = s + 16;
+    const uint8_t* ql = s + 48;
+    uint8_t u1 = 1, u2 = 2;
+    for (int j = 0, is = 0; j < 256; j += 64, is += 2, ql += 32) {
+      uint8_t sc, m;
+      scale_min_k4(is, scales, &sc, &m);
+      const float d1 = d * sc, m1 = mn * m;
+      scale_min_k4(is + 1, scales, &sc, &m);
+      const float d2 = d * sc, m2 = mn * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+      u1 = static_cast<uint8_t>(u1 << 2);
+      u2 = static_cast<uint8_t>(u2 << 2);
+    }
+  }
+}
+
+void deq_q6_k(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 256; ++b, s += 210) {
+    const uint8_t* ql = s;
+    const uint8_t* qh = s + 128;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(s + 192);
+    const float d = half_at(s + 208);
+    for (int k = 0; k < 256; k += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+      for (int l = 0; l < 32; ++l) {
+        const int is = l / 16;
+        const int8_t q1 = static_cast<int8_t>(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+        const int8_t q2 = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+        const int8_t q3 = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+        const int8_t q4 = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        y[l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
+        y[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
+        y[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
+        y[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+      }
+    }
+  }
+}
+
+constexpr GgmlTypeInfo kTypes[] = {
+    {GgmlType::F32, "F32", 1, 4, deq_f32},        {GgmlType::F16, "F16", 1, 2, deq_f16},
+    {GgmlType::Q4_0, "Q4_0", 32, 18, deq_q4_0},   {GgmlType::Q4_1, "Q4_1", 32, 20, deq_q4_1},
+    {GgmlType::Q5_0, "Q5_0", 32, 22, deq_q5_0},   {GgmlType::Q5_1, "Q5_1", 32, 24, deq_q5_1},
+    {GgmlType::Q8_0, "Q8_0", 32, 34, deq_q8_0},   {GgmlType::Q2_K, "Q2_K", 256, 84, deq_q2_k},
+    {GgmlType::Q3_K, "Q3_K", 256, 110, deq_q3_k}, {GgmlType::Q4_K, "Q4_K", 256, 144, deq_q4_k},
+    {GgmlType::Q5_K, "Q5_K", 256, 176, deq_q5_k}, {GgmlType::Q6_K, "Q6_K", 256, 210, deq_q6_k},
+    {GgmlType::BF16, "BF16", 1, 2, deq_bf16},
+};
+
+}  // namespace
+
+const GgmlTypeInfo* ggml_type_info(uint32_t id) {
+  for (const auto& t : kTypes)
+    if (static_cast<uint32_t>(t.type) == id) return &t;
+  return nullptr;
+}
+
+const GgmlTypeInfo& ggml_type_info(GgmlType type) {
+  const GgmlTypeInfo* t = ggml_type_info(static_cast<uint32_t>(type));
+  if (t == nullptr) fail("unsupported ggml type");
+  return *t;
+}
+
+size_t ggml_row_bytes(GgmlType type, size_t elements) {
+  const auto& t = ggml_type_info(type);
+  return elements / t.block_elems * t.block_bytes;
+}
+
+}  // namespace lmac

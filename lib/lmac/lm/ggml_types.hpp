@@ -1,0 +1,34 @@
+// ggml tensor types: the block layouts in one table (as ggml's type traits), and
+// dequantization bit-identical to ggml's reference `dequantize_row_*`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lmac {
+
+enum class GgmlType : uint32_t {
+  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
+  Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30,
+};
+
+// Dequantizes `n` values (a multiple of block_elems) from `src` blocks into `dst`.
+using DequantizeFn = void (*)(const uint8_t* src, float* dst, size_t n);
+
+struct GgmlTypeInfo {
+  GgmlType type;
+  const char* name;
+  uint32_t block_elems;
+  uint32_t block_bytes;
+  DequantizeFn dequantize;
+};
+
+// nullptr for a type id lmac does not support.
+const GgmlTypeInfo* ggml_type_info(uint32_t id);
+const GgmlTypeInfo& ggml_type_info(GgmlType type);
+size_t ggml_row_bytes(GgmlType type, size_t elements);
+
+// IEEE half to float (exact, subnormals and NaN payloads included).
+float fp16_to_fp32(uint16_t h);
+
+}  // namespace lmac

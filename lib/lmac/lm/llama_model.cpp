@@ -1,0 +1,209 @@
+#include "lmac/lm/llama_model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "lmac/common/error.hpp"
+#include "lmac/common/hash.hpp"
+
+namespace lmac {
+namespace {
+
+uint32_t meta_u32(const GgufFile& f, const std::string& key) {
+  uint64_t v = f.get(key).as_uint();
+  if (v > (1u << 30)) fail_format(fmt::format("{} = {} is out of range", key, v));
+  return static_cast<uint32_t>(v);
+}
+
+Matrix matrix(const GgufFile& f, const std::string& name, size_t cols, size_t rows) {
+  const GgufTensor& t = f.tensor(name);
+  if (t.dims.size() != 2 || t.dims[0] != cols || t.dims[1] != rows)
+    fail_format(fmt::format("tensor '{}' has shape [{}], expected [{}, {}]", name,
+                            fmt::join(t.dims, ", "), cols, rows));
+  Matrix m;
+  m.type = t.type;
+  m.rows = rows;
+  m.cols = cols;
+  m.data = t.data;
+  m.row_bytes = ggml_row_bytes(t.type, cols);
+  return m;
+}
+
+const float* vector_f32(const GgufFile& f, const std::string& name, size_t n) {
+  const GgufTensor& t = f.tensor(name);
+  if (t.type != GgmlType::F32 || t.elements() != n)
+    fail_format(fmt::format("tensor '{}' must be F32 with {} values", name, n));
+  if (reinterpret_cast<uintptr_t>(t.data) % alignof(float)) fail_format("tensor '" + name + "' is misaligned");
+  return reinterpret_cast<const float*>(t.data);
+}
+
+LlamaConfig read_config(const GgufFile& f) {
+  const std::string& arch = f.get("general.architecture").as_string();
+  if (arch != "llama")
+    fail_format("unsupported architecture '" + arch +
+                "' (lmac runs 'llama': Llama 1/2/3/3.1/3.2, TinyLlama, SmolLM, Mistral without sliding window)");
+  LlamaConfig c;
+  c.name = f.find("general.name") ? f.get("general.name").as_string() : "llama";
+  c.n_embd = meta_u32(f, "llama.embedding_length");
+  c.n_layer = meta_u32(f, "llama.block_count");
+  c.n_ff = meta_u32(f, "llama.feed_forward_length");
+  c.n_head = meta_u32(f, "llama.attention.head_count");
+  c.n_head_kv = f.find("llama.attention.head_count_kv") ? meta_u32(f, "llama.attention.head_count_kv") : c.n_head;
+  c.n_ctx = meta_u32(f, "llama.context_length");
+  if (c.n_head == 0 || c.n_head_kv == 0 || c.n_head % c.n_head_kv || c.n_layer == 0)
+    fail_format("inconsistent attention head counts");
+  c.head_dim = f.find("llama.attention.key_length") ? meta_u32(f, "llama.attention.key_length") : c.n_embd / c.n_head;
+  c.rot_dim = f.find("llama.rope.dimension_count") ? meta_u32(f, "llama.rope.dimension_count") : c.head_dim;
+  if (c.rot_dim > c.head_dim || c.rot_dim % 2) fail_format("invalid llama.rope.dimension_count");
+  if (const GgufValue* v = f.find("llama.attention.layer_norm_rms_epsilon")) c.rms_eps = static_cast<float>(v->as_float());
+  if (const GgufValue* v = f.find("llama.rope.freq_base")) c.rope_base = static_cast<float>(v->as_float());
+  if (f.find("llama.attention.sliding_window"))
+    fail_format("sliding-window attention is not supported (Mistral with sliding window)");
+  return c;
+}
+
+}  // namespace
+
+std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
+  auto m = std::make_unique<LlamaModel>();
+  m->file_ = GgufFile::open(path);
+  const GgufFile& f = *m->file_;
+  LlamaConfig& c = m->config_ = read_config(f);
+  m->tokenizer_ = Tokenizer::from_gguf(f);
+  const GgufTensor& emb = f.tensor("token_embd.weight");
+  if (emb.dims.size() != 2) fail_format("token_embd.weight is not a matrix");
+  c.n_vocab = static_cast<uint32_t>(emb.dims[1]);
+  if (c.n_vocab != static_cast<uint32_t>(m->tokenizer_->vocab_size()))
+    fail_format(fmt::format("the embedding has {} rows but the tokenizer {} tokens", c.n_vocab,
+                            m->tokenizer_->vocab_size()));
+  const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim, kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
+  m->token_embd_ = matrix(f, "token_embd.weight", c.n_embd, c.n_vocab);
+  c.tied_output = f.find_tensor("output.weight") == nullptr;
+  m->output_ = c.tied_output ? m->token_embd_ : matrix(f, "output.weight", c.n_embd, c.n_vocab);
+  m->output_norm_ = vector_f32(f, "output_norm.weight", c.n_embd);
+  if (f.find_tensor("rope_freqs.weight")) m->rope_factors_ = vector_f32(f, "rope_freqs.weight", c.rot_dim / 2);
+  for (uint32_t i = 0; i < c.n_layer; ++i) {
+    const std::string p = fmt::format("blk.{}.", i);
+    LlamaLayer l;
+    l.attn_norm = vector_f32(f, p + "attn_norm.weight", c.n_embd);
+    l.wq = matrix(f, p + "attn_q.weight", c.n_embd, q_dim);
+    l.wk = matrix(f, p + "attn_k.weight", c.n_embd, kv_dim);
+    l.wv = matrix(f, p + "attn_v.weight", c.n_embd, kv_dim);
+    l.wo = matrix(f, p + "attn_output.weight", q_dim, c.n_embd);
+    l.ffn_norm = vector_f32(f, p + "ffn_norm.weight", c.n_embd);
+    l.w_gate = matrix(f, p + "ffn_gate.weight", c.n_embd, c.n_ff);
+    l.w_up = matrix(f, p + "ffn_up.weight", c.n_embd, c.n_ff);
+    l.w_down = matrix(f, p + "ffn_down.weight", c.n_ff, c.n_embd);
+    m->layers_.push_back(l);
+  }
+  // Fingerprint: every tensor's name, type, shape and bytes, and the tokenizer.
+  Hasher h;
+  for (const GgufTensor& t : f.tensors()) {
+    h.update(t.name.data(), t.name.size());
+    uint32_t type = static_cast<uint32_t>(t.type);
+    h.update(&type, 4);
+    h.update(t.dims.data(), t.dims.size() * sizeof(uint64_t));
+    h.update(t.data, t.bytes);
+  }
+  for (int32_t i = 0; i < m->tokenizer_->vocab_size(); ++i) {
+    const std::string& s = m->tokenizer_->token_text(i);
+    h.update(s.data(), s.size() + 1);
+  }
+  h.update(m->tokenizer_->kind().data(), m->tokenizer_->kind().size());
+  m->fingerprint_ = h.digest();
+  return m;
+}
+
+uint64_t LlamaModel::parameter_count() const {
+  uint64_t n = 0;
+  for (const GgufTensor& t : file_->tensors()) n += t.elements();
+  return n;
+}
+
+LlamaSession::LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> backend)
+    : model_(model), backend_(std::move(backend)) {}
+
+size_t LlamaSession::length(uint32_t seq) const {
+  auto it = caches_.find(seq);
+  return it == caches_.end() ? 0 : it->second.n_pos;
+}
+
+size_t LlamaSession::kv_bytes() const {
+  size_t b = 0;
+  for (const auto& [id, c] : caches_)
+    for (size_t l = 0; l < c.k.size(); ++l) b += (c.k[l].capacity() + c.v[l].capacity()) * sizeof(float);
+  return b;
+}
+
+void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits) {
+  const LlamaConfig& c = model_.config();
+  Backend& be = *backend_;
+  const size_t n = batch.size(), dim = c.n_embd, hd = c.head_dim;
+  const size_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  if (n == 0) return;
+
+  // Positions: each token goes after the tokens of its sequence so far (and before it in this batch).
+  std::vector<int32_t> pos(n), ids(n);
+  std::vector<Cache*> cache(n);
+  for (size_t t = 0; t < n; ++t) {
+    Cache& cc = caches_[batch[t].seq];
+    if (cc.k.empty()) {
+      cc.k.resize(c.n_layer);
+      cc.v.resize(c.n_layer);
+    }
+    if (cc.n_pos >= c.n_ctx) fail(fmt::format("sequence longer than the model's context of {} tokens", c.n_ctx));
+    pos[t] = static_cast<int32_t>(cc.n_pos++);
+    ids[t] = batch[t].token;
+    cache[t] = &cc;
+  }
+
+  std::vector<float> x(n * dim), xb(n * dim), q(n * q_dim), k(n * kv_dim), v(n * kv_dim), att(n * q_dim);
+  std::vector<float> gate(n * c.n_ff), up(n * c.n_ff), hb(n * c.n_ff);
+  be.get_rows(model_.token_embd(), ids, x.data());
+
+  for (uint32_t l = 0; l < c.n_layer; ++l) {
+    const LlamaLayer& L = model_.layers()[l];
+    // Attention block: norm, projections, RoPE, cache append, attention, output projection.
+    be.rmsnorm(x.data(), L.attn_norm, n, dim, c.rms_eps, xb.data());
+    be.matmul(L.wq, xb.data(), n, q.data(), {});
+    be.matmul(L.wk, xb.data(), n, k.data(), {});
+    be.matmul(L.wv, xb.data(), n, v.data(), {});
+    be.rope(q.data(), n, c.n_head, hd, c.rot_dim, pos.data(), c.rope_base, model_.rope_factors());
+    be.rope(k.data(), n, c.n_head_kv, hd, c.rot_dim, pos.data(), c.rope_base, model_.rope_factors());
+    for (size_t t = 0; t < n; ++t) {
+      auto& kc = cache[t]->k[l];
+      auto& vc = cache[t]->v[l];
+      const size_t at = static_cast<size_t>(pos[t]) * kv_dim;
+      if (kc.size() < at + kv_dim) {
+        kc.resize(at + kv_dim);
+        vc.resize(at + kv_dim);
+      }
+      std::copy_n(&k[t * kv_dim], kv_dim, &kc[at]);
+      std::copy_n(&v[t * kv_dim], kv_dim, &vc[at]);
+    }
+    // Every token reads its keys from the cache, so a prefill reduces over exactly
+    // what a later one-token step would see.
+    std::vector<AttentionJob> jobs(n);
+    for (size_t t = 0; t < n; ++t)
+      jobs[t] = {&q[t * q_dim], cache[t]->k[l].data(), cache[t]->v[l].data(), static_cast<size_t>(pos[t]) + 1,
+                 &att[t * q_dim]};
+    be.attention(jobs, c.n_head, c.n_head_kv, hd);
+    be.matmul(L.wo, att.data(), n, xb.data(), {});
+    be.add(x.data(), xb.data(), n * dim);
+
+    // Feed-forward block: norm, SwiGLU, down projection.
+    be.rmsnorm(x.data(), L.ffn_norm, n, dim, c.rms_eps, xb.data());
+    be.matmul(L.w_gate, xb.data(), n, gate.data(), {});
+    be.matmul(L.w_up, xb.data(), n, up.data(), {});
+    be.swiglu(gate.data(), up.data(), n * c.n_ff, hb.data());
+    be.matmul(L.w_down, hb.data(), n, xb.data(), {});
+    be.add(x.data(), xb.data(), n * dim);
+  }
+
+  be.rmsnorm(x.data(), model_.output_norm(), n, dim, c.rms_eps, xb.data());
+  be.matmul(model_.output(), xb.data(), n, logits, out_rows);
+}
+
+}  // namespace lmac

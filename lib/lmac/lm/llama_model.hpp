@@ -1,0 +1,93 @@
+// A Llama-architecture model read from GGUF (Llama 1/2/3.x, TinyLlama, SmolLM,
+// Mistral without sliding window), and its forward pass over batches of tokens from
+// many sequences, each with its own KV cache. The pass reads top to bottom like
+// llama2.c; the arithmetic lives in the Backend.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lmac/lm/backend.hpp"
+#include "lmac/lm/gguf.hpp"
+#include "lmac/lm/tokenizer.hpp"
+
+namespace lmac {
+
+struct LlamaConfig {
+  std::string name;
+  uint32_t n_vocab = 0, n_embd = 0, n_layer = 0, n_ff = 0, n_head = 0, n_head_kv = 0;
+  uint32_t head_dim = 0, rot_dim = 0, n_ctx = 0;
+  float rms_eps = 1e-5f, rope_base = 10000.0f;
+  bool tied_output = false;
+};
+
+struct LlamaLayer {
+  const float* attn_norm;
+  Matrix wq, wk, wv, wo;
+  const float* ffn_norm;
+  Matrix w_gate, w_up, w_down;
+};
+
+class LlamaModel {
+ public:
+  // Maps the file and checks every tensor's presence, type and shape; throws with the
+  // file's problem (or the architectures supported) otherwise.
+  static std::unique_ptr<LlamaModel> load(const std::string& path);
+
+  const LlamaConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const GgufFile& file() const { return *file_; }
+  uint64_t fingerprint() const { return fingerprint_; }
+  uint64_t parameter_count() const;
+
+  const Matrix& token_embd() const { return token_embd_; }
+  const Matrix& output() const { return output_; }
+  const float* output_norm() const { return output_norm_; }
+  const float* rope_factors() const { return rope_factors_; }
+  const std::vector<LlamaLayer>& layers() const { return layers_; }
+
+ private:
+  std::unique_ptr<GgufFile> file_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  LlamaConfig config_;
+  Matrix token_embd_, output_;
+  const float* output_norm_ = nullptr;
+  const float* rope_factors_ = nullptr;
+  std::vector<LlamaLayer> layers_;
+  uint64_t fingerprint_ = 0;
+};
+
+// One token of a batch: appended to sequence `seq` at the sequence's next position.
+struct BatchToken {
+  uint32_t seq;
+  int32_t token;
+};
+
+// Runs the model over batches; holds one KV cache (float32 K and V per layer, grown as
+// the sequence grows) per live sequence.
+class LlamaSession {
+ public:
+  LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> backend);
+
+  // Appends the tokens (several may belong to one sequence, in order) and writes
+  // logits[i * n_out ...] for each: all vocabulary rows, or only `out_rows` when given.
+  void forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits);
+  void drop(uint32_t seq) { caches_.erase(seq); }
+  size_t length(uint32_t seq) const;
+  size_t kv_bytes() const;
+
+ private:
+  struct Cache {
+    std::vector<std::vector<float>> k, v;  // per layer: n_pos x kv_dim
+    size_t n_pos = 0;
+  };
+  const LlamaModel& model_;
+  std::unique_ptr<Backend> backend_;
+  std::unordered_map<uint32_t, Cache> caches_;
+};
+
+}  // namespace lmac
