@@ -54,6 +54,7 @@ class SpmTokenizer final : public Tokenizer {
   }
 
   std::vector<int32_t> encode(std::string_view raw) const override {
+    if (raw.empty()) return {};  // llama.cpp adds no space prefix to empty text
     std::string text;
     if (add_space_prefix_) text = " ";
     text += raw;

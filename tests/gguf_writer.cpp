@@ -1,0 +1,208 @@
+#include "gguf_writer.hpp"
+
+#include <cstring>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace lmac::test {
+namespace {
+
+void put(Bytes& b, uint64_t v, int n) {
+  size_t at = b.size();
+  b.resize(at + static_cast<size_t>(n));
+  store_le(b.data() + at, v, n);
+}
+void put_str(Bytes& b, const std::string& s) {
+  put(b, s.size(), 8);
+  b.insert(b.end(), s.begin(), s.end());
+}
+uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+uint16_t to_half(float f) {  // round-to-nearest for normal values in range (tests only)
+  uint32_t u = f32_bits(f);
+  uint32_t sign = (u >> 16) & 0x8000;
+  int exp = static_cast<int>((u >> 23) & 0xFF) - 127 + 15;
+  uint32_t man = u & 0x7FFFFF;
+  if (exp <= 0) return static_cast<uint16_t>(sign);
+  uint32_t h = sign | (static_cast<uint32_t>(exp) << 10) | (man >> 13);
+  if (man & 0x1000) ++h;
+  return static_cast<uint16_t>(h);
+}
+
+}  // namespace
+
+void GgufWriter::kv_string(const std::string& k, const std::string& v) {
+  put_str(kv_, k);
+  put(kv_, 8, 4);
+  put_str(kv_, v);
+  ++n_kv_;
+}
+void GgufWriter::kv_u32(const std::string& k, uint32_t v) {
+  put_str(kv_, k);
+  put(kv_, 4, 4);
+  put(kv_, v, 4);
+  ++n_kv_;
+}
+void GgufWriter::kv_f32(const std::string& k, float v) {
+  put_str(kv_, k);
+  put(kv_, 6, 4);
+  put(kv_, f32_bits(v), 4);
+  ++n_kv_;
+}
+void GgufWriter::kv_strings(const std::string& k, const std::vector<std::string>& v) {
+  put_str(kv_, k);
+  put(kv_, 9, 4);
+  put(kv_, 8, 4);
+  put(kv_, v.size(), 8);
+  for (const auto& s : v) put_str(kv_, s);
+  ++n_kv_;
+}
+void GgufWriter::kv_f32s(const std::string& k, const std::vector<float>& v) {
+  put_str(kv_, k);
+  put(kv_, 9, 4);
+  put(kv_, 6, 4);
+  put(kv_, v.size(), 8);
+  for (float f : v) put(kv_, f32_bits(f), 4);
+  ++n_kv_;
+}
+void GgufWriter::kv_i32s(const std::string& k, const std::vector<int32_t>& v) {
+  put_str(kv_, k);
+  put(kv_, 9, 4);
+  put(kv_, 5, 4);
+  put(kv_, v.size(), 8);
+  for (int32_t i : v) put(kv_, static_cast<uint32_t>(i), 4);
+  ++n_kv_;
+}
+void GgufWriter::tensor(const std::string& name, GgmlType type, std::vector<uint64_t> dims, Bytes data) {
+  tensors_.push_back({name, type, std::move(dims), std::move(data)});
+}
+
+Bytes GgufWriter::finish(uint32_t alignment) const {
+  Bytes out = {'G', 'G', 'U', 'F'};
+  put(out, 3, 4);
+  put(out, tensors_.size(), 8);
+  put(out, n_kv_, 8);
+  out.insert(out.end(), kv_.begin(), kv_.end());
+  uint64_t offset = 0;
+  for (const auto& t : tensors_) {
+    put_str(out, t.name);
+    put(out, t.dims.size(), 4);
+    for (uint64_t d : t.dims) put(out, d, 8);
+    put(out, static_cast<uint32_t>(t.type), 4);
+    put(out, offset, 8);
+    offset += (t.data.size() + alignment - 1) / alignment * alignment;
+  }
+  out.resize((out.size() + alignment - 1) / alignment * alignment, 0);
+  for (const auto& t : tensors_) {
+    out.insert(out.end(), t.data.begin(), t.data.end());
+    out.resize((out.size() + alignment - 1) / alignment * alignment, 0);
+  }
+  return out;
+}
+
+namespace {
+
+// Random weights with std `scale`, in `type`'s block layout (valid scales, random quants).
+Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::mt19937& rng) {
+  const auto& info = ggml_type_info(type);
+  Bytes out(rows * cols / info.block_elems * info.block_bytes);
+  std::normal_distribution<float> g(0.0f, scale);
+  std::uniform_int_distribution<int> byte(0, 255);
+  const size_t blocks = out.size() / info.block_bytes;
+  for (size_t b = 0; b < blocks; ++b) {
+    uint8_t* p = out.data() + b * info.block_bytes;
+    switch (type) {
+      case GgmlType::F32:
+        for (uint32_t i = 0; i < info.block_elems; ++i) store_le(p + 4 * i, f32_bits(g(rng)), 4);
+        break;
+      case GgmlType::F16: store_le(p, to_half(g(rng)), 2); break;
+      case GgmlType::Q8_0:
+        store_le(p, to_half(scale / 64), 2);
+        for (int i = 0; i < 32; ++i) p[2 + i] = static_cast<uint8_t>(byte(rng));
+        break;
+      case GgmlType::Q4_K:
+        for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
+        store_le(p, to_half(scale / 256), 2);
+        store_le(p + 2, to_half(scale / 64), 2);
+        break;
+      default:
+        for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Bytes make_random_llama(const TinyLlamaShape& s) {
+  std::mt19937 rng(s.seed);
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  std::vector<int32_t> types = {2, 3, 3};
+  for (int b = 0; b < 256; ++b) {
+    tokens.push_back(fmt::format("<0x{:02X}>", b));
+    types.push_back(6);
+  }
+  tokens.push_back("\xE2\x96\x81");
+  types.push_back(1);
+  for (int c = 33; c < 127; ++c) {
+    tokens.push_back(std::string(1, static_cast<char>(c)));
+    types.push_back(1);
+  }
+  for (const char* m : {"ab", "abc", "\xE2\x96\x81" "a", "the", "th", "he", "  "}) {
+    tokens.push_back(m);
+    types.push_back(1);
+  }
+  std::vector<float> scores(tokens.size());
+  for (size_t i = 0; i < scores.size(); ++i) scores[i] = -static_cast<float>(i % 97);
+  const uint32_t n_vocab = static_cast<uint32_t>(tokens.size());
+  // Pad the vocabulary to a multiple of 32 rows is not needed; rows are independent.
+  GgufWriter w;
+  w.kv_string("general.architecture", "llama");
+  w.kv_string("general.name", "random-llama");
+  w.kv_u32("llama.context_length", s.n_ctx);
+  w.kv_u32("llama.embedding_length", s.n_embd);
+  w.kv_u32("llama.block_count", s.n_layer);
+  w.kv_u32("llama.feed_forward_length", s.n_ff);
+  w.kv_u32("llama.attention.head_count", s.n_head);
+  w.kv_u32("llama.attention.head_count_kv", s.n_head_kv);
+  w.kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  w.kv_f32("llama.rope.freq_base", 10000.0f);
+  w.kv_string("tokenizer.ggml.model", "llama");
+  w.kv_strings("tokenizer.ggml.tokens", tokens);
+  w.kv_f32s("tokenizer.ggml.scores", scores);
+  w.kv_i32s("tokenizer.ggml.token_type", types);
+  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+  const uint32_t hd = s.n_embd / s.n_head, kv = hd * s.n_head_kv;
+  auto norm = [&](size_t n) {
+    Bytes b(n * 4);
+    std::normal_distribution<float> g(1.0f, 0.1f);
+    for (size_t i = 0; i < n; ++i) store_le(b.data() + 4 * i, f32_bits(g(rng)), 4);
+    return b;
+  };
+  auto mat = [&](const std::string& name, size_t cols, size_t rows, float scale) {
+    w.tensor(name, s.type, {cols, rows}, random_weights(s.type, rows, cols, scale, rng));
+  };
+  mat("token_embd.weight", s.n_embd, n_vocab, 1.0f);
+  w.tensor("output_norm.weight", GgmlType::F32, {s.n_embd}, norm(s.n_embd));
+  if (!s.tied) mat("output.weight", s.n_embd, n_vocab, 0.2f);
+  for (uint32_t l = 0; l < s.n_layer; ++l) {
+    std::string p = fmt::format("blk.{}.", l);
+    w.tensor(p + "attn_norm.weight", GgmlType::F32, {s.n_embd}, norm(s.n_embd));
+    w.tensor(p + "ffn_norm.weight", GgmlType::F32, {s.n_embd}, norm(s.n_embd));
+    mat(p + "attn_q.weight", s.n_embd, s.n_embd, 0.2f);
+    mat(p + "attn_k.weight", s.n_embd, kv, 0.2f);
+    mat(p + "attn_v.weight", s.n_embd, kv, 0.2f);
+    mat(p + "attn_output.weight", s.n_embd, s.n_embd, 0.1f);
+    mat(p + "ffn_gate.weight", s.n_embd, s.n_ff, 0.2f);
+    mat(p + "ffn_up.weight", s.n_embd, s.n_ff, 0.2f);
+    mat(p + "ffn_down.weight", s.n_ff, s.n_embd, 0.1f);
+  }
+  return w.finish();
+}
+
+}  // namespace lmac::test

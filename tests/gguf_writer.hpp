@@ -1,0 +1,48 @@
+// Writes small GGUF files for tests: metadata of any type and tensors of given bytes,
+// and random-weight Llama models of a chosen block type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lmac/common/bytes.hpp"
+#include "lmac/lm/ggml_types.hpp"
+
+namespace lmac::test {
+
+class GgufWriter {
+ public:
+  void kv_string(const std::string& key, const std::string& v);
+  void kv_u32(const std::string& key, uint32_t v);
+  void kv_f32(const std::string& key, float v);
+  void kv_strings(const std::string& key, const std::vector<std::string>& v);
+  void kv_f32s(const std::string& key, const std::vector<float>& v);
+  void kv_i32s(const std::string& key, const std::vector<int32_t>& v);
+  void tensor(const std::string& name, GgmlType type, std::vector<uint64_t> dims, Bytes data);
+  Bytes finish(uint32_t alignment = 32) const;
+
+ private:
+  Bytes kv_;
+  uint64_t n_kv_ = 0;
+  struct T {
+    std::string name;
+    GgmlType type;
+    std::vector<uint64_t> dims;
+    Bytes data;
+  };
+  std::vector<T> tensors_;
+};
+
+struct TinyLlamaShape {
+  uint32_t n_embd = 64, n_layer = 2, n_ff = 96, n_head = 4, n_head_kv = 2, n_ctx = 256;
+  GgmlType type = GgmlType::F16;
+  bool tied = false;
+  uint32_t seed = 1;
+};
+
+// A random-weight Llama with a small SentencePiece-style vocabulary (control tokens,
+// 256 byte tokens, the printable ASCII characters and a few merges).
+Bytes make_random_llama(const TinyLlamaShape& shape);
+
+}  // namespace lmac::test

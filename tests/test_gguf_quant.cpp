@@ -1,0 +1,151 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "lmac/lm/backend.hpp"
+#include "lmac/lm/gguf.hpp"
+#include "test_support.hpp"
+
+namespace lmac {
+namespace {
+
+const std::string kData = LMAC_TEST_DATA;
+
+TEST(Gguf, MinimalValidFileMatchesGgmlDump) {
+  auto f = GgufFile::open(kData + "/gguf/minimal-valid.gguf");
+  EXPECT_EQ(f->version(), 3u);
+  EXPECT_EQ(f->data_offset(), 992u);
+  EXPECT_EQ(f->metadata().size(), 24u);
+  EXPECT_EQ(f->get("general.architecture").as_string(), "test");
+  EXPECT_EQ(f->get("test.u8").as_uint(), 200u);
+  EXPECT_EQ(f->get("test.i8").as_int(), -100);
+  EXPECT_EQ(f->get("test.u16").as_uint(), 60000u);
+  EXPECT_EQ(f->get("test.i16").as_int(), -30000);
+  EXPECT_EQ(f->get("test.u32").as_uint(), 4000000000u);
+  EXPECT_EQ(f->get("test.i32").as_int(), -2000000000);
+  EXPECT_EQ(f->get("test.f32").as_float(), 3.25);
+  EXPECT_EQ(f->get("test.bool_true").as_int(), 1);
+  EXPECT_EQ(f->get("test.bool_false").as_int(), 0);
+  EXPECT_EQ(f->get("test.string").as_string(), "h\xC3\xA9llo GGUF \xE2\x9C\x93");
+  EXPECT_EQ(f->get("test.string_empty").as_string(), "");
+  EXPECT_EQ(f->get("test.u64").as_uint(), 9223372036854775813ull);
+  EXPECT_EQ(f->get("test.i64").as_int(), -4611686018427387907ll);
+  EXPECT_EQ(f->get("test.f64").as_float(), 3.141592653589793);
+  EXPECT_EQ(f->get("test.arr_i16").to_string(), "[-32768, 0, 32767]");
+  EXPECT_EQ(f->get("test.arr_str").as_array()[3].as_string(), "\xC3\xBC\xC3\xB1\xC3\xAE");
+  EXPECT_EQ(f->get("test.arr_f64").as_array()[1].as_float(), 0.0);
+  EXPECT_TRUE(std::signbit(f->get("test.arr_f64").as_array()[1].as_float()));
+  EXPECT_TRUE(f->get("test.arr_u64_empty").as_array().empty());
+  const GgufTensor& a = f->tensor("tensor_f32");
+  EXPECT_EQ(a.dims, (std::vector<uint64_t>{3, 2}));
+  float v[6];
+  std::memcpy(v, a.data, 24);
+  EXPECT_EQ(v[3], -3.5f);
+  EXPECT_EQ(v[5], 65536.0f);
+  const GgufTensor& h = f->tensor("tensor_f16");
+  EXPECT_EQ(h.offset, 32u);
+  float hv[5];
+  ggml_type_info(GgmlType::F16).dequantize(h.data, hv, 5);
+  EXPECT_EQ(hv[3], 65504.0f);
+  EXPECT_TRUE(std::signbit(hv[4]));
+}
+
+TEST(Gguf, MalformedFilesAreRejectedWithReasons) {
+  for (const char* name : {"bad-truncated-header.gguf", "bad-tensor-offset-past-eof.gguf",
+                           "bad-absurd-string-length.gguf", "bad-absurd-string-length-value.gguf"}) {
+    try {
+      GgufFile::open(kData + "/gguf/" + name);
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const FormatError& e) {
+      EXPECT_GT(std::strlen(e.what()), 10u) << name;
+    }
+  }
+}
+
+TEST(Gguf, NestedArraysAreRead) {
+  auto f = GgufFile::open(kData + "/gguf/nested-array.gguf");
+  const GgufArray& outer = f->get("test.nested").as_array();
+  ASSERT_EQ(outer.size(), 3u);
+  EXPECT_EQ(outer[0].to_string(), "[1, 2, 3]");
+  EXPECT_TRUE(outer[2].as_array().empty());
+  EXPECT_EQ(f->get("test.after_nested").as_uint(), 42u);
+}
+
+TEST(Gguf, EveryTruncationOfAValidFileFails) {
+  Bytes all = test::read_bytes(kData + "/gguf/minimal-valid.gguf");
+  // Up to the last byte of the last tensor (992 + 32 + 10); the final padding is optional.
+  for (size_t cut = 0; cut < 1034; cut += 7) {
+    Bytes part(all.begin(), all.begin() + static_cast<ptrdiff_t>(cut));
+    EXPECT_THROW(GgufFile::parse(part), FormatError) << cut;
+  }
+}
+
+std::vector<float> read_f32(const std::string& path) {
+  Bytes b = test::read_bytes(path);
+  std::vector<float> v(b.size() / 4);
+  std::memcpy(v.data(), b.data(), v.size() * 4);
+  return v;
+}
+
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+TEST(Quant, DequantizationIsBitIdenticalToGgml) {
+  const std::vector<std::pair<std::string, GgmlType>> types = {
+      {"f16", GgmlType::F16},   {"bf16", GgmlType::BF16}, {"q4_0", GgmlType::Q4_0}, {"q4_1", GgmlType::Q4_1},
+      {"q5_0", GgmlType::Q5_0}, {"q5_1", GgmlType::Q5_1}, {"q8_0", GgmlType::Q8_0}, {"q2_K", GgmlType::Q2_K},
+      {"q3_K", GgmlType::Q3_K}, {"q4_K", GgmlType::Q4_K}, {"q5_K", GgmlType::Q5_K}, {"q6_K", GgmlType::Q6_K}};
+  for (const auto& [name, type] : types) {
+    Bytes q = test::read_bytes(kData + "/quant/" + name + ".bin");
+    std::vector<float> want = read_f32(kData + "/quant/" + name + ".dequant.f32");
+    ASSERT_EQ(want.size(), 2048u) << name;
+    ASSERT_EQ(q.size(), 4 * ggml_row_bytes(type, 512)) << name;
+    std::vector<float> got(2048);
+    ggml_type_info(type).dequantize(q.data(), got.data(), 2048);
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(bits_of(got[i]), bits_of(want[i])) << name << " at " << i;
+  }
+}
+
+TEST(Quant, KernelDotProductsMatchGgml) {
+  // dot16 over dequantized weights and the dequantized activation agrees with ggml's
+  // vec_dot to the tolerance its README gives (1e-5 relative).
+  std::ifstream tsv(kData + "/quant/vec_dot.tsv");
+  std::string line;
+  std::getline(tsv, line);
+  int checked = 0;
+  while (std::getline(tsv, line)) {
+    std::istringstream in(line);
+    std::string type, act_type;
+    int row;
+    double ggml, ref;
+    in >> type >> act_type >> row >> ggml >> ref;
+    GgmlType t = type == "q8_0" ? GgmlType::Q8_0 : GgmlType::Q4_K;
+    Bytes w = test::read_bytes(kData + "/quant/" + type + ".bin");
+    std::vector<float> wf(512), af(512);
+    ggml_type_info(t).dequantize(w.data() + static_cast<size_t>(row) * ggml_row_bytes(t, 512), wf.data(), 512);
+    Bytes a = test::read_bytes(kData + "/quant/" + type + ".activation." + act_type + ".bin");
+    if (act_type == "q8_0") {
+      ggml_type_info(GgmlType::Q8_0).dequantize(a.data(), af.data(), 512);
+    } else {  // q8_K: d (f32), 256 int8, 16 int16 bsums per block
+      for (int b = 0; b < 2; ++b) {
+        float d;
+        std::memcpy(&d, a.data() + b * 292, 4);
+        for (int i = 0; i < 256; ++i) af[static_cast<size_t>(b * 256 + i)] = d * static_cast<int8_t>(a[static_cast<size_t>(b * 292 + 4 + i)]);
+      }
+    }
+    double got = dot16(wf.data(), af.data(), 512);
+    EXPECT_NEAR(got, ref, 1e-5 * std::fabs(ref) + 1e-6) << type << " row " << row;
+    EXPECT_NEAR(got, ggml, 1e-5 * std::fabs(ggml) + 1e-6) << type << " row " << row;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 8);
+}
+
+}  // namespace
+}  // namespace lmac
