@@ -8,6 +8,14 @@
 
 namespace lmac {
 
+uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format) {
+  const uint64_t fb = static_cast<uint64_t>(format.frame_bytes());
+  // One token per byte at most, plus one for a SentencePiece space prefix.
+  const uint64_t fits = model.max_tokens() == SIZE_MAX ? kDefaultChunkBytes : model.max_tokens() - 1;
+  const uint64_t bytes = std::min<uint64_t>(kDefaultChunkBytes, fits);
+  return static_cast<uint32_t>(std::max(fb, bytes / fb * fb));
+}
+
 Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& o) {
   AudioFile audio = parse_audio(file, o.raw_format);
   LmacStream s;
@@ -15,8 +23,7 @@ Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptio
   h.container = audio.container;
   h.format = audio.format;
   h.serial = o.serial;
-  const uint32_t fb = static_cast<uint32_t>(audio.format.frame_bytes());
-  h.chunk_bytes = o.chunk_bytes != 0 ? o.chunk_bytes : std::max(fb, kDefaultChunkBytes / fb * fb);
+  h.chunk_bytes = o.chunk_bytes != 0 ? o.chunk_bytes : default_chunk_bytes(model, audio.format);
   h.tokenization = o.codec.tokenization;
   h.model_name = model.name();
   h.model_fingerprint = model.fingerprint();
@@ -32,7 +39,8 @@ Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptio
 
 void check_model(const CodecModel& model, const StreamHeader& h) {
   if (model.fingerprint() != h.model_fingerprint)
-    fail(fmt::format("wrong model: the stream was made with '{}' (fingerprint {:016x}), not '{}' ({:016x})",
+    fail(fmt::format("wrong model: the stream was made with '{}' (fingerprint {:016x}), not '{}' ({:016x}); pass "
+                     "that model with --model",
                      h.model_name, h.model_fingerprint, model.name(), model.fingerprint()));
 }
 

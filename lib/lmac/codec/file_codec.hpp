@@ -14,12 +14,16 @@ constexpr uint32_t kDefaultChunkBytes = 2048;
 
 struct CompressOptions {
   SerialOptions serial;
-  uint32_t chunk_bytes = 0;  // 0: kDefaultChunkBytes rounded down to whole frames
+  uint32_t chunk_bytes = 0;  // 0: default_chunk_bytes()
   std::optional<PcmFormat> raw_format;  // headerless PCM input
   CodecOptions codec;
 };
 
 Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& options);
+
+// The chunk size used when none is given: kDefaultChunkBytes, made to fit the model's
+// context, rounded down to whole frames.
+uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format);
 
 struct DecompressResult {
   Bytes file;                       // the restored file (with zeroed damaged chunks when keep_going)

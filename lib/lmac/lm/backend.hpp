@@ -60,5 +60,8 @@ float dot16(const float* a, const float* b, size_t n);
 float det_expf(float x);
 // Which SIMD path the CPU kernels use ("avx2+fma", "scalar"); the results are identical.
 const char* cpu_simd_name();
+// Turns the SIMD paths off (tests prove they give the scalar path's bits; LMAC_NO_SIMD=1
+// in the environment does the same for a whole run).
+void set_cpu_simd_allowed(bool allowed);
 
 }  // namespace lmac

@@ -6,6 +6,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -16,10 +18,12 @@
 namespace lmac {
 namespace {
 
+std::atomic<bool> g_allow_simd{true};
+
 bool have_avx2() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
-  return yes;
+                          __builtin_cpu_supports("f16c") && std::getenv("LMAC_NO_SIMD") == nullptr;
+  return yes && g_allow_simd.load(std::memory_order_relaxed);
 }
 
 float reduce16(const float* acc) {
@@ -57,6 +61,58 @@ __attribute__((target("avx2,fma"))) float dot16_avx2(const float* a, const float
   _mm256_storeu_ps(acc + 8, hi);
   for (size_t l = 0; i < n; ++i, ++l) acc[l] = std::fma(a[i], b[i], acc[l]);
   return reduce16(acc);
+}
+
+// det_expf on 8 lanes with the very same IEEE operations (no FMA), so bit-identical.
+__attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+  const __m256 n = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _mm256_set1_ps(0.5f)));
+  const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693145751953125f))),
+                                 _mm256_mul_ps(n, _mm256_set1_ps(1.428606765330187e-06f)));
+  __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+  for (float c : {1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+// One query head over its keys: scores, softmax with det_expf, weighted sum of values
+// (per output dimension a sequential fused multiply-add chain over the keys, as axpy).
+__attribute__((target("avx2,fma"))) void attend_head_avx2(const float* q, const float* keys, const float* values,
+                                                          size_t n_keys, size_t stride, size_t hd, float scale,
+                                                          float* p, float* out) {
+  float mx = -INFINITY;
+  for (size_t j = 0; j < n_keys; ++j) {
+    p[j] = dot16_avx2(q, keys + j * stride, hd) * scale;
+    mx = std::max(mx, p[j]);
+  }
+  const __m256 vmx = _mm256_set1_ps(mx);
+  size_t j = 0;
+  for (; j + 8 <= n_keys; j += 8) _mm256_storeu_ps(p + j, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(p + j), vmx)));
+  for (; j < n_keys; ++j) p[j] = det_expf(p[j] - mx);
+  float sum = 0.0f;
+  for (j = 0; j < n_keys; ++j) sum += p[j];
+  const float inv = 1.0f / sum;
+  __m256 acc[32];
+  const size_t nv = hd / 8;
+  for (size_t d = 0; d < nv; ++d) acc[d] = _mm256_setzero_ps();
+  for (j = 0; j < n_keys; ++j) {
+    const __m256 w = _mm256_set1_ps(p[j] * inv);
+    const float* v = values + j * stride;
+    for (size_t d = 0; d < nv; ++d) acc[d] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * d), acc[d]);
+  }
+  for (size_t d = 0; d < nv; ++d) _mm256_storeu_ps(out + 8 * d, acc[d]);
+}
+
+__attribute__((target("avx2,fma"))) void swiglu_avx2(const float* gate, const float* up, size_t n, float* out) {
+  size_t i = 0;
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + det_expf(-gate[i])) * up[i];
 }
 
 // RB weight rows x TB tokens at once; each output is exactly dot16 of its pair.
@@ -188,6 +244,11 @@ class CpuBackend final : public Backend {
         const size_t h = wi % n_head, kvh = h / group;
         const float* q = job.q + h * hd;
         p.resize(job.n_keys);
+        if (have_avx2() && hd % 16 == 0 && hd <= 256) {
+          attend_head_avx2(q, job.keys + kvh * hd, job.values + kvh * hd, job.n_keys, kv_dim, hd, scale, p.data(),
+                           job.out + h * hd);
+          continue;
+        }
         float mx = -INFINITY;
         for (size_t j = 0; j < job.n_keys; ++j) {
           p[j] = dot(q, job.keys + j * kv_dim + kvh * hd, hd) * scale;
@@ -207,6 +268,7 @@ class CpuBackend final : public Backend {
   }
 
   void swiglu(const float* gate, const float* up, size_t n, float* out) override {
+    if (have_avx2()) return swiglu_avx2(gate, up, n, out);
     for (size_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + det_expf(-gate[i])) * up[i];
   }
 
@@ -274,6 +336,8 @@ float det_expf(float x) {
   std::memcpy(&scale, &bits, 4);
   return p * scale;
 }
+
+void set_cpu_simd_allowed(bool allowed) { g_allow_simd = allowed; }
 
 const char* cpu_simd_name() { return have_avx2() ? "avx2+fma" : "scalar"; }
 
