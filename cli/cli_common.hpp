@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "lmac/baselines/compressor.hpp"
+#include "lmac/codec/file_codec.hpp"
 #include "lmac/codec/model.hpp"
 
 namespace lmac::cli {
@@ -38,5 +40,6 @@ std::unique_ptr<CodecModel> open_model(const std::string& spec);
 void add_compress(CLI::App& app);
 void add_decompress(CLI::App& app);
 void add_info(CLI::App& app);
+void add_eval(CLI::App& app);
 
 }  // namespace lmac::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   add_compress(app);
   add_decompress(app);
   add_info(app);
+  add_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

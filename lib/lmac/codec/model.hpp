@@ -36,6 +36,8 @@ class CodecModel {
   // Whether several predictors may run at once on different threads (cheap models);
   // otherwise the codec uses one predictor and gives it all the threads.
   virtual bool parallel_predictors() const = 0;
+  // Parameters of the model (for the paper's model-size-adjusted rate); 0 if none.
+  virtual uint64_t parameter_count() const { return 0; }
 };
 
 // "builtin:order2", or a path to a GGUF file. Throws with the reason when it cannot load.

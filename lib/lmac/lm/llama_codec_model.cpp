@@ -79,6 +79,7 @@ class LlamaCodecModel final : public CodecModel {
     return std::make_unique<LlamaPredictor>(*model_, mode, threads);
   }
   bool parallel_predictors() const override { return false; }
+  uint64_t parameter_count() const override { return model_->parameter_count(); }
 
  private:
   std::unique_ptr<LlamaModel> model_;

@@ -1,0 +1,153 @@
+// lmac eval: the zero-shot evaluation (the plan's zero_shot.py) as one command.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "cli_common.hpp"
+#include "lmac/common/file_io.hpp"
+#include "lmac/eval/report.hpp"
+
+namespace lmac::cli {
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t at; (at = s.find(',', start)) != std::string::npos; start = at + 1) out.push_back(s.substr(start, at - start));
+  out.push_back(s.substr(start));
+  return out;
+}
+
+void write_text(const std::string& path, const std::string& text, bool force) {
+  write_file_atomic(path, ByteSpan(reinterpret_cast<const uint8_t*>(text.data()), text.size()), force || path == "-");
+}
+
+std::function<void(const std::string&, size_t, size_t)> eval_progress() {
+  if (globals().verbosity < 1 || !::isatty(STDERR_FILENO)) return {};
+  auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  auto label_seen = std::make_shared<std::string>();
+  return [start, label_seen](const std::string& label, size_t done, size_t total) {
+    if (label != *label_seen) {
+      *label_seen = label;
+      *start = std::chrono::steady_clock::now();
+    }
+    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count();
+    double eta = done ? el * double(total - done) / double(done) : 0;
+    int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
+    fmt::print(stderr, "\r{:<8} [{}{}] {}/{} chunks, {:.0f}s, ETA {:.0f}s   ", label, std::string(filled, '#'),
+               std::string(width - filled, '.'), done, total, el, eta);
+    if (done == total) fmt::print(stderr, "\n");
+  };
+}
+
+}  // namespace
+
+void add_eval(CLI::App& app) {
+  auto* c = app.add_subcommand("eval", "zero-shot evaluation of the LM and classical compressors on audio folders");
+  static DatasetOptions d;
+  static std::string compressors = "lm,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack", model, channels = "interleave";
+  static std::string sample = "sequential", json_out, csv_out, plot_out, mapping = "shift", tokenization = "subword";
+  static std::vector<std::string> merge;
+  static int blocking = 0, batch = 16;
+  static bool paper = false, no_verify = false, no_whole = false, use_16bit = false, force = true;
+  static uint32_t chunk = 0;
+  c->add_option("--audio-dir,--audio_dir", d.dirs, "folder of audio, read recursively (repeatable)");
+  c->add_option("--bit-depth,--bit_depth", d.bit_depth, "convert the audio to 8, 16, 24 or 32 bits")
+      ->check(CLI::IsMember({8, 16, 24, 32}));
+  c->add_flag("--use_16bit", use_16bit, "deprecated: same as --bit-depth 16");
+  c->add_option("--chunk-size,--chunk_size", chunk, "chunk size in bytes (default 2048, fitted to the model)");
+  c->add_option("--num-chunks,--num_chunks", d.num_chunks, "chunks to evaluate (0: all)");
+  c->add_option("--compressors", compressors, "comma-separated: lm,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack");
+  c->add_option("-m,--model,--model_path,--model-path", model, "model for lm (default: bundled)");
+  c->add_option("--channels", channels, "first, interleave, blocked:N or mixdown");
+  c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --channels blocked:N");
+  c->add_option("--sample", sample, "sequential (sorted files, the paper's) or random")->check(CLI::IsMember({"sequential", "random"}));
+  c->add_option("--seed", d.seed, "seed for --sample random");
+  c->add_flag("--drop-partial", d.drop_partial, "drop the last partial chunk of each file (the paper's)");
+  c->add_flag("--paper", paper, "the paper's setting: 8-bit high byte, shift mapping, 2048-byte chunks, partial chunks dropped");
+  c->add_option("--mapping", mapping, "shift or mask")->check(CLI::IsMember({"shift", "mask"}));
+  c->add_option("--tokenization", tokenization, "subword or char")->check(CLI::IsMember({"subword", "char"}));
+  c->add_option("--batch", batch, "chunks per model call")->check(CLI::PositiveNumber);
+  c->add_flag("--no-verify", no_verify, "do not decode and compare every chunk");
+  c->add_flag("--no-whole", no_whole, "skip the unchunked (whole-file) runs");
+  c->add_option("--json", json_out, "write the report as JSON");
+  c->add_option("--csv", csv_out, "write one CSV row per compressor");
+  c->add_option("--plot", plot_out, "write an SVG chart");
+  c->add_option("--merge", merge, "merge earlier JSON reports (e.g. several bit depths) instead of running")->expected(1, -1);
+  c->callback([] {
+    action() = [] {
+      std::vector<nlohmann::json> reports;
+      if (!merge.empty()) {
+        for (const auto& m : merge) {
+          Bytes b = read_file(m);
+          nlohmann::json j = nlohmann::json::parse(b.begin(), b.end(), nullptr, false);
+          check_report(j, m);
+          reports.push_back(j);
+        }
+      } else {
+        if (use_16bit) {
+          fmt::print(stderr, "lmac: warning: --use_16bit is deprecated; use --bit-depth 16\n");
+          d.bit_depth = 16;
+        }
+        if (paper) {
+          d.bit_depth = 8;
+          d.drop_partial = true;
+          mapping = "shift";
+        }
+        d.channels = parse_channel_mode(channels, &d.block_n);
+        if (blocking > 0) {
+          d.channels = ChannelMode::Blocked;
+          d.block_n = static_cast<uint32_t>(blocking);
+        }
+        d.random = sample == "random";
+        EvalOptions o;
+        o.compressors = split_list(compressors);
+        std::unique_ptr<CodecModel> m;
+        if (std::find(o.compressors.begin(), o.compressors.end(), "lm") != o.compressors.end()) {
+          std::string spec = model.empty() ? default_model_spec() : model;
+          try {
+            m = open_model(spec);
+          } catch (const std::exception& e) {
+            report_error(spec, e.what());
+            return static_cast<int>(kError);
+          }
+          o.model = m.get();
+          o.model_parameters = m->parameter_count();
+        }
+        for (const auto& n : o.compressors)
+          if (n != "lm") make_compressor(n);  // refuse unknown names before reading any audio
+        PcmFormat probe;
+        probe.bits = static_cast<uint16_t>(d.bit_depth);
+        probe.channels = 1;
+        d.chunk_bytes = chunk ? chunk : paper || !m ? 2048u : default_chunk_bytes(*m, probe);
+        Dataset data = load_dataset(d);
+        for (const auto& [path, why] : data.skipped) report_error(path, "skipped: " + why);
+        o.serial.mapping = parse_mapping(mapping);
+        o.tokenization = tokenization == "char" ? TokenMode::Char : TokenMode::Subword;
+        o.verify = !no_verify;
+        o.whole_files = !no_whole;
+        o.threads = thread_count();
+        o.batch = batch;
+        o.progress = eval_progress();
+        auto results = evaluate(data, o);
+        nlohmann::json options = {{"audio_dirs", d.dirs},     {"bit_depth", d.bit_depth},
+                                  {"chunk_size", d.chunk_bytes}, {"num_chunks", d.num_chunks},
+                                  {"channels", channels},     {"sample", sample},
+                                  {"seed", d.seed},           {"drop_partial", d.drop_partial},
+                                  {"paper", paper},           {"mapping", mapping},
+                                  {"tokenization", tokenization}, {"compressors", o.compressors},
+                                  {"verify", o.verify}};
+        reports.push_back(report_json(data, results, options, m ? m->name() : "", m ? m->fingerprint() : 0));
+      }
+      for (const auto& r : reports) fmt::print("{}\n", format_table(r));
+      if (!json_out.empty())
+        write_text(json_out, (reports.size() == 1 ? reports[0] : nlohmann::json(reports)).dump(2) + "\n", force);
+      if (!csv_out.empty()) write_text(csv_out, format_csv(reports), force);
+      if (!plot_out.empty()) write_text(plot_out, format_svg(reports), force);
+      return static_cast<int>(kOk);
+    };
+  });
+}
+
+}  // namespace lmac::cli

@@ -1,0 +1,155 @@
+#include "lmac/eval/report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "lmac/common/error.hpp"
+
+namespace lmac {
+
+using nlohmann::json;
+
+json report_json(const Dataset& d, const std::vector<CompressorResult>& results, const json& options,
+                 const std::string& model_name, uint64_t fingerprint) {
+  json j;
+  j["schema"] = "lmac-eval-v1";
+  j["lmac_version"] = LMAC_VERSION;
+  j["options"] = options;
+  j["model"] = {{"name", model_name}, {"fingerprint", fmt::format("{:016x}", fingerprint)}};
+  j["dataset"] = {{"files", d.files.size()},
+                  {"chunks", d.chunks.size()},
+                  {"file_list_xxh3", fmt::format("{:016x}", d.file_list_hash)},
+                  {"skipped", json::array()}};
+  for (const auto& [path, why] : d.skipped) j["dataset"]["skipped"].push_back({{"path", path}, {"reason", why}});
+  for (const auto& r : results) {
+    json c = {{"name", r.name},
+              {"settings", r.settings},
+              {"raw_bytes", r.raw_bytes},
+              {"samples", r.samples},
+              {"chunks", r.chunks}};
+    if (!r.skipped.empty()) {
+      c["skipped"] = r.skipped;
+      j["compressors"].push_back(c);
+      continue;
+    }
+    c["compressed_bytes"] = r.compressed_bytes;
+    c["real_rate"] = r.real_rate();
+    c["paper_rate"] = r.paper_rate();
+    c["model_adjusted_rate"] = r.model_adjusted_rate();
+    c["bits_per_sample"] = r.bits_per_sample();
+    c["header_bytes"] = r.header_bytes;
+    c["residual_bytes"] = r.residual_bytes;
+    c["model_bytes"] = r.model_bytes;
+    c["whole_bytes"] = r.whole_bytes ? json(*r.whole_bytes) : json(nullptr);
+    c["whole_rate"] = r.whole_bytes ? json(r.whole_rate()) : json(nullptr);
+    c["compress_seconds"] = r.compress_seconds;
+    c["decompress_seconds"] = r.verified ? json(r.decompress_seconds) : json(nullptr);
+    c["compress_kb_per_s"] = r.compress_seconds > 0 ? r.raw_bytes / 1000.0 / r.compress_seconds : 0.0;
+    c["verified"] = r.verified;
+    for (const auto& [path, f] : r.per_file)
+      c["files"].push_back({{"path", path}, {"raw_bytes", f.raw}, {"compressed_bytes", f.compressed}});
+    j["compressors"].push_back(c);
+  }
+  return j;
+}
+
+void check_report(const json& r, const std::string& source) {
+  if (!r.is_object() || r.value("schema", "") != "lmac-eval-v1" || !r.contains("compressors"))
+    fail(source + ": not an lmac evaluation report (schema lmac-eval-v1)");
+}
+
+std::string format_table(const json& r) {
+  std::string out = fmt::format("{} files, {} chunks, {}-bit, chunk size {} bytes{}\n", r["dataset"]["files"].get<size_t>(),
+                                r["dataset"]["chunks"].get<size_t>(), r["options"].value("bit_depth", 0),
+                                r["options"].value("chunk_size", 0), r["options"].value("paper", false) ? ", paper preset" : "");
+  out += fmt::format("{:<9} {:>10} {:>12} {:>9} {:>9} {:>9} {:>8} {:>10} {:>10}  {}\n", "compressor", "raw bytes",
+                     "compressed", "real", "paper", "whole", "bits/smp", "comp KB/s", "verified", "settings");
+  for (const auto& c : r["compressors"]) {
+    if (c.contains("skipped")) {
+      out += fmt::format("{:<9} skipped: {}\n", c["name"].get<std::string>(), c["skipped"].get<std::string>());
+      continue;
+    }
+    auto pct = [](const json& v) { return v.is_null() ? std::string("-") : fmt::format("{:.2f}%", 100 * v.get<double>()); };
+    out += fmt::format("{:<9} {:>10} {:>12} {:>9} {:>9} {:>9} {:>8.3f} {:>10.1f} {:>10}  {}\n", c["name"].get<std::string>(),
+                       c["raw_bytes"].get<uint64_t>(), c["compressed_bytes"].get<uint64_t>(), pct(c["real_rate"]),
+                       pct(c["paper_rate"]), pct(c["whole_rate"]), c["bits_per_sample"].get<double>(),
+                       c["compress_kb_per_s"].get<double>(), c["verified"].get<bool>() ? "yes" : "no",
+                       c["settings"].get<std::string>());
+  }
+  if (!r["dataset"]["skipped"].empty()) {
+    out += fmt::format("{} files skipped:\n", r["dataset"]["skipped"].size());
+    for (const auto& s : r["dataset"]["skipped"])
+      out += fmt::format("  {}: {}\n", s["path"].get<std::string>(), s["reason"].get<std::string>());
+  }
+  return out;
+}
+
+std::string format_csv(const std::vector<json>& reports) {
+  std::string out =
+      "bit_depth,compressor,raw_bytes,compressed_bytes,real_rate,paper_rate,model_adjusted_rate,whole_rate,"
+      "bits_per_sample,compress_seconds,decompress_seconds,verified\n";
+  for (const auto& r : reports)
+    for (const auto& c : r["compressors"]) {
+      if (c.contains("skipped")) continue;
+      auto num = [](const json& v) { return v.is_null() ? std::string() : fmt::format("{:.6f}", v.get<double>()); };
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", r["options"].value("bit_depth", 0),
+                         c["name"].get<std::string>(), c["raw_bytes"].get<uint64_t>(), c["compressed_bytes"].get<uint64_t>(),
+                         num(c["real_rate"]), num(c["paper_rate"]), num(c["model_adjusted_rate"]), num(c["whole_rate"]),
+                         num(c["bits_per_sample"]), num(c["compress_seconds"]), num(c["decompress_seconds"]),
+                         c["verified"].get<bool>() ? "true" : "false");
+    }
+  return out;
+}
+
+std::string format_svg(const std::vector<json>& reports) {
+  // Bars of real rate (and paper rate, lighter) per compressor, one group per bit depth.
+  std::vector<std::string> names;
+  for (const auto& r : reports)
+    for (const auto& c : r["compressors"])
+      if (!c.contains("skipped") && std::find(names.begin(), names.end(), c["name"]) == names.end())
+        names.push_back(c["name"]);
+  const int bar = 14, gap = 6, group_gap = 30, left = 60, top = 40, height = 300;
+  double max_rate = 1.0;
+  for (const auto& r : reports)
+    for (const auto& c : r["compressors"])
+      if (!c.contains("skipped")) max_rate = std::max({max_rate, c["real_rate"].get<double>(), c["paper_rate"].get<double>()});
+  const int group_w = static_cast<int>(names.size()) * (2 * bar + gap);
+  const int width = left + static_cast<int>(reports.size()) * (group_w + group_gap) + 20;
+  std::string s = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
+      "font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"{}\" y=\"20\" font-size=\"14\">Compression rate (compressed / raw, lower is better): real (dark), paper "
+      "accounting (light)</text>\n",
+      width, top + height + 90, left);
+  for (int t = 0; t <= 4; ++t) {
+    double v = max_rate * t / 4;
+    int y = top + height - static_cast<int>(height * v / max_rate);
+    s += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"5\" y=\"{}\">{:.0f}%</text>\n",
+                     left, width - 10, y, y, y + 4, 100 * v);
+  }
+  int x = left;
+  for (const auto& r : reports) {
+    for (size_t k = 0; k < names.size(); ++k) {
+      for (const auto& c : r["compressors"]) {
+        if (c["name"] != names[k] || c.contains("skipped")) continue;
+        double real = c["real_rate"], paper = c["paper_rate"];
+        int hr = static_cast<int>(height * real / max_rate), hp = static_cast<int>(height * paper / max_rate);
+        const std::string color = fmt::format("hsl({},55%,", 360 * k / std::max<size_t>(1, names.size()));
+        s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}40%)\"><title>{} real {:.2f}%</title></rect>\n",
+                         x, top + height - hr, bar, hr, color, names[k], 100 * real);
+        s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}75%)\"><title>{} paper {:.2f}%</title></rect>\n",
+                         x + bar, top + height - hp, bar, hp, color, names[k], 100 * paper);
+      }
+      s += fmt::format("<text transform=\"translate({},{}) rotate(60)\">{}</text>\n", x + 4, top + height + 8, names[k]);
+      x += 2 * bar + gap;
+    }
+    s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\">{}-bit</text>\n", x - group_w / 2 - 15, top + height + 80,
+                     r["options"].value("bit_depth", 0));
+    x += group_gap;
+  }
+  return s + "</svg>\n";
+}
+
+}  // namespace lmac
