@@ -41,5 +41,6 @@ void add_compress(CLI::App& app);
 void add_decompress(CLI::App& app);
 void add_info(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_model_commands(CLI::App& app);
 
 }  // namespace lmac::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   add_decompress(app);
   add_info(app);
   add_eval(app);
+  add_model_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

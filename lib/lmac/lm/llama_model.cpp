@@ -202,8 +202,12 @@ void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const in
     be.add(x.data(), xb.data(), n * dim);
   }
 
-  be.rmsnorm(x.data(), model_.output_norm(), n, dim, c.rms_eps, xb.data());
-  be.matmul(model_.output(), xb.data(), n, logits, out_rows);
+  // Only the tokens whose logits are wanted go through the output head.
+  size_t n_out = 0;
+  for (size_t t = 0; t < n; ++t)
+    if (batch[t].logits) std::copy_n(&x[t * dim], dim, &x[n_out++ * dim]);
+  be.rmsnorm(x.data(), model_.output_norm(), n_out, dim, c.rms_eps, xb.data());
+  be.matmul(model_.output(), xb.data(), n_out, logits, out_rows);
 }
 
 }  // namespace lmac

@@ -65,6 +65,7 @@ class LlamaModel {
 struct BatchToken {
   uint32_t seq;
   int32_t token;
+  bool logits = true;  // whether this token's logits are wanted
 };
 
 // Runs the model over batches; holds one KV cache (float32 K and V per layer, grown as
@@ -74,7 +75,8 @@ class LlamaSession {
   LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> backend);
 
   // Appends the tokens (several may belong to one sequence, in order) and writes
-  // logits[i * n_out ...] for each: all vocabulary rows, or only `out_rows` when given.
+  // logits[k * n_out ...] for the k-th token that wants logits: all vocabulary rows,
+  // or only `out_rows` when given.
   void forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits);
   void drop(uint32_t seq) { caches_.erase(seq); }
   size_t length(uint32_t seq) const;

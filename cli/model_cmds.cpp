@@ -1,0 +1,202 @@
+// lmac model-info, tokenize, score and bench: the Llama engine from the command line.
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "cli_common.hpp"
+#include "lmac/common/file_io.hpp"
+#include "lmac/lm/llama_model.hpp"
+
+namespace lmac::cli {
+namespace {
+
+std::unique_ptr<LlamaModel> load_llama(const std::string& spec) {
+  return LlamaModel::load(spec.empty() ? default_model_spec() : spec);
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+void add_model_commands(CLI::App& app) {
+  {
+    auto* c = app.add_subcommand("model-info", "describe a GGUF model");
+    static std::string path;
+    c->add_option("model", path, "GGUF file (default: bundled)");
+    c->callback([] {
+      action() = [] {
+        auto m = load_llama(path);
+        const LlamaConfig& k = m->config();
+        std::map<std::string, uint64_t> types;
+        for (const auto& t : m->file().tensors()) types[ggml_type_info(t.type).name] += t.elements();
+        fmt::print("name            {}\narchitecture    llama (GGUF v{}, alignment {})\n", k.name, m->file().version(),
+                   m->file().alignment());
+        fmt::print("parameters      {} ({:.2f} M), file {:.1f} MB\n", m->parameter_count(), m->parameter_count() / 1e6,
+                   m->file().file_size() / 1e6);
+        fmt::print("shape           {} layers, width {}, FFN {}, heads {} / {} kv (head size {}), vocab {}\n", k.n_layer,
+                   k.n_embd, k.n_ff, k.n_head, k.n_head_kv, k.head_dim, k.n_vocab);
+        fmt::print("positions       RoPE base {}, {} rotated dims{}, context {}\n", k.rope_base, k.rot_dim,
+                   m->rope_factors() ? ", rope_freqs" : "", k.n_ctx);
+        fmt::print("output          {}\nnorm epsilon    {}\n", k.tied_output ? "tied to token_embd" : "output.weight", k.rms_eps);
+        std::string ts;
+        for (const auto& [t, n] : types) ts += fmt::format("{}{} {:.2f} M", ts.empty() ? "" : ", ", t, n / 1e6);
+        fmt::print("tensor types    {}\n", ts);
+        fmt::print("tokenizer       {}, {} tokens, BOS {}\n", m->tokenizer().kind(), m->tokenizer().vocab_size(),
+                   m->tokenizer().bos());
+        fmt::print("KV cache        float32, {} bytes per token\n", 2ull * k.n_layer * k.n_head_kv * k.head_dim * 4);
+        fmt::print("fingerprint     {:016x}\nkernels         {}\n", m->fingerprint(), cpu_simd_name());
+        return static_cast<int>(kOk);
+      };
+    });
+  }
+  {
+    auto* c = app.add_subcommand("tokenize", "token ids of the raw bytes on stdin (or the reverse)");
+    static std::string path;
+    static bool detok = false;
+    c->add_option("-m,--model", path, "GGUF file (default: bundled)");
+    c->add_flag("--detokenize", detok, "read ids, write the text bytes");
+    c->callback([] {
+      action() = [] {
+        auto m = load_llama(path);
+        Bytes in = read_file("-");
+        if (detok) {
+          std::istringstream s(std::string(in.begin(), in.end()));
+          std::vector<int32_t> ids;
+          for (int32_t id; s >> id;) ids.push_back(id);
+          std::string text = m->tokenizer().decode(ids);
+          fwrite(text.data(), 1, text.size(), stdout);
+        } else {
+          auto ids = m->tokenizer().encode(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));
+          fmt::print("{}\n", fmt::join(ids, " "));
+        }
+        return static_cast<int>(kOk);
+      };
+    });
+  }
+  {
+    auto* c = app.add_subcommand("score", "per-token log2 probabilities and bits per byte of a text");
+    static std::string path, file;
+    static bool per_token = false;
+    c->add_option("-m,--model", path, "GGUF file (default: bundled)");
+    c->add_option("file", file, "text file ('-' for stdin)")->required();
+    c->add_flag("--per-token", per_token, "print every token's log2 probability");
+    c->callback([] {
+      action() = [] {
+        auto m = load_llama(path);
+        Bytes in = read_file(file);
+        auto ids = m->tokenizer().encode(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));
+        LlamaSession s(*m, make_cpu_backend(thread_count()));
+        const size_t V = m->config().n_vocab, window = m->config().n_ctx - 1;
+        double bits = 0;
+        for (size_t start = 0, seq = 0; start < ids.size(); start += window, ++seq) {
+          // Each window of the context starts with BOS, like the codec's chunks.
+          std::vector<BatchToken> b{{static_cast<uint32_t>(seq), m->tokenizer().bos()}};
+          size_t end = std::min(ids.size(), start + window);
+          for (size_t i = start; i + 1 < end; ++i) b.push_back({static_cast<uint32_t>(seq), ids[i]});
+          std::vector<float> logits(b.size() * V);
+          s.forward(b, {}, logits.data());
+          s.drop(static_cast<uint32_t>(seq));
+          for (size_t k = 0; k < b.size(); ++k) {
+            const float* l = &logits[k * V];
+            double mx = *std::max_element(l, l + V), sum = 0;
+            for (size_t v = 0; v < V; ++v) sum += std::exp(double(l[v]) - mx);
+            double lp2 = (double(l[ids[start + k]]) - mx - std::log(sum)) / std::log(2.0);
+            bits -= lp2;
+            if (per_token) fmt::print("{}\t{}\t{:.4f}\n", start + k, ids[start + k], lp2);
+          }
+        }
+        fmt::print("{} bytes, {} tokens, {:.1f} bits, {:.4f} bits/byte, {:.4f} bits/token\n", in.size(), ids.size(), bits,
+                   in.empty() ? 0.0 : bits / in.size(), ids.empty() ? 0.0 : bits / ids.size());
+        return static_cast<int>(kOk);
+      };
+    });
+  }
+  {
+    auto* c = app.add_subcommand("bench", "engine speed: prefill and batched decode tokens/s, peak RSS");
+    static std::string path, json_out;
+    static int prefill = 512, decode = 128, reps = 3;
+    static std::vector<int> batches = {1, 8, 32};
+    c->add_option("model", path, "GGUF file (default: bundled)");
+    c->add_option("--prefill", prefill, "prompt tokens (llama-bench pp)");
+    c->add_option("--decode", decode, "generated tokens per sequence (llama-bench tg)");
+    c->add_option("--batches", batches, "decode batch sizes")->delimiter(',');
+    c->add_option("--reps", reps, "repetitions (the median is reported)");
+    c->add_option("--json", json_out, "write the figures as JSON");
+    c->callback([] {
+      action() = [] {
+        auto m = load_llama(path);
+        const int threads = thread_count();
+        const int32_t V = static_cast<int32_t>(m->config().n_vocab);
+        std::mt19937 rng(1);
+        auto random_token = [&] { return std::uniform_int_distribution<int32_t>(3, V - 1)(rng); };
+        nlohmann::json j = {{"model", m->config().name}, {"threads", threads}, {"kernels", cpu_simd_name()}};
+        auto run_prefill = [&](bool all_logits) {
+          std::vector<double> rates;
+          for (int r = 0; r < reps; ++r) {
+            LlamaSession s(*m, make_cpu_backend(threads));
+            std::vector<BatchToken> b;
+            for (int i = 0; i < prefill; ++i) b.push_back({0, i == 0 ? m->tokenizer().bos() : random_token(), all_logits || i == prefill - 1});
+            std::vector<float> logits((all_logits ? b.size() : 1) * static_cast<size_t>(V));
+            auto t0 = Clock::now();
+            s.forward(b, {}, logits.data());
+            rates.push_back(prefill / std::chrono::duration<double>(Clock::now() - t0).count());
+          }
+          return median(rates);
+        };
+        double pp = run_prefill(false), pp_all = run_prefill(true);
+        fmt::print("prefill {} tokens:            {:9.1f} tok/s (last-token logits, as llama-bench pp)\n", prefill, pp);
+        fmt::print("prefill {} tokens, all logits: {:9.1f} tok/s (what compression needs)\n", prefill, pp_all);
+        j["prefill_tok_s"] = pp;
+        j["prefill_all_logits_tok_s"] = pp_all;
+        for (int batch : batches) {
+          std::vector<double> rates;
+          for (int r = 0; r < reps; ++r) {
+            LlamaSession s(*m, make_cpu_backend(threads));
+            std::vector<BatchToken> b;
+            for (int q = 0; q < batch; ++q) b.push_back({static_cast<uint32_t>(q), m->tokenizer().bos()});
+            std::vector<float> logits(static_cast<size_t>(batch) * static_cast<size_t>(V));
+            s.forward(b, {}, logits.data());
+            auto t0 = Clock::now();
+            for (int step = 0; step < decode; ++step) {
+              for (auto& t : b) t.token = random_token();
+              s.forward(b, {}, logits.data());
+            }
+            rates.push_back(double(batch) * decode / std::chrono::duration<double>(Clock::now() - t0).count());
+          }
+          fmt::print("decode batch {:3}, {} steps:       {:9.1f} tok/s\n", batch, decode, median(rates));
+          j["decode_tok_s"][std::to_string(batch)] = median(rates);
+        }
+        j["peak_rss_mb"] = peak_rss_mb();
+        j["file_mb"] = m->file().file_size() / 1e6;
+        fmt::print("peak RSS {:.1f} MB (model file {:.1f} MB), {} threads, kernels {}\n", peak_rss_mb(),
+                   m->file().file_size() / 1e6, threads, cpu_simd_name());
+        if (!json_out.empty()) {
+          std::string text = j.dump(2) + "\n";
+          write_file_atomic(json_out, ByteSpan(reinterpret_cast<const uint8_t*>(text.data()), text.size()), true);
+        }
+        return static_cast<int>(kOk);
+      };
+    });
+  }
+}
+
+}  // namespace lmac::cli
