@@ -58,10 +58,11 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 float dot16(const float* a, const float* b, size_t n);
 // Deterministic e^x on [-87, 88] (own polynomial; libm differs between versions).
 float det_expf(float x);
-// Which SIMD path the CPU kernels use ("avx2+fma", "scalar"); the results are identical.
+// Which SIMD path the CPU kernels use ("avx512f", "avx2+fma", "scalar"); the results
+// are identical.
 const char* cpu_simd_name();
-// Turns the SIMD paths off (tests prove they give the scalar path's bits; LMAC_NO_SIMD=1
-// in the environment does the same for a whole run).
-void set_cpu_simd_allowed(bool allowed);
+// Caps the SIMD level: 0 scalar, 1 AVX2+FMA, 2 AVX-512 (tests prove all give the same
+// bits; LMAC_SIMD=scalar|avx2 in the environment caps a whole run).
+void set_cpu_simd_level(int level);
 
 }  // namespace lmac

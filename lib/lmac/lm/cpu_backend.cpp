@@ -2,12 +2,16 @@
 // batch size and thread count; threads split rows or (token, head) pairs, never a
 // reduction. SIMD width never changes the order: AVX2 runs the 16 lanes as two
 // registers, the scalar path as an array, both with fused multiply-add.
+// GCC 12's AVX-512 headers trip its own uninitialized-value warnings (_mm512_undefined_*).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <string>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -18,13 +22,24 @@
 namespace lmac {
 namespace {
 
-std::atomic<bool> g_allow_simd{true};
-
-bool have_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c") && std::getenv("LMAC_NO_SIMD") == nullptr;
-  return yes && g_allow_simd.load(std::memory_order_relaxed);
+// 0 scalar, 1 AVX2+FMA, 2 AVX-512F: the highest the CPU has, lowered by tests or by
+// LMAC_SIMD=scalar|avx2 in the environment. Every level gives the same bits.
+int detect_simd_level() {
+  int level = 0;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) level = 1;
+  if (level == 1 && __builtin_cpu_supports("avx512f")) level = 2;
+  if (const char* e = std::getenv("LMAC_SIMD")) {
+    if (std::string(e) == "scalar") level = 0;
+    else if (std::string(e) == "avx2") level = std::min(level, 1);
+  }
+  return level;
 }
+const int g_cpu_level = detect_simd_level();
+std::atomic<int> g_level_cap{2};
+
+int simd_level() { return std::min(g_cpu_level, g_level_cap.load(std::memory_order_relaxed)); }
+bool have_avx2() { return simd_level() >= 1; }
+bool have_avx512() { return simd_level() >= 2; }
 
 float reduce16(const float* acc) {
   float s8[8], s4[4];
@@ -141,6 +156,111 @@ __attribute__((target("avx2,fma"))) void microkernel_avx2(const float* const* w,
         hsum_tree(acc[r][t][0], acc[r][t][1]);
 }
 
+// The same 16 lanes in one register: bit-identical to the AVX2 pair of registers.
+__attribute__((target("avx512f,avx2,fma"))) inline float hsum_tree512(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  return hsum_tree(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8));
+}
+
+template <int RB, int TB>
+__attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float* const* w, const float* const* x,
+                                                                    size_t k, float* out, size_t out_stride) {
+  __m512 acc[RB][TB];
+  for (int r = 0; r < RB; ++r)
+    for (int t = 0; t < TB; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (size_t i = 0; i < k; i += 16) {
+    __m512 xv[TB];
+    for (int t = 0; t < TB; ++t) xv[t] = _mm512_loadu_ps(x[t] + i);
+    for (int r = 0; r < RB; ++r) {
+      const __m512 wv = _mm512_loadu_ps(w[r] + i);
+      for (int t = 0; t < TB; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int t = 0; t < TB; ++t)
+      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = hsum_tree512(acc[r][t]);
+}
+
+// Decode-shaped products (a few tokens): the weights are widened in registers and never
+// stored. Same exact dequantized values and the same per-lane FMA order as the tiled
+// path, so the same bits.
+template <int TB>
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) void rows_fused_avx512(const Matrix& w, size_t row,
+                                                                                   const float* x, float* y,
+                                                                                   size_t y_stride) {
+  const uint8_t* p = w.data + row * w.row_bytes;
+  __m512 acc[TB];
+  for (int t = 0; t < TB; ++t) acc[t] = _mm512_setzero_ps();
+  const size_t k = w.cols;
+  if (w.type == GgmlType::Q8_0) {
+    for (size_t i = 0; i < k; i += 32, p += 34) {
+      const __m512 d = _mm512_set1_ps(_cvtsh_ss(static_cast<unsigned short>(p[0] | p[1] << 8)));
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+      const __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), d);
+      const __m512 w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), d);
+      for (int t = 0; t < TB; ++t) {
+        acc[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
+        acc[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i + 16), acc[t]);
+      }
+    }
+  } else {  // F16
+    for (size_t i = 0; i < k; i += 16) {
+      const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
+      for (int t = 0; t < TB; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
+    }
+  }
+  for (int t = 0; t < TB; ++t) y[static_cast<size_t>(t) * y_stride] = hsum_tree512(acc[t]);
+}
+
+constexpr size_t kFusedMaxTokens = 16;
+
+bool fused_ok(const Matrix& w, size_t n) {
+  return n <= kFusedMaxTokens && have_avx512() && __builtin_cpu_supports("avx512bw") &&
+         ((w.type == GgmlType::Q8_0 && w.cols % 32 == 0) || (w.type == GgmlType::F16 && w.cols % 16 == 0));
+}
+
+void rows_fused(const Matrix& w, size_t row, const float* x, size_t n, float* y, size_t y_stride) {
+  for (size_t t = 0; t < n; t += 8) {  // groups of up to 8 tokens share each widened block
+    const float* xt = x + t * w.cols;
+    float* yt = y + t * y_stride;
+    switch (std::min<size_t>(8, n - t)) {
+      case 1: rows_fused_avx512<1>(w, row, xt, yt, y_stride); break;
+      case 2: rows_fused_avx512<2>(w, row, xt, yt, y_stride); break;
+      case 3: rows_fused_avx512<3>(w, row, xt, yt, y_stride); break;
+      case 4: rows_fused_avx512<4>(w, row, xt, yt, y_stride); break;
+      case 5: rows_fused_avx512<5>(w, row, xt, yt, y_stride); break;
+      case 6: rows_fused_avx512<6>(w, row, xt, yt, y_stride); break;
+      case 7: rows_fused_avx512<7>(w, row, xt, yt, y_stride); break;
+      default: rows_fused_avx512<8>(w, row, xt, yt, y_stride); break;
+    }
+  }
+}
+
+// Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens. Token tiles
+// outside, rows inside: the few token rows stay in L1 while the weight tile streams.
+template <int RB, int TB, typename Kernel>
+void tile_loop(const float* w, size_t nj, const float* x, size_t n, size_t k, float* y, size_t y_stride, Kernel&& kernel) {
+  size_t t = 0;
+  auto rows = [&](auto tb_tag, size_t t0) {
+    constexpr int tb = decltype(tb_tag)::value;
+    const float* xt[tb];
+    for (int q = 0; q < tb; ++q) xt[q] = x + (t0 + static_cast<size_t>(q)) * k;
+    size_t j = 0;
+    for (; j + RB <= nj; j += RB) {
+      const float* wr[RB];
+      for (int r = 0; r < RB; ++r) wr[r] = w + (j + static_cast<size_t>(r)) * k;
+      kernel.template operator()<RB, tb>(wr, xt, k, y + t0 * y_stride + j, y_stride);
+    }
+    for (; j < nj; ++j) {
+      const float* wr[1] = {w + j * k};
+      kernel.template operator()<1, tb>(wr, xt, k, y + t0 * y_stride + j, y_stride);
+    }
+  };
+  for (; t + TB <= n; t += TB) rows(std::integral_constant<int, TB>{}, t);
+  for (; t < n; ++t) rows(std::integral_constant<int, 1>{}, t);
+}
+
 __attribute__((target("avx2,fma,f16c"))) void f16_to_f32_avx2(const uint8_t* src, float* dst, size_t n) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -177,6 +297,12 @@ class CpuBackend final : public Backend {
     constexpr size_t kTile = 16;
     const size_t tiles = (n_out + kTile - 1) / kTile;
     const bool fast = have_avx2() && w.cols % 16 == 0;
+    if (fused_ok(w, n)) {
+#pragma omp parallel for num_threads(threads_) schedule(static)
+      for (size_t j = 0; j < n_out; ++j)
+        rows_fused(w, rows.empty() ? j : static_cast<size_t>(rows[j]), x, n, y + j, n_out);
+      return;
+    }
 #pragma omp parallel num_threads(threads_)
     {
       std::vector<float> buf(kTile * w.cols);
@@ -185,7 +311,16 @@ class CpuBackend final : public Backend {
         const size_t j0 = tile * kTile, nj = std::min(kTile, n_out - j0);
         for (size_t j = 0; j < nj; ++j)
           dequantize_row(w, rows.empty() ? j0 + j : static_cast<size_t>(rows[j0 + j]), &buf[j * w.cols]);
-        if (fast) tile_avx2(buf.data(), nj, x, n, w.cols, y + j0, n_out);
+        if (fast && have_avx512())
+          tile_loop<4, 4>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
+                          []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
+                            microkernel_avx512<R, T>(a, b, k, o, st);
+                          });
+        else if (fast)
+          tile_loop<2, 3>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
+                          []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
+                            microkernel_avx2<R, T>(a, b, k, o, st);
+                          });
         else
           for (size_t t = 0; t < n; ++t)
             for (size_t j = 0; j < nj; ++j) y[t * n_out + j0 + j] = dot16_scalar(&buf[j * w.cols], x + t * w.cols, w.cols);
@@ -291,26 +426,6 @@ class CpuBackend final : public Backend {
     for (; i < n; ++i) out[i] = std::fma(a, v[i], out[i]);
   }
 
-  // Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens.
-  static void tile_avx2(const float* w, size_t nj, const float* x, size_t n, size_t k, float* y, size_t y_stride) {
-    constexpr int RB = 2, TB = 3;
-    size_t j = 0;
-    for (; j + RB <= nj; j += RB) {
-      const float* wr[RB] = {w + j * k, w + (j + 1) * k};
-      size_t t = 0;
-      for (; t + TB <= n; t += TB) {
-        const float* xt[TB] = {x + t * k, x + (t + 1) * k, x + (t + 2) * k};
-        microkernel_avx2<RB, TB>(wr, xt, k, y + t * y_stride + j, y_stride);
-      }
-      for (; t < n; ++t) {
-        const float* xt[1] = {x + t * k};
-        microkernel_avx2<RB, 1>(wr, xt, k, y + t * y_stride + j, y_stride);
-      }
-    }
-    for (; j < nj; ++j)
-      for (size_t t = 0; t < n; ++t) y[t * y_stride + j] = dot16_avx2(w + j * k, x + t * k, k);
-  }
-
   int threads_;
 };
 
@@ -337,9 +452,12 @@ float det_expf(float x) {
   return p * scale;
 }
 
-void set_cpu_simd_allowed(bool allowed) { g_allow_simd = allowed; }
+void set_cpu_simd_level(int level) { g_level_cap = level; }
 
-const char* cpu_simd_name() { return have_avx2() ? "avx2+fma" : "scalar"; }
+const char* cpu_simd_name() {
+  static const char* names[] = {"scalar", "avx2+fma", "avx512f"};
+  return names[simd_level()];
+}
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
 
