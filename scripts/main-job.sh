@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Compresses and restores the bundled audio with the default model, byte-compares the
-# result, and prints the evaluation table.
+# The main job on bundled inputs: compress a bundled recording with the bundled model,
+# restore it and byte-compare, then evaluate the model against the classical
+# compressors on the same chunks of the bundled audio (8-bit, the paper's setting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lmac=build/release/lmac
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-for f in audio/*.wav; do
-  name=$(basename "$f")
-  "$lmac" compress -q -f "$f" -o "$out/$name.lmac"
-  "$lmac" decompress -q -f "$out/$name.lmac" -o "$out/$name"
-  cmp "$f" "$out/$name"
-  echo "$name: $(stat -c %s "$f") -> $(stat -c %s "$out/$name.lmac") bytes, restored byte for byte"
-done
-if "$lmac" eval --help >/dev/null 2>&1; then
-  "$lmac" eval --audio-dir audio --bit-depth 8 --paper --compressors lm,gzip,lzma2,flac
-fi
+f=audio/Front_Center.wav
+"$lmac" compress -f "$f" -o "$out/a.lmac"
+"$lmac" decompress -f "$out/a.lmac" -o "$out/a.wav"
+cmp "$f" "$out/a.wav"
+"$lmac" info "$out/a.lmac"
+echo "restored $f byte for byte"
+echo
+"$lmac" eval --audio-dir audio --bit-depth 8 --drop-partial --num-chunks "${LMAC_DEMO_CHUNKS:-24}" \
+  --compressors lm,gzip,lzma2,zstd22,bzip2,brotli,flac,wavpack --json "$out/eval.json"

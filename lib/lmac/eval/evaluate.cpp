@@ -120,6 +120,7 @@ CompressorResult run_lm(const Dataset& d, const EvalOptions& o) {
       const uint64_t bytes = 30 + recs[k].tokens.size() + recs[k].residual.size();
       r.compressed_bytes += bytes;
       r.residual_bytes += recs[k].residual.size();
+      r.tokens += recs[k].token_count;
       r.paper_bytes += double(recs[k].tokens.size()) * 8.0 / 7.0;
       r.per_file[d.files[d.chunks[idx[k]].file].path].compressed += bytes;
     }

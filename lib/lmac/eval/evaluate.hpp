@@ -38,6 +38,7 @@ struct CompressorResult {
   uint64_t header_bytes = 0;       // per-chunk overhead of the format (classical)
   uint64_t residual_bytes = 0;     // LM: the dropped bits, stored
   uint64_t model_bytes = 0;        // parameters x 2 (the paper's model-size adjustment)
+  uint64_t tokens = 0;             // LM: tokens coded
   std::optional<uint64_t> whole_bytes;  // unchunked
   double compress_seconds = 0, decompress_seconds = 0;
   bool verified = false;

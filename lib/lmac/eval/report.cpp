@@ -42,6 +42,7 @@ json report_json(const Dataset& d, const std::vector<CompressorResult>& results,
     c["header_bytes"] = r.header_bytes;
     c["residual_bytes"] = r.residual_bytes;
     c["model_bytes"] = r.model_bytes;
+    c["tokens"] = r.tokens;
     c["whole_bytes"] = r.whole_bytes ? json(*r.whole_bytes) : json(nullptr);
     c["whole_rate"] = r.whole_bytes ? json(r.whole_rate()) : json(nullptr);
     c["compress_seconds"] = r.compress_seconds;
