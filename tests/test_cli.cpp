@@ -98,5 +98,42 @@ TEST(Cli, ErrorsAreOneLineWithExitCodesAndNoOutput) {
     EXPECT_EQ(e.path().string().find(".lmac-tmp-"), std::string::npos) << e.path();
 }
 
+TEST(Cli, EvalWithOldSpellingsAndReports) {
+  std::string dir = test::temp_dir() + "/evaldir";
+  std::filesystem::create_directories(dir);
+  std::string in = wav_file("evaldir/x.wav");
+  std::string json = test::temp_dir() + "/r.json", csv = test::temp_dir() + "/r.csv", svg = test::temp_dir() + "/r.svg";
+  CmdResult r = run("eval --audio_dir " + dir + " --use_16bit --chunk_size 1024 --num_chunks 3 --compressors gzip,flac --json " +
+                    json + " --csv " + csv + " --plot " + svg + " > /dev/null");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("--use_16bit is deprecated"), std::string::npos) << r.err;
+  Bytes j = test::read_bytes(json);
+  std::string js(j.begin(), j.end());
+  EXPECT_NE(js.find("\"bit_depth\": 16"), std::string::npos);
+  EXPECT_NE(js.find("\"chunks\": 3"), std::string::npos);
+  EXPECT_EQ(run("eval --merge " + json + " " + json + " --plot " + svg + " > /dev/null").code, 0);
+  r = run("eval --audio-dir " + dir + " --compressors rar");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("unknown compressor 'rar'"), std::string::npos) << r.err;
+  r = run("eval --audio-dir " + test::temp_dir() + "/nowhere --compressors gzip");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+}
+
+TEST(Cli, MissingOrWrongModelIsAClearError) {
+  std::string in = wav_file("m.wav");
+  CmdResult r = run("compress -f -m " + test::temp_dir() + "/no-such-model.gguf " + in);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("no-such-model.gguf"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(in + ".lmac"));
+  ASSERT_EQ(run("compress -f -m builtin:order2 " + in).code, 0);
+  r = run("decompress -f -m " + std::string(LMAC_SOURCE_DIR) + "/models/tinyllama-text-15m-q8_0.gguf " + in +
+          ".lmac -o " + in + ".out");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("wrong model"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(in + ".out"));
+}
+
 }  // namespace
 }  // namespace lmac

@@ -3,8 +3,11 @@
 // reduction. SIMD width never changes the order: AVX2 runs the 16 lanes as two
 // registers, the scalar path as an array, both with fused multiply-add.
 // GCC 12's AVX-512 headers trip its own uninitialized-value warnings (_mm512_undefined_*).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
 
@@ -24,9 +27,14 @@ namespace {
 
 // 0 scalar, 1 AVX2+FMA, 2 AVX-512F: the highest the CPU has, lowered by tests or by
 // LMAC_SIMD=scalar|avx2 in the environment. Every level gives the same bits.
+bool cpu_has_f16c() {  // clang has no __builtin_cpu_supports("f16c")
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+
 int detect_simd_level() {
   int level = 0;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) level = 1;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()) level = 1;
   if (level == 1 && __builtin_cpu_supports("avx512f")) level = 2;
   if (const char* e = std::getenv("LMAC_SIMD")) {
     if (std::string(e) == "scalar") level = 0;
