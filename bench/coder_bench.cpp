@@ -16,7 +16,7 @@ void BM_overhead(benchmark::State& state) {
   std::vector<float> logits(alphabet);
   for (size_t i = 0; i < alphabet; ++i) logits[i] = -skew * static_cast<float>(i);
   lmac::FreqTable t;
-  lmac::freq_from_logits(logits, alphabet <= 65536 ? 24 : 28, t);
+  lmac::freq_from_logits(logits, alphabet <= 4096 ? 24 : 30, t);
   // Ideal length under the model's own probabilities (softmax in double).
   std::vector<double> p(alphabet);
   double z = 0;

@@ -1,6 +1,6 @@
 // A 32-bit binary arithmetic coder (Witten, Neal and Cleary, with pending bits) over
-// integer frequencies. Totals up to 2^28 keep every symbol of frequency >= 1 codable:
-// after renormalization the range always exceeds 2^30.
+// integer frequencies. Totals up to 2^30 keep every symbol of frequency >= 1 codable:
+// after renormalization the range always exceeds 2^30, and range x total fits 64 bits.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +9,7 @@
 
 namespace lmac {
 
-constexpr uint32_t kMaxTotal = 1u << 28;
+constexpr uint32_t kMaxTotal = 1u << 30;
 
 class ArithmeticEncoder {
  public:

@@ -54,7 +54,7 @@ float det_exp(float x) {
 
 void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& out) {
   const size_t n = logits.size();
-  if (n == 0 || total_bits > 28 || (1ull << total_bits) < 2 * n) fail("frequency table: bad size");
+  if (n == 0 || total_bits > 30 || (1ull << total_bits) < 2 * n) fail("frequency table: bad size");
   float mx = logits[0];
   for (float l : logits) mx = std::max(mx, l);  // NaN-free by contract of the model
   out.freq.resize(n);

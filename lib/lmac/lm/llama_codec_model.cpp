@@ -11,8 +11,9 @@
 namespace lmac {
 namespace {
 
-// Bits of the frequency total: a large vocabulary needs more room above the floor of 1.
-int total_bits_for(size_t alphabet) { return alphabet <= (1u << 16) ? 24 : 28; }
+// Bits of the frequency total: the floor of 1 per token costs about V / 2^bits of the
+// probability mass, so large vocabularies get the coder's full 30 bits.
+int total_bits_for(size_t alphabet) { return alphabet <= 4096 ? 24 : 30; }
 
 // Predictor over a Llama model: subword mode codes vocabulary ids; char mode codes the
 // 128 symbols, each standing for the model's token of that character, with the
@@ -65,7 +66,7 @@ class LlamaCodecModel final : public CodecModel {
   explicit LlamaCodecModel(std::unique_ptr<LlamaModel> m) : model_(std::move(m)) {
     // The codec's own version is part of the identity: a change to how logits become
     // frequencies must not decode old files silently wrong.
-    const char kCodec[] = "lmac llama codec v1";
+    const char kCodec[] = "lmac llama codec v1 (30-bit totals)";
     uint64_t parts[2] = {model_->fingerprint(), hash64(kCodec, sizeof kCodec - 1)};
     fingerprint_ = hash64(parts, sizeof parts);
   }
