@@ -117,13 +117,13 @@ std::string format_svg(const std::vector<json>& reports) {
     for (const auto& c : r["compressors"])
       if (!c.contains("skipped")) max_rate = std::max({max_rate, c["real_rate"].get<double>(), c["paper_rate"].get<double>()});
   const int group_w = static_cast<int>(names.size()) * (2 * bar + gap);
-  const int width = left + static_cast<int>(reports.size()) * (group_w + group_gap) + 20;
+  const int width = std::max(480, left + static_cast<int>(reports.size()) * (group_w + group_gap) + 20);
   std::string s = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
       "font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{}\" y=\"20\" font-size=\"14\">Compression rate (compressed / raw, lower is better): real (dark), paper "
-      "accounting (light)</text>\n",
-      width, top + height + 90, left);
+      "<text x=\"{}\" y=\"18\" font-size=\"13\">Compressed / raw (lower is better)</text>\n"
+      "<text x=\"{}\" y=\"32\">dark: real rate, light: paper accounting</text>\n",
+      width, top + height + 90, left, left);
   for (int t = 0; t <= 4; ++t) {
     double v = max_rate * t / 4;
     int y = top + height - static_cast<int>(height * v / max_rate);
