@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "lmac/common/det_math.hpp"
 #include "lmac/common/error.hpp"
 
 namespace lmac {
@@ -33,25 +34,6 @@ void FreqTable::recompute_total() {
   total = static_cast<uint32_t>(t);
 }
 
-float det_exp(float x) {
-  if (!(x > -87.0f)) return 0.0f;
-  if (x > 0.0f) x = 0.0f;
-  // x = n ln2 + r, |r| <= ln2/2; e^r by a degree-6 Taylor polynomial (Horner).
-  const float n = static_cast<float>(static_cast<int>(x * 1.44269504f - 0.5f));
-  const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
-  float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return p * scale;
-}
-
 void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& out) {
   const size_t n = logits.size();
   if (n == 0 || total_bits > 30 || (1ull << total_bits) < 2 * n) fail("frequency table: bad size");
@@ -61,7 +43,8 @@ void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& 
   // e_i into freq's storage as float, then sum in 8 fixed lanes: the order is part of
   // the format, whatever SIMD width the compiler picks.
   std::vector<float> e(n);
-  for (size_t i = 0; i < n; ++i) e[i] = det_exp(logits[i] - mx);
+  // Below e^-87 a token's share is far under one count: exactly 0 keeps the sum clean.
+  for (size_t i = 0; i < n; ++i) e[i] = logits[i] - mx > -87.0f ? det_exp(logits[i] - mx) : 0.0f;
   double lanes[8] = {};
   for (size_t i = 0; i < n; ++i) lanes[i & 7] += e[i];
   const double sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));

@@ -23,7 +23,4 @@ struct FreqTable {
 // logit bits: own exp, a fixed summation order, no library math (DESIGN: Determinism).
 void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& out);
 
-// Deterministic e^x for x <= 0 (float, ~1 ulp); 0 below -87. Exposed for tests.
-float det_exp(float x);
-
 }  // namespace lmac

@@ -56,8 +56,6 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 // The fixed-order dot product every CPU kernel uses: 16 lanes (lane = index mod 16),
 // each a chain of fused multiply-adds in index order, then a fixed pairwise tree.
 float dot16(const float* a, const float* b, size_t n);
-// Deterministic e^x on [-87, 88] (own polynomial; libm differs between versions).
-float det_expf(float x);
 // Which SIMD path the CPU kernels use ("avx512f", "avx2+fma", "scalar"); the results
 // are identical.
 const char* cpu_simd_name();

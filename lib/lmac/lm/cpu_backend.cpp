@@ -19,6 +19,7 @@
 #include <cstring>
 #include <vector>
 
+#include "lmac/common/det_math.hpp"
 #include "lmac/common/error.hpp"
 #include "lmac/lm/backend.hpp"
 
@@ -86,7 +87,7 @@ __attribute__((target("avx2,fma"))) float dot16_avx2(const float* a, const float
   return reduce16(acc);
 }
 
-// det_expf on 8 lanes with the very same IEEE operations (no FMA), so bit-identical.
+// det_exp on 8 lanes with the very same IEEE operations (no FMA), so bit-identical.
 __attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
   x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
   const __m256 n = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _mm256_set1_ps(0.5f)));
@@ -99,7 +100,7 @@ __attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
 
-// One query head over its keys: scores, softmax with det_expf, weighted sum of values
+// One query head over its keys: scores, softmax with det_exp, weighted sum of values
 // (per output dimension a sequential fused multiply-add chain over the keys, as axpy).
 __attribute__((target("avx2,fma"))) void attend_head_avx2(const float* q, const float* keys, const float* values,
                                                           size_t n_keys, size_t stride, size_t hd, float scale,
@@ -112,7 +113,7 @@ __attribute__((target("avx2,fma"))) void attend_head_avx2(const float* q, const 
   const __m256 vmx = _mm256_set1_ps(mx);
   size_t j = 0;
   for (; j + 8 <= n_keys; j += 8) _mm256_storeu_ps(p + j, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(p + j), vmx)));
-  for (; j < n_keys; ++j) p[j] = det_expf(p[j] - mx);
+  for (; j < n_keys; ++j) p[j] = det_exp(p[j] - mx);
   float sum = 0.0f;
   for (j = 0; j < n_keys; ++j) sum += p[j];
   const float inv = 1.0f / sum;
@@ -135,7 +136,7 @@ __attribute__((target("avx2,fma"))) void swiglu_avx2(const float* gate, const fl
     const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), g));
     _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
   }
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + det_expf(-gate[i])) * up[i];
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + det_exp(-gate[i])) * up[i];
 }
 
 // RB weight rows x TB tokens at once; each output is exactly dot16 of its pair.
@@ -399,7 +400,7 @@ class CpuBackend final : public Backend {
         }
         float sum = 0.0f;
         for (size_t j = 0; j < job.n_keys; ++j) {
-          p[j] = det_expf(p[j] - mx);
+          p[j] = det_exp(p[j] - mx);
           sum += p[j];
         }
         const float inv = 1.0f / sum;
@@ -412,7 +413,7 @@ class CpuBackend final : public Backend {
 
   void swiglu(const float* gate, const float* up, size_t n, float* out) override {
     if (have_avx2()) return swiglu_avx2(gate, up, n, out);
-    for (size_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + det_expf(-gate[i])) * up[i];
+    for (size_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + det_exp(-gate[i])) * up[i];
   }
 
   void add(float* x, const float* y, size_t n) override {
@@ -441,23 +442,6 @@ class CpuBackend final : public Backend {
 
 float dot16(const float* a, const float* b, size_t n) {
   return have_avx2() ? dot16_avx2(a, b, n) : dot16_scalar(a, b, n);
-}
-
-float det_expf(float x) {
-  x = std::clamp(x, -87.0f, 88.0f);
-  const float n = std::floor(x * 1.44269504f + 0.5f);
-  const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
-  float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return p * scale;
 }
 
 void set_cpu_simd_level(int level) { g_level_cap = level; }

@@ -10,6 +10,7 @@
 #include "lmac/common/error.hpp"
 #include "lmac/lm/gguf.hpp"
 #include "lmac/lm/tokenizer.hpp"
+#include "lmac/lm/tokenizer_symbols.hpp"
 
 namespace lmac {
 namespace {
@@ -30,11 +31,6 @@ void append_utf8(std::string& out, uint32_t cp) {
     out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
     out += static_cast<char>(0x80 | (cp & 0x3F));
   }
-}
-
-size_t utf8_len(uint8_t c) {
-  static const size_t lookup[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-  return lookup[c >> 4];
 }
 
 // One compiled pre-tokenizer regex.
@@ -160,10 +156,7 @@ class BpeTokenizer final : public Tokenizer {
   }
 
  private:
-  struct Symbol {
-    int prev, next;
-    size_t start, n;
-  };
+  using Symbol = MergeSymbol;
   struct Bigram {
     int left, right;
     int32_t rank;
@@ -182,13 +175,7 @@ class BpeTokenizer final : public Tokenizer {
         return;
       }
     }
-    std::vector<Symbol> sym;
-    for (size_t off = 0; off < word.size();) {
-      size_t n = std::min(word.size() - off, utf8_len(static_cast<uint8_t>(word[off])));
-      int idx = static_cast<int>(sym.size());
-      sym.push_back({idx - 1, off + n == word.size() ? -1 : idx + 1, off, n});
-      off += n;
-    }
+    std::vector<Symbol> sym = split_utf8(word);
     std::priority_queue<Bigram, std::vector<Bigram>, Worse> queue;
     auto text_of = [&](const Symbol& s) { return word.substr(s.start, s.n); };
     auto add = [&](int l, int r) {
@@ -205,10 +192,7 @@ class BpeTokenizer final : public Tokenizer {
       Symbol& l = sym[static_cast<size_t>(b.left)];
       Symbol& r = sym[static_cast<size_t>(b.right)];
       if (l.n == 0 || r.n == 0 || text_of(l) + text_of(r) != b.text) continue;
-      l.n += r.n;
-      r.n = 0;
-      l.next = r.next;
-      if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = b.left;
+      merge_symbols(sym, b.left, b.right);
       add(l.prev, b.left);
       add(b.left, l.next);
     }

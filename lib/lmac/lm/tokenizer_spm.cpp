@@ -6,6 +6,7 @@
 #include "lmac/common/error.hpp"
 #include "lmac/lm/gguf.hpp"
 #include "lmac/lm/tokenizer.hpp"
+#include "lmac/lm/tokenizer_symbols.hpp"
 
 namespace lmac {
 
@@ -32,11 +33,6 @@ int32_t Tokenizer::find(std::string_view text) const {
 namespace {
 
 const std::string kSpace = "\xE2\x96\x81";  // U+2581
-
-size_t utf8_len(uint8_t c) {
-  static const size_t lookup[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-  return lookup[c >> 4];
-}
 
 class SpmTokenizer final : public Tokenizer {
  public:
@@ -105,10 +101,7 @@ class SpmTokenizer final : public Tokenizer {
   }
 
  private:
-  struct Symbol {
-    int prev, next;
-    size_t start, n;
-  };
+  using Symbol = MergeSymbol;
   struct Bigram {
     int left, right;
     float score;
@@ -121,13 +114,7 @@ class SpmTokenizer final : public Tokenizer {
   };
 
   std::vector<int32_t> tokenize(const std::string& text) const {
-    std::vector<Symbol> sym;
-    for (size_t offs = 0; offs < text.size();) {
-      size_t n = std::min(text.size() - offs, utf8_len(static_cast<uint8_t>(text[offs])));
-      int idx = static_cast<int>(sym.size());
-      sym.push_back({idx - 1, offs + n == text.size() ? -1 : idx + 1, offs, n});
-      offs += n;
-    }
+    std::vector<Symbol> sym = split_utf8(text);
     std::priority_queue<Bigram, std::vector<Bigram>, Worse> queue;
     std::unordered_map<std::string, std::pair<int, int>> rev_merge;
     auto try_add = [&](int left, int right) {
@@ -146,10 +133,7 @@ class SpmTokenizer final : public Tokenizer {
       Symbol& l = sym[static_cast<size_t>(b.left)];
       Symbol& r = sym[static_cast<size_t>(b.right)];
       if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
-      l.n += r.n;
-      r.n = 0;
-      l.next = r.next;
-      if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = b.left;
+      merge_symbols(sym, b.left, b.right);
       try_add(l.prev, b.left);
       try_add(b.left, l.next);
     }
