@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "lmac/coding/arithmetic_coder.hpp"
@@ -75,6 +76,24 @@ TEST(FreqTable, DeterministicExpAndFloor) {
   EXPECT_EQ(t.freq[1], 1u);
   EXPECT_GT(t.freq[2], t.freq[0]);
   EXPECT_LE(t.total, 1u << 16);
+}
+
+TEST(FreqTable, VectorExpIsBitIdenticalToScalar) {
+  std::mt19937 rng(4);
+  std::vector<float> x(1003);
+  for (auto& v : x) v = std::uniform_real_distribution<float>(-120.0f, 100.0f)(rng);
+  x[0] = -0.0f;
+  x[1] = -87.0f;
+  x[2] = 88.0f;
+  std::vector<float> y = x;
+  det_exp_shifted(y.data(), y.size(), 3.5f);
+  for (size_t i = 0; i < x.size(); ++i) {
+    float want = det_exp(x[i] - 3.5f);
+    uint32_t a, b;
+    std::memcpy(&a, &want, 4);
+    std::memcpy(&b, &y[i], 4);
+    ASSERT_EQ(a, b) << x[i];
+  }
 }
 
 TEST(ResidualCoder, RoundTripAndNeverMuchLargerThanRaw) {

@@ -1,5 +1,7 @@
 #include "lmac/coding/freq_table.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -7,6 +9,9 @@
 #include "lmac/common/error.hpp"
 
 namespace lmac {
+namespace {
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}  // namespace
 
 uint32_t FreqTable::cum_below(uint32_t s) const {
   uint32_t c = 0;
@@ -34,28 +39,73 @@ void FreqTable::recompute_total() {
   total = static_cast<uint32_t>(t);
 }
 
+namespace {
+
+// Sum in 8 double lanes (lane = index mod 8), then a fixed tree: the order is part of
+// the format, so the AVX2 path keeps exactly these lanes.
+__attribute__((target("avx2,fma"))) double lane_sum8_avx2(const float* e, size_t n) {
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm_loadu_ps(e + i)));
+    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm_loadu_ps(e + i + 4)));
+  }
+  double lanes[8];
+  _mm256_storeu_pd(lanes, lo);
+  _mm256_storeu_pd(lanes + 4, hi);
+  for (size_t l = 0; i < n; ++i, ++l) lanes[l] += e[i];
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+double lane_sum8(const float* e, size_t n) {
+  if (kHaveAvx2) return lane_sum8_avx2(e, n);
+  double lanes[8] = {};
+  for (size_t i = 0; i < n; ++i) lanes[i & 7] += e[i];
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+// f = 1 + floor(e * scale) (e * scale < 2^31), returning the total.
+__attribute__((target("avx2,fma"))) uint64_t scale_to_freq_avx2(const float* e, size_t n, double scale, uint32_t* f) {
+  const __m256d vs = _mm256_set1_pd(scale);
+  const __m128i one = _mm_set1_epi32(1);
+  __m256i total = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m128i q = _mm_add_epi32(_mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(e + i)), vs)), one);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(f + i), q);
+    total = _mm256_add_epi64(total, _mm256_cvtepu32_epi64(q));
+  }
+  uint64_t t[4];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(t), total);
+  uint64_t sum = t[0] + t[1] + t[2] + t[3];
+  for (; i < n; ++i) sum += f[i] = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
+  return sum;
+}
+
+uint64_t scale_to_freq(const float* e, size_t n, double scale, uint32_t* f) {
+  if (kHaveAvx2) return scale_to_freq_avx2(e, n, scale, f);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += f[i] = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
+  return sum;
+}
+
+}  // namespace
+
 void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& out) {
   const size_t n = logits.size();
   if (n == 0 || total_bits > 30 || (1ull << total_bits) < 2 * n) fail("frequency table: bad size");
   float mx = logits[0];
   for (float l : logits) mx = std::max(mx, l);  // NaN-free by contract of the model
   out.freq.resize(n);
-  // e_i into freq's storage as float, then sum in 8 fixed lanes: the order is part of
-  // the format, whatever SIMD width the compiler picks.
-  std::vector<float> e(n);
+  // e_i = exp(l_i - max), summed in 8 fixed lanes (the order is part of the format).
+  std::vector<float> e(logits.begin(), logits.end());
+  det_exp_shifted(e.data(), n, mx);
   // Below e^-87 a token's share is far under one count: exactly 0 keeps the sum clean.
-  for (size_t i = 0; i < n; ++i) e[i] = logits[i] - mx > -87.0f ? det_exp(logits[i] - mx) : 0.0f;
-  double lanes[8] = {};
-  for (size_t i = 0; i < n; ++i) lanes[i & 7] += e[i];
-  const double sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+  for (size_t i = 0; i < n; ++i)
+    if (!(logits[i] - mx > -87.0f)) e[i] = 0.0f;
+  const double sum = lane_sum8(e.data(), n);
   const double budget = static_cast<double>((1ull << total_bits) - n);
-  const double scale = budget / sum;
-  uint64_t total = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t f = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
-    out.freq[i] = f;
-    total += f;
-  }
+  const uint64_t total = scale_to_freq(e.data(), n, budget / sum, out.freq.data());
   out.total = static_cast<uint32_t>(total);
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -29,5 +30,9 @@ inline float det_exp(float x) {
   std::memcpy(&scale, &bits, 4);
   return p * scale;
 }
+
+// x[i] = det_exp(x[i] - shift) for every i, bit-identical to the scalar function (the
+// AVX2 path performs the same operations per lane).
+void det_exp_shifted(float* x, size_t n, float shift);
 
 }  // namespace lmac

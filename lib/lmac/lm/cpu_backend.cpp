@@ -87,19 +87,6 @@ __attribute__((target("avx2,fma"))) float dot16_avx2(const float* a, const float
   return reduce16(acc);
 }
 
-// det_exp on 8 lanes with the very same IEEE operations (no FMA), so bit-identical.
-__attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-  const __m256 n = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _mm256_set1_ps(0.5f)));
-  const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693145751953125f))),
-                                 _mm256_mul_ps(n, _mm256_set1_ps(1.428606765330187e-06f)));
-  __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-  for (float c : {1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c));
-  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-}
-
 // One query head over its keys: scores, softmax with det_exp, weighted sum of values
 // (per output dimension a sequential fused multiply-add chain over the keys, as axpy).
 __attribute__((target("avx2,fma"))) void attend_head_avx2(const float* q, const float* keys, const float* values,
@@ -110,17 +97,14 @@ __attribute__((target("avx2,fma"))) void attend_head_avx2(const float* q, const 
     p[j] = dot16_avx2(q, keys + j * stride, hd) * scale;
     mx = std::max(mx, p[j]);
   }
-  const __m256 vmx = _mm256_set1_ps(mx);
-  size_t j = 0;
-  for (; j + 8 <= n_keys; j += 8) _mm256_storeu_ps(p + j, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(p + j), vmx)));
-  for (; j < n_keys; ++j) p[j] = det_exp(p[j] - mx);
+  det_exp_shifted(p, n_keys, mx);
   float sum = 0.0f;
-  for (j = 0; j < n_keys; ++j) sum += p[j];
+  for (size_t j = 0; j < n_keys; ++j) sum += p[j];
   const float inv = 1.0f / sum;
   __m256 acc[32];
   const size_t nv = hd / 8;
   for (size_t d = 0; d < nv; ++d) acc[d] = _mm256_setzero_ps();
-  for (j = 0; j < n_keys; ++j) {
+  for (size_t j = 0; j < n_keys; ++j) {
     const __m256 w = _mm256_set1_ps(p[j] * inv);
     const float* v = values + j * stride;
     for (size_t d = 0; d < nv; ++d) acc[d] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * d), acc[d]);
@@ -128,15 +112,11 @@ __attribute__((target("avx2,fma"))) void attend_head_avx2(const float* q, const 
   for (size_t d = 0; d < nv; ++d) _mm256_storeu_ps(out + 8 * d, acc[d]);
 }
 
-__attribute__((target("avx2,fma"))) void swiglu_avx2(const float* gate, const float* up, size_t n, float* out) {
-  size_t i = 0;
-  const __m256 one = _mm256_set1_ps(1.0f);
-  for (; i + 8 <= n; i += 8) {
-    const __m256 g = _mm256_loadu_ps(gate + i);
-    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), g));
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
-  }
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + det_exp(-gate[i])) * up[i];
+// out = silu(gate) * up, with e^-g from det_exp_shifted (out holds -g first).
+void swiglu_rows(const float* gate, const float* up, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = -gate[i];
+  det_exp_shifted(out, n, 0.0f);
+  for (size_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + out[i]) * up[i];
 }
 
 // RB weight rows x TB tokens at once; each output is exactly dot16 of its pair.
@@ -223,6 +203,7 @@ __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) void rows_fused_avx512
 }
 
 constexpr size_t kFusedMaxTokens = 16;
+constexpr size_t kFusedGroup = 8;  // more tokens per group spill registers
 
 bool fused_ok(const Matrix& w, size_t n) {
   return n <= kFusedMaxTokens && have_avx512() && __builtin_cpu_supports("avx512bw") &&
@@ -230,10 +211,10 @@ bool fused_ok(const Matrix& w, size_t n) {
 }
 
 void rows_fused(const Matrix& w, size_t row, const float* x, size_t n, float* y, size_t y_stride) {
-  for (size_t t = 0; t < n; t += 8) {  // groups of up to 8 tokens share each widened block
+  for (size_t t = 0; t < n; t += kFusedGroup) {  // these tokens share each widened block
     const float* xt = x + t * w.cols;
     float* yt = y + t * y_stride;
-    switch (std::min<size_t>(8, n - t)) {
+    switch (std::min<size_t>(kFusedGroup, n - t)) {
       case 1: rows_fused_avx512<1>(w, row, xt, yt, y_stride); break;
       case 2: rows_fused_avx512<2>(w, row, xt, yt, y_stride); break;
       case 3: rows_fused_avx512<3>(w, row, xt, yt, y_stride); break;
@@ -241,7 +222,15 @@ void rows_fused(const Matrix& w, size_t row, const float* x, size_t n, float* y,
       case 5: rows_fused_avx512<5>(w, row, xt, yt, y_stride); break;
       case 6: rows_fused_avx512<6>(w, row, xt, yt, y_stride); break;
       case 7: rows_fused_avx512<7>(w, row, xt, yt, y_stride); break;
-      default: rows_fused_avx512<8>(w, row, xt, yt, y_stride); break;
+      case 8: rows_fused_avx512<8>(w, row, xt, yt, y_stride); break;
+      case 9: rows_fused_avx512<9>(w, row, xt, yt, y_stride); break;
+      case 10: rows_fused_avx512<10>(w, row, xt, yt, y_stride); break;
+      case 11: rows_fused_avx512<11>(w, row, xt, yt, y_stride); break;
+      case 12: rows_fused_avx512<12>(w, row, xt, yt, y_stride); break;
+      case 13: rows_fused_avx512<13>(w, row, xt, yt, y_stride); break;
+      case 14: rows_fused_avx512<14>(w, row, xt, yt, y_stride); break;
+      case 15: rows_fused_avx512<15>(w, row, xt, yt, y_stride); break;
+      default: rows_fused_avx512<16>(w, row, xt, yt, y_stride); break;
     }
   }
 }
@@ -398,11 +387,9 @@ class CpuBackend final : public Backend {
           p[j] = dot(q, job.keys + j * kv_dim + kvh * hd, hd) * scale;
           mx = std::max(mx, p[j]);
         }
+        det_exp_shifted(p.data(), job.n_keys, mx);
         float sum = 0.0f;
-        for (size_t j = 0; j < job.n_keys; ++j) {
-          p[j] = det_exp(p[j] - mx);
-          sum += p[j];
-        }
+        for (size_t j = 0; j < job.n_keys; ++j) sum += p[j];
         const float inv = 1.0f / sum;
         float* out = job.out + h * hd;
         std::fill(out, out + hd, 0.0f);
@@ -411,10 +398,7 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void swiglu(const float* gate, const float* up, size_t n, float* out) override {
-    if (have_avx2()) return swiglu_avx2(gate, up, n, out);
-    for (size_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + det_exp(-gate[i])) * up[i];
-  }
+  void swiglu(const float* gate, const float* up, size_t n, float* out) override { swiglu_rows(gate, up, n, out); }
 
   void add(float* x, const float* y, size_t n) override {
     for (size_t i = 0; i < n; ++i) x[i] += y[i];
