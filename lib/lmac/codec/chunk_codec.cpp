@@ -16,7 +16,7 @@ namespace {
 constexpr size_t kSliceTokens = 16;
 
 struct Prepared {
-  TokenMode mode;
+  TokenMode mode = TokenMode::Char;
   std::vector<int32_t> tokens;
   CodedResidual residual;
 };
@@ -128,6 +128,7 @@ std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec&
   size_t done = 0;
   run_groups(model, modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
     std::vector<Prepared*> group;
+    group.reserve(idx.size());
     for (size_t i : idx) group.push_back(&prepared[i]);
     std::vector<Bytes> coded(idx.size());
     encode_group(pred, group, coded);
@@ -154,6 +155,7 @@ namespace {
 
 std::vector<std::vector<int32_t>> decode_token_group(Predictor& pred, const std::vector<const ChunkRecord*>& group) {
   std::vector<ArithmeticDecoder> dec;
+  dec.reserve(group.size());
   std::vector<std::vector<int32_t>> tokens(group.size());
   for (const ChunkRecord* r : group) dec.emplace_back(r->tokens);
   std::vector<Feed> feeds;
@@ -206,10 +208,12 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
   for (size_t i = 0; i < records.size(); ++i)
     if (wanted[i] && d.errors[i].empty()) index_map.push_back(i);
   std::vector<TokenMode> sub_modes;
+  sub_modes.reserve(index_map.size());
   for (size_t i : index_map) sub_modes.push_back(records[i].mode);
   size_t done = 0;
   run_groups(model, sub_modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
     std::vector<const ChunkRecord*> group;
+    group.reserve(idx.size());
     for (size_t k : idx) group.push_back(&records[index_map[k]]);
     auto tokens = decode_token_group(pred, group);
     for (size_t g = 0; g < idx.size(); ++g) {

@@ -14,7 +14,7 @@ namespace lmac {
 enum class ResidualMode : uint8_t { Packed = 0, Modeled = 1 };
 
 struct CodedResidual {
-  ResidualMode mode;
+  ResidualMode mode = ResidualMode::Packed;
   Bytes bytes;
 };
 

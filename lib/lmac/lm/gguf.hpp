@@ -42,7 +42,7 @@ struct GgufValue {
 
 struct GgufTensor {
   std::string name;
-  GgmlType type;
+  GgmlType type = GgmlType::F32;
   std::vector<uint64_t> dims;  // ne0 (fastest) first
   uint64_t offset = 0;         // within the data section
   const uint8_t* data = nullptr;

@@ -26,9 +26,9 @@ struct LlamaConfig {
 };
 
 struct LlamaLayer {
-  const float* attn_norm;
+  const float* attn_norm = nullptr;
   Matrix wq, wk, wv, wo;
-  const float* ffn_norm;
+  const float* ffn_norm = nullptr;
   Matrix w_gate, w_up, w_down;
 };
 
@@ -63,8 +63,8 @@ class LlamaModel {
 
 // One token of a batch: appended to sequence `seq` at the sequence's next position.
 struct BatchToken {
-  uint32_t seq;
-  int32_t token;
+  uint32_t seq = 0;
+  int32_t token = 0;
   bool logits = true;  // whether this token's logits are wanted
 };
 

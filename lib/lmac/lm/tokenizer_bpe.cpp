@@ -222,9 +222,10 @@ class BpeTokenizer final : public Tokenizer {
       }
     for (size_t i = 1; i < t.size(); ++i) {
       if (t[i - 1] != ' ' || t[i] != '\'' || i + 1 >= t.size()) continue;
-      char x1 = t[i + 1];
-      if (x1 == 's' || x1 == 'm') t.erase(i - 1, 1);
-      else if (i + 2 < t.size() && ((x1 == 'r' && t[i + 2] == 'e') || (x1 == 'v' && t[i + 2] == 'e'))) t.erase(i - 1, 1);
+      const char x1 = t[i + 1];
+      const bool s_or_m = x1 == 's' || x1 == 'm';  // " 's", " 'm"
+      const bool re_or_ve = i + 2 < t.size() && (x1 == 'r' || x1 == 'v') && t[i + 2] == 'e';  // " 're", " 've"
+      if (s_or_m || re_or_ve) t.erase(i - 1, 1);
     }
   }
 

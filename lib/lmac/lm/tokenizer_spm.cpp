@@ -166,7 +166,7 @@ class SpmTokenizer final : public Tokenizer {
 
   std::vector<float> scores_;
   bool add_space_prefix_ = true;
-  int32_t byte_ids_[256];
+  int32_t byte_ids_[256] = {};
 };
 
 }  // namespace
