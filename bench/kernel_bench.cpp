@@ -30,11 +30,12 @@ void BM_matmul(benchmark::State& state, GgmlType type) {
     backend->matmul(w, x.data(), tokens, y.data(), {});
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["MAC/s"] = benchmark::Counter(double(rows * cols * tokens), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["MAC/s"] =
+      benchmark::Counter(double(rows * cols * tokens), benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(lmac::cpu_simd_name());
 }
 
-#define TYPE_BENCH(T)                                                                                    \
+#define TYPE_BENCH(T) \
   BENCHMARK_CAPTURE(BM_matmul, T, GgmlType::T)->ArgsProduct({{1, 8, 64, 512}, {1, 2}})->UseRealTime()
 
 TYPE_BENCH(F32);

@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   s.n_head_kv = argc > 6 ? static_cast<uint32_t>(std::atoi(argv[6])) : 4;
   s.n_ctx = 2048;
   lmac::Bytes b = lmac::test::make_random_llama(s);
-  std::ofstream(argv[1], std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  std::ofstream(argv[1], std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
   std::printf("%s: %zu bytes\n", argv[1], b.size());
   return 0;
 }

@@ -60,7 +60,8 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
 void add_compress(CLI::App& app) {
   auto* c = app.add_subcommand("compress", "compress audio files to .lmac");
   static IoFlags io;
-  static std::string model, mapping = "shift", layout = "interleaved", byte_order = "msb", raw, tokenization = "subword";
+  static std::string model, mapping = "shift", layout = "interleaved", byte_order = "msb", raw,
+                            tokenization = "subword";
   static uint32_t chunk = 0;
   static int blocking = 0, batch = 16;
   static bool no_offset = false;
@@ -131,9 +132,9 @@ void add_decompress(CLI::App& app) {
       return each_input(io, false, [&](const std::string& in, const std::string& out) {
         Bytes file = read_file(in);
         ParsedStream parsed = parse_lmac(file);
-        std::string spec = !model.empty() ? model
+        std::string spec = !model.empty()                                              ? model
                            : parsed.stream.header.model_name.rfind("builtin:", 0) == 0 ? parsed.stream.header.model_name
-                                                                                     : default_model_spec();
+                                                                                       : default_model_spec();
         std::unique_ptr<CodecModel> m = open_model(spec);
         CodecOptions o;
         o.batch = batch;

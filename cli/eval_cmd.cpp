@@ -14,7 +14,8 @@ namespace {
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
-  for (size_t at; (at = s.find(',', start)) != std::string::npos; start = at + 1) out.push_back(s.substr(start, at - start));
+  for (size_t at; (at = s.find(',', start)) != std::string::npos; start = at + 1)
+    out.push_back(s.substr(start, at - start));
   out.push_back(s.substr(start));
   return out;
 }
@@ -46,7 +47,8 @@ std::function<void(const std::string&, size_t, size_t)> eval_progress() {
 void add_eval(CLI::App& app) {
   auto* c = app.add_subcommand("eval", "zero-shot evaluation of the LM and classical compressors on audio folders");
   static DatasetOptions d;
-  static std::string compressors = "lm,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack", model, channels = "interleave";
+  static std::string compressors = "lm,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack", model,
+                     channels = "interleave";
   static std::string sample = "sequential", json_out, csv_out, plot_out, mapping = "shift", tokenization = "subword";
   static std::vector<std::string> merge;
   static int blocking = 0, batch = 16;
@@ -62,10 +64,12 @@ void add_eval(CLI::App& app) {
   c->add_option("-m,--model,--model_path,--model-path", model, "model for lm (default: bundled)");
   c->add_option("--channels", channels, "first, interleave, blocked:N or mixdown");
   c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --channels blocked:N");
-  c->add_option("--sample", sample, "sequential (sorted files, the paper's) or random")->check(CLI::IsMember({"sequential", "random"}));
+  c->add_option("--sample", sample, "sequential (sorted files, the paper's) or random")
+      ->check(CLI::IsMember({"sequential", "random"}));
   c->add_option("--seed", d.seed, "seed for --sample random");
   c->add_flag("--drop-partial", d.drop_partial, "drop the last partial chunk of each file (the paper's)");
-  c->add_flag("--paper", paper, "the paper's setting: 8-bit high byte, shift mapping, 2048-byte chunks, partial chunks dropped");
+  c->add_flag("--paper", paper,
+              "the paper's setting: 8-bit high byte, shift mapping, 2048-byte chunks, partial chunks dropped");
   c->add_option("--mapping", mapping, "shift or mask")->check(CLI::IsMember({"shift", "mask"}));
   c->add_option("--tokenization", tokenization, "subword or char")->check(CLI::IsMember({"subword", "char"}));
   c->add_option("--batch", batch, "chunks per model call")->check(CLI::PositiveNumber);
@@ -74,7 +78,8 @@ void add_eval(CLI::App& app) {
   c->add_option("--json", json_out, "write the report as JSON");
   c->add_option("--csv", csv_out, "write one CSV row per compressor");
   c->add_option("--plot", plot_out, "write an SVG chart");
-  c->add_option("--merge", merge, "merge earlier JSON reports (e.g. several bit depths) instead of running")->expected(1, -1);
+  c->add_option("--merge", merge, "merge earlier JSON reports (e.g. several bit depths) instead of running")
+      ->expected(1, -1);
   c->callback([] {
     action() = [] {
       std::vector<nlohmann::json> reports;
@@ -131,12 +136,18 @@ void add_eval(CLI::App& app) {
         o.batch = batch;
         o.progress = eval_progress();
         auto results = evaluate(data, o);
-        nlohmann::json options = {{"audio_dirs", d.dirs},     {"bit_depth", d.bit_depth},
-                                  {"chunk_size", d.chunk_bytes}, {"num_chunks", d.num_chunks},
-                                  {"channels", channels},     {"sample", sample},
-                                  {"seed", d.seed},           {"drop_partial", d.drop_partial},
-                                  {"paper", paper},           {"mapping", mapping},
-                                  {"tokenization", tokenization}, {"compressors", o.compressors},
+        nlohmann::json options = {{"audio_dirs", d.dirs},
+                                  {"bit_depth", d.bit_depth},
+                                  {"chunk_size", d.chunk_bytes},
+                                  {"num_chunks", d.num_chunks},
+                                  {"channels", channels},
+                                  {"sample", sample},
+                                  {"seed", d.seed},
+                                  {"drop_partial", d.drop_partial},
+                                  {"paper", paper},
+                                  {"mapping", mapping},
+                                  {"tokenization", tokenization},
+                                  {"compressors", o.compressors},
                                   {"verify", o.verify}};
         reports.push_back(report_json(data, results, options, m ? m->name() : "", m ? m->fingerprint() : 0));
       }

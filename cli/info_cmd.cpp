@@ -2,8 +2,8 @@
 #include <fmt/format.h>
 
 #include "cli_common.hpp"
-#include "lmac/container/lmac_format.hpp"
 #include "lmac/common/file_io.hpp"
+#include "lmac/container/lmac_format.hpp"
 
 namespace lmac::cli {
 

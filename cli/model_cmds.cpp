@@ -52,11 +52,12 @@ void add_model_commands(CLI::App& app) {
                    m->file().alignment());
         fmt::print("parameters      {} ({:.2f} M), file {:.1f} MB\n", m->parameter_count(), m->parameter_count() / 1e6,
                    m->file().file_size() / 1e6);
-        fmt::print("shape           {} layers, width {}, FFN {}, heads {} / {} kv (head size {}), vocab {}\n", k.n_layer,
-                   k.n_embd, k.n_ff, k.n_head, k.n_head_kv, k.head_dim, k.n_vocab);
+        fmt::print("shape           {} layers, width {}, FFN {}, heads {} / {} kv (head size {}), vocab {}\n",
+                   k.n_layer, k.n_embd, k.n_ff, k.n_head, k.n_head_kv, k.head_dim, k.n_vocab);
         fmt::print("positions       RoPE base {}, {} rotated dims{}, context {}\n", k.rope_base, k.rot_dim,
                    m->rope_factors() ? ", rope_freqs" : "", k.n_ctx);
-        fmt::print("output          {}\nnorm epsilon    {}\n", k.tied_output ? "tied to token_embd" : "output.weight", k.rms_eps);
+        fmt::print("output          {}\nnorm epsilon    {}\n", k.tied_output ? "tied to token_embd" : "output.weight",
+                   k.rms_eps);
         std::string ts;
         for (const auto& [t, n] : types) ts += fmt::format("{}{} {:.2f} M", ts.empty() ? "" : ", ", t, n / 1e6);
         fmt::print("tensor types    {}\n", ts);
@@ -124,8 +125,8 @@ void add_model_commands(CLI::App& app) {
             if (per_token) fmt::print("{}\t{}\t{:.4f}\n", start + k, ids[start + k], lp2);
           }
         }
-        fmt::print("{} bytes, {} tokens, {:.1f} bits, {:.4f} bits/byte, {:.4f} bits/token\n", in.size(), ids.size(), bits,
-                   in.empty() ? 0.0 : bits / in.size(), ids.empty() ? 0.0 : bits / ids.size());
+        fmt::print("{} bytes, {} tokens, {:.1f} bits, {:.4f} bits/byte, {:.4f} bits/token\n", in.size(), ids.size(),
+                   bits, in.empty() ? 0.0 : bits / in.size(), ids.empty() ? 0.0 : bits / ids.size());
         return static_cast<int>(kOk);
       };
     });
@@ -154,7 +155,8 @@ void add_model_commands(CLI::App& app) {
           for (int r = 0; r < reps; ++r) {
             LlamaSession s(*m, make_cpu_backend(threads));
             std::vector<BatchToken> b;
-            for (int i = 0; i < prefill; ++i) b.push_back({0, i == 0 ? m->tokenizer().bos() : random_token(), all_logits || i == prefill - 1});
+            for (int i = 0; i < prefill; ++i)
+              b.push_back({0, i == 0 ? m->tokenizer().bos() : random_token(), all_logits || i == prefill - 1});
             std::vector<float> logits((all_logits ? b.size() : 1) * static_cast<size_t>(V));
             auto t0 = Clock::now();
             s.forward(b, {}, logits.data());
@@ -190,8 +192,10 @@ void add_model_commands(CLI::App& app) {
         const LlamaConfig& k = m->config();
         const double kv_mb = double(max_kv) * 2 * k.n_layer * k.n_head_kv * k.head_dim * 4 / 1e6;
         const double file_mb = m->file().file_size() / 1e6, rss = peak_rss_mb();
-        fmt::print("peak RSS {:.1f} MB: model file {:.1f} MB + KV cache {:.1f} MB (float32) + {:.1f} MB other "
-                   "(budget: +64 MB)\n", rss, file_mb, kv_mb, rss - file_mb - kv_mb);
+        fmt::print(
+            "peak RSS {:.1f} MB: model file {:.1f} MB + KV cache {:.1f} MB (float32) + {:.1f} MB other "
+            "(budget: +64 MB)\n",
+            rss, file_mb, kv_mb, rss - file_mb - kv_mb);
         j["peak_rss_mb"] = rss;
         j["file_mb"] = file_mb;
         j["kv_cache_mb"] = kv_mb;

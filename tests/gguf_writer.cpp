@@ -119,7 +119,9 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
       case GgmlType::F32:
         for (uint32_t i = 0; i < info.block_elems; ++i) store_le(p + 4 * i, f32_bits(g(rng)), 4);
         break;
-      case GgmlType::F16: store_le(p, to_half(g(rng)), 2); break;
+      case GgmlType::F16:
+        store_le(p, to_half(g(rng)), 2);
+        break;
       case GgmlType::Q8_0:
         store_le(p, to_half(scale / 64), 2);
         for (int i = 0; i < 32; ++i) p[2 + i] = static_cast<uint8_t>(byte(rng));
@@ -153,7 +155,10 @@ Bytes make_random_llama(const TinyLlamaShape& s) {
     tokens.push_back(std::string(1, static_cast<char>(c)));
     types.push_back(1);
   }
-  for (const char* m : {"ab", "abc", "\xE2\x96\x81" "a", "the", "th", "he", "  "}) {
+  for (const char* m : {"ab", "abc",
+                        "\xE2\x96\x81"
+                        "a",
+                        "the", "th", "he", "  "}) {
     tokens.push_back(m);
     types.push_back(1);
   }

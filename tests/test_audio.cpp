@@ -48,13 +48,12 @@ TEST(Wav, OddDataChunkKeepsPadByte) {
 }
 
 TEST(Aiff, BigEndianAndSowtAndFloat) {
-  for (auto [bits, kind, be] : std::vector<std::tuple<int, SampleKind, bool>>{
-           {8, SampleKind::Signed, true},
-           {16, SampleKind::Signed, true},
-           {24, SampleKind::Signed, true},
-           {32, SampleKind::Signed, true},
-           {16, SampleKind::Signed, false},
-           {32, SampleKind::Float, true}}) {
+  for (auto [bits, kind, be] : std::vector<std::tuple<int, SampleKind, bool>>{{8, SampleKind::Signed, true},
+                                                                              {16, SampleKind::Signed, true},
+                                                                              {24, SampleKind::Signed, true},
+                                                                              {32, SampleKind::Signed, true},
+                                                                              {16, SampleKind::Signed, false},
+                                                                              {32, SampleKind::Float, true}}) {
     PcmFormat f = make_format(bits, 2, kind, be);
     Bytes data = test::make_pcm(f, 21, test::Content::WhiteNoise);
     Bytes aiff = test::make_aiff(f, data);

@@ -44,10 +44,10 @@ TEST(Cli, CompressDecompressInfo) {
   EXPECT_EQ(run("decompress -f " + in + ".lmac -o " + out).code, 0);
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
   // Old Python spellings and stdin/stdout.
-  EXPECT_EQ(run("compress -m builtin:order2 --chunk_size 1024 --stereo_blocking_n 4 -c - < " + in + " > " + out +
-                ".lmac")
-                .code,
-            0);
+  EXPECT_EQ(
+      run("compress -m builtin:order2 --chunk_size 1024 --stereo_blocking_n 4 -c - < " + in + " > " + out + ".lmac")
+          .code,
+      0);
   EXPECT_EQ(run("decompress -c - < " + out + ".lmac > " + out).code, 0);
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
 }
@@ -103,8 +103,9 @@ TEST(Cli, EvalWithOldSpellingsAndReports) {
   std::filesystem::create_directories(dir);
   std::string in = wav_file("evaldir/x.wav");
   std::string json = test::temp_dir() + "/r.json", csv = test::temp_dir() + "/r.csv", svg = test::temp_dir() + "/r.svg";
-  CmdResult r = run("eval --audio_dir " + dir + " --use_16bit --chunk_size 1024 --num_chunks 3 --compressors gzip,flac --json " +
-                    json + " --csv " + csv + " --plot " + svg + " > /dev/null");
+  CmdResult r =
+      run("eval --audio_dir " + dir + " --use_16bit --chunk_size 1024 --num_chunks 3 --compressors gzip,flac --json " +
+          json + " --csv " + csv + " --plot " + svg + " > /dev/null");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("--use_16bit is deprecated"), std::string::npos) << r.err;
   Bytes j = test::read_bytes(json);

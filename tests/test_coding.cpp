@@ -68,8 +68,7 @@ TEST(ArithmeticCoder, OverheadBelowPointOnePercentOfTheModelsIdeal) {
 TEST(FreqTable, DeterministicExpAndFloor) {
   EXPECT_EQ(det_exp(0.0f), 1.0f);
   EXPECT_EQ(det_exp(-100.0f), det_exp(-87.0f));
-  for (float x = -80.0f; x <= 0.0f; x += 0.37f)
-    EXPECT_NEAR(det_exp(x) / std::exp(x), 1.0, 2e-6) << x;
+  for (float x = -80.0f; x <= 0.0f; x += 0.37f) EXPECT_NEAR(det_exp(x) / std::exp(x), 1.0, 2e-6) << x;
   std::vector<float> logits = {0.0f, -1000.0f, 5.0f};
   FreqTable t;
   freq_from_logits(logits, 16, t);

@@ -95,7 +95,7 @@ TEST(Dataset, ChunkCountsSelectionAndSkippedFiles) {
   Dataset d = load_dataset(o);
   ASSERT_EQ(d.files.size(), 2u);
   EXPECT_EQ(d.files[0].path, dir + "/b.wav");  // sorted paths: "b.wav" < "notes.txt" < "sub/a.wav"
-  EXPECT_EQ(d.chunks.size(), 12u + 4u);         // ceil(3000/256) + ceil(1000/256)
+  EXPECT_EQ(d.chunks.size(), 12u + 4u);        // ceil(3000/256) + ceil(1000/256)
   ASSERT_EQ(d.skipped.size(), 1u);
   EXPECT_EQ(d.skipped[0].first, dir + "/notes.txt");
   o.drop_partial = true;
@@ -108,7 +108,8 @@ TEST(Dataset, ChunkCountsSelectionAndSkippedFiles) {
   o.seed = 42;
   Dataset r1 = load_dataset(o), r2 = load_dataset(o);
   ASSERT_EQ(r1.chunks.size(), 5u);
-  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(r1.chunks[i].offset + r1.chunks[i].file, r2.chunks[i].offset + r2.chunks[i].file);
+  for (size_t i = 0; i < 5; ++i)
+    EXPECT_EQ(r1.chunks[i].offset + r1.chunks[i].file, r2.chunks[i].offset + r2.chunks[i].file);
   o.chunk_bytes = 255;
   o.bit_depth = 16;
   EXPECT_THROW(load_dataset(o), Error);
@@ -153,7 +154,8 @@ TEST(Baselines, RatesEqualIndependentLibraryCalls) {
     gz += gzip_independent(b).size();
     Bytes x(lzma_stream_buffer_bound(b.size()));
     size_t pos = 0;
-    lzma_easy_buffer_encode(9 | LZMA_PRESET_EXTREME, LZMA_CHECK_CRC64, nullptr, b.data(), b.size(), x.data(), &pos, x.size());
+    lzma_easy_buffer_encode(9 | LZMA_PRESET_EXTREME, LZMA_CHECK_CRC64, nullptr, b.data(), b.size(), x.data(), &pos,
+                            x.size());
     xz += pos;
     ZSTD_CCtx* zc = ZSTD_createCCtx();
     ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, 19);

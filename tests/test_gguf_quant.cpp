@@ -136,7 +136,8 @@ TEST(Quant, KernelDotProductsMatchGgml) {
       for (int b = 0; b < 2; ++b) {
         float d;
         std::memcpy(&d, a.data() + b * 292, 4);
-        for (int i = 0; i < 256; ++i) af[static_cast<size_t>(b * 256 + i)] = d * static_cast<int8_t>(a[static_cast<size_t>(b * 292 + 4 + i)]);
+        for (int i = 0; i < 256; ++i)
+          af[static_cast<size_t>(b * 256 + i)] = d * static_cast<int8_t>(a[static_cast<size_t>(b * 292 + 4 + i)]);
       }
     }
     double got = dot16(wf.data(), af.data(), 512);

@@ -107,7 +107,8 @@ void check_batch_invariance(const LlamaModel& model, bool subset_rows) {
       s.forward(b, rows, l.data());
       for (size_t k = 0; k < b.size(); ++k) {
         auto& dst = out[b[k].seq == 3 ? 0 : 1];
-        dst.insert(dst.end(), l.begin() + static_cast<ptrdiff_t>(k * n_out), l.begin() + static_cast<ptrdiff_t>((k + 1) * n_out));
+        dst.insert(dst.end(), l.begin() + static_cast<ptrdiff_t>(k * n_out),
+                   l.begin() + static_cast<ptrdiff_t>((k + 1) * n_out));
       }
     }
     return out;
@@ -115,7 +116,8 @@ void check_batch_invariance(const LlamaModel& model, bool subset_rows) {
   auto base = prefill(1);
   for (int threads : {1, 2, 3}) {
     EXPECT_EQ(prefill(threads), base) << threads << " threads, prefill";
-    for (size_t chunk : {size_t{1}, size_t{5}}) EXPECT_EQ(stepwise(threads, chunk), base) << threads << " threads, chunk " << chunk;
+    for (size_t chunk : {size_t{1}, size_t{5}})
+      EXPECT_EQ(stepwise(threads, chunk), base) << threads << " threads, chunk " << chunk;
   }
 }
 

@@ -34,8 +34,8 @@ TEST(RoundTrip, FullMatrixWithBuiltinModel) {
         for (Layouts l : {Layouts{Layout::Interleaved, 1, "interleaved"}, Layouts{Layout::Blocked, 1, "blocked1"},
                           Layouts{Layout::Blocked, 4, "blocked4"}, Layouts{Layout::Blocked, 0, "blockedN"},
                           Layouts{Layout::Planar, 1, "planar"}})
-          for (Content c : {Content::Silence, Content::Square, Content::SineNoise, Content::WhiteNoise,
-                            Content::FloatSpecials})
+          for (Content c :
+               {Content::Silence, Content::Square, Content::SineNoise, Content::WhiteNoise, Content::FloatSpecials})
             for (size_t frames : {size_t{0}, size_t{1}, size_t{301}}) {
               PcmFormat f;
               f.bits = static_cast<uint16_t>(bits);
@@ -55,10 +55,10 @@ TEST(RoundTrip, FullMatrixWithBuiltinModel) {
                 o.serial.block_n = l.n ? l.n : static_cast<uint32_t>(chunk / fb);  // N = frames per chunk
                 o.chunk_bytes = static_cast<uint32_t>(chunk);
                 o.codec.batch = 1 + cases % 5;
-                round_trip(*model, wav, o,
-                           fmt::format("{}bit {}ch {} {} {} frames={} chunk={}", bits, ch,
-                                       m == Mapping::Shift ? "shift" : "mask", l.name, test::content_name(c), frames,
-                                       chunk));
+                round_trip(
+                    *model, wav, o,
+                    fmt::format("{}bit {}ch {} {} {} frames={} chunk={}", bits, ch,
+                                m == Mapping::Shift ? "shift" : "mask", l.name, test::content_name(c), frames, chunk));
                 ++cases;
               }
             }

@@ -12,11 +12,16 @@ namespace lmac::test {
 
 const char* content_name(Content c) {
   switch (c) {
-    case Content::Silence: return "silence";
-    case Content::Square: return "square";
-    case Content::SineNoise: return "sine_noise";
-    case Content::WhiteNoise: return "white_noise";
-    case Content::FloatSpecials: return "float_specials";
+    case Content::Silence:
+      return "silence";
+    case Content::Square:
+      return "square";
+    case Content::SineNoise:
+      return "sine_noise";
+    case Content::WhiteNoise:
+      return "white_noise";
+    case Content::FloatSpecials:
+      return "float_specials";
   }
   return "?";
 }
@@ -30,14 +35,20 @@ Bytes make_pcm(const PcmFormat& f, size_t frames, Content content, uint32_t seed
     size_t frame = i / f.channels;
     double x = 0;  // in [-1, 1]
     switch (content) {
-      case Content::Silence: x = 0; break;
-      case Content::Square: x = (frame / 16) % 2 ? 1.0 : -1.0; break;
+      case Content::Silence:
+        x = 0;
+        break;
+      case Content::Square:
+        x = (frame / 16) % 2 ? 1.0 : -1.0;
+        break;
       case Content::SineNoise:
         x = 0.6 * std::sin(0.05 * static_cast<double>(frame) * (1 + static_cast<double>(i % f.channels))) +
             0.05 * (std::uniform_real_distribution<double>(-1, 1)(rng));
         break;
       case Content::WhiteNoise:
-      case Content::FloatSpecials: x = std::uniform_real_distribution<double>(-1, 1)(rng); break;
+      case Content::FloatSpecials:
+        x = std::uniform_real_distribution<double>(-1, 1)(rng);
+        break;
     }
     uint64_t v;
     if (f.kind == SampleKind::Float) {
@@ -57,8 +68,10 @@ Bytes make_pcm(const PcmFormat& f, size_t frames, Content content, uint32_t seed
       if (f.kind == SampleKind::Unsigned) v = static_cast<uint64_t>(s + (int64_t{1} << (f.bits - 1)));
     }
     uint8_t* p = out.data() + i * static_cast<size_t>(bps);
-    if (f.big_endian) store_be(p, v, bps);
-    else store_le(p, v, bps);
+    if (f.big_endian)
+      store_be(p, v, bps);
+    else
+      store_le(p, v, bps);
   }
   return out;
 }

@@ -15,7 +15,8 @@ std::vector<std::string> split_inputs(const Bytes& b) {
   const std::string sep = "\n__ggml_vocab_test__\n";
   std::vector<std::string> out;
   size_t pos = 0;
-  for (size_t at; (at = all.find(sep, pos)) != std::string::npos; pos = at + sep.size()) out.push_back(all.substr(pos, at - pos));
+  for (size_t at; (at = all.find(sep, pos)) != std::string::npos; pos = at + sep.size())
+    out.push_back(all.substr(pos, at - pos));
   return out;
 }
 

@@ -39,9 +39,12 @@ Comm parse_comm(ByteSpan body, bool aifc) {
     char type[5] = {};
     std::memcpy(type, body.data() + 18, 4);
     std::string t(type);
-    if (t == "sowt") f.big_endian = false;
-    else if (t == "fl32" || t == "FL32") f.kind = SampleKind::Float;
-    else if (t != "NONE" && t != "twos") fail_format("unsupported AIFC compression '" + t + "'");
+    if (t == "sowt")
+      f.big_endian = false;
+    else if (t == "fl32" || t == "FL32")
+      f.kind = SampleKind::Float;
+    else if (t != "NONE" && t != "twos")
+      fail_format("unsupported AIFC compression '" + t + "'");
   }
   if (f.channels == 0) fail_format("AIFF has zero channels");
   try {

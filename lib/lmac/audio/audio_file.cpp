@@ -6,10 +6,14 @@ namespace lmac {
 
 const char* container_name(Container c) {
   switch (c) {
-    case Container::Raw: return "raw";
-    case Container::Wav: return "wav";
-    case Container::Aiff: return "aiff";
-    case Container::Decoded: return "decoded";
+    case Container::Raw:
+      return "raw";
+    case Container::Wav:
+      return "wav";
+    case Container::Aiff:
+      return "aiff";
+    case Container::Decoded:
+      return "decoded";
   }
   return "?";
 }

@@ -37,18 +37,28 @@ PcmFormat parse_raw_format(const std::string& spec) {
   std::string rest = spec.find(':') == std::string::npos ? "" : spec.substr(spec.find(':') + 1);
   if (head.empty()) fail("bad --format '" + spec + "'");
   switch (head[0]) {
-    case 's': f.kind = SampleKind::Signed; break;
-    case 'u': f.kind = SampleKind::Unsigned; break;
-    case 'f': f.kind = SampleKind::Float; break;
-    default: fail("bad --format '" + spec + "': must start with s, u or f");
+    case 's':
+      f.kind = SampleKind::Signed;
+      break;
+    case 'u':
+      f.kind = SampleKind::Unsigned;
+      break;
+    case 'f':
+      f.kind = SampleKind::Float;
+      break;
+    default:
+      fail("bad --format '" + spec + "': must start with s, u or f");
   }
   size_t digits_end = 1;
   while (digits_end < head.size() && std::isdigit(static_cast<unsigned char>(head[digits_end]))) ++digits_end;
   f.bits = static_cast<uint16_t>(parse_uint(head.substr(1, digits_end - 1), spec));
   std::string endian = head.substr(digits_end);
-  if (endian == "be") f.big_endian = true;
-  else if (endian == "le" || (endian.empty() && f.bits == 8)) f.big_endian = false;
-  else fail("bad --format '" + spec + "': byte order must be le or be");
+  if (endian == "be")
+    f.big_endian = true;
+  else if (endian == "le" || (endian.empty() && f.bits == 8))
+    f.big_endian = false;
+  else
+    fail("bad --format '" + spec + "': byte order must be le or be");
   if (!rest.empty()) {
     std::string ch = rest.substr(0, rest.find(':'));
     f.channels = static_cast<uint16_t>(parse_uint(ch, spec));

@@ -9,11 +9,11 @@ namespace lmac {
 enum class SampleKind : uint8_t { Unsigned = 0, Signed = 1, Float = 2 };
 
 struct PcmFormat {
-  uint16_t bits = 16;        // 8, 16, 24 or 32
-  uint16_t channels = 1;     // 1..8 (raw/WAV/AIFF), more through libsndfile
-  uint32_t rate = 44100;     // frames per second
+  uint16_t bits = 16;     // 8, 16, 24 or 32
+  uint16_t channels = 1;  // 1..8 (raw/WAV/AIFF), more through libsndfile
+  uint32_t rate = 44100;  // frames per second
   SampleKind kind = SampleKind::Signed;
-  bool big_endian = false;   // byte order of a sample in the file
+  bool big_endian = false;  // byte order of a sample in the file
 
   int bytes_per_sample() const { return bits / 8; }
   int frame_bytes() const { return bytes_per_sample() * channels; }

@@ -39,11 +39,23 @@ PcmFormat format_of(const SF_INFO& info) {
   f.kind = SampleKind::Signed;
   switch (info.format & SF_FORMAT_SUBMASK) {
     case SF_FORMAT_PCM_S8:
-    case SF_FORMAT_PCM_U8: f.bits = 8; f.kind = SampleKind::Unsigned; break;
-    case SF_FORMAT_PCM_24: f.bits = 24; break;
-    case SF_FORMAT_PCM_32: f.bits = 32; break;
-    case SF_FORMAT_FLOAT: f.bits = 32; f.kind = SampleKind::Float; break;
-    default: f.bits = 16; break;  // 16-bit and every lossy or companded format
+    case SF_FORMAT_PCM_U8:
+      f.bits = 8;
+      f.kind = SampleKind::Unsigned;
+      break;
+    case SF_FORMAT_PCM_24:
+      f.bits = 24;
+      break;
+    case SF_FORMAT_PCM_32:
+      f.bits = 32;
+      break;
+    case SF_FORMAT_FLOAT:
+      f.bits = 32;
+      f.kind = SampleKind::Float;
+      break;
+    default:
+      f.bits = 16;
+      break;  // 16-bit and every lossy or companded format
   }
   return f;
 }
@@ -67,17 +79,19 @@ AudioFile decode_with_sndfile(ByteSpan file) {
   std::vector<int32_t> buf(4096 * static_cast<size_t>(info.channels));
   std::vector<float> fbuf(a.format.kind == SampleKind::Float ? buf.size() : 0);
   for (;;) {
-    sf_count_t got = a.format.kind == SampleKind::Float ? sf_readf_float(sf, fbuf.data(), 4096)
-                                                        : sf_readf_int(sf, buf.data(), 4096);
+    sf_count_t got =
+        a.format.kind == SampleKind::Float ? sf_readf_float(sf, fbuf.data(), 4096) : sf_readf_int(sf, buf.data(), 4096);
     if (got <= 0) break;
     size_t n = static_cast<size_t>(got) * static_cast<size_t>(info.channels);
     size_t at = a.data.size();
     a.data.resize(at + n * static_cast<size_t>(bps));
     for (size_t i = 0; i < n; ++i) {
       uint32_t v;
-      if (a.format.kind == SampleKind::Float) std::memcpy(&v, &fbuf[i], 4);
-      else v = static_cast<uint32_t>(buf[i]) >> (32 - a.format.bits);  // sndfile scales to 32 bits
-      if (a.format.kind == SampleKind::Unsigned) v ^= 0x80;  // WAV 8-bit convention
+      if (a.format.kind == SampleKind::Float)
+        std::memcpy(&v, &fbuf[i], 4);
+      else
+        v = static_cast<uint32_t>(buf[i]) >> (32 - a.format.bits);  // sndfile scales to 32 bits
+      if (a.format.kind == SampleKind::Unsigned) v ^= 0x80;         // WAV 8-bit convention
       store_le(a.data.data() + at + i * static_cast<size_t>(bps), v, bps);
     }
   }

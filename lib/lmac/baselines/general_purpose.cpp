@@ -112,8 +112,8 @@ class Bzip2 final : public Compressor {
     Bytes out(len);
     char empty = 0;  // libbz2 refuses a null source even for zero bytes
     char* src = in.empty() ? &empty : const_cast<char*>(reinterpret_cast<const char*>(in.data()));
-    if (BZ2_bzBuffToBuffCompress(reinterpret_cast<char*>(out.data()), &len, src,
-                                 static_cast<unsigned int>(in.size()), 9, 0, 0) != BZ_OK)
+    if (BZ2_bzBuffToBuffCompress(reinterpret_cast<char*>(out.data()), &len, src, static_cast<unsigned int>(in.size()),
+                                 9, 0, 0) != BZ_OK)
       fail("bzip2 compression failed");
     out.resize(len);
     return out;
@@ -158,7 +158,8 @@ std::unique_ptr<Compressor> make_flac_compressor();
 std::unique_ptr<Compressor> make_wavpack_compressor();
 
 const std::vector<std::string>& baseline_names() {
-  static const std::vector<std::string> names = {"gzip", "lzma2", "zstd19", "zstd22", "bzip2", "brotli", "flac", "wavpack"};
+  static const std::vector<std::string> names = {"gzip",  "lzma2",  "zstd19", "zstd22",
+                                                 "bzip2", "brotli", "flac",   "wavpack"};
   return names;
 }
 
@@ -197,8 +198,10 @@ Bytes samples_to_pcm(const std::vector<int32_t>& s, const PcmFormat& f) {
     uint32_t v = static_cast<uint32_t>(s[i]);
     if (f.kind == SampleKind::Unsigned) v = static_cast<uint32_t>(s[i] + (1 << (f.bits - 1)));
     uint8_t* p = out.data() + i * static_cast<size_t>(bps);
-    if (f.big_endian) store_be(p, v, bps);
-    else store_le(p, v, bps);
+    if (f.big_endian)
+      store_be(p, v, bps);
+    else
+      store_le(p, v, bps);
   }
   return out;
 }

@@ -45,8 +45,10 @@ int rd_set_rel(void* id, int64_t d, int mode) {
 }
 int rd_push(void* id, int c) {
   auto* r = static_cast<Reader*>(id);
-  if (r->pos > 0) --r->pos;
-  else r->pushed = c;
+  if (r->pos > 0)
+    --r->pos;
+  else
+    r->pushed = c;
   return c;
 }
 int64_t rd_len(void* id) { return static_cast<int64_t>(static_cast<Reader*>(id)->in.size()); }
@@ -91,16 +93,18 @@ class WavPack final : public Compressor {
   Bytes decompress(ByteSpan packed, const PcmFormat& f, size_t n) const override {
     if (n == 0) return {};
     Reader r{packed};
-    WavpackStreamReader64 io{rd_read, rd_write, rd_pos, rd_set_abs, rd_set_rel, rd_push,
-                             rd_len,  rd_can_seek, rd_trunc, rd_close};
+    WavpackStreamReader64 io{rd_read, rd_write, rd_pos,      rd_set_abs, rd_set_rel,
+                             rd_push, rd_len,   rd_can_seek, rd_trunc,   rd_close};
     char err[80] = {};
     WavpackContext* w = WavpackOpenFileInputEx64(&io, &r, nullptr, err, 0, 0);
     if (w == nullptr) fail_format(std::string("WavPack: ") + err);
     std::vector<int32_t> s(n / static_cast<size_t>(f.bytes_per_sample()));
     uint32_t got = WavpackUnpackSamples(w, s.data(), static_cast<uint32_t>(s.size() / f.channels));
     WavpackCloseFile(w);
-    if (static_cast<size_t>(got) * f.channels != s.size()) fail_format("WavPack stream does not decode to the original size");
-    if (f.kind == SampleKind::Float) return samples_to_pcm(s, PcmFormat{32, f.channels, f.rate, SampleKind::Signed, f.big_endian});
+    if (static_cast<size_t>(got) * f.channels != s.size())
+      fail_format("WavPack stream does not decode to the original size");
+    if (f.kind == SampleKind::Float)
+      return samples_to_pcm(s, PcmFormat{32, f.channels, f.rate, SampleKind::Signed, f.big_endian});
     return samples_to_pcm(s, f);
   }
 };

@@ -1,5 +1,5 @@
-#include "lmac/coding/context_model.hpp"
 #include "lmac/codec/model.hpp"
+#include "lmac/coding/context_model.hpp"
 #include "lmac/common/error.hpp"
 #include "lmac/common/hash.hpp"
 

@@ -33,11 +33,11 @@ Prepared prepare(const CodecModel& model, const ChunkSpec& spec, ByteSpan chunk,
   }
   if (p.mode == TokenMode::Char) p.tokens.assign(s.symbols.begin(), s.symbols.end());
   if (p.tokens.size() > model.max_tokens())
-    fail(fmt::format("a chunk of {} bytes needs {} tokens but the model's context holds {}; use a chunk size of at "
-                     "most {} bytes",
-                     chunk.size(), p.tokens.size(), model.max_tokens(),
-                     chunk.size() * model.max_tokens() / p.tokens.size() / spec.format->frame_bytes() *
-                         spec.format->frame_bytes()));
+    fail(fmt::format(
+        "a chunk of {} bytes needs {} tokens but the model's context holds {}; use a chunk size of at "
+        "most {} bytes",
+        chunk.size(), p.tokens.size(), model.max_tokens(),
+        chunk.size() * model.max_tokens() / p.tokens.size() / spec.format->frame_bytes() * spec.format->frame_bytes()));
   return p;
 }
 
@@ -221,8 +221,10 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
       const ChunkRecord& r = records[i];
       try {
         std::string symbols;
-        if (r.mode == TokenMode::Subword) symbols = model.detokenize(tokens[g]);
-        else symbols.assign(tokens[g].begin(), tokens[g].end());
+        if (r.mode == TokenMode::Subword)
+          symbols = model.detokenize(tokens[g]);
+        else
+          symbols.assign(tokens[g].begin(), tokens[g].end());
         if (symbols.size() != ranges[i].size) fail_format("decoded size differs from the chunk size");
         auto bits = decode_residual({r.residual_mode, r.residual}, symbols.size(), spec.format->bytes_per_sample());
         Bytes chunk = deserialize(*spec.format, *spec.serial, symbols, bits);

@@ -18,7 +18,7 @@ namespace lmac {
 
 struct CodecOptions {
   TokenMode tokenization = TokenMode::Subword;
-  int batch = 16;     // chunks advanced together per predictor call
+  int batch = 16;  // chunks advanced together per predictor call
   int threads = 1;
   std::function<void(size_t done, size_t total)> progress;  // optional
 };

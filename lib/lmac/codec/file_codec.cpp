@@ -39,9 +39,10 @@ Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptio
 
 void check_model(const CodecModel& model, const StreamHeader& h) {
   if (model.fingerprint() != h.model_fingerprint)
-    fail(fmt::format("wrong model: the stream was made with '{}' (fingerprint {:016x}), not '{}' ({:016x}); pass "
-                     "that model with --model",
-                     h.model_name, h.model_fingerprint, model.name(), model.fingerprint()));
+    fail(
+        fmt::format("wrong model: the stream was made with '{}' (fingerprint {:016x}), not '{}' ({:016x}); pass "
+                    "that model with --model",
+                    h.model_name, h.model_fingerprint, model.name(), model.fingerprint()));
 }
 
 DecompressResult decompress_audio(const CodecModel& model, const ParsedStream& parsed, const CodecOptions& o,

@@ -14,7 +14,7 @@ constexpr uint32_t kDefaultChunkBytes = 2048;
 
 struct CompressOptions {
   SerialOptions serial;
-  uint32_t chunk_bytes = 0;  // 0: default_chunk_bytes()
+  uint32_t chunk_bytes = 0;             // 0: default_chunk_bytes()
   std::optional<PcmFormat> raw_format;  // headerless PCM input
   CodecOptions codec;
 };

@@ -30,8 +30,7 @@ void Order2Predictor::State::predict(FreqTable& out) {
   const Counts& c1 = find(order1, static_cast<uint32_t>(prev1));
   const Counts& c2 = find(order2, static_cast<uint32_t>(prev2 << 7 | prev1));
   out.freq.resize(kAlphabet);
-  for (size_t i = 0; i < kAlphabet; ++i)
-    out.freq[i] = 1 + 2u * order0[i] + 8u * c1[i] + 32u * c2[i];
+  for (size_t i = 0; i < kAlphabet; ++i) out.freq[i] = 1 + 2u * order0[i] + 8u * c1[i] + 32u * c2[i];
   out.recompute_total();
   // Long chunks grow the counts; halving keeps the total codable (<= 2^24).
   while (out.total > (1u << 24)) {

@@ -15,13 +15,16 @@ constexpr uint32_t kProbOne = 1u << kProbBits;
 class BitModels {
  public:
   explicit BitModels(int bytes_per_sample)
-      : bps_(bytes_per_sample), p0_(static_cast<size_t>(bytes_per_sample) * 16, kProbOne / 2),
+      : bps_(bytes_per_sample),
+        p0_(static_cast<size_t>(bytes_per_sample) * 16, kProbOne / 2),
         history_(static_cast<size_t>(bytes_per_sample), 0) {}
   uint32_t& prob(size_t i) { return p0_[context(i)]; }
   void update(size_t i, int bit) {
     uint32_t& p = p0_[context(i)];
-    if (bit) p -= p >> 4;
-    else p += (kProbOne - p) >> 4;
+    if (bit)
+      p -= p >> 4;
+    else
+      p += (kProbOne - p) >> 4;
     p = std::clamp<uint32_t>(p, 32, kProbOne - 32);
     uint8_t& h = history_[i % static_cast<size_t>(bps_)];
     h = static_cast<uint8_t>(((h << 1) | bit) & 15);

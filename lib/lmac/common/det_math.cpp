@@ -11,7 +11,8 @@ __attribute__((target("avx2,fma"))) void det_exp_shifted_avx2(float* x, size_t n
   for (; i + 8 <= n; i += 8) {
     __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i), vshift);
     v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    const __m256 k = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504f)), _mm256_set1_ps(0.5f)));
+    const __m256 k =
+        _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504f)), _mm256_set1_ps(0.5f)));
     const __m256 r = _mm256_sub_ps(_mm256_sub_ps(v, _mm256_mul_ps(k, _mm256_set1_ps(0.693145751953125f))),
                                    _mm256_mul_ps(k, _mm256_set1_ps(1.428606765330187e-06f)));
     __m256 p = _mm256_set1_ps(1.0f / 720.0f);

@@ -35,8 +35,8 @@ struct ChunkRecord {
   TokenMode mode = TokenMode::Char;
   uint32_t token_count = 0;
   ResidualMode residual_mode = ResidualMode::Packed;
-  Bytes tokens;    // arithmetic-coded tokens
-  Bytes residual;  // coded residual bits
+  Bytes tokens;           // arithmetic-coded tokens
+  Bytes residual;         // coded residual bits
   uint64_t checksum = 0;  // XXH3-64 of the chunk's original PCM bytes
 };
 

@@ -37,7 +37,8 @@ std::vector<int64_t> to_scaled(ByteSpan pcm, const PcmFormat& f) {
   if (f.kind == SampleKind::Float) {
     out.resize(pcm.size() / 4);
     for (size_t i = 0; i < out.size(); ++i) {
-      uint32_t b = static_cast<uint32_t>(f.big_endian ? load_be(pcm.data() + 4 * i, 4) : load_le(pcm.data() + 4 * i, 4));
+      uint32_t b =
+          static_cast<uint32_t>(f.big_endian ? load_be(pcm.data() + 4 * i, 4) : load_le(pcm.data() + 4 * i, 4));
       float x;
       std::memcpy(&x, &b, 4);
       double v = std::isfinite(x) ? std::clamp(static_cast<double>(x), -1.0, 1.0) : 0.0;
@@ -67,7 +68,8 @@ DatasetFile convert_audio(const std::string& path, const PcmFormat& f, ByteSpan 
         int64_t sum = 0;
         for (size_t c = 0; c < ch; ++c) sum += s[i * ch + c];
         // floor division keeps the mean in range and is the same on every platform
-        picked.push_back(sum >= 0 ? sum / static_cast<int64_t>(ch) : -((-sum + static_cast<int64_t>(ch) - 1) / static_cast<int64_t>(ch)));
+        picked.push_back(sum >= 0 ? sum / static_cast<int64_t>(ch)
+                                  : -((-sum + static_cast<int64_t>(ch) - 1) / static_cast<int64_t>(ch)));
       }
       break;
     case ChannelMode::Blocked:
@@ -77,7 +79,9 @@ DatasetFile convert_audio(const std::string& path, const PcmFormat& f, ByteSpan 
         for (size_t c = 0; c < ch; ++c)
           for (size_t i = start; i < std::min(frames, start + o.block_n); ++i) picked.push_back(s[i * ch + c]);
       break;
-    case ChannelMode::Interleave: picked = std::move(s); break;
+    case ChannelMode::Interleave:
+      picked = std::move(s);
+      break;
   }
   DatasetFile out;
   out.path = path;
@@ -121,7 +125,8 @@ Dataset load_dataset(const DatasetOptions& o) {
     }
   }
   if (ds.files.empty())
-    fail(paths.empty() ? "no files found in the --audio-dir folders" : "none of the files found could be read as audio");
+    fail(paths.empty() ? "no files found in the --audio-dir folders"
+                       : "none of the files found could be read as audio");
   ds.file_list_hash = list_hash.digest();
   for (size_t fi = 0; fi < ds.files.size(); ++fi) {
     const int fb = ds.files[fi].format.frame_bytes();
@@ -141,8 +146,9 @@ Dataset load_dataset(const DatasetOptions& o) {
   }
   if (o.num_chunks > 0 && ds.chunks.size() > o.num_chunks) ds.chunks.resize(o.num_chunks);
   if (o.random)
-    std::sort(ds.chunks.begin(), ds.chunks.end(),
-              [](const DatasetChunk& a, const DatasetChunk& b) { return std::tie(a.file, a.offset) < std::tie(b.file, b.offset); });
+    std::sort(ds.chunks.begin(), ds.chunks.end(), [](const DatasetChunk& a, const DatasetChunk& b) {
+      return std::tie(a.file, a.offset) < std::tie(b.file, b.offset);
+    });
   if (ds.chunks.empty()) fail("no chunks to evaluate (all files shorter than one chunk with --drop-partial?)");
   return ds;
 }

@@ -17,12 +17,12 @@ struct DatasetOptions {
   std::vector<std::string> dirs;
   int bit_depth = 8;
   ChannelMode channels = ChannelMode::Interleave;
-  uint32_t block_n = 1;           // for ChannelMode::Blocked
+  uint32_t block_n = 1;  // for ChannelMode::Blocked
   uint32_t chunk_bytes = 2048;
-  uint64_t num_chunks = 0;        // 0: all
-  bool random = false;            // else sequential in sorted file order (the paper's)
+  uint64_t num_chunks = 0;  // 0: all
+  bool random = false;      // else sequential in sorted file order (the paper's)
   uint64_t seed = 0;
-  bool drop_partial = false;      // the paper drops each file's last partial chunk
+  bool drop_partial = false;  // the paper drops each file's last partial chunk
 };
 
 // One converted file: its PCM at the target depth (8-bit unsigned = offset binary,

@@ -127,10 +127,12 @@ CompressorResult run_lm(const Dataset& d, const EvalOptions& o) {
     if (o.verify) {
       co.progress = {};
       auto t1 = Clock::now();
-      DecodedChunks dec = decode_chunks(*o.model, {&f, &o.serial}, recs, ranges, std::vector<bool>(recs.size(), true), co);
+      DecodedChunks dec =
+          decode_chunks(*o.model, {&f, &o.serial}, recs, ranges, std::vector<bool>(recs.size(), true), co);
       r.decompress_seconds += seconds_since(t1);
       for (size_t k = 0; k < recs.size(); ++k)
-        if (!dec.chunks[k] || !std::equal(dec.chunks[k]->begin(), dec.chunks[k]->end(), buf.begin() + static_cast<ptrdiff_t>(ranges[k].offset)))
+        if (!dec.chunks[k] || !std::equal(dec.chunks[k]->begin(), dec.chunks[k]->end(),
+                                          buf.begin() + static_cast<ptrdiff_t>(ranges[k].offset)))
           fail(fmt::format("lm did not give back chunk {} ({})", idx[k], dec.errors[k]));
     }
     done_before += idx.size();

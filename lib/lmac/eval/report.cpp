@@ -62,9 +62,10 @@ void check_report(const json& r, const std::string& source) {
 }
 
 std::string format_table(const json& r) {
-  std::string out = fmt::format("{} files, {} chunks, {}-bit, chunk size {} bytes{}\n", r["dataset"]["files"].get<size_t>(),
-                                r["dataset"]["chunks"].get<size_t>(), r["options"].value("bit_depth", 0),
-                                r["options"].value("chunk_size", 0), r["options"].value("paper", false) ? ", paper preset" : "");
+  std::string out =
+      fmt::format("{} files, {} chunks, {}-bit, chunk size {} bytes{}\n", r["dataset"]["files"].get<size_t>(),
+                  r["dataset"]["chunks"].get<size_t>(), r["options"].value("bit_depth", 0),
+                  r["options"].value("chunk_size", 0), r["options"].value("paper", false) ? ", paper preset" : "");
   out += fmt::format("{:<9} {:>10} {:>12} {:>9} {:>9} {:>9} {:>8} {:>10} {:>10}  {}\n", "compressor", "raw bytes",
                      "compressed", "real", "paper", "whole", "bits/smp", "comp KB/s", "verified", "settings");
   for (const auto& c : r["compressors"]) {
@@ -72,12 +73,14 @@ std::string format_table(const json& r) {
       out += fmt::format("{:<9} skipped: {}\n", c["name"].get<std::string>(), c["skipped"].get<std::string>());
       continue;
     }
-    auto pct = [](const json& v) { return v.is_null() ? std::string("-") : fmt::format("{:.2f}%", 100 * v.get<double>()); };
-    out += fmt::format("{:<9} {:>10} {:>12} {:>9} {:>9} {:>9} {:>8.3f} {:>10.1f} {:>10}  {}\n", c["name"].get<std::string>(),
-                       c["raw_bytes"].get<uint64_t>(), c["compressed_bytes"].get<uint64_t>(), pct(c["real_rate"]),
-                       pct(c["paper_rate"]), pct(c["whole_rate"]), c["bits_per_sample"].get<double>(),
-                       c["compress_kb_per_s"].get<double>(), c["verified"].get<bool>() ? "yes" : "no",
-                       c["settings"].get<std::string>());
+    auto pct = [](const json& v) {
+      return v.is_null() ? std::string("-") : fmt::format("{:.2f}%", 100 * v.get<double>());
+    };
+    out += fmt::format("{:<9} {:>10} {:>12} {:>9} {:>9} {:>9} {:>8.3f} {:>10.1f} {:>10}  {}\n",
+                       c["name"].get<std::string>(), c["raw_bytes"].get<uint64_t>(),
+                       c["compressed_bytes"].get<uint64_t>(), pct(c["real_rate"]), pct(c["paper_rate"]),
+                       pct(c["whole_rate"]), c["bits_per_sample"].get<double>(), c["compress_kb_per_s"].get<double>(),
+                       c["verified"].get<bool>() ? "yes" : "no", c["settings"].get<std::string>());
   }
   if (!r["dataset"]["skipped"].empty()) {
     out += fmt::format("{} files skipped:\n", r["dataset"]["skipped"].size());
@@ -95,11 +98,11 @@ std::string format_csv(const std::vector<json>& reports) {
     for (const auto& c : r["compressors"]) {
       if (c.contains("skipped")) continue;
       auto num = [](const json& v) { return v.is_null() ? std::string() : fmt::format("{:.6f}", v.get<double>()); };
-      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", r["options"].value("bit_depth", 0),
-                         c["name"].get<std::string>(), c["raw_bytes"].get<uint64_t>(), c["compressed_bytes"].get<uint64_t>(),
-                         num(c["real_rate"]), num(c["paper_rate"]), num(c["model_adjusted_rate"]), num(c["whole_rate"]),
-                         num(c["bits_per_sample"]), num(c["compress_seconds"]), num(c["decompress_seconds"]),
-                         c["verified"].get<bool>() ? "true" : "false");
+      out += fmt::format(
+          "{},{},{},{},{},{},{},{},{},{},{},{}\n", r["options"].value("bit_depth", 0), c["name"].get<std::string>(),
+          c["raw_bytes"].get<uint64_t>(), c["compressed_bytes"].get<uint64_t>(), num(c["real_rate"]),
+          num(c["paper_rate"]), num(c["model_adjusted_rate"]), num(c["whole_rate"]), num(c["bits_per_sample"]),
+          num(c["compress_seconds"]), num(c["decompress_seconds"]), c["verified"].get<bool>() ? "true" : "false");
     }
   return out;
 }
@@ -115,7 +118,8 @@ std::string format_svg(const std::vector<json>& reports) {
   double max_rate = 1.0;
   for (const auto& r : reports)
     for (const auto& c : r["compressors"])
-      if (!c.contains("skipped")) max_rate = std::max({max_rate, c["real_rate"].get<double>(), c["paper_rate"].get<double>()});
+      if (!c.contains("skipped"))
+        max_rate = std::max({max_rate, c["real_rate"].get<double>(), c["paper_rate"].get<double>()});
   const int group_w = static_cast<int>(names.size()) * (2 * bar + gap);
   const int width = std::max(480, left + static_cast<int>(reports.size()) * (group_w + group_gap) + 20);
   std::string s = fmt::format(
@@ -127,8 +131,9 @@ std::string format_svg(const std::vector<json>& reports) {
   for (int t = 0; t <= 4; ++t) {
     double v = max_rate * t / 4;
     int y = top + height - static_cast<int>(height * v / max_rate);
-    s += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"5\" y=\"{}\">{:.0f}%</text>\n",
-                     left, width - 10, y, y, y + 4, 100 * v);
+    s += fmt::format(
+        "<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"5\" y=\"{}\">{:.0f}%</text>\n", left,
+        width - 10, y, y, y + 4, 100 * v);
   }
   int x = left;
   for (const auto& r : reports) {
@@ -138,16 +143,21 @@ std::string format_svg(const std::vector<json>& reports) {
         double real = c["real_rate"], paper = c["paper_rate"];
         int hr = static_cast<int>(height * real / max_rate), hp = static_cast<int>(height * paper / max_rate);
         const std::string color = fmt::format("hsl({},55%,", 360 * k / std::max<size_t>(1, names.size()));
-        s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}40%)\"><title>{} real {:.2f}%</title></rect>\n",
-                         x, top + height - hr, bar, hr, color, names[k], 100 * real);
-        s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}75%)\"><title>{} paper {:.2f}%</title></rect>\n",
-                         x + bar, top + height - hp, bar, hp, color, names[k], 100 * paper);
+        s += fmt::format(
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}40%)\"><title>{} real "
+            "{:.2f}%</title></rect>\n",
+            x, top + height - hr, bar, hr, color, names[k], 100 * real);
+        s += fmt::format(
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}75%)\"><title>{} paper "
+            "{:.2f}%</title></rect>\n",
+            x + bar, top + height - hp, bar, hp, color, names[k], 100 * paper);
       }
-      s += fmt::format("<text transform=\"translate({},{}) rotate(60)\">{}</text>\n", x + 4, top + height + 8, names[k]);
+      s +=
+          fmt::format("<text transform=\"translate({},{}) rotate(60)\">{}</text>\n", x + 4, top + height + 8, names[k]);
       x += 2 * bar + gap;
     }
-    s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\">{}-bit</text>\n", x - group_w / 2 - 15, top + height + 80,
-                     r["options"].value("bit_depth", 0));
+    s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\">{}-bit</text>\n", x - group_w / 2 - 15,
+                     top + height + 80, r["options"].value("bit_depth", 0));
     x += group_gap;
   }
   return s + "</svg>\n";

@@ -23,11 +23,11 @@ struct Matrix {
 
 // One attention read: query rows of a token attend to keys/values 0..n_keys-1.
 struct AttentionJob {
-  const float* q;      // n_head x head_dim
-  const float* keys;   // n_keys x kv_dim (the sequence's cache for this layer)
-  const float* values; // n_keys x kv_dim
+  const float* q;       // n_head x head_dim
+  const float* keys;    // n_keys x kv_dim (the sequence's cache for this layer)
+  const float* values;  // n_keys x kv_dim
   size_t n_keys;
-  float* out;          // n_head x head_dim
+  float* out;  // n_head x head_dim
 };
 
 class Backend {

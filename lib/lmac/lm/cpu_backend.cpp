@@ -13,10 +13,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <string>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "lmac/common/det_math.hpp"
@@ -38,8 +38,10 @@ int detect_simd_level() {
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()) level = 1;
   if (level == 1 && __builtin_cpu_supports("avx512f")) level = 2;
   if (const char* e = std::getenv("LMAC_SIMD")) {
-    if (std::string(e) == "scalar") level = 0;
-    else if (std::string(e) == "avx2") level = std::min(level, 1);
+    if (std::string(e) == "scalar")
+      level = 0;
+    else if (std::string(e) == "avx2")
+      level = std::min(level, 1);
   }
   return level;
 }
@@ -141,8 +143,8 @@ __attribute__((target("avx2,fma"))) void microkernel_avx2(const float* const* w,
     }
   }
   for (int r = 0; r < RB; ++r)
-    for (int t = 0; t < TB; ++t) out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] =
-        hsum_tree(acc[r][t][0], acc[r][t][1]);
+    for (int t = 0; t < TB; ++t)
+      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = hsum_tree(acc[r][t][0], acc[r][t][1]);
 }
 
 // The same 16 lanes in one register: bit-identical to the AVX2 pair of registers.
@@ -176,8 +178,8 @@ __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float*
 // path, so the same bits.
 template <int TB>
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) void rows_fused_avx512(const Matrix& w, size_t row,
-                                                                                   const float* x, float* y,
-                                                                                   size_t y_stride) {
+                                                                                 const float* x, float* y,
+                                                                                 size_t y_stride) {
   const uint8_t* p = w.data + row * w.row_bytes;
   __m512 acc[TB];
   for (int t = 0; t < TB; ++t) acc[t] = _mm512_setzero_ps();
@@ -196,7 +198,8 @@ __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) void rows_fused_avx512
   } else {  // F16
     for (size_t i = 0; i < k; i += 16) {
       const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
-      for (int t = 0; t < TB; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
+      for (int t = 0; t < TB; ++t)
+        acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
     }
   }
   for (int t = 0; t < TB; ++t) y[static_cast<size_t>(t) * y_stride] = hsum_tree512(acc[t]);
@@ -215,22 +218,54 @@ void rows_fused(const Matrix& w, size_t row, const float* x, size_t n, float* y,
     const float* xt = x + t * w.cols;
     float* yt = y + t * y_stride;
     switch (std::min<size_t>(kFusedGroup, n - t)) {
-      case 1: rows_fused_avx512<1>(w, row, xt, yt, y_stride); break;
-      case 2: rows_fused_avx512<2>(w, row, xt, yt, y_stride); break;
-      case 3: rows_fused_avx512<3>(w, row, xt, yt, y_stride); break;
-      case 4: rows_fused_avx512<4>(w, row, xt, yt, y_stride); break;
-      case 5: rows_fused_avx512<5>(w, row, xt, yt, y_stride); break;
-      case 6: rows_fused_avx512<6>(w, row, xt, yt, y_stride); break;
-      case 7: rows_fused_avx512<7>(w, row, xt, yt, y_stride); break;
-      case 8: rows_fused_avx512<8>(w, row, xt, yt, y_stride); break;
-      case 9: rows_fused_avx512<9>(w, row, xt, yt, y_stride); break;
-      case 10: rows_fused_avx512<10>(w, row, xt, yt, y_stride); break;
-      case 11: rows_fused_avx512<11>(w, row, xt, yt, y_stride); break;
-      case 12: rows_fused_avx512<12>(w, row, xt, yt, y_stride); break;
-      case 13: rows_fused_avx512<13>(w, row, xt, yt, y_stride); break;
-      case 14: rows_fused_avx512<14>(w, row, xt, yt, y_stride); break;
-      case 15: rows_fused_avx512<15>(w, row, xt, yt, y_stride); break;
-      default: rows_fused_avx512<16>(w, row, xt, yt, y_stride); break;
+      case 1:
+        rows_fused_avx512<1>(w, row, xt, yt, y_stride);
+        break;
+      case 2:
+        rows_fused_avx512<2>(w, row, xt, yt, y_stride);
+        break;
+      case 3:
+        rows_fused_avx512<3>(w, row, xt, yt, y_stride);
+        break;
+      case 4:
+        rows_fused_avx512<4>(w, row, xt, yt, y_stride);
+        break;
+      case 5:
+        rows_fused_avx512<5>(w, row, xt, yt, y_stride);
+        break;
+      case 6:
+        rows_fused_avx512<6>(w, row, xt, yt, y_stride);
+        break;
+      case 7:
+        rows_fused_avx512<7>(w, row, xt, yt, y_stride);
+        break;
+      case 8:
+        rows_fused_avx512<8>(w, row, xt, yt, y_stride);
+        break;
+      case 9:
+        rows_fused_avx512<9>(w, row, xt, yt, y_stride);
+        break;
+      case 10:
+        rows_fused_avx512<10>(w, row, xt, yt, y_stride);
+        break;
+      case 11:
+        rows_fused_avx512<11>(w, row, xt, yt, y_stride);
+        break;
+      case 12:
+        rows_fused_avx512<12>(w, row, xt, yt, y_stride);
+        break;
+      case 13:
+        rows_fused_avx512<13>(w, row, xt, yt, y_stride);
+        break;
+      case 14:
+        rows_fused_avx512<14>(w, row, xt, yt, y_stride);
+        break;
+      case 15:
+        rows_fused_avx512<15>(w, row, xt, yt, y_stride);
+        break;
+      default:
+        rows_fused_avx512<16>(w, row, xt, yt, y_stride);
+        break;
     }
   }
 }
@@ -238,7 +273,8 @@ void rows_fused(const Matrix& w, size_t row, const float* x, size_t n, float* y,
 // Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens. Token tiles
 // outside, rows inside: the few token rows stay in L1 while the weight tile streams.
 template <int RB, int TB, typename Kernel>
-void tile_loop(const float* w, size_t nj, const float* x, size_t n, size_t k, float* y, size_t y_stride, Kernel&& kernel) {
+void tile_loop(const float* w, size_t nj, const float* x, size_t n, size_t k, float* y, size_t y_stride,
+               Kernel&& kernel) {
   size_t t = 0;
   auto rows = [&](auto tb_tag, size_t t0) {
     constexpr int tb = decltype(tb_tag)::value;
@@ -311,17 +347,16 @@ class CpuBackend final : public Backend {
           dequantize_row(w, rows.empty() ? j0 + j : static_cast<size_t>(rows[j0 + j]), &buf[j * w.cols]);
         if (fast && have_avx512())
           tile_loop<4, 4>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
-                          []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
-                            microkernel_avx512<R, T>(a, b, k, o, st);
-                          });
+                          []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o,
+                                           size_t st) { microkernel_avx512<R, T>(a, b, k, o, st); });
         else if (fast)
           tile_loop<2, 3>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
-                          []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
-                            microkernel_avx2<R, T>(a, b, k, o, st);
-                          });
+                          []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o,
+                                           size_t st) { microkernel_avx2<R, T>(a, b, k, o, st); });
         else
           for (size_t t = 0; t < n; ++t)
-            for (size_t j = 0; j < nj; ++j) y[t * n_out + j0 + j] = dot16_scalar(&buf[j * w.cols], x + t * w.cols, w.cols);
+            for (size_t j = 0; j < nj; ++j)
+              y[t * n_out + j0 + j] = dot16_scalar(&buf[j * w.cols], x + t * w.cols, w.cols);
       }
     }
   }
@@ -347,8 +382,9 @@ class CpuBackend final : public Backend {
     std::vector<float> cs(rot_dim);
     for (size_t t = 0; t < n; ++t) {
       for (size_t i = 0; i < rot_dim / 2; ++i) {
-        double theta = static_cast<double>(pos[t]) *
-                       std::pow(static_cast<double>(base), -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim));
+        double theta =
+            static_cast<double>(pos[t]) *
+            std::pow(static_cast<double>(base), -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim));
         if (factors != nullptr) theta /= static_cast<double>(factors[i]);
         cs[2 * i] = static_cast<float>(std::cos(theta));
         cs[2 * i + 1] = static_cast<float>(std::sin(theta));

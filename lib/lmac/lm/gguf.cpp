@@ -42,11 +42,23 @@ class Cursor {
 
 int scalar_width(GgufType t) {
   switch (t) {
-    case GgufType::U8: case GgufType::I8: case GgufType::Bool: return 1;
-    case GgufType::U16: case GgufType::I16: return 2;
-    case GgufType::U32: case GgufType::I32: case GgufType::F32: return 4;
-    case GgufType::U64: case GgufType::I64: case GgufType::F64: return 8;
-    default: return 0;
+    case GgufType::U8:
+    case GgufType::I8:
+    case GgufType::Bool:
+      return 1;
+    case GgufType::U16:
+    case GgufType::I16:
+      return 2;
+    case GgufType::U32:
+    case GgufType::I32:
+    case GgufType::F32:
+      return 4;
+    case GgufType::U64:
+    case GgufType::I64:
+    case GgufType::F64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -69,8 +81,9 @@ GgufValue read_value(Cursor& c, GgufType type, int len_width, const std::string&
     uint64_t n = c.uint(len_width, "an array length");
     // Every element takes at least one byte (strings: their length field), so a
     // count larger than the bytes left is a lie: refuse before allocating.
-    int min_elem = v.elem_type == GgufType::String ? len_width : v.elem_type == GgufType::Array ? 4 + len_width
-                                                                                               : scalar_width(v.elem_type);
+    int min_elem = v.elem_type == GgufType::String  ? len_width
+                   : v.elem_type == GgufType::Array ? 4 + len_width
+                                                    : scalar_width(v.elem_type);
     if (n > c.left() / static_cast<uint64_t>(std::max(min_elem, 1)))
       fail_format(fmt::format("key '{}' claims {} array elements, more than the file holds", key, n));
     auto arr = std::make_shared<GgufArray>();
@@ -81,10 +94,18 @@ GgufValue read_value(Cursor& c, GgufType type, int len_width, const std::string&
   }
   uint64_t raw = c.uint(scalar_width(type), "a value");
   switch (type) {
-    case GgufType::I8: v.v = static_cast<int64_t>(static_cast<int8_t>(raw)); break;
-    case GgufType::I16: v.v = static_cast<int64_t>(static_cast<int16_t>(raw)); break;
-    case GgufType::I32: v.v = static_cast<int64_t>(static_cast<int32_t>(raw)); break;
-    case GgufType::I64: v.v = static_cast<int64_t>(raw); break;
+    case GgufType::I8:
+      v.v = static_cast<int64_t>(static_cast<int8_t>(raw));
+      break;
+    case GgufType::I16:
+      v.v = static_cast<int64_t>(static_cast<int16_t>(raw));
+      break;
+    case GgufType::I32:
+      v.v = static_cast<int64_t>(static_cast<int32_t>(raw));
+      break;
+    case GgufType::I64:
+      v.v = static_cast<int64_t>(raw);
+      break;
     case GgufType::F32: {
       float f;
       uint32_t r32 = static_cast<uint32_t>(raw);
@@ -102,7 +123,9 @@ GgufValue read_value(Cursor& c, GgufType type, int len_width, const std::string&
       if (raw > 1) fail_format(fmt::format("key '{}' has a bool that is neither 0 nor 1", key));
       v.v = raw == 1;
       break;
-    default: v.v = raw; break;
+    default:
+      v.v = raw;
+      break;
   }
   return v;
 }
@@ -110,7 +133,8 @@ GgufValue read_value(Cursor& c, GgufType type, int len_width, const std::string&
 }  // namespace
 
 const char* gguf_type_name(GgufType t) {
-  static const char* names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "str", "arr", "u64", "i64", "f64"};
+  static const char* names[] = {"u8",   "i8",  "u16", "i16", "u32", "i32", "f32",
+                                "bool", "str", "arr", "u64", "i64", "f64"};
   return static_cast<uint32_t>(t) <= 12 ? names[static_cast<uint32_t>(t)] : "?";
 }
 
@@ -246,7 +270,8 @@ void GgufFile::parse_all() {
       elems *= d;
     }
     if (t.dims[0] % info->block_elems)
-      fail_format(fmt::format("tensor '{}' row of {} is not a whole number of {} blocks", t.name, t.dims[0], info->name));
+      fail_format(
+          fmt::format("tensor '{}' row of {} is not a whole number of {} blocks", t.name, t.dims[0], info->name));
     t.bytes = elems / info->block_elems * info->block_bytes;
     if (tensor_index_.count(t.name)) fail_format("duplicate tensor '" + t.name + "'");
     tensor_index_[t.name] = tensors_.size();
@@ -255,8 +280,8 @@ void GgufFile::parse_all() {
   data_offset_ = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
   for (GgufTensor& t : tensors_) {
     if (data_offset_ > size_ || t.offset > size_ - data_offset_ || t.bytes > size_ - data_offset_ - t.offset)
-      fail_format(fmt::format("tensor '{}' (offset {}, {} bytes) lies past the end of the file", t.name, t.offset,
-                              t.bytes));
+      fail_format(
+          fmt::format("tensor '{}' (offset {}, {} bytes) lies past the end of the file", t.name, t.offset, t.bytes));
     t.data = base_ + data_offset_ + t.offset;
   }
 }

@@ -17,8 +17,19 @@
 namespace lmac {
 
 enum class GgufType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, Bool = 7,
-  String = 8, Array = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  Bool = 7,
+  String = 8,
+  Array = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 const char* gguf_type_name(GgufType t);
 
@@ -32,9 +43,9 @@ struct GgufValue {
   std::variant<uint64_t, int64_t, double, bool, std::string, std::shared_ptr<GgufArray>> v;
 
   bool is_integer() const;
-  int64_t as_int() const;      // any integer type (and bool); throws otherwise
-  uint64_t as_uint() const;    // non-negative integers
-  double as_float() const;     // f32/f64 or integers
+  int64_t as_int() const;    // any integer type (and bool); throws otherwise
+  uint64_t as_uint() const;  // non-negative integers
+  double as_float() const;   // f32/f64 or integers
   const std::string& as_string() const;
   const GgufArray& as_array() const;
   std::string to_string(size_t max_elems = 16) const;  // for dumps

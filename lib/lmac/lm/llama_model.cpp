@@ -20,8 +20,8 @@ uint32_t meta_u32(const GgufFile& f, const std::string& key) {
 Matrix matrix(const GgufFile& f, const std::string& name, size_t cols, size_t rows) {
   const GgufTensor& t = f.tensor(name);
   if (t.dims.size() != 2 || t.dims[0] != cols || t.dims[1] != rows)
-    fail_format(fmt::format("tensor '{}' has shape [{}], expected [{}, {}]", name,
-                            fmt::join(t.dims, ", "), cols, rows));
+    fail_format(
+        fmt::format("tensor '{}' has shape [{}], expected [{}, {}]", name, fmt::join(t.dims, ", "), cols, rows));
   Matrix m;
   m.type = t.type;
   m.rows = rows;
@@ -57,7 +57,8 @@ LlamaConfig read_config(const GgufFile& f) {
   c.head_dim = f.find("llama.attention.key_length") ? meta_u32(f, "llama.attention.key_length") : c.n_embd / c.n_head;
   c.rot_dim = f.find("llama.rope.dimension_count") ? meta_u32(f, "llama.rope.dimension_count") : c.head_dim;
   if (c.rot_dim > c.head_dim || c.rot_dim % 2) fail_format("invalid llama.rope.dimension_count");
-  if (const GgufValue* v = f.find("llama.attention.layer_norm_rms_epsilon")) c.rms_eps = static_cast<float>(v->as_float());
+  if (const GgufValue* v = f.find("llama.attention.layer_norm_rms_epsilon"))
+    c.rms_eps = static_cast<float>(v->as_float());
   if (const GgufValue* v = f.find("llama.rope.freq_base")) c.rope_base = static_cast<float>(v->as_float());
   if (f.find("llama.attention.sliding_window"))
     fail_format("sliding-window attention is not supported (Mistral with sliding window)");
@@ -76,9 +77,10 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
   if (emb.dims.size() != 2) fail_format("token_embd.weight is not a matrix");
   c.n_vocab = static_cast<uint32_t>(emb.dims[1]);
   if (c.n_vocab != static_cast<uint32_t>(m->tokenizer_->vocab_size()))
-    fail_format(fmt::format("the embedding has {} rows but the tokenizer {} tokens", c.n_vocab,
-                            m->tokenizer_->vocab_size()));
-  const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim, kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
+    fail_format(
+        fmt::format("the embedding has {} rows but the tokenizer {} tokens", c.n_vocab, m->tokenizer_->vocab_size()));
+  const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim,
+               kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
   m->token_embd_ = matrix(f, "token_embd.weight", c.n_embd, c.n_vocab);
   c.tied_output = f.find_tensor("output.weight") == nullptr;
   m->output_ = c.tied_output ? m->token_embd_ : matrix(f, "output.weight", c.n_embd, c.n_vocab);

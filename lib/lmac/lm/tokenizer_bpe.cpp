@@ -56,8 +56,8 @@ class Regex {
   void split(std::string_view text, std::vector<std::string>& out) const {
     size_t pos = 0, last = 0;
     while (pos < text.size()) {
-      int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos,
-                           PCRE2_NO_UTF_CHECK, data_, nullptr);
+      int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos, PCRE2_NO_UTF_CHECK,
+                           data_, nullptr);
       if (rc < 0) break;
       PCRE2_SIZE* ov = pcre2_get_ovector_pointer(data_);
       if (ov[0] > last) out.emplace_back(text.substr(last, ov[0] - last));
@@ -223,7 +223,7 @@ class BpeTokenizer final : public Tokenizer {
     for (size_t i = 1; i < t.size(); ++i) {
       if (t[i - 1] != ' ' || t[i] != '\'' || i + 1 >= t.size()) continue;
       const char x1 = t[i + 1];
-      const bool s_or_m = x1 == 's' || x1 == 'm';  // " 's", " 'm"
+      const bool s_or_m = x1 == 's' || x1 == 'm';                                             // " 's", " 'm"
       const bool re_or_ve = i + 2 < t.size() && (x1 == 'r' || x1 == 'v') && t[i + 2] == 'e';  // " 're", " 've"
       if (s_or_m || re_or_ve) t.erase(i - 1, 1);
     }

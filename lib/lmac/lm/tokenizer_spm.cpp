@@ -76,9 +76,12 @@ class SpmTokenizer final : public Tokenizer {
         }
         return out;
       }
-      case TokenType::Byte: return std::string(1, static_cast<char>(std::stoi(tokens_[i].substr(3, 2), nullptr, 16)));
-      case TokenType::Unknown: return "\xE2\x96\x85";
-      default: return "";
+      case TokenType::Byte:
+        return std::string(1, static_cast<char>(std::stoi(tokens_[i].substr(3, 2), nullptr, 16)));
+      case TokenType::Unknown:
+        return "\xE2\x96\x85";
+      default:
+        return "";
     }
   }
 

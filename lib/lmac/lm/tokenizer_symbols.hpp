@@ -2,8 +2,8 @@
 // text, merged in place (a merged-away symbol keeps n = 0).
 #pragma once
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -16,8 +16,8 @@ inline size_t utf8_len(uint8_t lead) {
 }
 
 struct MergeSymbol {
-  int prev, next;    // neighbours in the list, -1 at the ends
-  size_t start, n;   // bytes of the text this symbol covers
+  int prev, next;   // neighbours in the list, -1 at the ends
+  size_t start, n;  // bytes of the text this symbol covers
 };
 
 inline std::vector<MergeSymbol> split_utf8(std::string_view text) {

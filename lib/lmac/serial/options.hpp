@@ -27,7 +27,7 @@ struct SerialOptions {
   ByteOrder byte_order = ByteOrder::MsbFirst;
   bool offset_binary = true;  // flip the sign bit of signed integer samples
   Layout layout = Layout::Interleaved;
-  uint32_t block_n = 1;       // samples per channel per block, for Layout::Blocked
+  uint32_t block_n = 1;  // samples per channel per block, for Layout::Blocked
 
   bool operator==(const SerialOptions&) const = default;
   std::string describe() const;

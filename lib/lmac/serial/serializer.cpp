@@ -11,8 +11,8 @@ std::string SerialOptions::describe() const {
                          : layout == Layout::Planar    ? "planar"
                                                        : fmt::format("blocked:{}", block_n);
   return fmt::format("{} mapping, {}, {}offset binary, {}", mapping == Mapping::Shift ? "shift" : "mask",
-                     byte_order == ByteOrder::MsbFirst ? "msb first" : "file byte order",
-                     offset_binary ? "" : "no ", layout_s);
+                     byte_order == ByteOrder::MsbFirst ? "msb first" : "file byte order", offset_binary ? "" : "no ",
+                     layout_s);
 }
 
 Mapping parse_mapping(const std::string& s) {
@@ -112,8 +112,8 @@ Bytes deserialize(const PcmFormat& f, const SerialOptions& o, std::string_view s
       uint8_t sym = static_cast<uint8_t>(symbols[in]);
       uint8_t bit = residual[in] & 1;
       if (sym > 0x7F) fail_format("symbol outside 7-bit range");
-      uint8_t b = o.mapping == Mapping::Shift ? static_cast<uint8_t>(sym << 1 | bit)
-                                              : static_cast<uint8_t>(sym | bit << 7);
+      uint8_t b =
+          o.mapping == Mapping::Shift ? static_cast<uint8_t>(sym << 1 | bit) : static_cast<uint8_t>(sym | bit << 7);
       int fi = file_byte_index(f, o, k);
       p[fi] = static_cast<uint8_t>(b ^ sign_flip(f, o, fi));
     }
