@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 start=$(date +%s)
+# Formatting is part of the build: the repository's .clang-format, checked, not applied.
+find lib cli tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format --dry-run -Werror
 # Tests run one at a time: each already uses every core through OpenMP, and two such
 # processes at once spin against each other.
 bash scripts/build.sh release
