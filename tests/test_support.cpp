@@ -68,10 +68,7 @@ Bytes make_pcm(const PcmFormat& f, size_t frames, Content content, uint32_t seed
       if (f.kind == SampleKind::Unsigned) v = static_cast<uint64_t>(s + (int64_t{1} << (f.bits - 1)));
     }
     uint8_t* p = out.data() + i * static_cast<size_t>(bps);
-    if (f.big_endian)
-      store_be(p, v, bps);
-    else
-      store_le(p, v, bps);
+    store_endian(p, v, bps, f.big_endian);
   }
   return out;
 }

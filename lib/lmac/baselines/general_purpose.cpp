@@ -180,7 +180,7 @@ std::vector<int32_t> pcm_to_samples(ByteSpan pcm, const PcmFormat& f) {
   std::vector<int32_t> out(pcm.size() / static_cast<size_t>(bps));
   for (size_t i = 0; i < out.size(); ++i) {
     const uint8_t* p = pcm.data() + i * static_cast<size_t>(bps);
-    uint32_t v = static_cast<uint32_t>(f.big_endian ? load_be(p, bps) : load_le(p, bps));
+    uint32_t v = static_cast<uint32_t>(load_endian(p, bps, f.big_endian));
     if (f.kind == SampleKind::Unsigned) {
       out[i] = static_cast<int32_t>(v) - (1 << (f.bits - 1));
     } else {
@@ -198,10 +198,7 @@ Bytes samples_to_pcm(const std::vector<int32_t>& s, const PcmFormat& f) {
     uint32_t v = static_cast<uint32_t>(s[i]);
     if (f.kind == SampleKind::Unsigned) v = static_cast<uint32_t>(s[i] + (1 << (f.bits - 1)));
     uint8_t* p = out.data() + i * static_cast<size_t>(bps);
-    if (f.big_endian)
-      store_be(p, v, bps);
-    else
-      store_le(p, v, bps);
+    store_endian(p, v, bps, f.big_endian);
   }
   return out;
 }

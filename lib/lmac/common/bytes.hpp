@@ -33,6 +33,16 @@ inline void store_be(uint8_t* p, uint64_t v, int n) {
   for (int i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (n - 1 - i)));
 }
 
+inline uint64_t load_endian(const uint8_t* p, int n, bool big_endian) {
+  return big_endian ? load_be(p, n) : load_le(p, n);
+}
+inline void store_endian(uint8_t* p, uint64_t v, int n, bool big_endian) {
+  if (big_endian)
+    store_be(p, v, n);
+  else
+    store_le(p, v, n);
+}
+
 // Appends fixed-width little-endian fields to a byte vector.
 class ByteWriter {
  public:

@@ -37,8 +37,7 @@ std::vector<int64_t> to_scaled(ByteSpan pcm, const PcmFormat& f) {
   if (f.kind == SampleKind::Float) {
     out.resize(pcm.size() / 4);
     for (size_t i = 0; i < out.size(); ++i) {
-      uint32_t b =
-          static_cast<uint32_t>(f.big_endian ? load_be(pcm.data() + 4 * i, 4) : load_le(pcm.data() + 4 * i, 4));
+      uint32_t b = static_cast<uint32_t>(load_endian(pcm.data() + 4 * i, 4, f.big_endian));
       float x;
       std::memcpy(&x, &b, 4);
       double v = std::isfinite(x) ? std::clamp(static_cast<double>(x), -1.0, 1.0) : 0.0;
