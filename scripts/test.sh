@@ -19,4 +19,9 @@ build/release/lmac compress -q -f -m builtin:order2 audio/Front_Center.wav --chu
   -o build/fuzz/corpus/seed.lmac
 build/fuzz/fuzz/fuzz_lmac_parser -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=65536 -rss_limit_mb=2048 \
   build/fuzz/corpus 2>&1 | tail -n 3
+mkdir -p build/fuzz/corpus-inputs
+cp testdata/gguf/*.gguf build/fuzz/corpus-inputs/
+head -c 4096 audio/Front_Center.wav > build/fuzz/corpus-inputs/seed.wav
+build/fuzz/fuzz/fuzz_input_parsers -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=65536 -rss_limit_mb=2048 \
+  build/fuzz/corpus-inputs 2>&1 | tail -n 3
 echo "all test stages passed in $(( $(date +%s) - start )) s"
