@@ -84,8 +84,13 @@ void add_compress(CLI::App& app) {
   c->callback([] {
     action() = [] {
       CompressOptions o;
-      o.serial.mapping = parse_mapping(mapping);
-      o.serial.layout = parse_layout(layout, &o.serial.block_n);
+      try {
+        o.serial.mapping = parse_mapping(mapping);
+        o.serial.layout = parse_layout(layout, &o.serial.block_n);
+        if (!raw.empty()) o.raw_format = parse_raw_format(raw);
+      } catch (const Error& e) {
+        throw CLI::ValidationError(e.what());  // a bad flag is a usage error (exit 2)
+      }
       if (blocking > 0) {
         o.serial.layout = Layout::Blocked;
         o.serial.block_n = static_cast<uint32_t>(blocking);
@@ -93,7 +98,6 @@ void add_compress(CLI::App& app) {
       o.serial.byte_order = byte_order == "msb" ? ByteOrder::MsbFirst : ByteOrder::FileOrder;
       o.serial.offset_binary = !no_offset;
       o.chunk_bytes = chunk;  // 0: chosen per file from its frame size
-      if (!raw.empty()) o.raw_format = parse_raw_format(raw);
       o.codec.tokenization = tokenization == "char" ? TokenMode::Char : TokenMode::Subword;
       o.codec.batch = batch;
       o.codec.threads = thread_count();

@@ -19,7 +19,12 @@ namespace lmac::cli {
 namespace {
 
 std::unique_ptr<LlamaModel> load_llama(const std::string& spec) {
-  return LlamaModel::load(spec.empty() ? default_model_spec() : spec);
+  const std::string path = spec.empty() ? default_model_spec() : spec;
+  try {
+    return LlamaModel::load(path);
+  } catch (const std::exception& e) {
+    throw Error(path + ": " + e.what());  // the one-line error names the model file
+  }
 }
 
 double peak_rss_mb() {

@@ -57,6 +57,14 @@ TEST(Cli, ErrorsAreOneLineWithExitCodesAndNoOutput) {
   // Usage errors: exit 2.
   EXPECT_EQ(run("compress --mapping nope x.wav").code, 2);
   EXPECT_EQ(run("").code, 2);
+  CmdResult usage = run("compress --format s13le x.wav");
+  EXPECT_EQ(usage.code, 2);
+  EXPECT_NE(usage.err.find("bad --format 's13le'"), std::string::npos) << usage.err;
+  EXPECT_EQ(run("compress --layout blocked:0 x.wav").code, 2);
+  // A file that is not a model, named in the error.
+  CmdResult not_model = run("model-info " + dir + "/stderr.txt");
+  EXPECT_EQ(not_model.code, 1);
+  EXPECT_NE(not_model.err.find("stderr.txt: not a GGUF file"), std::string::npos) << not_model.err;
   // Missing input.
   CmdResult r = run("compress -m builtin:order2 " + dir + "/missing.wav");
   EXPECT_EQ(r.code, 1);

@@ -64,7 +64,11 @@ PcmFormat parse_raw_format(const std::string& spec) {
     f.channels = static_cast<uint16_t>(parse_uint(ch, spec));
     if (rest.find(':') != std::string::npos) f.rate = parse_uint(rest.substr(rest.find(':') + 1), spec);
   }
-  f.validate();
+  try {
+    f.validate();
+  } catch (const Error& e) {
+    fail("bad --format '" + spec + "': " + e.what());
+  }
   return f;
 }
 
