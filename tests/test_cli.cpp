@@ -62,9 +62,10 @@ TEST(Cli, ErrorsAreOneLineWithExitCodesAndNoOutput) {
   EXPECT_NE(usage.err.find("bad --format 's13le'"), std::string::npos) << usage.err;
   EXPECT_EQ(run("compress --layout blocked:0 x.wav").code, 2);
   // A file that is not a model, named in the error.
-  CmdResult not_model = run("model-info " + dir + "/stderr.txt");
+  std::string audio = wav_file("not-a-model.wav");
+  CmdResult not_model = run("model-info " + audio);
   EXPECT_EQ(not_model.code, 1);
-  EXPECT_NE(not_model.err.find("stderr.txt: not a GGUF file"), std::string::npos) << not_model.err;
+  EXPECT_NE(not_model.err.find("not-a-model.wav: not a GGUF file"), std::string::npos) << not_model.err;
   // Missing input.
   CmdResult r = run("compress -m builtin:order2 " + dir + "/missing.wav");
   EXPECT_EQ(r.code, 1);
