@@ -64,7 +64,7 @@ void add_compress(CLI::App& app) {
                             tokenization = "subword";
   static uint32_t chunk = 0;
   static int blocking = 0, batch = 16;
-  static bool no_offset = false;
+  static bool no_offset = false, verify = false;
   add_io(c, io);
   c->add_option("-m,--model,--model_path,--model-path", model, "model: GGUF file or builtin:order2 (default: bundled)");
   c->add_option("--chunk-size,--chunk_size", chunk,
@@ -77,6 +77,7 @@ void add_compress(CLI::App& app) {
   c->add_option("--byte-order", byte_order, "byte order of sample bytes: msb (first) or file")
       ->check(CLI::IsMember({"msb", "file"}));
   c->add_flag("--no-offset-binary", no_offset, "keep signed samples as two's complement");
+  c->add_flag("--verify", verify, "decode the new stream and compare it with the input before writing it");
   c->add_option("--format", raw, "raw PCM input format, e.g. s16le:2:44100");
   c->add_option("--tokenization", tokenization, "subword (with char fallback) or char")
       ->check(CLI::IsMember({"subword", "char"}));
@@ -113,6 +114,11 @@ void add_compress(CLI::App& app) {
         Bytes file = read_file(in);
         o.codec.progress = progress("compress " + in);
         Bytes packed = compress_audio(*m, file, o);
+        if (verify) {  // like flac --verify: refuse to write a stream that does not give the input back
+          o.codec.progress = progress("verify " + in);
+          if (decompress_audio(*m, parse_lmac(packed), o.codec, false).file != file)
+            fail("verification failed: the stream does not decode to the input (nothing written)");
+        }
         write_file_atomic(out, packed, io.force);
         verbose(fmt::format("{}: {} -> {} bytes ({:.2f}%)", in, file.size(), packed.size(),
                             file.empty() ? 0.0 : 100.0 * packed.size() / file.size()));

@@ -39,7 +39,7 @@ bool one_line(const std::string& s) { return !s.empty() && s.find('\n') == s.siz
 TEST(Cli, CompressDecompressInfo) {
   std::string in = wav_file("a.wav");
   std::string out = test::temp_dir() + "/a.out.wav";
-  EXPECT_EQ(run("compress -f -m builtin:order2 " + in).code, 0);
+  EXPECT_EQ(run("compress -f --verify -m builtin:order2 " + in).code, 0);
   EXPECT_EQ(run("info " + in + ".lmac > /dev/null").code, 0);
   EXPECT_EQ(run("decompress -f " + in + ".lmac -o " + out).code, 0);
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
