@@ -60,6 +60,4 @@ std::string default_model_spec() {
   return "builtin:order2";
 }
 
-std::unique_ptr<CodecModel> open_model(const std::string& spec) { return load_model(spec); }
-
 }  // namespace lmac::cli

@@ -35,7 +35,6 @@ std::function<void(size_t, size_t)> progress(const std::string& label);
 // --model given, or the bundled default model (models/), or builtin:order2 when the
 // build ships no model.
 std::string default_model_spec();
-std::unique_ptr<CodecModel> open_model(const std::string& spec);
 
 void add_compress(CLI::App& app);
 void add_decompress(CLI::App& app);

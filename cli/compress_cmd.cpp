@@ -105,7 +105,7 @@ void add_compress(CLI::App& app) {
       std::string spec = model.empty() ? default_model_spec() : model;
       std::unique_ptr<CodecModel> m;
       try {
-        m = open_model(spec);
+        m = load_model(spec);
       } catch (const std::exception& e) {
         report_error(spec, e.what());
         return static_cast<int>(kError);
@@ -145,7 +145,7 @@ void add_decompress(CLI::App& app) {
         std::string spec = !model.empty()                                              ? model
                            : parsed.stream.header.model_name.rfind("builtin:", 0) == 0 ? parsed.stream.header.model_name
                                                                                        : default_model_spec();
-        std::unique_ptr<CodecModel> m = open_model(spec);
+        std::unique_ptr<CodecModel> m = load_model(spec);
         CodecOptions o;
         o.batch = batch;
         o.threads = thread_count();

@@ -112,7 +112,7 @@ void add_eval(CLI::App& app) {
         if (std::find(o.compressors.begin(), o.compressors.end(), "lm") != o.compressors.end()) {
           std::string spec = model.empty() ? default_model_spec() : model;
           try {
-            m = open_model(spec);
+            m = load_model(spec);
           } catch (const std::exception& e) {
             report_error(spec, e.what());
             return static_cast<int>(kError);

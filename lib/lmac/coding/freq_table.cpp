@@ -98,7 +98,8 @@ void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& 
   for (float l : logits) mx = std::max(mx, l);  // NaN-free by contract of the model
   out.freq.resize(n);
   // e_i = exp(l_i - max), summed in 8 fixed lanes (the order is part of the format).
-  std::vector<float> e(logits.begin(), logits.end());
+  thread_local std::vector<float> e;  // reused: this runs once per coded token
+  e.assign(logits.begin(), logits.end());
   det_exp_shifted(e.data(), n, mx);
   // Below e^-87 a token's share is far under one count: exactly 0 keeps the sum clean.
   for (size_t i = 0; i < n; ++i)

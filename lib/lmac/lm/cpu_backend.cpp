@@ -371,7 +371,7 @@ class CpuBackend final : public Backend {
   void rmsnorm(const float* x, const float* weight, size_t n, size_t dim, float eps, float* y) override {
     for (size_t t = 0; t < n; ++t) {
       const float* xt = x + t * dim;
-      const float mean = dot(xt, xt, dim) / static_cast<float>(dim);
+      const float mean = dot16(xt, xt, dim) / static_cast<float>(dim);
       const float scale = 1.0f / std::sqrt(mean + eps);
       for (size_t i = 0; i < dim; ++i) y[t * dim + i] = (xt[i] * scale) * weight[i];
     }
@@ -420,7 +420,7 @@ class CpuBackend final : public Backend {
         }
         float mx = -INFINITY;
         for (size_t j = 0; j < job.n_keys; ++j) {
-          p[j] = dot(q, job.keys + j * kv_dim + kvh * hd, hd) * scale;
+          p[j] = dot16(q, job.keys + j * kv_dim + kvh * hd, hd) * scale;
           mx = std::max(mx, p[j]);
         }
         det_exp_shifted(p.data(), job.n_keys, mx);
@@ -441,8 +441,6 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  static float dot(const float* a, const float* b, size_t n) { return dot16(a, b, n); }
-
   static void axpy(float a, const float* v, float* out, size_t n) {
     if (have_avx2()) return axpy_avx2(a, v, out, n);
     for (size_t i = 0; i < n; ++i) out[i] = std::fma(a, v[i], out[i]);
