@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -140,6 +141,57 @@ TEST(LlamaDeterminism, RandomModelsOfEveryKernelTypeAreBatchInvariant) {
     test::write_bytes(path, test::make_random_llama(shape));
     auto model = LlamaModel::load(path);
     check_batch_invariance(*model, false);
+  }
+}
+
+std::vector<float> logits_of(const LlamaModel& model, int simd_level, int threads, bool reuse_cache) {
+  set_cpu_simd_level(simd_level);
+  std::mt19937 rng(5);
+  const size_t V = model.config().n_vocab;
+  std::vector<int32_t> ids = {model.tokenizer().bos()};
+  for (int i = 0; i < 44; ++i)
+    ids.push_back(std::uniform_int_distribution<int32_t>(3, static_cast<int32_t>(V) - 1)(rng));
+  LlamaSession s(model, make_cpu_backend(threads));
+  if (reuse_cache) {  // leave stale keys and values in a cache that the next sequence reuses
+    std::vector<BatchToken> junk;
+    for (size_t i = 0; i < ids.size(); ++i) junk.push_back({9, ids[ids.size() - 1 - i]});
+    std::vector<float> l(junk.size() * V);
+    s.forward(junk, {}, l.data());
+    s.drop(9);
+  }
+  std::vector<float> out;
+  auto run = [&](size_t from, size_t to) {
+    std::vector<BatchToken> b;
+    for (size_t i = from; i < to; ++i) b.push_back({1, ids[i]});
+    std::vector<float> l(b.size() * V);
+    s.forward(b, {}, l.data());
+    out.insert(out.end(), l.begin(), l.end());
+  };
+  run(0, 40);  // prefill: tiled matmuls, attention over whole key blocks and tails
+  for (size_t i = 40; i < ids.size(); ++i) run(i, i + 1);  // steps: fused matmuls
+  set_cpu_simd_level(2);
+  return out;
+}
+
+TEST(LlamaDeterminism, SimdLevelsAndReusedCachesGiveIdenticalLogits) {
+  std::vector<std::unique_ptr<LlamaModel>> models;
+  models.push_back(LlamaModel::load(kBundledModel));  // 6 heads over 2 KV heads of 48
+  // An odd head count (a lone last head) with heads of 32, and no grouping with heads of 64.
+  for (auto [n_embd, n_head, n_head_kv] : std::vector<std::array<uint32_t, 3>>{{96, 3, 1}, {128, 2, 2}}) {
+    test::TinyLlamaShape shape;
+    shape.n_embd = n_embd;
+    shape.n_head = n_head;
+    shape.n_head_kv = n_head_kv;
+    shape.type = GgmlType::Q8_0;
+    std::string path = test::temp_dir() + "/heads" + std::to_string(n_head) + ".gguf";
+    test::write_bytes(path, test::make_random_llama(shape));
+    models.push_back(LlamaModel::load(path));
+  }
+  for (const auto& m : models) {
+    const auto best = logits_of(*m, 2, 2, false);
+    EXPECT_EQ(logits_of(*m, 1, 2, false), best) << m->config().n_head << " heads, AVX2";
+    EXPECT_EQ(logits_of(*m, 0, 3, false), best) << m->config().n_head << " heads, scalar";
+    EXPECT_EQ(logits_of(*m, 2, 1, true), best) << m->config().n_head << " heads, reused cache";
   }
 }
 

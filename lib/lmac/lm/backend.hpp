@@ -40,9 +40,11 @@ class Backend {
   virtual void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) = 0;
   // y = x / sqrt(mean(x^2) + eps) * weight, per token.
   virtual void rmsnorm(const float* x, const float* weight, size_t n_tokens, size_t dim, float eps, float* y) = 0;
-  // Rotates adjacent pairs (ggml "normal" RoPE) of the first rot_dim values of each head.
+  // Rotates adjacent pairs (ggml "normal" RoPE) of the first rot_dim values of each head
+  // of token t by the angles of position pos[t]: cos_sin[pos * rot_dim + 2i] and [.. + 2i + 1]
+  // are the cosine and sine for pair i.
   virtual void rope(float* x, size_t n_tokens, size_t n_heads, size_t head_dim, size_t rot_dim, const int32_t* pos,
-                    float freq_base, const float* freq_factors) = 0;
+                    const float* cos_sin) = 0;
   // Causal softmax attention with grouped-query heads (n_head / n_kv_head queries per key head).
   virtual void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t head_dim) = 0;
   // out = silu(gate) * up

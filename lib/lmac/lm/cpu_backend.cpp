@@ -154,6 +154,22 @@ __attribute__((target("avx512f,avx2,fma"))) inline float hsum_tree512(__m512 v) 
   return hsum_tree(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8));
 }
 
+// Sixteen dot16 trees at once. Returns r with r[4L + c] = reduce16(v[4c + L]): each
+// step adds exactly the pairs reduce16 adds (lane l with l+8, then l+4, then
+// (0+2)+(1+3)), only moved side by side by shuffles so that one add serves 16 sums.
+__attribute__((target("avx512f"))) inline __m512 reduce16x16_avx512(const __m512* v) {
+  __m512 s8[8], s4[4];
+  for (int m = 0; m < 8; ++m)  // [a lanes 0-7 | b lanes 0-7] + [a lanes 8-15 | b lanes 8-15]
+    s8[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0x44),
+                          _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0xEE));
+  for (int m = 0; m < 4; ++m)  // each 128-bit lane now holds the 4 partial sums of one input
+    s4[m] = _mm512_add_ps(_mm512_shuffle_f32x4(s8[2 * m], s8[2 * m + 1], 0x88),
+                          _mm512_shuffle_f32x4(s8[2 * m], s8[2 * m + 1], 0xDD));
+  const __m512 g = _mm512_add_ps(_mm512_shuffle_ps(s4[0], s4[1], 0x44), _mm512_shuffle_ps(s4[0], s4[1], 0xEE));
+  const __m512 h = _mm512_add_ps(_mm512_shuffle_ps(s4[2], s4[3], 0x44), _mm512_shuffle_ps(s4[2], s4[3], 0xEE));
+  return _mm512_add_ps(_mm512_shuffle_ps(g, h, 0x88), _mm512_shuffle_ps(g, h, 0xDD));
+}
+
 template <int RB, int TB>
 __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float* const* w, const float* const* x,
                                                                     size_t k, float* out, size_t out_stride) {
@@ -168,9 +184,99 @@ __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float*
       for (int t = 0; t < TB; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
     }
   }
-  for (int r = 0; r < RB; ++r)
-    for (int t = 0; t < TB; ++t)
-      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = hsum_tree512(acc[r][t]);
+  if constexpr (RB == 4 && TB == 4) {  // acc[r][t] is v[4r + t]: token t's 4 rows land in 128-bit lane t
+    const __m512 sums = reduce16x16_avx512(&acc[0][0]);
+    _mm_storeu_ps(out, _mm512_extractf32x4_ps(sums, 0));
+    _mm_storeu_ps(out + out_stride, _mm512_extractf32x4_ps(sums, 1));
+    _mm_storeu_ps(out + 2 * out_stride, _mm512_extractf32x4_ps(sums, 2));
+    _mm_storeu_ps(out + 3 * out_stride, _mm512_extractf32x4_ps(sums, 3));
+  } else {
+    for (int r = 0; r < RB; ++r)
+      for (int t = 0; t < TB; ++t)
+        out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = hsum_tree512(acc[r][t]);
+  }
+}
+
+// p[j] = dot16(q, key j) * scale for keys [0, n), 16 keys per reduce16x16; returns the
+// largest. Key 4L + c accumulates in slot 4c + L so that its sum lands in lane 4L + c.
+__attribute__((target("avx512f,avx2,fma"))) float scores_avx512(const float* q, const float* keys, size_t n,
+                                                                size_t stride, size_t hd, float scale, float* p) {
+  const __m512 vscale = _mm512_set1_ps(scale);
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  size_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    __m512 acc[16];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    for (size_t i = 0; i < hd; i += 16) {
+      const __m512 qv = _mm512_loadu_ps(q + i);
+      for (size_t c = 0; c < 4; ++c)
+        for (size_t l = 0; l < 4; ++l)
+          acc[4 * c + l] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(keys + (j + 4 * l + c) * stride + i), acc[4 * c + l]);
+    }
+    const __m512 sc = _mm512_mul_ps(reduce16x16_avx512(acc), vscale);
+    _mm512_storeu_ps(p + j, sc);
+    vmax = _mm512_max_ps(vmax, sc);
+  }
+  float mx = _mm512_reduce_max_ps(vmax);
+  for (; j < n; ++j) {
+    p[j] = dot16_avx2(q, keys + j * stride, hd) * scale;
+    mx = std::max(mx, p[j]);
+  }
+  return mx;
+}
+
+// H query heads of one token over the same n keys, the same arithmetic as
+// attend_head_avx2: interleaving the heads gives the sequential sums and the
+// per-dimension multiply-add chains over the keys independent work to overlap with.
+template <int H, int NV>
+__attribute__((target("avx512f,avx2,fma"))) void attend_heads_avx512(const float* const* q, const float* const* keys,
+                                                                     const float* const* values, size_t n,
+                                                                     size_t stride, float scale, float* p,
+                                                                     float* const* out) {
+  constexpr size_t hd = 16 * NV;
+  for (int h = 0; h < H; ++h) {
+    float* ph = p + static_cast<size_t>(h) * n;
+    det_exp_shifted(ph, n, scores_avx512(q[h], keys[h], n, stride, hd, scale, ph));
+  }
+  float sum[H] = {};
+  for (size_t j = 0; j < n; ++j)
+    for (int h = 0; h < H; ++h) sum[h] += p[static_cast<size_t>(h) * n + j];
+  float inv[H];
+  for (int h = 0; h < H; ++h) inv[h] = 1.0f / sum[h];
+  __m512 acc[H][NV];
+  for (int h = 0; h < H; ++h)
+    for (int d = 0; d < NV; ++d) acc[h][d] = _mm512_setzero_ps();
+  for (size_t j = 0; j < n; ++j)
+    for (int h = 0; h < H; ++h) {
+      const __m512 w = _mm512_set1_ps(p[static_cast<size_t>(h) * n + j] * inv[h]);
+      const float* v = values[h] + j * stride;
+      for (int d = 0; d < NV; ++d) acc[h][d] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * d), acc[h][d]);
+    }
+  for (int h = 0; h < H; ++h)
+    for (int d = 0; d < NV; ++d) _mm512_storeu_ps(out[h] + 16 * d, acc[h][d]);
+}
+
+template <int H>
+void attend_heads_avx512(size_t hd, const float* const* q, const float* const* keys, const float* const* values,
+                         size_t n, size_t stride, float scale, float* p, float* const* out) {
+  switch (hd / 16) {
+    case 1:
+      return attend_heads_avx512<H, 1>(q, keys, values, n, stride, scale, p, out);
+    case 2:
+      return attend_heads_avx512<H, 2>(q, keys, values, n, stride, scale, p, out);
+    case 3:
+      return attend_heads_avx512<H, 3>(q, keys, values, n, stride, scale, p, out);
+    case 4:
+      return attend_heads_avx512<H, 4>(q, keys, values, n, stride, scale, p, out);
+    case 5:
+      return attend_heads_avx512<H, 5>(q, keys, values, n, stride, scale, p, out);
+    case 6:
+      return attend_heads_avx512<H, 6>(q, keys, values, n, stride, scale, p, out);
+    case 7:
+      return attend_heads_avx512<H, 7>(q, keys, values, n, stride, scale, p, out);
+    default:
+      return attend_heads_avx512<H, 8>(q, keys, values, n, stride, scale, p, out);
+  }
 }
 
 // Decode-shaped products (a few tokens): the weights are widened in registers and never
@@ -321,6 +427,10 @@ void dequantize_row(const Matrix& w, size_t row, float* out) {
   ggml_type_info(w.type).dequantize(src, out, w.cols);
 }
 
+// Below this many elements an element-wise step stays on one thread (waking the others
+// costs more than the work).
+constexpr size_t kParallelMin = 8192;
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) : threads_(std::max(1, threads)) {}
@@ -369,6 +479,7 @@ class CpuBackend final : public Backend {
   }
 
   void rmsnorm(const float* x, const float* weight, size_t n, size_t dim, float eps, float* y) override {
+#pragma omp parallel for num_threads(threads_) schedule(static) if (n * dim >= kParallelMin)
     for (size_t t = 0; t < n; ++t) {
       const float* xt = x + t * dim;
       const float mean = dot16(xt, xt, dim) / static_cast<float>(dim);
@@ -377,18 +488,11 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void rope(float* x, size_t n, size_t n_heads, size_t head_dim, size_t rot_dim, const int32_t* pos, float base,
-            const float* factors) override {
-    std::vector<float> cs(rot_dim);
+  void rope(float* x, size_t n, size_t n_heads, size_t head_dim, size_t rot_dim, const int32_t* pos,
+            const float* cos_sin) override {
+#pragma omp parallel for num_threads(threads_) schedule(static) if (n * n_heads * rot_dim >= kParallelMin)
     for (size_t t = 0; t < n; ++t) {
-      for (size_t i = 0; i < rot_dim / 2; ++i) {
-        double theta =
-            static_cast<double>(pos[t]) *
-            std::pow(static_cast<double>(base), -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim));
-        if (factors != nullptr) theta /= static_cast<double>(factors[i]);
-        cs[2 * i] = static_cast<float>(std::cos(theta));
-        cs[2 * i + 1] = static_cast<float>(std::sin(theta));
-      }
+      const float* cs = cos_sin + static_cast<size_t>(pos[t]) * rot_dim;
       for (size_t h = 0; h < n_heads; ++h) {
         float* v = x + (t * n_heads + h) * head_dim;
         for (size_t i = 0; i < rot_dim; i += 2) {
@@ -403,44 +507,76 @@ class CpuBackend final : public Backend {
   void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd) override {
     const size_t group = n_head / n_kv_head, kv_dim = n_kv_head * hd;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const size_t work = jobs.size() * n_head;
+    // AVX-512 takes the heads of a token two at a time (head dims up to 128).
+    const size_t per_item = have_avx512() && hd % 16 == 0 && hd <= 128 ? 2 : 1;
+    const size_t items = (n_head + per_item - 1) / per_item, work = jobs.size() * items;
 #pragma omp parallel num_threads(threads_)
     {
       std::vector<float> p;
 #pragma omp for schedule(dynamic, 4)
       for (size_t wi = 0; wi < work; ++wi) {
-        const AttentionJob& job = jobs[wi / n_head];
-        const size_t h = wi % n_head, kvh = h / group;
-        const float* q = job.q + h * hd;
-        p.resize(job.n_keys);
-        if (have_avx2() && hd % 16 == 0 && hd <= 256) {
-          attend_head_avx2(q, job.keys + kvh * hd, job.values + kvh * hd, job.n_keys, kv_dim, hd, scale, p.data(),
-                           job.out + h * hd);
-          continue;
+        const AttentionJob& job = jobs[wi / items];
+        const size_t h0 = wi % items * per_item, nh = std::min(per_item, n_head - h0);
+        p.resize(nh * job.n_keys);
+        if (per_item == 2) {
+          const float* q[2];
+          const float *k[2], *v[2];
+          float* o[2];
+          for (size_t i = 0; i < nh; ++i) {
+            const size_t h = h0 + i, kvh = h / group;
+            q[i] = job.q + h * hd;
+            k[i] = job.keys + kvh * hd;
+            v[i] = job.values + kvh * hd;
+            o[i] = job.out + h * hd;
+          }
+          if (nh == 2)
+            attend_heads_avx512<2>(hd, q, k, v, job.n_keys, kv_dim, scale, p.data(), o);
+          else
+            attend_heads_avx512<1>(hd, q, k, v, job.n_keys, kv_dim, scale, p.data(), o);
+        } else {
+          attend_head(job, h0, h0 / group, kv_dim, hd, scale, p.data());
         }
-        float mx = -INFINITY;
-        for (size_t j = 0; j < job.n_keys; ++j) {
-          p[j] = dot16(q, job.keys + j * kv_dim + kvh * hd, hd) * scale;
-          mx = std::max(mx, p[j]);
-        }
-        det_exp_shifted(p.data(), job.n_keys, mx);
-        float sum = 0.0f;
-        for (size_t j = 0; j < job.n_keys; ++j) sum += p[j];
-        const float inv = 1.0f / sum;
-        float* out = job.out + h * hd;
-        std::fill(out, out + hd, 0.0f);
-        for (size_t j = 0; j < job.n_keys; ++j) axpy(p[j] * inv, job.values + j * kv_dim + kvh * hd, out, hd);
       }
     }
   }
 
-  void swiglu(const float* gate, const float* up, size_t n, float* out) override { swiglu_rows(gate, up, n, out); }
+  // Element-wise work splits into fixed-size pieces: each element's arithmetic is the
+  // same whichever thread does it.
+  void swiglu(const float* gate, const float* up, size_t n, float* out) override {
+    const size_t pieces = (n + kParallelMin - 1) / kParallelMin;
+#pragma omp parallel for num_threads(threads_) schedule(static) if (pieces > 1)
+    for (size_t b = 0; b < pieces; ++b) {
+      const size_t i = b * kParallelMin;
+      swiglu_rows(gate + i, up + i, std::min(kParallelMin, n - i), out + i);
+    }
+  }
 
   void add(float* x, const float* y, size_t n) override {
+#pragma omp parallel for num_threads(threads_) schedule(static) if (n >= 4 * kParallelMin)
     for (size_t i = 0; i < n; ++i) x[i] += y[i];
   }
 
  private:
+  static void attend_head(const AttentionJob& job, size_t h, size_t kvh, size_t kv_dim, size_t hd, float scale,
+                          float* p) {
+    const float* q = job.q + h * hd;
+    if (have_avx2() && hd % 16 == 0 && hd <= 256)
+      return attend_head_avx2(q, job.keys + kvh * hd, job.values + kvh * hd, job.n_keys, kv_dim, hd, scale, p,
+                              job.out + h * hd);
+    float mx = -INFINITY;
+    for (size_t j = 0; j < job.n_keys; ++j) {
+      p[j] = dot16(q, job.keys + j * kv_dim + kvh * hd, hd) * scale;
+      mx = std::max(mx, p[j]);
+    }
+    det_exp_shifted(p, job.n_keys, mx);
+    float sum = 0.0f;
+    for (size_t j = 0; j < job.n_keys; ++j) sum += p[j];
+    const float inv = 1.0f / sum;
+    float* out = job.out + h * hd;
+    std::fill(out, out + hd, 0.0f);
+    for (size_t j = 0; j < job.n_keys; ++j) axpy(p[j] * inv, job.values + j * kv_dim + kvh * hd, out, hd);
+  }
+
   static void axpy(float a, const float* v, float* out, size_t n) {
     if (have_avx2()) return axpy_avx2(a, v, out, n);
     for (size_t i = 0; i < n; ++i) out[i] = std::fma(a, v[i], out[i]);

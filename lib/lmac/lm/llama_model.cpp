@@ -134,9 +134,38 @@ size_t LlamaSession::length(uint32_t seq) const {
 
 size_t LlamaSession::kv_bytes() const {
   size_t b = 0;
-  for (const auto& [id, c] : caches_)
+  auto add = [&](const Cache& c) {
     for (size_t l = 0; l < c.k.size(); ++l) b += (c.k[l].capacity() + c.v[l].capacity()) * sizeof(float);
+  };
+  for (const auto& [id, c] : caches_) add(c);
+  for (const Cache& c : spare_) add(c);
   return b;
+}
+
+void LlamaSession::drop(uint32_t seq) {
+  auto it = caches_.find(seq);
+  if (it == caches_.end()) return;
+  it->second.n_pos = 0;
+  spare_.push_back(std::move(it->second));
+  caches_.erase(it);
+}
+
+// The angles in double through libm, rounded to float once per position: computed the
+// same way for every batch, so a position's rotation never depends on what else runs.
+void LlamaSession::grow_rope_table(size_t n_pos) {
+  const LlamaConfig& c = model_.config();
+  const size_t rot = c.rot_dim, have = rope_cs_.size() / rot;
+  if (n_pos <= have) return;
+  rope_cs_.resize(n_pos * rot);
+  const float* factors = model_.rope_factors();
+  for (size_t p = have; p < n_pos; ++p)
+    for (size_t i = 0; i < rot / 2; ++i) {
+      double theta = static_cast<double>(p) * std::pow(static_cast<double>(c.rope_base),
+                                                       -2.0 * static_cast<double>(i) / static_cast<double>(rot));
+      if (factors != nullptr) theta /= static_cast<double>(factors[i]);
+      rope_cs_[p * rot + 2 * i] = static_cast<float>(std::cos(theta));
+      rope_cs_[p * rot + 2 * i + 1] = static_cast<float>(std::sin(theta));
+    }
 }
 
 void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits) {
@@ -147,69 +176,86 @@ void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const in
   if (n == 0) return;
 
   // Positions: each token goes after the tokens of its sequence so far (and before it in this batch).
-  std::vector<int32_t> pos(n), ids(n);
-  std::vector<Cache*> cache(n);
+  Scratch& s = s_;
+  s.pos.resize(n);
+  s.ids.resize(n);
+  s.cache.resize(n);
   for (size_t t = 0; t < n; ++t) {
-    Cache& cc = caches_[batch[t].seq];
+    auto [it, fresh] = caches_.try_emplace(batch[t].seq);
+    Cache& cc = it->second;
+    if (fresh && !spare_.empty()) {
+      cc = std::move(spare_.back());
+      spare_.pop_back();
+    }
     if (cc.k.empty()) {
       cc.k.resize(c.n_layer);
       cc.v.resize(c.n_layer);
     }
     if (cc.n_pos >= c.n_ctx) fail(fmt::format("sequence longer than the model's context of {} tokens", c.n_ctx));
-    pos[t] = static_cast<int32_t>(cc.n_pos++);
-    ids[t] = batch[t].token;
-    cache[t] = &cc;
+    s.pos[t] = static_cast<int32_t>(cc.n_pos++);
+    s.ids[t] = batch[t].token;
+    s.cache[t] = &cc;
   }
+  size_t max_pos = 0;
+  for (size_t t = 0; t < n; ++t) {
+    max_pos = std::max(max_pos, static_cast<size_t>(s.pos[t]) + 1);
+    for (uint32_t l = 0; l < c.n_layer; ++l) {  // room for the whole batch before any layer writes
+      const size_t need = s.cache[t]->n_pos * kv_dim;
+      if (s.cache[t]->k[l].size() < need) {
+        s.cache[t]->k[l].resize(need);
+        s.cache[t]->v[l].resize(need);
+      }
+    }
+  }
+  grow_rope_table(max_pos);
 
-  std::vector<float> x(n * dim), xb(n * dim), q(n * q_dim), k(n * kv_dim), v(n * kv_dim), att(n * q_dim);
-  std::vector<float> gate(n * c.n_ff), up(n * c.n_ff), hb(n * c.n_ff);
-  be.get_rows(model_.token_embd(), ids, x.data());
+  for (auto* b : {&s.x, &s.xb}) b->resize(std::max(b->size(), n * dim));
+  for (auto* b : {&s.q, &s.att}) b->resize(std::max(b->size(), n * q_dim));
+  for (auto* b : {&s.k, &s.v}) b->resize(std::max(b->size(), n * kv_dim));
+  for (auto* b : {&s.gate, &s.up, &s.hb}) b->resize(std::max(b->size(), n * c.n_ff));
+  float *x = s.x.data(), *xb = s.xb.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
+  float *att = s.att.data(), *gate = s.gate.data(), *up = s.up.data(), *hb = s.hb.data();
+  be.get_rows(model_.token_embd(), {s.ids.data(), n}, x);
 
   for (uint32_t l = 0; l < c.n_layer; ++l) {
     const LlamaLayer& L = model_.layers()[l];
     // Attention block: norm, projections, RoPE, cache append, attention, output projection.
-    be.rmsnorm(x.data(), L.attn_norm, n, dim, c.rms_eps, xb.data());
-    be.matmul(L.wq, xb.data(), n, q.data(), {});
-    be.matmul(L.wk, xb.data(), n, k.data(), {});
-    be.matmul(L.wv, xb.data(), n, v.data(), {});
-    be.rope(q.data(), n, c.n_head, hd, c.rot_dim, pos.data(), c.rope_base, model_.rope_factors());
-    be.rope(k.data(), n, c.n_head_kv, hd, c.rot_dim, pos.data(), c.rope_base, model_.rope_factors());
+    be.rmsnorm(x, L.attn_norm, n, dim, c.rms_eps, xb);
+    be.matmul(L.wq, xb, n, q, {});
+    be.matmul(L.wk, xb, n, k, {});
+    be.matmul(L.wv, xb, n, v, {});
+    be.rope(q, n, c.n_head, hd, c.rot_dim, s.pos.data(), rope_cs_.data());
+    be.rope(k, n, c.n_head_kv, hd, c.rot_dim, s.pos.data(), rope_cs_.data());
     for (size_t t = 0; t < n; ++t) {
-      auto& kc = cache[t]->k[l];
-      auto& vc = cache[t]->v[l];
-      const size_t at = static_cast<size_t>(pos[t]) * kv_dim;
-      if (kc.size() < at + kv_dim) {
-        kc.resize(at + kv_dim);
-        vc.resize(at + kv_dim);
-      }
-      std::copy_n(&k[t * kv_dim], kv_dim, &kc[at]);
-      std::copy_n(&v[t * kv_dim], kv_dim, &vc[at]);
+      const size_t at = static_cast<size_t>(s.pos[t]) * kv_dim;
+      std::copy_n(&k[t * kv_dim], kv_dim, &s.cache[t]->k[l][at]);
+      std::copy_n(&v[t * kv_dim], kv_dim, &s.cache[t]->v[l][at]);
     }
     // Every token reads its keys from the cache, so a prefill reduces over exactly
     // what a later one-token step would see.
-    std::vector<AttentionJob> jobs(n);
+    s.jobs.resize(n);
     for (size_t t = 0; t < n; ++t)
-      jobs[t] = {&q[t * q_dim], cache[t]->k[l].data(), cache[t]->v[l].data(), static_cast<size_t>(pos[t]) + 1,
-                 &att[t * q_dim]};
-    be.attention(jobs, c.n_head, c.n_head_kv, hd);
-    be.matmul(L.wo, att.data(), n, xb.data(), {});
-    be.add(x.data(), xb.data(), n * dim);
+      s.jobs[t] = {&q[t * q_dim], s.cache[t]->k[l].data(), s.cache[t]->v[l].data(), static_cast<size_t>(s.pos[t]) + 1,
+                   &att[t * q_dim]};
+    be.attention(s.jobs, c.n_head, c.n_head_kv, hd);
+    be.matmul(L.wo, att, n, xb, {});
+    be.add(x, xb, n * dim);
 
     // Feed-forward block: norm, SwiGLU, down projection.
-    be.rmsnorm(x.data(), L.ffn_norm, n, dim, c.rms_eps, xb.data());
-    be.matmul(L.w_gate, xb.data(), n, gate.data(), {});
-    be.matmul(L.w_up, xb.data(), n, up.data(), {});
-    be.swiglu(gate.data(), up.data(), n * c.n_ff, hb.data());
-    be.matmul(L.w_down, hb.data(), n, xb.data(), {});
-    be.add(x.data(), xb.data(), n * dim);
+    be.rmsnorm(x, L.ffn_norm, n, dim, c.rms_eps, xb);
+    be.matmul(L.w_gate, xb, n, gate, {});
+    be.matmul(L.w_up, xb, n, up, {});
+    be.swiglu(gate, up, n * c.n_ff, hb);
+    be.matmul(L.w_down, hb, n, xb, {});
+    be.add(x, xb, n * dim);
   }
 
   // Only the tokens whose logits are wanted go through the output head.
   size_t n_out = 0;
   for (size_t t = 0; t < n; ++t)
     if (batch[t].logits) std::copy_n(&x[t * dim], dim, &x[n_out++ * dim]);
-  be.rmsnorm(x.data(), model_.output_norm(), n_out, dim, c.rms_eps, xb.data());
-  be.matmul(model_.output(), xb.data(), n_out, logits, out_rows);
+  be.rmsnorm(x, model_.output_norm(), n_out, dim, c.rms_eps, xb);
+  be.matmul(model_.output(), xb, n_out, logits, out_rows);
 }
 
 }  // namespace lmac

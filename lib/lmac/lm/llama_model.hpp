@@ -78,7 +78,9 @@ class LlamaSession {
   // logits[k * n_out ...] for the k-th token that wants logits: all vocabulary rows,
   // or only `out_rows` when given.
   void forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits);
-  void drop(uint32_t seq) { caches_.erase(seq); }
+  // Ends a sequence; its cache memory is kept for the next new sequence (a codec runs
+  // one short sequence per chunk, and fresh pages cost more than the work on them).
+  void drop(uint32_t seq);
   size_t length(uint32_t seq) const;
   size_t kv_bytes() const;
 
@@ -87,9 +89,21 @@ class LlamaSession {
     std::vector<std::vector<float>> k, v;  // per layer: n_pos x kv_dim
     size_t n_pos = 0;
   };
+  // Activations of one batch, kept between calls so that a step allocates nothing.
+  struct Scratch {
+    std::vector<float> x, xb, q, k, v, att, gate, up, hb;
+    std::vector<int32_t> pos, ids;
+    std::vector<Cache*> cache;
+    std::vector<AttentionJob> jobs;
+  };
+  void grow_rope_table(size_t n_pos);
+
   const LlamaModel& model_;
   std::unique_ptr<Backend> backend_;
   std::unordered_map<uint32_t, Cache> caches_;
+  std::vector<Cache> spare_;  // dropped caches, at most as many as were ever live at once
+  Scratch s_;
+  std::vector<float> rope_cs_;  // cos, sin of every rotated pair, per position seen so far
 };
 
 }  // namespace lmac
