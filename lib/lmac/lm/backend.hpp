@@ -21,10 +21,24 @@ struct Matrix {
   size_t row_bytes = 0;
 };
 
-// One attention read: query rows of a token attend to keys/values 0..n_keys-1.
+// Keys are cached in blocks of kKeyBlock positions, dimension-major inside a block, so
+// that one vector load holds one dimension of 16 consecutive keys. Values are cached
+// one position after another (n_pos x kv_dim).
+constexpr size_t kKeyBlock = 16;
+// Where value d of KV head h of the key at position pos lives.
+inline size_t key_index(size_t pos, size_t h, size_t d, size_t n_kv_head, size_t head_dim) {
+  return ((pos / kKeyBlock * n_kv_head + h) * head_dim + d) * kKeyBlock + pos % kKeyBlock;
+}
+// Floats a key cache needs for n_pos positions (whole blocks).
+inline size_t key_cache_floats(size_t n_pos, size_t kv_dim) {
+  return (n_pos + kKeyBlock - 1) / kKeyBlock * kKeyBlock * kv_dim;
+}
+
+// One attention read: the query heads of a token attend to positions 0..n_keys-1 of
+// its sequence's cache for this layer.
 struct AttentionJob {
   const float* q;       // n_head x head_dim
-  const float* keys;    // n_keys x kv_dim (the sequence's cache for this layer)
+  const float* keys;    // blocked, see key_index
   const float* values;  // n_keys x kv_dim
   size_t n_keys;
   float* out;  // n_head x head_dim
@@ -45,7 +59,10 @@ class Backend {
   // are the cosine and sine for pair i.
   virtual void rope(float* x, size_t n_tokens, size_t n_heads, size_t head_dim, size_t rot_dim, const int32_t* pos,
                     const float* cos_sin) = 0;
-  // Causal softmax attention with grouped-query heads (n_head / n_kv_head queries per key head).
+  // Causal softmax attention with grouped-query heads (n_head / n_kv_head queries per key
+  // head), in this order for every output: s_j = (fma chain over d of q[d] k_j[d]) * scale;
+  // e_j = det_exp(s_j - max s); sum = the 16-lane tree of e (lane j mod 16);
+  // out[d] = (fma chain over j of e_j v_j[d]) * (1 / sum).
   virtual void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t head_dim) = 0;
   // out = silu(gate) * up
   virtual void swiglu(const float* gate, const float* up, size_t n, float* out) = 0;

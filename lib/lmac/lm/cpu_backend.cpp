@@ -22,6 +22,8 @@
 #include "lmac/common/det_math.hpp"
 #include "lmac/common/error.hpp"
 #include "lmac/lm/backend.hpp"
+#include "lmac/lm/cpu_attention.hpp"
+#include "lmac/lm/cpu_simd.hpp"
 
 namespace lmac {
 namespace {
@@ -48,16 +50,10 @@ int detect_simd_level() {
 const int g_cpu_level = detect_simd_level();
 std::atomic<int> g_level_cap{2};
 
-int simd_level() { return std::min(g_cpu_level, g_level_cap.load(std::memory_order_relaxed)); }
-bool have_avx2() { return simd_level() >= 1; }
-bool have_avx512() { return simd_level() >= 2; }
-
-float reduce16(const float* acc) {
-  float s8[8], s4[4];
-  for (int l = 0; l < 8; ++l) s8[l] = acc[l] + acc[l + 8];
-  for (int l = 0; l < 4; ++l) s4[l] = s8[l] + s8[l + 4];
-  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
-}
+using cpu::have_avx2;
+using cpu::have_avx512;
+using cpu::reduce16;
+using cpu::simd_level;
 
 float dot16_scalar(const float* a, const float* b, size_t n) {
   float acc[16] = {};
@@ -87,31 +83,6 @@ __attribute__((target("avx2,fma"))) float dot16_avx2(const float* a, const float
   _mm256_storeu_ps(acc + 8, hi);
   for (size_t l = 0; i < n; ++i, ++l) acc[l] = std::fma(a[i], b[i], acc[l]);
   return reduce16(acc);
-}
-
-// One query head over its keys: scores, softmax with det_exp, weighted sum of values
-// (per output dimension a sequential fused multiply-add chain over the keys, as axpy).
-__attribute__((target("avx2,fma"))) void attend_head_avx2(const float* q, const float* keys, const float* values,
-                                                          size_t n_keys, size_t stride, size_t hd, float scale,
-                                                          float* p, float* out) {
-  float mx = -INFINITY;
-  for (size_t j = 0; j < n_keys; ++j) {
-    p[j] = dot16_avx2(q, keys + j * stride, hd) * scale;
-    mx = std::max(mx, p[j]);
-  }
-  det_exp_shifted(p, n_keys, mx);
-  float sum = 0.0f;
-  for (size_t j = 0; j < n_keys; ++j) sum += p[j];
-  const float inv = 1.0f / sum;
-  __m256 acc[32];
-  const size_t nv = hd / 8;
-  for (size_t d = 0; d < nv; ++d) acc[d] = _mm256_setzero_ps();
-  for (size_t j = 0; j < n_keys; ++j) {
-    const __m256 w = _mm256_set1_ps(p[j] * inv);
-    const float* v = values + j * stride;
-    for (size_t d = 0; d < nv; ++d) acc[d] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * d), acc[d]);
-  }
-  for (size_t d = 0; d < nv; ++d) _mm256_storeu_ps(out + 8 * d, acc[d]);
 }
 
 // out = silu(gate) * up, with e^-g from det_exp_shifted (out holds -g first).
@@ -194,88 +165,6 @@ __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float*
     for (int r = 0; r < RB; ++r)
       for (int t = 0; t < TB; ++t)
         out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = hsum_tree512(acc[r][t]);
-  }
-}
-
-// p[j] = dot16(q, key j) * scale for keys [0, n), 16 keys per reduce16x16; returns the
-// largest. Key 4L + c accumulates in slot 4c + L so that its sum lands in lane 4L + c.
-__attribute__((target("avx512f,avx2,fma"))) float scores_avx512(const float* q, const float* keys, size_t n,
-                                                                size_t stride, size_t hd, float scale, float* p) {
-  const __m512 vscale = _mm512_set1_ps(scale);
-  __m512 vmax = _mm512_set1_ps(-INFINITY);
-  size_t j = 0;
-  for (; j + 16 <= n; j += 16) {
-    __m512 acc[16];
-    for (auto& a : acc) a = _mm512_setzero_ps();
-    for (size_t i = 0; i < hd; i += 16) {
-      const __m512 qv = _mm512_loadu_ps(q + i);
-      for (size_t c = 0; c < 4; ++c)
-        for (size_t l = 0; l < 4; ++l)
-          acc[4 * c + l] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(keys + (j + 4 * l + c) * stride + i), acc[4 * c + l]);
-    }
-    const __m512 sc = _mm512_mul_ps(reduce16x16_avx512(acc), vscale);
-    _mm512_storeu_ps(p + j, sc);
-    vmax = _mm512_max_ps(vmax, sc);
-  }
-  float mx = _mm512_reduce_max_ps(vmax);
-  for (; j < n; ++j) {
-    p[j] = dot16_avx2(q, keys + j * stride, hd) * scale;
-    mx = std::max(mx, p[j]);
-  }
-  return mx;
-}
-
-// H query heads of one token over the same n keys, the same arithmetic as
-// attend_head_avx2: interleaving the heads gives the sequential sums and the
-// per-dimension multiply-add chains over the keys independent work to overlap with.
-template <int H, int NV>
-__attribute__((target("avx512f,avx2,fma"))) void attend_heads_avx512(const float* const* q, const float* const* keys,
-                                                                     const float* const* values, size_t n,
-                                                                     size_t stride, float scale, float* p,
-                                                                     float* const* out) {
-  constexpr size_t hd = 16 * NV;
-  for (int h = 0; h < H; ++h) {
-    float* ph = p + static_cast<size_t>(h) * n;
-    det_exp_shifted(ph, n, scores_avx512(q[h], keys[h], n, stride, hd, scale, ph));
-  }
-  float sum[H] = {};
-  for (size_t j = 0; j < n; ++j)
-    for (int h = 0; h < H; ++h) sum[h] += p[static_cast<size_t>(h) * n + j];
-  float inv[H];
-  for (int h = 0; h < H; ++h) inv[h] = 1.0f / sum[h];
-  __m512 acc[H][NV];
-  for (int h = 0; h < H; ++h)
-    for (int d = 0; d < NV; ++d) acc[h][d] = _mm512_setzero_ps();
-  for (size_t j = 0; j < n; ++j)
-    for (int h = 0; h < H; ++h) {
-      const __m512 w = _mm512_set1_ps(p[static_cast<size_t>(h) * n + j] * inv[h]);
-      const float* v = values[h] + j * stride;
-      for (int d = 0; d < NV; ++d) acc[h][d] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * d), acc[h][d]);
-    }
-  for (int h = 0; h < H; ++h)
-    for (int d = 0; d < NV; ++d) _mm512_storeu_ps(out[h] + 16 * d, acc[h][d]);
-}
-
-template <int H>
-void attend_heads_avx512(size_t hd, const float* const* q, const float* const* keys, const float* const* values,
-                         size_t n, size_t stride, float scale, float* p, float* const* out) {
-  switch (hd / 16) {
-    case 1:
-      return attend_heads_avx512<H, 1>(q, keys, values, n, stride, scale, p, out);
-    case 2:
-      return attend_heads_avx512<H, 2>(q, keys, values, n, stride, scale, p, out);
-    case 3:
-      return attend_heads_avx512<H, 3>(q, keys, values, n, stride, scale, p, out);
-    case 4:
-      return attend_heads_avx512<H, 4>(q, keys, values, n, stride, scale, p, out);
-    case 5:
-      return attend_heads_avx512<H, 5>(q, keys, values, n, stride, scale, p, out);
-    case 6:
-      return attend_heads_avx512<H, 6>(q, keys, values, n, stride, scale, p, out);
-    case 7:
-      return attend_heads_avx512<H, 7>(q, keys, values, n, stride, scale, p, out);
-    default:
-      return attend_heads_avx512<H, 8>(q, keys, values, n, stride, scale, p, out);
   }
 }
 
@@ -505,39 +394,7 @@ class CpuBackend final : public Backend {
   }
 
   void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd) override {
-    const size_t group = n_head / n_kv_head, kv_dim = n_kv_head * hd;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    // AVX-512 takes the heads of a token two at a time (head dims up to 128).
-    const size_t per_item = have_avx512() && hd % 16 == 0 && hd <= 128 ? 2 : 1;
-    const size_t items = (n_head + per_item - 1) / per_item, work = jobs.size() * items;
-#pragma omp parallel num_threads(threads_)
-    {
-      std::vector<float> p;
-#pragma omp for schedule(dynamic, 4)
-      for (size_t wi = 0; wi < work; ++wi) {
-        const AttentionJob& job = jobs[wi / items];
-        const size_t h0 = wi % items * per_item, nh = std::min(per_item, n_head - h0);
-        p.resize(nh * job.n_keys);
-        if (per_item == 2) {
-          const float* q[2];
-          const float *k[2], *v[2];
-          float* o[2];
-          for (size_t i = 0; i < nh; ++i) {
-            const size_t h = h0 + i, kvh = h / group;
-            q[i] = job.q + h * hd;
-            k[i] = job.keys + kvh * hd;
-            v[i] = job.values + kvh * hd;
-            o[i] = job.out + h * hd;
-          }
-          if (nh == 2)
-            attend_heads_avx512<2>(hd, q, k, v, job.n_keys, kv_dim, scale, p.data(), o);
-          else
-            attend_heads_avx512<1>(hd, q, k, v, job.n_keys, kv_dim, scale, p.data(), o);
-        } else {
-          attend_head(job, h0, h0 / group, kv_dim, hd, scale, p.data());
-        }
-      }
-    }
+    cpu::attention(jobs, n_head, n_kv_head, hd, threads_);
   }
 
   // Element-wise work splits into fixed-size pieces: each element's arithmetic is the
@@ -557,42 +414,12 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  static void attend_head(const AttentionJob& job, size_t h, size_t kvh, size_t kv_dim, size_t hd, float scale,
-                          float* p) {
-    const float* q = job.q + h * hd;
-    if (have_avx2() && hd % 16 == 0 && hd <= 256)
-      return attend_head_avx2(q, job.keys + kvh * hd, job.values + kvh * hd, job.n_keys, kv_dim, hd, scale, p,
-                              job.out + h * hd);
-    float mx = -INFINITY;
-    for (size_t j = 0; j < job.n_keys; ++j) {
-      p[j] = dot16(q, job.keys + j * kv_dim + kvh * hd, hd) * scale;
-      mx = std::max(mx, p[j]);
-    }
-    det_exp_shifted(p, job.n_keys, mx);
-    float sum = 0.0f;
-    for (size_t j = 0; j < job.n_keys; ++j) sum += p[j];
-    const float inv = 1.0f / sum;
-    float* out = job.out + h * hd;
-    std::fill(out, out + hd, 0.0f);
-    for (size_t j = 0; j < job.n_keys; ++j) axpy(p[j] * inv, job.values + j * kv_dim + kvh * hd, out, hd);
-  }
-
-  static void axpy(float a, const float* v, float* out, size_t n) {
-    if (have_avx2()) return axpy_avx2(a, v, out, n);
-    for (size_t i = 0; i < n; ++i) out[i] = std::fma(a, v[i], out[i]);
-  }
-  __attribute__((target("avx2,fma"))) static void axpy_avx2(float a, const float* v, float* out, size_t n) {
-    size_t i = 0;
-    const __m256 va = _mm256_set1_ps(a);
-    for (; i + 8 <= n; i += 8)
-      _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
-    for (; i < n; ++i) out[i] = std::fma(a, v[i], out[i]);
-  }
-
   int threads_;
 };
 
 }  // namespace
+
+int cpu::simd_level() { return std::min(g_cpu_level, g_level_cap.load(std::memory_order_relaxed)); }
 
 float dot16(const float* a, const float* b, size_t n) {
   return have_avx2() ? dot16_avx2(a, b, n) : dot16_scalar(a, b, n);

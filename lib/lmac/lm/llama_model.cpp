@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "lmac/common/error.hpp"
 #include "lmac/common/hash.hpp"
@@ -114,6 +115,11 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
     h.update(s.data(), s.size() + 1);
   }
   h.update(m->tokenizer_->kind().data(), m->tokenizer_->kind().size());
+  // The engine's order of arithmetic is part of what a stream depends on: when it
+  // changes, this revision changes, and older streams are refused instead of decoded
+  // into garbage. 2: attention scores as one multiply-add chain, softmax sum in 16 lanes.
+  constexpr std::string_view kArithmeticRevision = "lmac-engine-arithmetic-2";
+  h.update(kArithmeticRevision.data(), kArithmeticRevision.size());
   m->fingerprint_ = h.digest();
   return m;
 }
@@ -200,10 +206,10 @@ void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const in
   for (size_t t = 0; t < n; ++t) {
     max_pos = std::max(max_pos, static_cast<size_t>(s.pos[t]) + 1);
     for (uint32_t l = 0; l < c.n_layer; ++l) {  // room for the whole batch before any layer writes
-      const size_t need = s.cache[t]->n_pos * kv_dim;
-      if (s.cache[t]->k[l].size() < need) {
-        s.cache[t]->k[l].resize(need);
-        s.cache[t]->v[l].resize(need);
+      Cache& cc = *s.cache[t];
+      if (cc.v[l].size() < cc.n_pos * kv_dim) {
+        cc.k[l].resize(key_cache_floats(cc.n_pos, kv_dim));
+        cc.v[l].resize(cc.n_pos * kv_dim);
       }
     }
   }
@@ -227,9 +233,11 @@ void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const in
     be.rope(q, n, c.n_head, hd, c.rot_dim, s.pos.data(), rope_cs_.data());
     be.rope(k, n, c.n_head_kv, hd, c.rot_dim, s.pos.data(), rope_cs_.data());
     for (size_t t = 0; t < n; ++t) {
-      const size_t at = static_cast<size_t>(s.pos[t]) * kv_dim;
-      std::copy_n(&k[t * kv_dim], kv_dim, &s.cache[t]->k[l][at]);
-      std::copy_n(&v[t * kv_dim], kv_dim, &s.cache[t]->v[l][at]);
+      const size_t at = static_cast<size_t>(s.pos[t]);
+      float* keys = s.cache[t]->k[l].data();
+      for (size_t h = 0; h < c.n_head_kv; ++h)
+        for (size_t d = 0; d < hd; ++d) keys[key_index(at, h, d, c.n_head_kv, hd)] = k[t * kv_dim + h * hd + d];
+      std::copy_n(&v[t * kv_dim], kv_dim, &s.cache[t]->v[l][at * kv_dim]);
     }
     // Every token reads its keys from the cache, so a prefill reduces over exactly
     // what a later one-token step would see.

@@ -86,7 +86,7 @@ class LlamaSession {
 
  private:
   struct Cache {
-    std::vector<std::vector<float>> k, v;  // per layer: n_pos x kv_dim
+    std::vector<std::vector<float>> k, v;  // per layer: keys in blocks (key_index), values n_pos x kv_dim
     size_t n_pos = 0;
   };
   // Activations of one batch, kept between calls so that a step allocates nothing.
