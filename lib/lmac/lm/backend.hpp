@@ -49,6 +49,8 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
   // y[t * n_out + j] = sum_k W[row_j][k] * x[t * cols + k], row_j = rows[j] or j when rows is empty.
+  // The CPU backend sums in dot16 order over the dequantized row, except for Q8_0
+  // weights: exact integer block products with 16-bit activations (lm/cpu_q8.hpp).
   virtual void matmul(const Matrix& w, const float* x, size_t n_tokens, float* y, std::span<const int32_t> rows) = 0;
   // out[i * cols ...] = row ids[i] of w, dequantized.
   virtual void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) = 0;

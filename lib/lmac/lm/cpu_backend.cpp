@@ -1,7 +1,8 @@
 // CPU kernels. Batch invariance: a matmul output is dot16(dequantized row, x) for every
-// batch size and thread count; threads split rows or (token, head) pairs, never a
-// reduction. SIMD width never changes the order: AVX2 runs the 16 lanes as two
-// registers, the scalar path as an array, both with fused multiply-add.
+// batch size and thread count (Q8_0 weights: the integer block products of cpu_q8);
+// threads split rows or tokens, never a reduction. SIMD width never changes the order:
+// AVX2 runs the 16 lanes as two registers, the scalar path as an array, both with fused
+// multiply-add. Attention lives in cpu_attention.
 // GCC 12's AVX-512 headers trip its own uninitialized-value warnings (_mm512_undefined_*).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -23,6 +24,7 @@
 #include "lmac/common/error.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/cpu_attention.hpp"
+#include "lmac/lm/cpu_q8.hpp"
 #include "lmac/lm/cpu_simd.hpp"
 
 namespace lmac {
@@ -168,34 +170,20 @@ __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float*
   }
 }
 
-// Decode-shaped products (a few tokens): the weights are widened in registers and never
-// stored. Same exact dequantized values and the same per-lane FMA order as the tiled
-// path, so the same bits.
+// Decode-shaped F16 products (a few tokens): the weights are widened in registers and
+// never stored. Same exact values and the same per-lane FMA order as the tiled path,
+// so the same bits. (Q8_0 weights have their own integer kernels, cpu_q8.)
 template <int TB>
-__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) void rows_fused_avx512(const Matrix& w, size_t row,
-                                                                                 const float* x, float* y,
-                                                                                 size_t y_stride) {
+__attribute__((target("avx512f,avx2,fma,f16c"))) void rows_fused_avx512(const Matrix& w, size_t row, const float* x,
+                                                                        float* y, size_t y_stride) {
   const uint8_t* p = w.data + row * w.row_bytes;
   __m512 acc[TB];
   for (int t = 0; t < TB; ++t) acc[t] = _mm512_setzero_ps();
   const size_t k = w.cols;
-  if (w.type == GgmlType::Q8_0) {
-    for (size_t i = 0; i < k; i += 32, p += 34) {
-      const __m512 d = _mm512_set1_ps(_cvtsh_ss(static_cast<unsigned short>(p[0] | p[1] << 8)));
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
-      const __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), d);
-      const __m512 w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), d);
-      for (int t = 0; t < TB; ++t) {
-        acc[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
-        acc[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i + 16), acc[t]);
-      }
-    }
-  } else {  // F16
-    for (size_t i = 0; i < k; i += 16) {
-      const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
-      for (int t = 0; t < TB; ++t)
-        acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
-    }
+  for (size_t i = 0; i < k; i += 16) {
+    const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
+    for (int t = 0; t < TB; ++t)
+      acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
   }
   for (int t = 0; t < TB; ++t) y[static_cast<size_t>(t) * y_stride] = hsum_tree512(acc[t]);
 }
@@ -204,8 +192,7 @@ constexpr size_t kFusedMaxTokens = 16;
 constexpr size_t kFusedGroup = 8;  // more tokens per group spill registers
 
 bool fused_ok(const Matrix& w, size_t n) {
-  return n <= kFusedMaxTokens && have_avx512() && __builtin_cpu_supports("avx512bw") &&
-         ((w.type == GgmlType::Q8_0 && w.cols % 32 == 0) || (w.type == GgmlType::F16 && w.cols % 16 == 0));
+  return n <= kFusedMaxTokens && have_avx512() && w.type == GgmlType::F16 && w.cols % 16 == 0;
 }
 
 void rows_fused(const Matrix& w, size_t row, const float* x, size_t n, float* y, size_t y_stride) {
@@ -330,6 +317,17 @@ class CpuBackend final : public Backend {
     constexpr size_t kTile = 16;
     const size_t tiles = (n_out + kTile - 1) / kTile;
     const bool fast = have_avx2() && w.cols % 16 == 0;
+    if (cpu::q8_product_ok(w)) {
+      cpu::quantize_q8(x, n, w.cols, xq_);
+#pragma omp parallel num_threads(threads_)
+      {
+        std::vector<uint8_t> scratch;
+#pragma omp for schedule(static)
+        for (size_t tile = 0; tile < tiles; ++tile)
+          cpu::q8_product_tile(w, rows, tile * kTile, std::min(kTile, n_out - tile * kTile), xq_, y, n_out, scratch);
+      }
+      return;
+    }
     if (fused_ok(w, n)) {
 #pragma omp parallel for num_threads(threads_) schedule(static)
       for (size_t j = 0; j < n_out; ++j)
@@ -415,6 +413,7 @@ class CpuBackend final : public Backend {
 
  private:
   int threads_;
+  cpu::Q8Activations xq_;  // the current product's activations, for Q8_0 weights
 };
 
 }  // namespace

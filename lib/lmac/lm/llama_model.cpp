@@ -117,8 +117,9 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
   h.update(m->tokenizer_->kind().data(), m->tokenizer_->kind().size());
   // The engine's order of arithmetic is part of what a stream depends on: when it
   // changes, this revision changes, and older streams are refused instead of decoded
-  // into garbage. 2: attention scores as one multiply-add chain, softmax sum in 16 lanes.
-  constexpr std::string_view kArithmeticRevision = "lmac-engine-arithmetic-2";
+  // into garbage. 2: attention scores as one multiply-add chain, softmax sum in 16 lanes;
+  // 3: Q8_0 products in integers with 16-bit activations.
+  constexpr std::string_view kArithmeticRevision = "lmac-engine-arithmetic-3";
   h.update(kArithmeticRevision.data(), kArithmeticRevision.size());
   m->fingerprint_ = h.digest();
   return m;

@@ -1,0 +1,342 @@
+// Q8_0 x 16-bit activation products. The AVX-512 kernel keeps 16 weight rows in the
+// lanes of a register: a tile's blocks are widened to 16 bits and repacked so that one
+// 64-byte load holds 2 weights of each of the 16 rows, and vpdpwssd adds 2 products per
+// lane per instruction; the block sums are exact 32-bit integers.
+// GCC 12's AVX-512 headers trip its own uninitialized-value warnings (_mm512_undefined_*).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include "lmac/lm/cpu_q8.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "lmac/lm/cpu_simd.hpp"
+#include "lmac/lm/ggml_types.hpp"
+
+namespace lmac::cpu {
+namespace {
+
+constexpr size_t kBlock = 32, kBlockBytes = 34;  // Q8_0: fp16 scale, 32 int8
+constexpr size_t kTileRows = 16;
+constexpr size_t kDirectMaxTokens = 2;              // measured: the direct kernel loses from 3 tokens on
+constexpr size_t kPackedQ = 16 * 64;                // 16 groups of 16 rows x 2 int16
+constexpr size_t kPackedBlock = kPackedQ + 16 * 4;  // then 16 float scales
+
+bool have_vnni() {
+  static const bool ok = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+  return have_avx512() && ok;
+}
+
+const uint8_t* weight_row(const Matrix& w, std::span<const int32_t> rows, size_t j) {
+  return w.data + (rows.empty() ? j : static_cast<size_t>(rows[j])) * w.row_bytes;
+}
+
+float block_scale(const uint8_t* block) { return fp16_to_fp32(static_cast<uint16_t>(block[0] | block[1] << 8)); }
+
+// ---- Activations
+
+void quantize_block_scalar(const float* x, int16_t* q, float* d) {
+  float amax = 0.0f;
+  for (size_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float id = amax > 0.0f ? 32767.0f / amax : 0.0f;
+  *d = amax / 32767.0f;
+  for (size_t i = 0; i < kBlock; ++i) q[i] = static_cast<int16_t>(std::lrint(x[i] * id));
+}
+
+__attribute__((target("avx512f,avx512bw"))) void quantize_block_avx512(const float* x, int16_t* q, float* d) {
+  const __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+  const float id = amax > 0.0f ? 32767.0f / amax : 0.0f;
+  *d = amax / 32767.0f;
+  const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, _mm512_set1_ps(id)));
+  const __m512i qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(id)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm512_cvtsepi32_epi16(qlo));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 16), _mm512_cvtsepi32_epi16(qhi));
+}
+
+// ---- Scalar products: the definition itself.
+
+void product_scalar(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
+                    float* y, size_t y_stride) {
+  const size_t nb = w.cols / kBlock;
+  for (size_t t = 0; t < x.n; ++t) {
+    const int16_t* xq = x.q.data() + t * x.k;
+    const float* xd = x.d.data() + t * nb;
+    for (size_t j = 0; j < nj; ++j) {
+      const uint8_t* row = weight_row(w, rows, j0 + j);
+      float acc = 0.0f;
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = row + b * kBlockBytes;
+        int32_t isum = 0;
+        for (size_t i = 0; i < kBlock; ++i) isum += static_cast<int8_t>(blk[2 + i]) * xq[b * kBlock + i];
+        acc = std::fma(static_cast<float>(isum), block_scale(blk) * xd[b], acc);
+      }
+      y[t * y_stride + j] = acc;
+    }
+  }
+}
+
+// ---- AVX2: 8 rows in the lanes, weights widened in registers, 8 row sums per hadd tree.
+
+__attribute__((target("avx2"))) inline __m256i reduce8x8_epi32(const __m256i* v) {
+  const __m256i a01 = _mm256_hadd_epi32(v[0], v[1]), a23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i a45 = _mm256_hadd_epi32(v[4], v[5]), a67 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i lo = _mm256_hadd_epi32(a01, a23), hi = _mm256_hadd_epi32(a45, a67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31));
+}
+
+__attribute__((target("avx2,fma,f16c"))) void product_avx2(const Matrix& w, std::span<const int32_t> rows, size_t j0,
+                                                           size_t nj, const Q8Activations& x, float* y,
+                                                           size_t y_stride) {
+  const size_t nb = w.cols / kBlock;
+  for (size_t r0 = 0; r0 < nj; r0 += 8) {
+    const size_t nr = std::min<size_t>(8, nj - r0);
+    const uint8_t* src[8];
+    for (size_t r = 0; r < 8; ++r) src[r] = r < nr ? weight_row(w, rows, j0 + r0 + r) : nullptr;
+    for (size_t t = 0; t < x.n; ++t) {
+      const int16_t* xq = x.q.data() + t * x.k;
+      __m256 acc = _mm256_setzero_ps();
+      for (size_t b = 0; b < nb; ++b) {
+        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kBlock));
+        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kBlock + 16));
+        __m256i prod[8];
+        alignas(16) uint16_t scales[8];
+        for (size_t r = 0; r < 8; ++r) {
+          const uint8_t* blk = src[r] ? src[r] + b * kBlockBytes : nullptr;
+          if (blk == nullptr) {
+            prod[r] = _mm256_setzero_si256();
+            scales[r] = 0;
+            continue;
+          }
+          const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+          const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18));
+          prod[r] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(lo), x0),
+                                     _mm256_madd_epi16(_mm256_cvtepi8_epi16(hi), x1));
+          scales[r] = static_cast<uint16_t>(blk[0] | blk[1] << 8);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales)));
+        const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(x.d[t * nb + b]));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8x8_epi32(prod)), sc, acc);
+      }
+      alignas(32) float out[8];
+      _mm256_store_ps(out, acc);
+      std::copy_n(out, nr, y + t * y_stride + r0);
+    }
+  }
+}
+
+// ---- AVX-512 VNNI
+
+// Sixteen rows of 8 dwords each (rows r and r + 8 share a register) into 8 registers
+// of 16 dwords, register g holding dword g of every row: an 8 x 8 transpose per half.
+__attribute__((target("avx512f"))) void transpose_16x8(const __m256i* rows, __m512i* out) {
+  const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+  const __m512i hi_idx = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+  __m512i z[8], t[8], u[8];
+  for (int r = 0; r < 8; ++r) z[r] = _mm512_inserti64x4(_mm512_castsi256_si512(rows[r]), rows[r + 8], 1);
+  for (int r = 0; r < 8; r += 2) {
+    t[r] = _mm512_unpacklo_epi32(z[r], z[r + 1]);
+    t[r + 1] = _mm512_unpackhi_epi32(z[r], z[r + 1]);
+  }
+  for (int r = 0; r < 8; r += 4) {
+    u[r] = _mm512_unpacklo_epi64(t[r], t[r + 2]);
+    u[r + 1] = _mm512_unpackhi_epi64(t[r], t[r + 2]);
+    u[r + 2] = _mm512_unpacklo_epi64(t[r + 1], t[r + 3]);
+    u[r + 3] = _mm512_unpackhi_epi64(t[r + 1], t[r + 3]);
+  }
+  for (int g = 0; g < 4; ++g) {
+    out[g] = _mm512_permutex2var_epi32(u[g], lo_idx, u[g + 4]);
+    out[g + 4] = _mm512_permutex2var_epi32(u[g], hi_idx, u[g + 4]);
+  }
+}
+
+// Rows j0..j0+nj of every block into `out`, widened to int16: group p of block b holds
+// weights 2p and 2p+1 of each of the 16 rows; missing rows are zero weights.
+__attribute__((target("avx512f,avx512bw"))) void pack_tile_avx512(const Matrix& w, std::span<const int32_t> rows,
+                                                                  size_t j0, size_t nj, uint8_t* out) {
+  const size_t nb = w.cols / kBlock;
+  const uint8_t* src[kTileRows];
+  for (size_t r = 0; r < kTileRows; ++r) src[r] = r < nj ? weight_row(w, rows, j0 + r) : nullptr;
+  for (size_t b = 0; b < nb; ++b) {
+    uint8_t* pb = out + b * kPackedBlock;
+    __m256i first[kTileRows], second[kTileRows];  // weights 0..15 and 16..31 as int16
+    alignas(32) uint16_t scales[kTileRows];
+    for (size_t r = 0; r < kTileRows; ++r) {
+      const uint8_t* blk = src[r] ? src[r] + b * kBlockBytes : nullptr;
+      const __m256i q = blk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)) : _mm256_setzero_si256();
+      first[r] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
+      second[r] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
+      scales[r] = blk ? static_cast<uint16_t>(blk[0] | blk[1] << 8) : 0;
+    }
+    __m512i g[16];
+    transpose_16x8(first, g);
+    transpose_16x8(second, g + 8);
+    for (int p = 0; p < 16; ++p) _mm512_storeu_si512(pb + 64 * p, g[p]);
+    _mm512_storeu_ps(reinterpret_cast<float*>(pb + kPackedQ),
+                     _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales))));
+  }
+}
+
+inline uint32_t load_u32(const int16_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// T tokens from t0 against one packed tile.
+template <int T>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(const uint8_t* packed, size_t nb,
+                                                                               const Q8Activations& x, size_t t0,
+                                                                               float* y, size_t y_stride, size_t nj) {
+  __m512 acc[T];
+  const int16_t* xq[T];
+  for (int t = 0; t < T; ++t) {
+    acc[t] = _mm512_setzero_ps();
+    xq[t] = x.q.data() + (t0 + static_cast<size_t>(t)) * x.k;
+  }
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* pb = packed + b * kPackedBlock;
+    __m512i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (size_t p = 0; p < 16; ++p) {
+      const __m512i wv = _mm512_loadu_si512(pb + 64 * p);
+      for (int t = 0; t < T; ++t)
+        isum[t] =
+            _mm512_dpwssd_epi32(isum[t], wv, _mm512_set1_epi32(static_cast<int>(load_u32(xq[t] + b * kBlock + 2 * p))));
+    }
+    const __m512 dw = _mm512_loadu_ps(reinterpret_cast<const float*>(pb + kPackedQ));
+    for (int t = 0; t < T; ++t) {
+      const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x.d[(t0 + static_cast<size_t>(t)) * nb + b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), s, acc[t]);
+    }
+  }
+  const __mmask16 m = static_cast<__mmask16>((1u << nj) - 1u);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + static_cast<size_t>(t)) * y_stride, m, acc[t]);
+}
+
+template <int Imm>
+__attribute__((target("avx512f"))) inline __m512i shuffle_epi32x2(__m512i a, __m512i b) {
+  return _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b), Imm));
+}
+
+// Sixteen exact integer sums at once: r[4L + c] = sum of the lanes of v[4c + L].
+__attribute__((target("avx512f"))) inline __m512i reduce16x16_epi32(const __m512i* v) {
+  __m512i s8[8], s4[4];
+  for (int m = 0; m < 8; ++m)
+    s8[m] = _mm512_add_epi32(_mm512_shuffle_i32x4(v[2 * m], v[2 * m + 1], 0x44),
+                             _mm512_shuffle_i32x4(v[2 * m], v[2 * m + 1], 0xEE));
+  for (int m = 0; m < 4; ++m)
+    s4[m] = _mm512_add_epi32(_mm512_shuffle_i32x4(s8[2 * m], s8[2 * m + 1], 0x88),
+                             _mm512_shuffle_i32x4(s8[2 * m], s8[2 * m + 1], 0xDD));
+  const __m512i g = _mm512_add_epi32(shuffle_epi32x2<0x44>(s4[0], s4[1]), shuffle_epi32x2<0xEE>(s4[0], s4[1]));
+  const __m512i h = _mm512_add_epi32(shuffle_epi32x2<0x44>(s4[2], s4[3]), shuffle_epi32x2<0xEE>(s4[2], s4[3]));
+  return _mm512_add_epi32(shuffle_epi32x2<0x88>(g, h), shuffle_epi32x2<0xDD>(g, h));
+}
+
+// One or two tokens: repacking would cost more than the products, so each row's block
+// is widened in registers, multiplied pairwise (16 lanes of pair sums), and the 16
+// rows' lanes are summed by reduce16x16_epi32.
+template <int T>
+__attribute__((target("avx512f,avx512bw"))) void product_direct_avx512(const Matrix& w, std::span<const int32_t> rows,
+                                                                       size_t j0, size_t nj, const Q8Activations& x,
+                                                                       size_t t0, float* y, size_t y_stride) {
+  const size_t nb = w.cols / kBlock;
+  const uint8_t* src[kTileRows];
+  for (size_t r = 0; r < kTileRows; ++r) src[r] = r < nj ? weight_row(w, rows, j0 + r) : nullptr;
+  __m512 acc[T];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    __m512i wv[kTileRows];
+    alignas(32) uint16_t scales[kTileRows];
+    for (size_t r = 0; r < kTileRows; ++r) {
+      const uint8_t* blk = src[r] ? src[r] + b * kBlockBytes : nullptr;
+      wv[r] = blk ? _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)))
+                  : _mm512_setzero_si512();
+      scales[r] = blk ? static_cast<uint16_t>(blk[0] | blk[1] << 8) : 0;
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales)));
+    for (int t = 0; t < T; ++t) {
+      const size_t tt = t0 + static_cast<size_t>(t);
+      const __m512i xv = _mm512_loadu_si512(x.q.data() + tt * x.k + b * kBlock);
+      __m512i prod[kTileRows];
+      for (size_t r = 0; r < kTileRows; ++r) prod[4 * (r % 4) + r / 4] = _mm512_madd_epi16(wv[r], xv);
+      const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x.d[tt * nb + b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce16x16_epi32(prod)), s, acc[t]);
+    }
+  }
+  const __mmask16 m = static_cast<__mmask16>((1u << nj) - 1u);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + static_cast<size_t>(t)) * y_stride, m, acc[t]);
+}
+
+void product_avx512(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
+                    float* y, size_t y_stride, std::vector<uint8_t>& scratch) {
+  if (x.n <= kDirectMaxTokens) {
+    size_t t = 0;
+    for (; t + 2 <= x.n; t += 2) product_direct_avx512<2>(w, rows, j0, nj, x, t, y, y_stride);
+    if (t < x.n) product_direct_avx512<1>(w, rows, j0, nj, x, t, y, y_stride);
+    return;
+  }
+  const size_t nb = w.cols / kBlock;
+  scratch.resize(nb * kPackedBlock);
+  pack_tile_avx512(w, rows, j0, nj, scratch.data());
+  size_t t = 0;
+  for (; t + 8 <= x.n; t += 8) tile_tokens_avx512<8>(scratch.data(), nb, x, t, y, y_stride, nj);
+  switch (x.n - t) {
+    case 7:
+      return tile_tokens_avx512<7>(scratch.data(), nb, x, t, y, y_stride, nj);
+    case 6:
+      return tile_tokens_avx512<6>(scratch.data(), nb, x, t, y, y_stride, nj);
+    case 5:
+      return tile_tokens_avx512<5>(scratch.data(), nb, x, t, y, y_stride, nj);
+    case 4:
+      return tile_tokens_avx512<4>(scratch.data(), nb, x, t, y, y_stride, nj);
+    case 3:
+      return tile_tokens_avx512<3>(scratch.data(), nb, x, t, y, y_stride, nj);
+    case 2:
+      return tile_tokens_avx512<2>(scratch.data(), nb, x, t, y, y_stride, nj);
+    case 1:
+      return tile_tokens_avx512<1>(scratch.data(), nb, x, t, y, y_stride, nj);
+    default:
+      return;
+  }
+}
+
+}  // namespace
+
+bool q8_product_ok(const Matrix& w) { return w.type == GgmlType::Q8_0 && w.cols % kBlock == 0; }
+
+void quantize_q8(const float* x, size_t n, size_t k, Q8Activations& out) {
+  const size_t nb = k / kBlock;
+  out.n = n;
+  out.k = k;
+  out.q.resize(n * k);
+  out.d.resize(n * nb);
+  const bool vec = have_avx512() && __builtin_cpu_supports("avx512bw");
+  for (size_t i = 0; i < n * nb; ++i) {
+    const size_t t = i / nb, b = i % nb;
+    const float* xb = x + t * k + b * kBlock;
+    int16_t* qb = out.q.data() + t * k + b * kBlock;
+    if (vec)
+      quantize_block_avx512(xb, qb, &out.d[i]);
+    else
+      quantize_block_scalar(xb, qb, &out.d[i]);
+  }
+}
+
+void q8_product_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
+                     float* y, size_t y_stride, std::vector<uint8_t>& scratch) {
+  if (have_vnni())
+    product_avx512(w, rows, j0, nj, x, y + j0, y_stride, scratch);
+  else if (have_avx2())
+    product_avx2(w, rows, j0, nj, x, y + j0, y_stride);
+  else
+    product_scalar(w, rows, j0, nj, x, y + j0, y_stride);
+}
+
+}  // namespace lmac::cpu
