@@ -1,0 +1,122 @@
+// The CPU backend's matrix products and attention, one kernel at a time: every SIMD
+// level and every batch shape gives the same bits, and the bits are close to the math.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "lmac/lm/backend.hpp"
+
+namespace lmac {
+namespace {
+
+// A Q8_0 matrix with random scales and every int8 value possible, -128 included.
+std::vector<uint8_t> random_q8_0(size_t rows, size_t cols, std::mt19937& rng) {
+  std::vector<uint8_t> b(rows * ggml_row_bytes(GgmlType::Q8_0, cols));
+  for (size_t i = 0; i < b.size(); i += 34) {
+    const uint16_t d = static_cast<uint16_t>(0x1800 + rng() % 0x1000);  // about 2^-9 .. 2^-5
+    b[i] = static_cast<uint8_t>(d);
+    b[i + 1] = static_cast<uint8_t>(d >> 8);
+    for (size_t j = 2; j < 34; ++j) b[i + j] = static_cast<uint8_t>(rng());
+  }
+  return b;
+}
+
+std::vector<float> run_matmul(int level, int threads, const Matrix& w, const std::vector<float>& x, size_t n,
+                              std::span<const int32_t> rows) {
+  set_cpu_simd_level(level);
+  const size_t n_out = rows.empty() ? w.rows : rows.size();
+  std::vector<float> y(n * n_out);
+  make_cpu_backend(threads)->matmul(w, x.data(), n, y.data(), rows);
+  set_cpu_simd_level(2);
+  return y;
+}
+
+TEST(CpuKernels, Q8_0ProductsAgreeAcrossSimdLevelsBatchesAndThreads) {
+  std::mt19937 rng(11);
+  const size_t rows = 37, cols = 96;  // a partial last tile of rows
+  auto data = random_q8_0(rows, cols, rng);
+  const Matrix w{GgmlType::Q8_0, rows, cols, data.data(), ggml_row_bytes(GgmlType::Q8_0, cols)};
+  const size_t n = 19;
+  std::vector<float> x(n * cols);
+  std::normal_distribution<float> gauss(0.0f, 1.0f);
+  for (auto& v : x) v = gauss(rng);
+  std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block (scale 0)
+  x[70] = 1e4f;                                     // a block dominated by one value
+  const std::vector<int32_t> subset = {36, 0, 5, 5, 17};
+
+  for (std::span<const int32_t> sel : {std::span<const int32_t>{}, std::span<const int32_t>(subset)}) {
+    const size_t n_out = sel.empty() ? rows : sel.size();
+    const auto want = run_matmul(2, 2, w, x, n, sel);
+    EXPECT_EQ(run_matmul(1, 3, w, x, n, sel), want) << "AVX2";
+    EXPECT_EQ(run_matmul(0, 1, w, x, n, sel), want) << "scalar";
+    for (size_t batch : {size_t{1}, size_t{2}, size_t{3}, size_t{8}}) {  // direct and repacked kernels
+      for (size_t t0 = 0; t0 < n; t0 += batch) {
+        const size_t m = std::min(batch, n - t0);
+        std::vector<float> part(x.begin() + static_cast<ptrdiff_t>(t0 * cols),
+                                x.begin() + static_cast<ptrdiff_t>((t0 + m) * cols));
+        const auto got = run_matmul(2, 2, w, part, m, sel);
+        ASSERT_TRUE(std::equal(got.begin(), got.end(), want.begin() + static_cast<ptrdiff_t>(t0 * n_out)))
+            << "batch " << batch << " from token " << t0;
+      }
+    }
+    // Within the activations' rounding (half a step of amax / 32767 per value, per
+    // block) of the exact product of the dequantized weights.
+    std::vector<float> row(cols);
+    for (size_t t = 0; t < n; ++t)
+      for (size_t j = 0; j < n_out; ++j) {
+        const size_t r = sel.empty() ? j : static_cast<size_t>(sel[j]);
+        ggml_type_info(GgmlType::Q8_0).dequantize(w.data + r * w.row_bytes, row.data(), cols);
+        double exact = 0, bound = 1e-6;
+        for (size_t b = 0; b < cols; b += 32) {
+          double amax = 0;
+          for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(double{x[t * cols + i]}));
+          for (size_t i = b; i < b + 32; ++i) {
+            exact += static_cast<double>(row[i]) * x[t * cols + i];
+            bound += std::fabs(double{row[i]}) * (0.5 * amax / 32767 + 1e-6 * std::fabs(double{x[t * cols + i]}));
+          }
+        }
+        EXPECT_NEAR(want[t * n_out + j], exact, bound) << t << "," << j;
+      }
+  }
+}
+
+// Random queries, a KV cache in the engine's layout, and the attention of every token
+// of a prefill; each SIMD level must give the same bits as the scalar path.
+std::vector<float> run_attention(int level, size_t n, size_t n_head, size_t n_kv, size_t hd) {
+  std::mt19937 rng(static_cast<uint32_t>(n * 131 + n_head * 7 + hd));
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  const size_t kv_dim = n_kv * hd, dim = n_head * hd;
+  std::vector<float> q(n * dim), keys(key_cache_floats(n, kv_dim)), values(n * kv_dim), out(n * dim);
+  for (auto& v : q) v = u(rng);
+  for (size_t p = 0; p < n; ++p)
+    for (size_t h = 0; h < n_kv; ++h)
+      for (size_t d = 0; d < hd; ++d) {
+        keys[key_index(p, h, d, n_kv, hd)] = u(rng);
+        values[p * kv_dim + h * hd + d] = u(rng);
+      }
+  std::vector<AttentionJob> jobs(n);
+  for (size_t t = 0; t < n; ++t) jobs[t] = {&q[t * dim], keys.data(), values.data(), t + 1, &out[t * dim]};
+  set_cpu_simd_level(level);
+  make_cpu_backend(2)->attention(jobs, n_head, n_kv, hd);
+  set_cpu_simd_level(2);
+  return out;
+}
+
+TEST(CpuKernels, AttentionAgreesAcrossSimdLevels) {
+  struct Shape {
+    size_t n_head, n_kv, hd;
+  };
+  // Grouped heads of 48 (the bundled model), 5 heads on one KV head, heads of 128 and
+  // of 24 (no 16-wide path), over 37 keys (two whole key blocks and a partial one).
+  for (Shape s : {Shape{6, 2, 48}, Shape{5, 1, 32}, Shape{2, 2, 128}, Shape{3, 3, 24}}) {
+    const auto want = run_attention(0, 37, s.n_head, s.n_kv, s.hd);
+    EXPECT_EQ(run_attention(1, 37, s.n_head, s.n_kv, s.hd), want) << s.n_head << "/" << s.n_kv << "x" << s.hd;
+    EXPECT_EQ(run_attention(2, 37, s.n_head, s.n_kv, s.hd), want) << s.n_head << "/" << s.n_kv << "x" << s.hd;
+  }
+}
+
+}  // namespace
+}  // namespace lmac
