@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Same-run speed comparison of lmac's engine with llama.cpp's llama-bench on the same
+# GGUF files: rounds alternate the two programs (this shared machine's speed drifts by
+# tens of percent within minutes), and medians over the rounds are printed.
+#
+# llama.cpp is not packaged for Debian 12; its source comes from the npm registry, where
+# node-llama-cpp ships a git bundle of the llama.cpp release it binds (pinned below).
+# It is built once (CPU, native) under build/llamacpp/.
+#
+# Usage: scripts/bench-vs-llamacpp.sh [rounds] [model.gguf ...]
+#   default: 9 rounds on the bundled Q8_0 model and ../shared's F16 model when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-9}
+shift || true
+models=("$@")
+if ((${#models[@]} == 0)); then
+  models=(models/tinyllama-text-15m-q8_0.gguf)
+  [ -f ../shared/models/tinyllama-text-15m-f16.gguf ] && models+=(../shared/models/tinyllama-text-15m-f16.gguf)
+fi
+threads=2
+node_llama_cpp=3.21.1
+
+bash scripts/install-deps.sh
+for tool in npm git python3; do  # each is also the Debian package's name
+  command -v "$tool" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool"
+done
+bash scripts/build.sh release >/dev/null
+
+work=build/llamacpp
+bench=$work/llama.cpp/build/bin/llama-bench
+if [ ! -x "$bench" ]; then
+  mkdir -p "$work"
+  (cd "$work" && npm pack --silent "node-llama-cpp@$node_llama_cpp" >/dev/null &&
+    tar xzf "node-llama-cpp-$node_llama_cpp.tgz" package/llama/gitRelease.bundle package/llama/llama.cpp.info.json &&
+    rm -rf llama.cpp && git clone -q package/llama/gitRelease.bundle llama.cpp)
+  cmake -S "$work/llama.cpp" -B "$work/llama.cpp/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
+  cmake --build "$work/llama.cpp/build" --target llama-bench -j "$(nproc)" >/dev/null
+fi
+echo "llama.cpp: node-llama-cpp $node_llama_cpp bundle, $(cat "$work/package/llama/llama.cpp.info.json" | tr -d ' \n')"
+
+out=$(mktemp -d)
+for model in "${models[@]}"; do
+  for r in $(seq "$rounds"); do
+    "$bench" -m "$model" -t "$threads" -p 512 -n 128 -r 3 -o csv 2>/dev/null >"$out/llama-$r.csv"
+    build/release/lmac bench "$model" -T "$threads" --reps 3 --batches 1 --json "$out/lmac-$r.json" >/dev/null
+  done
+  python3 - "$out" "$rounds" "$model" <<'PY'
+import csv, json, statistics, sys
+out, rounds, model = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ll = {"pp": [], "tg": []}
+lm = {"pp": [], "tg": []}
+for r in range(1, rounds + 1):
+    for row in csv.DictReader(open(f"{out}/llama-{r}.csv")):
+        ll["pp" if int(row["n_prompt"]) else "tg"].append(float(row["avg_ts"]))
+    j = json.load(open(f"{out}/lmac-{r}.json"))
+    lm["pp"].append(j["prefill_tok_s"])
+    lm["tg"].append(j["decode_tok_s"]["1"])
+med = {k: (statistics.median(lm[k]), statistics.median(ll[k])) for k in lm}
+print(f"{model} ({rounds} alternating rounds, medians, tok/s)")
+print(f"  prefill 512 (pp512):  lmac {med['pp'][0]:8.0f}   llama.cpp {med['pp'][1]:8.0f}   ratio {med['pp'][0] / med['pp'][1]:.2f}")
+print(f"  decode batch 1 (tg128): lmac {med['tg'][0]:6.0f}   llama.cpp {med['tg'][1]:8.0f}   ratio {med['tg'][0] / med['tg'][1]:.2f}")
+for k, name in (("pp", "prefill"), ("tg", "decode")):
+    print(f"  {name} per round: lmac " + " ".join(f"{v:.0f}" for v in lm[k]) +
+          " | llama.cpp " + " ".join(f"{v:.0f}" for v in ll[k]))
+PY
+done
+rm -rf "$out"
