@@ -318,9 +318,11 @@ class CpuBackend final : public Backend {
     const size_t tiles = (n_out + kTile - 1) / kTile;
     const bool fast = have_avx2() && w.cols % 16 == 0;
     if (cpu::q8_product_ok(w)) {
-      cpu::quantize_q8(x, n, w.cols, xq_);
+      cpu::size_q8(n, w.cols, xq_);
 #pragma omp parallel num_threads(threads_)
       {
+#pragma omp for schedule(static)
+        for (size_t t = 0; t < n; ++t) cpu::quantize_q8_row(x, t, xq_);
         std::vector<uint8_t> scratch;
 #pragma omp for schedule(static)
         for (size_t tile = 0; tile < tiles; ++tile)

@@ -311,21 +311,23 @@ void product_avx512(const Matrix& w, std::span<const int32_t> rows, size_t j0, s
 
 bool q8_product_ok(const Matrix& w) { return w.type == GgmlType::Q8_0 && w.cols % kBlock == 0; }
 
-void quantize_q8(const float* x, size_t n, size_t k, Q8Activations& out) {
-  const size_t nb = k / kBlock;
+void size_q8(size_t n, size_t k, Q8Activations& out) {
   out.n = n;
   out.k = k;
   out.q.resize(n * k);
-  out.d.resize(n * nb);
+  out.d.resize(n * k / kBlock);
+}
+
+void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
+  const size_t nb = out.k / kBlock;
   const bool vec = have_avx512() && __builtin_cpu_supports("avx512bw");
-  for (size_t i = 0; i < n * nb; ++i) {
-    const size_t t = i / nb, b = i % nb;
-    const float* xb = x + t * k + b * kBlock;
-    int16_t* qb = out.q.data() + t * k + b * kBlock;
+  for (size_t b = 0; b < nb; ++b) {
+    const float* xb = x + t * out.k + b * kBlock;
+    int16_t* qb = out.q.data() + t * out.k + b * kBlock;
     if (vec)
-      quantize_block_avx512(xb, qb, &out.d[i]);
+      quantize_block_avx512(xb, qb, &out.d[t * nb + b]);
     else
-      quantize_block_scalar(xb, qb, &out.d[i]);
+      quantize_block_scalar(xb, qb, &out.d[t * nb + b]);
   }
 }
 

@@ -26,7 +26,10 @@ struct Q8Activations {
 };
 
 bool q8_product_ok(const Matrix& w);
-void quantize_q8(const float* x, size_t n, size_t k, Q8Activations& out);
+// Sizes `out` for n rows of k values; then quantize_q8_row fills row t from x (n x k),
+// rows independently (threads may share the work).
+void size_q8(size_t n, size_t k, Q8Activations& out);
+void quantize_q8_row(const float* x, size_t t, Q8Activations& out);
 // y[t * y_stride + j] for output rows j in [j0, j0 + nj), nj <= 16; row j of the product
 // is weight row rows[j] (or j when rows is empty).
 void q8_product_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
