@@ -4,7 +4,7 @@
 set -u
 cd "$(dirname "$0")"
 L="lib/ld-linux-x86-64.so.2 --library-path lib ./lmac"
-grep -m1 "model name" /proc/cpuinfo; grep -o -w -E 'avx2|fma|f16c|avx512f|avx512bw' /proc/cpuinfo | sort | uniq -c | tr '\n' ' '; echo
+grep -m1 "model name" /proc/cpuinfo; grep -o -w -E 'avx2|fma|f16c|avx512f|avx512bw|avx512_vnni' /proc/cpuinfo | sort | uniq -c | tr '\n' ' '; echo
 M=data/tinyllama-text-15m-q8_0.gguf
 fail=0
 for level in best avx2 scalar; do
