@@ -45,8 +45,15 @@ TEST(CpuKernels, Q8_0ProductsAgreeAcrossSimdLevelsBatchesAndThreads) {
   for (auto& v : x) v = gauss(rng);
   std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block (scale 0)
   x[70] = 1e4f;                                     // a block dominated by one value
+  std::vector<float> bad = x;                       // non-finite activations: NaN products on every path
+  bad[3] = NAN;
+  bad[cols + 40] = INFINITY;
   const std::vector<int32_t> subset = {36, 0, 5, 5, 17};
 
+  for (int level : {0, 1, 2}) {
+    const auto y = run_matmul(level, 2, w, bad, 2, {});
+    for (size_t j = 0; j < rows; ++j) EXPECT_TRUE(std::isnan(y[j]) && std::isnan(y[rows + j])) << level;
+  }
   for (std::span<const int32_t> sel : {std::span<const int32_t>{}, std::span<const int32_t>(subset)}) {
     const size_t n_out = sel.empty() ? rows : sel.size();
     const auto want = run_matmul(2, 2, w, x, n, sel);

@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -41,9 +42,20 @@ float block_scale(const uint8_t* block) { return fp16_to_fp32(static_cast<uint16
 
 // ---- Activations
 
+// A block with a NaN or an infinity gets scale NaN and zero values, on every path alike
+// (SIMD max and lrint treat NaN differently from the scalar ones), so its products are NaN.
 void quantize_block_scalar(const float* x, int16_t* q, float* d) {
   float amax = 0.0f;
-  for (size_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(x[i]));
+  bool finite = true;
+  for (size_t i = 0; i < kBlock; ++i) {
+    amax = std::max(amax, std::fabs(x[i]));
+    finite = finite && std::fabs(x[i]) <= FLT_MAX;
+  }
+  if (!finite) {
+    *d = NAN;
+    std::fill(q, q + kBlock, int16_t{0});
+    return;
+  }
   const float id = amax > 0.0f ? 32767.0f / amax : 0.0f;
   *d = amax / 32767.0f;
   for (size_t i = 0; i < kBlock; ++i) q[i] = static_cast<int16_t>(std::lrint(x[i] * id));
@@ -51,6 +63,13 @@ void quantize_block_scalar(const float* x, int16_t* q, float* d) {
 
 __attribute__((target("avx512f,avx512bw"))) void quantize_block_avx512(const float* x, int16_t* q, float* d) {
   const __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
+  const __m512 big = _mm512_set1_ps(FLT_MAX);
+  if (_mm512_cmp_ps_mask(_mm512_abs_ps(lo), big, _CMP_NLE_UQ) |
+      _mm512_cmp_ps_mask(_mm512_abs_ps(hi), big, _CMP_NLE_UQ)) {
+    *d = NAN;
+    std::fill(q, q + kBlock, int16_t{0});
+    return;
+  }
   const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
   const float id = amax > 0.0f ? 32767.0f / amax : 0.0f;
   *d = amax / 32767.0f;
