@@ -175,8 +175,10 @@ __attribute__((target("avx512f"))) void transpose_16x8(const __m256i* rows, __m5
   }
 }
 
-// Rows j0..j0+nj of every block into `out`, widened to int16: group p of block b holds
-// weights 2p and 2p+1 of each of the 16 rows; missing rows are zero weights.
+// Rows j0..j0+nj of every block into `out` as int16 pairs: for each 4 weights
+// w0..w3 of a row, group 2g holds (w0, w2) and group 2g+1 holds (w1, w3) of each of the
+// 16 rows (one dword transpose, then the bytes sign-extended in place; the activations'
+// pair order matches, see quantize_q8_row). Missing rows are zero weights.
 __attribute__((target("avx512f,avx512bw"))) void pack_tile_avx512(const Matrix& w, std::span<const int32_t> rows,
                                                                   size_t j0, size_t nj, uint8_t* out) {
   const size_t nb = w.cols / kBlock;
@@ -184,19 +186,19 @@ __attribute__((target("avx512f,avx512bw"))) void pack_tile_avx512(const Matrix& 
   for (size_t r = 0; r < kTileRows; ++r) src[r] = r < nj ? weight_row(w, rows, j0 + r) : nullptr;
   for (size_t b = 0; b < nb; ++b) {
     uint8_t* pb = out + b * kPackedBlock;
-    __m256i first[kTileRows], second[kTileRows];  // weights 0..15 and 16..31 as int16
+    __m256i q[kTileRows];
     alignas(32) uint16_t scales[kTileRows];
     for (size_t r = 0; r < kTileRows; ++r) {
       const uint8_t* blk = src[r] ? src[r] + b * kBlockBytes : nullptr;
-      const __m256i q = blk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)) : _mm256_setzero_si256();
-      first[r] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
-      second[r] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
+      q[r] = blk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)) : _mm256_setzero_si256();
       scales[r] = blk ? static_cast<uint16_t>(blk[0] | blk[1] << 8) : 0;
     }
-    __m512i g[16];
-    transpose_16x8(first, g);
-    transpose_16x8(second, g + 8);
-    for (int p = 0; p < 16; ++p) _mm512_storeu_si512(pb + 64 * p, g[p]);
+    __m512i g[8];
+    transpose_16x8(q, g);
+    for (int i = 0; i < 8; ++i) {
+      _mm512_storeu_si512(pb + 128 * i, _mm512_srai_epi16(_mm512_slli_epi16(g[i], 8), 8));  // bytes 0, 2
+      _mm512_storeu_si512(pb + 128 * i + 64, _mm512_srai_epi16(g[i], 8));                   // bytes 1, 3
+    }
     _mm512_storeu_ps(reinterpret_cast<float*>(pb + kPackedQ),
                      _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales))));
   }
@@ -217,7 +219,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
   const int16_t* xq[T];
   for (int t = 0; t < T; ++t) {
     acc[t] = _mm512_setzero_ps();
-    xq[t] = x.q.data() + (t0 + static_cast<size_t>(t)) * x.k;
+    xq[t] = x.pairs.data() + (t0 + static_cast<size_t>(t)) * x.k;
   }
   for (size_t b = 0; b < nb; ++b) {
     const uint8_t* pb = packed + b * kPackedBlock;
@@ -334,6 +336,7 @@ void size_q8(size_t n, size_t k, Q8Activations& out) {
   out.n = n;
   out.k = k;
   out.q.resize(n * k);
+  out.pairs.resize(have_vnni() ? n * k : 0);
   out.d.resize(n * k / kBlock);
 }
 
@@ -347,6 +350,15 @@ void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
       quantize_block_avx512(xb, qb, &out.d[t * nb + b]);
     else
       quantize_block_scalar(xb, qb, &out.d[t * nb + b]);
+  }
+  if (out.pairs.empty()) return;
+  int16_t* p = out.pairs.data() + t * out.k;  // each 4 values as (0, 2, 1, 3), as pack_tile_avx512 pairs them
+  const int16_t* q = out.q.data() + t * out.k;
+  for (size_t i = 0; i < out.k; i += 4) {
+    p[i] = q[i];
+    p[i + 1] = q[i + 2];
+    p[i + 2] = q[i + 1];
+    p[i + 3] = q[i + 3];
   }
 }
 

@@ -21,8 +21,9 @@ namespace lmac::cpu {
 // path cost about 0.1 nats per token on the conformance sequences).
 struct Q8Activations {
   size_t n = 0, k = 0;
-  std::vector<int16_t> q;  // n x k
-  std::vector<float> d;    // n x k/32 block scales
+  std::vector<int16_t> q;      // n x k
+  std::vector<int16_t> pairs;  // q with each 4 values in the order 0, 2, 1, 3 (for the AVX-512 tiles)
+  std::vector<float> d;        // n x k/32 block scales
 };
 
 bool q8_product_ok(const Matrix& w);
