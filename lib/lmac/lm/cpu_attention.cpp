@@ -3,12 +3,8 @@
 // put 16 keys in the lanes of a register (keys are cached dimension-major in blocks of
 // 16), so no horizontal sums are needed; each score is still one fused multiply-add
 // chain over the head dimensions, the same at every SIMD width.
-// GCC 12's AVX-512 headers trip its own uninitialized-value warnings (_mm512_undefined_*).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 #include "lmac/lm/cpu_attention.hpp"
+#include "lmac/lm/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
 #include <immintrin.h>
 
@@ -17,7 +13,6 @@
 #include <vector>
 
 #include "lmac/common/det_math.hpp"
-#include "lmac/lm/cpu_simd.hpp"
 
 namespace lmac::cpu {
 namespace {
@@ -111,26 +106,8 @@ __attribute__((target("avx512f"))) void scores_avx512(const float* const* q, con
 
 void scores_group_avx512(size_t heads, const float* const* q, const KvHead& kv, float scale, float* const* p,
                          float* mx) {
-  for (size_t h = 0; h < heads;) {
-    switch (std::min<size_t>(4, heads - h)) {
-      case 4:
-        scores_avx512<4>(q + h, kv, scale, p + h, mx + h);
-        h += 4;
-        break;
-      case 3:
-        scores_avx512<3>(q + h, kv, scale, p + h, mx + h);
-        h += 3;
-        break;
-      case 2:
-        scores_avx512<2>(q + h, kv, scale, p + h, mx + h);
-        h += 2;
-        break;
-      default:
-        scores_avx512<1>(q + h, kv, scale, p + h, mx + h);
-        h += 1;
-        break;
-    }
-  }
+  for (size_t h = 0; h < heads; h += 4)
+    with_count<4>(heads - h, [&](auto n) { scores_avx512<decltype(n)::value>(q + h, kv, scale, p + h, mx + h); });
 }
 
 // ---- Sum of e[0..n): lane j mod 16, then the reduce16 tree. Lanes past n add +0,
@@ -199,34 +176,14 @@ __attribute__((target("avx512f"))) void values_avx512(const float* const* e, con
 template <int NV>
 void values_group_avx512(size_t heads, const float* const* e, const float* inv, const KvHead& kv, float* const* out) {
   constexpr int kMaxH = std::min(4, std::max(1, 24 / NV));
-  size_t h = 0;
-  for (; h + kMaxH <= heads; h += kMaxH) values_avx512<kMaxH, NV>(e + h, inv + h, kv, out + h);
-  if (heads - h == 3) values_avx512<3, NV>(e + h, inv + h, kv, out + h);
-  if (heads - h == 2) values_avx512<2, NV>(e + h, inv + h, kv, out + h);
-  if (heads - h == 1) values_avx512<1, NV>(e + h, inv + h, kv, out + h);
+  for (size_t h = 0; h < heads; h += kMaxH)
+    with_count<kMaxH>(heads - h, [&](auto n) { values_avx512<decltype(n)::value, NV>(e + h, inv + h, kv, out + h); });
 }
 
 void values_group(size_t heads, const float* const* e, const float* inv, const KvHead& kv, float* const* out) {
-  if (have_avx512() && kv.hd % 16 == 0 && kv.hd <= 128) {
-    switch (kv.hd / 16) {
-      case 1:
-        return values_group_avx512<1>(heads, e, inv, kv, out);
-      case 2:
-        return values_group_avx512<2>(heads, e, inv, kv, out);
-      case 3:
-        return values_group_avx512<3>(heads, e, inv, kv, out);
-      case 4:
-        return values_group_avx512<4>(heads, e, inv, kv, out);
-      case 5:
-        return values_group_avx512<5>(heads, e, inv, kv, out);
-      case 6:
-        return values_group_avx512<6>(heads, e, inv, kv, out);
-      case 7:
-        return values_group_avx512<7>(heads, e, inv, kv, out);
-      default:
-        return values_group_avx512<8>(heads, e, inv, kv, out);
-    }
-  }
+  if (have_avx512() && kv.hd % 16 == 0 && kv.hd <= 128)
+    return with_count<8>(kv.hd / 16,
+                         [&](auto nv) { values_group_avx512<decltype(nv)::value>(heads, e, inv, kv, out); });
   for (size_t h = 0; h < heads; ++h) {
     if (have_avx2() && kv.hd % 8 == 0)
       values_avx2(e[h], inv[h], kv, out[h]);

@@ -3,11 +3,8 @@
 // threads split rows or tokens, never a reduction. SIMD width never changes the order:
 // AVX2 runs the 16 lanes as two registers, the scalar path as an array, both with fused
 // multiply-add. Attention lives in cpu_attention.
-// GCC 12's AVX-512 headers trip its own uninitialized-value warnings (_mm512_undefined_*).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "lmac/lm/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
+
 #include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -25,7 +22,6 @@
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/cpu_attention.hpp"
 #include "lmac/lm/cpu_q8.hpp"
-#include "lmac/lm/cpu_simd.hpp"
 
 namespace lmac {
 namespace {
@@ -196,60 +192,10 @@ bool fused_ok(const Matrix& w, size_t n) {
 }
 
 void rows_fused(const Matrix& w, size_t row, const float* x, size_t n, float* y, size_t y_stride) {
-  for (size_t t = 0; t < n; t += kFusedGroup) {  // these tokens share each widened block
-    const float* xt = x + t * w.cols;
-    float* yt = y + t * y_stride;
-    switch (std::min<size_t>(kFusedGroup, n - t)) {
-      case 1:
-        rows_fused_avx512<1>(w, row, xt, yt, y_stride);
-        break;
-      case 2:
-        rows_fused_avx512<2>(w, row, xt, yt, y_stride);
-        break;
-      case 3:
-        rows_fused_avx512<3>(w, row, xt, yt, y_stride);
-        break;
-      case 4:
-        rows_fused_avx512<4>(w, row, xt, yt, y_stride);
-        break;
-      case 5:
-        rows_fused_avx512<5>(w, row, xt, yt, y_stride);
-        break;
-      case 6:
-        rows_fused_avx512<6>(w, row, xt, yt, y_stride);
-        break;
-      case 7:
-        rows_fused_avx512<7>(w, row, xt, yt, y_stride);
-        break;
-      case 8:
-        rows_fused_avx512<8>(w, row, xt, yt, y_stride);
-        break;
-      case 9:
-        rows_fused_avx512<9>(w, row, xt, yt, y_stride);
-        break;
-      case 10:
-        rows_fused_avx512<10>(w, row, xt, yt, y_stride);
-        break;
-      case 11:
-        rows_fused_avx512<11>(w, row, xt, yt, y_stride);
-        break;
-      case 12:
-        rows_fused_avx512<12>(w, row, xt, yt, y_stride);
-        break;
-      case 13:
-        rows_fused_avx512<13>(w, row, xt, yt, y_stride);
-        break;
-      case 14:
-        rows_fused_avx512<14>(w, row, xt, yt, y_stride);
-        break;
-      case 15:
-        rows_fused_avx512<15>(w, row, xt, yt, y_stride);
-        break;
-      default:
-        rows_fused_avx512<16>(w, row, xt, yt, y_stride);
-        break;
-    }
-  }
+  for (size_t t = 0; t < n; t += kFusedGroup)  // these tokens share each widened block
+    cpu::with_count<kFusedGroup>(n - t, [&](auto tb) {
+      rows_fused_avx512<decltype(tb)::value>(w, row, x + t * w.cols, y + t * y_stride, y_stride);
+    });
 }
 
 // Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens. Token tiles

@@ -2,12 +2,8 @@
 // lanes of a register: a tile's blocks are widened to 16 bits and repacked so that one
 // 64-byte load holds 2 weights of each of the 16 rows, and vpdpwssd adds 2 products per
 // lane per instruction; the block sums are exact 32-bit integers.
-// GCC 12's AVX-512 headers trip its own uninitialized-value warnings (_mm512_undefined_*).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 #include "lmac/lm/cpu_q8.hpp"
+#include "lmac/lm/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
 #include <immintrin.h>
 
@@ -15,9 +11,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 
-#include "lmac/lm/cpu_simd.hpp"
 #include "lmac/lm/ggml_types.hpp"
 
 namespace lmac::cpu {
@@ -298,34 +292,15 @@ __attribute__((target("avx512f,avx512bw"))) void product_direct_avx512(const Mat
 void product_avx512(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
                     float* y, size_t y_stride, std::vector<uint8_t>& scratch) {
   if (x.n <= kDirectMaxTokens) {
-    size_t t = 0;
-    for (; t + 2 <= x.n; t += 2) product_direct_avx512<2>(w, rows, j0, nj, x, t, y, y_stride);
-    if (t < x.n) product_direct_avx512<1>(w, rows, j0, nj, x, t, y, y_stride);
-    return;
+    return with_count<kDirectMaxTokens>(
+        x.n, [&](auto n) { product_direct_avx512<decltype(n)::value>(w, rows, j0, nj, x, 0, y, y_stride); });
   }
   const size_t nb = w.cols / kBlock;
   scratch.resize(nb * kPackedBlock);
   pack_tile_avx512(w, rows, j0, nj, scratch.data());
-  size_t t = 0;
-  for (; t + 8 <= x.n; t += 8) tile_tokens_avx512<8>(scratch.data(), nb, x, t, y, y_stride, nj);
-  switch (x.n - t) {
-    case 7:
-      return tile_tokens_avx512<7>(scratch.data(), nb, x, t, y, y_stride, nj);
-    case 6:
-      return tile_tokens_avx512<6>(scratch.data(), nb, x, t, y, y_stride, nj);
-    case 5:
-      return tile_tokens_avx512<5>(scratch.data(), nb, x, t, y, y_stride, nj);
-    case 4:
-      return tile_tokens_avx512<4>(scratch.data(), nb, x, t, y, y_stride, nj);
-    case 3:
-      return tile_tokens_avx512<3>(scratch.data(), nb, x, t, y, y_stride, nj);
-    case 2:
-      return tile_tokens_avx512<2>(scratch.data(), nb, x, t, y, y_stride, nj);
-    case 1:
-      return tile_tokens_avx512<1>(scratch.data(), nb, x, t, y, y_stride, nj);
-    default:
-      return;
-  }
+  for (size_t t = 0; t < x.n; t += 8)
+    with_count<8>(x.n - t,
+                  [&](auto n) { tile_tokens_avx512<decltype(n)::value>(scratch.data(), nb, x, t, y, y_stride, nj); });
 }
 
 }  // namespace
