@@ -162,14 +162,14 @@ __attribute__((target("avx512f"))) void values_avx512(const float* const* e, con
   for (size_t j = 0; j < kv.n; ++j) {
     const float* v = kv.values + j * kv.value_stride;
     __m512 vv[NV];
-    for (int c = 0; c < NV; ++c) vv[c] = _mm512_loadu_ps(v + 16 * c);
+    for (size_t c = 0; c < NV; ++c) vv[c] = _mm512_loadu_ps(v + 16 * c);
     for (int h = 0; h < H; ++h) {
       const __m512 w = _mm512_set1_ps(e[h][j]);
       for (int c = 0; c < NV; ++c) acc[h][c] = _mm512_fmadd_ps(w, vv[c], acc[h][c]);
     }
   }
   for (int h = 0; h < H; ++h)
-    for (int c = 0; c < NV; ++c) _mm512_storeu_ps(out[h] + 16 * c, _mm512_mul_ps(acc[h][c], _mm512_set1_ps(inv[h])));
+    for (size_t c = 0; c < NV; ++c) _mm512_storeu_ps(out[h] + 16 * c, _mm512_mul_ps(acc[h][c], _mm512_set1_ps(inv[h])));
 }
 
 // Up to 24 accumulators: as many heads as fit (at most 4), for head sizes 16..128.

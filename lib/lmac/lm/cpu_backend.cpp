@@ -128,10 +128,10 @@ __attribute__((target("avx512f,avx2,fma"))) inline float hsum_tree512(__m512 v) 
 // (0+2)+(1+3)), only moved side by side by shuffles so that one add serves 16 sums.
 __attribute__((target("avx512f"))) inline __m512 reduce16x16_avx512(const __m512* v) {
   __m512 s8[8], s4[4];
-  for (int m = 0; m < 8; ++m)  // [a lanes 0-7 | b lanes 0-7] + [a lanes 8-15 | b lanes 8-15]
+  for (size_t m = 0; m < 8; ++m)  // [a lanes 0-7 | b lanes 0-7] + [a lanes 8-15 | b lanes 8-15]
     s8[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0x44),
                           _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0xEE));
-  for (int m = 0; m < 4; ++m)  // each 128-bit lane now holds the 4 partial sums of one input
+  for (size_t m = 0; m < 4; ++m)  // each 128-bit lane now holds the 4 partial sums of one input
     s4[m] = _mm512_add_ps(_mm512_shuffle_f32x4(s8[2 * m], s8[2 * m + 1], 0x88),
                           _mm512_shuffle_f32x4(s8[2 * m], s8[2 * m + 1], 0xDD));
   const __m512 g = _mm512_add_ps(_mm512_shuffle_ps(s4[0], s4[1], 0x44), _mm512_shuffle_ps(s4[0], s4[1], 0xEE));

@@ -19,9 +19,9 @@ namespace {
 
 constexpr size_t kBlock = 32, kBlockBytes = 34;  // Q8_0: fp16 scale, 32 int8
 constexpr size_t kTileRows = 16;
-constexpr size_t kDirectMaxTokens = 2;              // measured: the direct kernel loses from 3 tokens on
-constexpr size_t kPackedQ = 16 * 64;                // 16 groups of 16 rows x 2 int16
-constexpr size_t kPackedBlock = kPackedQ + 16 * 4;  // then 16 float scales
+constexpr size_t kDirectMaxTokens = 2;                      // measured: the direct kernel loses from 3 tokens on
+constexpr size_t kPackedQ = size_t{16} * 64;                // 16 groups of 16 rows x 2 int16
+constexpr size_t kPackedBlock = kPackedQ + size_t{16} * 4;  // then 16 float scales
 
 bool have_vnni() {
   static const bool ok = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
@@ -189,7 +189,7 @@ __attribute__((target("avx512f,avx512bw"))) void pack_tile_avx512(const Matrix& 
     }
     __m512i g[8];
     transpose_16x8(q, g);
-    for (int i = 0; i < 8; ++i) {
+    for (size_t i = 0; i < 8; ++i) {
       _mm512_storeu_si512(pb + 128 * i, _mm512_srai_epi16(_mm512_slli_epi16(g[i], 8), 8));  // bytes 0, 2
       _mm512_storeu_si512(pb + 128 * i + 64, _mm512_srai_epi16(g[i], 8));                   // bytes 1, 3
     }
@@ -243,10 +243,10 @@ __attribute__((target("avx512f"))) inline __m512i shuffle_epi32x2(__m512i a, __m
 // Sixteen exact integer sums at once: r[4L + c] = sum of the lanes of v[4c + L].
 __attribute__((target("avx512f"))) inline __m512i reduce16x16_epi32(const __m512i* v) {
   __m512i s8[8], s4[4];
-  for (int m = 0; m < 8; ++m)
+  for (size_t m = 0; m < 8; ++m)
     s8[m] = _mm512_add_epi32(_mm512_shuffle_i32x4(v[2 * m], v[2 * m + 1], 0x44),
                              _mm512_shuffle_i32x4(v[2 * m], v[2 * m + 1], 0xEE));
-  for (int m = 0; m < 4; ++m)
+  for (size_t m = 0; m < 4; ++m)
     s4[m] = _mm512_add_epi32(_mm512_shuffle_i32x4(s8[2 * m], s8[2 * m + 1], 0x88),
                              _mm512_shuffle_i32x4(s8[2 * m], s8[2 * m + 1], 0xDD));
   const __m512i g = _mm512_add_epi32(shuffle_epi32x2<0x44>(s4[0], s4[1]), shuffle_epi32x2<0xEE>(s4[0], s4[1]));
