@@ -104,43 +104,54 @@ __attribute__((target("avx2"))) inline __m256i reduce8x8_epi32(const __m256i* v)
   return _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31));
 }
 
-__attribute__((target("avx2,fma,f16c"))) void product_avx2(const Matrix& w, std::span<const int32_t> rows, size_t j0,
-                                                           size_t nj, const Q8Activations& x, float* y,
-                                                           size_t y_stride) {
+// T tokens from t0 against 8 rows: each block's weights are widened once for all T.
+template <int T>
+__attribute__((target("avx2,fma,f16c"))) void rows_tokens_avx2(const uint8_t* const* src, size_t nb,
+                                                               const Q8Activations& x, size_t t0, float* y,
+                                                               size_t y_stride, size_t nr) {
+  __m256 acc[T];
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    __m256i lo[8], hi[8];
+    alignas(16) uint16_t scales[8];
+    for (size_t r = 0; r < 8; ++r) {
+      const uint8_t* blk = src[r] ? src[r] + b * kBlockBytes : nullptr;
+      lo[r] = blk ? _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)))
+                  : _mm256_setzero_si256();
+      hi[r] = blk ? _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18)))
+                  : _mm256_setzero_si256();
+      scales[r] = blk ? static_cast<uint16_t>(blk[0] | blk[1] << 8) : 0;
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales)));
+    for (int t = 0; t < T; ++t) {
+      const size_t tt = t0 + static_cast<size_t>(t);
+      const int16_t* xq = x.q.data() + tt * x.k + b * kBlock;
+      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
+      const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 16));
+      __m256i prod[8];
+      for (size_t r = 0; r < 8; ++r)
+        prod[r] = _mm256_add_epi32(_mm256_madd_epi16(lo[r], x0), _mm256_madd_epi16(hi[r], x1));
+      const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(x.d[tt * nb + b]));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8x8_epi32(prod)), sc, acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    alignas(32) float out[8];
+    _mm256_store_ps(out, acc[t]);
+    std::copy_n(out, nr, y + (t0 + static_cast<size_t>(t)) * y_stride);
+  }
+}
+
+void product_avx2(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
+                  float* y, size_t y_stride) {
   const size_t nb = w.cols / kBlock;
   for (size_t r0 = 0; r0 < nj; r0 += 8) {
     const size_t nr = std::min<size_t>(8, nj - r0);
     const uint8_t* src[8];
     for (size_t r = 0; r < 8; ++r) src[r] = r < nr ? weight_row(w, rows, j0 + r0 + r) : nullptr;
-    for (size_t t = 0; t < x.n; ++t) {
-      const int16_t* xq = x.q.data() + t * x.k;
-      __m256 acc = _mm256_setzero_ps();
-      for (size_t b = 0; b < nb; ++b) {
-        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kBlock));
-        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kBlock + 16));
-        __m256i prod[8];
-        alignas(16) uint16_t scales[8];
-        for (size_t r = 0; r < 8; ++r) {
-          const uint8_t* blk = src[r] ? src[r] + b * kBlockBytes : nullptr;
-          if (blk == nullptr) {
-            prod[r] = _mm256_setzero_si256();
-            scales[r] = 0;
-            continue;
-          }
-          const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-          const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18));
-          prod[r] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(lo), x0),
-                                     _mm256_madd_epi16(_mm256_cvtepi8_epi16(hi), x1));
-          scales[r] = static_cast<uint16_t>(blk[0] | blk[1] << 8);
-        }
-        const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales)));
-        const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(x.d[t * nb + b]));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8x8_epi32(prod)), sc, acc);
-      }
-      alignas(32) float out[8];
-      _mm256_store_ps(out, acc);
-      std::copy_n(out, nr, y + t * y_stride + r0);
-    }
+    for (size_t t = 0; t < x.n; t += 4)
+      with_count<4>(x.n - t,
+                    [&](auto n) { rows_tokens_avx2<decltype(n)::value>(src, nb, x, t, y + r0, y_stride, nr); });
   }
 }
 
