@@ -73,6 +73,33 @@ __attribute__((target("avx512f,avx512bw"))) void quantize_block_avx512(const flo
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 16), _mm512_cvtsepi32_epi16(qhi));
 }
 
+__attribute__((target("avx2,fma"))) void quantize_block_avx2(const float* x, int16_t* q, float* d) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(FLT_MAX);
+  __m256 v[4], amax_v = _mm256_setzero_ps();
+  int nonfinite = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    v[i] = _mm256_loadu_ps(x + 8 * i);
+    const __m256 a = _mm256_andnot_ps(sign, v[i]);
+    nonfinite |= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ));
+    amax_v = _mm256_max_ps(amax_v, a);
+  }
+  if (nonfinite) {
+    *d = NAN;
+    std::fill(q, q + kBlock, int16_t{0});
+    return;
+  }
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax_v), _mm256_extractf128_ps(amax_v, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+  const float id = amax > 0.0f ? 32767.0f / amax : 0.0f;
+  *d = amax / 32767.0f;
+  __m256i qi[4];
+  for (size_t i = 0; i < 4; ++i) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], _mm256_set1_ps(id)));
+  for (size_t i = 0; i < 4; i += 2)  // packs works per 128-bit lane: put the quarters back in order
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 8 * i),
+                        _mm256_permute4x64_epi64(_mm256_packs_epi32(qi[i], qi[i + 1]), 0xD8));
+}
+
 // ---- Scalar products: the definition itself.
 
 void product_scalar(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
@@ -328,15 +355,12 @@ void size_q8(size_t n, size_t k, Q8Activations& out) {
 
 void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
   const size_t nb = out.k / kBlock;
-  const bool vec = have_avx512() && __builtin_cpu_supports("avx512bw");
-  for (size_t b = 0; b < nb; ++b) {
-    const float* xb = x + t * out.k + b * kBlock;
-    int16_t* qb = out.q.data() + t * out.k + b * kBlock;
-    if (vec)
-      quantize_block_avx512(xb, qb, &out.d[t * nb + b]);
-    else
-      quantize_block_scalar(xb, qb, &out.d[t * nb + b]);
-  }
+  static const bool has_bw = __builtin_cpu_supports("avx512bw");
+  const auto quantize = have_avx512() && has_bw ? quantize_block_avx512
+                        : have_avx2()           ? quantize_block_avx2
+                                                : quantize_block_scalar;
+  for (size_t b = 0; b < nb; ++b)
+    quantize(x + t * out.k + b * kBlock, out.q.data() + t * out.k + b * kBlock, &out.d[t * nb + b]);
   if (out.pairs.empty()) return;
   int16_t* p = out.pairs.data() + t * out.k;  // each 4 values as (0, 2, 1, 3), as pack_tile_avx512 pairs them
   const int16_t* q = out.q.data() + t * out.k;
