@@ -44,18 +44,27 @@ float scores_scalar(const float* q, const KvHead& kv, float scale, float* p) {
   return mx;
 }
 
+// Two blocks at a time: four independent chains.
 __attribute__((target("avx2,fma"))) float scores_avx2(const float* q, const KvHead& kv, float scale, float* p) {
   const __m256 vs = _mm256_set1_ps(scale);
-  for (size_t b = 0; b < blocks(kv.n); ++b) {
-    const float* k = kv.keys + b * kv.block_stride;
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+  const size_t nb = blocks(kv.n);
+  for (size_t b = 0; b < nb; b += 2) {
+    const float* k0 = kv.keys + b * kv.block_stride;
+    const float* k1 = b + 1 < nb ? k0 + kv.block_stride : k0;  // a lone last block is done twice
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t d = 0; d < kv.hd; ++d) {
       const __m256 qd = _mm256_set1_ps(q[d]);
-      lo = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k + d * kKeyBlock), lo);
-      hi = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k + d * kKeyBlock + 8), hi);
+      a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k0 + d * kKeyBlock), a0);
+      a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k0 + d * kKeyBlock + 8), a1);
+      a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k1 + d * kKeyBlock), a2);
+      a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k1 + d * kKeyBlock + 8), a3);
     }
-    _mm256_storeu_ps(p + b * kKeyBlock, _mm256_mul_ps(lo, vs));
-    _mm256_storeu_ps(p + b * kKeyBlock + 8, _mm256_mul_ps(hi, vs));
+    _mm256_storeu_ps(p + b * kKeyBlock, _mm256_mul_ps(a0, vs));
+    _mm256_storeu_ps(p + b * kKeyBlock + 8, _mm256_mul_ps(a1, vs));
+    if (b + 1 < nb) {
+      _mm256_storeu_ps(p + (b + 1) * kKeyBlock, _mm256_mul_ps(a2, vs));
+      _mm256_storeu_ps(p + (b + 1) * kKeyBlock + 8, _mm256_mul_ps(a3, vs));
+    }
   }
   return *std::max_element(p, p + kv.n);
 }
@@ -139,10 +148,25 @@ void values_scalar(const float* e, float inv, const KvHead& kv, float* out) {
   }
 }
 
+// The whole head in NV registers of 8 dimensions (head sizes up to 96).
+template <int NV>
 __attribute__((target("avx2,fma"))) void values_avx2(const float* e, float inv, const KvHead& kv, float* out) {
-  for (size_t d0 = 0; d0 < kv.hd; d0 += 32) {  // 4 registers of 8 dimensions at a time
-    const size_t nv = std::min<size_t>(4, (kv.hd - d0) / 8);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 acc[NV];
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  for (size_t j = 0; j < kv.n; ++j) {
+    const __m256 w = _mm256_set1_ps(e[j]);
+    const float* v = kv.values + j * kv.value_stride;
+    for (size_t c = 0; c < NV; ++c) acc[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * c), acc[c]);
+  }
+  for (size_t c = 0; c < NV; ++c) _mm256_storeu_ps(out + 8 * c, _mm256_mul_ps(acc[c], _mm256_set1_ps(inv)));
+}
+
+// Larger heads: 8 registers at a time.
+__attribute__((target("avx2,fma"))) void values_avx2(const float* e, float inv, const KvHead& kv, float* out) {
+  for (size_t d0 = 0; d0 < kv.hd; d0 += 64) {
+    const size_t nv = std::min<size_t>(8, (kv.hd - d0) / 8);
+    __m256 acc[8];
+    for (auto& a : acc) a = _mm256_setzero_ps();
     for (size_t j = 0; j < kv.n; ++j) {
       const __m256 w = _mm256_set1_ps(e[j]);
       const float* v = kv.values + j * kv.value_stride + d0;
@@ -185,7 +209,9 @@ void values_group(size_t heads, const float* const* e, const float* inv, const K
     return with_count<8>(kv.hd / 16,
                          [&](auto nv) { values_group_avx512<decltype(nv)::value>(heads, e, inv, kv, out); });
   for (size_t h = 0; h < heads; ++h) {
-    if (have_avx2() && kv.hd % 8 == 0)
+    if (have_avx2() && kv.hd % 8 == 0 && kv.hd <= 96)
+      with_count<12>(kv.hd / 8, [&](auto nv) { values_avx2<decltype(nv)::value>(e[h], inv[h], kv, out[h]); });
+    else if (have_avx2() && kv.hd % 8 == 0)
       values_avx2(e[h], inv[h], kv, out[h]);
     else
       values_scalar(e[h], inv[h], kv, out[h]);
