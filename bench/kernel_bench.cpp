@@ -20,12 +20,11 @@ std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols) {
   return b;
 }
 
-void BM_matmul(benchmark::State& state, GgmlType type) {
-  const size_t rows = 768, cols = 768, tokens = static_cast<size_t>(state.range(0));
+void run_matmul(benchmark::State& state, GgmlType type, size_t rows, size_t cols, size_t tokens, int threads) {
   auto data = random_blocks(type, rows, cols);
   lmac::Matrix w{type, rows, cols, data.data(), lmac::ggml_row_bytes(type, cols)};
   std::vector<float> x(tokens * cols, 0.01f), y(tokens * rows);
-  auto backend = lmac::make_cpu_backend(static_cast<int>(state.range(1)));
+  auto backend = lmac::make_cpu_backend(threads);
   for (auto _ : state) {
     backend->matmul(w, x.data(), tokens, y.data(), {});
     benchmark::DoNotOptimize(y.data());
@@ -33,6 +32,10 @@ void BM_matmul(benchmark::State& state, GgmlType type) {
   state.counters["MAC/s"] =
       benchmark::Counter(double(rows * cols * tokens), benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(lmac::cpu_simd_name());
+}
+
+void BM_matmul(benchmark::State& state, GgmlType type) {
+  run_matmul(state, type, 768, 768, static_cast<size_t>(state.range(0)), static_cast<int>(state.range(1)));
 }
 
 #define TYPE_BENCH(T) \
@@ -55,17 +58,7 @@ TYPE_BENCH(Q6_K);
 // The bundled model's prefill shapes (rows x cols, 512 tokens, 2 threads): with K = 288
 // the per-output reduction weighs more than in the square case above.
 void BM_matmul_shape(benchmark::State& state) {
-  const size_t rows = static_cast<size_t>(state.range(0)), cols = static_cast<size_t>(state.range(1)), tokens = 512;
-  auto data = random_blocks(GgmlType::Q8_0, rows, cols);
-  lmac::Matrix w{GgmlType::Q8_0, rows, cols, data.data(), lmac::ggml_row_bytes(GgmlType::Q8_0, cols)};
-  std::vector<float> x(tokens * cols, 0.01f), y(tokens * rows);
-  auto backend = lmac::make_cpu_backend(2);
-  for (auto _ : state) {
-    backend->matmul(w, x.data(), tokens, y.data(), {});
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.counters["MAC/s"] =
-      benchmark::Counter(double(rows * cols * tokens), benchmark::Counter::kIsIterationInvariantRate);
+  run_matmul(state, GgmlType::Q8_0, static_cast<size_t>(state.range(0)), static_cast<size_t>(state.range(1)), 512, 2);
 }
 BENCHMARK(BM_matmul_shape)->Args({288, 288})->Args({768, 288})->Args({288, 768})->UseRealTime();
 

@@ -38,7 +38,7 @@ if [ ! -x "$bench" ]; then
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
   cmake --build "$work/llama.cpp/build" --target llama-bench -j "$(nproc)" >/dev/null
 fi
-echo "llama.cpp: node-llama-cpp $node_llama_cpp bundle, $(cat "$work/package/llama/llama.cpp.info.json" | tr -d ' \n')"
+echo "llama.cpp: node-llama-cpp $node_llama_cpp bundle, $(tr -d ' \n' <"$work/package/llama/llama.cpp.info.json")"
 
 out=$(mktemp -d)
 for model in "${models[@]}"; do

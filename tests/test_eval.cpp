@@ -35,6 +35,14 @@ PcmFormat s16(int channels) {
   return f;
 }
 
+// A fresh folder holding a.wav: `frames` frames of 16-bit mono sine and noise.
+std::string one_wav_dir(const std::string& name, size_t frames) {
+  std::string d = make_dir(name);
+  PcmFormat f = s16(1);
+  test::write_bytes(d + "/a.wav", test::make_wav(f, test::make_pcm(f, frames, test::Content::SineNoise)));
+  return d;
+}
+
 TEST(Dataset, BitDepthConversionKeepsHighBits) {
   PcmFormat f = s16(1);
   Bytes pcm = samples_to_pcm({0x1234, -2, 32767, -32768}, f);
@@ -137,9 +145,7 @@ Bytes gzip_independent(ByteSpan in) {
 }
 
 TEST(Baselines, RatesEqualIndependentLibraryCalls) {
-  std::string dir = make_dir("rates");
-  PcmFormat f = s16(1);
-  test::write_bytes(dir + "/a.wav", test::make_wav(f, test::make_pcm(f, 5000, test::Content::SineNoise)));
+  std::string dir = one_wav_dir("rates", 5000);
   DatasetOptions o;
   o.dirs = {dir};
   o.bit_depth = 16;
@@ -209,9 +215,7 @@ TEST(Baselines, UnknownNamesAndUnsupportedFormats) {
 }
 
 TEST(Report, JsonCsvAndSvg) {
-  std::string dir = make_dir("report");
-  PcmFormat f = s16(1);
-  test::write_bytes(dir + "/a.wav", test::make_wav(f, test::make_pcm(f, 2000, test::Content::SineNoise)));
+  std::string dir = one_wav_dir("report", 2000);
   DatasetOptions o;
   o.dirs = {dir};
   o.chunk_bytes = 512;

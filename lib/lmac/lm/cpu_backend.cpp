@@ -123,22 +123,6 @@ __attribute__((target("avx512f,avx2,fma"))) inline float hsum_tree512(__m512 v) 
   return hsum_tree(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8));
 }
 
-// Sixteen dot16 trees at once. Returns r with r[4L + c] = reduce16(v[4c + L]): each
-// step adds exactly the pairs reduce16 adds (lane l with l+8, then l+4, then
-// (0+2)+(1+3)), only moved side by side by shuffles so that one add serves 16 sums.
-__attribute__((target("avx512f"))) inline __m512 reduce16x16_avx512(const __m512* v) {
-  __m512 s8[8], s4[4];
-  for (size_t m = 0; m < 8; ++m)  // [a lanes 0-7 | b lanes 0-7] + [a lanes 8-15 | b lanes 8-15]
-    s8[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0x44),
-                          _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0xEE));
-  for (size_t m = 0; m < 4; ++m)  // each 128-bit lane now holds the 4 partial sums of one input
-    s4[m] = _mm512_add_ps(_mm512_shuffle_f32x4(s8[2 * m], s8[2 * m + 1], 0x88),
-                          _mm512_shuffle_f32x4(s8[2 * m], s8[2 * m + 1], 0xDD));
-  const __m512 g = _mm512_add_ps(_mm512_shuffle_ps(s4[0], s4[1], 0x44), _mm512_shuffle_ps(s4[0], s4[1], 0xEE));
-  const __m512 h = _mm512_add_ps(_mm512_shuffle_ps(s4[2], s4[3], 0x44), _mm512_shuffle_ps(s4[2], s4[3], 0xEE));
-  return _mm512_add_ps(_mm512_shuffle_ps(g, h, 0x88), _mm512_shuffle_ps(g, h, 0xDD));
-}
-
 template <int RB, int TB>
 __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float* const* w, const float* const* x,
                                                                     size_t k, float* out, size_t out_stride) {
@@ -153,17 +137,9 @@ __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float*
       for (int t = 0; t < TB; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
     }
   }
-  if constexpr (RB == 4 && TB == 4) {  // acc[r][t] is v[4r + t]: token t's 4 rows land in 128-bit lane t
-    const __m512 sums = reduce16x16_avx512(&acc[0][0]);
-    _mm_storeu_ps(out, _mm512_extractf32x4_ps(sums, 0));
-    _mm_storeu_ps(out + out_stride, _mm512_extractf32x4_ps(sums, 1));
-    _mm_storeu_ps(out + 2 * out_stride, _mm512_extractf32x4_ps(sums, 2));
-    _mm_storeu_ps(out + 3 * out_stride, _mm512_extractf32x4_ps(sums, 3));
-  } else {
-    for (int r = 0; r < RB; ++r)
-      for (int t = 0; t < TB; ++t)
-        out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = hsum_tree512(acc[r][t]);
-  }
+  for (int r = 0; r < RB; ++r)
+    for (int t = 0; t < TB; ++t)
+      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = hsum_tree512(acc[r][t]);
 }
 
 // Decode-shaped F16 products (a few tokens): the weights are widened in registers and

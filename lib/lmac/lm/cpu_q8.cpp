@@ -32,7 +32,8 @@ const uint8_t* weight_row(const Matrix& w, std::span<const int32_t> rows, size_t
   return w.data + (rows.empty() ? j : static_cast<size_t>(rows[j])) * w.row_bytes;
 }
 
-float block_scale(const uint8_t* block) { return fp16_to_fp32(static_cast<uint16_t>(block[0] | block[1] << 8)); }
+// The fp16 bits of a block's scale; missing rows (nullptr) have scale 0.
+uint16_t scale_bits(const uint8_t* block) { return block ? static_cast<uint16_t>(block[0] | block[1] << 8) : 0; }
 
 // ---- Activations
 
@@ -115,7 +116,7 @@ void product_scalar(const Matrix& w, std::span<const int32_t> rows, size_t j0, s
         const uint8_t* blk = row + b * kBlockBytes;
         int32_t isum = 0;
         for (size_t i = 0; i < kBlock; ++i) isum += static_cast<int8_t>(blk[2 + i]) * xq[b * kBlock + i];
-        acc = std::fma(static_cast<float>(isum), block_scale(blk) * xd[b], acc);
+        acc = std::fma(static_cast<float>(isum), fp16_to_fp32(scale_bits(blk)) * xd[b], acc);
       }
       y[t * y_stride + j] = acc;
     }
@@ -147,7 +148,7 @@ __attribute__((target("avx2,fma,f16c"))) void rows_tokens_avx2(const uint8_t* co
                   : _mm256_setzero_si256();
       hi[r] = blk ? _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18)))
                   : _mm256_setzero_si256();
-      scales[r] = blk ? static_cast<uint16_t>(blk[0] | blk[1] << 8) : 0;
+      scales[r] = scale_bits(blk);
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales)));
     for (int t = 0; t < T; ++t) {
@@ -223,7 +224,7 @@ __attribute__((target("avx512f,avx512bw"))) void pack_tile_avx512(const Matrix& 
     for (size_t r = 0; r < kTileRows; ++r) {
       const uint8_t* blk = src[r] ? src[r] + b * kBlockBytes : nullptr;
       q[r] = blk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)) : _mm256_setzero_si256();
-      scales[r] = blk ? static_cast<uint16_t>(blk[0] | blk[1] << 8) : 0;
+      scales[r] = scale_bits(blk);
     }
     __m512i g[8];
     transpose_16x8(q, g);
@@ -311,7 +312,7 @@ __attribute__((target("avx512f,avx512bw"))) void product_direct_avx512(const Mat
       const uint8_t* blk = src[r] ? src[r] + b * kBlockBytes : nullptr;
       wv[r] = blk ? _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)))
                   : _mm512_setzero_si512();
-      scales[r] = blk ? static_cast<uint16_t>(blk[0] | blk[1] << 8) : 0;
+      scales[r] = scale_bits(blk);
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales)));
     for (int t = 0; t < T; ++t) {

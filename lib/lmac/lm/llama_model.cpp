@@ -175,18 +175,17 @@ void LlamaSession::grow_rope_table(size_t n_pos) {
     }
 }
 
-void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits) {
+// Gives each token of the batch its sequence's cache and next position (after the
+// tokens of its sequence so far, and before it in this batch), with room in the caches
+// for the whole batch and RoPE angles up to the last position.
+void LlamaSession::place(std::span<const BatchToken> batch) {
   const LlamaConfig& c = model_.config();
-  Backend& be = *backend_;
-  const size_t n = batch.size(), dim = c.n_embd, hd = c.head_dim;
-  const size_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
-  if (n == 0) return;
-
-  // Positions: each token goes after the tokens of its sequence so far (and before it in this batch).
+  const size_t n = batch.size(), kv_dim = c.n_head_kv * c.head_dim;
   Scratch& s = s_;
   s.pos.resize(n);
   s.ids.resize(n);
   s.cache.resize(n);
+  size_t max_pos = 0;
   for (size_t t = 0; t < n; ++t) {
     auto [it, fresh] = caches_.try_emplace(batch[t].seq);
     Cache& cc = it->second;
@@ -202,20 +201,39 @@ void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const in
     s.pos[t] = static_cast<int32_t>(cc.n_pos++);
     s.ids[t] = batch[t].token;
     s.cache[t] = &cc;
+    max_pos = std::max(max_pos, cc.n_pos);
   }
-  size_t max_pos = 0;
-  for (size_t t = 0; t < n; ++t) {
-    max_pos = std::max(max_pos, static_cast<size_t>(s.pos[t]) + 1);
-    for (uint32_t l = 0; l < c.n_layer; ++l) {  // room for the whole batch before any layer writes
-      Cache& cc = *s.cache[t];
-      if (cc.v[l].size() < cc.n_pos * kv_dim) {
-        cc.k[l].resize(key_cache_floats(cc.n_pos, kv_dim));
-        cc.v[l].resize(cc.n_pos * kv_dim);
+  for (Cache* cc : s.cache)
+    for (uint32_t l = 0; l < c.n_layer; ++l)
+      if (cc->v[l].size() < cc->n_pos * kv_dim) {
+        cc->k[l].resize(key_cache_floats(cc->n_pos, kv_dim));
+        cc->v[l].resize(cc->n_pos * kv_dim);
       }
-    }
-  }
   grow_rope_table(max_pos);
+}
 
+// Appends the batch's keys and values of layer l to their sequences' caches.
+void LlamaSession::store_kv(uint32_t l, const float* k, const float* v) {
+  const LlamaConfig& c = model_.config();
+  const size_t hd = c.head_dim, kv_dim = c.n_head_kv * hd;
+  for (size_t t = 0; t < s_.pos.size(); ++t) {
+    const size_t at = static_cast<size_t>(s_.pos[t]);
+    float* keys = s_.cache[t]->k[l].data();
+    for (size_t h = 0; h < c.n_head_kv; ++h)
+      for (size_t d = 0; d < hd; ++d) keys[key_index(at, h, d, c.n_head_kv, hd)] = k[t * kv_dim + h * hd + d];
+    std::copy_n(&v[t * kv_dim], kv_dim, &s_.cache[t]->v[l][at * kv_dim]);
+  }
+}
+
+void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits) {
+  const LlamaConfig& c = model_.config();
+  Backend& be = *backend_;
+  const size_t n = batch.size(), dim = c.n_embd, hd = c.head_dim;
+  const size_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  if (n == 0) return;
+  place(batch);
+
+  Scratch& s = s_;
   for (auto* b : {&s.x, &s.xb}) b->resize(std::max(b->size(), n * dim));
   for (auto* b : {&s.q, &s.att}) b->resize(std::max(b->size(), n * q_dim));
   for (auto* b : {&s.k, &s.v}) b->resize(std::max(b->size(), n * kv_dim));
@@ -233,13 +251,7 @@ void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const in
     be.matmul(L.wv, xb, n, v, {});
     be.rope(q, n, c.n_head, hd, c.rot_dim, s.pos.data(), rope_cs_.data());
     be.rope(k, n, c.n_head_kv, hd, c.rot_dim, s.pos.data(), rope_cs_.data());
-    for (size_t t = 0; t < n; ++t) {
-      const size_t at = static_cast<size_t>(s.pos[t]);
-      float* keys = s.cache[t]->k[l].data();
-      for (size_t h = 0; h < c.n_head_kv; ++h)
-        for (size_t d = 0; d < hd; ++d) keys[key_index(at, h, d, c.n_head_kv, hd)] = k[t * kv_dim + h * hd + d];
-      std::copy_n(&v[t * kv_dim], kv_dim, &s.cache[t]->v[l][at * kv_dim]);
-    }
+    store_kv(l, k, v);
     // Every token reads its keys from the cache, so a prefill reduces over exactly
     // what a later one-token step would see.
     s.jobs.resize(n);

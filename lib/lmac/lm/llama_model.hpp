@@ -96,6 +96,8 @@ class LlamaSession {
     std::vector<Cache*> cache;
     std::vector<AttentionJob> jobs;
   };
+  void place(std::span<const BatchToken> batch);
+  void store_kv(uint32_t layer, const float* k, const float* v);
   void grow_rope_table(size_t n_pos);
 
   const LlamaModel& model_;
