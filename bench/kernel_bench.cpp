@@ -66,11 +66,13 @@ BENCHMARK(BM_matmul_shape)->Args({288, 288})->Args({768, 288})->Args({288, 768})
 // over 2 KV heads), 2 threads, keys and values laid out as the KV cache holds them.
 void BM_attention_prefill(benchmark::State& state) {
   const size_t n = 512, n_head = 6, n_kv = 2, hd = 48, dim = n_head * hd, kv_dim = n_kv * hd;
-  std::vector<float> q(n * dim), keys(lmac::key_cache_floats(n, kv_dim)), values(n * kv_dim), out(n * dim);
+  std::vector<float> q(n * dim), out(n * dim);
+  std::vector<uint16_t> keys(lmac::key_cache_elems(n, kv_dim)), values(n * kv_dim);
   std::mt19937 rng(2);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (auto* v : {&q, &keys, &values})
-    for (auto& f : *v) f = u(rng);
+  for (auto& f : q) f = u(rng);
+  for (auto* v : {&keys, &values})
+    for (auto& h : *v) h = lmac::fp32_to_fp16(u(rng));
   std::vector<lmac::AttentionJob> jobs(n);
   for (size_t t = 0; t < n; ++t) jobs[t] = {&q[t * dim], keys.data(), values.data(), t + 1, &out[t * dim]};
   auto backend = lmac::make_cpu_backend(2);

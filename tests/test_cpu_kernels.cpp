@@ -96,13 +96,14 @@ std::vector<float> run_attention(int level, size_t n, size_t n_head, size_t n_kv
   std::mt19937 rng(static_cast<uint32_t>(n * 131 + n_head * 7 + hd));
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);
   const size_t kv_dim = n_kv * hd, dim = n_head * hd;
-  std::vector<float> q(n * dim), keys(key_cache_floats(n, kv_dim)), values(n * kv_dim), out(n * dim);
+  std::vector<float> q(n * dim), out(n * dim);
+  std::vector<uint16_t> keys(key_cache_elems(n, kv_dim)), values(n * kv_dim);
   for (auto& v : q) v = u(rng);
   for (size_t p = 0; p < n; ++p)
     for (size_t h = 0; h < n_kv; ++h)
       for (size_t d = 0; d < hd; ++d) {
-        keys[key_index(p, h, d, n_kv, hd)] = u(rng);
-        values[p * kv_dim + h * hd + d] = u(rng);
+        keys[key_index(p, h, d, n_kv, hd)] = fp32_to_fp16(u(rng));
+        values[p * kv_dim + h * hd + d] = fp32_to_fp16(u(rng));
       }
   std::vector<AttentionJob> jobs(n);
   for (size_t t = 0; t < n; ++t) jobs[t] = {&q[t * dim], keys.data(), values.data(), t + 1, &out[t * dim]};

@@ -88,6 +88,7 @@ Bytes write_lmac(const LmacStream& s) {
   w.u16(kFormatVersion);
   w.u16(0);  // flags, reserved
   size_t header_start = out.size();
+  w.u16(s.header.arithmetic_revision);
   write_header(w, s.header);
   w.u64(hash64(ByteSpan(out).subspan(header_start)));
   for (const ChunkRecord& c : s.chunks) {
@@ -113,11 +114,20 @@ ParsedStream parse_lmac(ByteSpan file) {
   if (file.size() < 8 || std::memcmp(file.data(), kMagic, 8) != 0) fail_format("not an .lmac file (bad magic)");
   r.bytes(8);
   uint16_t version = r.u16();
+  if (version == 1)  // format 1 had no revision field; its last engine was revision 3
+    fail_format(fmt::format("made by engine arithmetic revision 3 (format version 1); this lmac implements revision "
+                            "{} only: decode it with an lmac of revision 3",
+                            kArithmeticRevision));
   if (version != kFormatVersion)
     fail_format(fmt::format("unsupported .lmac version {} (this lmac reads version {})", version, kFormatVersion));
   if (r.u16() != 0) fail_format("unknown header flags");
   ParsedStream p;
   size_t header_start = r.pos();
+  const uint16_t revision = r.u16();
+  if (revision != kArithmeticRevision)
+    fail_format(fmt::format("made by engine arithmetic revision {}; this lmac implements revision {} only: decode "
+                            "it with an lmac of revision {}",
+                            revision, kArithmeticRevision, revision));
   p.stream.header = read_header(r);
   uint64_t header_hash = hash64(file.subspan(header_start, r.pos() - header_start));
   if (r.u64() != header_hash) fail_format("header checksum mismatch (corrupted header)");

@@ -1,4 +1,4 @@
-// The .lmac container, version 1 (docs/FORMAT.md is the normative description).
+// The .lmac container, version 2 (docs/FORMAT.md is the normative description).
 // Parsing is strict: every length is checked against the bytes present before it is
 // used, so hostile input can neither crash the parser nor make it over-allocate.
 #pragma once
@@ -9,15 +9,17 @@
 
 #include "lmac/audio/audio_file.hpp"
 #include "lmac/codec/model.hpp"
+#include "lmac/common/arithmetic_revision.hpp"
 #include "lmac/coding/residual_coder.hpp"
 #include "lmac/common/bytes.hpp"
 #include "lmac/serial/options.hpp"
 
 namespace lmac {
 
-constexpr uint16_t kFormatVersion = 1;
+constexpr uint16_t kFormatVersion = 2;
 
 struct StreamHeader {
+  uint16_t arithmetic_revision = kArithmeticRevision;  // docs/ARITHMETIC.md
   Container container = Container::Raw;
   PcmFormat format;
   SerialOptions serial;

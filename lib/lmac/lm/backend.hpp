@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 
+#include "lmac/common/simd_level.hpp"
 #include "lmac/lm/ggml_types.hpp"
 
 namespace lmac {
@@ -21,6 +22,7 @@ struct Matrix {
   size_t row_bytes = 0;
 };
 
+// The KV cache holds IEEE half values (rounded to nearest even when stored; revision 4).
 // Keys are cached in blocks of kKeyBlock positions, dimension-major inside a block, so
 // that one vector load holds one dimension of 16 consecutive keys. Values are cached
 // one position after another (n_pos x kv_dim).
@@ -29,8 +31,8 @@ constexpr size_t kKeyBlock = 16;
 inline size_t key_index(size_t pos, size_t h, size_t d, size_t n_kv_head, size_t head_dim) {
   return ((pos / kKeyBlock * n_kv_head + h) * head_dim + d) * kKeyBlock + pos % kKeyBlock;
 }
-// Floats a key cache needs for n_pos positions (whole blocks).
-inline size_t key_cache_floats(size_t n_pos, size_t kv_dim) {
+// Values a key cache needs for n_pos positions (whole blocks).
+inline size_t key_cache_elems(size_t n_pos, size_t kv_dim) {
   return (n_pos + kKeyBlock - 1) / kKeyBlock * kKeyBlock * kv_dim;
 }
 
@@ -38,8 +40,8 @@ inline size_t key_cache_floats(size_t n_pos, size_t kv_dim) {
 // its sequence's cache for this layer.
 struct AttentionJob {
   const float* q;       // n_head x head_dim
-  const float* keys;    // blocked, see key_index
-  const float* values;  // n_keys x kv_dim
+  const uint16_t* keys;    // IEEE half, blocked, see key_index
+  const uint16_t* values;  // IEEE half, n_keys x kv_dim
   size_t n_keys;
   float* out;  // n_head x head_dim
 };
@@ -77,11 +79,5 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 // The fixed-order dot product every CPU kernel uses: 16 lanes (lane = index mod 16),
 // each a chain of fused multiply-adds in index order, then a fixed pairwise tree.
 float dot16(const float* a, const float* b, size_t n);
-// Which SIMD path the CPU kernels use ("avx512f", "avx2+fma", "scalar"); the results
-// are identical.
-const char* cpu_simd_name();
-// Caps the SIMD level: 0 scalar, 1 AVX2+FMA, 2 AVX-512 (tests prove all give the same
-// bits; LMAC_SIMD=scalar|avx2 in the environment caps a whole run).
-void set_cpu_simd_level(int level);
 
 }  // namespace lmac

@@ -13,15 +13,16 @@
 #include <vector>
 
 #include "lmac/common/det_math.hpp"
+#include "lmac/lm/ggml_types.hpp"
 
 namespace lmac::cpu {
 namespace {
 
 // The keys and values of one KV head of one sequence.
 struct KvHead {
-  const float* keys;    // block 0 of this head; block b at keys + b * block_stride
-  size_t block_stride;  // floats from one key block to the next
-  const float* values;  // position 0 of this head; position j at values + j * value_stride
+  const uint16_t* keys;    // block 0 of this head; block b at keys + b * block_stride
+  size_t block_stride;     // values from one key block to the next
+  const uint16_t* values;  // position 0 of this head; position j at values + j * value_stride
   size_t value_stride;
   size_t n;   // keys to attend to
   size_t hd;  // head dimensions
@@ -29,15 +30,24 @@ struct KvHead {
 
 size_t blocks(size_t n) { return (n + kKeyBlock - 1) / kKeyBlock; }
 
+// The cache holds IEEE half values; widening them is exact, so every path reads the
+// same floats.
+__attribute__((target("avx2,f16c"))) inline __m256 load8h(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+__attribute__((target("avx512f"))) inline __m512 load16h(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 // ---- Scores: p[j] = (fma chain over d of q[d] k_j[d]) * scale; returns the largest.
 // p is written in whole blocks (entries past n are scratch).
 
 float scores_scalar(const float* q, const KvHead& kv, float scale, float* p) {
   float mx = -INFINITY;
   for (size_t j = 0; j < kv.n; ++j) {
-    const float* k = kv.keys + j / kKeyBlock * kv.block_stride + j % kKeyBlock;
+    const uint16_t* k = kv.keys + j / kKeyBlock * kv.block_stride + j % kKeyBlock;
     float s = 0.0f;
-    for (size_t d = 0; d < kv.hd; ++d) s = std::fma(q[d], k[d * kKeyBlock], s);
+    for (size_t d = 0; d < kv.hd; ++d) s = std::fma(q[d], fp16_to_fp32(k[d * kKeyBlock]), s);
     p[j] = s * scale;
     mx = std::max(mx, p[j]);
   }
@@ -45,19 +55,19 @@ float scores_scalar(const float* q, const KvHead& kv, float scale, float* p) {
 }
 
 // Two blocks at a time: four independent chains.
-__attribute__((target("avx2,fma"))) float scores_avx2(const float* q, const KvHead& kv, float scale, float* p) {
+__attribute__((target("avx2,fma,f16c"))) float scores_avx2(const float* q, const KvHead& kv, float scale, float* p) {
   const __m256 vs = _mm256_set1_ps(scale);
   const size_t nb = blocks(kv.n);
   for (size_t b = 0; b < nb; b += 2) {
-    const float* k0 = kv.keys + b * kv.block_stride;
-    const float* k1 = b + 1 < nb ? k0 + kv.block_stride : k0;  // a lone last block is done twice
+    const uint16_t* k0 = kv.keys + b * kv.block_stride;
+    const uint16_t* k1 = b + 1 < nb ? k0 + kv.block_stride : k0;  // a lone last block is done twice
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t d = 0; d < kv.hd; ++d) {
       const __m256 qd = _mm256_set1_ps(q[d]);
-      a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k0 + d * kKeyBlock), a0);
-      a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k0 + d * kKeyBlock + 8), a1);
-      a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k1 + d * kKeyBlock), a2);
-      a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k1 + d * kKeyBlock + 8), a3);
+      a0 = _mm256_fmadd_ps(qd, load8h(k0 + d * kKeyBlock), a0);
+      a1 = _mm256_fmadd_ps(qd, load8h(k0 + d * kKeyBlock + 8), a1);
+      a2 = _mm256_fmadd_ps(qd, load8h(k1 + d * kKeyBlock), a2);
+      a3 = _mm256_fmadd_ps(qd, load8h(k1 + d * kKeyBlock + 8), a3);
     }
     _mm256_storeu_ps(p + b * kKeyBlock, _mm256_mul_ps(a0, vs));
     _mm256_storeu_ps(p + b * kKeyBlock + 8, _mm256_mul_ps(a1, vs));
@@ -85,10 +95,10 @@ __attribute__((target("avx512f"))) inline void score_blocks_avx512(const float* 
   __m512 acc[H][NB];
   for (auto& row : acc)
     for (auto& a : row) a = _mm512_setzero_ps();
-  const float* k = kv.keys + b * kv.block_stride;
+  const uint16_t* k = kv.keys + b * kv.block_stride;
   for (size_t d = 0; d < kv.hd; ++d) {
     __m512 kd[NB];
-    for (int i = 0; i < NB; ++i) kd[i] = _mm512_loadu_ps(k + static_cast<size_t>(i) * kv.block_stride + d * kKeyBlock);
+    for (int i = 0; i < NB; ++i) kd[i] = load16h(k + static_cast<size_t>(i) * kv.block_stride + d * kKeyBlock);
     for (int h = 0; h < H; ++h) {
       const __m512 qd = _mm512_set1_ps(q[h][d]);
       for (int i = 0; i < NB; ++i) acc[h][i] = _mm512_fmadd_ps(qd, kd[i], acc[h][i]);
@@ -143,34 +153,34 @@ __attribute__((target("avx512f"))) float sum16_avx512(const float* e, size_t n) 
 void values_scalar(const float* e, float inv, const KvHead& kv, float* out) {
   for (size_t d = 0; d < kv.hd; ++d) {
     float o = 0.0f;
-    for (size_t j = 0; j < kv.n; ++j) o = std::fma(e[j], kv.values[j * kv.value_stride + d], o);
+    for (size_t j = 0; j < kv.n; ++j) o = std::fma(e[j], fp16_to_fp32(kv.values[j * kv.value_stride + d]), o);
     out[d] = o * inv;
   }
 }
 
 // The whole head in NV registers of 8 dimensions (head sizes up to 96).
 template <int NV>
-__attribute__((target("avx2,fma"))) void values_avx2(const float* e, float inv, const KvHead& kv, float* out) {
+__attribute__((target("avx2,fma,f16c"))) void values_avx2(const float* e, float inv, const KvHead& kv, float* out) {
   __m256 acc[NV];
   for (auto& a : acc) a = _mm256_setzero_ps();
   for (size_t j = 0; j < kv.n; ++j) {
     const __m256 w = _mm256_set1_ps(e[j]);
-    const float* v = kv.values + j * kv.value_stride;
-    for (size_t c = 0; c < NV; ++c) acc[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * c), acc[c]);
+    const uint16_t* v = kv.values + j * kv.value_stride;
+    for (size_t c = 0; c < NV; ++c) acc[c] = _mm256_fmadd_ps(w, load8h(v + 8 * c), acc[c]);
   }
   for (size_t c = 0; c < NV; ++c) _mm256_storeu_ps(out + 8 * c, _mm256_mul_ps(acc[c], _mm256_set1_ps(inv)));
 }
 
 // Larger heads: 8 registers at a time.
-__attribute__((target("avx2,fma"))) void values_avx2(const float* e, float inv, const KvHead& kv, float* out) {
+__attribute__((target("avx2,fma,f16c"))) void values_avx2(const float* e, float inv, const KvHead& kv, float* out) {
   for (size_t d0 = 0; d0 < kv.hd; d0 += 64) {
     const size_t nv = std::min<size_t>(8, (kv.hd - d0) / 8);
     __m256 acc[8];
     for (auto& a : acc) a = _mm256_setzero_ps();
     for (size_t j = 0; j < kv.n; ++j) {
       const __m256 w = _mm256_set1_ps(e[j]);
-      const float* v = kv.values + j * kv.value_stride + d0;
-      for (size_t c = 0; c < nv; ++c) acc[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * c), acc[c]);
+      const uint16_t* v = kv.values + j * kv.value_stride + d0;
+      for (size_t c = 0; c < nv; ++c) acc[c] = _mm256_fmadd_ps(w, load8h(v + 8 * c), acc[c]);
     }
     for (size_t c = 0; c < nv; ++c) _mm256_storeu_ps(out + d0 + 8 * c, _mm256_mul_ps(acc[c], _mm256_set1_ps(inv)));
   }
@@ -184,9 +194,9 @@ __attribute__((target("avx512f"))) void values_avx512(const float* const* e, con
   for (auto& row : acc)
     for (auto& a : row) a = _mm512_setzero_ps();
   for (size_t j = 0; j < kv.n; ++j) {
-    const float* v = kv.values + j * kv.value_stride;
+    const uint16_t* v = kv.values + j * kv.value_stride;
     __m512 vv[NV];
-    for (size_t c = 0; c < NV; ++c) vv[c] = _mm512_loadu_ps(v + 16 * c);
+    for (size_t c = 0; c < NV; ++c) vv[c] = load16h(v + 16 * c);
     for (int h = 0; h < H; ++h) {
       const __m512 w = _mm512_set1_ps(e[h][j]);
       for (int c = 0; c < NV; ++c) acc[h][c] = _mm512_fmadd_ps(w, vv[c], acc[h][c]);

@@ -5,12 +5,10 @@
 // multiply-add. Attention lives in cpu_attention.
 #include "lmac/lm/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
-#include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -26,32 +24,8 @@
 namespace lmac {
 namespace {
 
-// 0 scalar, 1 AVX2+FMA, 2 AVX-512F: the highest the CPU has, lowered by tests or by
-// LMAC_SIMD=scalar|avx2 in the environment. Every level gives the same bits.
-bool cpu_has_f16c() {  // clang has no __builtin_cpu_supports("f16c")
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
-}
 
-int detect_simd_level() {
-  int level = 0;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()) level = 1;
-  if (level == 1 && __builtin_cpu_supports("avx512f")) level = 2;
-  if (const char* e = std::getenv("LMAC_SIMD")) {
-    if (std::string(e) == "scalar")
-      level = 0;
-    else if (std::string(e) == "avx2")
-      level = std::min(level, 1);
-  }
-  return level;
-}
-const int g_cpu_level = detect_simd_level();
-std::atomic<int> g_level_cap{2};
-
-using cpu::have_avx2;
-using cpu::have_avx512;
 using cpu::reduce16;
-using cpu::simd_level;
 
 float dot16_scalar(const float* a, const float* b, size_t n) {
   float acc[16] = {};
@@ -342,17 +316,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-int cpu::simd_level() { return std::min(g_cpu_level, g_level_cap.load(std::memory_order_relaxed)); }
-
 float dot16(const float* a, const float* b, size_t n) {
   return have_avx2() ? dot16_avx2(a, b, n) : dot16_scalar(a, b, n);
-}
-
-void set_cpu_simd_level(int level) { g_level_cap = level; }
-
-const char* cpu_simd_name() {
-  static const char* names[] = {"scalar", "avx2+fma", "avx512f"};
-  return names[simd_level()];
 }
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }

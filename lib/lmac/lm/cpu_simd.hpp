@@ -15,13 +15,10 @@
 #include <type_traits>
 #include <utility>
 
+#include "lmac/common/simd_level.hpp"
+
 namespace lmac::cpu {
 
-// 0 scalar, 1 AVX2+FMA+F16C, 2 AVX-512F: the highest the CPU has, lowered by
-// set_cpu_simd_level or LMAC_SIMD=scalar|avx2. Every level gives the same bits.
-int simd_level();
-inline bool have_avx2() { return simd_level() >= 1; }
-inline bool have_avx512() { return simd_level() >= 2; }
 
 // ((a[0..7] + a[8..15]) lane-wise, then lanes l + l+4, then (0 + 2) + (1 + 3)).
 inline float reduce16(const float* acc) {

@@ -41,5 +41,9 @@ size_t ggml_row_bytes(GgmlType type, size_t elements);
 
 // IEEE half to float (exact, subnormals and NaN payloads included).
 float fp16_to_fp32(uint16_t h);
+// Float to IEEE half, rounded to nearest even: overflow gives infinity, tiny values
+// half subnormals or zero; NaN stays NaN (its payload is unspecified and no result of
+// lmac depends on it). The same bits as F16C's vcvtps2ph and CUDA's __float2half_rn.
+uint16_t fp32_to_fp16(float f);
 
 }  // namespace lmac

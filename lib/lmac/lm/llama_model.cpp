@@ -4,10 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string_view>
 
 #include "lmac/common/error.hpp"
+#include "lmac/common/arithmetic_revision.hpp"
 #include "lmac/common/hash.hpp"
+#include "lmac/lm/rope_table.hpp"
 
 namespace lmac {
 namespace {
@@ -61,6 +62,7 @@ LlamaConfig read_config(const GgufFile& f) {
   if (const GgufValue* v = f.find("llama.attention.layer_norm_rms_epsilon"))
     c.rms_eps = static_cast<float>(v->as_float());
   if (const GgufValue* v = f.find("llama.rope.freq_base")) c.rope_base = static_cast<float>(v->as_float());
+  if (!(c.rope_base >= 1.0f && c.rope_base <= 1e30f)) fail_format("llama.rope.freq_base must be in [1, 1e30]");
   if (f.find("llama.attention.sliding_window"))
     fail_format("sliding-window attention is not supported (Mistral with sliding window)");
   return c;
@@ -86,7 +88,12 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
   c.tied_output = f.find_tensor("output.weight") == nullptr;
   m->output_ = c.tied_output ? m->token_embd_ : matrix(f, "output.weight", c.n_embd, c.n_vocab);
   m->output_norm_ = vector_f32(f, "output_norm.weight", c.n_embd);
-  if (f.find_tensor("rope_freqs.weight")) m->rope_factors_ = vector_f32(f, "rope_freqs.weight", c.rot_dim / 2);
+  if (f.find_tensor("rope_freqs.weight")) {
+    m->rope_factors_ = vector_f32(f, "rope_freqs.weight", c.rot_dim / 2);
+    for (uint32_t i = 0; i < c.rot_dim / 2; ++i)
+      if (!(m->rope_factors_[i] >= 1e-6f && m->rope_factors_[i] <= 1e6f))
+        fail_format("rope_freqs.weight holds a factor outside [1e-6, 1e6]");
+  }
   for (uint32_t i = 0; i < c.n_layer; ++i) {
     const std::string p = fmt::format("blk.{}.", i);
     LlamaLayer l;
@@ -115,12 +122,10 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
     h.update(s.data(), s.size() + 1);
   }
   h.update(m->tokenizer_->kind().data(), m->tokenizer_->kind().size());
-  // The engine's order of arithmetic is part of what a stream depends on: when it
-  // changes, this revision changes, and older streams are refused instead of decoded
-  // into garbage. 2: attention scores as one multiply-add chain, softmax sum in 16 lanes;
-  // 3: Q8_0 products in integers with 16-bit activations.
-  constexpr std::string_view kArithmeticRevision = "lmac-engine-arithmetic-3";
-  h.update(kArithmeticRevision.data(), kArithmeticRevision.size());
+  // The engine's arithmetic is part of what a stream depends on (the stream header
+  // names its revision too, so an old stream is refused with the revision it needs).
+  const std::string revision = fmt::format("lmac-engine-arithmetic-{}", kArithmeticRevision);
+  h.update(revision.data(), revision.size());
   m->fingerprint_ = h.digest();
   return m;
 }
@@ -142,7 +147,7 @@ size_t LlamaSession::length(uint32_t seq) const {
 size_t LlamaSession::kv_bytes() const {
   size_t b = 0;
   auto add = [&](const Cache& c) {
-    for (size_t l = 0; l < c.k.size(); ++l) b += (c.k[l].capacity() + c.v[l].capacity()) * sizeof(float);
+    for (size_t l = 0; l < c.k.size(); ++l) b += (c.k[l].capacity() + c.v[l].capacity()) * sizeof(uint16_t);
   };
   for (const auto& [id, c] : caches_) add(c);
   for (const Cache& c : spare_) add(c);
@@ -157,22 +162,14 @@ void LlamaSession::drop(uint32_t seq) {
   caches_.erase(it);
 }
 
-// The angles in double through libm, rounded to float once per position: computed the
-// same way for every batch, so a position's rotation never depends on what else runs.
+// Computed once per position with lmac's own math (lm/rope_table), the same for every
+// batch, machine and device.
 void LlamaSession::grow_rope_table(size_t n_pos) {
   const LlamaConfig& c = model_.config();
   const size_t rot = c.rot_dim, have = rope_cs_.size() / rot;
   if (n_pos <= have) return;
   rope_cs_.resize(n_pos * rot);
-  const float* factors = model_.rope_factors();
-  for (size_t p = have; p < n_pos; ++p)
-    for (size_t i = 0; i < rot / 2; ++i) {
-      double theta = static_cast<double>(p) * std::pow(static_cast<double>(c.rope_base),
-                                                       -2.0 * static_cast<double>(i) / static_cast<double>(rot));
-      if (factors != nullptr) theta /= static_cast<double>(factors[i]);
-      rope_cs_[p * rot + 2 * i] = static_cast<float>(std::cos(theta));
-      rope_cs_[p * rot + 2 * i + 1] = static_cast<float>(std::sin(theta));
-    }
+  rope_table_rows({c.rope_base, c.rot_dim, model_.rope_factors()}, have, n_pos - have, &rope_cs_[have * rot]);
 }
 
 // Gives each token of the batch its sequence's cache and next position (after the
@@ -206,22 +203,24 @@ void LlamaSession::place(std::span<const BatchToken> batch) {
   for (Cache* cc : s.cache)
     for (uint32_t l = 0; l < c.n_layer; ++l)
       if (cc->v[l].size() < cc->n_pos * kv_dim) {
-        cc->k[l].resize(key_cache_floats(cc->n_pos, kv_dim));
+        cc->k[l].resize(key_cache_elems(cc->n_pos, kv_dim));
         cc->v[l].resize(cc->n_pos * kv_dim);
       }
   grow_rope_table(max_pos);
 }
 
-// Appends the batch's keys and values of layer l to their sequences' caches.
+// Appends the batch's keys and values of layer l to their sequences' caches, rounded
+// to IEEE half (nearest even): the cache is what every later token reads.
 void LlamaSession::store_kv(uint32_t l, const float* k, const float* v) {
   const LlamaConfig& c = model_.config();
   const size_t hd = c.head_dim, kv_dim = c.n_head_kv * hd;
   for (size_t t = 0; t < s_.pos.size(); ++t) {
     const size_t at = static_cast<size_t>(s_.pos[t]);
-    float* keys = s_.cache[t]->k[l].data();
+    uint16_t* keys = s_.cache[t]->k[l].data();
     for (size_t h = 0; h < c.n_head_kv; ++h)
-      for (size_t d = 0; d < hd; ++d) keys[key_index(at, h, d, c.n_head_kv, hd)] = k[t * kv_dim + h * hd + d];
-    std::copy_n(&v[t * kv_dim], kv_dim, &s_.cache[t]->v[l][at * kv_dim]);
+      for (size_t d = 0; d < hd; ++d) keys[key_index(at, h, d, c.n_head_kv, hd)] = fp32_to_fp16(k[t * kv_dim + h * hd + d]);
+    uint16_t* values = &s_.cache[t]->v[l][at * kv_dim];
+    for (size_t i = 0; i < kv_dim; ++i) values[i] = fp32_to_fp16(v[t * kv_dim + i]);
   }
 }
 

@@ -68,8 +68,8 @@ struct BatchToken {
   bool logits = true;  // whether this token's logits are wanted
 };
 
-// Runs the model over batches; holds one KV cache (float32 K and V per layer, grown as
-// the sequence grows) per live sequence.
+// Runs the model over batches; holds one KV cache (K and V per layer in IEEE half,
+// grown as the sequence grows) per live sequence.
 class LlamaSession {
  public:
   LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> backend);
@@ -86,7 +86,7 @@ class LlamaSession {
 
  private:
   struct Cache {
-    std::vector<std::vector<float>> k, v;  // per layer: keys in blocks (key_index), values n_pos x kv_dim
+    std::vector<std::vector<uint16_t>> k, v;  // per layer, IEEE half: keys in blocks (key_index), values n_pos x kv_dim
     size_t n_pos = 0;
   };
   // Activations of one batch, kept between calls so that a step allocates nothing.

@@ -1,0 +1,15 @@
+// The revision of lmac's arithmetic (docs/ARITHMETIC.md): every operation between the
+// audio bytes and the coder's frequencies. A stream decodes only with the revision that
+// made it, so any change that alters a bit of any stream (the golden streams in
+// tests/golden/ catch it) bumps this number.
+#pragma once
+
+#include <cstdint>
+
+namespace lmac {
+
+// 4: RoPE angles from lmac's own double math, IEEE-half KV cache, det_exp NaN -> -87.
+// (3: Q8_0 products in integers; 2: attention scores as one chain; 1: the first.)
+constexpr uint16_t kArithmeticRevision = 4;
+
+}  // namespace lmac
