@@ -3,15 +3,15 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cfloat>
+#include <cmath>
 #include <cstring>
 
 #include "lmac/common/det_math.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/common/simd_level.hpp"
 
 namespace lmac {
-namespace {
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}  // namespace
 
 uint32_t FreqTable::cum_below(uint32_t s) const {
   uint32_t c = 0;
@@ -58,7 +58,7 @@ __attribute__((target("avx2,fma"))) double lane_sum8_avx2(const float* e, size_t
 }
 
 double lane_sum8(const float* e, size_t n) {
-  if (kHaveAvx2) return lane_sum8_avx2(e, n);
+  if (have_avx2()) return lane_sum8_avx2(e, n);
   double lanes[8] = {};
   for (size_t i = 0; i < n; ++i) lanes[i & 7] += e[i];
   return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
@@ -83,7 +83,7 @@ __attribute__((target("avx2,fma"))) uint64_t scale_to_freq_avx2(const float* e, 
 }
 
 uint64_t scale_to_freq(const float* e, size_t n, double scale, uint32_t* f) {
-  if (kHaveAvx2) return scale_to_freq_avx2(e, n, scale, f);
+  if (have_avx2()) return scale_to_freq_avx2(e, n, scale, f);
   uint64_t sum = 0;
   for (size_t i = 0; i < n; ++i) sum += f[i] = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
   return sum;
@@ -94,16 +94,24 @@ uint64_t scale_to_freq(const float* e, size_t n, double scale, uint32_t* f) {
 void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& out) {
   const size_t n = logits.size();
   if (n == 0 || total_bits > 30 || (1ull << total_bits) < 2 * n) fail("frequency table: bad size");
-  float mx = logits[0];
-  for (float l : logits) mx = std::max(mx, l);  // NaN-free by contract of the model
+  // The largest logit; NaN never wins a comparison, so it is never the maximum.
+  float mx = -INFINITY;
+  for (float l : logits) mx = l > mx ? l : mx;
   out.freq.resize(n);
-  // e_i = exp(l_i - max), summed in 8 fixed lanes (the order is part of the format).
   thread_local std::vector<float> e;  // reused: this runs once per coded token
-  e.assign(logits.begin(), logits.end());
-  det_exp_shifted(e.data(), n, mx);
-  // Below e^-87 a token's share is far under one count: exactly 0 keeps the sum clean.
-  for (size_t i = 0; i < n; ++i)
-    if (!(logits[i] - mx > -87.0f)) e[i] = 0.0f;
+  if (!(std::fabs(mx) <= FLT_MAX)) {
+    // No finite maximum (all NaN or -inf, or a +inf): a broken model output still
+    // gives a valid table, the uniform one.
+    e.assign(n, 1.0f);
+  } else {
+    // e_i = exp(l_i - max), summed in 8 fixed lanes (the order is part of the format).
+    e.assign(logits.begin(), logits.end());
+    det_exp_shifted(e.data(), n, mx);
+    // Below e^-87 a token's share is far under one count: exactly 0 keeps the sum clean
+    // (NaN logits land here too).
+    for (size_t i = 0; i < n; ++i)
+      if (!(logits[i] - mx > -87.0f)) e[i] = 0.0f;
+  }
   const double sum = lane_sum8(e.data(), n);
   const double budget = static_cast<double>((1ull << total_bits) - n);
   const uint64_t total = scale_to_freq(e.data(), n, budget / sum, out.freq.data());

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Regenerates tests/golden/*.lmac and tests/golden/MANIFEST from the bundled recordings.
+# Only for a new arithmetic revision (docs/ARITHMETIC.md): the golden streams exist to
+# prove that this build still decodes what earlier builds of the same revision made.
+# The revision-3 stream (rev3-*.lmac) is kept as it is: it must be refused.
+#   bash scripts/make-golden-streams.sh [path/to/lmac]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lmac=${1:-build/release/lmac}
+G=tests/golden
+M=models/tinyllama-text-15m-q8_0.gguf
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+rm -f $G/r4-*.lmac
+# name | sox conversion of the bundled recordings | lmac flags
+cases=(
+  "llm-u8-mono-subword|-b 8 -e unsigned|-m $M"
+  "llm-u8-mono-char-mask|-b 8 -e unsigned|-m $M --tokenization char --mapping mask"
+  "llm-s16-stereo-subword|-b 16 stereo|-m $M"
+  "llm-s16-stereo-char-planar|-b 16 stereo|-m $M --tokenization char --layout planar --chunk-size 128"
+  "llm-s24-mono-char|-b 24|-m $M --tokenization char"
+  "llm-s32-stereo-blocked|-b 32 stereo|-m $M --layout blocked:4 --chunk-size 256"
+  "builtin-u8-mono|-b 8 -e unsigned|-m builtin:order2"
+  "builtin-s16-stereo-aiff|-b 16 stereo aiff|-m builtin:order2 --chunk-size 200"
+  "builtin-s24-stereo-file-order|-b 24 stereo|-m builtin:order2 --byte-order file"
+  "builtin-f32-mono|-b 32 -e floating-point|-m builtin:order2"
+)
+: >$G/MANIFEST
+for c in "${cases[@]}"; do
+  IFS='|' read -r name conv flags <<<"$c"
+  ext=wav
+  [[ $conv == *aiff* ]] && ext=aiff && conv=${conv/ aiff/}
+  if [[ $conv == *stereo* ]]; then
+    conv=${conv/ stereo/}
+    sox -M audio/Front_Center.wav audio/Rear_Right.wav $conv "$tmp/$name.$ext" trim 0.30 0.0025
+  else
+    sox audio/Front_Center.wav $conv "$tmp/$name.$ext" trim 0.30 0.006
+  fi
+  # shellcheck disable=SC2086
+  "$lmac" compress -q -f $flags "$tmp/$name.$ext" -o "$G/r4-$name.lmac"
+  model=bundled
+  [[ $flags == *builtin:order2* ]] && model=builtin:order2
+  echo "r4-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
+done
+ls -l $G

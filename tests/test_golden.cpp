@@ -1,0 +1,104 @@
+// Golden streams (tests/golden/MANIFEST): .lmac files made by an earlier build of this
+// arithmetic revision must decode to the very bytes they were made from. Encoding and
+// decoding with the same build cannot catch a change made to both sides; these can.
+// A stream of another revision is refused before any decoding.
+#include <gtest/gtest.h>
+#include <nettle/sha2.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "lmac/codec/file_codec.hpp"
+#include "test_support.hpp"
+
+namespace lmac {
+namespace {
+
+const std::string kGolden = LMAC_GOLDEN_DIR;
+
+std::string sha256_hex(ByteSpan data) {
+  sha256_ctx ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, data.size(), data.data());
+  uint8_t digest[SHA256_DIGEST_SIZE];
+  sha256_digest(&ctx, sizeof digest, digest);
+  std::string hex;
+  for (uint8_t b : digest) {
+    static const char* kDigits = "0123456789abcdef";
+    hex += kDigits[b >> 4];
+    hex += kDigits[b & 15];
+  }
+  return hex;
+}
+
+const CodecModel& model(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<CodecModel>> models;
+  auto& m = models[name];
+  if (!m)
+    m = load_model(name == "bundled" ? std::string(LMAC_SOURCE_DIR) + "/models/tinyllama-text-15m-q8_0.gguf" : name);
+  return *m;
+}
+
+TEST(GoldenStreams, EveryStreamDecodesToItsRecordedBytes) {
+  std::ifstream manifest(kGolden + "/MANIFEST");
+  ASSERT_TRUE(manifest) << "tests/golden/MANIFEST";
+  std::string line;
+  int count = 0;
+  while (std::getline(manifest, line)) {
+    std::istringstream in(line);
+    std::string file, model_name, sha;
+    size_t size = 0;
+    ASSERT_TRUE(in >> file >> model_name >> sha >> size) << line;
+    const Bytes stream = test::read_bytes(kGolden + "/" + file);
+    const ParsedStream parsed = parse_lmac(stream);
+    EXPECT_TRUE(parsed.damaged.empty()) << file;
+    CodecOptions o;
+    o.threads = 2;
+    const DecompressResult r = decompress_audio(model(model_name), parsed, o, false);
+    EXPECT_EQ(r.file.size(), size) << file;
+    EXPECT_EQ(sha256_hex(r.file), sha) << file << " no longer decodes to its original bytes";
+    ++count;
+  }
+  EXPECT_GE(count, 10);
+}
+
+TEST(GoldenStreams, AStreamOfAnotherRevisionIsRefusedBeforeDecoding) {
+  const std::string rev3 = kGolden + "/rev3-llm-u8-mono-subword.lmac";
+  try {
+    parse_lmac(test::read_bytes(rev3));
+    FAIL() << "a revision-3 stream was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("revision 3"), std::string::npos) << e.what();
+  }
+  // Through the command: one line, exit 1, no output file.
+  const std::string out = test::temp_dir() + "/rev3.wav", err = test::temp_dir() + "/rev3.err";
+  const std::string cmd = std::string(LMAC_BINARY) + " decompress -f " + rev3 + " -o " + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const Bytes e = test::read_bytes(err);
+  const std::string msg(e.begin(), e.end());
+  EXPECT_NE(msg.find("rev3-llm-u8-mono-subword.lmac"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("revision 3"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), msg.size() - 1) << msg;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  // A made-up future revision is named too.
+  Bytes future = test::read_bytes(kGolden + "/r4-builtin-u8-mono.lmac");
+  future[12] = 9;  // the revision field follows magic, version and flags
+  try {
+    parse_lmac(future);
+    FAIL() << "a revision-9 stream was accepted";
+  } catch (const std::exception& ex) {
+    EXPECT_NE(std::string(ex.what()).find("revision 9"), std::string::npos) << ex.what();
+  }
+}
+
+}  // namespace
+}  // namespace lmac
