@@ -49,7 +49,7 @@ float scores_scalar(const float* q, const KvHead& kv, float scale, float* p) {
     float s = 0.0f;
     for (size_t d = 0; d < kv.hd; ++d) s = std::fma(q[d], fp16_to_fp32(k[d * kKeyBlock]), s);
     p[j] = s * scale;
-    mx = std::max(mx, p[j]);
+    mx = p[j] > mx ? p[j] : mx;  // NaN never wins
   }
   return mx;
 }
@@ -76,7 +76,9 @@ __attribute__((target("avx2,fma,f16c"))) float scores_avx2(const float* q, const
       _mm256_storeu_ps(p + (b + 1) * kKeyBlock + 8, _mm256_mul_ps(a3, vs));
     }
   }
-  return *std::max_element(p, p + kv.n);
+  float mx = -INFINITY;
+  for (size_t j = 0; j < kv.n; ++j) mx = p[j] > mx ? p[j] : mx;  // NaN never wins
+  return mx;
 }
 
 __attribute__((target("avx512f"))) inline void finish_block_avx512(__m512 acc, __m512 scale, size_t b, size_t n,
@@ -85,7 +87,9 @@ __attribute__((target("avx512f"))) inline void finish_block_avx512(__m512 acc, _
   _mm512_storeu_ps(p + b * kKeyBlock, acc);
   const size_t valid = std::min(kKeyBlock, n - b * kKeyBlock);
   const __mmask16 m = static_cast<__mmask16>((1u << valid) - 1u);
-  vmax = _mm512_mask_max_ps(vmax, m, vmax, acc);
+  // max(acc, vmax) returns vmax when acc is NaN: a NaN score never becomes the maximum,
+  // as in the scalar path.
+  vmax = _mm512_mask_max_ps(vmax, m, acc, vmax);
 }
 
 // H heads over NB blocks from block b: each key vector is loaded once for all H heads.
