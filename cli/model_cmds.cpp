@@ -68,7 +68,7 @@ void add_model_commands(CLI::App& app) {
         fmt::print("tensor types    {}\n", ts);
         fmt::print("tokenizer       {}, {} tokens, BOS {}\n", m->tokenizer().kind(), m->tokenizer().vocab_size(),
                    m->tokenizer().bos());
-        fmt::print("KV cache        float32, {} bytes per token\n", 2ull * k.n_layer * k.n_head_kv * k.head_dim * 4);
+        fmt::print("KV cache        IEEE half (f16), {} bytes per token\n", k.kv_bytes_per_token());
         fmt::print("fingerprint     {:016x}\nkernels         {}\n", m->fingerprint(), cpu_simd_name());
         return static_cast<int>(kOk);
       };
@@ -200,12 +200,13 @@ void add_model_commands(CLI::App& app) {
         // Engine memory before the all-logits run, whose output (tokens x vocab floats) is
         // the caller's buffer, not the engine's.
         const LlamaConfig& k = m->config();
-        const double kv_mb = double(max_kv) * 2 * k.n_layer * k.n_head_kv * k.head_dim * 4 / 1e6;
+        const double kv_mb = double(max_kv) * double(k.kv_bytes_per_token()) / 1e6;
         const double file_mb = m->file().file_size() / 1e6, rss = peak_rss_mb();
         fmt::print(
-            "peak RSS {:.1f} MB: model file {:.1f} MB + KV cache {:.1f} MB (float32) + {:.1f} MB other "
-            "(budget: +64 MB)\n",
-            rss, file_mb, kv_mb, rss - file_mb - kv_mb);
+            "peak RSS {:.1f} MB: model file {:.1f} MB + KV cache {:.1f} MB (f16, {} bytes per token) + {:.1f} MB "
+            "other (budget: +64 MB)\n",
+            rss, file_mb, kv_mb, k.kv_bytes_per_token(), rss - file_mb - kv_mb);
+        j["kv_bytes_per_token"] = k.kv_bytes_per_token();
         j["peak_rss_mb"] = rss;
         j["file_mb"] = file_mb;
         j["kv_cache_mb"] = kv_mb;

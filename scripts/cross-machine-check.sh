@@ -3,7 +3,8 @@
 # made here are byte-identical to the dev machine's, at every SIMD level.
 set -u
 cd "$(dirname "$0")"
-L="lib/ld-linux-x86-64.so.2 --library-path lib ./lmac"
+# LMAC: an lmac built on this machine (scripts/device/check.sh); default: the packed one
+L=${LMAC:-"lib/ld-linux-x86-64.so.2 --library-path lib ./lmac"}
 grep -m1 "model name" /proc/cpuinfo; grep -o -w -E 'avx2|fma|f16c|avx512f|avx512bw|avx512_vnni' /proc/cpuinfo | sort | uniq -c | tr '\n' ' '; echo
 M=data/tinyllama-text-15m-q8_0.gguf
 fail=0

@@ -23,6 +23,8 @@ struct LlamaConfig {
   uint32_t head_dim = 0, rot_dim = 0, n_ctx = 0;
   float rms_eps = 1e-5f, rope_base = 10000.0f;
   bool tied_output = false;
+  // Keys and values of every layer, IEEE half (docs/ARITHMETIC.md §2.6).
+  size_t kv_bytes_per_token() const { return size_t{2} * n_layer * n_head_kv * head_dim * sizeof(uint16_t); }
 };
 
 struct LlamaLayer {

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs on the device machine (scripts/device/prepare.sh fills what it needs):
+#  1. builds lmac there from source against the carried Debian 12 packages, unpacked into
+#     a private prefix, so that libm and the CPU are that machine's own;
+#  2. the cross-machine check (scripts/cross-machine-check.sh) with that build and with
+#     the binary packed here: streams made here decode there and streams made there are
+#     byte-identical, at every SIMD level;
+#  3. CPU thread scaling of lmac and of llama.cpp's llama-bench built there (1-16 threads),
+#     bundled model and the generated 1.1B TinyLlama-shaped Q8_0 file.
+# Output: $OUT/check.log.
+set -u
+OUT=${OUT:-/tmp/lmac-device-out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/check.log") 2>&1
+cd "$(dirname "$0")/../.."
+t0=$(date +%s)
+stamp() { echo "== [$(($(date +%s) - t0)) s] $*"; }
+nproc; grep -m1 "model name" /proc/cpuinfo; (g++ --version; cmake --version) | grep -E "g\+\+|cmake version"
+ldd --version | head -1
+
+stamp "unpacking the Debian packages into a private prefix"
+D=/tmp/lmac-deps
+mkdir -p $D
+for f in .device/debs/*.deb; do dpkg -x "$f" $D; done
+find $D -type l | while read -r l; do t=$(readlink "$l"); case $t in /*) ln -sfn "$D$t" "$l" ;; esac; done
+sed -i "s|^prefix=/usr\$|prefix=$D/usr|" $D/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc $D/usr/share/pkgconfig/*.pc
+LIBS=$D/usr/lib/x86_64-linux-gnu:$D/lib/x86_64-linux-gnu
+printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s/usr/bin/pkgconf "$@"\n' "$LIBS" "$D" >$D/pkg-config
+chmod +x $D/pkg-config
+export PKG_CONFIG_LIBDIR=$D/usr/lib/x86_64-linux-gnu/pkgconfig:$D/usr/share/pkgconfig
+
+stamp "building lmac from source"
+cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DLMAC_BUILD_TESTS=OFF -DLMAC_BUILD_MICROBENCH=OFF \
+  -DPKG_CONFIG_EXECUTABLE=$D/pkg-config -DCMAKE_PREFIX_PATH=$D/usr \
+  "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath,$LIBS -Wl,-rpath-link,$LIBS" >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
+cmake --build build/dev -j "$(nproc)" >"$OUT/build.log" 2>&1 || { grep -m20 -B2 -A8 "error" "$OUT/build.log"; exit 1; }
+LMAC=$PWD/build/dev/lmac
+ldd "$LMAC" | grep -E "libm\.|libc\.|sndfile|gomp"
+
+stamp "llama.cpp (llama-bench, CPU) in the background"
+(mkdir -p /tmp/llamacpp && tar -C /tmp/llamacpp -xJf .device/llamacpp-src.tar.xz &&
+  cmake -S /tmp/llamacpp/llama.cpp -B /tmp/llamacpp/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_CUDA=OFF \
+    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null &&
+  cmake --build /tmp/llamacpp/build --target llama-bench -j 12 >/tmp/llamacpp/build.log 2>&1) &
+llama_build=$!
+
+stamp "cross-machine check with lmac built here from source"
+LMAC=$LMAC bash xm/check.sh 2>&1 | grep -v "^prefill\|^decode\|^peak\|threads, kernels"
+stamp "cross-machine check with the binary packed on the dev machine"
+bash xm/check.sh 2>&1 | grep -E "identical|MISMATCH|PASS|FAIL"
+
+stamp "generating the 1.1B TinyLlama-shaped Q8_0 file"
+build/dev/bench/lmac_make_model /tmp/tl11.gguf
+wait $llama_build && echo "llama-bench built" || { echo "llama-bench build FAILED"; tail -20 /tmp/llamacpp/build.log; }
+LB=/tmp/llamacpp/build/bin/llama-bench
+
+stamp "thread scaling (tok/s): prefill 128 / decode 32, batch 1; llama.cpp and lmac alternate"
+R=$OUT/scaling
+mkdir -p $R
+for m in xm/data/tinyllama-text-15m-q8_0.gguf /tmp/tl11.gguf; do
+  for t in 1 4 8 16; do
+    n=$(basename $m .gguf)-t$t
+    [ -x $LB ] && $LB -m $m -t $t -p 128 -n 32 -r 2 -o csv >$R/$n.csv 2>/dev/null
+    $LMAC bench $m -T $t --prefill 128 --decode 32 --batches 1 --reps 2 --json $R/$n.json >/dev/null
+  done
+done
+python3 - $R <<'PY'
+import csv, json, os, sys
+r = sys.argv[1]
+for m in ("tinyllama-text-15m-q8_0", "tl11"):
+    for t in (1, 4, 8, 16):
+        n = f"{r}/{m}-t{t}"
+        j = json.load(open(n + ".json"))
+        ll = {"pp": float("nan"), "tg": float("nan")}
+        if os.path.exists(n + ".csv"):
+            for row in csv.DictReader(open(n + ".csv")):
+                ll["pp" if int(row["n_prompt"]) else "tg"] = float(row["avg_ts"])
+        pp, tg = j["prefill_tok_s"], j["decode_tok_s"]["1"]
+        print(f"{m:26s} threads {t:2d}: prefill 128 lmac {pp:9.1f} llama.cpp {ll['pp']:9.1f} ({pp/ll['pp']:.2f}x)"
+              f" | decode lmac {tg:8.1f} llama.cpp {ll['tg']:8.1f} ({tg/ll['tg']:.2f}x)")
+PY
+stamp "done"
