@@ -111,9 +111,11 @@ std::string format_svg(const std::vector<json>& reports) {
   // Bars of real rate (and paper rate, lighter) per compressor, one group per bit depth.
   std::vector<std::string> names;
   for (const auto& r : reports)
-    for (const auto& c : r["compressors"])
-      if (!c.contains("skipped") && std::find(names.begin(), names.end(), c["name"]) == names.end())
-        names.push_back(c["name"]);
+    for (const auto& c : r["compressors"]) {
+      // Compare as std::string: GCC 13 finds no string == json in C++20 (seen on Ubuntu 24.04).
+      const std::string name = c["name"].get<std::string>();
+      if (!c.contains("skipped") && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
   const int bar = 14, gap = 6, group_gap = 30, left = 60, top = 40, height = 300;
   double max_rate = 1.0;
   for (const auto& r : reports)
