@@ -7,7 +7,8 @@
 #     byte-identical, at every SIMD level;
 #  3. CPU thread scaling of lmac and of llama.cpp's llama-bench built there (1-16 threads),
 #     bundled model and the generated 1.1B TinyLlama-shaped Q8_0 file.
-# Output: $OUT/check.log.
+# Output: $OUT/check.log. (RPATH, not RUNPATH: libsndfile's own dependencies must come
+# from the prefix too.)
 set -u
 OUT=${OUT:-/tmp/lmac-device-out}
 mkdir -p "$OUT"
@@ -32,7 +33,7 @@ export PKG_CONFIG_LIBDIR=$D/usr/lib/x86_64-linux-gnu/pkgconfig:$D/usr/share/pkgc
 stamp "building lmac from source"
 cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DLMAC_BUILD_TESTS=OFF -DLMAC_BUILD_MICROBENCH=OFF \
   -DPKG_CONFIG_EXECUTABLE=$D/pkg-config -DCMAKE_PREFIX_PATH=$D/usr \
-  "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath,$LIBS -Wl,-rpath-link,$LIBS" >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
+  "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--disable-new-dtags,-rpath,$LIBS -Wl,-rpath-link,$LIBS" >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
 cmake --build build/dev -j "$(nproc)" >"$OUT/build.log" 2>&1 || { grep -m20 -B2 -A8 "error" "$OUT/build.log"; exit 1; }
 LMAC=$PWD/build/dev/lmac
 ldd "$LMAC" | grep -E "libm\.|libc\.|sndfile|gomp"
@@ -41,7 +42,7 @@ stamp "llama.cpp (llama-bench, CPU) in the background"
 (mkdir -p /tmp/llamacpp && tar -C /tmp/llamacpp -xJf .device/llamacpp-src.tar.xz &&
   cmake -S /tmp/llamacpp/llama.cpp -B /tmp/llamacpp/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_CUDA=OFF \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null &&
-  cmake --build /tmp/llamacpp/build --target llama-bench -j 12 >/tmp/llamacpp/build.log 2>&1) &
+  cmake --build /tmp/llamacpp/build --target llama-bench -j "$(nproc)" >/tmp/llamacpp/build.log 2>&1) &
 llama_build=$!
 
 stamp "cross-machine check with lmac built here from source"
@@ -70,6 +71,8 @@ r = sys.argv[1]
 for m in ("tinyllama-text-15m-q8_0", "tl11"):
     for t in (1, 4, 8, 16):
         n = f"{r}/{m}-t{t}"
+        if not os.path.exists(n + ".json"):
+            print(f"{m} threads {t}: lmac bench did not run"); continue
         j = json.load(open(n + ".json"))
         ll = {"pp": float("nan"), "tg": float("nan")}
         if os.path.exists(n + ".csv"):
