@@ -3,6 +3,7 @@
 
 #include "cli_common.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/lm/backend.hpp"
 
 int main(int argc, char** argv) {
   using namespace lmac::cli;
@@ -13,6 +14,10 @@ int main(int argc, char** argv) {
   auto* q = app.add_flag("-q,--quiet")->description("only errors on stderr");
   auto* v = app.add_flag("-v,--verbose")->description("more detail on stderr");
   app.add_option("-T,--threads", globals().threads, "worker threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  std::string device;
+  app.add_option("--device", device,
+                 "where models run: auto (a CUDA GPU when present, else the CPU; the bits are the same), cpu, "
+                 "cuda, cuda:N, or grid (the GPU kernels on the CPU, for checking); default $LMAC_DEVICE or auto");
   add_compress(app);
   add_decompress(app);
   add_info(app);
@@ -28,6 +33,8 @@ int main(int argc, char** argv) {
   if (v->count() > 0) globals().verbosity = 2;
   if (q->count() > 0) globals().verbosity = 0;
   try {
+    if (!device.empty()) lmac::select_device(device);
+    if (globals().verbosity == 2) note(fmt::format("device: {}", lmac::selected_device()));
     return action() ? action()() : kUsage;
   } catch (const CLI::ParseError& e) {
     report_error("", e.what());

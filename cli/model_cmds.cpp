@@ -13,6 +13,7 @@
 
 #include "cli_common.hpp"
 #include "lmac/common/file_io.hpp"
+#include "lmac/lm/backend_check.hpp"
 #include "lmac/lm/llama_model.hpp"
 
 namespace lmac::cli {
@@ -110,7 +111,7 @@ void add_model_commands(CLI::App& app) {
         auto m = load_llama(path);
         Bytes in = read_file(file);
         auto ids = m->tokenizer().encode(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));
-        LlamaSession s(*m, make_cpu_backend(thread_count()));
+        LlamaSession s(*m, make_backend(thread_count()));
         const size_t V = m->config().n_vocab, window = m->config().n_ctx - 1;
         double bits = 0;
         for (size_t start = 0, seq = 0; start < ids.size(); start += window, ++seq) {
@@ -137,6 +138,24 @@ void add_model_commands(CLI::App& app) {
     });
   }
   {
+    auto* c = app.add_subcommand("check-device",
+                                 "compare the selected device with the CPU, operation by operation: same bits?");
+    c->callback([] {
+      action() = [] {
+        auto cpu = make_cpu_backend(thread_count());
+        auto dev = make_backend(thread_count());
+        size_t bad = 0;
+        for (const BackendCheck& r : compare_backends(*cpu, *dev)) {
+          fmt::print("{:52} {:8} values  {}\n", r.name, r.outputs,
+                     r.differing == 0 ? "identical" : fmt::format("{} DIFFER", r.differing));
+          bad += r.differing;
+        }
+        fmt::print("{} against the CPU ({}): {}\n", dev->name(), cpu_simd_name(), bad == 0 ? "identical" : "DIFFERENT");
+        return static_cast<int>(bad == 0 ? kOk : kError);
+      };
+    });
+  }
+  {
     auto* c = app.add_subcommand("bench", "engine speed: prefill and batched decode tokens/s, peak RSS");
     static std::string path, json_out;
     static int prefill = 512, decode = 128, reps = 3;
@@ -154,11 +173,12 @@ void add_model_commands(CLI::App& app) {
         const int32_t V = static_cast<int32_t>(m->config().n_vocab);
         std::mt19937 rng(1);
         auto random_token = [&] { return std::uniform_int_distribution<int32_t>(3, V - 1)(rng); };
-        nlohmann::json j = {{"model", m->config().name}, {"threads", threads}, {"kernels", cpu_simd_name()}};
+        nlohmann::json j = {{"model", m->config().name}, {"threads", threads}, {"kernels", cpu_simd_name()},
+                            {"device", selected_device()}};
         auto run_prefill = [&](bool all_logits) {
           // One session for all repetitions, the first a warm-up, as llama-bench reuses its
           // context: the figure is the forward pass, not first-touch page faults.
-          LlamaSession s(*m, make_cpu_backend(threads));
+          LlamaSession s(*m, make_backend(threads));
           std::vector<double> rates;
           for (int r = -1; r < reps; ++r) {
             s.drop(0);
@@ -177,7 +197,7 @@ void add_model_commands(CLI::App& app) {
         j["prefill_tok_s"] = pp;
         size_t max_kv = static_cast<size_t>(prefill);
         for (int batch : batches) {
-          LlamaSession s(*m, make_cpu_backend(threads));
+          LlamaSession s(*m, make_backend(threads));
           std::vector<double> rates;
           for (int r = -1; r < reps; ++r) {
             for (int q = 0; q < batch; ++q) s.drop(static_cast<uint32_t>(q));
@@ -213,7 +233,7 @@ void add_model_commands(CLI::App& app) {
         double pp_all = run_prefill(true);
         fmt::print("prefill {} tokens, all logits: {:9.1f} tok/s (what compression needs)\n", prefill, pp_all);
         j["prefill_all_logits_tok_s"] = pp_all;
-        fmt::print("{} threads, kernels {}\n", threads, cpu_simd_name());
+        fmt::print("{} threads, kernels {}, device {}\n", threads, cpu_simd_name(), selected_device());
         if (!json_out.empty()) {
           std::string text = j.dump(2) + "\n";
           write_file_atomic(json_out, ByteSpan(reinterpret_cast<const uint8_t*>(text.data()), text.size()), true);

@@ -1,13 +1,21 @@
 // The operations the Llama forward pass needs, behind one small interface, so that a
 // GPU backend is a second implementation of the same operations rather than a fork of
-// the forward pass. Every implementation must be batch-invariant: each output element
-// is reduced in one fixed order, whatever the number of tokens or threads.
+// the forward pass. As in ggml's backends, the backend owns the memory it computes on:
+// weights are handed over once (`weights`), activations, KV caches and the RoPE table
+// are allocated through it (host memory for the CPU, device memory for CUDA), and the
+// forward pass only passes those pointers on. Host data crosses only through `upload`
+// and `download` (and the small index lists the operations take as spans).
+//
+// Every implementation computes exactly docs/ARITHMETIC.md: the same bits whatever the
+// batch, the number of tokens or threads, the SIMD width or the device.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <utility>
 
 #include "lmac/common/simd_level.hpp"
 #include "lmac/lm/ggml_types.hpp"
@@ -36,6 +44,13 @@ inline size_t key_cache_elems(size_t n_pos, size_t kv_dim) {
   return (n_pos + kKeyBlock - 1) / kKeyBlock * kKeyBlock * kv_dim;
 }
 
+// Where a token's key and value go: its sequence's caches for one layer, at `pos`.
+struct KvWrite {
+  uint16_t* keys;    // blocked, see key_index
+  uint16_t* values;  // n_pos x kv_dim
+  size_t pos;
+};
+
 // One attention read: the query heads of a token attend to positions 0..n_keys-1 of
 // its sequence's cache for this layer.
 struct AttentionJob {
@@ -50,31 +65,90 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
-  // y[t * n_out + j] = sum_k W[row_j][k] * x[t * cols + k], row_j = rows[j] or j when rows is empty.
-  // The CPU backend sums in dot16 order over the dequantized row, except for Q8_0
-  // weights: exact integer block products with 16-bit activations (lm/cpu_q8.hpp).
+
+  // ---- Memory
+  // Whether the backend's memory is the host's (then results may be written in place).
+  virtual bool host_memory() const { return false; }
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void release(void* p) = 0;
+  virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  // The weights in the backend's memory and layout; called once per tensor of a
+  // session. The CPU computes on the mapped file; CUDA uploads (Q8_0 as stored, other
+  // types dequantized to float32, the exact values the CPU's dot16 reads).
+  virtual Matrix weights(const Matrix& w) = 0;
+  virtual const float* weights(const float* v, size_t n) = 0;
+
+  // ---- Operations (docs/ARITHMETIC.md §2; all pointers are the backend's memory)
+  // y[t * n_out + j] = W[row_j] . x[t * cols ...], row_j = rows[j] or j when rows is empty:
+  // dot16 over the dequantized row; Q8_0: exact integer block products (§2.3).
   virtual void matmul(const Matrix& w, const float* x, size_t n_tokens, float* y, std::span<const int32_t> rows) = 0;
   // out[i * cols ...] = row ids[i] of w, dequantized.
   virtual void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) = 0;
-  // y = x / sqrt(mean(x^2) + eps) * weight, per token.
+  // y = x / sqrt(mean(x^2) + eps) * weight, per token (§2.1).
   virtual void rmsnorm(const float* x, const float* weight, size_t n_tokens, size_t dim, float eps, float* y) = 0;
   // Rotates adjacent pairs (ggml "normal" RoPE) of the first rot_dim values of each head
   // of token t by the angles of position pos[t]: cos_sin[pos * rot_dim + 2i] and [.. + 2i + 1]
-  // are the cosine and sine for pair i.
-  virtual void rope(float* x, size_t n_tokens, size_t n_heads, size_t head_dim, size_t rot_dim, const int32_t* pos,
-                    const float* cos_sin) = 0;
+  // are the cosine and sine for pair i (§2.5, table from lm/rope_table).
+  virtual void rope(float* x, size_t n_tokens, size_t n_heads, size_t head_dim, size_t rot_dim,
+                    std::span<const int32_t> pos, const float* cos_sin) = 0;
+  // Token t's keys k[t * kv_dim ...] and values v[t * kv_dim ...], rounded to half, into
+  // writes[t] (§2.6).
+  virtual void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head,
+                        size_t head_dim) = 0;
   // Causal softmax attention with grouped-query heads (n_head / n_kv_head queries per key
-  // head), in this order for every output: s_j = (fma chain over d of q[d] k_j[d]) * scale;
-  // e_j = det_exp(s_j - max s); sum = the 16-lane tree of e (lane j mod 16);
-  // out[d] = (fma chain over j of e_j v_j[d]) * (1 / sum).
+  // head), §2.7: s_j = (fma chain over d of q[d] k_j[d]) * scale; e_j = det_exp(s_j - max s);
+  // sum = the 16-lane tree of e (lane j mod 16); out[d] = (fma chain over j of e_j v_j[d]) * (1 / sum).
   virtual void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t head_dim) = 0;
-  // out = silu(gate) * up
+  // out = silu(gate) * up (§2.4)
   virtual void swiglu(const float* gate, const float* up, size_t n, float* out) = 0;
   // x += y
   virtual void add(float* x, const float* y, size_t n) = 0;
+  // dst row i = src row rows[i], dim floats each.
+  virtual void gather_rows(const float* src, std::span<const int32_t> rows, size_t dim, float* dst) = 0;
+};
+
+// A block of a backend's memory, released with it.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Backend& backend, size_t bytes) : be_(&backend), p_(bytes ? backend.alloc(bytes) : nullptr), bytes_(bytes) {}
+  Buffer(Buffer&& o) noexcept : be_(o.be_), p_(o.p_), bytes_(o.bytes_) { o.p_ = nullptr, o.bytes_ = 0; }
+  Buffer& operator=(Buffer&& o) noexcept {
+    std::swap(be_, o.be_), std::swap(p_, o.p_), std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() {
+    if (p_ != nullptr) be_->release(p_);
+  }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  Backend* be_ = nullptr;
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int threads);
+// The kernels of the CUDA backend run on the host, one simulated thread after another:
+// the GPU's per-thread arithmetic, checked against the CPU without a GPU ("grid" device).
+std::unique_ptr<Backend> make_grid_backend();
+
+// The device the model commands run on: "auto" (CUDA when a usable GPU is present, else
+// the CPU), "cpu", "cuda" or "cuda:N", "grid". Throws with the reason when it cannot be
+// used (no GPU, a build without CUDA). The LMAC_DEVICE environment variable sets the
+// default; select_device overrides it (--device).
+void select_device(const std::string& spec);
+std::string selected_device();
+// A backend on the selected device (threads: CPU threads it may use).
+std::unique_ptr<Backend> make_backend(int threads);
 
 // The fixed-order dot product every CPU kernel uses: 16 lanes (lane = index mod 16),
 // each a chain of fused multiply-adds in index order, then a fixed pairwise tree.

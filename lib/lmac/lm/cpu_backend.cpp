@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -208,6 +209,17 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(int threads) : threads_(std::max(1, threads)) {}
   const char* name() const override { return "cpu"; }
 
+  // Host memory, aligned for the widest vector loads.
+  bool host_memory() const override { return true; }
+  void* alloc(size_t bytes) override { return ::operator new(bytes, std::align_val_t{64}); }
+  void release(void* p) override { ::operator delete(p, std::align_val_t{64}); }
+  void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void copy(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  // The CPU computes on the mapped file as it is.
+  Matrix weights(const Matrix& w) override { return w; }
+  const float* weights(const float* v, size_t) override { return v; }
+
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size();
     constexpr size_t kTile = 16;
@@ -273,7 +285,7 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void rope(float* x, size_t n, size_t n_heads, size_t head_dim, size_t rot_dim, const int32_t* pos,
+  void rope(float* x, size_t n, size_t n_heads, size_t head_dim, size_t rot_dim, std::span<const int32_t> pos,
             const float* cos_sin) override {
 #pragma omp parallel for num_threads(threads_) schedule(static) if (n * n_heads * rot_dim >= kParallelMin)
     for (size_t t = 0; t < n; ++t) {
@@ -287,6 +299,23 @@ class CpuBackend final : public Backend {
         }
       }
     }
+  }
+
+  void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head,
+                size_t hd) override {
+    const size_t kv_dim = n_kv_head * hd;
+    for (size_t t = 0; t < writes.size(); ++t) {
+      const KvWrite& w = writes[t];
+      for (size_t h = 0; h < n_kv_head; ++h)
+        for (size_t d = 0; d < hd; ++d)
+          w.keys[key_index(w.pos, h, d, n_kv_head, hd)] = fp32_to_fp16(k[t * kv_dim + h * hd + d]);
+      for (size_t i = 0; i < kv_dim; ++i) w.values[w.pos * kv_dim + i] = fp32_to_fp16(v[t * kv_dim + i]);
+    }
+  }
+
+  void gather_rows(const float* src, std::span<const int32_t> rows, size_t dim, float* dst) override {
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::memmove(dst + i * dim, src + static_cast<size_t>(rows[i]) * dim, dim * sizeof(float));
   }
 
   void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd) override {

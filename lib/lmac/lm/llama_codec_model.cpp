@@ -21,7 +21,7 @@ int total_bits_for(size_t alphabet) { return alphabet <= 4096 ? 24 : 30; }
 class LlamaPredictor final : public Predictor {
  public:
   LlamaPredictor(const LlamaModel& model, TokenMode mode, int threads)
-      : model_(model), session_(model, make_cpu_backend(threads)), threads_(threads) {
+      : model_(model), session_(model, make_backend(threads)), threads_(threads) {
     if (mode == TokenMode::Char)
       for (int c = 0; c < 128; ++c) rows_.push_back(model.tokenizer().byte_token(static_cast<uint8_t>(c)));
     alphabet_ = rows_.empty() ? model.config().n_vocab : static_cast<uint32_t>(rows_.size());

@@ -137,7 +137,17 @@ uint64_t LlamaModel::parameter_count() const {
 }
 
 LlamaSession::LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> backend)
-    : model_(model), backend_(std::move(backend)) {}
+    : model_(model), backend_(std::move(backend)) {
+  Backend& be = *backend_;
+  const LlamaConfig& c = model.config();
+  w_.token_embd = be.weights(model.token_embd());
+  w_.output = c.tied_output ? w_.token_embd : be.weights(model.output());
+  w_.output_norm = be.weights(model.output_norm(), c.n_embd);
+  for (const LlamaLayer& l : model.layers())
+    w_.layers.push_back({be.weights(l.attn_norm, c.n_embd), be.weights(l.wq), be.weights(l.wk), be.weights(l.wv),
+                         be.weights(l.wo), be.weights(l.ffn_norm, c.n_embd), be.weights(l.w_gate), be.weights(l.w_up),
+                         be.weights(l.w_down)});
+}
 
 size_t LlamaSession::length(uint32_t seq) const {
   auto it = caches_.find(seq);
@@ -147,7 +157,7 @@ size_t LlamaSession::length(uint32_t seq) const {
 size_t LlamaSession::kv_bytes() const {
   size_t b = 0;
   auto add = [&](const Cache& c) {
-    for (size_t l = 0; l < c.k.size(); ++l) b += (c.k[l].capacity() + c.v[l].capacity()) * sizeof(uint16_t);
+    for (size_t l = 0; l < c.k.size(); ++l) b += c.k[l].bytes() + c.v[l].bytes();
   };
   for (const auto& [id, c] : caches_) add(c);
   for (const Cache& c : spare_) add(c);
@@ -163,13 +173,42 @@ void LlamaSession::drop(uint32_t seq) {
 }
 
 // Computed once per position with lmac's own math (lm/rope_table), the same for every
-// batch, machine and device.
+// batch, machine and device, and handed to the backend.
 void LlamaSession::grow_rope_table(size_t n_pos) {
   const LlamaConfig& c = model_.config();
   const size_t rot = c.rot_dim, have = rope_cs_.size() / rot;
   if (n_pos <= have) return;
-  rope_cs_.resize(n_pos * rot);
-  rope_table_rows({c.rope_base, c.rot_dim, model_.rope_factors()}, have, n_pos - have, &rope_cs_[have * rot]);
+  const size_t want = std::max(n_pos, std::min<size_t>(2 * have, c.n_ctx));
+  rope_cs_.resize(want * rot);
+  rope_table_rows({c.rope_base, c.rot_dim, model_.rope_factors()}, have, want - have, &rope_cs_[have * rot]);
+  rope_table_ = Buffer(*backend_, rope_cs_.size() * sizeof(float));
+  backend_->upload(rope_table_.as<void>(), rope_cs_.data(), rope_cs_.size() * sizeof(float));
+}
+
+// Room for n_pos positions in every layer of a cache; grown geometrically (whole key
+// blocks), the positions so far copied over (their places do not depend on the capacity).
+void LlamaSession::reserve(Cache& cc, size_t n_pos) {
+  const LlamaConfig& c = model_.config();
+  if (n_pos <= cc.capacity) return;
+  const size_t kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
+  const size_t cap = key_cache_elems(std::max(n_pos, std::min<size_t>(2 * cc.capacity, c.n_ctx)), 1);
+  cc.k.resize(c.n_layer);
+  cc.v.resize(c.n_layer);
+  for (uint32_t l = 0; l < c.n_layer; ++l) {
+    Buffer k(*backend_, key_cache_elems(cap, kv_dim) * sizeof(uint16_t)), v(*backend_, cap * kv_dim * sizeof(uint16_t));
+    if (cc.n_pos > 0) {
+      backend_->copy(k.as<void>(), cc.k[l].as<void>(), key_cache_elems(cc.n_pos, kv_dim) * sizeof(uint16_t));
+      backend_->copy(v.as<void>(), cc.v[l].as<void>(), cc.n_pos * kv_dim * sizeof(uint16_t));
+    }
+    cc.k[l] = std::move(k);
+    cc.v[l] = std::move(v);
+  }
+  cc.capacity = cap;
+}
+
+float* LlamaSession::scratch(Buffer& b, size_t floats) {
+  if (b.bytes() < floats * sizeof(float)) b = Buffer(*backend_, floats * sizeof(float));
+  return b.as<float>();
 }
 
 // Gives each token of the batch its sequence's cache and next position (after the
@@ -177,7 +216,7 @@ void LlamaSession::grow_rope_table(size_t n_pos) {
 // for the whole batch and RoPE angles up to the last position.
 void LlamaSession::place(std::span<const BatchToken> batch) {
   const LlamaConfig& c = model_.config();
-  const size_t n = batch.size(), kv_dim = c.n_head_kv * c.head_dim;
+  const size_t n = batch.size();
   Scratch& s = s_;
   s.pos.resize(n);
   s.ids.resize(n);
@@ -190,38 +229,15 @@ void LlamaSession::place(std::span<const BatchToken> batch) {
       cc = std::move(spare_.back());
       spare_.pop_back();
     }
-    if (cc.k.empty()) {
-      cc.k.resize(c.n_layer);
-      cc.v.resize(c.n_layer);
-    }
     if (cc.n_pos >= c.n_ctx) fail(fmt::format("sequence longer than the model's context of {} tokens", c.n_ctx));
-    s.pos[t] = static_cast<int32_t>(cc.n_pos++);
+    s.pos[t] = static_cast<int32_t>(cc.n_pos);
+    reserve(cc, cc.n_pos + 1);
+    ++cc.n_pos;
     s.ids[t] = batch[t].token;
     s.cache[t] = &cc;
     max_pos = std::max(max_pos, cc.n_pos);
   }
-  for (Cache* cc : s.cache)
-    for (uint32_t l = 0; l < c.n_layer; ++l)
-      if (cc->v[l].size() < cc->n_pos * kv_dim) {
-        cc->k[l].resize(key_cache_elems(cc->n_pos, kv_dim));
-        cc->v[l].resize(cc->n_pos * kv_dim);
-      }
   grow_rope_table(max_pos);
-}
-
-// Appends the batch's keys and values of layer l to their sequences' caches, rounded
-// to IEEE half (nearest even): the cache is what every later token reads.
-void LlamaSession::store_kv(uint32_t l, const float* k, const float* v) {
-  const LlamaConfig& c = model_.config();
-  const size_t hd = c.head_dim, kv_dim = c.n_head_kv * hd;
-  for (size_t t = 0; t < s_.pos.size(); ++t) {
-    const size_t at = static_cast<size_t>(s_.pos[t]);
-    uint16_t* keys = s_.cache[t]->k[l].data();
-    for (size_t h = 0; h < c.n_head_kv; ++h)
-      for (size_t d = 0; d < hd; ++d) keys[key_index(at, h, d, c.n_head_kv, hd)] = fp32_to_fp16(k[t * kv_dim + h * hd + d]);
-    uint16_t* values = &s_.cache[t]->v[l][at * kv_dim];
-    for (size_t i = 0; i < kv_dim; ++i) values[i] = fp32_to_fp16(v[t * kv_dim + i]);
-  }
 }
 
 void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits) {
@@ -233,29 +249,30 @@ void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const in
   place(batch);
 
   Scratch& s = s_;
-  for (auto* b : {&s.x, &s.xb}) b->resize(std::max(b->size(), n * dim));
-  for (auto* b : {&s.q, &s.att}) b->resize(std::max(b->size(), n * q_dim));
-  for (auto* b : {&s.k, &s.v}) b->resize(std::max(b->size(), n * kv_dim));
-  for (auto* b : {&s.gate, &s.up, &s.hb}) b->resize(std::max(b->size(), n * c.n_ff));
-  float *x = s.x.data(), *xb = s.xb.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
-  float *att = s.att.data(), *gate = s.gate.data(), *up = s.up.data(), *hb = s.hb.data();
-  be.get_rows(model_.token_embd(), {s.ids.data(), n}, x);
+  float *x = scratch(s.x, n * dim), *xb = scratch(s.xb, n * dim), *q = scratch(s.q, n * q_dim);
+  float *att = scratch(s.att, n * q_dim), *k = scratch(s.k, n * kv_dim), *v = scratch(s.v, n * kv_dim);
+  float *gate = scratch(s.gate, n * c.n_ff), *up = scratch(s.up, n * c.n_ff), *hb = scratch(s.hb, n * c.n_ff);
+  const float* rope = rope_table_.as<float>();
+  be.get_rows(w_.token_embd, s.ids, x);
 
   for (uint32_t l = 0; l < c.n_layer; ++l) {
-    const LlamaLayer& L = model_.layers()[l];
+    const LlamaLayer& L = w_.layers[l];
     // Attention block: norm, projections, RoPE, cache append, attention, output projection.
     be.rmsnorm(x, L.attn_norm, n, dim, c.rms_eps, xb);
     be.matmul(L.wq, xb, n, q, {});
     be.matmul(L.wk, xb, n, k, {});
     be.matmul(L.wv, xb, n, v, {});
-    be.rope(q, n, c.n_head, hd, c.rot_dim, s.pos.data(), rope_cs_.data());
-    be.rope(k, n, c.n_head_kv, hd, c.rot_dim, s.pos.data(), rope_cs_.data());
-    store_kv(l, k, v);
+    be.rope(q, n, c.n_head, hd, c.rot_dim, s.pos, rope);
+    be.rope(k, n, c.n_head_kv, hd, c.rot_dim, s.pos, rope);
+    s.writes.resize(n);
+    for (size_t t = 0; t < n; ++t)
+      s.writes[t] = {s.cache[t]->k[l].as<uint16_t>(), s.cache[t]->v[l].as<uint16_t>(), static_cast<size_t>(s.pos[t])};
+    be.store_kv(s.writes, k, v, c.n_head_kv, hd);
     // Every token reads its keys from the cache, so a prefill reduces over exactly
     // what a later one-token step would see.
     s.jobs.resize(n);
     for (size_t t = 0; t < n; ++t)
-      s.jobs[t] = {&q[t * q_dim], s.cache[t]->k[l].data(), s.cache[t]->v[l].data(), static_cast<size_t>(s.pos[t]) + 1,
+      s.jobs[t] = {&q[t * q_dim], s.writes[t].keys, s.writes[t].values, static_cast<size_t>(s.pos[t]) + 1,
                    &att[t * q_dim]};
     be.attention(s.jobs, c.n_head, c.n_head_kv, hd);
     be.matmul(L.wo, att, n, xb, {});
@@ -271,11 +288,17 @@ void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const in
   }
 
   // Only the tokens whose logits are wanted go through the output head.
-  size_t n_out = 0;
+  s.out_tokens.clear();
   for (size_t t = 0; t < n; ++t)
-    if (batch[t].logits) std::copy_n(&x[t * dim], dim, &x[n_out++ * dim]);
-  be.rmsnorm(x, model_.output_norm(), n_out, dim, c.rms_eps, xb);
-  be.matmul(model_.output(), xb, n_out, logits, out_rows);
+    if (batch[t].logits) s.out_tokens.push_back(static_cast<int32_t>(t));
+  const size_t n_out = s.out_tokens.size(), n_rows = out_rows.empty() ? c.n_vocab : out_rows.size();
+  if (n_out == 0) return;
+  float* sel = x;
+  if (n_out < n) be.gather_rows(x, s.out_tokens, dim, sel = scratch(s.out_x, n_out * dim));
+  be.rmsnorm(sel, w_.output_norm, n_out, dim, c.rms_eps, xb);
+  float* out = be.host_memory() ? logits : scratch(s.logits, n_out * n_rows);
+  be.matmul(w_.output, xb, n_out, out, out_rows);
+  if (out != logits) be.download(logits, out, n_out * n_rows * sizeof(float));
 }
 
 }  // namespace lmac

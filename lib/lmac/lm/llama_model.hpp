@@ -70,44 +70,57 @@ struct BatchToken {
   bool logits = true;  // whether this token's logits are wanted
 };
 
-// Runs the model over batches; holds one KV cache (K and V per layer in IEEE half,
-// grown as the sequence grows) per live sequence.
+// Runs the model over batches on one backend; holds one KV cache (K and V per layer in
+// IEEE half, in the backend's memory, grown as the sequence grows) per live sequence.
 class LlamaSession {
  public:
+  // Hands the model's weights to the backend (an upload for a GPU).
   LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> backend);
 
   // Appends the tokens (several may belong to one sequence, in order) and writes
-  // logits[k * n_out ...] for the k-th token that wants logits: all vocabulary rows,
-  // or only `out_rows` when given.
+  // logits[k * n_out ...] (host memory) for the k-th token that wants logits: all
+  // vocabulary rows, or only `out_rows` when given.
   void forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits);
   // Ends a sequence; its cache memory is kept for the next new sequence (a codec runs
   // one short sequence per chunk, and fresh pages cost more than the work on them).
   void drop(uint32_t seq);
   size_t length(uint32_t seq) const;
   size_t kv_bytes() const;
+  const Backend& backend() const { return *backend_; }
 
  private:
   struct Cache {
-    std::vector<std::vector<uint16_t>> k, v;  // per layer, IEEE half: keys in blocks (key_index), values n_pos x kv_dim
-    size_t n_pos = 0;
+    std::vector<Buffer> k, v;  // per layer, IEEE half: keys in blocks (key_index), values n_pos x kv_dim
+    size_t n_pos = 0, capacity = 0;
   };
-  // Activations of one batch, kept between calls so that a step allocates nothing.
+  // The model's tensors as the backend holds them.
+  struct Weights {
+    Matrix token_embd, output;
+    const float* output_norm = nullptr;
+    std::vector<LlamaLayer> layers;
+  };
+  // Activations of one batch in the backend's memory, kept between calls so that a step
+  // allocates nothing.
   struct Scratch {
-    std::vector<float> x, xb, q, k, v, att, gate, up, hb;
-    std::vector<int32_t> pos, ids;
+    Buffer x, xb, q, k, v, att, gate, up, hb, out_x, logits;
+    std::vector<int32_t> pos, ids, out_tokens;
     std::vector<Cache*> cache;
+    std::vector<KvWrite> writes;
     std::vector<AttentionJob> jobs;
   };
   void place(std::span<const BatchToken> batch);
-  void store_kv(uint32_t layer, const float* k, const float* v);
+  void reserve(Cache& cache, size_t n_pos);
+  float* scratch(Buffer& b, size_t floats);
   void grow_rope_table(size_t n_pos);
 
   const LlamaModel& model_;
   std::unique_ptr<Backend> backend_;
+  Weights w_;
   std::unordered_map<uint32_t, Cache> caches_;
   std::vector<Cache> spare_;  // dropped caches, at most as many as were ever live at once
   Scratch s_;
   std::vector<float> rope_cs_;  // cos, sin of every rotated pair, per position seen so far
+  Buffer rope_table_;           // rope_cs_ in the backend's memory
 };
 
 }  // namespace lmac

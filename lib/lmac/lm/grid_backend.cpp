@@ -1,0 +1,141 @@
+// The "grid" backend: the CUDA backend's kernels on the host. Each operation loops over
+// the same grid of threads as its kernel and calls the same per-thread function of
+// lm/kernel_math.hpp, with the same weight layout (Q8_0 as stored, everything else
+// dequantized to float32 once). Tests hold it bit for bit against the CPU backend, which
+// checks the GPU's order of arithmetic on machines without a GPU.
+#include <omp.h>
+
+#include <cstring>
+#include <deque>
+#include <new>
+#include <vector>
+
+#include "lmac/common/error.hpp"
+#include "lmac/lm/backend.hpp"
+#include "lmac/lm/kernel_math.hpp"
+
+namespace lmac {
+namespace {
+
+class GridBackend final : public Backend {
+ public:
+  const char* name() const override { return "grid"; }
+  bool host_memory() const override { return true; }
+  void* alloc(size_t bytes) override { return ::operator new(bytes, std::align_val_t{64}); }
+  void release(void* p) override { ::operator delete(p, std::align_val_t{64}); }
+  void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void copy(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+
+  Matrix weights(const Matrix& w) override {
+    if (w.type == GgmlType::Q8_0 || w.type == GgmlType::F32) return w;
+    std::vector<float>& f = owned_.emplace_back(w.rows * w.cols);
+    const auto& info = ggml_type_info(w.type);
+    for (size_t r = 0; r < w.rows; ++r) info.dequantize(w.data + r * w.row_bytes, &f[r * w.cols], w.cols);
+    return {GgmlType::F32, w.rows, w.cols, reinterpret_cast<const uint8_t*>(f.data()), w.cols * sizeof(float)};
+  }
+  const float* weights(const float* v, size_t) override { return v; }
+
+  void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
+    const size_t n_out = rows.empty() ? w.rows : rows.size(), k = w.cols;
+    auto row = [&](size_t j) { return w.data + (rows.empty() ? j : static_cast<size_t>(rows[j])) * w.row_bytes; };
+    if (w.type == GgmlType::Q8_0) {
+      const size_t nb = k / 32;
+      xq_.resize(n * k);
+      xd_.resize(n * nb);
+#pragma omp parallel for schedule(static)
+      for (size_t i = 0; i < n * nb; ++i) km::q8_quantize_block(x + i * 32, &xq_[i * 32], &xd_[i]);
+#pragma omp parallel for schedule(static)
+      for (size_t i = 0; i < n * n_out; ++i)
+        y[i] = km::q8_dot(row(i % n_out), &xq_[i / n_out * k], &xd_[i / n_out * nb], nb);
+      return;
+    }
+    if (w.type != GgmlType::F32) fail("grid backend: weights were not prepared");
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n * n_out; ++i)
+      y[i] = km::dot16(reinterpret_cast<const float*>(row(i % n_out)), x + i / n_out * k, k);
+  }
+
+  void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) override {
+    for (int32_t id : ids)
+      if (id < 0 || static_cast<size_t>(id) >= w.rows) fail("token id outside the embedding");
+    for (size_t i = 0; i < ids.size() * w.cols; ++i) {
+      const uint8_t* r = w.data + static_cast<size_t>(ids[i / w.cols]) * w.row_bytes;
+      out[i] = w.type == GgmlType::Q8_0 ? km::q8_value(r, i % w.cols) : reinterpret_cast<const float*>(r)[i % w.cols];
+    }
+  }
+
+  void rmsnorm(const float* x, const float* weight, size_t n, size_t dim, float eps, float* y) override {
+    for (size_t t = 0; t < n; ++t) {
+      const float scale = km::rms_scale(x + t * dim, dim, eps);
+      for (size_t i = 0; i < dim; ++i) y[t * dim + i] = km::mul(km::mul(x[t * dim + i], scale), weight[i]);
+    }
+  }
+
+  void rope(float* x, size_t n, size_t n_heads, size_t hd, size_t rot_dim, std::span<const int32_t> pos,
+            const float* cos_sin) override {
+    const size_t pairs = rot_dim / 2;
+    for (size_t i = 0; i < n * n_heads * pairs; ++i) {
+      const size_t t = i / (n_heads * pairs), h = i / pairs % n_heads, p = i % pairs;
+      const float* cs = cos_sin + static_cast<size_t>(pos[t]) * rot_dim + 2 * p;
+      km::rope_pair(x + (t * n_heads + h) * hd + 2 * p, cs[0], cs[1]);
+    }
+  }
+
+  void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head,
+                size_t hd) override {
+    const size_t kv_dim = n_kv_head * hd;
+    for (size_t i = 0; i < writes.size() * kv_dim; ++i) {
+      const KvWrite& w = writes[i / kv_dim];
+      const size_t c = i % kv_dim;
+      w.keys[key_index(w.pos, c / hd, c % hd, n_kv_head, hd)] = km::float_to_half(k[i]);
+      w.values[w.pos * kv_dim + c] = km::float_to_half(v[i]);
+    }
+  }
+
+  // Three grids, as on the GPU: scores per (token, head, key), softmax per (token,
+  // head), weighted values per (token, head, dimension).
+  void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd) override {
+    const size_t group = n_head / n_kv_head, kv_dim = n_kv_head * hd;
+    const float scale = km::attn_scale(hd);
+    std::vector<size_t> at(jobs.size() + 1, 0);  // where each job's scores start
+    for (size_t t = 0; t < jobs.size(); ++t) at[t + 1] = at[t] + jobs[t].n_keys * n_head;
+    p_.resize(at.back());
+    inv_.resize(jobs.size() * n_head);
+#pragma omp parallel for schedule(dynamic, 4)
+    for (size_t th = 0; th < jobs.size() * n_head; ++th) {
+      const AttentionJob& job = jobs[th / n_head];
+      const size_t h = th % n_head, g = h / group, n = job.n_keys;
+      float* p = &p_[at[th / n_head] + h * n];
+      for (size_t j = 0; j < n; ++j)
+        p[j] = km::attn_score(job.q + h * hd, job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, j, hd, scale);
+      inv_[th] = km::attn_softmax(p, n);
+      for (size_t d = 0; d < hd; ++d)
+        job.out[h * hd + d] = km::attn_value(p, n, job.values + g * hd, kv_dim, d, inv_[th]);
+    }
+  }
+
+  void swiglu(const float* gate, const float* up, size_t n, float* out) override {
+    for (size_t i = 0; i < n; ++i) out[i] = km::swiglu(gate[i], up[i]);
+  }
+
+  void add(float* x, const float* y, size_t n) override {
+    for (size_t i = 0; i < n; ++i) x[i] = km::add(x[i], y[i]);
+  }
+
+  void gather_rows(const float* src, std::span<const int32_t> rows, size_t dim, float* dst) override {
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::memmove(dst + i * dim, src + static_cast<size_t>(rows[i]) * dim, dim * sizeof(float));
+  }
+
+ private:
+  std::deque<std::vector<float>> owned_;  // dequantized weights
+  std::vector<int16_t> xq_;
+  std::vector<float> xd_, p_, inv_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_grid_backend() { return std::make_unique<GridBackend>(); }
+
+}  // namespace lmac
