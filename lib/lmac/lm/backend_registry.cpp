@@ -23,6 +23,7 @@ Device g_device;
 std::string g_auto_note;  // why "auto" chose the CPU
 
 Device resolve(const std::string& spec) {
+  g_auto_note.clear();
   if (spec == "cpu") return {Device::Cpu, 0};
   if (spec == "grid") return {Device::Grid, 0};
   if (spec == "auto") {
