@@ -5,7 +5,11 @@
 #  2. the cross-machine check (scripts/cross-machine-check.sh) with that build and with
 #     the binary packed here: streams made here decode there and streams made there are
 #     byte-identical, at every SIMD level;
-#  3. CPU thread scaling of lmac and of llama.cpp's llama-bench built there (1-16 threads),
+#  3. GPU checks when the machine has one (lmac's CUDA backend built there for sm_90):
+#     every operation GPU == CPU bitwise (lmac check-device), the same .lmac bytes from the
+#     GPU as from the dev machine's CPU, GPU-made streams decoded by the CPU, and speed on
+#     the generated 1.1B TinyLlama-shaped and 7B Llama-2-shaped Q8_0 files;
+#  4. CPU thread scaling of lmac and of llama.cpp's llama-bench built there (1-16 threads),
 #     bundled model and the generated 1.1B TinyLlama-shaped Q8_0 file.
 # Output: $OUT/check.log. (RPATH, not RUNPATH: libsndfile's own dependencies must come
 # from the prefix too.)
@@ -32,11 +36,13 @@ export PKG_CONFIG_LIBDIR=$D/usr/lib/x86_64-linux-gnu/pkgconfig:$D/usr/share/pkgc
 
 stamp "building lmac from source"
 cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DLMAC_BUILD_TESTS=OFF -DLMAC_BUILD_MICROBENCH=OFF \
+  -DCMAKE_CUDA_ARCHITECTURES=90 \
   -DPKG_CONFIG_EXECUTABLE=$D/pkg-config -DCMAKE_PREFIX_PATH=$D/usr \
   "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--disable-new-dtags,-rpath,$LIBS -Wl,-rpath-link,$LIBS" >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
 cmake --build build/dev -j "$(nproc)" >"$OUT/build.log" 2>&1 || { grep -m20 -B2 -A8 "error" "$OUT/build.log"; exit 1; }
 LMAC=$PWD/build/dev/lmac
 ldd "$LMAC" | grep -E "libm\.|libc\.|sndfile|gomp"
+grep -E "lmac CUDA backend" "$OUT/cmake.log"
 
 stamp "llama.cpp (llama-bench, CPU) in the background"
 (mkdir -p /tmp/llamacpp && tar -C /tmp/llamacpp -xJf .device/llamacpp-src.tar.xz &&
@@ -45,6 +51,31 @@ stamp "llama.cpp (llama-bench, CPU) in the background"
   cmake --build /tmp/llamacpp/build --target llama-bench -j "$(nproc)" >/tmp/llamacpp/build.log 2>&1) &
 llama_build=$!
 
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  stamp "GPU: every operation against the CPU"
+  $LMAC --device cuda check-device
+  stamp "GPU: streams of the bundled model, same bytes as the dev machine's CPU, decoded by the CPU"
+  G=/tmp/gpu && mkdir -p $G
+  for batch in 1 16; do
+    $LMAC --device cuda compress -q -f --batch $batch xm/data/a8.wav -o $G/a8.lmac && cmp $G/a8.lmac xm/data/a8.lmac &&
+      echo "batch $batch: 8-bit subword stream from the GPU == dev machine CPU" || echo "batch $batch: a8 GPU MISMATCH"
+    $LMAC --device cuda compress -q -f --batch $batch --tokenization char xm/data/b16.wav -o $G/b16.lmac &&
+      cmp $G/b16.lmac xm/data/b16.lmac && echo "batch $batch: 16-bit char stream from the GPU == dev machine CPU" ||
+      echo "batch $batch: b16 GPU MISMATCH"
+  done
+  $LMAC --device cuda compress -q -f --tokenization char xm/data/a8.wav -o $G/a8c.lmac
+  $LMAC --device cpu decompress -q -f $G/a8c.lmac -o $G/a8c.wav && cmp $G/a8c.wav xm/data/a8.wav &&
+    echo "GPU-made char stream decoded by the CPU: identical" || echo "GPU->CPU decode MISMATCH"
+  $LMAC --device cuda decompress -q -f xm/data/a8.lmac -o $G/a8.wav && cmp $G/a8.wav xm/data/a8.wav &&
+    echo "dev-machine stream decoded by the GPU: identical" || echo "CPU->GPU decode MISMATCH"
+  for d in cuda cpu; do
+    /usr/bin/time -f "$d: compress 8-bit %e s" $LMAC --device $d compress -q -f xm/data/a8.wav -o $G/t.lmac
+    /usr/bin/time -f "$d: decompress 8-bit %e s" $LMAC --device $d decompress -q -f $G/t.lmac -o $G/t.wav
+  done
+  ls -l xm/data/a8.wav | awk '{print "a8.wav: " $5 " bytes"}'
+fi
+
 stamp "cross-machine check with lmac built here from source"
 LMAC=$LMAC bash xm/check.sh 2>&1 | grep -v "^prefill\|^decode\|^peak\|threads, kernels"
 stamp "cross-machine check with the binary packed on the dev machine"
@@ -52,6 +83,15 @@ bash xm/check.sh 2>&1 | grep -E "identical|MISMATCH|PASS|FAIL"
 
 stamp "generating the 1.1B TinyLlama-shaped Q8_0 file"
 build/dev/bench/lmac_make_model /tmp/tl11.gguf
+if command -v nvidia-smi >/dev/null; then
+  stamp "GPU speed: 1.1B TinyLlama-shaped Q8_0"
+  timeout 90 $LMAC --device cuda bench /tmp/tl11.gguf --prefill 512 --decode 16 --batches 1,64 --reps 1
+  stamp "GPU speed: 7B Llama-2-shaped Q8_0 (generated here)"
+  build/dev/bench/lmac_make_model /tmp/l7b.gguf 4096 32 11008 32 32
+  timeout 120 $LMAC --device cuda bench /tmp/l7b.gguf --prefill 256 --decode 8 --batches 64 --reps 1 &
+  sleep 60; nvidia-smi --query-gpu=memory.used --format=csv,noheader; wait
+  rm -f /tmp/l7b.gguf
+fi
 wait $llama_build && echo "llama-bench built" || { echo "llama-bench build FAILED"; tail -20 /tmp/llamacpp/build.log; }
 LB=/tmp/llamacpp/build/bin/llama-bench
 
