@@ -35,21 +35,22 @@ __global__ void k_q8_quantize(const float* x, size_t n_blocks, int16_t* xq, floa
   if (i < n_blocks) km::q8_quantize_block(x + i * 32, xq + i * 32, xd + i);
 }
 
-// One output per thread; threads of a block share a weight row across tokens' outputs.
+// One output per thread; consecutive threads take consecutive tokens of one weight row,
+// so a warp reads each weight byte once for up to 32 tokens.
 __global__ void k_q8_matmul(const uint8_t* w, size_t row_bytes, const int32_t* rows, size_t n_out, size_t k,
                             const int16_t* xq, const float* xd, size_t n, float* y) {
   const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
   if (i >= n * n_out) return;
-  const size_t t = i / n_out, j = i % n_out, nb = k / 32;
-  y[i] = km::q8_dot(row_of(w, row_bytes, rows, j), xq + t * k, xd + t * nb, nb);
+  const size_t t = i % n, j = i / n, nb = k / 32;
+  y[t * n_out + j] = km::q8_dot(row_of(w, row_bytes, rows, j), xq + t * k, xd + t * nb, nb);
 }
 
 __global__ void k_f32_matmul(const uint8_t* w, size_t row_bytes, const int32_t* rows, size_t n_out, size_t k,
                              const float* x, size_t n, float* y) {
   const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
   if (i >= n * n_out) return;
-  const size_t t = i / n_out, j = i % n_out;
-  y[i] = km::dot16(reinterpret_cast<const float*>(row_of(w, row_bytes, rows, j)), x + t * k, k);
+  const size_t t = i % n, j = i / n;
+  y[t * n_out + j] = km::dot16(reinterpret_cast<const float*>(row_of(w, row_bytes, rows, j)), x + t * k, k);
 }
 
 __global__ void k_get_rows(const uint8_t* w, size_t row_bytes, bool q8, size_t cols, const int32_t* ids, size_t n,
