@@ -173,7 +173,9 @@ void add_model_commands(CLI::App& app) {
         const int32_t V = static_cast<int32_t>(m->config().n_vocab);
         std::mt19937 rng(1);
         auto random_token = [&] { return std::uniform_int_distribution<int32_t>(3, V - 1)(rng); };
-        nlohmann::json j = {{"model", m->config().name}, {"threads", threads}, {"kernels", cpu_simd_name()},
+        nlohmann::json j = {{"model", m->config().name},
+                            {"threads", threads},
+                            {"kernels", cpu_simd_name()},
                             {"device", selected_device()}};
         auto run_prefill = [&](bool all_logits) {
           // One session for all repetitions, the first a warm-up, as llama-bench reuses its
@@ -222,12 +224,18 @@ void add_model_commands(CLI::App& app) {
         const LlamaConfig& k = m->config();
         const double kv_mb = double(max_kv) * double(k.kv_bytes_per_token()) / 1e6;
         const double file_mb = m->file().file_size() / 1e6, rss = peak_rss_mb();
-        fmt::print(
-            "peak RSS {:.1f} MB: model file {:.1f} MB + KV cache {:.1f} MB (f16, {} bytes per token) + {:.1f} MB "
-            "other (budget: +64 MB)\n",
-            rss, file_mb, kv_mb, k.kv_bytes_per_token(), rss - file_mb - kv_mb);
-        j["kv_bytes_per_token"] = k.kv_bytes_per_token();
+        if (selected_device().rfind("cpu", 0) == 0)
+          fmt::print(
+              "peak RSS {:.1f} MB: model file {:.1f} MB + KV cache {:.1f} MB (f16, {} bytes per token) + {:.1f} MB "
+              "other (budget: +64 MB)\n",
+              rss, file_mb, kv_mb, k.kv_bytes_per_token(), rss - file_mb - kv_mb);
+        else  // the weights and caches live in the device's memory
+          fmt::print(
+              "device memory: model {:.1f} MB (Q8_0 as stored, other types as float32) + KV cache {:.1f} MB (f16, "
+              "{} bytes per token); host peak RSS {:.1f} MB\n",
+              file_mb, kv_mb, k.kv_bytes_per_token(), rss);
         j["peak_rss_mb"] = rss;
+        j["kv_bytes_per_token"] = k.kv_bytes_per_token();
         j["file_mb"] = file_mb;
         j["kv_cache_mb"] = kv_mb;
         double pp_all = run_prefill(true);

@@ -7,12 +7,12 @@
 #include <cstring>
 #include <random>
 
+#include "gguf_writer.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/backend_check.hpp"
 #include "lmac/lm/cuda_backend.hpp"
 #include "lmac/lm/llama_model.hpp"
-#include "gguf_writer.hpp"
 #include "test_support.hpp"
 
 namespace lmac {
@@ -34,7 +34,8 @@ std::vector<float> logits(const LlamaModel& model, std::unique_ptr<Backend> back
   std::mt19937 rng(5);
   const size_t V = model.config().n_vocab;
   std::vector<int32_t> ids = {model.tokenizer().bos()};
-  for (int i = 0; i < 44; ++i) ids.push_back(std::uniform_int_distribution<int32_t>(3, static_cast<int32_t>(V) - 1)(rng));
+  for (int i = 0; i < 44; ++i)
+    ids.push_back(std::uniform_int_distribution<int32_t>(3, static_cast<int32_t>(V) - 1)(rng));
   LlamaSession s(model, std::move(backend));
   std::vector<float> out;
   auto run = [&](size_t from, size_t to) {

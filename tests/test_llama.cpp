@@ -1,7 +1,7 @@
 // The Llama engine: conformance with reference log-probabilities, and the determinism
 // contract (bitwise-identical logits for any batching and thread count).
-#include <cstdio>
 #include <gtest/gtest.h>
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 

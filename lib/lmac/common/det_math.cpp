@@ -130,10 +130,18 @@ void det_sincos(double x, double* s, double* c) {
   for (int i = 16; i >= 2; i -= 2) pc = pc * -r2 + kInvFact.v[i];
   const double sr = r - (r * r2) * ps, cr = 1.0 - r2 * pc;
   switch (static_cast<int64_t>(k) & 3) {
-    case 0: *s = sr, *c = cr; break;
-    case 1: *s = cr, *c = -sr; break;
-    case 2: *s = -sr, *c = -cr; break;
-    default: *s = -cr, *c = sr; break;
+    case 0:
+      *s = sr, *c = cr;
+      break;
+    case 1:
+      *s = cr, *c = -sr;
+      break;
+    case 2:
+      *s = -sr, *c = -cr;
+      break;
+    default:
+      *s = -cr, *c = sr;
+      break;
   }
 }
 

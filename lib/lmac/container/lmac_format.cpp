@@ -115,9 +115,10 @@ ParsedStream parse_lmac(ByteSpan file) {
   r.bytes(8);
   uint16_t version = r.u16();
   if (version == 1)  // format 1 had no revision field; its last engine was revision 3
-    fail_format(fmt::format("made by engine arithmetic revision 3 (format version 1); this lmac implements revision "
-                            "{} only: decode it with an lmac of revision 3",
-                            kArithmeticRevision));
+    fail_format(
+        fmt::format("made by engine arithmetic revision 3 (format version 1); this lmac implements revision "
+                    "{} only: decode it with an lmac of revision 3",
+                    kArithmeticRevision));
   if (version != kFormatVersion)
     fail_format(fmt::format("unsupported .lmac version {} (this lmac reads version {})", version, kFormatVersion));
   if (r.u16() != 0) fail_format("unknown header flags");
@@ -125,9 +126,10 @@ ParsedStream parse_lmac(ByteSpan file) {
   size_t header_start = r.pos();
   const uint16_t revision = r.u16();
   if (revision != kArithmeticRevision)
-    fail_format(fmt::format("made by engine arithmetic revision {}; this lmac implements revision {} only: decode "
-                            "it with an lmac of revision {}",
-                            revision, kArithmeticRevision, revision));
+    fail_format(
+        fmt::format("made by engine arithmetic revision {}; this lmac implements revision {} only: decode "
+                    "it with an lmac of revision {}",
+                    revision, kArithmeticRevision, revision));
   p.stream.header = read_header(r);
   uint64_t header_hash = hash64(file.subspan(header_start, r.pos() - header_start));
   if (r.u64() != header_hash) fail_format("header checksum mismatch (corrupted header)");

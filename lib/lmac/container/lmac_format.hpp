@@ -9,8 +9,8 @@
 
 #include "lmac/audio/audio_file.hpp"
 #include "lmac/codec/model.hpp"
-#include "lmac/common/arithmetic_revision.hpp"
 #include "lmac/coding/residual_coder.hpp"
+#include "lmac/common/arithmetic_revision.hpp"
 #include "lmac/common/bytes.hpp"
 #include "lmac/serial/options.hpp"
 

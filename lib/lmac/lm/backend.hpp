@@ -54,7 +54,7 @@ struct KvWrite {
 // One attention read: the query heads of a token attend to positions 0..n_keys-1 of
 // its sequence's cache for this layer.
 struct AttentionJob {
-  const float* q;       // n_head x head_dim
+  const float* q;          // n_head x head_dim
   const uint16_t* keys;    // IEEE half, blocked, see key_index
   const uint16_t* values;  // IEEE half, n_keys x kv_dim
   size_t n_keys;

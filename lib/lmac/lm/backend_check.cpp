@@ -19,11 +19,20 @@ std::vector<float> hard_floats(std::mt19937& rng, size_t n, float scale = 1.0f) 
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (size_t i = 0; i < n; ++i) {
     switch (rng() % 16) {
-      case 0: v[i] = std::ldexp(u(rng), -130); break;  // subnormal
-      case 1: v[i] = (rng() & 1) ? 0.0f : -0.0f; break;
-      case 2: v[i] = scale * (1.0f + std::ldexp(1.0f, -12)); break;  // squares round to a tie
-      case 3: v[i] = scale * std::ldexp(u(rng), static_cast<int>(rng() % 12)); break;
-      default: v[i] = scale * u(rng);
+      case 0:
+        v[i] = std::ldexp(u(rng), -130);
+        break;  // subnormal
+      case 1:
+        v[i] = (rng() & 1) ? 0.0f : -0.0f;
+        break;
+      case 2:
+        v[i] = scale * (1.0f + std::ldexp(1.0f, -12));
+        break;  // squares round to a tie
+      case 3:
+        v[i] = scale * std::ldexp(u(rng), static_cast<int>(rng() % 12));
+        break;
+      default:
+        v[i] = scale * u(rng);
     }
   }
   return v;
@@ -102,8 +111,8 @@ void check_matmul(Pair& p, std::mt19937& rng, GgmlType type, size_t n, std::vect
   auto z = p.zeros<float>(n * subset.size());
   p.a.matmul(wa, x.first, n, z.first, subset);
   p.b.matmul(wb, x.second, n, z.second, subset);
-  out.push_back(p.compare(fmt::format("matmul {} rows subset x {} tokens", ggml_type_info(type).name, n), z,
-                          n * subset.size()));
+  out.push_back(
+      p.compare(fmt::format("matmul {} rows subset x {} tokens", ggml_type_info(type).name, n), z, n * subset.size()));
 }
 
 void check_elementwise(Pair& p, std::mt19937& rng, size_t n, std::vector<BackendCheck>& out) {

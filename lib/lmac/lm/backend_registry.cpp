@@ -65,18 +65,24 @@ std::string selected_device() {
     g_device = resolve(g_spec);
   }
   switch (g_device.kind) {
-    case Device::Cuda: return fmt::format("cuda:{}", g_device.index);
-    case Device::Grid: return "grid";
-    default: return "cpu" + g_auto_note;
+    case Device::Cuda:
+      return fmt::format("cuda:{}", g_device.index);
+    case Device::Grid:
+      return "grid";
+    default:
+      return "cpu" + g_auto_note;
   }
 }
 
 std::unique_ptr<Backend> make_backend(int threads) {
   selected_device();
   switch (g_device.kind) {
-    case Device::Cuda: return make_cuda_backend(g_device.index);
-    case Device::Grid: return make_grid_backend();
-    default: return make_cpu_backend(threads);
+    case Device::Cuda:
+      return make_cuda_backend(g_device.index);
+    case Device::Grid:
+      return make_grid_backend();
+    default:
+      return make_cpu_backend(threads);
   }
 }
 

@@ -25,7 +25,6 @@
 namespace lmac {
 namespace {
 
-
 using cpu::reduce16;
 
 float dot16_scalar(const float* a, const float* b, size_t n) {
@@ -211,8 +210,8 @@ class CpuBackend final : public Backend {
 
   // Host memory, aligned for the widest vector loads.
   bool host_memory() const override { return true; }
-  void* alloc(size_t bytes) override { return ::operator new(bytes, std::align_val_t{64}); }
-  void release(void* p) override { ::operator delete(p, std::align_val_t{64}); }
+  void* alloc(size_t bytes) override { return ::operator new (bytes, std::align_val_t{64}); }
+  void release(void* p) override { ::operator delete (p, std::align_val_t{64}); }
   void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void copy(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
@@ -301,8 +300,7 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head,
-                size_t hd) override {
+  void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head, size_t hd) override {
     const size_t kv_dim = n_kv_head * hd;
     for (size_t t = 0; t < writes.size(); ++t) {
       const KvWrite& w = writes[t];

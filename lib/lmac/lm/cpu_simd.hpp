@@ -19,7 +19,6 @@
 
 namespace lmac::cpu {
 
-
 // ((a[0..7] + a[8..15]) lane-wise, then lanes l + l+4, then (0 + 2) + (1 + 3)).
 inline float reduce16(const float* acc) {
   float s8[8], s4[4];

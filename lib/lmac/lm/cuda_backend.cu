@@ -92,8 +92,8 @@ __global__ void k_store_kv(const KvWrite* writes, size_t n, const float* k, cons
 
 // One block per (token, query head): scores by the block's threads, the softmax by one
 // thread (its sum order is the 16-lane chain), values by the threads over dimensions.
-__global__ void k_attention(const AttentionJob* jobs, const size_t* score_at, size_t n_head, size_t group,
-                            size_t hd, size_t kv_dim, float scale, float* scores) {
+__global__ void k_attention(const AttentionJob* jobs, const size_t* score_at, size_t n_head, size_t group, size_t hd,
+                            size_t kv_dim, float scale, float* scores) {
   const size_t th = blockIdx.x, h = th % n_head, g = h / group;
   const AttentionJob job = jobs[th / n_head];
   const size_t n = job.n_keys;
@@ -213,10 +213,9 @@ class CudaBackend final : public Backend {
     launched("rope");
   }
 
-  void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head,
-                size_t hd) override {
-    k_store_kv<<<blocks_for(writes.size() * n_kv_head * hd), kThreads>>>(stage(writes), writes.size(), k, v,
-                                                                         n_kv_head, hd);
+  void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head, size_t hd) override {
+    k_store_kv<<<blocks_for(writes.size() * n_kv_head * hd), kThreads>>>(stage(writes), writes.size(), k, v, n_kv_head,
+                                                                         hd);
     launched("store_kv");
   }
 
@@ -228,7 +227,7 @@ class CudaBackend final : public Backend {
     const AttentionJob* djobs = stage(jobs);
     const size_t* dat = stage(std::span<const size_t>(at.data(), at.size()), sizeof(AttentionJob) * jobs.size());
     k_attention<<<static_cast<unsigned>(jobs.size() * n_head), 128>>>(djobs, dat, n_head, n_head / n_kv_head, hd,
-                                                                       n_kv_head * hd, km::attn_scale(hd), scores);
+                                                                      n_kv_head * hd, km::attn_scale(hd), scores);
     launched("attention");
   }
 

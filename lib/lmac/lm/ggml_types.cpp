@@ -45,7 +45,7 @@ uint16_t fp32_to_fp16(float f) {
     q = (static_cast<uint32_t>(e + 15) << 10) | ((x >> 13) & 0x3FF);
     rem = x & 0x1FFF;
     half = 0x1000;
-  } else {  // a subnormal half: units of 2^-24
+  } else {                     // a subnormal half: units of 2^-24
     const int shift = -1 - e;  // the float's 24-bit significand times 2^(e + 1)
     if (shift > 24) return sign;
     const uint32_t m = (x & 0x7FFFFFu) | 0x800000u;

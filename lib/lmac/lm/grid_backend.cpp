@@ -21,8 +21,8 @@ class GridBackend final : public Backend {
  public:
   const char* name() const override { return "grid"; }
   bool host_memory() const override { return true; }
-  void* alloc(size_t bytes) override { return ::operator new(bytes, std::align_val_t{64}); }
-  void release(void* p) override { ::operator delete(p, std::align_val_t{64}); }
+  void* alloc(size_t bytes) override { return ::operator new (bytes, std::align_val_t{64}); }
+  void release(void* p) override { ::operator delete (p, std::align_val_t{64}); }
   void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void copy(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
@@ -82,8 +82,7 @@ class GridBackend final : public Backend {
     }
   }
 
-  void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head,
-                size_t hd) override {
+  void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head, size_t hd) override {
     const size_t kv_dim = n_kv_head * hd;
     for (size_t i = 0; i < writes.size() * kv_dim; ++i) {
       const KvWrite& w = writes[i / kv_dim];

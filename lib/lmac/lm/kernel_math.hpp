@@ -180,8 +180,7 @@ LMAC_HD void rope_pair(float* v, float c, float s) {
 
 // ---- §2.7, for one query head over the keys of one KV head: keys at block 0 of the
 // head (block b at keys + b * block_stride), values at position 0 of the head.
-LMAC_HD float attn_score(const float* q, const uint16_t* keys, size_t block_stride, size_t j, size_t hd,
-                         float scale) {
+LMAC_HD float attn_score(const float* q, const uint16_t* keys, size_t block_stride, size_t j, size_t hd, float scale) {
   const uint16_t* k = keys + j / 16 * block_stride + j % 16;
   float s = 0.0f;
   for (size_t d = 0; d < hd; ++d) s = fma(q[d], half_to_float(k[d * 16]), s);
@@ -200,8 +199,7 @@ LMAC_HD float attn_softmax(float* p, size_t n) {
   return div(1.0f, reduce16(lanes));
 }
 
-LMAC_HD float attn_value(const float* e, size_t n, const uint16_t* values, size_t value_stride, size_t d,
-                         float inv) {
+LMAC_HD float attn_value(const float* e, size_t n, const uint16_t* values, size_t value_stride, size_t d, float inv) {
   float o = 0.0f;
   for (size_t j = 0; j < n; ++j) o = fma(e[j], half_to_float(values[j * value_stride + d]), o);
   return mul(o, inv);

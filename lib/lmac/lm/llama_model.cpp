@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "lmac/common/error.hpp"
 #include "lmac/common/arithmetic_revision.hpp"
+#include "lmac/common/error.hpp"
 #include "lmac/common/hash.hpp"
 #include "lmac/lm/rope_table.hpp"
 

@@ -10,9 +10,9 @@
 namespace lmac {
 
 struct RopeSpec {
-  float base = 10000.0f;            // llama.rope.freq_base
-  uint32_t rot_dim = 0;             // rotated dimensions per head (even)
-  const float* factors = nullptr;   // rope_freqs.weight (rot_dim / 2 divisors) or null
+  float base = 10000.0f;           // llama.rope.freq_base
+  uint32_t rot_dim = 0;            // rotated dimensions per head (even)
+  const float* factors = nullptr;  // rope_freqs.weight (rot_dim / 2 divisors) or null
 };
 
 // Writes positions [first, first + count): out[(p - first) * rot_dim + 2i] = cos and
