@@ -64,7 +64,7 @@ void add_compress(CLI::App& app) {
                             tokenization = "subword";
   static uint32_t chunk = 0;
   static int blocking = 0, batch = 16;
-  static bool no_offset = false, verify = false;
+  static bool no_offset = false, verify = false, model_only = false;
   add_io(c, io);
   c->add_option("-m,--model,--model_path,--model-path", model, "model: GGUF file or builtin:order2 (default: bundled)");
   c->add_option("--chunk-size,--chunk_size", chunk,
@@ -82,6 +82,9 @@ void add_compress(CLI::App& app) {
   c->add_option("--tokenization", tokenization, "subword (with char fallback) or char")
       ->check(CLI::IsMember({"subword", "char"}));
   c->add_option("--batch", batch, "chunks advanced together per model call")->check(CLI::PositiveNumber);
+  c->add_flag("--model-only", model_only,
+              "code every chunk with the model, even where storing it as it is would be smaller (research; by "
+              "default such chunks are stored, so no file grows beyond a few bytes per chunk)");
   c->callback([] {
     action() = [] {
       CompressOptions o;
@@ -102,6 +105,7 @@ void add_compress(CLI::App& app) {
       o.codec.tokenization = tokenization == "char" ? TokenMode::Char : TokenMode::Subword;
       o.codec.batch = batch;
       o.codec.threads = thread_count();
+      o.codec.store_incompressible = !model_only;
       std::string spec = model.empty() ? default_model_spec() : model;
       std::unique_ptr<CodecModel> m;
       try {

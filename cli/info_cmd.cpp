@@ -19,8 +19,12 @@ void add_info(CLI::App& app) {
           Bytes file = read_file(in);
           ParsedStream p = parse_lmac(file);
           const StreamHeader& h = p.stream.header;
-          uint64_t tokens = 0, tok_bytes = 0, res_bytes = 0, subword = 0;
+          uint64_t tokens = 0, tok_bytes = 0, res_bytes = 0, subword = 0, stored = 0, stored_bytes = 0;
           for (const auto& ch : p.stream.chunks) {
+            if (ch.stored) {
+              ++stored, stored_bytes += ch.tokens.size();
+              continue;
+            }
             tokens += ch.token_count;
             tok_bytes += ch.tokens.size();
             res_bytes += ch.residual.size();
@@ -32,7 +36,10 @@ void add_info(CLI::App& app) {
           fmt::print("  serial     {}\n", h.serial.describe());
           fmt::print("  model      {} (fingerprint {:016x})\n", h.model_name, h.model_fingerprint);
           fmt::print("  tokens     {} ({} chunks subword, {} char), {} bytes coded\n", tokens, subword,
-                     h.chunk_count - subword, tok_bytes);
+                     h.chunk_count - subword - stored, tok_bytes);
+          if (stored > 0)
+            fmt::print("  stored     {} chunks kept as they are ({} bytes): the model would not make them smaller\n",
+                       stored, stored_bytes);
           fmt::print("  residual   {} bytes\n", res_bytes);
           fmt::print("  size       {} bytes ({:.2f}% of the samples)\n", file.size(),
                      h.data_bytes ? 100.0 * file.size() / h.data_bytes : 0.0);

@@ -21,6 +21,31 @@ const CodecModel& bundled() {
 
 Bytes speech_like(const PcmFormat& f, size_t frames) { return test::make_pcm(f, frames, test::Content::SineNoise, 3); }
 
+// 16-bit noise is beyond the bundled model: its chunks are stored, so the stream is the
+// samples plus the container's fixed bytes, and still decodes byte for byte.
+TEST(LmCodec, IncompressibleChunksAreStoredNotExpanded) {
+  PcmFormat f;
+  f.bits = 16;
+  f.channels = 2;
+  f.kind = SampleKind::Signed;
+  const Bytes wav = test::make_wav(f, test::make_pcm(f, 300, test::Content::WhiteNoise, 8));
+  CompressOptions o;
+  o.chunk_bytes = 400;
+  o.codec.threads = 2;
+  const Bytes packed = compress_audio(bundled(), wav, o);
+  const ParsedStream p = parse_lmac(packed);
+  const size_t chunks = p.stream.chunks.size();
+  size_t stored = 0;
+  for (const ChunkRecord& r : p.stream.chunks) stored += r.stored;
+  EXPECT_EQ(stored, chunks);
+  EXPECT_LE(packed.size(), wav.size() + 30 * chunks + 20 + 120);  // + header fields and the model's name
+  EXPECT_EQ(decompress_audio(bundled(), p, o.codec, false).file, wav);
+  o.codec.store_incompressible = false;  // --model-only: the model codes every chunk
+  const Bytes model_only = compress_audio(bundled(), wav, o);
+  EXPECT_GT(model_only.size(), packed.size() + wav.size() / 4);
+  EXPECT_EQ(decompress_audio(bundled(), parse_lmac(model_only), o.codec, false).file, wav);
+}
+
 TEST(LmCodec, RoundTripsAtEveryDepthChannelsMappingAndTokenization) {
   for (int bits : {8, 16, 24, 32})
     for (int ch : {1, 2})

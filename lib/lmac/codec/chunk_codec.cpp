@@ -114,6 +114,16 @@ void run_groups(const CodecModel& model, const std::vector<TokenMode>& modes, co
   }
 }
 
+// The chunk's bytes as they are: when the model cannot make them smaller.
+void store(ChunkRecord& r, ByteSpan chunk) {
+  r.stored = true;
+  r.mode = TokenMode::Char;
+  r.token_count = 0;
+  r.tokens.assign(chunk.begin(), chunk.end());
+  r.residual_mode = ResidualMode::Packed;
+  r.residual.clear();
+}
+
 }  // namespace
 
 std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec& spec, ByteSpan data,
@@ -140,7 +150,9 @@ std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec&
       r.tokens = std::move(coded[g]);
       r.residual_mode = p.residual.mode;
       r.residual = std::move(p.residual.bytes);
-      r.checksum = hash64(data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size));
+      const ByteSpan chunk = data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size);
+      r.checksum = hash64(chunk);
+      if (o.store_incompressible && r.tokens.size() + r.residual.size() >= chunk.size()) store(r, chunk);
     }
 #pragma omp critical
     {
@@ -199,14 +211,22 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
   d.errors.resize(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
     if (!wanted[i]) continue;
-    if (records[i].token_count > ranges[i].size)
+    if (records[i].stored) {  // no model involved: the bytes themselves, checked
+      const Bytes& b = records[i].tokens;
+      if (b.size() != ranges[i].size)
+        d.errors[i] = "stored chunk has the wrong size";
+      else if (hash64(b) != records[i].checksum)
+        d.errors[i] = "checksum mismatch in a stored chunk";
+      else
+        d.chunks[i] = b;
+    } else if (records[i].token_count > ranges[i].size)
       d.errors[i] = "token count larger than the chunk";
     else if (records[i].mode == TokenMode::Subword && !model.has_subword())
       d.errors[i] = "chunk needs a subword tokenizer";
   }
   std::vector<size_t> index_map;  // the chunks to decode
   for (size_t i = 0; i < records.size(); ++i)
-    if (wanted[i] && d.errors[i].empty()) index_map.push_back(i);
+    if (wanted[i] && d.errors[i].empty() && !records[i].stored) index_map.push_back(i);
   std::vector<TokenMode> sub_modes;
   sub_modes.reserve(index_map.size());
   for (size_t i : index_map) sub_modes.push_back(records[i].mode);

@@ -20,6 +20,9 @@ struct CodecOptions {
   TokenMode tokenization = TokenMode::Subword;
   int batch = 16;  // chunks advanced together per predictor call
   int threads = 1;
+  // Store a chunk verbatim when its coded form would not be smaller, so no file grows
+  // by more than the container's fixed bytes (off for the paper's model-alone figures).
+  bool store_incompressible = true;
   std::function<void(size_t done, size_t total)> progress;  // optional
 };
 

@@ -9,6 +9,8 @@
 namespace lmac {
 namespace {
 
+constexpr uint8_t kStoredMode = 2;  // record mode of a stored chunk
+
 constexpr uint8_t kMagic[8] = {'L', 'M', 'A', 'C', 0x0D, 0x0A, 0x1A, 0x0A};
 constexpr uint8_t kEndMagic[4] = {'C', 'A', 'M', 'L'};
 constexpr size_t kRecordFixedBytes = 1 + 4 + 1 + 4 + 4 + 8 + 8;
@@ -93,7 +95,7 @@ Bytes write_lmac(const LmacStream& s) {
   w.u64(hash64(ByteSpan(out).subspan(header_start)));
   for (const ChunkRecord& c : s.chunks) {
     size_t start = out.size();
-    w.u8(static_cast<uint8_t>(c.mode));
+    w.u8(c.stored ? kStoredMode : static_cast<uint8_t>(c.mode));
     w.u32(c.token_count);
     w.u8(static_cast<uint8_t>(c.residual_mode));
     w.u32(c.tokens.size());
@@ -146,11 +148,13 @@ ParsedStream parse_lmac(ByteSpan file) {
     c.checksum = r.u64();
     ByteSpan tok = r.bytes(ntok), res = r.bytes(nres);
     uint64_t want = hash64(file.subspan(start, r.pos() - start));
-    if (r.u64() != want || mode > 1 || rmode > 1) {
+    const bool stored = mode == kStoredMode;
+    if (r.u64() != want || mode > kStoredMode || rmode > 1 || (stored && (c.token_count != 0 || nres != 0))) {
       p.damaged.push_back(i);
       continue;
     }
-    c.mode = static_cast<TokenMode>(mode);
+    c.stored = stored;
+    c.mode = stored ? TokenMode::Char : static_cast<TokenMode>(mode);
     c.residual_mode = static_cast<ResidualMode>(rmode);
     c.tokens.assign(tok.begin(), tok.end());
     c.residual.assign(res.begin(), res.end());

@@ -34,6 +34,9 @@ struct StreamHeader {
 };
 
 struct ChunkRecord {
+  // Stored: the chunk's PCM bytes as they are (in `tokens`), when coding would not make
+  // them smaller; token_count 0, no residual. Otherwise coded in `mode`.
+  bool stored = false;
   TokenMode mode = TokenMode::Char;
   uint32_t token_count = 0;
   ResidualMode residual_mode = ResidualMode::Packed;

@@ -100,6 +100,7 @@ CompressorResult run_lm(const Dataset& d, const EvalOptions& o) {
   co.tokenization = o.tokenization;
   co.threads = o.threads;
   co.batch = o.batch;
+  co.store_incompressible = false;  // the `lm` row is the model alone (the paper's experiment)
   size_t done_before = 0;
   for (const auto& [key, idx] : groups) {
     const PcmFormat& f = d.files[d.chunks[idx.front()].file].format;
