@@ -38,10 +38,16 @@ std::string output_for(const IoFlags& io, const std::string& in, bool compressin
 template <typename Fn>
 int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
   if (!io.output.empty() && io.inputs.size() > 1) throw CLI::ValidationError("-o needs exactly one input");
+  if (io.to_stdout && io.inputs.size() > 1)
+    throw CLI::ValidationError(
+        "-c with several inputs would write one stream after another, which lmac cannot read back; give one input");
   int rc = kOk;
   for (const std::string& in : io.inputs) {
     std::string out = output_for(io, in, compressing);
     try {
+      std::error_code ec;
+      if (in != "-" && out != "-" && std::filesystem::equivalent(in, out, ec))
+        fail("the output " + out + " is the input file (nothing written)");
       if (out != "-" && !io.force && file_exists(out)) fail("output " + out + " exists (use -f to overwrite)");
       fn(in, out);
       if (io.remove && in != "-") std::filesystem::remove(in);
@@ -140,7 +146,9 @@ void add_decompress(CLI::App& app) {
   add_io(c, io);
   c->add_option("-m,--model,--model_path,--model-path", model, "model (default: the one the stream names)");
   c->add_option("--batch", batch, "chunks advanced together per model call")->check(CLI::PositiveNumber);
-  c->add_flag("--keep-going", keep_going, "decode every intact chunk; damaged ones become silence (exit 1)");
+  c->add_flag("--keep-going", keep_going,
+              "decode every intact chunk; damaged ones become digital silence of the format (0, or 0x80 for "
+              "unsigned 8-bit) and the exit code is 1");
   c->callback([] {
     action() = [] {
       return each_input(io, false, [&](const std::string& in, const std::string& out) {

@@ -36,6 +36,28 @@ std::string wav_file(const std::string& name, int bits = 16) {
 
 bool one_line(const std::string& s) { return !s.empty() && s.find('\n') == s.size() - 1; }
 
+// The output may not be the input, under its own name or through a link; -c takes one input.
+TEST(Cli, RefusesToOverwriteItsInputAndToConcatenateStreams) {
+  const std::string in = wav_file("same.wav");
+  const Bytes original = test::read_bytes(in);
+  CmdResult r = run("compress --rm -f -m builtin:order2 " + in + " -o " + in);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("is the input file"), std::string::npos) << r.err;
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_EQ(test::read_bytes(in), original);
+  const std::string link = test::temp_dir() + "/link.wav";
+  std::filesystem::remove(link);
+  std::filesystem::create_symlink(in, link);
+  EXPECT_EQ(run("compress --rm -f -m builtin:order2 " + in + " -o " + link).code, 1);
+  EXPECT_EQ(test::read_bytes(in), original);
+  ASSERT_EQ(run("compress -f -m builtin:order2 " + in + " -o " + in + ".lmac").code, 0);
+  EXPECT_EQ(run("decompress --rm -f " + in + ".lmac -o " + in + ".lmac").code, 1);
+  EXPECT_TRUE(std::filesystem::exists(in + ".lmac"));
+  r = run("compress -c -m builtin:order2 " + in + " " + wav_file("other.wav") + " > /dev/null");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("one input"), std::string::npos) << r.err;
+}
+
 TEST(Cli, CompressDecompressInfo) {
   std::string in = wav_file("a.wav");
   std::string out = test::temp_dir() + "/a.out.wav";

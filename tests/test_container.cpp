@@ -88,6 +88,29 @@ TEST(Container, DamagedChunkIsReportedByNumberAndOthersDecode) {
   EXPECT_TRUE(std::equal(ok.begin(), ok.begin() + 1000, r.file.begin()));
 }
 
+// --keep-going restores a damaged chunk as digital silence of the format: mid-scale
+// 0x80 for unsigned 8-bit samples (0x00 would be a full negative swing), 0 otherwise.
+TEST(Container, DamagedChunksBecomeSilenceOfTheFormat) {
+  auto model = make_builtin_order2();
+  for (bool unsigned8 : {true, false}) {
+    PcmFormat f;
+    f.bits = unsigned8 ? 8 : 16;
+    f.kind = unsigned8 ? SampleKind::Unsigned : SampleKind::Signed;
+    f.channels = 1;
+    const Bytes wav = test::make_wav(f, test::make_pcm(f, 900, test::Content::SineNoise));
+    CompressOptions o;
+    o.chunk_bytes = 300;
+    ParsedStream p = parse_lmac(compress_audio(*model, wav, o));
+    p.damaged = {1};  // as the parser reports a record whose hash fails
+    const DecompressResult r = decompress_audio(*model, p, {}, true);
+    ASSERT_EQ(r.bad_chunks, std::vector<size_t>{1});
+    const size_t at = wav.size() - static_cast<size_t>(900 * f.frame_bytes()) + 300;  // chunk 1 in the file
+    for (size_t i = at; i < at + 300; ++i) ASSERT_EQ(r.file[i], unsigned8 ? 0x80 : 0x00) << i;
+    EXPECT_EQ(r.file[at - 1], wav[at - 1]);
+    EXPECT_EQ(r.file[at + 300], wav[at + 300]);
+  }
+}
+
 TEST(Container, RejectsForeignAndFutureFiles) {
   Bytes junk = {'R', 'I', 'F', 'F', 0, 0, 0, 0};
   EXPECT_THROW(parse_lmac(junk), FormatError);

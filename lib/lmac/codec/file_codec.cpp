@@ -45,6 +45,15 @@ void check_model(const CodecModel& model, const StreamHeader& h) {
                     h.model_name, h.model_fingerprint, model.name(), model.fingerprint()));
 }
 
+// Digital silence of the format: zero, or mid-scale for unsigned samples (0x80 then zeros,
+// most significant byte first in the sample's byte order).
+void fill_silence(const PcmFormat& f, std::span<uint8_t> out) {
+  std::fill(out.begin(), out.end(), uint8_t{0});
+  if (f.kind != SampleKind::Unsigned) return;
+  const size_t n = static_cast<size_t>(f.bytes_per_sample());
+  for (size_t at = 0; at + n <= out.size(); at += n) out[at + (f.big_endian ? 0 : n - 1)] = 0x80;
+}
+
 DecompressResult decompress_audio(const CodecModel& model, const ParsedStream& parsed, const CodecOptions& o,
                                   bool keep_going) {
   const LmacStream& s = parsed.stream;
@@ -70,6 +79,7 @@ DecompressResult decompress_audio(const CodecModel& model, const ParsedStream& p
     if (!why[i].empty()) {
       result.bad_chunks.push_back(i);
       result.errors.push_back(fmt::format("chunk {}: {}", i, why[i]));
+      fill_silence(h.format, std::span<uint8_t>(audio.data).subspan(ranges[i].offset, ranges[i].size));
       continue;
     }
     std::copy(d.chunks[i]->begin(), d.chunks[i]->end(), audio.data.begin() + static_cast<ptrdiff_t>(ranges[i].offset));

@@ -26,12 +26,13 @@ Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptio
 uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format);
 
 struct DecompressResult {
-  Bytes file;                       // the restored file (with zeroed damaged chunks when keep_going)
+  Bytes file;                       // the restored file (damaged chunks silent when keep_going)
   std::vector<size_t> bad_chunks;   // chunk numbers (0-based) that failed
   std::vector<std::string> errors;  // one line per bad chunk
 };
 
-// Throws on any error unless keep_going, in which case damaged chunks are zero-filled
+// Throws on any error unless keep_going, in which case damaged chunks become digital
+// silence of the format (0 for signed and float samples, mid-scale 0x80.. for unsigned)
 // and listed. Throws before any decoding when `model` is not the one the stream names.
 DecompressResult decompress_audio(const CodecModel& model, const ParsedStream& parsed, const CodecOptions& options,
                                   bool keep_going);
