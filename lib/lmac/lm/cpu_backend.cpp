@@ -12,7 +12,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -21,6 +20,7 @@
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/cpu_attention.hpp"
 #include "lmac/lm/cpu_q8.hpp"
+#include "lmac/lm/host_backend.hpp"
 
 namespace lmac {
 namespace {
@@ -203,21 +203,14 @@ void dequantize_row(const Matrix& w, size_t row, float* out) {
 // costs more than the work).
 constexpr size_t kParallelMin = 8192;
 
-class CpuBackend final : public Backend {
+class CpuBackend final : public HostBackend {
  public:
   explicit CpuBackend(int threads) : threads_(std::max(1, threads)) {}
   const char* name() const override { return "cpu"; }
 
-  // Host memory, aligned for the widest vector loads.
-  bool host_memory() const override { return true; }
-  void* alloc(size_t bytes) override { return ::operator new (bytes, std::align_val_t{64}); }
-  void release(void* p) override { ::operator delete (p, std::align_val_t{64}); }
-  void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void copy(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   // The CPU computes on the mapped file as it is.
   Matrix weights(const Matrix& w) override { return w; }
-  const float* weights(const float* v, size_t) override { return v; }
+  using HostBackend::weights;
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size();
@@ -309,11 +302,6 @@ class CpuBackend final : public Backend {
           w.keys[key_index(w.pos, h, d, n_kv_head, hd)] = fp32_to_fp16(k[t * kv_dim + h * hd + d]);
       for (size_t i = 0; i < kv_dim; ++i) w.values[w.pos * kv_dim + i] = fp32_to_fp16(v[t * kv_dim + i]);
     }
-  }
-
-  void gather_rows(const float* src, std::span<const int32_t> rows, size_t dim, float* dst) override {
-    for (size_t i = 0; i < rows.size(); ++i)
-      std::memmove(dst + i * dim, src + static_cast<size_t>(rows[i]) * dim, dim * sizeof(float));
   }
 
   void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd) override {

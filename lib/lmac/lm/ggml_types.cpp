@@ -4,58 +4,13 @@
 
 #include "lmac/common/bytes.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/lm/kernel_math.hpp"
 
 namespace lmac {
 
-float fp16_to_fp32(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1F;
-  uint32_t man = h & 0x3FF;
-  uint32_t bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (man << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  } else if (man == 0) {
-    bits = sign;
-  } else {  // subnormal: normalize
-    int e = -1;
-    do {
-      ++e;
-      man <<= 1;
-    } while ((man & 0x400) == 0);
-    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((man & 0x3FF) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
+float fp16_to_fp32(uint16_t h) { return km::half_to_float(h); }
 
-uint16_t fp32_to_fp16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const auto sign = static_cast<uint16_t>((x >> 16) & 0x8000);
-  x &= 0x7FFFFFFFu;
-  if (x > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00 | ((x >> 13) & 0x3FF));
-  const int e = static_cast<int>(x >> 23) - 127;
-  // The magnitude in units of the result's last place, with the bits below it.
-  uint32_t q, rem, half;
-  if (e >= -14) {  // a normal half (or overflow): exponent e + 15, 10 mantissa bits
-    if (e > 15) return static_cast<uint16_t>(sign | 0x7C00);
-    q = (static_cast<uint32_t>(e + 15) << 10) | ((x >> 13) & 0x3FF);
-    rem = x & 0x1FFF;
-    half = 0x1000;
-  } else {                     // a subnormal half: units of 2^-24
-    const int shift = -1 - e;  // the float's 24-bit significand times 2^(e + 1)
-    if (shift > 24) return sign;
-    const uint32_t m = (x & 0x7FFFFFu) | 0x800000u;
-    q = m >> shift;
-    rem = m & ((1u << shift) - 1);
-    half = 1u << (shift - 1);
-  }
-  if (rem > half || (rem == half && (q & 1))) ++q;  // a carry into the exponent is right, up to infinity
-  return static_cast<uint16_t>(sign | q);
-}
+uint16_t fp32_to_fp16(float f) { return km::float_to_half(f); }
 
 namespace {
 

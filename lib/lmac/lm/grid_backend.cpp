@@ -7,25 +7,18 @@
 
 #include <cstring>
 #include <deque>
-#include <new>
 #include <vector>
 
 #include "lmac/common/error.hpp"
-#include "lmac/lm/backend.hpp"
+#include "lmac/lm/host_backend.hpp"
 #include "lmac/lm/kernel_math.hpp"
 
 namespace lmac {
 namespace {
 
-class GridBackend final : public Backend {
+class GridBackend final : public HostBackend {
  public:
   const char* name() const override { return "grid"; }
-  bool host_memory() const override { return true; }
-  void* alloc(size_t bytes) override { return ::operator new (bytes, std::align_val_t{64}); }
-  void release(void* p) override { ::operator delete (p, std::align_val_t{64}); }
-  void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void copy(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
 
   Matrix weights(const Matrix& w) override {
     if (w.type == GgmlType::Q8_0 || w.type == GgmlType::F32) return w;
@@ -34,7 +27,7 @@ class GridBackend final : public Backend {
     for (size_t r = 0; r < w.rows; ++r) info.dequantize(w.data + r * w.row_bytes, &f[r * w.cols], w.cols);
     return {GgmlType::F32, w.rows, w.cols, reinterpret_cast<const uint8_t*>(f.data()), w.cols * sizeof(float)};
   }
-  const float* weights(const float* v, size_t) override { return v; }
+  using HostBackend::weights;
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size(), k = w.cols;
@@ -120,11 +113,6 @@ class GridBackend final : public Backend {
 
   void add(float* x, const float* y, size_t n) override {
     for (size_t i = 0; i < n; ++i) x[i] = km::add(x[i], y[i]);
-  }
-
-  void gather_rows(const float* src, std::span<const int32_t> rows, size_t dim, float* dst) override {
-    for (size_t i = 0; i < rows.size(); ++i)
-      std::memmove(dst + i * dim, src + static_cast<size_t>(rows[i]) * dim, dim * sizeof(float));
   }
 
  private:
