@@ -153,7 +153,7 @@ void add_decompress(CLI::App& app) {
     action() = [] {
       return each_input(io, false, [&](const std::string& in, const std::string& out) {
         Bytes file = read_file(in);
-        ParsedStream parsed = parse_lmac(file);
+        ParsedStream parsed = parse_lmac(file, keep_going);
         std::string spec = !model.empty()                                              ? model
                            : parsed.stream.header.model_name.rfind("builtin:", 0) == 0 ? parsed.stream.header.model_name
                                                                                        : default_model_spec();
@@ -164,10 +164,12 @@ void add_decompress(CLI::App& app) {
         o.progress = progress("decompress " + in);
         DecompressResult r = decompress_audio(*m, parsed, o, keep_going);
         write_file_atomic(out, r.file, io.force);
+        if (!r.end_damage.empty()) report_error(in, "end of stream: " + r.end_damage);
         if (!r.bad_chunks.empty()) {
           for (const auto& e : r.errors) report_error(in, e);
           fail(fmt::format("{} damaged chunks replaced by silence in {}", r.bad_chunks.size(), out));
         }
+        if (!r.end_damage.empty()) fail(fmt::format("every chunk intact and restored in {}", out));
       });
     };
   });

@@ -111,6 +111,35 @@ TEST(Container, DamagedChunksBecomeSilenceOfTheFormat) {
   }
 }
 
+// Damage after the last record (cut short, a flipped stream hash, a byte appended) loses
+// nothing with keep_going: every chunk has its own checksum. Without it, it is refused.
+TEST(Container, DamagedEndOfStreamStillDecodesEveryChunk) {
+  auto model = make_builtin_order2();
+  const Bytes s = sample_stream(*model);
+  const Bytes original = decompress_audio(*model, parse_lmac(s), {}, false).file;
+  Bytes cut(s.begin(), s.end() - 1), flipped = s, appended = s;
+  flipped.back() ^= 1;
+  appended.push_back(0);
+  for (const Bytes* t : {&cut, &flipped, &appended}) {
+    EXPECT_THROW(parse_lmac(*t), FormatError);
+    const ParsedStream p = parse_lmac(*t, true);
+    EXPECT_FALSE(p.end_damage.empty());
+    EXPECT_TRUE(p.damaged.empty());
+    const DecompressResult r = decompress_audio(*model, p, {}, true);
+    EXPECT_TRUE(r.bad_chunks.empty());
+    EXPECT_FALSE(r.end_damage.empty());
+    EXPECT_EQ(r.file, original);
+  }
+  // A stream with valid hashes whose record claims an absurd token count fails that
+  // chunk alone.
+  ParsedStream p = parse_lmac(s);
+  p.stream.chunks[1].token_count = 1u << 30;
+  const ParsedStream q = parse_lmac(write_lmac(p.stream));
+  EXPECT_THROW(decompress_audio(*model, q, {}, false), Error);
+  const DecompressResult r = decompress_audio(*model, q, {}, true);
+  EXPECT_EQ(r.bad_chunks, std::vector<size_t>{1});
+}
+
 TEST(Container, RejectsForeignAndFutureFiles) {
   Bytes junk = {'R', 'I', 'F', 'F', 0, 0, 0, 0};
   EXPECT_THROW(parse_lmac(junk), FormatError);

@@ -219,8 +219,8 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
         d.errors[i] = "checksum mismatch in a stored chunk";
       else
         d.chunks[i] = b;
-    } else if (records[i].token_count > ranges[i].size)
-      d.errors[i] = "token count larger than the chunk";
+    } else if (records[i].token_count > ranges[i].size || records[i].token_count > model.max_tokens())
+      d.errors[i] = "token count larger than the chunk or the model's context";
     else if (records[i].mode == TokenMode::Subword && !model.has_subword())
       d.errors[i] = "chunk needs a subword tokenizer";
   }

@@ -29,6 +29,7 @@ struct DecompressResult {
   Bytes file;                       // the restored file (damaged chunks silent when keep_going)
   std::vector<size_t> bad_chunks;   // chunk numbers (0-based) that failed
   std::vector<std::string> errors;  // one line per bad chunk
+  std::string end_damage;           // keep_going: what was wrong after the records
 };
 
 // Throws on any error unless keep_going, in which case damaged chunks become digital

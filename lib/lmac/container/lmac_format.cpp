@@ -81,6 +81,44 @@ StreamHeader read_header(ByteReader& r) {
   return h;
 }
 
+// Record i, or i marked damaged when its hash or fields are wrong; throws when it runs
+// past the end of the file.
+void read_record(ByteReader& r, ByteSpan file, ParsedStream& p, size_t i) {
+  ChunkRecord& c = p.stream.chunks[i];
+  size_t start = r.pos();
+  uint8_t mode = r.u8();
+  c.token_count = r.u32();
+  uint8_t rmode = r.u8();
+  uint32_t ntok = r.u32(), nres = r.u32();
+  c.checksum = r.u64();
+  ByteSpan tok = r.bytes(ntok), res = r.bytes(nres);
+  uint64_t want = hash64(file.subspan(start, r.pos() - start));
+  const bool stored = mode == kStoredMode;
+  if (r.u64() != want || mode > kStoredMode || rmode > 1 || (stored && (c.token_count != 0 || nres != 0))) {
+    p.damaged.push_back(i);
+    return;
+  }
+  c.stored = stored;
+  c.mode = stored ? TokenMode::Char : static_cast<TokenMode>(mode);
+  c.residual_mode = static_cast<ResidualMode>(rmode);
+  c.tokens.assign(tok.begin(), tok.end());
+  c.residual.assign(res.begin(), res.end());
+}
+
+// The footer; a wrong stream hash or trailing bytes go to end_damage (the records are
+// each checked by their own hashes).
+void read_footer(ByteReader& r, ByteSpan file, ParsedStream& p) {
+  p.stream.data_checksum = r.u64();
+  ByteSpan end = r.bytes(4);
+  if (std::memcmp(end.data(), kEndMagic, 4) != 0) fail_format("bad end marker (corrupted stream)");
+  uint64_t file_hash = hash64(file.subspan(0, r.pos()));
+  uint64_t stored = r.u64();
+  if (r.remaining() != 0)
+    p.end_damage = "trailing bytes after the end of the stream";
+  else if (stored != file_hash && p.damaged.empty())
+    p.end_damage = "stream checksum mismatch (corrupted file)";
+}
+
 }  // namespace
 
 Bytes write_lmac(const LmacStream& s) {
@@ -111,7 +149,7 @@ Bytes write_lmac(const LmacStream& s) {
   return out;
 }
 
-ParsedStream parse_lmac(ByteSpan file) {
+ParsedStream parse_lmac(ByteSpan file, bool keep_going) {
   ByteReader r(file, ".lmac stream");
   if (file.size() < 8 || std::memcmp(file.data(), kMagic, 8) != 0) fail_format("not an .lmac file (bad magic)");
   r.bytes(8);
@@ -138,34 +176,16 @@ ParsedStream parse_lmac(ByteSpan file) {
   const StreamHeader& h = p.stream.header;
   if (h.chunk_count > r.remaining() / kRecordFixedBytes) fail_format("truncated .lmac stream (too few chunk records)");
   p.stream.chunks.resize(static_cast<size_t>(h.chunk_count));
-  for (size_t i = 0; i < p.stream.chunks.size(); ++i) {
-    ChunkRecord& c = p.stream.chunks[i];
-    size_t start = r.pos();
-    uint8_t mode = r.u8();
-    c.token_count = r.u32();
-    uint8_t rmode = r.u8();
-    uint32_t ntok = r.u32(), nres = r.u32();
-    c.checksum = r.u64();
-    ByteSpan tok = r.bytes(ntok), res = r.bytes(nres);
-    uint64_t want = hash64(file.subspan(start, r.pos() - start));
-    const bool stored = mode == kStoredMode;
-    if (r.u64() != want || mode > kStoredMode || rmode > 1 || (stored && (c.token_count != 0 || nres != 0))) {
-      p.damaged.push_back(i);
-      continue;
-    }
-    c.stored = stored;
-    c.mode = stored ? TokenMode::Char : static_cast<TokenMode>(mode);
-    c.residual_mode = static_cast<ResidualMode>(rmode);
-    c.tokens.assign(tok.begin(), tok.end());
-    c.residual.assign(res.begin(), res.end());
+  size_t i = 0;
+  try {
+    for (; i < p.stream.chunks.size(); ++i) read_record(r, file, p, i);
+    read_footer(r, file, p);
+  } catch (const FormatError& e) {
+    if (!keep_going) throw;
+    for (; i < p.stream.chunks.size(); ++i) p.damaged.push_back(i);  // records past the damage cannot be found
+    p.end_damage = e.what();
   }
-  p.stream.data_checksum = r.u64();
-  ByteSpan end = r.bytes(4);
-  if (std::memcmp(end.data(), kEndMagic, 4) != 0) fail_format("bad end marker (corrupted stream)");
-  uint64_t file_hash = hash64(file.subspan(0, r.pos()));
-  uint64_t stored = r.u64();
-  if (r.remaining() != 0) fail_format("trailing bytes after the end of the stream");
-  if (stored != file_hash && p.damaged.empty()) fail_format("stream checksum mismatch (corrupted file)");
+  if (!p.end_damage.empty() && !keep_going) fail_format(p.end_damage);
   return p;
 }
 

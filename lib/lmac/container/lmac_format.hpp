@@ -58,7 +58,13 @@ Bytes write_lmac(const LmacStream& stream);
 struct ParsedStream {
   LmacStream stream;
   std::vector<size_t> damaged;
+  // keep_going only: what is wrong after the records (truncated stream, bad footer or
+  // stream hash, trailing bytes); empty when the end of the stream is intact.
+  std::string end_damage;
 };
-ParsedStream parse_lmac(ByteSpan file);
+// keep_going: damage after the header (cut or corrupted records, footer, stream hash,
+// trailing bytes) marks chunks damaged and sets end_damage instead of throwing, so that
+// every intact chunk can still be decoded.
+ParsedStream parse_lmac(ByteSpan file, bool keep_going = false);
 
 }  // namespace lmac
