@@ -1,6 +1,8 @@
 // lmac compress / lmac decompress.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "cli_common.hpp"
@@ -38,6 +40,12 @@ std::string output_for(const IoFlags& io, const std::string& in, bool compressin
 template <typename Fn>
 int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
   if (!io.output.empty() && io.inputs.size() > 1) throw CLI::ValidationError("-o needs exactly one input");
+  if (io.keep && io.remove) throw CLI::ValidationError("-k and --rm contradict each other");
+  if (io.to_stdout && !io.output.empty() && io.output != "-")
+    throw CLI::ValidationError("-c and -o contradict each other: write to standard output or to a file");
+  const bool to_stdout = io.to_stdout || io.output == "-" || (io.output.empty() && io.inputs.front() == "-");
+  if (compressing && to_stdout && ::isatty(STDOUT_FILENO))  // as xz and zstd: a stream is no text for a terminal
+    throw CLI::ValidationError("compressed data not written to a terminal; redirect standard output or use -o");
   if (io.to_stdout && io.inputs.size() > 1)
     throw CLI::ValidationError(
         "-c with several inputs would write one stream after another, which lmac cannot read back; give one input");
@@ -79,7 +87,8 @@ void add_compress(CLI::App& app) {
   c->add_option("--mapping", mapping, "byte to 7-bit symbol: shift (byte>>1) or mask (byte&127)")
       ->check(CLI::IsMember({"shift", "mask"}));
   c->add_option("--layout", layout, "channel layout: interleaved, planar or blocked:N");
-  c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --layout blocked:N");
+  c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --layout blocked:N")
+      ->check(CLI::PositiveNumber);
   c->add_option("--byte-order", byte_order, "byte order of sample bytes: msb (first) or file")
       ->check(CLI::IsMember({"msb", "file"}));
   c->add_flag("--no-offset-binary", no_offset, "keep signed samples as two's complement");

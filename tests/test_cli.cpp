@@ -58,6 +58,25 @@ TEST(Cli, RefusesToOverwriteItsInputAndToConcatenateStreams) {
   EXPECT_NE(r.err.find("one input"), std::string::npos) << r.err;
 }
 
+TEST(Cli, ContradictoryFlagsAndBinaryToATerminalAreUsageErrors) {
+  const std::string in = wav_file("flags.wav");
+  for (const char* flags : {"-k --rm", "-c -o x.lmac", "--stereo-blocking-n 0"}) {
+    const CmdResult r = run(std::string("compress -f -m builtin:order2 ") + flags + " " + in + " > /dev/null");
+    EXPECT_EQ(r.code, 2) << flags << ": " << r.err;
+    EXPECT_TRUE(one_line(r.err)) << flags << ": " << r.err;
+  }
+  // Under a pseudo-terminal (script(1)), -c refuses to write binary to it.
+  const std::string log = test::temp_dir() + "/tty.txt";
+  const std::string cmd = "script -qec '" + std::string(LMAC_BINARY) + " compress -c -m builtin:order2 " + in +
+                          "' /dev/null > " + log + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  const Bytes out = test::read_bytes(log);
+  EXPECT_NE(std::string(out.begin(), out.end()).find("terminal"), std::string::npos);
+  EXPECT_LT(out.size(), 300u);  // an error line, no stream
+}
+
 TEST(Cli, CompressDecompressInfo) {
   std::string in = wav_file("a.wav");
   std::string out = test::temp_dir() + "/a.out.wav";
