@@ -65,9 +65,7 @@ TEST(Tokenizer, SentencePieceMatchesLlamaCpp) {
 }
 
 TEST(Tokenizer, Llama3BpeMatchesLlamaCpp) {
-  const std::string dir = std::string(LMAC_SHARED_DIR) + "/testdata/tokenizer/llama-bpe/";
-  if (!std::filesystem::exists(dir + "ggml-vocab-llama-bpe.gguf"))
-    GTEST_SKIP() << "needs ../shared/testdata/tokenizer/llama-bpe (7.8 MB, not bundled)";
+  const std::string dir = std::string(LMAC_TEST_DATA) + "/tokenizer/llama-bpe/";  // shipped: the test never skips
   auto f = GgufFile::open(dir + "ggml-vocab-llama-bpe.gguf");
   auto tok = Tokenizer::from_gguf(*f);
   run_vectors(*tok, dir + "ggml-vocab-llama-bpe.gguf.inp", dir + "ggml-vocab-llama-bpe.gguf.out", "");
