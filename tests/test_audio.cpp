@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "lmac/audio/audio_file.hpp"
 #include "test_support.hpp"
 
@@ -63,6 +65,44 @@ TEST(Aiff, BigEndianAndSowtAndFloat) {
     EXPECT_EQ(a.data, data);
     EXPECT_EQ(serialize_audio(a), aiff);
   }
+}
+
+// RF64 (sizes in ds64, 0xFFFFFFFF in the RIFF and data fields) and a WAV streamed
+// through a pipe (sox writes 0x7FFFF000 as the data size) are read by lmac itself and
+// come back byte for byte, not rewritten as plain WAV.
+TEST(Wav, Rf64AndStreamedWavRestoreBytes) {
+  PcmFormat f = make_format(16, 2, SampleKind::Signed);
+  const Bytes pcm = test::make_pcm(f, 333, test::Content::SineNoise);
+  const Bytes wav = test::make_wav(f, pcm);
+  Bytes rf64;
+  rf64.reserve(wav.size() + 64);  // (also keeps GCC 12's -Warray-bounds false positive quiet)
+  ByteWriter w(rf64);
+  w.bytes(ByteSpan(reinterpret_cast<const uint8_t*>("RF64"), 4));
+  w.u32(0xFFFFFFFFu);
+  w.bytes(ByteSpan(reinterpret_cast<const uint8_t*>("WAVEds64"), 8));
+  w.u32(28);
+  w.u64(wav.size() + 36 - 8);              // RIFF size
+  w.u64(pcm.size());                       // data size
+  w.u64(333);                              // frames
+  w.u32(0);                                // table entries
+  w.bytes(ByteSpan(wav).subspan(12, 24));  // the fmt chunk
+  w.bytes(ByteSpan(reinterpret_cast<const uint8_t*>("data"), 4));
+  w.u32(0xFFFFFFFFu);
+  w.bytes(pcm);
+  for (const Bytes* file : {&rf64}) {
+    const AudioFile a = parse_audio(*file, std::nullopt);
+    EXPECT_EQ(a.container, Container::Wav);
+    EXPECT_EQ(a.data, pcm);
+    EXPECT_EQ(serialize_audio(a), *file);
+  }
+  Bytes streamed = wav;
+  store_le(&streamed[40], 0x7FFFF000u, 4);  // the data size sox writes to a pipe
+  const AudioFile s = parse_audio(streamed, std::nullopt);
+  EXPECT_EQ(s.data, pcm);
+  EXPECT_EQ(serialize_audio(s), streamed);
+  Bytes no_ds64 = rf64;
+  std::memcpy(&no_ds64[12], "junk", 4);
+  EXPECT_THROW(parse_audio(no_ds64, std::nullopt), FormatError);
 }
 
 TEST(Audio, TruncatedAndForeignInputsAreFormatErrors) {

@@ -1,8 +1,10 @@
-// RIFF/WAVE: PCM 8-bit unsigned, 16/24/32-bit signed, 32-bit float, and
-// WAVE_FORMAT_EXTENSIBLE. Everything but the sample payload is kept verbatim.
+// RIFF/WAVE and RF64/BW64 (64-bit sizes in a ds64 chunk): PCM 8-bit unsigned,
+// 16/24/32-bit signed, 32-bit float, and WAVE_FORMAT_EXTENSIBLE. Everything but the
+// sample payload is kept verbatim, so every variant comes back byte for byte.
 #include <fmt/format.h>
 
 #include <cstring>
+#include <optional>
 
 #include "lmac/audio/audio_file.hpp"
 
@@ -43,6 +45,10 @@ PcmFormat parse_fmt_chunk(ByteSpan body) {
   return f;
 }
 
+// Sizes a writer that cannot seek back puts in the data chunk (sox: 0x7FFFF000,
+// others 0xFFFFFFFF or 0): the samples run to the end of the file.
+bool unknown_length(uint64_t size) { return size == 0xFFFFFFFFu || size == 0x7FFFF000u || size == 0; }
+
 }  // namespace
 
 AudioFile parse_wav(ByteSpan file) {
@@ -50,6 +56,8 @@ AudioFile parse_wav(ByteSpan file) {
   AudioFile a;
   a.container = Container::Wav;
   bool have_fmt = false;
+  const bool rf64 = std::memcmp(file.data(), "RF64", 4) == 0 || std::memcmp(file.data(), "BW64", 4) == 0;
+  std::optional<uint64_t> ds64_data;  // RF64: the data chunk's real size
   size_t pos = 12;
   while (pos < file.size()) {
     if (file.size() - pos < 8) fail_format("truncated WAV chunk header");
@@ -58,7 +66,14 @@ AudioFile parse_wav(ByteSpan file) {
     size_t body = pos + 8;
     if (std::memcmp(id, "data", 4) == 0) {
       if (!have_fmt) fail_format("WAV data chunk before fmt chunk");
-      if (size > file.size() - body) fail_format("WAV data chunk runs past the end of the file (truncated?)");
+      if (rf64 && size == 0xFFFFFFFFu) {
+        if (!ds64_data) fail_format("RF64 file without a ds64 chunk before its data");
+        size = *ds64_data;
+      }
+      if (size > file.size() - body) {
+        if (!unknown_length(size)) fail_format("WAV data chunk runs past the end of the file (truncated?)");
+        size = file.size() - body;  // streamed: the samples are what the file holds
+      }
       size_t fb = static_cast<size_t>(a.format.frame_bytes());
       size_t whole = static_cast<size_t>(size) / fb * fb;
       a.header.assign(file.begin(), file.begin() + static_cast<ptrdiff_t>(body));
@@ -68,6 +83,10 @@ AudioFile parse_wav(ByteSpan file) {
     }
     uint64_t padded = size + (size & 1);
     if (padded > file.size() - body) fail_format("WAV chunk runs past the end of the file (truncated?)");
+    if (rf64 && std::memcmp(id, "ds64", 4) == 0) {
+      if (size < 24) fail_format("RF64 ds64 chunk is too short");
+      ds64_data = load_le(file.data() + body + 8, 8);
+    }
     if (std::memcmp(id, "fmt ", 4) == 0) {
       a.format = parse_fmt_chunk(file.subspan(body, static_cast<size_t>(size)));
       have_fmt = true;
