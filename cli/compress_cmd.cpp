@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "cli_common.hpp"
 #include "lmac/codec/file_codec.hpp"
@@ -27,12 +29,26 @@ void add_io(CLI::App* c, IoFlags& io) {
   c->add_flag("-c,--stdout", io.to_stdout, "write to standard output");
 }
 
+// Whether a .lmac file restores a WAV made from another format (FLAC, OGG, ...): its
+// container byte (docs/FORMAT.md: magic, version 2, flags, revision, then container).
+bool restores_decoded(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char head[15] = {};
+  if (!f.read(head, sizeof head) || std::memcmp(head, "LMAC\r\n\x1a\n", 8) != 0 || head[8] != 2) return false;
+  return static_cast<uint8_t>(head[14]) == static_cast<uint8_t>(Container::Decoded);
+}
+
 std::string output_for(const IoFlags& io, const std::string& in, bool compressing) {
   if (io.to_stdout || (!io.output.empty() && io.output == "-")) return "-";
   if (!io.output.empty()) return io.output;
   if (in == "-") return "-";
   if (compressing) return in + ".lmac";
-  if (in.size() > 5 && in.ends_with(".lmac")) return in.substr(0, in.size() - 5);
+  if (in.size() > 5 && in.ends_with(".lmac")) {
+    std::filesystem::path name = in.substr(0, in.size() - 5);
+    // x.flac.lmac gives back a WAV, not a FLAC file: name it for what it is.
+    if (restores_decoded(in) && name.extension() != ".wav") name.replace_extension(".wav");
+    return name.string();
+  }
   return in + ".out";
 }
 
@@ -139,6 +155,11 @@ void add_compress(CLI::App& app) {
             fail("verification failed: the stream does not decode to the input (nothing written)");
         }
         write_file_atomic(out, packed, io.force);
+        if (parse_lmac(packed).stream.header.container == Container::Decoded)
+          note(fmt::format(
+              "{}: not WAV or AIFF: its samples are kept, but decompress gives them back as a WAV file (tags in "
+              "LIST/INFO), not this file's own format",
+              in));
         verbose(fmt::format("{}: {} -> {} bytes ({:.2f}%)", in, file.size(), packed.size(),
                             file.empty() ? 0.0 : 100.0 * packed.size() / file.size()));
       });

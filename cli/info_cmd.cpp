@@ -32,6 +32,10 @@ void add_info(CLI::App& app) {
           }
           fmt::print("{}:\n  source     {} ({}), {} header + {} trailer bytes kept\n", in, container_name(h.container),
                      h.format.describe(), h.original_header.size(), h.original_trailer.size());
+          fmt::print("  restores   {}\n", h.container == Container::Decoded
+                                              ? "a WAV file with the samples (and tags) of the original, not its "
+                                                "own format (it was decoded by libsndfile)"
+                                              : "the original file, byte for byte");
           fmt::print("  samples    {} bytes in {} chunks of {} bytes\n", h.data_bytes, h.chunk_count, h.chunk_bytes);
           fmt::print("  serial     {}\n", h.serial.describe());
           fmt::print("  model      {} (fingerprint {:016x})\n", h.model_name, h.model_fingerprint);

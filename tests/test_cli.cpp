@@ -77,6 +77,26 @@ TEST(Cli, ContradictoryFlagsAndBinaryToATerminalAreUsageErrors) {
   EXPECT_LT(out.size(), 300u);  // an error line, no stream
 }
 
+// A FLAC input comes back as what lmac restores, a WAV named .wav, with its tags in
+// LIST/INFO and its samples; compress and info say so.
+TEST(Cli, DecodedFormatsComeBackAsNamedWavWithTags) {
+  const std::string dir = test::temp_dir() + "/flac";
+  std::filesystem::create_directories(dir);
+  const std::string flac = dir + "/t.flac";
+  ASSERT_EQ(std::system(("sox " + wav_file("forflac.wav") + " --comment 'a comment' " + flac).c_str()), 0);
+  std::filesystem::remove(dir + "/t.wav");
+  CmdResult r = run("compress -f -m builtin:order2 " + flac);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.err.find("WAV"), std::string::npos) << r.err;
+  EXPECT_EQ(run("info " + flac + ".lmac | grep -q 'restores   a WAV'").code, 0);
+  ASSERT_EQ(run("decompress -f " + flac + ".lmac").code, 0);
+  const Bytes wav = test::read_bytes(dir + "/t.wav");
+  const std::string text(wav.begin(), wav.end());
+  EXPECT_NE(text.find("ICMT"), std::string::npos);
+  EXPECT_NE(text.find("a comment"), std::string::npos);
+  EXPECT_EQ(parse_audio(wav, std::nullopt).data, decode_with_sndfile(test::read_bytes(flac)).data);
+}
+
 TEST(Cli, CompressDecompressInfo) {
   std::string in = wav_file("a.wav");
   std::string out = test::temp_dir() + "/a.out.wav";

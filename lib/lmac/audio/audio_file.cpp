@@ -31,10 +31,11 @@ AudioFile parse_audio(ByteSpan file, const std::optional<PcmFormat>& raw_format)
 
 Bytes serialize_audio(const AudioFile& audio) {
   Bytes out;
-  if (audio.container == Container::Decoded) {
-    out = make_wav_header(audio.format, audio.data.size());
+  if (audio.container == Container::Decoded) {  // a WAV of the samples; the trailer holds its LIST/INFO tags
+    out = make_wav_header(audio.format, audio.data.size(), audio.trailer.size());
     out.insert(out.end(), audio.data.begin(), audio.data.end());
     if (audio.data.size() % 2) out.push_back(0);
+    out.insert(out.end(), audio.trailer.begin(), audio.trailer.end());
     return out;
   }
   out.reserve(audio.header.size() + audio.data.size() + audio.trailer.size());

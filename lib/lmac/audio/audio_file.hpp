@@ -45,6 +45,8 @@ AudioFile parse_raw(ByteSpan file, const PcmFormat& format);
 AudioFile decode_with_sndfile(ByteSpan file);
 
 // A canonical 44-byte (or WAVE_FORMAT_EXTENSIBLE) WAV header for the format and size.
-Bytes make_wav_header(const PcmFormat& format, uint64_t data_bytes);
+// A canonical WAV header for data_bytes of samples followed by `after` bytes of further
+// chunks (the RIFF size counts them).
+Bytes make_wav_header(const PcmFormat& format, uint64_t data_bytes, uint64_t after = 0);
 
 }  // namespace lmac

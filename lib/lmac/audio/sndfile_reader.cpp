@@ -60,6 +60,34 @@ PcmFormat format_of(const SF_INFO& info) {
   return f;
 }
 
+// The file's text tags as a WAV LIST/INFO chunk (empty when it has none): what WAV can
+// carry of the original's metadata.
+Bytes info_chunk(SNDFILE* sf) {
+  static const std::pair<int, const char*> kTags[] = {
+      {SF_STR_TITLE, "INAM"},     {SF_STR_ARTIST, "IART"},   {SF_STR_ALBUM, "IPRD"},
+      {SF_STR_COMMENT, "ICMT"},   {SF_STR_DATE, "ICRD"},     {SF_STR_GENRE, "IGNR"},
+      {SF_STR_COPYRIGHT, "ICOP"}, {SF_STR_SOFTWARE, "ISFT"}, {SF_STR_TRACKNUMBER, "ITRK"}};
+  Bytes body;
+  ByteWriter w(body);
+  for (const auto& [id, tag] : kTags) {
+    const char* v = sf_get_string(sf, id);
+    if (v == nullptr || *v == '\0') continue;
+    const size_t n = std::strlen(v) + 1;  // with its NUL
+    w.bytes(ByteSpan(reinterpret_cast<const uint8_t*>(tag), 4));
+    w.u32(static_cast<uint32_t>(n));
+    w.bytes(ByteSpan(reinterpret_cast<const uint8_t*>(v), n));
+    if (n % 2) w.u8(0);
+  }
+  if (body.empty()) return body;
+  Bytes chunk;
+  ByteWriter c(chunk);
+  c.bytes(ByteSpan(reinterpret_cast<const uint8_t*>("LIST"), 4));
+  c.u32(static_cast<uint32_t>(4 + body.size()));
+  c.bytes(ByteSpan(reinterpret_cast<const uint8_t*>("INFO"), 4));
+  c.bytes(body);
+  return chunk;
+}
+
 }  // namespace
 
 AudioFile decode_with_sndfile(ByteSpan file) {
@@ -75,6 +103,7 @@ AudioFile decode_with_sndfile(ByteSpan file) {
   AudioFile a;
   a.container = Container::Decoded;
   a.format = format_of(info);
+  a.trailer = info_chunk(sf);
   const int bps = a.format.bytes_per_sample();
   std::vector<int32_t> buf(4096 * static_cast<size_t>(info.channels));
   std::vector<float> fbuf(a.format.kind == SampleKind::Float ? buf.size() : 0);

@@ -96,12 +96,12 @@ AudioFile parse_wav(ByteSpan file) {
   fail_format(have_fmt ? "WAV has no data chunk" : "WAV has no fmt chunk");
 }
 
-Bytes make_wav_header(const PcmFormat& f, uint64_t data_bytes) {
+Bytes make_wav_header(const PcmFormat& f, uint64_t data_bytes, uint64_t after) {
   bool extensible = f.channels > 2 || f.bits > 16;
   uint32_t fmt_size = extensible ? 40 : 16;
   Bytes h;
   ByteWriter w(h);
-  uint64_t riff = 4 + (8 + fmt_size) + (8 + data_bytes + (data_bytes & 1));
+  uint64_t riff = 4 + (8 + fmt_size) + (8 + data_bytes + (data_bytes & 1)) + after;
   if (riff > 0xFFFFFFFFu) fail("audio too large for a WAV file");
   w.bytes(ByteSpan(reinterpret_cast<const uint8_t*>("RIFF"), 4));
   w.u32(riff);
