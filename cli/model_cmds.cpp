@@ -28,6 +28,23 @@ std::unique_ptr<LlamaModel> load_llama(const std::string& spec) {
   }
 }
 
+// Only the tokenizer: llama.cpp's vocab-only GGUF files (ggml-vocab-*.gguf) have no tensors.
+struct TokenizerFile {
+  std::unique_ptr<GgufFile> file;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+TokenizerFile load_tokenizer(const std::string& spec) {
+  const std::string path = spec.empty() ? default_model_spec() : spec;
+  try {
+    TokenizerFile t;
+    t.file = GgufFile::open(path);
+    t.tokenizer = Tokenizer::from_gguf(*t.file);
+    return t;
+  } catch (const std::exception& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
 double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -83,16 +100,16 @@ void add_model_commands(CLI::App& app) {
     c->add_flag("--detokenize", detok, "read ids, write the text bytes");
     c->callback([] {
       action() = [] {
-        auto m = load_llama(path);
+        const TokenizerFile t = load_tokenizer(path);
         Bytes in = read_file("-");
         if (detok) {
           std::istringstream s(std::string(in.begin(), in.end()));
           std::vector<int32_t> ids;
           for (int32_t id; s >> id;) ids.push_back(id);
-          std::string text = m->tokenizer().decode(ids);
+          std::string text = t.tokenizer->decode(ids);
           fwrite(text.data(), 1, text.size(), stdout);
         } else {
-          auto ids = m->tokenizer().encode(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));
+          auto ids = t.tokenizer->encode(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));
           fmt::print("{}\n", fmt::join(ids, " "));
         }
         return static_cast<int>(kOk);

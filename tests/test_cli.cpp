@@ -97,6 +97,18 @@ TEST(Cli, DecodedFormatsComeBackAsNamedWavWithTags) {
   EXPECT_EQ(parse_audio(wav, std::nullopt).data, decode_with_sndfile(test::read_bytes(flac)).data);
 }
 
+// tokenize needs only the vocabulary: llama.cpp's vocab-only files work.
+TEST(Cli, TokenizeTakesVocabOnlyFiles) {
+  const std::string vocab = std::string(LMAC_TEST_DATA) + "/tokenizer/llama-spm/ggml-vocab-llama-spm.gguf";
+  const std::string out = test::temp_dir() + "/ids.txt";
+  ASSERT_EQ(run("tokenize -m " + vocab + " < /dev/null > " + out).code, 0);
+  const std::string cmd =
+      "printf 'Once upon a time' | " + std::string(LMAC_BINARY) + " tokenize -m " + vocab + " > " + out;
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const Bytes ids = test::read_bytes(out);
+  EXPECT_EQ(std::string(ids.begin(), ids.end()), "9038 2501 263 931\n");
+}
+
 TEST(Cli, CompressDecompressInfo) {
   std::string in = wav_file("a.wav");
   std::string out = test::temp_dir() + "/a.out.wav";
