@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs, builds and runs every test: Release, then ASan+UBSan, then a bounded fuzz run.
+# Installs, builds and runs every test: Release, then ASan+UBSan, then bounded fuzz runs
+# (the fuzz build checks no checksum, so hostile streams reach the decoders; the
+# round-trip fuzzer compresses and decompresses arbitrary PCM with arbitrary options).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -24,4 +26,7 @@ cp testdata/gguf/*.gguf build/fuzz/corpus-inputs/
 head -c 4096 audio/Front_Center.wav > build/fuzz/corpus-inputs/seed.wav
 build/fuzz/fuzz/fuzz_input_parsers -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=65536 -rss_limit_mb=2048 \
   build/fuzz/corpus-inputs 2>&1 | tail -n 3
+mkdir -p build/fuzz/corpus-roundtrip
+build/fuzz/fuzz/fuzz_roundtrip -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=2048 \
+  build/fuzz/corpus-roundtrip 2>&1 | tail -n 3
 echo "all test stages passed in $(( $(date +%s) - start )) s"

@@ -38,7 +38,7 @@ Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptio
 }
 
 void check_model(const CodecModel& model, const StreamHeader& h) {
-  if (model.fingerprint() != h.model_fingerprint)
+  if (!checksum_matches(h.model_fingerprint, model.fingerprint()))
     fail(
         fmt::format("wrong model: the stream was made with '{}' (fingerprint {:016x}), not '{}' ({:016x}); pass "
                     "that model with --model",
@@ -90,7 +90,7 @@ DecompressResult decompress_audio(const CodecModel& model, const ParsedStream& p
   result.end_damage = parsed.end_damage;
   // With a damaged end the recorded data checksum cannot be trusted; each chunk was
   // still checked against its own.
-  if (result.bad_chunks.empty() && result.end_damage.empty() && hash64(audio.data) != s.data_checksum)
+  if (result.bad_chunks.empty() && result.end_damage.empty() && !checksum_matches(s.data_checksum, hash64(audio.data)))
     fail_format("stream checksum mismatch after decoding");
   result.file = serialize_audio(audio);
   return result;

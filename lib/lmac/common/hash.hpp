@@ -10,6 +10,18 @@ namespace lmac {
 uint64_t hash64(ByteSpan data);
 uint64_t hash64(const void* data, size_t size);
 
+// Whether a recorded checksum (or model fingerprint) matches the computed one. The fuzz
+// build (LMAC_FUZZING_NO_CHECKSUMS, as zstd's FUZZING_BUILD_MODE) accepts every one, so
+// hostile bytes reach the arithmetic decoder, the detokenizer and the deserializer.
+inline bool checksum_matches(uint64_t recorded, uint64_t computed) {
+#ifdef LMAC_FUZZING_NO_CHECKSUMS
+  (void)recorded, (void)computed;
+  return true;
+#else
+  return recorded == computed;
+#endif
+}
+
 // Streaming XXH3-64, for hashing data that arrives in pieces.
 class Hasher {
  public:

@@ -94,7 +94,8 @@ void read_record(ByteReader& r, ByteSpan file, ParsedStream& p, size_t i) {
   ByteSpan tok = r.bytes(ntok), res = r.bytes(nres);
   uint64_t want = hash64(file.subspan(start, r.pos() - start));
   const bool stored = mode == kStoredMode;
-  if (r.u64() != want || mode > kStoredMode || rmode > 1 || (stored && (c.token_count != 0 || nres != 0))) {
+  if (!checksum_matches(r.u64(), want) || mode > kStoredMode || rmode > 1 ||
+      (stored && (c.token_count != 0 || nres != 0))) {
     p.damaged.push_back(i);
     return;
   }
@@ -115,7 +116,7 @@ void read_footer(ByteReader& r, ByteSpan file, ParsedStream& p) {
   uint64_t stored = r.u64();
   if (r.remaining() != 0)
     p.end_damage = "trailing bytes after the end of the stream";
-  else if (stored != file_hash && p.damaged.empty())
+  else if (!checksum_matches(stored, file_hash) && p.damaged.empty())
     p.end_damage = "stream checksum mismatch (corrupted file)";
 }
 
@@ -172,7 +173,7 @@ ParsedStream parse_lmac(ByteSpan file, bool keep_going) {
                     revision, kArithmeticRevision, revision));
   p.stream.header = read_header(r);
   uint64_t header_hash = hash64(file.subspan(header_start, r.pos() - header_start));
-  if (r.u64() != header_hash) fail_format("header checksum mismatch (corrupted header)");
+  if (!checksum_matches(r.u64(), header_hash)) fail_format("header checksum mismatch (corrupted header)");
   const StreamHeader& h = p.stream.header;
   if (h.chunk_count > r.remaining() / kRecordFixedBytes) fail_format("truncated .lmac stream (too few chunk records)");
   p.stream.chunks.resize(static_cast<size_t>(h.chunk_count));

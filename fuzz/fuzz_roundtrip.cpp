@@ -1,0 +1,67 @@
+// Round trips of arbitrary audio: the input bytes choose a PCM format, serialization
+// options, a chunk size, a tokenization and a model (the built-in one or a tiny random
+// Llama), the rest are the samples; compress then decompress must give the file back
+// byte for byte. The fuzz build checks no checksum, so a wrong decode is caught here
+// by the comparison alone.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "gguf_writer.hpp"
+#include "lmac/codec/file_codec.hpp"
+
+namespace {
+
+const lmac::CodecModel& model(bool llama) {
+  static std::unique_ptr<lmac::CodecModel> builtin = lmac::make_builtin_order2();
+  static std::unique_ptr<lmac::CodecModel> tiny = [] {
+    lmac::test::TinyLlamaShape shape;  // 2 layers of 64: milliseconds per chunk
+    shape.type = lmac::GgmlType::Q8_0;
+    const std::string path = "/tmp/lmac-fuzz-tiny-llama.gguf";
+    const lmac::Bytes b = lmac::test::make_random_llama(shape);
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    std::fwrite(b.data(), 1, b.size(), f);
+    std::fclose(f);
+    return lmac::load_model(path);
+  }();
+  return llama ? *tiny : *builtin;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 6) return 0;
+  using namespace lmac;
+  PcmFormat f;
+  static const uint16_t kBits[] = {8, 16, 24, 32};
+  f.bits = kBits[data[0] & 3];
+  f.channels = static_cast<uint16_t>(1 + (data[0] >> 2) % 3);
+  f.kind = f.bits == 8                          ? SampleKind::Unsigned
+           : (f.bits == 32 && (data[0] & 0x20)) ? SampleKind::Float
+                                                : SampleKind::Signed;
+  f.big_endian = (data[0] & 0x40) != 0;
+  CompressOptions o;
+  o.raw_format = f;
+  o.serial.mapping = (data[1] & 1) ? Mapping::Mask : Mapping::Shift;
+  o.serial.byte_order = (data[1] & 2) ? ByteOrder::FileOrder : ByteOrder::MsbFirst;
+  o.serial.offset_binary = (data[1] & 4) != 0;
+  o.serial.layout = static_cast<Layout>((data[1] >> 3) % 3);
+  o.serial.block_n = 1u + (data[2] & 7);
+  o.chunk_bytes = static_cast<uint32_t>(f.frame_bytes()) * (1u + data[3] % 48);
+  o.codec.tokenization = (data[4] & 1) ? TokenMode::Char : TokenMode::Subword;
+  o.codec.batch = 1 + (data[4] >> 1) % 4;
+  o.codec.store_incompressible = (data[4] & 0x40) != 0;
+  const bool llama = (data[5] & 1) != 0;
+  const ByteSpan pcm(data + 6, std::min<size_t>(size - 6, llama ? 512 : 4096));
+  try {
+    const Bytes packed = compress_audio(model(llama), pcm, o);
+    const Bytes back = decompress_audio(model(llama), parse_lmac(packed), o.codec, false).file;
+    if (back.size() != pcm.size() || !std::equal(back.begin(), back.end(), pcm.begin())) __builtin_trap();
+  } catch (const Error& e) {
+    // Only the context limit may refuse an input: anything else is a bug.
+    if (std::string(e.what()).find("context") == std::string::npos) __builtin_trap();
+  }
+  return 0;
+}
