@@ -105,6 +105,28 @@ TEST(Wav, Rf64AndStreamedWavRestoreBytes) {
   EXPECT_THROW(parse_audio(no_ds64, std::nullopt), FormatError);
 }
 
+// WAV encodings lmac does not keep as bytes (here µ-law) go to libsndfile: their samples
+// come back as a 16-bit WAV. 64-bit float is refused, never converted.
+TEST(Wav, CompandedWavIsDecodedAndDoubleIsRefused) {
+  PcmFormat f = make_format(8, 1, SampleKind::Unsigned);
+  Bytes ulaw = test::make_wav(f, test::make_pcm(f, 400, test::Content::SineNoise));
+  store_le(&ulaw[20], 7, 2);  // WAVE_FORMAT_MULAW
+  const AudioFile a = parse_audio(ulaw, std::nullopt);
+  EXPECT_EQ(a.container, Container::Decoded);
+  EXPECT_EQ(a.format.bits, 16);
+  EXPECT_EQ(a.data.size(), 800u);
+  PcmFormat d = make_format(32, 1, SampleKind::Float);
+  Bytes dbl = test::make_wav(d, test::make_pcm(d, 100, test::Content::SineNoise));
+  store_le(&dbl[32], 8, 2);   // block align: 8 bytes a frame
+  store_le(&dbl[34], 64, 2);  // 64-bit samples
+  try {
+    parse_audio(dbl, std::nullopt);
+    FAIL() << "a 64-bit float WAV was accepted";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("64"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Audio, TruncatedAndForeignInputsAreFormatErrors) {
   PcmFormat f = make_format(16, 2, SampleKind::Signed);
   Bytes wav = test::make_wav(f, test::make_pcm(f, 50, test::Content::Square));

@@ -23,7 +23,13 @@ AudioFile parse_audio(ByteSpan file, const std::optional<PcmFormat>& raw_format)
   auto starts = [&](const char* tag, size_t at) {
     return file.size() >= at + 4 && std::memcmp(file.data() + at, tag, 4) == 0;
   };
-  if ((starts("RIFF", 0) || starts("RF64", 0) || starts("BW64", 0)) && starts("WAVE", 8)) return parse_wav(file);
+  if ((starts("RIFF", 0) || starts("RF64", 0) || starts("BW64", 0)) && starts("WAVE", 8)) {
+    try {
+      return parse_wav(file);
+    } catch (const ForeignWavEncoding&) {
+      return decode_with_sndfile(file);  // µ-law, A-law, ADPCM...: their samples, as a WAV
+    }
+  }
   if (starts("FORM", 0) && (starts("AIFF", 8) || starts("AIFC", 8))) return parse_aiff(file);
   if (starts("RIFF", 0) || starts("FORM", 0)) fail_format("unsupported RIFF/FORM file type");
   return decode_with_sndfile(file);

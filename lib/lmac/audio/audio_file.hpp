@@ -40,6 +40,12 @@ Bytes serialize_audio(const AudioFile& audio);
 
 // Parsers per container (exposed for tests).
 AudioFile parse_wav(ByteSpan file);
+// A well-formed WAV whose encoding lmac does not keep byte for byte (µ-law, A-law,
+// ADPCM, 64-bit float, ...): parse_audio hands it to libsndfile instead.
+class ForeignWavEncoding : public FormatError {
+ public:
+  using FormatError::FormatError;
+};
 AudioFile parse_aiff(ByteSpan file);
 AudioFile parse_raw(ByteSpan file, const PcmFormat& format);
 AudioFile decode_with_sndfile(ByteSpan file);

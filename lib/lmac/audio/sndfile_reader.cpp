@@ -100,6 +100,10 @@ AudioFile decode_with_sndfile(ByteSpan file) {
     sf_close(sf);
     fail_format("unsupported channel count");
   }
+  if ((info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_DOUBLE) {
+    sf_close(sf);  // converting would lose bits: refuse rather than store something else
+    fail_format("64-bit float samples are not supported (lmac codes 8, 16, 24 and 32-bit samples)");
+  }
   AudioFile a;
   a.container = Container::Decoded;
   a.format = format_of(info);

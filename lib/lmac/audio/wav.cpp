@@ -28,13 +28,14 @@ PcmFormat parse_fmt_chunk(ByteSpan body) {
     tag = static_cast<uint16_t>(load_le(body.data() + 24, 2));  // first bytes of the GUID
   }
   if (tag != kFormatPcm && tag != kFormatFloat)
-    fail_format(fmt::format("unsupported WAV encoding (format tag {:#x}); only PCM and float", tag));
+    throw ForeignWavEncoding(fmt::format("WAV encoding {:#x} is not PCM or float", tag));
   if (f.channels == 0) fail_format("WAV has zero channels");
   if (block_align == 0 || block_align % f.channels != 0)
     fail_format(fmt::format("WAV block align {} does not fit {} channels", block_align, f.channels));
   // The container size decides the byte layout; `bits` may be smaller (e.g. 20 valid bits in 24).
   f.bits = static_cast<uint16_t>(block_align / f.channels * 8);
   if (bits > f.bits) fail_format("WAV bits per sample exceed the block align");
+  if (f.bits > 32) throw ForeignWavEncoding(fmt::format("{}-bit WAV samples", f.bits));
   f.kind = tag == kFormatFloat ? SampleKind::Float : (f.bits == 8 ? SampleKind::Unsigned : SampleKind::Signed);
   f.big_endian = false;
   try {
