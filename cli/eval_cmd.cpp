@@ -1,6 +1,8 @@
 // lmac eval: the zero-shot evaluation (the plan's zero_shot.py) as one command.
 #include <fmt/format.h>
+
 #include <unistd.h>
+#include <filesystem>
 
 #include <chrono>
 
@@ -82,10 +84,26 @@ void add_eval(CLI::App& app) {
       ->expected(1, -1);
   c->callback([] {
     action() = [] {
+      // Where the results go is checked before a run that may take hours.
+      for (const std::string* out : {&json_out, &csv_out, &plot_out}) {
+        if (out->empty() || *out == "-") continue;
+        const std::filesystem::path dir = std::filesystem::absolute(*out).parent_path();
+        if (!std::filesystem::is_directory(dir) || ::access(dir.c_str(), W_OK) != 0)
+          throw Error(*out + ": cannot write there (no such directory, or not writable)");
+        if (!force && file_exists(*out)) throw Error(*out + ": exists");
+      }
+      if (paper && (d.bit_depth != 8 || use_16bit))
+        throw CLI::ValidationError("--paper is the 8-bit setting; it contradicts --bit-depth " +
+                                   std::to_string(use_16bit ? 16 : d.bit_depth));
       std::vector<nlohmann::json> reports;
       if (!merge.empty()) {
         for (const auto& m : merge) {
-          Bytes b = read_file(m);
+          Bytes b;
+          try {
+            b = read_file(m);
+          } catch (const Error& e) {
+            throw Error(m + ": " + e.what());  // the one-line error names the report
+          }
           nlohmann::json j = nlohmann::json::parse(b.begin(), b.end(), nullptr, false);
           check_report(j, m);
           reports.push_back(j);
@@ -125,7 +143,9 @@ void add_eval(CLI::App& app) {
         PcmFormat probe;
         probe.bits = static_cast<uint16_t>(d.bit_depth);
         probe.channels = 1;
-        d.chunk_bytes = chunk ? chunk : paper || !m ? 2048u : default_chunk_bytes(*m, probe);
+        // 2048 bytes, rounded down to whole stereo frames (2046 at 24 bits).
+        const uint32_t pair = 2u * static_cast<uint32_t>(probe.bytes_per_sample());
+        d.chunk_bytes = chunk ? chunk : paper || !m ? kDefaultChunkBytes / pair * pair : default_chunk_bytes(*m, probe);
         Dataset data = load_dataset(d);
         for (const auto& [path, why] : data.skipped) report_error(path, "skipped: " + why);
         o.serial.mapping = parse_mapping(mapping);

@@ -109,6 +109,27 @@ TEST(Cli, TokenizeTakesVocabOnlyFiles) {
   EXPECT_EQ(std::string(ids.begin(), ids.end()), "9038 2501 263 931\n");
 }
 
+// Errors name the file they concern; eval checks where its results go before running and
+// refuses contradictory settings; 24-bit eval runs on the default chunk size.
+TEST(Cli, ErrorsNameTheirFileAndEvalChecksFirst) {
+  CmdResult r = run("eval --merge nope.json");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("nope.json"), std::string::npos) << r.err;
+  const std::string in = wav_file("named.wav");
+  r = run("compress -f -m builtin:order2 " + in + " -o /nonexistent-dir/x.lmac");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("/nonexistent-dir/x.lmac"), std::string::npos) << r.err;
+  const std::string dir = test::temp_dir() + "/evaldir";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(in, dir + "/a.wav", std::filesystem::copy_options::overwrite_existing);
+  r = run("eval --audio-dir " + dir + " --compressors gzip --json /nonexistent-dir/r.json");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("/nonexistent-dir/r.json"), std::string::npos) << r.err;
+  EXPECT_EQ(run("eval --audio-dir " + dir + " --paper --bit-depth 16 --compressors gzip").code, 2);
+  EXPECT_EQ(run("eval -q --audio-dir " + dir + " --bit-depth 24 --compressors gzip,flac --no-whole > /dev/null").code,
+            0);
+}
+
 TEST(Cli, CompressDecompressInfo) {
   std::string in = wav_file("a.wav");
   std::string out = test::temp_dir() + "/a.out.wav";

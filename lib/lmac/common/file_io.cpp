@@ -75,10 +75,10 @@ void write_file_atomic(const std::string& path, ByteSpan data, bool overwrite) {
   if (!overwrite && file_exists(path)) fail("output exists (use -f to overwrite)");
   std::string tmp = path + ".lmac-tmp-" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot create output: " + os_error());
+  if (fd < 0) fail("cannot create output " + path + ": " + os_error());
   try {
     write_all(fd, data, path);
-    if (::fsync(fd) != 0 && errno != EINVAL) fail("cannot sync output: " + os_error());
+    if (::fsync(fd) != 0 && errno != EINVAL) fail("cannot sync output " + path + ": " + os_error());
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
