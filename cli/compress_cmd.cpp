@@ -29,13 +29,17 @@ void add_io(CLI::App* c, IoFlags& io) {
   c->add_flag("-c,--stdout", io.to_stdout, "write to standard output");
 }
 
-// Whether a .lmac file restores a WAV made from another format (FLAC, OGG, ...): its
+// Whether a stream restores a WAV made from another format (FLAC, OGG, ...): its
 // container byte (docs/FORMAT.md: magic, version 2, flags, revision, then container).
+bool restores_decoded(ByteSpan head) {
+  return head.size() >= 15 && std::memcmp(head.data(), "LMAC\r\n\x1a\n", 8) == 0 && head[8] == 2 &&
+         head[14] == static_cast<uint8_t>(Container::Decoded);
+}
+
 bool restores_decoded(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  char head[15] = {};
-  if (!f.read(head, sizeof head) || std::memcmp(head, "LMAC\r\n\x1a\n", 8) != 0 || head[8] != 2) return false;
-  return static_cast<uint8_t>(head[14]) == static_cast<uint8_t>(Container::Decoded);
+  uint8_t head[15] = {};
+  return f.read(reinterpret_cast<char*>(head), sizeof head) && restores_decoded(ByteSpan(head));
 }
 
 std::string output_for(const IoFlags& io, const std::string& in, bool compressing) {
@@ -155,7 +159,7 @@ void add_compress(CLI::App& app) {
             fail("verification failed: the stream does not decode to the input (nothing written)");
         }
         write_file_atomic(out, packed, io.force);
-        if (parse_lmac(packed).stream.header.container == Container::Decoded)
+        if (restores_decoded(ByteSpan(packed)))
           note(fmt::format(
               "{}: not WAV or AIFF: its samples are kept, but decompress gives them back as a WAV file (tags in "
               "LIST/INFO), not this file's own format",

@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "lmac/common/simd_level.hpp"
 #include "lmac/lm/ggml_types.hpp"
@@ -29,6 +30,10 @@ struct Matrix {
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
 };
+
+// All of w dequantized to float32, row after row (the CPU's own dequantizers): what
+// backends without a kernel for w's block type compute on.
+std::vector<float> dequantize_matrix(const Matrix& w);
 
 // The KV cache holds IEEE half values (rounded to nearest even when stored; revision 4).
 // Keys are cached in blocks of kKeyBlock positions, dimension-major inside a block, so

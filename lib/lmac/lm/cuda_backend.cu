@@ -164,9 +164,7 @@ class CudaBackend final : public Backend {
       return {w.type, w.rows, w.cols, static_cast<const uint8_t*>(d), w.row_bytes};
     }
     // Dequantized on the host by the CPU's own code: the floats its dot16 reads.
-    std::vector<float> f(w.rows * w.cols);
-    const auto& info = ggml_type_info(w.type);
-    for (size_t r = 0; r < w.rows; ++r) info.dequantize(w.data + r * w.row_bytes, &f[r * w.cols], w.cols);
+    const std::vector<float> f = dequantize_matrix(w);
     void* d = own(f.size() * sizeof(float));
     upload(d, f.data(), f.size() * sizeof(float));
     return {GgmlType::F32, w.rows, w.cols, static_cast<const uint8_t*>(d), w.cols * sizeof(float)};

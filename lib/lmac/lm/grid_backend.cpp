@@ -22,9 +22,7 @@ class GridBackend final : public HostBackend {
 
   Matrix weights(const Matrix& w) override {
     if (w.type == GgmlType::Q8_0 || w.type == GgmlType::F32) return w;
-    std::vector<float>& f = owned_.emplace_back(w.rows * w.cols);
-    const auto& info = ggml_type_info(w.type);
-    for (size_t r = 0; r < w.rows; ++r) info.dequantize(w.data + r * w.row_bytes, &f[r * w.cols], w.cols);
+    const std::vector<float>& f = owned_.emplace_back(dequantize_matrix(w));
     return {GgmlType::F32, w.rows, w.cols, reinterpret_cast<const uint8_t*>(f.data()), w.cols * sizeof(float)};
   }
   using HostBackend::weights;

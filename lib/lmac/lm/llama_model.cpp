@@ -186,8 +186,9 @@ void LlamaSession::grow_rope_table(size_t n_pos) {
 }
 
 // Room for n_pos positions in every layer of a cache; grown geometrically (whole key
-// blocks), the positions so far copied over (their places do not depend on the capacity).
-void LlamaSession::reserve(Cache& cc, size_t n_pos) {
+// blocks), the `filled` positions so far copied over (their places do not depend on the
+// capacity).
+void LlamaSession::reserve(Cache& cc, size_t filled, size_t n_pos) {
   const LlamaConfig& c = model_.config();
   if (n_pos <= cc.capacity) return;
   const size_t kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
@@ -196,9 +197,9 @@ void LlamaSession::reserve(Cache& cc, size_t n_pos) {
   cc.v.resize(c.n_layer);
   for (uint32_t l = 0; l < c.n_layer; ++l) {
     Buffer k(*backend_, key_cache_elems(cap, kv_dim) * sizeof(uint16_t)), v(*backend_, cap * kv_dim * sizeof(uint16_t));
-    if (cc.n_pos > 0) {
-      backend_->copy(k.as<void>(), cc.k[l].as<void>(), key_cache_elems(cc.n_pos, kv_dim) * sizeof(uint16_t));
-      backend_->copy(v.as<void>(), cc.v[l].as<void>(), cc.n_pos * kv_dim * sizeof(uint16_t));
+    if (filled > 0) {
+      backend_->copy(k.as<void>(), cc.k[l].as<void>(), key_cache_elems(filled, kv_dim) * sizeof(uint16_t));
+      backend_->copy(v.as<void>(), cc.v[l].as<void>(), filled * kv_dim * sizeof(uint16_t));
     }
     cc.k[l] = std::move(k);
     cc.v[l] = std::move(v);
@@ -230,13 +231,13 @@ void LlamaSession::place(std::span<const BatchToken> batch) {
       spare_.pop_back();
     }
     if (cc.n_pos >= c.n_ctx) fail(fmt::format("sequence longer than the model's context of {} tokens", c.n_ctx));
-    s.pos[t] = static_cast<int32_t>(cc.n_pos);
-    reserve(cc, cc.n_pos + 1);
-    ++cc.n_pos;
+    s.pos[t] = static_cast<int32_t>(cc.n_pos++);
     s.ids[t] = batch[t].token;
     s.cache[t] = &cc;
     max_pos = std::max(max_pos, cc.n_pos);
   }
+  // Once per cache, at its first token in the batch (whose position is what it held).
+  for (size_t t = 0; t < n; ++t) reserve(*s.cache[t], static_cast<size_t>(s.pos[t]), s.cache[t]->n_pos);
   grow_rope_table(max_pos);
 }
 

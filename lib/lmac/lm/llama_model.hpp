@@ -109,7 +109,7 @@ class LlamaSession {
     std::vector<AttentionJob> jobs;
   };
   void place(std::span<const BatchToken> batch);
-  void reserve(Cache& cache, size_t n_pos);
+  void reserve(Cache& cache, size_t filled, size_t n_pos);
   float* scratch(Buffer& b, size_t floats);
   void grow_rope_table(size_t n_pos);
 
