@@ -21,7 +21,7 @@ namespace {
 const std::string kBundledModel = std::string(LMAC_SOURCE_DIR) + "/models/tinyllama-text-15m-q8_0.gguf";
 
 TEST(GridBackend, EveryOperationMatchesTheCpuBitwise) {
-  auto cpu = make_cpu_backend(2), grid = make_grid_backend();
+  auto cpu = make_cpu_backend(2), grid = make_grid_backend(2);
   for (uint32_t seed : {1u, 2u}) {
     const auto checks = compare_backends(*cpu, *grid, seed);
     EXPECT_GE(checks.size(), 20u);
@@ -63,7 +63,7 @@ TEST(GridBackend, WholeModelsGiveTheCpuLogits) {
     models.push_back(LlamaModel::load(path));
   }
   for (const auto& m : models) {
-    const std::vector<float> grid = logits(*m, make_grid_backend()), cpu = logits(*m, make_cpu_backend(2));
+    const std::vector<float> grid = logits(*m, make_grid_backend(2)), cpu = logits(*m, make_cpu_backend(2));
     ASSERT_EQ(grid.size(), cpu.size());
     size_t differing = 0, nan = 0;
     for (size_t i = 0; i < cpu.size(); ++i) {

@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <mutex>
 
 #include "lmac/coding/arithmetic_coder.hpp"
 #include "lmac/coding/residual_coder.hpp"
 #include "lmac/common/hash.hpp"
+#include "lmac/common/parallel.hpp"
 
 namespace lmac {
 namespace {
@@ -83,6 +85,23 @@ void for_groups(const std::vector<size_t>& members, int batch, Fn&& fn) {
                            members.begin() + static_cast<ptrdiff_t>(std::min(members.size(), start + b))));
 }
 
+// Chunks finished so far, reported as groups finish on any thread.
+class Progress {
+ public:
+  Progress(const std::function<void(size_t, size_t)>& report, size_t total) : report_(report), total_(total) {}
+
+  void add(size_t n) {
+    std::lock_guard g(lock_);
+    done_ += n;
+    if (report_) report_(done_, total_);
+  }
+
+ private:
+  const std::function<void(size_t, size_t)>& report_;
+  size_t total_, done_ = 0;
+  std::mutex lock_;
+};
+
 // Calls fn(group_indices, predictor) for each group of chunks of one mode; groups run
 // in parallel when the model allows several predictors, else one after another.
 template <typename Fn>
@@ -95,18 +114,10 @@ void run_groups(const CodecModel& model, const std::vector<TokenMode>& modes, co
     std::vector<std::vector<size_t>> groups;
     for_groups(members, o.batch, [&](std::vector<size_t> g) { groups.push_back(std::move(g)); });
     if (model.parallel_predictors()) {
-      std::exception_ptr error;
-#pragma omp parallel for num_threads(std::max(1, o.threads)) schedule(dynamic)
-      for (size_t gi = 0; gi < groups.size(); ++gi) {
-        try {
-          auto pred = model.predictor(mode, 1);
-          fn(groups[gi], *pred);
-        } catch (...) {
-#pragma omp critical
-          error = std::current_exception();
-        }
-      }
-      if (error) std::rethrow_exception(error);
+      parallel_for_each(o.threads, groups.size(), [&](size_t gi) {
+        auto pred = model.predictor(mode, 1);
+        fn(groups[gi], *pred);
+      });
     } else {
       auto pred = model.predictor(mode, o.threads);
       for (auto& g : groups) fn(g, *pred);
@@ -135,7 +146,7 @@ std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec&
     modes[i] = prepared[i].mode;
   }
   std::vector<ChunkRecord> records(ranges.size());
-  size_t done = 0;
+  Progress progress{o.progress, ranges.size()};
   run_groups(model, modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
     std::vector<Prepared*> group;
     group.reserve(idx.size());
@@ -154,11 +165,7 @@ std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec&
       r.checksum = hash64(chunk);
       if (o.store_incompressible && r.tokens.size() + r.residual.size() >= chunk.size()) store(r, chunk);
     }
-#pragma omp critical
-    {
-      done += idx.size();
-      if (o.progress) o.progress(done, ranges.size());
-    }
+    progress.add(idx.size());
   });
   return records;
 }
@@ -230,7 +237,7 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
   std::vector<TokenMode> sub_modes;
   sub_modes.reserve(index_map.size());
   for (size_t i : index_map) sub_modes.push_back(records[i].mode);
-  size_t done = 0;
+  Progress progress{o.progress, index_map.size()};
   run_groups(model, sub_modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
     std::vector<const ChunkRecord*> group;
     group.reserve(idx.size());
@@ -254,11 +261,7 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
         d.errors[i] = e.what();
       }
     }
-#pragma omp critical
-    {
-      done += idx.size();
-      if (o.progress) o.progress(done, index_map.size());
-    }
+    progress.add(idx.size());
   });
   return d;
 }

@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/chunk_codec.hpp"
+#include "lmac/common/parallel.hpp"
 
 namespace lmac {
 namespace {
@@ -46,9 +48,9 @@ CompressorResult run_baseline(const Dataset& d, const std::string& name, const E
     }
   std::vector<Bytes> packed(d.chunks.size());
   auto t0 = Clock::now();
-#pragma omp parallel for num_threads(o.threads) schedule(dynamic)
-  for (size_t i = 0; i < d.chunks.size(); ++i)
+  parallel_for_each(o.threads, d.chunks.size(), [&](size_t i) {
     packed[i] = comp->compress(d.chunk_bytes(d.chunks[i]), d.files[d.chunks[i].file].format);
+  });
   r.compress_seconds = seconds_since(t0);
   for (size_t i = 0; i < packed.size(); ++i) {
     r.compressed_bytes += packed[i].size();
@@ -62,15 +64,14 @@ CompressorResult run_baseline(const Dataset& d, const std::string& name, const E
   r.paper_bytes = double(r.compressed_bytes - std::min(r.compressed_bytes, repeated));
   if (o.verify) {
     auto t1 = Clock::now();
-    bool ok = true;
-#pragma omp parallel for num_threads(o.threads) schedule(dynamic) reduction(&& : ok)
-    for (size_t i = 0; i < d.chunks.size(); ++i) {
+    std::vector<char> same(d.chunks.size());
+    parallel_for_each(o.threads, d.chunks.size(), [&](size_t i) {
       ByteSpan want = d.chunk_bytes(d.chunks[i]);
       Bytes got = comp->decompress(packed[i], d.files[d.chunks[i].file].format, want.size());
-      ok = ok && std::equal(got.begin(), got.end(), want.begin(), want.end());
-    }
+      same[i] = std::equal(got.begin(), got.end(), want.begin(), want.end());
+    });
     r.decompress_seconds = seconds_since(t1);
-    if (!ok) fail(name + " did not give back the original bytes of a chunk");
+    if (std::count(same.begin(), same.end(), 0) > 0) fail(name + " did not give back the original bytes of a chunk");
     r.verified = true;
   }
   if (o.whole_files) {

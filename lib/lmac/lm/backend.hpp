@@ -144,7 +144,7 @@ class Buffer {
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 // The kernels of the CUDA backend run on the host, one simulated thread after another:
 // the GPU's per-thread arithmetic, checked against the CPU without a GPU ("grid" device).
-std::unique_ptr<Backend> make_grid_backend();
+std::unique_ptr<Backend> make_grid_backend(int threads);
 
 // The device the model commands run on: "auto" (CUDA when a usable GPU is present, else
 // the CPU), "cpu", "cuda" or "cuda:N", "grid". Throws with the reason when it cannot be

@@ -87,7 +87,7 @@ std::unique_ptr<Backend> make_backend(int threads) {
     case Device::Cuda:
       return make_cuda_backend(g_device.index);
     case Device::Grid:
-      return make_grid_backend();
+      return make_grid_backend(threads);
     default:
       return make_cpu_backend(threads);
   }

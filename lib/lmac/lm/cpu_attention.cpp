@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lmac/common/det_math.hpp"
+#include "lmac/common/parallel.hpp"
 #include "lmac/lm/ggml_types.hpp"
 
 namespace lmac::cpu {
@@ -272,17 +273,13 @@ void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_he
   const size_t group = n_head / n_kv_head, kv_dim = n_kv_head * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t work = jobs.size() * n_kv_head;
-#pragma omp parallel num_threads(threads)
-  {
-    Scratch scratch;
-#pragma omp for schedule(dynamic, 2)
-    for (size_t wi = 0; wi < work; ++wi) {
-      const AttentionJob& job = jobs[wi / n_kv_head];
-      const size_t g = wi % n_kv_head;
-      const KvHead kv{job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, job.values + g * hd, kv_dim, job.n_keys, hd};
-      attend_group(job.q + g * group * hd, kv, group, scale, job.out + g * group * hd, scratch);
-    }
-  }
+  parallel_for_each(threads, work, [&](size_t wi) {
+    thread_local Scratch scratch;
+    const AttentionJob& job = jobs[wi / n_kv_head];
+    const size_t g = wi % n_kv_head;
+    const KvHead kv{job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, job.values + g * hd, kv_dim, job.n_keys, hd};
+    attend_group(job.q + g * group * hd, kv, group, scale, job.out + g * group * hd, scratch);
+  });
 }
 
 }  // namespace lmac::cpu

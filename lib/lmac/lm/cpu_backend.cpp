@@ -6,7 +6,6 @@
 #include "lmac/lm/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +16,7 @@
 
 #include "lmac/common/det_math.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/common/parallel.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/cpu_attention.hpp"
 #include "lmac/lm/cpu_q8.hpp"
@@ -203,6 +203,9 @@ void dequantize_row(const Matrix& w, size_t row, float* out) {
 // costs more than the work).
 constexpr size_t kParallelMin = 8192;
 
+// Rows per piece so that a piece holds about kParallelMin elements.
+size_t per_piece(size_t row_elements) { return std::max<size_t>(1, kParallelMin / std::max<size_t>(1, row_elements)); }
+
 class CpuBackend final : public HostBackend {
  public:
   explicit CpuBackend(int threads) : threads_(std::max(1, threads)) {}
@@ -219,45 +222,41 @@ class CpuBackend final : public HostBackend {
     const bool fast = have_avx2() && w.cols % 16 == 0;
     if (cpu::q8_product_ok(w)) {
       cpu::size_q8(n, w.cols, xq_);
-#pragma omp parallel num_threads(threads_)
-      {
-#pragma omp for schedule(static)
-        for (size_t t = 0; t < n; ++t) cpu::quantize_q8_row(x, t, xq_);
-        std::vector<uint8_t> scratch;
-#pragma omp for schedule(static)
-        for (size_t tile = 0; tile < tiles; ++tile)
-          cpu::q8_product_tile(w, rows, tile * kTile, std::min(kTile, n_out - tile * kTile), xq_, y, n_out, scratch);
-      }
+      parallel_for_each(threads_, n, [&](size_t t) { cpu::quantize_q8_row(x, t, xq_); });
+      parallel_for_each(threads_, tiles, [&](size_t tile) {
+        thread_local std::vector<uint8_t> scratch;
+        cpu::q8_product_tile(w, rows, tile * kTile, std::min(kTile, n_out - tile * kTile), xq_, y, n_out, scratch);
+      });
       return;
     }
     if (fused_ok(w, n)) {
-#pragma omp parallel for num_threads(threads_) schedule(static)
-      for (size_t j = 0; j < n_out; ++j)
-        rows_fused(w, rows.empty() ? j : static_cast<size_t>(rows[j]), x, n, y + j, n_out);
+      parallel_for(threads_, n_out, kTile, [&](size_t b, size_t e) {
+        for (size_t j = b; j < e; ++j)
+          rows_fused(w, rows.empty() ? j : static_cast<size_t>(rows[j]), x, n, y + j, n_out);
+      });
       return;
     }
-#pragma omp parallel num_threads(threads_)
-    {
-      std::vector<float> buf(kTile * w.cols);
-#pragma omp for schedule(static)
-      for (size_t tile = 0; tile < tiles; ++tile) {
-        const size_t j0 = tile * kTile, nj = std::min(kTile, n_out - j0);
-        for (size_t j = 0; j < nj; ++j)
-          dequantize_row(w, rows.empty() ? j0 + j : static_cast<size_t>(rows[j0 + j]), &buf[j * w.cols]);
-        if (fast && have_avx512())
-          tile_loop<4, 4>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
-                          []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o,
-                                           size_t st) { microkernel_avx512<R, T>(a, b, k, o, st); });
-        else if (fast)
-          tile_loop<2, 3>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
-                          []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o,
-                                           size_t st) { microkernel_avx2<R, T>(a, b, k, o, st); });
-        else
-          for (size_t t = 0; t < n; ++t)
-            for (size_t j = 0; j < nj; ++j)
-              y[t * n_out + j0 + j] = dot16_scalar(&buf[j * w.cols], x + t * w.cols, w.cols);
-      }
-    }
+    parallel_for_each(threads_, tiles, [&](size_t tile) {
+      thread_local std::vector<float> buf;
+      buf.resize(kTile * w.cols);
+      const size_t j0 = tile * kTile, nj = std::min(kTile, n_out - j0);
+      for (size_t j = 0; j < nj; ++j)
+        dequantize_row(w, rows.empty() ? j0 + j : static_cast<size_t>(rows[j0 + j]), &buf[j * w.cols]);
+      if (fast && have_avx512())
+        tile_loop<4, 4>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
+                        []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
+                          microkernel_avx512<R, T>(a, b, k, o, st);
+                        });
+      else if (fast)
+        tile_loop<2, 3>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
+                        []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
+                          microkernel_avx2<R, T>(a, b, k, o, st);
+                        });
+      else
+        for (size_t t = 0; t < n; ++t)
+          for (size_t j = 0; j < nj; ++j)
+            y[t * n_out + j0 + j] = dot16_scalar(&buf[j * w.cols], x + t * w.cols, w.cols);
+    });
   }
 
   void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) override {
@@ -268,29 +267,31 @@ class CpuBackend final : public HostBackend {
   }
 
   void rmsnorm(const float* x, const float* weight, size_t n, size_t dim, float eps, float* y) override {
-#pragma omp parallel for num_threads(threads_) schedule(static) if (n * dim >= kParallelMin)
-    for (size_t t = 0; t < n; ++t) {
-      const float* xt = x + t * dim;
-      const float mean = dot16(xt, xt, dim) / static_cast<float>(dim);
-      const float scale = 1.0f / std::sqrt(mean + eps);
-      for (size_t i = 0; i < dim; ++i) y[t * dim + i] = (xt[i] * scale) * weight[i];
-    }
+    parallel_for(threads_, n, per_piece(dim), [&](size_t b, size_t e) {
+      for (size_t t = b; t < e; ++t) {
+        const float* xt = x + t * dim;
+        const float mean = dot16(xt, xt, dim) / static_cast<float>(dim);
+        const float scale = 1.0f / std::sqrt(mean + eps);
+        for (size_t i = 0; i < dim; ++i) y[t * dim + i] = (xt[i] * scale) * weight[i];
+      }
+    });
   }
 
   void rope(float* x, size_t n, size_t n_heads, size_t head_dim, size_t rot_dim, std::span<const int32_t> pos,
             const float* cos_sin) override {
-#pragma omp parallel for num_threads(threads_) schedule(static) if (n * n_heads * rot_dim >= kParallelMin)
-    for (size_t t = 0; t < n; ++t) {
-      const float* cs = cos_sin + static_cast<size_t>(pos[t]) * rot_dim;
-      for (size_t h = 0; h < n_heads; ++h) {
-        float* v = x + (t * n_heads + h) * head_dim;
-        for (size_t i = 0; i < rot_dim; i += 2) {
-          const float x0 = v[i], x1 = v[i + 1], c = cs[i], s = cs[i + 1];
-          v[i] = x0 * c - x1 * s;
-          v[i + 1] = x0 * s + x1 * c;
+    parallel_for(threads_, n, per_piece(n_heads * rot_dim), [&](size_t b, size_t e) {
+      for (size_t t = b; t < e; ++t) {
+        const float* cs = cos_sin + static_cast<size_t>(pos[t]) * rot_dim;
+        for (size_t h = 0; h < n_heads; ++h) {
+          float* v = x + (t * n_heads + h) * head_dim;
+          for (size_t i = 0; i < rot_dim; i += 2) {
+            const float x0 = v[i], x1 = v[i + 1], c = cs[i], s = cs[i + 1];
+            v[i] = x0 * c - x1 * s;
+            v[i + 1] = x0 * s + x1 * c;
+          }
         }
       }
-    }
+    });
   }
 
   void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head, size_t hd) override {
@@ -311,17 +312,13 @@ class CpuBackend final : public HostBackend {
   // Element-wise work splits into fixed-size pieces: each element's arithmetic is the
   // same whichever thread does it.
   void swiglu(const float* gate, const float* up, size_t n, float* out) override {
-    const size_t pieces = (n + kParallelMin - 1) / kParallelMin;
-#pragma omp parallel for num_threads(threads_) schedule(static) if (pieces > 1)
-    for (size_t b = 0; b < pieces; ++b) {
-      const size_t i = b * kParallelMin;
-      swiglu_rows(gate + i, up + i, std::min(kParallelMin, n - i), out + i);
-    }
+    parallel_for(threads_, n, kParallelMin, [&](size_t b, size_t e) { swiglu_rows(gate + b, up + b, e - b, out + b); });
   }
 
   void add(float* x, const float* y, size_t n) override {
-#pragma omp parallel for num_threads(threads_) schedule(static) if (n >= 4 * kParallelMin)
-    for (size_t i = 0; i < n; ++i) x[i] += y[i];
+    parallel_for(threads_, n, 4 * kParallelMin, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) x[i] += y[i];
+    });
   }
 
  private:

@@ -3,13 +3,13 @@
 // lm/kernel_math.hpp, with the same weight layout (Q8_0 as stored, everything else
 // dequantized to float32 once). Tests hold it bit for bit against the CPU backend, which
 // checks the GPU's order of arithmetic on machines without a GPU.
-#include <omp.h>
-
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <vector>
 
 #include "lmac/common/error.hpp"
+#include "lmac/common/parallel.hpp"
 #include "lmac/lm/host_backend.hpp"
 #include "lmac/lm/kernel_math.hpp"
 
@@ -18,6 +18,7 @@ namespace {
 
 class GridBackend final : public HostBackend {
  public:
+  explicit GridBackend(int threads) : threads_(std::max(1, threads)) {}
   const char* name() const override { return "grid"; }
 
   Matrix weights(const Matrix& w) override {
@@ -34,17 +35,19 @@ class GridBackend final : public HostBackend {
       const size_t nb = k / 32;
       xq_.resize(n * k);
       xd_.resize(n * nb);
-#pragma omp parallel for schedule(static)
-      for (size_t i = 0; i < n * nb; ++i) km::q8_quantize_block(x + i * 32, &xq_[i * 32], &xd_[i]);
-#pragma omp parallel for schedule(static)
-      for (size_t i = 0; i < n * n_out; ++i)
-        y[i] = km::q8_dot(row(i % n_out), &xq_[i / n_out * k], &xd_[i / n_out * nb], nb);
+      parallel_for(threads_, n * nb, 64, [&](size_t b, size_t e) {
+        for (size_t i = b; i < e; ++i) km::q8_quantize_block(x + i * 32, &xq_[i * 32], &xd_[i]);
+      });
+      parallel_for(threads_, n * n_out, 64, [&](size_t b, size_t e) {
+        for (size_t i = b; i < e; ++i) y[i] = km::q8_dot(row(i % n_out), &xq_[i / n_out * k], &xd_[i / n_out * nb], nb);
+      });
       return;
     }
     if (w.type != GgmlType::F32) fail("grid backend: weights were not prepared");
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n * n_out; ++i)
-      y[i] = km::dot16(reinterpret_cast<const float*>(row(i % n_out)), x + i / n_out * k, k);
+    parallel_for(threads_, n * n_out, 64, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i)
+        y[i] = km::dot16(reinterpret_cast<const float*>(row(i % n_out)), x + i / n_out * k, k);
+    });
   }
 
   void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) override {
@@ -92,8 +95,7 @@ class GridBackend final : public HostBackend {
     for (size_t t = 0; t < jobs.size(); ++t) at[t + 1] = at[t] + jobs[t].n_keys * n_head;
     p_.resize(at.back());
     inv_.resize(jobs.size() * n_head);
-#pragma omp parallel for schedule(dynamic, 4)
-    for (size_t th = 0; th < jobs.size() * n_head; ++th) {
+    parallel_for_each(threads_, jobs.size() * n_head, [&](size_t th) {
       const AttentionJob& job = jobs[th / n_head];
       const size_t h = th % n_head, g = h / group, n = job.n_keys;
       float* p = &p_[at[th / n_head] + h * n];
@@ -102,7 +104,7 @@ class GridBackend final : public HostBackend {
       inv_[th] = km::attn_softmax(p, n);
       for (size_t d = 0; d < hd; ++d)
         job.out[h * hd + d] = km::attn_value(p, n, job.values + g * hd, kv_dim, d, inv_[th]);
-    }
+    });
   }
 
   void swiglu(const float* gate, const float* up, size_t n, float* out) override {
@@ -114,6 +116,7 @@ class GridBackend final : public HostBackend {
   }
 
  private:
+  int threads_;
   std::deque<std::vector<float>> owned_;  // dequantized weights
   std::vector<int16_t> xq_;
   std::vector<float> xd_, p_, inv_;
@@ -121,6 +124,6 @@ class GridBackend final : public HostBackend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_grid_backend() { return std::make_unique<GridBackend>(); }
+std::unique_ptr<Backend> make_grid_backend(int threads) { return std::make_unique<GridBackend>(threads); }
 
 }  // namespace lmac

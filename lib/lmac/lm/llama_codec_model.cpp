@@ -6,6 +6,7 @@
 
 #include "lmac/common/error.hpp"
 #include "lmac/common/hash.hpp"
+#include "lmac/common/parallel.hpp"
 #include "lmac/lm/llama_model.hpp"
 
 namespace lmac {
@@ -45,9 +46,9 @@ class LlamaPredictor final : public Predictor {
     logits_.resize(feeds.size() * alphabet_);
     session_.forward(batch, rows_, logits_.data());
     const int bits = total_bits_for(alphabet_);
-#pragma omp parallel for num_threads(threads_) schedule(static)
-    for (size_t i = 0; i < feeds.size(); ++i)
+    parallel_for_each(threads_, feeds.size(), [&](size_t i) {
       freq_from_logits(std::span<const float>(&logits_[i * alphabet_], alphabet_), bits, out[i]);
+    });
   }
 
   void release(uint32_t seq) override { session_.drop(seq); }
