@@ -8,6 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "lmac/common/error.hpp"
+#include "lmac/common/file_io.hpp"
+
 namespace lmac::cli {
 
 Globals& globals() {
@@ -58,6 +61,31 @@ std::string default_model_spec() {
     if (std::filesystem::exists(dir / name, ec)) return (dir / name).lexically_normal().string();
   }
   return "builtin:order2";
+}
+
+Bytes read_input(const std::string& path) {
+  try {
+    return read_file(path);
+  } catch (const Error& e) {
+    throw Error((path == "-" ? std::string("stdin") : path) + ": " + e.what());
+  }
+}
+
+CLI::Validator at_least(long long least) {
+  return CLI::Validator(
+      [least](std::string& value) -> std::string {
+        long long v = 0;
+        size_t used = 0;
+        try {
+          v = std::stoll(value, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != value.size() || v < least)
+          return "'" + value + "' is not a whole number of at least " + std::to_string(least);
+        return {};
+      },
+      least > 0 ? "POSITIVE" : "NONNEGATIVE");
 }
 
 }  // namespace lmac::cli

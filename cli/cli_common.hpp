@@ -36,6 +36,13 @@ std::function<void(size_t, size_t)> progress(const std::string& label);
 // build ships no model.
 std::string default_model_spec();
 
+// The bytes of a file ('-': stdin); its errors name the file.
+Bytes read_input(const std::string& path);
+
+// Whole numbers of at least `least`, with a short message (CLI11's own range checks
+// print the largest double in full).
+CLI::Validator at_least(long long least);
+
 void add_compress(CLI::App& app);
 void add_decompress(CLI::App& app);
 void add_info(CLI::App& app);

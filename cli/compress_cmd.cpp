@@ -102,21 +102,24 @@ void add_compress(CLI::App& app) {
   add_io(c, io);
   c->add_option("-m,--model,--model_path,--model-path", model, "model: GGUF file or builtin:order2 (default: bundled)");
   c->add_option("--chunk-size,--chunk_size", chunk,
-                "chunk size in bytes, a multiple of the frame size (default: 2048 rounded down to whole frames)")
-      ->check(CLI::PositiveNumber);
-  c->add_option("--mapping", mapping, "byte to 7-bit symbol: shift (byte>>1) or mask (byte&127)")
+                "chunk size in bytes, a multiple of the frame size "
+                "(default: 2048, or the model's context minus 2 where that is less, e.g. 2046 with the bundled model; "
+                "rounded down to whole frames)")
+      ->check(at_least(1));
+  c->add_option("--mapping", mapping, "byte to 7-bit symbol: shift (byte>>1, the default) or mask (byte&127)")
       ->check(CLI::IsMember({"shift", "mask"}));
-  c->add_option("--layout", layout, "channel layout: interleaved, planar or blocked:N");
-  c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --layout blocked:N")
-      ->check(CLI::PositiveNumber);
-  c->add_option("--byte-order", byte_order, "byte order of sample bytes: msb (first) or file")
+  c->add_option("--layout", layout, "channel layout: interleaved (the default), planar or blocked:N");
+  c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --layout blocked:N")->check(at_least(1));
+  c->add_option("--byte-order", byte_order,
+                "order of a sample's bytes: msb (most significant first, the default) or file (as stored)")
       ->check(CLI::IsMember({"msb", "file"}));
   c->add_flag("--no-offset-binary", no_offset, "keep signed samples as two's complement");
   c->add_flag("--verify", verify, "decode the new stream and compare it with the input before writing it");
   c->add_option("--format", raw, "raw PCM input format, e.g. s16le:2:44100");
-  c->add_option("--tokenization", tokenization, "subword (with char fallback) or char")
+  c->add_option("--tokenization", tokenization,
+                "subword (the default; char for chunks the tokenizer cannot round-trip) or char")
       ->check(CLI::IsMember({"subword", "char"}));
-  c->add_option("--batch", batch, "chunks advanced together per model call")->check(CLI::PositiveNumber);
+  c->add_option("--batch", batch, "chunks advanced together per model call (default 16)")->check(at_least(1));
   c->add_flag("--model-only", model_only,
               "code every chunk with the model, even where storing it as it is would be smaller (research; by "
               "default such chunks are stored, so no file grows beyond a few bytes per chunk)");
@@ -178,8 +181,10 @@ void add_decompress(CLI::App& app) {
   static int batch = 16;
   static bool keep_going = false;
   add_io(c, io);
-  c->add_option("-m,--model,--model_path,--model-path", model, "model (default: the one the stream names)");
-  c->add_option("--batch", batch, "chunks advanced together per model call")->check(CLI::PositiveNumber);
+  c->add_option("-m,--model,--model_path,--model-path", model,
+                "model (default: builtin:order2 for streams made with it, else the bundled model; a stream made with "
+                "another GGUF needs it here)");
+  c->add_option("--batch", batch, "chunks advanced together per model call (default 16)")->check(at_least(1));
   c->add_flag("--keep-going", keep_going,
               "decode every intact chunk; damaged ones become digital silence of the format (0, or 0x80 for "
               "unsigned 8-bit) and the exit code is 1");

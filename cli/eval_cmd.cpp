@@ -57,24 +57,31 @@ void add_eval(CLI::App& app) {
   static bool paper = false, no_verify = false, no_whole = false, use_16bit = false, force = true;
   static uint32_t chunk = 0;
   c->add_option("--audio-dir,--audio_dir", d.dirs, "folder of audio, read recursively (repeatable)");
-  c->add_option("--bit-depth,--bit_depth", d.bit_depth, "convert the audio to 8, 16, 24 or 32 bits")
+  c->add_option("--bit-depth,--bit_depth", d.bit_depth,
+                "convert the audio to 8, 16, 24 or 32 bits (default 8, the paper's)")
       ->check(CLI::IsMember({8, 16, 24, 32}));
   c->add_flag("--use_16bit", use_16bit, "deprecated: same as --bit-depth 16");
-  c->add_option("--chunk-size,--chunk_size", chunk, "chunk size in bytes (default 2048, fitted to the model)");
-  c->add_option("--num-chunks,--num_chunks", d.num_chunks, "chunks to evaluate (0: all)");
-  c->add_option("--compressors", compressors, "comma-separated: lm,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack");
+  c->add_option("--chunk-size,--chunk_size", chunk,
+                "chunk size in bytes (default: 2048, or the model's context minus 2 where that is less, e.g. 2046 with "
+                "the bundled model; rounded down to whole frames)");
+  c->add_option("--num-chunks,--num_chunks", d.num_chunks, "chunks to evaluate (default 0: all)");
+  c->add_option("--compressors", compressors,
+                "comma-separated (default all): lm,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack");
   c->add_option("-m,--model,--model_path,--model-path", model, "model for lm (default: bundled)");
-  c->add_option("--channels", channels, "first, interleave, blocked:N or mixdown");
-  c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --channels blocked:N");
-  c->add_option("--sample", sample, "sequential (sorted files, the paper's) or random")
+  c->add_option("--channels", channels, "first, interleave (the default), blocked:N or mixdown");
+  c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --channels blocked:N")
+      ->check(at_least(1));
+  c->add_option("--sample", sample, "sequential (sorted files, the paper's; the default) or random")
       ->check(CLI::IsMember({"sequential", "random"}));
-  c->add_option("--seed", d.seed, "seed for --sample random");
+  c->add_option("--seed", d.seed, "seed for --sample random (default 0)");
   c->add_flag("--drop-partial", d.drop_partial, "drop the last partial chunk of each file (the paper's)");
   c->add_flag("--paper", paper,
               "the paper's setting: 8-bit high byte, shift mapping, 2048-byte chunks, partial chunks dropped");
-  c->add_option("--mapping", mapping, "shift or mask")->check(CLI::IsMember({"shift", "mask"}));
-  c->add_option("--tokenization", tokenization, "subword or char")->check(CLI::IsMember({"subword", "char"}));
-  c->add_option("--batch", batch, "chunks per model call")->check(CLI::PositiveNumber);
+  c->add_option("--mapping", mapping, "byte to 7-bit symbol: shift (byte>>1, the default) or mask (byte&127)")
+      ->check(CLI::IsMember({"shift", "mask"}));
+  c->add_option("--tokenization", tokenization, "subword (the default) or char")
+      ->check(CLI::IsMember({"subword", "char"}));
+  c->add_option("--batch", batch, "chunks per model call (default 16)")->check(at_least(1));
   c->add_flag("--no-verify", no_verify, "do not decode and compare every chunk");
   c->add_flag("--no-whole", no_whole, "skip the unchunked (whole-file) runs");
   c->add_option("--json", json_out, "write the report as JSON");
@@ -98,12 +105,7 @@ void add_eval(CLI::App& app) {
       std::vector<nlohmann::json> reports;
       if (!merge.empty()) {
         for (const auto& m : merge) {
-          Bytes b;
-          try {
-            b = read_file(m);
-          } catch (const Error& e) {
-            throw Error(m + ": " + e.what());  // the one-line error names the report
-          }
+          const Bytes b = read_input(m);
           nlohmann::json j = nlohmann::json::parse(b.begin(), b.end(), nullptr, false);
           check_report(j, m);
           reports.push_back(j);

@@ -126,7 +126,7 @@ void add_model_commands(CLI::App& app) {
     c->callback([] {
       action() = [] {
         auto m = load_llama(path);
-        Bytes in = read_file(file);
+        Bytes in = read_input(file);
         auto ids = m->tokenizer().encode(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));
         LlamaSession s(*m, make_backend(thread_count()));
         const size_t V = m->config().n_vocab, window = m->config().n_ctx - 1;

@@ -115,6 +115,9 @@ TEST(Cli, ErrorsNameTheirFileAndEvalChecksFirst) {
   CmdResult r = run("eval --merge nope.json");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("nope.json"), std::string::npos) << r.err;
+  r = run("score /nonexistent-text.txt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("/nonexistent-text.txt"), std::string::npos) << r.err;
   const std::string in = wav_file("named.wav");
   r = run("compress -f -m builtin:order2 " + in + " -o /nonexistent-dir/x.lmac");
   EXPECT_EQ(r.code, 1);
@@ -144,6 +147,50 @@ TEST(Cli, CompressDecompressInfo) {
       0);
   EXPECT_EQ(run("decompress -c - < " + out + ".lmac > " + out).code, 0);
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
+}
+
+// The text a command prints on stdout (help).
+std::string output_of(const std::string& args) {
+  const std::string out = test::temp_dir() + "/stdout.txt";
+  EXPECT_EQ(std::system((std::string(LMAC_BINARY) + " " + args + " > " + out + " 2>&1").c_str()), 0) << args;
+  const Bytes b = test::read_bytes(out);
+  return std::string(b.begin(), b.end());
+}
+
+// An option's help entry: from its name to the next option.
+std::string help_entry(const std::string& help, const std::string& option) {
+  const size_t at = help.find("  " + option);
+  if (at == std::string::npos) return "";
+  const size_t next = help.find("\n  -", at + 1);
+  return help.substr(at, next == std::string::npos ? std::string::npos : next - at);
+}
+
+// Every option with a default says what it is; range errors stay short.
+TEST(Cli, HelpStatesEveryDefaultAndRangeErrorsAreShort) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
+      {"compress", {"-m,", "--chunk-size", "--mapping", "--layout", "--byte-order", "--tokenization", "--batch"}},
+      {"decompress", {"-m,", "--batch"}},
+      {"eval",
+       {"--bit-depth", "--chunk-size", "--num-chunks", "--compressors", "-m,", "--channels", "--sample", "--seed",
+        "--mapping", "--tokenization", "--batch"}},
+      {"", {"-T,"}}};
+  for (const auto& [command, options] : commands) {
+    const std::string help = output_of(command + " --help");
+    for (const std::string& option : options) {
+      const std::string entry = help_entry(help, option);
+      ASSERT_FALSE(entry.empty()) << command << " " << option;
+      EXPECT_NE(entry.find("default"), std::string::npos) << command << " " << option << ": " << entry;
+    }
+  }
+  EXPECT_NE(help_entry(output_of("compress --help"), "--chunk-size").find("2046 with the bundled model"),
+            std::string::npos);
+  for (const char* bad :
+       {"compress --chunk-size 0 x.wav", "compress --batch -1 x.wav", "-T -1 info x", "eval --stereo-blocking-n 0"}) {
+    const CmdResult r = run(std::string(bad));
+    EXPECT_EQ(r.code, 2) << bad;
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+    EXPECT_LT(r.err.size(), 120u) << r.err;
+  }
 }
 
 TEST(Cli, ErrorsAreOneLineWithExitCodesAndNoOutput) {
