@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -42,12 +43,33 @@ void verbose(const std::string& m) {
   if (globals().verbosity >= 2) fmt::print(stderr, "{}\n", m);
 }
 
-std::function<void(size_t, size_t)> progress(const std::string& label) {
+void draw_progress(const std::string& label, size_t done, size_t total, double seconds, double bytes) {
+  const int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
+  const double eta = done ? seconds * double(total - done) / double(done) : 0;
+  const double rate = seconds > 0 ? bytes * double(done) / double(std::max<size_t>(total, 1)) / 1000.0 / seconds : 0;
+  fmt::print(stderr, "\r{} [{}{}] {}/{} chunks, {:.1f} KB/s, {:.0f} s, ETA {:.0f} s   ", label,
+             std::string(filled, '#'), std::string(width - filled, '.'), done, total, rate, seconds, eta);
+  if (done == total) fmt::print(stderr, "\n");
+}
+
+Progress::Progress(std::string label, size_t bytes)
+    : label_(std::move(label)), bytes_(bytes), start_(std::chrono::steady_clock::now()) {}
+
+std::function<void(size_t, size_t)> Progress::callback() {
   if (globals().verbosity < 1 || !::isatty(STDERR_FILENO)) return {};
-  return [label](size_t done, size_t total) {
-    fmt::print(stderr, "\r{}: {}/{} chunks ({:.0f}%)", label, done, total, total ? 100.0 * done / total : 100.0);
-    if (done == total) fmt::print(stderr, "\n");
+  return [this](size_t done, size_t total) {
+    total_ = total;
+    done_ = done;
+    draw_progress(label_, done, total, seconds(), static_cast<double>(bytes_));
   };
+}
+
+void Progress::finish() {
+  if (total_ != 0 && done_ != total_) draw_progress(label_, total_, total_, seconds(), static_cast<double>(bytes_));
+}
+
+double Progress::seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
 std::string default_model_spec() {

@@ -1,6 +1,7 @@
 // Shared pieces of the lmac command: reporting, progress, model resolution.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,8 +30,24 @@ void report_error(const std::string& file, const std::string& reason);
 void note(const std::string& message);     // shown unless -q
 void verbose(const std::string& message);  // shown with -v
 
-// A progress callback that draws on stderr only when it is a terminal.
-std::function<void(size_t, size_t)> progress(const std::string& label);
+// One progress line on stderr: bar, chunks, audio KB/s, elapsed and ETA; ends at 100%.
+void draw_progress(const std::string& label, size_t done, size_t total, double seconds, double bytes);
+
+// The progress of one file's chunks; drawn only when stderr is a terminal (and not -q).
+class Progress {
+ public:
+  Progress(std::string label, size_t bytes);
+  // For CodecOptions::progress; empty when nothing is drawn. Valid while this lives.
+  std::function<void(size_t, size_t)> callback();
+  // Draws the 100% line if the last report fell short (chunks that needed no model).
+  void finish();
+  double seconds() const;
+
+ private:
+  std::string label_;
+  size_t bytes_, done_ = 0, total_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
 
 // --model given, or the bundled default model (models/), or builtin:order2 when the
 // build ships no model.

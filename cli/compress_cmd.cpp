@@ -154,12 +154,16 @@ void add_compress(CLI::App& app) {
       }
       return each_input(io, true, [&](const std::string& in, const std::string& out) {
         Bytes file = read_file(in);
-        o.codec.progress = progress("compress " + in);
+        Progress bar("compress " + in, file.size());
+        o.codec.progress = bar.callback();
         Bytes packed = compress_audio(*m, file, o);
+        bar.finish();
         if (verify) {  // like flac --verify: refuse to write a stream that does not give the input back
-          o.codec.progress = progress("verify " + in);
+          Progress check("verify " + in, file.size());
+          o.codec.progress = check.callback();
           if (decompress_audio(*m, parse_lmac(packed), o.codec, false).file != file)
             fail("verification failed: the stream does not decode to the input (nothing written)");
+          check.finish();
         }
         write_file_atomic(out, packed, io.force);
         if (restores_decoded(ByteSpan(packed)))
@@ -167,8 +171,9 @@ void add_compress(CLI::App& app) {
               "{}: not WAV or AIFF: its samples are kept, but decompress gives them back as a WAV file (tags in "
               "LIST/INFO), not this file's own format",
               in));
-        verbose(fmt::format("{}: {} -> {} bytes ({:.2f}%)", in, file.size(), packed.size(),
-                            file.empty() ? 0.0 : 100.0 * packed.size() / file.size()));
+        verbose(fmt::format("{}: {} -> {} bytes ({:.2f}%), {:.1f} s, {:.1f} KB/s", in, file.size(), packed.size(),
+                            file.empty() ? 0.0 : 100.0 * packed.size() / file.size(), bar.seconds(),
+                            file.size() / 1000.0 / std::max(bar.seconds(), 1e-9)));
       });
     };
   });
@@ -200,9 +205,14 @@ void add_decompress(CLI::App& app) {
         CodecOptions o;
         o.batch = batch;
         o.threads = thread_count();
-        o.progress = progress("decompress " + in);
+        Progress bar("decompress " + in, parsed.stream.header.data_bytes);
+        o.progress = bar.callback();
         DecompressResult r = decompress_audio(*m, parsed, o, keep_going);
+        bar.finish();
         write_file_atomic(out, r.file, io.force);
+        verbose(fmt::format("{}: {} -> {} bytes restored (the stream was {:.2f}% of them), {:.1f} s, {:.1f} KB/s", in,
+                            file.size(), r.file.size(), r.file.empty() ? 0.0 : 100.0 * file.size() / r.file.size(),
+                            bar.seconds(), r.file.size() / 1000.0 / std::max(bar.seconds(), 1e-9)));
         if (!r.end_damage.empty()) report_error(in, "end of stream: " + r.end_damage);
         if (!r.bad_chunks.empty()) {
           for (const auto& e : r.errors) report_error(in, e);

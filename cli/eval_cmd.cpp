@@ -26,21 +26,17 @@ void write_text(const std::string& path, const std::string& text, bool force) {
   write_file_atomic(path, ByteSpan(reinterpret_cast<const uint8_t*>(text.data()), text.size()), force || path == "-");
 }
 
-std::function<void(const std::string&, size_t, size_t)> eval_progress() {
+std::function<void(const std::string&, size_t, size_t)> eval_progress(double bytes) {
   if (globals().verbosity < 1 || !::isatty(STDERR_FILENO)) return {};
   auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
   auto label_seen = std::make_shared<std::string>();
-  return [start, label_seen](const std::string& label, size_t done, size_t total) {
+  return [start, label_seen, bytes](const std::string& label, size_t done, size_t total) {
     if (label != *label_seen) {
       *label_seen = label;
       *start = std::chrono::steady_clock::now();
     }
-    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count();
-    double eta = done ? el * double(total - done) / double(done) : 0;
-    int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
-    fmt::print(stderr, "\r{:<8} [{}{}] {}/{} chunks, {:.0f}s, ETA {:.0f}s   ", label, std::string(filled, '#'),
-               std::string(width - filled, '.'), done, total, el, eta);
-    if (done == total) fmt::print(stderr, "\n");
+    draw_progress(fmt::format("{:<8}", label), done, total,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count(), bytes);
   };
 }
 
@@ -156,7 +152,7 @@ void add_eval(CLI::App& app) {
         o.whole_files = !no_whole;
         o.threads = thread_count();
         o.batch = batch;
-        o.progress = eval_progress();
+        o.progress = eval_progress(static_cast<double>(data.chunked_bytes()));
         auto results = evaluate(data, o);
         nlohmann::json options = {{"audio_dirs", d.dirs},
                                   {"bit_depth", d.bit_depth},

@@ -77,6 +77,26 @@ TEST(Cli, ContradictoryFlagsAndBinaryToATerminalAreUsageErrors) {
   EXPECT_LT(out.size(), 300u);  // an error line, no stream
 }
 
+// On a terminal, compress and decompress draw a bar with rate and ETA that ends at the
+// last chunk; -v gives both a summary line.
+TEST(Cli, ProgressReachesTheEndAndVerboseSummarizes) {
+  const std::string in = wav_file("progress.wav");
+  const std::string log = test::temp_dir() + "/progress.txt";
+  for (const std::string& args :
+       {"compress -f -m builtin:order2 --chunk-size 2048 " + in, "decompress -f " + in + ".lmac -o " + in + ".out"}) {
+    const std::string cmd =
+        "script -qec '" + std::string(LMAC_BINARY) + " -v " + args + "' /dev/null > " + log + " 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << args;
+    const Bytes b = test::read_bytes(log);
+    const std::string out(b.begin(), b.end());
+    EXPECT_NE(out.find("6/6 chunks"), std::string::npos) << out;  // 12000 bytes in chunks of 2048
+    EXPECT_NE(out.find("KB/s"), std::string::npos) << out;
+    EXPECT_NE(out.find("ETA"), std::string::npos) << out;
+    EXPECT_NE(out.find(" -> "), std::string::npos) << out;  // the summary
+  }
+  EXPECT_EQ(test::read_bytes(in + ".out"), test::read_bytes(in));
+}
+
 // A FLAC input comes back as what lmac restores, a WAV named .wav, with its tags in
 // LIST/INFO and its samples; compress and info say so.
 TEST(Cli, DecodedFormatsComeBackAsNamedWavWithTags) {

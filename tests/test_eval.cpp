@@ -11,8 +11,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <regex>
 
 #include "lmac/baselines/compressor.hpp"
+#include "lmac/codec/model.hpp"
 #include "lmac/eval/report.hpp"
 #include "test_support.hpp"
 
@@ -234,6 +236,59 @@ TEST(Report, JsonCsvAndSvg) {
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
   EXPECT_THROW(check_report(nlohmann::json::object(), "y"), Error);
+}
+
+// The chart of merged runs: round ticks, the raw-size line, the model named, labels only
+// over bars, one colour per compressor whichever charts it is in; CSV names the model.
+TEST(Report, ChartsAndCsvOfMergedRuns) {
+  std::string dir = one_wav_dir("merged", 3000);
+  DatasetOptions o;
+  o.dirs = {dir};
+  o.chunk_bytes = 512;
+  Dataset d = load_dataset(o);
+  EvalOptions e;
+  e.compressors = {"gzip", "flac"};
+  const nlohmann::json a = report_json(d, evaluate(d, e), {{"bit_depth", 8}}, "my-model", 1);
+  e.compressors = {"flac"};
+  const nlohmann::json b = report_json(d, evaluate(d, e), {{"bit_depth", 16}}, "my-model", 1);
+  const std::string svg = format_svg({a, b});
+  EXPECT_NE(svg.find("model: my-model"), std::string::npos);
+  EXPECT_NE(svg.find("raw size"), std::string::npos);
+  // Tick labels are round: 0%, 20%, ... never 31%.
+  const std::regex tick("<text x=\"5\" y=\"[0-9]+\">([0-9.]+)%</text>");
+  size_t ticks = 0;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), tick); it != std::sregex_iterator(); ++it, ++ticks)
+    EXPECT_EQ(std::fmod(std::stod((*it)[1]), 5.0), 0.0) << (*it)[0];
+  EXPECT_GE(ticks, 3u);
+  // gzip is in the 8-bit group only: one label, not one over the empty 16-bit slot.
+  size_t gzip_labels = 0;
+  for (size_t at = svg.find(">gzip</text>"); at != std::string::npos; at = svg.find(">gzip</text>", at + 1))
+    ++gzip_labels;
+  EXPECT_EQ(gzip_labels, 1u);
+  // flac has the same colour in both groups and in a chart of its own.
+  auto flac_fill = [](const std::string& chart) {
+    const size_t at = chart.rfind("fill=\"hsl(", chart.find("<title>flac real"));
+    return chart.substr(at, chart.find(')', at) - at);
+  };
+  EXPECT_EQ(flac_fill(svg), flac_fill(format_svg({b})));
+  const std::string csv = format_csv({a, b});
+  EXPECT_EQ(csv.rfind("bit_depth,model,compressor,", 0), 0u);
+  EXPECT_NE(csv.find("\n8,my-model,gzip,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\n16,my-model,flac,"), std::string::npos) << csv;
+}
+
+TEST(Report, BuiltinModelRowSaysCharTokens) {
+  std::string dir = one_wav_dir("builtin", 1500);
+  DatasetOptions o;
+  o.dirs = {dir};
+  o.chunk_bytes = 512;
+  Dataset d = load_dataset(o);
+  auto model = load_model("builtin:order2");
+  EvalOptions e;
+  e.compressors = {"lm"};
+  e.model = model.get();
+  const auto results = evaluate(d, e);
+  EXPECT_NE(results[0].settings.find("char tokens"), std::string::npos) << results[0].settings;
 }
 
 }  // namespace

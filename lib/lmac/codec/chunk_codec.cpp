@@ -237,7 +237,8 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
   std::vector<TokenMode> sub_modes;
   sub_modes.reserve(index_map.size());
   for (size_t i : index_map) sub_modes.push_back(records[i].mode);
-  Progress progress{o.progress, index_map.size()};
+  Progress progress{o.progress, records.size()};
+  if (index_map.size() < records.size()) progress.add(records.size() - index_map.size());  // stored or skipped
   run_groups(model, sub_modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
     std::vector<const ChunkRecord*> group;
     group.reserve(idx.size());

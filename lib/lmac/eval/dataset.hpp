@@ -45,6 +45,11 @@ struct Dataset {
   std::vector<std::pair<std::string, std::string>> skipped;  // path, reason
   uint64_t file_list_hash = 0;
   ByteSpan chunk_bytes(const DatasetChunk& c) const { return ByteSpan(files[c.file].pcm).subspan(c.offset, c.size); }
+  uint64_t chunked_bytes() const {  // what the chunks cover
+    uint64_t n = 0;
+    for (const DatasetChunk& c : chunks) n += c.size;
+    return n;
+  }
 };
 
 // Throws when no folder exists or nothing readable is found; lists unreadable files.

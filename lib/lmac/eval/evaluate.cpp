@@ -88,7 +88,7 @@ CompressorResult run_lm(const Dataset& d, const EvalOptions& o) {
   CompressorResult r;
   r.name = "lm";
   r.settings = fmt::format("{}, {}, {} tokens", o.model->name(), o.serial.describe(),
-                           o.tokenization == TokenMode::Char ? "char" : "subword");
+                           o.tokenization == TokenMode::Char || !o.model->has_subword() ? "char" : "subword");
   count_raw(d, r);
   r.model_bytes = o.model_parameters * 2;
   // Chunks of files with the same format go through the codec together.

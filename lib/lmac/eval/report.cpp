@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 #include <set>
 
 #include "lmac/common/error.hpp"
@@ -90,72 +92,128 @@ std::string format_table(const json& r) {
   return out;
 }
 
+namespace {
+
+// The model an evaluation ran (empty when it ran no LM).
+std::string model_of(const json& r) { return r.contains("model") ? r["model"].value("name", "") : ""; }
+
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+
+std::string xml_text(const std::string& v) {
+  std::string out;
+  for (char ch : v) out += ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '&' ? "&amp;" : std::string(1, ch);
+  return out;
+}
+
+// A compressor's hue, the same in every chart: fixed for the known ones.
+int hue_of(const std::string& name) {
+  static const std::vector<std::pair<std::string, int>> hues = {
+      {"lm", 0},     {"mix", 330},    {"audio", 300},  {"flac", 210},  {"wavpack", 240}, {"gzip", 30},
+      {"lzma2", 60}, {"zstd19", 100}, {"zstd22", 130}, {"bzip2", 160}, {"brotli", 185}};
+  for (const auto& [n, h] : hues)
+    if (n == name) return h;
+  return static_cast<int>(std::hash<std::string>{}(name) % 360);
+}
+
+// A round step for the rate axis: 1, 2, 2.5 or 5 times a power of ten, about 5 ticks.
+double tick_step(double top) {
+  for (double scale = 0.01;; scale *= 10)
+    for (double m : {1.0, 2.0, 2.5, 5.0})
+      if (top / (m * scale) <= 6) return m * scale;
+}
+
+const json* find_compressor(const json& r, const std::string& name) {
+  for (const auto& c : r["compressors"])
+    if (c["name"].get<std::string>() == name && !c.contains("skipped")) return &c;
+  return nullptr;
+}
+
+}  // namespace
+
 std::string format_csv(const std::vector<json>& reports) {
   std::string out =
-      "bit_depth,compressor,raw_bytes,compressed_bytes,real_rate,paper_rate,model_adjusted_rate,whole_rate,"
+      "bit_depth,model,compressor,raw_bytes,compressed_bytes,real_rate,paper_rate,model_adjusted_rate,whole_rate,"
       "bits_per_sample,compress_seconds,decompress_seconds,verified\n";
   for (const auto& r : reports)
     for (const auto& c : r["compressors"]) {
       if (c.contains("skipped")) continue;
       auto num = [](const json& v) { return v.is_null() ? std::string() : fmt::format("{:.6f}", v.get<double>()); };
-      out += fmt::format(
-          "{},{},{},{},{},{},{},{},{},{},{},{}\n", r["options"].value("bit_depth", 0), c["name"].get<std::string>(),
-          c["raw_bytes"].get<uint64_t>(), c["compressed_bytes"].get<uint64_t>(), num(c["real_rate"]),
-          num(c["paper_rate"]), num(c["model_adjusted_rate"]), num(c["whole_rate"]), num(c["bits_per_sample"]),
-          num(c["compress_seconds"]), num(c["decompress_seconds"]), c["verified"].get<bool>() ? "true" : "false");
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r["options"].value("bit_depth", 0),
+                         csv_field(model_of(r)), c["name"].get<std::string>(), c["raw_bytes"].get<uint64_t>(),
+                         c["compressed_bytes"].get<uint64_t>(), num(c["real_rate"]), num(c["paper_rate"]),
+                         num(c["model_adjusted_rate"]), num(c["whole_rate"]), num(c["bits_per_sample"]),
+                         num(c["compress_seconds"]), num(c["decompress_seconds"]),
+                         c["verified"].get<bool>() ? "true" : "false");
     }
   return out;
 }
 
 std::string format_svg(const std::vector<json>& reports) {
   // Bars of real rate (and paper rate, lighter) per compressor, one group per bit depth.
-  std::vector<std::string> names;
-  for (const auto& r : reports)
+  std::vector<std::string> names, models;
+  for (const auto& r : reports) {
     for (const auto& c : r["compressors"]) {
       // Compare as std::string: GCC 13 finds no string == json in C++20 (seen on Ubuntu 24.04).
       const std::string name = c["name"].get<std::string>();
       if (!c.contains("skipped") && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
     }
-  const int bar = 14, gap = 6, group_gap = 30, left = 60, top = 40, height = 300;
+    const std::string m = model_of(r);
+    if (!m.empty() && std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
+  }
+  const int bar = 14, gap = 6, group_gap = 30, left = 60, top = 56, height = 300;
   double max_rate = 1.0;
   for (const auto& r : reports)
     for (const auto& c : r["compressors"])
       if (!c.contains("skipped"))
         max_rate = std::max({max_rate, c["real_rate"].get<double>(), c["paper_rate"].get<double>()});
+  const double step = tick_step(max_rate), axis = std::ceil(max_rate / step - 1e-9) * step;
+  auto y_of = [&](double v) { return top + height - static_cast<int>(std::lround(height * v / axis)); };
   const int group_w = static_cast<int>(names.size()) * (2 * bar + gap);
   const int width = std::max(480, left + static_cast<int>(reports.size()) * (group_w + group_gap) + 20);
+  std::string model_line = "model: none (no lm row)";
+  if (!models.empty()) {
+    model_line = "model: ";
+    for (size_t i = 0; i < models.size(); ++i) model_line += (i ? ", " : "") + xml_text(models[i]);
+  }
   std::string s = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
       "font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{}\" y=\"18\" font-size=\"13\">Compressed / raw (lower is better)</text>\n"
-      "<text x=\"{}\" y=\"32\">dark: real rate, light: paper accounting</text>\n",
-      width, top + height + 90, left, left);
-  for (int t = 0; t <= 4; ++t) {
-    double v = max_rate * t / 4;
-    int y = top + height - static_cast<int>(height * v / max_rate);
+      "<text x=\"{}\" y=\"32\">dark: real rate, light: paper accounting</text>\n"
+      "<text x=\"{}\" y=\"46\">{}</text>\n",
+      width, top + height + 90, left, left, left, model_line);
+  for (int t = 0; t * step <= axis + 1e-9; ++t) {
+    const int y = y_of(t * step);
     s += fmt::format(
-        "<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"5\" y=\"{}\">{:.0f}%</text>\n", left,
-        width - 10, y, y, y + 4, 100 * v);
+        "<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"5\" y=\"{}\">{:g}%</text>\n", left,
+        width - 10, y, y, y + 4, std::round(100 * t * step * 10) / 10);
   }
+  s += fmt::format(
+      "<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#c00\" stroke-dasharray=\"4 3\"/>"
+      "<text x=\"{}\" y=\"{}\" fill=\"#c00\">raw size</text>\n",
+      left, width - 10, y_of(1.0), y_of(1.0), width - 60, y_of(1.0) - 3);
   int x = left;
   for (const auto& r : reports) {
-    for (size_t k = 0; k < names.size(); ++k) {
-      for (const auto& c : r["compressors"]) {
-        if (c["name"] != names[k] || c.contains("skipped")) continue;
-        double real = c["real_rate"], paper = c["paper_rate"];
-        int hr = static_cast<int>(height * real / max_rate), hp = static_cast<int>(height * paper / max_rate);
-        const std::string color = fmt::format("hsl({},55%,", 360 * k / std::max<size_t>(1, names.size()));
+    for (const std::string& name : names) {
+      if (const json* c = find_compressor(r, name)) {  // an empty slot gets neither bars nor label
+        const double real = (*c)["real_rate"], paper = (*c)["paper_rate"];
+        const int hue = hue_of(name);
         s += fmt::format(
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}40%)\"><title>{} real "
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"hsl({},55%,40%)\"><title>{} real "
             "{:.2f}%</title></rect>\n",
-            x, top + height - hr, bar, hr, color, names[k], 100 * real);
+            x, y_of(real), bar, top + height - y_of(real), hue, xml_text(name), 100 * real);
         s += fmt::format(
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}75%)\"><title>{} paper "
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"hsl({},55%,75%)\"><title>{} paper "
             "{:.2f}%</title></rect>\n",
-            x + bar, top + height - hp, bar, hp, color, names[k], 100 * paper);
+            x + bar, y_of(paper), bar, top + height - y_of(paper), hue, xml_text(name), 100 * paper);
+        s += fmt::format("<text transform=\"translate({},{}) rotate(60)\">{}</text>\n", x + 4, top + height + 8,
+                         xml_text(name));
       }
-      s +=
-          fmt::format("<text transform=\"translate({},{}) rotate(60)\">{}</text>\n", x + 4, top + height + 8, names[k]);
       x += 2 * bar + gap;
     }
     s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\">{}-bit</text>\n", x - group_w / 2 - 15,
