@@ -10,6 +10,7 @@
 #include "cli_common.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/common/file_io.hpp"
+#include "lmac/models/model_registry.hpp"
 
 namespace lmac::cli {
 namespace {

@@ -9,6 +9,7 @@
 #include "cli_common.hpp"
 #include "lmac/common/file_io.hpp"
 #include "lmac/eval/report.hpp"
+#include "lmac/models/model_registry.hpp"
 
 namespace lmac::cli {
 namespace {

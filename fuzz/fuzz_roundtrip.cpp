@@ -11,6 +11,7 @@
 
 #include "gguf_writer.hpp"
 #include "lmac/codec/file_codec.hpp"
+#include "lmac/models/model_registry.hpp"
 
 namespace {
 

@@ -13,9 +13,11 @@
 #include <filesystem>
 #include <regex>
 
+#include "lmac/audio/pcm_samples.hpp"
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/model.hpp"
 #include "lmac/eval/report.hpp"
+#include "lmac/models/model_registry.hpp"
 #include "test_support.hpp"
 
 namespace lmac {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "lmac/codec/file_codec.hpp"
+#include "lmac/models/model_registry.hpp"
 #include "test_support.hpp"
 
 namespace lmac {

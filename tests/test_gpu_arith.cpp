@@ -13,6 +13,7 @@
 #include "lmac/lm/backend_check.hpp"
 #include "lmac/lm/cuda_backend.hpp"
 #include "lmac/lm/llama_model.hpp"
+#include "lmac/models/model_registry.hpp"
 #include "test_support.hpp"
 
 namespace lmac {

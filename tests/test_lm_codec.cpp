@@ -7,6 +7,7 @@
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/llama_model.hpp"
+#include "lmac/models/model_registry.hpp"
 #include "test_support.hpp"
 
 namespace lmac {

@@ -27,9 +27,4 @@ class Compressor {
 std::unique_ptr<Compressor> make_compressor(const std::string& name);
 const std::vector<std::string>& baseline_names();
 
-// PCM bytes <-> one int32 per sample (sign-extended; unsigned 8-bit centred), for the
-// audio coders.
-std::vector<int32_t> pcm_to_samples(ByteSpan pcm, const PcmFormat& format);
-Bytes samples_to_pcm(const std::vector<int32_t>& samples, const PcmFormat& format);
-
 }  // namespace lmac

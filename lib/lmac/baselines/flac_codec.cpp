@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "lmac/audio/pcm_samples.hpp"
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/common/error.hpp"
 

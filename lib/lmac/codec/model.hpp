@@ -9,13 +9,9 @@
 #include <vector>
 
 #include "lmac/coding/predictor.hpp"
+#include "lmac/coding/token_mode.hpp"
 
 namespace lmac {
-
-enum class TokenMode : uint8_t {
-  Char = 0,     // one token per 7-bit symbol; the alphabet is the 128 symbols
-  Subword = 1,  // the model's own tokenizer; the alphabet is its vocabulary
-};
 
 class CodecModel {
  public:
@@ -39,9 +35,6 @@ class CodecModel {
   // Parameters of the model (for the paper's model-size-adjusted rate); 0 if none.
   virtual uint64_t parameter_count() const { return 0; }
 };
-
-// "builtin:order2", or a path to a GGUF file. Throws with the reason when it cannot load.
-std::unique_ptr<CodecModel> load_model(const std::string& spec);
 
 // The built-in order-2 context model.
 std::unique_ptr<CodecModel> make_builtin_order2();

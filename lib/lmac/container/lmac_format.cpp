@@ -190,4 +190,6 @@ ParsedStream parse_lmac(ByteSpan file, bool keep_going) {
   return p;
 }
 
+uint64_t record_bytes(const ChunkRecord& c) { return kRecordFixedBytes + c.tokens.size() + c.residual.size(); }
+
 }  // namespace lmac

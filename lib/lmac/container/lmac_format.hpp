@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "lmac/audio/audio_file.hpp"
-#include "lmac/codec/model.hpp"
 #include "lmac/coding/residual_coder.hpp"
+#include "lmac/coding/token_mode.hpp"
 #include "lmac/common/arithmetic_revision.hpp"
 #include "lmac/common/bytes.hpp"
 #include "lmac/serial/options.hpp"
@@ -52,6 +52,8 @@ struct LmacStream {
 };
 
 Bytes write_lmac(const LmacStream& stream);
+// Bytes a chunk's record takes in the stream: fixed fields, tokens, residual, hashes.
+uint64_t record_bytes(const ChunkRecord& record);
 
 // A parsed stream; chunks whose record checksum fails are listed in `damaged`
 // (indices) instead of aborting, so the rest can still be decoded on request.

@@ -1,4 +1,5 @@
 #include "lmac/eval/dataset.hpp"
+#include "lmac/audio/pcm_samples.hpp"
 
 #include <fmt/format.h>
 

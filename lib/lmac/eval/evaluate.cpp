@@ -1,4 +1,5 @@
 #include "lmac/eval/evaluate.hpp"
+#include "lmac/audio/pcm_samples.hpp"
 
 #include <fmt/format.h>
 
@@ -7,6 +8,7 @@
 
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/chunk_codec.hpp"
+#include "lmac/container/lmac_format.hpp"
 #include "lmac/common/parallel.hpp"
 
 namespace lmac {
@@ -118,8 +120,7 @@ CompressorResult run_lm(const Dataset& d, const EvalOptions& o) {
     std::vector<ChunkRecord> recs = encode_chunks(*o.model, {&f, &o.serial}, buf, ranges, co);
     r.compress_seconds += seconds_since(t0);
     for (size_t k = 0; k < recs.size(); ++k) {
-      // A record as stored in .lmac: fixed fields, coded tokens, residual, hash.
-      const uint64_t bytes = 30 + recs[k].tokens.size() + recs[k].residual.size();
+      const uint64_t bytes = record_bytes(recs[k]);  // as stored in .lmac
       r.compressed_bytes += bytes;
       r.residual_bytes += recs[k].residual.size();
       r.tokens += recs[k].token_count;

@@ -3,8 +3,8 @@
 // put 16 keys in the lanes of a register (keys are cached dimension-major in blocks of
 // 16), so no horizontal sums are needed; each score is still one fused multiply-add
 // chain over the head dimensions, the same at every SIMD width.
-#include "lmac/lm/cpu_attention.hpp"
-#include "lmac/lm/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
+#include "lmac/lm/detail/cpu_attention.hpp"
+#include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
 #include <immintrin.h>
 

@@ -3,7 +3,7 @@
 // threads split rows or tokens, never a reduction. SIMD width never changes the order:
 // AVX2 runs the 16 lanes as two registers, the scalar path as an array, both with fused
 // multiply-add. Attention lives in cpu_attention.
-#include "lmac/lm/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
+#include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
 #include <immintrin.h>
 
@@ -18,9 +18,9 @@
 #include "lmac/common/error.hpp"
 #include "lmac/common/parallel.hpp"
 #include "lmac/lm/backend.hpp"
-#include "lmac/lm/cpu_attention.hpp"
-#include "lmac/lm/cpu_q8.hpp"
-#include "lmac/lm/host_backend.hpp"
+#include "lmac/lm/detail/cpu_attention.hpp"
+#include "lmac/lm/detail/cpu_q8.hpp"
+#include "lmac/lm/detail/host_backend.hpp"
 
 namespace lmac {
 namespace {

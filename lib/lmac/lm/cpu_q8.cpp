@@ -2,8 +2,8 @@
 // lanes of a register: a tile's blocks are widened to 16 bits and repacked so that one
 // 64-byte load holds 2 weights of each of the 16 rows, and vpdpwssd adds 2 products per
 // lane per instruction; the block sums are exact 32-bit integers.
-#include "lmac/lm/cpu_q8.hpp"
-#include "lmac/lm/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
+#include "lmac/lm/detail/cpu_q8.hpp"
+#include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
 #include <immintrin.h>
 

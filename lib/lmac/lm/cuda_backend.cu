@@ -11,7 +11,7 @@
 
 #include "lmac/common/error.hpp"
 #include "lmac/lm/cuda_backend.hpp"
-#include "lmac/lm/kernel_math.hpp"
+#include "lmac/lm/detail/kernel_math.hpp"
 
 namespace lmac {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "lmac/common/bytes.hpp"
 #include "lmac/common/error.hpp"
-#include "lmac/lm/kernel_math.hpp"
+#include "lmac/lm/detail/kernel_math.hpp"
 
 namespace lmac {
 

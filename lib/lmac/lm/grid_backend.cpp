@@ -10,8 +10,8 @@
 
 #include "lmac/common/error.hpp"
 #include "lmac/common/parallel.hpp"
-#include "lmac/lm/host_backend.hpp"
-#include "lmac/lm/kernel_math.hpp"
+#include "lmac/lm/detail/host_backend.hpp"
+#include "lmac/lm/detail/kernel_math.hpp"
 
 namespace lmac {
 namespace {

@@ -4,9 +4,9 @@
 #include <queue>
 
 #include "lmac/common/error.hpp"
+#include "lmac/lm/detail/tokenizer_symbols.hpp"
 #include "lmac/lm/gguf.hpp"
 #include "lmac/lm/tokenizer.hpp"
-#include "lmac/lm/tokenizer_symbols.hpp"
 
 namespace lmac {
 

@@ -1,4 +1,4 @@
-#include "lmac/lm/llama_codec_model.hpp"
+#include "lmac/models/detail/llama_codec_model.hpp"
 
 #include <fmt/format.h>
 

@@ -1,8 +1,8 @@
 #include <filesystem>
 
-#include "lmac/codec/model.hpp"
 #include "lmac/common/error.hpp"
-#include "lmac/lm/llama_codec_model.hpp"
+#include "lmac/models/detail/llama_codec_model.hpp"
+#include "lmac/models/model_registry.hpp"
 
 namespace lmac {
 

@@ -1,0 +1,13 @@
+// How a chunk's symbols become the tokens the model predicts (recorded per chunk).
+#pragma once
+
+#include <cstdint>
+
+namespace lmac {
+
+enum class TokenMode : uint8_t {
+  Char = 0,     // one token per 7-bit symbol; the alphabet is the 128 symbols
+  Subword = 1,  // the model's own tokenizer; the alphabet is its vocabulary
+};
+
+}  // namespace lmac
