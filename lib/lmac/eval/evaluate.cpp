@@ -8,8 +8,8 @@
 
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/chunk_codec.hpp"
-#include "lmac/container/lmac_format.hpp"
 #include "lmac/common/parallel.hpp"
+#include "lmac/container/lmac_format.hpp"
 
 namespace lmac {
 namespace {
