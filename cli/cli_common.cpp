@@ -24,6 +24,22 @@ std::function<int()>& action() {
   return a;
 }
 
+World& world() { return *globals().world; }
+
+void on_rank0(World& w, const std::function<void()>& check) {
+  std::exception_ptr error;
+  if (w.rank() == 0) {
+    try {
+      check();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  if (w.max_all(error ? 1 : 0) == 0) return;
+  if (error) std::rethrow_exception(error);
+  throw QuietFailure{};
+}
+
 int thread_count() {
   int t = globals().threads;
   return t > 0 ? t : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

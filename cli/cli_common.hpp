@@ -11,6 +11,7 @@
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/codec/model.hpp"
+#include "lmac/eval/world.hpp"
 
 namespace lmac::cli {
 
@@ -19,8 +20,16 @@ enum Exit { kOk = 0, kError = 1, kUsage = 2 };
 struct Globals {
   int verbosity = 1;  // 0 quiet, 1 normal, 2 verbose
   int threads = 0;    // 0: all cores
+  World* world = nullptr;
 };
 Globals& globals();
+World& world();
+
+// Thrown on ranks other than 0 when rank 0 reported the failure: exit 1, no message.
+struct QuietFailure {};
+// Runs check on rank 0 only; every rank learns whether it passed: rank 0 rethrows its
+// error, the others throw QuietFailure.
+void on_rank0(World& w, const std::function<void()>& check);
 // The chosen subcommand's action, run after parsing; returns the exit code.
 std::function<int()>& action();
 int thread_count();

@@ -10,6 +10,7 @@
 #include "cli_common.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/common/file_io.hpp"
+#include "lmac/eval/run.hpp"
 #include "lmac/models/model_registry.hpp"
 
 namespace lmac::cli {
@@ -58,6 +59,24 @@ std::string output_for(const IoFlags& io, const std::string& in, bool compressin
 }
 
 // Runs fn on each input, reporting errors per file; returns the exit code.
+// Under mpirun, each input goes to one rank (balanced by size); alone, all are ours.
+std::vector<std::string> my_inputs(const std::vector<std::string>& inputs) {
+  World& w = world();
+  if (w.size() == 1) return inputs;
+  std::vector<size_t> items(inputs.size());
+  std::vector<uint64_t> sizes(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::error_code ec;
+    items[i] = i;
+    sizes[i] = inputs[i] == "-" ? 0 : static_cast<uint64_t>(std::filesystem::file_size(inputs[i], ec));
+    if (ec) sizes[i] = 0;
+  }
+  std::vector<std::string> mine;
+  const auto parts = split_by_cost(items, sizes, w.size());
+  for (size_t i : parts[static_cast<size_t>(w.rank())]) mine.push_back(inputs[i]);
+  return mine;
+}
+
 template <typename Fn>
 int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
   if (!io.output.empty() && io.inputs.size() > 1) throw CLI::ValidationError("-o needs exactly one input");
@@ -71,7 +90,7 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
     throw CLI::ValidationError(
         "-c with several inputs would write one stream after another, which lmac cannot read back; give one input");
   int rc = kOk;
-  for (const std::string& in : io.inputs) {
+  for (const std::string& in : my_inputs(io.inputs)) {
     std::string out = output_for(io, in, compressing);
     try {
       std::error_code ec;
@@ -87,7 +106,7 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
       rc = kError;
     }
   }
-  return rc;
+  return world().max_all(rc);  // every rank exits with the job's verdict
 }
 
 }  // namespace

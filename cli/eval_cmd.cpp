@@ -7,8 +7,11 @@
 #include <chrono>
 
 #include "cli_common.hpp"
+#include "lmac/common/arithmetic_revision.hpp"
 #include "lmac/common/file_io.hpp"
+#include "lmac/common/hash.hpp"
 #include "lmac/eval/report.hpp"
+#include "lmac/eval/run.hpp"
 #include "lmac/models/model_registry.hpp"
 
 namespace lmac::cli {
@@ -41,6 +44,23 @@ std::function<void(const std::string&, size_t, size_t)> eval_progress(double byt
   };
 }
 
+// Everything that shapes an evaluation's results (not which compressors run: each one's
+// chunks are recorded under its name).
+std::string run_identity(nlohmann::json options, const Dataset& data, const CodecModel* model) {
+  options.erase("compressors");
+  const std::string id = fmt::format("{} rev{} {} {:016x} {:016x}", LMAC_VERSION, kArithmeticRevision, options.dump(),
+                                     data.file_list_hash, model ? model->fingerprint() : 0);
+  return fmt::format("{:016x}", hash64(id.data(), id.size()));
+}
+
+// Rank 0 creates the file (or checks it is this run's); then every rank opens it.
+std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path, const std::string& identity, World& w) {
+  std::unique_ptr<Checkpoint> cp;
+  on_rank0(w, [&] { cp = std::make_unique<Checkpoint>(path, identity, true); });
+  if (w.rank() != 0) cp = std::make_unique<Checkpoint>(path, identity, false);
+  return cp;
+}
+
 }  // namespace
 
 void add_eval(CLI::App& app) {
@@ -48,7 +68,8 @@ void add_eval(CLI::App& app) {
   static DatasetOptions d;
   static std::string compressors = "lm,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack", model,
                      channels = "interleave";
-  static std::string sample = "sequential", json_out, csv_out, plot_out, mapping = "shift", tokenization = "subword";
+  static std::string sample = "sequential", json_out, csv_out, plot_out, mapping = "shift", tokenization = "subword",
+                     checkpoint;
   static std::vector<std::string> merge;
   static int blocking = 0, batch = 16;
   static bool paper = false, no_verify = false, no_whole = false, use_16bit = false, force = true;
@@ -84,23 +105,29 @@ void add_eval(CLI::App& app) {
   c->add_option("--json", json_out, "write the report as JSON");
   c->add_option("--csv", csv_out, "write one CSV row per compressor");
   c->add_option("--plot", plot_out, "write an SVG chart");
+  c->add_option("--checkpoint", checkpoint,
+                "record finished chunks in this file as they complete; a rerun with the same arguments skips them "
+                "(safe with many ranks; refused for another run)");
   c->add_option("--merge", merge, "merge earlier JSON reports (e.g. several bit depths) instead of running")
       ->expected(1, -1);
   c->callback([] {
     action() = [] {
       // Where the results go is checked before a run that may take hours.
-      for (const std::string* out : {&json_out, &csv_out, &plot_out}) {
-        if (out->empty() || *out == "-") continue;
-        const std::filesystem::path dir = std::filesystem::absolute(*out).parent_path();
-        if (!std::filesystem::is_directory(dir) || ::access(dir.c_str(), W_OK) != 0)
-          throw Error(*out + ": cannot write there (no such directory, or not writable)");
-        if (!force && file_exists(*out)) throw Error(*out + ": exists");
-      }
+      on_rank0(world(), [] {
+        for (const std::string* out : {&json_out, &csv_out, &plot_out}) {
+          if (out->empty() || *out == "-") continue;
+          const std::filesystem::path dir = std::filesystem::absolute(*out).parent_path();
+          if (!std::filesystem::is_directory(dir) || ::access(dir.c_str(), W_OK) != 0)
+            throw Error(*out + ": cannot write there (no such directory, or not writable)");
+          if (!force && file_exists(*out)) throw Error(*out + ": exists");
+        }
+      });
       if (paper && (d.bit_depth != 8 || use_16bit))
         throw CLI::ValidationError("--paper is the 8-bit setting; it contradicts --bit-depth " +
                                    std::to_string(use_16bit ? 16 : d.bit_depth));
       std::vector<nlohmann::json> reports;
       if (!merge.empty()) {
+        if (world().rank() != 0) return static_cast<int>(kOk);
         for (const auto& m : merge) {
           const Bytes b = read_input(m);
           nlohmann::json j = nlohmann::json::parse(b.begin(), b.end(), nullptr, false);
@@ -146,7 +173,8 @@ void add_eval(CLI::App& app) {
         const uint32_t pair = 2u * static_cast<uint32_t>(probe.bytes_per_sample());
         d.chunk_bytes = chunk ? chunk : paper || !m ? kDefaultChunkBytes / pair * pair : default_chunk_bytes(*m, probe);
         Dataset data = load_dataset(d);
-        for (const auto& [path, why] : data.skipped) report_error(path, "skipped: " + why);
+        if (world().rank() == 0)
+          for (const auto& [path, why] : data.skipped) report_error(path, "skipped: " + why);
         o.serial.mapping = parse_mapping(mapping);
         o.tokenization = tokenization == "char" ? TokenMode::Char : TokenMode::Subword;
         o.verify = !no_verify;
@@ -154,7 +182,6 @@ void add_eval(CLI::App& app) {
         o.threads = thread_count();
         o.batch = batch;
         o.progress = eval_progress(static_cast<double>(data.chunked_bytes()));
-        auto results = evaluate(data, o);
         nlohmann::json options = {{"audio_dirs", d.dirs},
                                   {"bit_depth", d.bit_depth},
                                   {"chunk_size", d.chunk_bytes},
@@ -167,8 +194,20 @@ void add_eval(CLI::App& app) {
                                   {"mapping", mapping},
                                   {"tokenization", tokenization},
                                   {"compressors", o.compressors},
-                                  {"verify", o.verify}};
+                                  {"verify", o.verify},
+                                  {"whole_files", o.whole_files}};
+        World& w = world();
+        std::unique_ptr<Checkpoint> cp;
+        if (!checkpoint.empty()) cp = open_checkpoint(checkpoint, run_identity(options, data, m.get()), w);
+        RunOutcome run = run_evaluation(data, o, w, cp.get());
+        if (w.rank() != 0) return run.failed_here ? static_cast<int>(kError) : static_cast<int>(kOk);
+        if (!run.failure.empty()) {
+          report_error("", run.failure + (cp ? " (finished chunks are kept in " + checkpoint + ")" : ""));
+          return static_cast<int>(kError);
+        }
+        const auto& results = run.results;
         reports.push_back(report_json(data, results, options, m ? m->name() : "", m ? m->fingerprint() : 0));
+        reports.back()["ranks"] = w.size();
       }
       for (const auto& r : reports) fmt::print("{}\n", format_table(r));
       if (!json_out.empty())

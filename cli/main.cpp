@@ -1,9 +1,36 @@
 // The lmac command: a thin client of the library (xz/zstd/flac habits).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+
 #include "cli_common.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/eval/world.hpp"
 #include "lmac/lm/backend.hpp"
+#include "lmac/lm/cuda_backend.hpp"
+
+namespace {
+
+// Several ranks on one machine share it: each takes its own GPU when there are GPUs
+// (round robin by local rank), else an equal share of the cores. --device, LMAC_DEVICE
+// and -T still decide when given.
+void place_rank(const lmac::World& w, const std::string& device) {
+  using lmac::cli::globals;
+  if (w.size() == 1) return;
+  if (w.rank() != 0) globals().verbosity = std::min(globals().verbosity, 0);  // rank 0 speaks for the job
+  const char* env = std::getenv("LMAC_DEVICE");
+  if (device.empty() && !(env && *env)) {
+    const int gpus = lmac::cuda_device_count();
+    if (gpus > 0) lmac::select_device("cuda:" + std::to_string(w.local_rank() % gpus));
+  }
+  if (globals().threads == 0)
+    globals().threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / w.local_size());
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace lmac::cli;
@@ -32,13 +59,24 @@ int main(int argc, char** argv) {
   }
   if (v->count() > 0) globals().verbosity = 2;
   if (q->count() > 0) globals().verbosity = 0;
+  std::unique_ptr<lmac::World> world;
+  try {
+    world = lmac::make_world();
+  } catch (const std::exception& e) {
+    report_error("", e.what());
+    return kUsage;
+  }
+  globals().world = world.get();
   try {
     if (!device.empty()) lmac::select_device(device);
+    place_rank(*world, device);
     if (globals().verbosity == 2) note(fmt::format("device: {}", lmac::selected_device()));
     return action() ? action()() : kUsage;
   } catch (const CLI::ParseError& e) {
     report_error("", e.what());
     return kUsage;
+  } catch (const QuietFailure&) {
+    return kError;
   } catch (const std::exception& e) {
     report_error("", e.what());
     return kError;

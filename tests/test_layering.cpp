@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <string>
 
@@ -33,12 +32,15 @@ struct Include {
 };
 
 std::vector<Include> includes_of(const fs::path& file) {
-  static const std::regex re(R"re(#include "lmac/([a-z_]+)/(detail/)?[a-z_0-9]+\.hpp")re");
+  const std::string prefix = "#include \"lmac/";
   std::vector<Include> out;
   std::ifstream in(file);
   for (std::string line; std::getline(in, line);) {
-    std::smatch m;
-    if (std::regex_search(line, m, re)) out.push_back({m[1], m[2].matched ? "detail" : ""});
+    if (line.rfind(prefix, 0) != 0) continue;
+    const std::string path = line.substr(prefix.size(), line.find('"', prefix.size()) - prefix.size());
+    const size_t slash = path.find('/');
+    if (slash == std::string::npos) continue;
+    out.push_back({path.substr(0, slash), path.find("/detail/") != std::string::npos ? "detail" : ""});
   }
   return out;
 }

@@ -1,13 +1,14 @@
 #include "lmac/eval/evaluate.hpp"
-#include "lmac/audio/pcm_samples.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 
+#include "lmac/audio/pcm_samples.hpp"
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/chunk_codec.hpp"
+#include "lmac/common/error.hpp"
 #include "lmac/common/parallel.hpp"
 #include "lmac/container/lmac_format.hpp"
 
@@ -17,16 +18,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void count_raw(const Dataset& d, CompressorResult& r) {
-  for (const auto& c : d.chunks) {
-    r.raw_bytes += c.size;
-    r.samples += c.size / static_cast<size_t>(d.files[c.file].format.bytes_per_sample());
-    r.per_file[d.files[c.file].path].raw += c.size;
-  }
-  r.chunks = d.chunks.size();
-}
-
-// The bytes of each file that the chunks cover, in order (the unchunked input).
+// The bytes of each file that the chunks cover, in order (the unchunked inputs).
 std::vector<std::pair<size_t, Bytes>> whole_inputs(const Dataset& d) {
   std::vector<std::pair<size_t, Bytes>> out;
   for (const auto& c : d.chunks) {
@@ -37,67 +29,47 @@ std::vector<std::pair<size_t, Bytes>> whole_inputs(const Dataset& d) {
   return out;
 }
 
-CompressorResult run_baseline(const Dataset& d, const std::string& name, const EvalOptions& o) {
+Measured measure_baseline(const Dataset& d, const std::string& name, std::span<const size_t> idx,
+                          const EvalOptions& o) {
   auto comp = make_compressor(name);
-  CompressorResult r;
-  r.name = comp->name();
-  r.settings = comp->settings();
-  count_raw(d, r);
-  for (const auto& f : d.files)
-    if (!comp->supports(f.format)) {
-      r.skipped = "cannot code " + f.format.describe();
-      return r;
-    }
-  std::vector<Bytes> packed(d.chunks.size());
+  Measured m;
+  std::vector<Bytes> packed(idx.size());
+  size_t done = 0;
+  std::mutex lock;
   auto t0 = Clock::now();
-  parallel_for_each(o.threads, d.chunks.size(), [&](size_t i) {
-    packed[i] = comp->compress(d.chunk_bytes(d.chunks[i]), d.files[d.chunks[i].file].format);
+  parallel_for_each(o.threads, idx.size(), [&](size_t k) {
+    const DatasetChunk& c = d.chunks[idx[k]];
+    packed[k] = comp->compress(d.chunk_bytes(c), d.files[c.file].format);
+    std::lock_guard g(lock);
+    if (o.progress) o.progress(name, ++done, idx.size());
   });
-  r.compress_seconds = seconds_since(t0);
-  for (size_t i = 0; i < packed.size(); ++i) {
-    r.compressed_bytes += packed[i].size();
-    r.per_file[d.files[d.chunks[i].file].path].compressed += packed[i].size();
-  }
-  // The format's fixed cost: what one frame of silence compresses to.
-  const PcmFormat& f0 = d.files.front().format;
-  Bytes silence = samples_to_pcm(std::vector<int32_t>(f0.channels, 0), f0);
-  r.header_bytes = comp->compress(silence, f0).size();
-  const uint64_t repeated = r.header_bytes * (d.chunks.size() - 1);
-  r.paper_bytes = double(r.compressed_bytes - std::min(r.compressed_bytes, repeated));
+  m.compress_seconds = seconds_since(t0);
   if (o.verify) {
     auto t1 = Clock::now();
-    std::vector<char> same(d.chunks.size());
-    parallel_for_each(o.threads, d.chunks.size(), [&](size_t i) {
-      ByteSpan want = d.chunk_bytes(d.chunks[i]);
-      Bytes got = comp->decompress(packed[i], d.files[d.chunks[i].file].format, want.size());
-      same[i] = std::equal(got.begin(), got.end(), want.begin(), want.end());
+    std::vector<char> same(idx.size());
+    parallel_for_each(o.threads, idx.size(), [&](size_t k) {
+      const DatasetChunk& c = d.chunks[idx[k]];
+      ByteSpan want = d.chunk_bytes(c);
+      Bytes got = comp->decompress(packed[k], d.files[c.file].format, want.size());
+      same[k] = std::equal(got.begin(), got.end(), want.begin(), want.end());
     });
-    r.decompress_seconds = seconds_since(t1);
-    if (std::count(same.begin(), same.end(), 0) > 0) fail(name + " did not give back the original bytes of a chunk");
-    r.verified = true;
+    m.decompress_seconds = seconds_since(t1);
+    for (size_t k = 0; k < idx.size(); ++k)
+      if (!same[k]) fail(fmt::format("{} did not give back the original bytes of chunk {}", name, idx[k]));
   }
-  if (o.whole_files) {
-    uint64_t total = 0;
-    for (const auto& [fi, bytes] : whole_inputs(d)) total += comp->compress(bytes, d.files[fi].format).size();
-    r.whole_bytes = total;
-  }
-  if (o.progress) o.progress(name, 1, 1);
-  return r;
+  for (const Bytes& p : packed) m.chunks.push_back({p.size(), 0, 0, 0});
+  return m;
 }
 
-CompressorResult run_lm(const Dataset& d, const EvalOptions& o) {
+Measured measure_lm(const Dataset& d, std::span<const size_t> indices, const EvalOptions& o) {
   if (o.model == nullptr) fail("the lm compressor needs a model");
-  CompressorResult r;
-  r.name = "lm";
-  r.settings = fmt::format("{}, {}, {} tokens", o.model->name(), o.serial.describe(),
-                           o.tokenization == TokenMode::Char || !o.model->has_subword() ? "char" : "subword");
-  count_raw(d, r);
-  r.model_bytes = o.model_parameters * 2;
+  Measured m;
+  m.chunks.resize(indices.size());
   // Chunks of files with the same format go through the codec together.
-  std::map<std::pair<uint16_t, uint16_t>, std::vector<size_t>> groups;
-  for (size_t i = 0; i < d.chunks.size(); ++i) {
-    const PcmFormat& f = d.files[d.chunks[i].file].format;
-    groups[{f.bits, f.channels}].push_back(i);
+  std::map<std::pair<uint16_t, uint16_t>, std::vector<size_t>> groups;  // -> positions in indices
+  for (size_t k = 0; k < indices.size(); ++k) {
+    const PcmFormat& f = d.files[d.chunks[indices[k]].file].format;
+    groups[{f.bits, f.channels}].push_back(k);
   }
   CodecOptions co;
   co.tokenization = o.tokenization;
@@ -105,50 +77,141 @@ CompressorResult run_lm(const Dataset& d, const EvalOptions& o) {
   co.batch = o.batch;
   co.store_incompressible = false;  // the `lm` row is the model alone (the paper's experiment)
   size_t done_before = 0;
-  for (const auto& [key, idx] : groups) {
-    const PcmFormat& f = d.files[d.chunks[idx.front()].file].format;
+  for (const auto& [key, ks] : groups) {
+    const PcmFormat& f = d.files[d.chunks[indices[ks.front()]].file].format;
     // One contiguous buffer per group so the codec sees plain ranges.
     Bytes buf;
     std::vector<ChunkRange> ranges;
-    for (size_t i : idx) {
-      ByteSpan b = d.chunk_bytes(d.chunks[i]);
+    for (size_t k : ks) {
+      ByteSpan b = d.chunk_bytes(d.chunks[indices[k]]);
       ranges.push_back({buf.size(), b.size()});
       buf.insert(buf.end(), b.begin(), b.end());
     }
-    if (o.progress) co.progress = [&](size_t done, size_t) { o.progress("lm", done_before + done, d.chunks.size()); };
+    if (o.progress) co.progress = [&](size_t done, size_t) { o.progress("lm", done_before + done, indices.size()); };
     auto t0 = Clock::now();
     std::vector<ChunkRecord> recs = encode_chunks(*o.model, {&f, &o.serial}, buf, ranges, co);
-    r.compress_seconds += seconds_since(t0);
-    for (size_t k = 0; k < recs.size(); ++k) {
-      const uint64_t bytes = record_bytes(recs[k]);  // as stored in .lmac
-      r.compressed_bytes += bytes;
-      r.residual_bytes += recs[k].residual.size();
-      r.tokens += recs[k].token_count;
-      r.paper_bytes += double(recs[k].tokens.size()) * 8.0 / 7.0;
-      r.per_file[d.files[d.chunks[idx[k]].file].path].compressed += bytes;
-    }
+    m.compress_seconds += seconds_since(t0);
+    for (size_t g = 0; g < recs.size(); ++g)
+      m.chunks[ks[g]] = {record_bytes(recs[g]), recs[g].tokens.size(), recs[g].residual.size(), recs[g].token_count};
     if (o.verify) {
       co.progress = {};
       auto t1 = Clock::now();
       DecodedChunks dec =
           decode_chunks(*o.model, {&f, &o.serial}, recs, ranges, std::vector<bool>(recs.size(), true), co);
-      r.decompress_seconds += seconds_since(t1);
-      for (size_t k = 0; k < recs.size(); ++k)
-        if (!dec.chunks[k] || !std::equal(dec.chunks[k]->begin(), dec.chunks[k]->end(),
-                                          buf.begin() + static_cast<ptrdiff_t>(ranges[k].offset)))
-          fail(fmt::format("lm did not give back chunk {} ({})", idx[k], dec.errors[k]));
+      m.decompress_seconds += seconds_since(t1);
+      for (size_t g = 0; g < recs.size(); ++g)
+        if (!dec.chunks[g] || !std::equal(dec.chunks[g]->begin(), dec.chunks[g]->end(),
+                                          buf.begin() + static_cast<ptrdiff_t>(ranges[g].offset)))
+          fail(fmt::format("lm did not give back chunk {} ({})", indices[ks[g]], dec.errors[g]));
     }
-    done_before += idx.size();
+    done_before += ks.size();
   }
-  r.verified = o.verify;
-  return r;
+  return m;
+}
+
+std::string lm_settings(const EvalOptions& o) {
+  if (o.model == nullptr) return "";
+  return fmt::format("{}, {}, {} tokens", o.model->name(), o.serial.describe(),
+                     o.tokenization == TokenMode::Char || !o.model->has_subword() ? "char" : "subword");
+}
+
+void count_raw(const Dataset& d, CompressorResult& r) {
+  for (const auto& c : d.chunks) {
+    r.raw_bytes += c.size;
+    r.samples += c.size / static_cast<size_t>(d.files[c.file].format.bytes_per_sample());
+    r.per_file[d.files[c.file].path].raw += c.size;
+  }
+  r.chunks = d.chunks.size();
 }
 
 }  // namespace
 
+std::string skip_reason(const Dataset& d, const std::string& name) {
+  if (name == "lm") return "";
+  auto comp = make_compressor(name);
+  for (const auto& f : d.files)
+    if (!comp->supports(f.format)) return "cannot code " + f.format.describe();
+  return "";
+}
+
+Measured measure_chunks(const Dataset& d, const std::string& name, std::span<const size_t> indices,
+                        const EvalOptions& o) {
+  return name == "lm" ? measure_lm(d, indices, o) : measure_baseline(d, name, indices, o);
+}
+
+size_t whole_count(const Dataset& d) {
+  size_t n = 0;
+  for (size_t i = 0; i < d.chunks.size(); ++i) n += i == 0 || d.chunks[i].file != d.chunks[i - 1].file;
+  return n;
+}
+
+std::vector<uint64_t> measure_whole(const Dataset& d, const std::string& name, std::span<const size_t> wholes,
+                                    const EvalOptions&) {
+  if (name == "lm") fail("the lm compressor has no whole-file run");
+  auto comp = make_compressor(name);
+  const auto inputs = whole_inputs(d);
+  std::vector<uint64_t> out;
+  for (size_t w : wholes) out.push_back(comp->compress(inputs.at(w).second, d.files[inputs[w].first].format).size());
+  return out;
+}
+
+CompressorResult summarize(const Dataset& d, const std::string& name, const EvalOptions& o,
+                           const std::vector<ChunkFigures>& figures, const std::optional<std::vector<uint64_t>>& wholes,
+                           const Measured& timing) {
+  CompressorResult r;
+  std::unique_ptr<Compressor> comp = name == "lm" ? nullptr : make_compressor(name);
+  r.name = comp ? comp->name() : "lm";
+  r.settings = comp ? comp->settings() : lm_settings(o);
+  count_raw(d, r);
+  r.skipped = skip_reason(d, name);
+  if (!r.skipped.empty()) return r;
+  if (figures.size() != d.chunks.size())
+    fail(fmt::format("{}: figures for {} of {} chunks", name, figures.size(), d.chunks.size()));
+  uint64_t coded_tokens = 0;
+  for (size_t i = 0; i < figures.size(); ++i) {
+    const ChunkFigures& f = figures[i];
+    r.compressed_bytes += f.compressed;
+    r.residual_bytes += f.residual;
+    r.tokens += f.tokens;
+    coded_tokens += f.coded_tokens;
+    r.per_file[d.files[d.chunks[i].file].path].compressed += f.compressed;
+  }
+  if (comp) {
+    // The format's fixed cost: what one frame of silence compresses to.
+    const PcmFormat& f0 = d.files.front().format;
+    r.header_bytes = comp->compress(samples_to_pcm(std::vector<int32_t>(f0.channels, 0), f0), f0).size();
+    const uint64_t repeated = r.header_bytes * (d.chunks.size() - 1);
+    r.paper_bytes = double(r.compressed_bytes - std::min(r.compressed_bytes, repeated));
+    if (wholes) {
+      uint64_t total = 0;
+      for (uint64_t w : *wholes) total += w;
+      r.whole_bytes = total;
+    }
+  } else {
+    r.model_bytes = o.model_parameters * 2;
+    r.paper_bytes = double(coded_tokens) * 8.0 / 7.0;
+  }
+  r.compress_seconds = timing.compress_seconds;
+  r.decompress_seconds = timing.decompress_seconds;
+  r.verified = o.verify;
+  return r;
+}
+
 std::vector<CompressorResult> evaluate(const Dataset& d, const EvalOptions& o) {
   std::vector<CompressorResult> out;
-  for (const auto& name : o.compressors) out.push_back(name == "lm" ? run_lm(d, o) : run_baseline(d, name, o));
+  std::vector<size_t> all(d.chunks.size()), all_wholes(whole_count(d));
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  for (size_t i = 0; i < all_wholes.size(); ++i) all_wholes[i] = i;
+  for (const auto& name : o.compressors) {
+    if (!skip_reason(d, name).empty()) {
+      out.push_back(summarize(d, name, o, {}, std::nullopt, {}));
+      continue;
+    }
+    Measured m = measure_chunks(d, name, all, o);
+    std::optional<std::vector<uint64_t>> wholes;
+    if (o.whole_files && name != "lm") wholes = measure_whole(d, name, all_wholes, o);
+    out.push_back(summarize(d, name, o, m.chunks, wholes, m));
+  }
   return out;
 }
 
