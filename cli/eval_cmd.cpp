@@ -208,6 +208,7 @@ void add_eval(CLI::App& app) {
         const auto& results = run.results;
         reports.push_back(report_json(data, results, options, m ? m->name() : "", m ? m->fingerprint() : 0));
         reports.back()["ranks"] = w.size();
+        reports.back()["gather_seconds"] = run.gather_seconds;
       }
       for (const auto& r : reports) fmt::print("{}\n", format_table(r));
       if (!json_out.empty())

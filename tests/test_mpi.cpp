@@ -41,6 +41,7 @@ std::string text_of(const std::string& path) {
 nlohmann::json comparable(const std::string& path) {
   nlohmann::json j = nlohmann::json::parse(text_of(path));
   j.erase("ranks");
+  j.erase("gather_seconds");
   for (auto& c : j["compressors"])
     for (const char* k : {"compress_seconds", "decompress_seconds", "compress_kb_per_s"}) c.erase(k);
   return j;

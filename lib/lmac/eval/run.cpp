@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <numeric>
 
@@ -134,6 +135,7 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
     out.failed_here = true;
     world.signal_failure();
   }
+  const auto own_work_done = std::chrono::steady_clock::now();
   const std::string mine = to_json(shares, error).dump();
   const std::vector<Bytes> all = world.gather(ByteSpan(reinterpret_cast<const uint8_t*>(mine.data()), mine.size()));
   if (world.rank() != 0) return out;
@@ -169,6 +171,7 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
       timing[c].decompress_seconds += s["decompress_seconds"].get<double>();
     }
   }
+  out.gather_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - own_work_done).count();
   if (!out.failure.empty()) return out;
   size_t c = 0;
   for (const auto& n : o.compressors) {

@@ -18,6 +18,7 @@ struct RunOutcome {
   std::vector<CompressorResult> results;  // rank 0 only
   std::string failure;                    // "rank R: why" when a rank failed (rank 0 only)
   bool failed_here = false;               // this rank failed
+  double gather_seconds = 0;              // rank 0: from its own last chunk to every figure merged
 };
 
 // progress (options.progress) is called on rank 0 as ("eval", units done, units) for
