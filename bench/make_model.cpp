@@ -1,25 +1,111 @@
 // Writes a random-weight Llama GGUF of a given shape, for memory and speed benchmarks
-// of model sizes that cannot ship (e.g. the 1.1B TinyLlama shape in Q8_0).
+// of model sizes that cannot ship (e.g. the 1.1B TinyLlama shape in Q8_0), and for the
+// conformance check against llama.cpp on the shapes users bring (the real widths and
+// head layouts of released models, with few layers).
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "gguf_writer.hpp"
 
+namespace {
+
+using lmac::GgmlType;
+using lmac::test::TinyLlamaShape;
+
+// Llama 3's rope_freqs factors (factor 32, low/high frequency factors 1 and 4, original
+// context 8192), from its published scaling rule, for head size `hd` and base 500000.
+std::vector<float> llama3_rope_factors(uint32_t hd) {
+  std::vector<float> f;
+  const double pi = 3.14159265358979323846, low = 8192.0 / 1.0, high = 8192.0 / 4.0;
+  for (uint32_t i = 0; i < hd / 2; ++i) {
+    const double freq = std::pow(500000.0, -2.0 * i / hd), wavelen = 2 * pi / freq;
+    if (wavelen < high)
+      f.push_back(1.0f);
+    else if (wavelen > low)
+      f.push_back(32.0f);
+    else {
+      const double smooth = (8192.0 / wavelen - 1.0) / (4.0 - 1.0);
+      f.push_back(static_cast<float>(1.0 / ((1 - smooth) / 32.0 + smooth)));
+    }
+  }
+  return f;
+}
+
+// Named shapes: widths and heads of the released models.
+bool named_shape(const std::string& name, TinyLlamaShape& s, std::string& vocab) {
+  struct Named {
+    const char* name;
+    uint32_t embd, ff, heads, kv;
+    float base;
+    bool tied, bpe, llama3;
+  };
+  static const Named shapes[] = {
+      {"llama2-7b", 4096, 11008, 32, 32, 10000.0f, false, false, false},
+      {"llama3.2-1b", 2048, 8192, 32, 8, 500000.0f, true, true, true},
+      {"tinyllama-1.1b", 2048, 5632, 32, 4, 10000.0f, false, false, false},
+      {"smollm-135m", 576, 1536, 9, 3, 10000.0f, true, true, false},
+      {"mistral-7b", 4096, 14336, 32, 8, 1000000.0f, false, false, false},
+  };
+  for (const Named& n : shapes)
+    if (name == n.name) {
+      s.n_embd = n.embd, s.n_ff = n.ff, s.n_head = n.heads, s.n_head_kv = n.kv, s.rope_base = n.base, s.tied = n.tied;
+      if (n.llama3) s.rope_freqs = llama3_rope_factors(n.embd / n.heads);
+      vocab = n.bpe ? "bpe" : "";
+      return true;
+    }
+  return false;
+}
+
+GgmlType type_named(const std::string& t) {
+  if (t == "f16") return GgmlType::F16;
+  if (t == "q8_0") return GgmlType::Q8_0;
+  if (t == "q4_k") return GgmlType::Q4_K;
+  std::fprintf(stderr, "unknown type %s (f16, q8_0, q4_k)\n", t.c_str());
+  std::exit(2);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: lmac_make_model OUT.gguf [n_embd n_layer n_ff n_head n_head_kv] \n");
+    std::fprintf(stderr,
+                 "usage: lmac_make_model OUT.gguf [n_embd n_layer n_ff n_head n_head_kv]\n"
+                 "       lmac_make_model OUT.gguf --shape NAME TYPE LAYERS [BPE-VOCAB.gguf]\n"
+                 "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: f16 q8_0 q4_k\n");
     return 2;
   }
-  lmac::test::TinyLlamaShape s;
-  s.type = lmac::GgmlType::Q8_0;
-  s.n_embd = argc > 2 ? static_cast<uint32_t>(std::atoi(argv[2])) : 2048;
-  s.n_layer = argc > 3 ? static_cast<uint32_t>(std::atoi(argv[3])) : 22;
-  s.n_ff = argc > 4 ? static_cast<uint32_t>(std::atoi(argv[4])) : 5632;
-  s.n_head = argc > 5 ? static_cast<uint32_t>(std::atoi(argv[5])) : 32;
-  s.n_head_kv = argc > 6 ? static_cast<uint32_t>(std::atoi(argv[6])) : 4;
+  TinyLlamaShape s;
+  s.type = GgmlType::Q8_0;
   s.n_ctx = 2048;
+  if (argc > 2 && std::strcmp(argv[2], "--shape") == 0) {
+    std::string vocab;
+    if (argc < 6 || !named_shape(argv[3], s, vocab)) {
+      std::fprintf(stderr, "unknown or incomplete --shape\n");
+      return 2;
+    }
+    s.type = type_named(argv[4]);
+    s.n_layer = static_cast<uint32_t>(std::atoi(argv[5]));
+    s.weight_std = 0.02f;  // as trained models' projections are scaled
+    if (!vocab.empty()) {
+      if (argc < 7) {
+        std::fprintf(stderr, "%s needs a byte-level BPE vocabulary GGUF\n", argv[3]);
+        return 2;
+      }
+      std::ifstream in(argv[6], std::ios::binary);
+      s.vocab_gguf.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+  } else {
+    s.n_embd = argc > 2 ? static_cast<uint32_t>(std::atoi(argv[2])) : 2048;
+    s.n_layer = argc > 3 ? static_cast<uint32_t>(std::atoi(argv[3])) : 22;
+    s.n_ff = argc > 4 ? static_cast<uint32_t>(std::atoi(argv[4])) : 5632;
+    s.n_head = argc > 5 ? static_cast<uint32_t>(std::atoi(argv[5])) : 32;
+    s.n_head_kv = argc > 6 ? static_cast<uint32_t>(std::atoi(argv[6])) : 4;
+  }
   lmac::Bytes b = lmac::test::make_random_llama(s);
   std::ofstream(argv[1], std::ios::binary)
       .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));

@@ -3,9 +3,7 @@
 # GGUF files: rounds alternate the two programs (this shared machine's speed drifts by
 # tens of percent within minutes), and medians over the rounds are printed.
 #
-# llama.cpp is not packaged for Debian 12; its source comes from the npm registry, where
-# node-llama-cpp ships a git bundle of the llama.cpp release it binds (pinned below).
-# It is built once (CPU, native) under build/llamacpp/.
+# llama.cpp is built once by scripts/build-llamacpp.sh.
 #
 # Usage: scripts/bench-vs-llamacpp.sh [rounds] [model.gguf ...]
 #   default: 9 rounds on the bundled Q8_0 model and ../shared's F16 model when present.
@@ -19,26 +17,10 @@ if ((${#models[@]} == 0)); then
   [ -f ../shared/models/tinyllama-text-15m-f16.gguf ] && models+=(../shared/models/tinyllama-text-15m-f16.gguf)
 fi
 threads=2
-node_llama_cpp=3.21.1
 
 bash scripts/install-deps.sh
-for tool in npm git python3; do  # each is also the Debian package's name
-  command -v "$tool" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool"
-done
 bash scripts/build.sh release >/dev/null
-
-work=build/llamacpp
-bench=$work/llama.cpp/build/bin/llama-bench
-if [ ! -x "$bench" ]; then
-  mkdir -p "$work"
-  (cd "$work" && npm pack --silent "node-llama-cpp@$node_llama_cpp" >/dev/null &&
-    tar xzf "node-llama-cpp-$node_llama_cpp.tgz" package/llama/gitRelease.bundle package/llama/llama.cpp.info.json &&
-    rm -rf llama.cpp && git clone -q package/llama/gitRelease.bundle llama.cpp)
-  cmake -S "$work/llama.cpp" -B "$work/llama.cpp/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-  cmake --build "$work/llama.cpp/build" --target llama-bench -j "$(nproc)" >/dev/null
-fi
-echo "llama.cpp: node-llama-cpp $node_llama_cpp bundle, $(tr -d ' \n' <"$work/package/llama/llama.cpp.info.json")"
+bench=$(bash scripts/build-llamacpp.sh llama-bench)/build/bin/llama-bench
 
 out=$(mktemp -d)
 for model in "${models[@]}"; do

@@ -81,6 +81,42 @@ void GgufWriter::tensor(const std::string& name, GgmlType type, std::vector<uint
   tensors_.push_back({name, type, std::move(dims), std::move(data)});
 }
 
+namespace {
+
+// Bytes of one GGUF value of `type` at p (bounds are the caller's file).
+size_t value_size(const uint8_t* p, uint32_t type) {
+  static const size_t fixed[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+  if (type == 8) return 8 + load_le(p, 8);  // string
+  if (type == 9) {                          // array: element type, count, elements
+    const uint32_t et = static_cast<uint32_t>(load_le(p, 4));
+    const uint64_t n = load_le(p + 4, 8);
+    size_t at = 12;
+    for (uint64_t i = 0; i < n; ++i) at += value_size(p + at, et);
+    return at;
+  }
+  return fixed[type];
+}
+
+}  // namespace
+
+size_t GgufWriter::copy_kvs(ByteSpan g, const std::string& prefix) {
+  const uint64_t n = load_le(g.data() + 16, 8);
+  size_t at = 24, copied = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    const size_t start = at;
+    const uint64_t klen = load_le(g.data() + at, 8);
+    const std::string key(reinterpret_cast<const char*>(g.data() + at + 8), klen);
+    at += 8 + klen;
+    const uint32_t type = static_cast<uint32_t>(load_le(g.data() + at, 4));
+    at += 4 + value_size(g.data() + at + 4, type);
+    if (key.rfind(prefix, 0) == 0) {
+      kv_.insert(kv_.end(), g.begin() + static_cast<ptrdiff_t>(start), g.begin() + static_cast<ptrdiff_t>(at));
+      ++n_kv_, ++copied;
+    }
+  }
+  return copied;
+}
+
 Bytes GgufWriter::finish(uint32_t alignment) const {
   Bytes out = {'G', 'G', 'U', 'F'};
   put(out, 3, 4);
@@ -141,6 +177,25 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
 
 }  // namespace
 
+namespace {
+
+// The number of entries of tokenizer.ggml.tokens in a GGUF file.
+size_t vocab_size(ByteSpan g) {
+  const uint64_t n = load_le(g.data() + 16, 8);
+  size_t at = 24;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t klen = load_le(g.data() + at, 8);
+    const std::string key(reinterpret_cast<const char*>(g.data() + at + 8), klen);
+    at += 8 + klen;
+    const uint32_t type = static_cast<uint32_t>(load_le(g.data() + at, 4));
+    if (key == "tokenizer.ggml.tokens") return load_le(g.data() + at + 8, 8);
+    at += 4 + value_size(g.data() + at + 4, type);
+  }
+  return 0;
+}
+
+}  // namespace
+
 Bytes make_random_llama(const TinyLlamaShape& s) {
   std::mt19937 rng(s.seed);
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
@@ -164,7 +219,7 @@ Bytes make_random_llama(const TinyLlamaShape& s) {
   }
   std::vector<float> scores(tokens.size());
   for (size_t i = 0; i < scores.size(); ++i) scores[i] = -static_cast<float>(i % 97);
-  const uint32_t n_vocab = static_cast<uint32_t>(tokens.size());
+  uint32_t n_vocab = static_cast<uint32_t>(tokens.size());
   // Pad the vocabulary to a multiple of 32 rows is not needed; rows are independent.
   GgufWriter w;
   w.kv_string("general.architecture", "llama");
@@ -176,12 +231,17 @@ Bytes make_random_llama(const TinyLlamaShape& s) {
   w.kv_u32("llama.attention.head_count", s.n_head);
   w.kv_u32("llama.attention.head_count_kv", s.n_head_kv);
   w.kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.kv_f32("llama.rope.freq_base", 10000.0f);
-  w.kv_string("tokenizer.ggml.model", "llama");
-  w.kv_strings("tokenizer.ggml.tokens", tokens);
-  w.kv_f32s("tokenizer.ggml.scores", scores);
-  w.kv_i32s("tokenizer.ggml.token_type", types);
-  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+  w.kv_f32("llama.rope.freq_base", s.rope_base);
+  if (s.vocab_gguf.empty()) {
+    w.kv_string("tokenizer.ggml.model", "llama");
+    w.kv_strings("tokenizer.ggml.tokens", tokens);
+    w.kv_f32s("tokenizer.ggml.scores", scores);
+    w.kv_i32s("tokenizer.ggml.token_type", types);
+    w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+  } else {
+    w.copy_kvs(s.vocab_gguf, "tokenizer.");
+    n_vocab = static_cast<uint32_t>(vocab_size(s.vocab_gguf));
+  }
   const uint32_t hd = s.n_embd / s.n_head, kv = hd * s.n_head_kv;
   auto norm = [&](size_t n) {
     Bytes b(n * 4);
@@ -192,20 +252,26 @@ Bytes make_random_llama(const TinyLlamaShape& s) {
   auto mat = [&](const std::string& name, size_t cols, size_t rows, float scale) {
     w.tensor(name, s.type, {cols, rows}, random_weights(s.type, rows, cols, scale, rng));
   };
-  mat("token_embd.weight", s.n_embd, n_vocab, 1.0f);
+  const float ws = s.weight_std;
+  mat("token_embd.weight", s.n_embd, n_vocab, ws * 5.0f);
   w.tensor("output_norm.weight", GgmlType::F32, {s.n_embd}, norm(s.n_embd));
-  if (!s.tied) mat("output.weight", s.n_embd, n_vocab, 0.2f);
+  if (!s.tied) mat("output.weight", s.n_embd, n_vocab, ws);
+  if (!s.rope_freqs.empty()) {
+    Bytes f(s.rope_freqs.size() * 4);
+    for (size_t i = 0; i < s.rope_freqs.size(); ++i) store_le(f.data() + 4 * i, f32_bits(s.rope_freqs[i]), 4);
+    w.tensor("rope_freqs.weight", GgmlType::F32, {s.rope_freqs.size()}, f);
+  }
   for (uint32_t l = 0; l < s.n_layer; ++l) {
     std::string p = fmt::format("blk.{}.", l);
     w.tensor(p + "attn_norm.weight", GgmlType::F32, {s.n_embd}, norm(s.n_embd));
     w.tensor(p + "ffn_norm.weight", GgmlType::F32, {s.n_embd}, norm(s.n_embd));
-    mat(p + "attn_q.weight", s.n_embd, s.n_embd, 0.2f);
-    mat(p + "attn_k.weight", s.n_embd, kv, 0.2f);
-    mat(p + "attn_v.weight", s.n_embd, kv, 0.2f);
-    mat(p + "attn_output.weight", s.n_embd, s.n_embd, 0.1f);
-    mat(p + "ffn_gate.weight", s.n_embd, s.n_ff, 0.2f);
-    mat(p + "ffn_up.weight", s.n_embd, s.n_ff, 0.2f);
-    mat(p + "ffn_down.weight", s.n_ff, s.n_embd, 0.1f);
+    mat(p + "attn_q.weight", s.n_embd, s.n_embd, ws);
+    mat(p + "attn_k.weight", s.n_embd, kv, ws);
+    mat(p + "attn_v.weight", s.n_embd, kv, ws);
+    mat(p + "attn_output.weight", s.n_embd, s.n_embd, ws / 2);
+    mat(p + "ffn_gate.weight", s.n_embd, s.n_ff, ws);
+    mat(p + "ffn_up.weight", s.n_embd, s.n_ff, ws);
+    mat(p + "ffn_down.weight", s.n_ff, s.n_embd, ws / 2);
   }
   return w.finish();
 }

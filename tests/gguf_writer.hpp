@@ -20,6 +20,9 @@ class GgufWriter {
   void kv_f32s(const std::string& key, const std::vector<float>& v);
   void kv_i32s(const std::string& key, const std::vector<int32_t>& v);
   void tensor(const std::string& name, GgmlType type, std::vector<uint64_t> dims, Bytes data);
+  // Copies every key-value pair of another GGUF file whose key starts with `prefix`
+  // (e.g. "tokenizer." from llama.cpp's ggml-vocab-*.gguf); returns how many.
+  size_t copy_kvs(ByteSpan gguf, const std::string& prefix);
   Bytes finish(uint32_t alignment = 32) const;
 
  private:
@@ -39,6 +42,10 @@ struct TinyLlamaShape {
   GgmlType type = GgmlType::F16;
   bool tied = false;
   uint32_t seed = 1;
+  float weight_std = 0.2f;        // of the projection matrices (trained models: about 0.02)
+  float rope_base = 10000.0f;     // llama.rope.freq_base
+  std::vector<float> rope_freqs;  // per-pair RoPE factors (Llama 3.x scaling), when not empty
+  Bytes vocab_gguf;               // a vocabulary-only GGUF whose tokenizer.* keys replace the built-in one
 };
 
 // A random-weight Llama with a small SentencePiece-style vocabulary (control tokens,
