@@ -31,16 +31,28 @@ void write_text(const std::string& path, const std::string& text, bool force) {
 }
 
 std::function<void(const std::string&, size_t, size_t)> eval_progress(double bytes) {
-  if (globals().verbosity < 1 || !::isatty(STDERR_FILENO)) return {};
-  auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  // Under mpirun stderr is a pipe to mpirun: rank 0 then reports in plain lines.
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  if (globals().verbosity < 1 || (!tty && world().size() == 1)) return {};
+  using Clock = std::chrono::steady_clock;
+  auto start = std::make_shared<Clock::time_point>(Clock::now());
+  auto last_line = std::make_shared<Clock::time_point>(Clock::now());
   auto label_seen = std::make_shared<std::string>();
-  return [start, label_seen, bytes](const std::string& label, size_t done, size_t total) {
+  auto ended = std::make_shared<bool>(false);
+  return [=](const std::string& label, size_t done, size_t total) {
+    const auto now = Clock::now();
     if (label != *label_seen) {
       *label_seen = label;
-      *start = std::chrono::steady_clock::now();
+      *start = now;
     }
-    draw_progress(fmt::format("{:<8}", label), done, total,
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count(), bytes);
+    const double seconds = std::chrono::duration<double>(now - *start).count();
+    if (tty) return draw_progress(fmt::format("{:<8}", label), done, total, seconds, bytes);
+    if ((done != total && now - *last_line < std::chrono::seconds(15)) || (done == total && *ended)) return;
+    *last_line = now;
+    *ended = done == total;
+    fmt::print(stderr, "lmac: {} {}/{} chunks ({:.0f}%), {:.0f} s, ETA {:.0f} s\n", label, done, total,
+               total ? 100.0 * double(done) / double(total) : 100.0, seconds,
+               done ? seconds * double(total - done) / double(done) : 0.0);
   };
 }
 

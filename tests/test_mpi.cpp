@@ -85,6 +85,14 @@ TEST(Mpi, SameReportAtOneTwoAndThreeRanks) {
         << n << " ranks";
     EXPECT_EQ(nlohmann::json::parse(text_of(out + ".json"))["ranks"], n);
   }
+  // One progress report for the job, from rank 0: under mpirun, plain lines ending at 100%.
+  const std::string log = dir + "/progress.txt";
+  ASSERT_EQ(shell(mpirun(3) + "eval --audio-dir " + kAudio +
+                  " --compressors gzip --chunk-size 512 --no-whole > /dev/null 2> " + log),
+            0);
+  const std::string progress = text_of(log);
+  EXPECT_EQ(std::count(progress.begin(), progress.end(), '\n'), 1) << progress;
+  EXPECT_NE(progress.find("(100%)"), std::string::npos) << progress;
   for (int n : {2, 3}) {
     const std::string out = fmt::format("{}/r{}", dir, n);
     EXPECT_EQ(comparable(out + ".json"), comparable(dir + "/r1.json")) << n << " ranks";

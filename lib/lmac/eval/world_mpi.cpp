@@ -51,6 +51,7 @@ class MpiWorld final : public World {
     if (rank_ == 0) {
       wait_for_others();
     } else {
+      send(0, kProgress, done_by_rank_[static_cast<size_t>(rank_)]);  // the last count, unthrottled
       send(0, kDone, 0);
     }
     int n = static_cast<int>(mine.size());
