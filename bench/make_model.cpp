@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gguf_writer.hpp"
+#include "lmac/lm/gguf.hpp"
 
 namespace {
 
@@ -69,13 +70,34 @@ GgmlType type_named(const std::string& t) {
   std::exit(2);
 }
 
+// The same model with every tensor dequantized to F32: what a Q8_0/Q4_K file's weights
+// are exactly, for llama.cpp to compute in float32 as the reference.
+int dequantize(const char* in_path, const char* out_path) {
+  auto in = lmac::GgufFile::open(in_path);
+  std::ifstream raw(in_path, std::ios::binary);
+  const lmac::Bytes bytes{std::istreambuf_iterator<char>(raw), std::istreambuf_iterator<char>()};
+  lmac::test::GgufWriter w;
+  w.copy_kvs(bytes, "");
+  for (const lmac::GgufTensor& t : in->tensors()) {
+    lmac::Bytes f(t.elements() * 4);
+    ggml_type_info(t.type).dequantize(t.data, reinterpret_cast<float*>(f.data()), t.elements());
+    w.tensor(t.name, GgmlType::F32, t.dims, std::move(f));
+  }
+  const lmac::Bytes out = w.finish(static_cast<uint32_t>(in->alignment()));
+  std::ofstream(out_path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[2], "--dequantize") == 0) return dequantize(argv[3], argv[1]);
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: lmac_make_model OUT.gguf [n_embd n_layer n_ff n_head n_head_kv]\n"
                  "       lmac_make_model OUT.gguf --shape NAME TYPE LAYERS [BPE-VOCAB.gguf]\n"
+                 "       lmac_make_model OUT.gguf --dequantize IN.gguf   (every tensor as F32)\n"
                  "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: f16 q8_0 q4_k\n");
     return 2;
   }

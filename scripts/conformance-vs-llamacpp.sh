@@ -6,7 +6,9 @@
 # Mistral-7B (RoPE base 1e6), with LAYERS layers (default 2), in F16, Q8_0 and Q4_K;
 # projections scaled as trained models' are (std 0.02). lmac's logits are compared with
 # llama.cpp's on the same file and tokens (BOS and 47 random ids), full-vocabulary
-# log-softmax of the next token, in nats.
+# log-softmax of the next token, in nats; and both with llama.cpp computing the same
+# weights dequantized to F32 (the exact model the file describes). PASS: lmac within
+# 0.02 nats of that reference at every position. Exits 1 if any model fails.
 #   scripts/conformance-vs-llamacpp.sh [shape ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,12 +21,15 @@ shapes=("$@")
 vocab=testdata/tokenizer/llama-bpe/ggml-vocab-llama-bpe.gguf
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+fail=0
 for shape in "${shapes[@]}"; do
   for type in f16 q8_0 q4_k; do
     model=$work/$shape-$type.gguf
     build/release/bench/lmac_make_model "$model" --shape "$shape" "$type" "${LAYERS:-2}" "$vocab" >/dev/null
-    LD_LIBRARY_PATH="$llama/build/bin" build/release/bench/lmac_vs_llamacpp "$model" 2>/dev/null |
-      sed "s|$work/||"
-    rm -f "$model"
+    build/release/bench/lmac_make_model "$work/reference.gguf" --dequantize "$model"
+    LD_LIBRARY_PATH="$llama/build/bin" build/release/bench/lmac_vs_llamacpp "$model" "$work/reference.gguf" \
+      2>/dev/null | sed "s|$work/||" || fail=1
+    rm -f "$model" "$work/reference.gguf"
   done
 done
+exit $fail

@@ -250,7 +250,9 @@ Bytes make_random_llama(const TinyLlamaShape& s) {
     return b;
   };
   auto mat = [&](const std::string& name, size_t cols, size_t rows, float scale) {
-    w.tensor(name, s.type, {cols, rows}, random_weights(s.type, rows, cols, scale, rng));
+    // Rows that are no whole number of blocks fall back to Q8_0, as llama-quantize does.
+    const GgmlType type = cols % ggml_type_info(s.type).block_elems == 0 ? s.type : GgmlType::Q8_0;
+    w.tensor(name, type, {cols, rows}, random_weights(type, rows, cols, scale, rng));
   };
   const float ws = s.weight_std;
   mat("token_embd.weight", s.n_embd, n_vocab, ws * 5.0f);
