@@ -217,12 +217,16 @@ TEST(Baselines, UnknownNamesAndUnsupportedFormats) {
   EXPECT_EQ(wv->decompress(wv->compress(data, fl), fl, data.size()), data);
 }
 
-TEST(Report, JsonCsvAndSvg) {
-  std::string dir = one_wav_dir("report", 2000);
+// one_wav_dir's file in 512-byte chunks.
+Dataset chunked_wav(const std::string& name, size_t frames) {
   DatasetOptions o;
-  o.dirs = {dir};
+  o.dirs = {one_wav_dir(name, frames)};
   o.chunk_bytes = 512;
-  Dataset d = load_dataset(o);
+  return load_dataset(o);
+}
+
+TEST(Report, JsonCsvAndSvg) {
+  Dataset d = chunked_wav("report", 2000);
   EvalOptions e;
   e.compressors = {"gzip", "flac"};
   auto results = evaluate(d, e);
@@ -242,11 +246,7 @@ TEST(Report, JsonCsvAndSvg) {
 // The chart of merged runs: round ticks, the raw-size line, the model named, labels only
 // over bars, one colour per compressor whichever charts it is in; CSV names the model.
 TEST(Report, ChartsAndCsvOfMergedRuns) {
-  std::string dir = one_wav_dir("merged", 3000);
-  DatasetOptions o;
-  o.dirs = {dir};
-  o.chunk_bytes = 512;
-  Dataset d = load_dataset(o);
+  Dataset d = chunked_wav("merged", 3000);
   EvalOptions e;
   e.compressors = {"gzip", "flac"};
   const nlohmann::json a = report_json(d, evaluate(d, e), {{"bit_depth", 8}}, "my-model", 1);
@@ -281,11 +281,7 @@ TEST(Report, ChartsAndCsvOfMergedRuns) {
 }
 
 TEST(Report, BuiltinModelRowSaysCharTokens) {
-  std::string dir = one_wav_dir("builtin", 1500);
-  DatasetOptions o;
-  o.dirs = {dir};
-  o.chunk_bytes = 512;
-  Dataset d = load_dataset(o);
+  Dataset d = chunked_wav("builtin", 1500);
   auto model = load_model("builtin:order2");
   EvalOptions e;
   e.compressors = {"lm"};
