@@ -97,23 +97,33 @@ size_t value_size(const uint8_t* p, uint32_t type) {
   return fixed[type];
 }
 
-}  // namespace
-
-size_t GgufWriter::copy_kvs(ByteSpan g, const std::string& prefix) {
+// Calls fn(key, first byte of the pair, one past its last, value type, value bytes)
+// for each key-value pair of a GGUF file.
+template <typename Fn>
+void each_kv(ByteSpan g, Fn&& fn) {
   const uint64_t n = load_le(g.data() + 16, 8);
-  size_t at = 24, copied = 0;
+  size_t at = 24;
   for (uint64_t i = 0; i < n; ++i) {
     const size_t start = at;
     const uint64_t klen = load_le(g.data() + at, 8);
     const std::string key(reinterpret_cast<const char*>(g.data() + at + 8), klen);
     at += 8 + klen;
     const uint32_t type = static_cast<uint32_t>(load_le(g.data() + at, 4));
-    at += 4 + value_size(g.data() + at + 4, type);
-    if (key.rfind(prefix, 0) == 0) {
-      kv_.insert(kv_.end(), g.begin() + static_cast<ptrdiff_t>(start), g.begin() + static_cast<ptrdiff_t>(at));
-      ++n_kv_, ++copied;
-    }
+    const uint8_t* value = g.data() + at + 4;
+    at += 4 + value_size(value, type);
+    fn(key, start, at, type, value);
   }
+}
+
+}  // namespace
+
+size_t GgufWriter::copy_kvs(ByteSpan g, const std::string& prefix) {
+  size_t copied = 0;
+  each_kv(g, [&](const std::string& key, size_t start, size_t end, uint32_t, const uint8_t*) {
+    if (key.rfind(prefix, 0) != 0) return;
+    kv_.insert(kv_.end(), g.begin() + static_cast<ptrdiff_t>(start), g.begin() + static_cast<ptrdiff_t>(end));
+    ++n_kv_, ++copied;
+  });
   return copied;
 }
 
@@ -181,17 +191,11 @@ namespace {
 
 // The number of entries of tokenizer.ggml.tokens in a GGUF file.
 size_t vocab_size(ByteSpan g) {
-  const uint64_t n = load_le(g.data() + 16, 8);
-  size_t at = 24;
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint64_t klen = load_le(g.data() + at, 8);
-    const std::string key(reinterpret_cast<const char*>(g.data() + at + 8), klen);
-    at += 8 + klen;
-    const uint32_t type = static_cast<uint32_t>(load_le(g.data() + at, 4));
-    if (key == "tokenizer.ggml.tokens") return load_le(g.data() + at + 8, 8);
-    at += 4 + value_size(g.data() + at + 4, type);
-  }
-  return 0;
+  size_t n = 0;
+  each_kv(g, [&](const std::string& key, size_t, size_t, uint32_t, const uint8_t* value) {
+    if (key == "tokenizer.ggml.tokens") n = load_le(value + 4, 8);
+  });
+  return n;
 }
 
 }  // namespace

@@ -115,9 +115,8 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
   for (size_t c = 0; c < names.size(); ++c) {
     std::vector<size_t> chunks, wholes;
     remaining(d, names[c], o, done, chunks, wholes);
-    std::vector<uint64_t> chunk_costs, whole_costs;
+    std::vector<uint64_t> chunk_costs;
     for (size_t i : chunks) chunk_costs.push_back(d.chunks[i].size);
-    for (size_t w : wholes) whole_costs.push_back(w);  // whole inputs are few; any spread will do
     shares[c].chunks = split_by_cost(chunks, chunk_costs, world.size())[static_cast<size_t>(world.rank())];
     shares[c].wholes =
         split_by_cost(wholes, std::vector<uint64_t>(wholes.size(), 1), world.size())[static_cast<size_t>(world.rank())];
