@@ -101,6 +101,20 @@ std::string default_model_spec() {
   return "builtin:order2";
 }
 
+std::string expand_model_spec(const std::string& spec) { return spec == "mix" ? "mix:" + default_model_spec() : spec; }
+
+std::string decode_model_spec(const std::string& given, const std::string& stream) {
+  const bool mixed = stream.rfind("mix:", 0) == 0;
+  if (!given.empty()) {
+    const std::string spec = expand_model_spec(given);
+    const bool bare = spec.rfind("mix:", 0) != 0 && spec != "audio" && spec.rfind("builtin:", 0) != 0;
+    return mixed && bare ? "mix:" + spec : spec;
+  }
+  const std::string inner = mixed ? stream.substr(4) : stream;
+  if (inner.rfind("builtin:", 0) == 0 || stream == "audio") return stream;
+  return mixed ? "mix:" + default_model_spec() : default_model_spec();
+}
+
 Bytes read_input(const std::string& path) {
   try {
     return read_file(path);

@@ -62,6 +62,15 @@ class Progress {
 // build ships no model.
 std::string default_model_spec();
 
+// A model spec as given to -m, with "mix" standing for the bundled model mixed with the
+// audio model ("mix:" + default_model_spec()).
+std::string expand_model_spec(const std::string& spec);
+
+// The model to decode a stream with: the one given (a bare GGUF for a mixed stream
+// becomes mix:GGUF), else the one the stream names when it needs no file (builtin:order2,
+// audio, mix:builtin:order2), else the bundled model, mixed when the stream was.
+std::string decode_model_spec(const std::string& given, const std::string& stream_model_name);
+
 // The bytes of a file ('-': stdin); its errors name the file.
 Bytes read_input(const std::string& path);
 

@@ -164,7 +164,7 @@ void add_compress(CLI::App& app) {
       o.codec.batch = batch;
       o.codec.threads = thread_count();
       o.codec.store_incompressible = !model_only;
-      std::string spec = model.empty() ? default_model_spec() : model;
+      std::string spec = model.empty() ? default_model_spec() : expand_model_spec(model);
       std::unique_ptr<CodecModel> m;
       try {
         m = load_model(spec);
@@ -218,9 +218,7 @@ void add_decompress(CLI::App& app) {
       return each_input(io, false, [&](const std::string& in, const std::string& out) {
         Bytes file = read_file(in);
         ParsedStream parsed = parse_lmac(file, keep_going);
-        std::string spec = !model.empty()                                              ? model
-                           : parsed.stream.header.model_name.rfind("builtin:", 0) == 0 ? parsed.stream.header.model_name
-                                                                                       : default_model_spec();
+        const std::string spec = decode_model_spec(model, parsed.stream.header.model_name);
         std::unique_ptr<CodecModel> m = load_model(spec);
         CodecOptions o;
         o.batch = batch;

@@ -78,7 +78,7 @@ std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path, const std::
 void add_eval(CLI::App& app) {
   auto* c = app.add_subcommand("eval", "zero-shot evaluation of the LM and classical compressors on audio folders");
   static DatasetOptions d;
-  static std::string compressors = "lm,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack", model,
+  static std::string compressors = "lm,audio,mix,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack", model,
                      channels = "interleave";
   static std::string sample = "sequential", json_out, csv_out, plot_out, mapping = "shift", tokenization = "subword",
                      checkpoint;
@@ -96,8 +96,9 @@ void add_eval(CLI::App& app) {
                 "the bundled model; rounded down to whole frames)");
   c->add_option("--num-chunks,--num_chunks", d.num_chunks, "chunks to evaluate (default 0: all)");
   c->add_option("--compressors", compressors,
-                "comma-separated (default all): lm,gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack");
-  c->add_option("-m,--model,--model_path,--model-path", model, "model for lm (default: bundled)");
+                "comma-separated (default all): lm (the language model alone), audio (lmac's audio model alone), mix "
+                "(the two mixed), gzip,lzma2,zstd19,zstd22,bzip2,brotli,flac,wavpack");
+  c->add_option("-m,--model,--model_path,--model-path", model, "language model for lm and mix (default: bundled)");
   c->add_option("--channels", channels, "first, interleave (the default), blocked:N or mixdown");
   c->add_option("--stereo-blocking-n,--stereo_blocking_n", blocking, "same as --channels blocked:N")
       ->check(at_least(1));
@@ -164,20 +165,27 @@ void add_eval(CLI::App& app) {
         d.random = sample == "random";
         EvalOptions o;
         o.compressors = split_list(compressors);
-        std::unique_ptr<CodecModel> m;
-        if (std::find(o.compressors.begin(), o.compressors.end(), "lm") != o.compressors.end()) {
+        std::shared_ptr<const CodecModel> m;
+        std::unique_ptr<CodecModel> audio_model, mix_model;
+        auto wanted = [&](const char* n) {
+          return std::find(o.compressors.begin(), o.compressors.end(), n) != o.compressors.end();
+        };
+        if (wanted("lm") || wanted("mix")) {
           std::string spec = model.empty() ? default_model_spec() : model;
           try {
             m = load_model(spec);
+            if (m->audio_mixing() != AudioMixing::None) fail("-m names a language model here (mix is its own row)");
           } catch (const std::exception& e) {
             report_error(spec, e.what());
             return static_cast<int>(kError);
           }
           o.model = m.get();
           o.model_parameters = m->parameter_count();
+          if (wanted("mix")) o.mix_model = (mix_model = make_mixed_model(m)).get();
         }
+        if (wanted("audio")) o.audio_model = (audio_model = load_model("audio")).get();
         for (const auto& n : o.compressors)
-          if (n != "lm") make_compressor(n);  // refuse unknown names before reading any audio
+          if (!is_model_row(n)) make_compressor(n);  // refuse unknown names before reading any audio
         PcmFormat probe;
         probe.bits = static_cast<uint16_t>(d.bit_depth);
         probe.channels = 1;

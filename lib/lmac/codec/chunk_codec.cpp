@@ -3,8 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <mutex>
 
+#include "lmac/codec/detail/audio_chunks.hpp"
+#include "lmac/codec/detail/chunk_progress.hpp"
 #include "lmac/coding/arithmetic_coder.hpp"
 #include "lmac/coding/residual_coder.hpp"
 #include "lmac/common/hash.hpp"
@@ -85,23 +86,6 @@ void for_groups(const std::vector<size_t>& members, int batch, Fn&& fn) {
                            members.begin() + static_cast<ptrdiff_t>(std::min(members.size(), start + b))));
 }
 
-// Chunks finished so far, reported as groups finish on any thread.
-class Progress {
- public:
-  Progress(const std::function<void(size_t, size_t)>& report, size_t total) : report_(report), total_(total) {}
-
-  void add(size_t n) {
-    std::lock_guard g(lock_);
-    done_ += n;
-    if (report_) report_(done_, total_);
-  }
-
- private:
-  const std::function<void(size_t, size_t)>& report_;
-  size_t total_, done_ = 0;
-  std::mutex lock_;
-};
-
 // Calls fn(group_indices, predictor) for each group of chunks of one mode; groups run
 // in parallel when the model allows several predictors, else one after another.
 template <typename Fn>
@@ -139,6 +123,7 @@ void store(ChunkRecord& r, ByteSpan chunk) {
 
 std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec& spec, ByteSpan data,
                                        const std::vector<ChunkRange>& ranges, const CodecOptions& o) {
+  if (model.audio_mixing() != AudioMixing::None) return encode_audio_chunks(model, spec, data, ranges, o);
   std::vector<Prepared> prepared(ranges.size());
   std::vector<TokenMode> modes(ranges.size());
   for (size_t i = 0; i < ranges.size(); ++i) {
@@ -146,7 +131,7 @@ std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec&
     modes[i] = prepared[i].mode;
   }
   std::vector<ChunkRecord> records(ranges.size());
-  Progress progress{o.progress, ranges.size()};
+  ChunkProgress progress{o.progress, ranges.size()};
   run_groups(model, modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
     std::vector<Prepared*> group;
     group.reserve(idx.size());
@@ -226,19 +211,32 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
         d.errors[i] = "checksum mismatch in a stored chunk";
       else
         d.chunks[i] = b;
+    } else if (records[i].mode == TokenMode::Audio || records[i].mode == TokenMode::Mixed) {
+      continue;  // audio-coded: checked and decoded below
     } else if (records[i].token_count > ranges[i].size || records[i].token_count > model.max_tokens())
       d.errors[i] = "token count larger than the chunk or the model's context";
     else if (records[i].mode == TokenMode::Subword && !model.has_subword())
       d.errors[i] = "chunk needs a subword tokenizer";
+    else if (model.audio_mixing() != AudioMixing::None)
+      d.errors[i] = "chunk was coded as tokens; the audio and mix models code bits";
   }
+  std::vector<size_t> audio_coded;
+  for (size_t i = 0; i < records.size(); ++i)
+    if (wanted[i] && !records[i].stored && (records[i].mode == TokenMode::Audio || records[i].mode == TokenMode::Mixed))
+      audio_coded.push_back(i);
   std::vector<size_t> index_map;  // the chunks to decode
   for (size_t i = 0; i < records.size(); ++i)
-    if (wanted[i] && d.errors[i].empty() && !records[i].stored) index_map.push_back(i);
+    if (wanted[i] && d.errors[i].empty() && !records[i].stored && records[i].mode != TokenMode::Audio &&
+        records[i].mode != TokenMode::Mixed)
+      index_map.push_back(i);
   std::vector<TokenMode> sub_modes;
   sub_modes.reserve(index_map.size());
   for (size_t i : index_map) sub_modes.push_back(records[i].mode);
-  Progress progress{o.progress, records.size()};
-  if (index_map.size() < records.size()) progress.add(records.size() - index_map.size());  // stored or skipped
+  ChunkProgress progress{o.progress, records.size()};
+  // stored or skipped; audio-coded chunks report their own
+  if (index_map.size() + audio_coded.size() < records.size())
+    progress.add(records.size() - index_map.size() - audio_coded.size());
+  decode_audio_chunks(model, spec, records, ranges, audio_coded, o, progress, d);
   run_groups(model, sub_modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
     std::vector<const ChunkRecord*> group;
     group.reserve(idx.size());

@@ -13,6 +13,15 @@
 
 namespace lmac {
 
+// How a model codes a chunk: tokens with a predictor (a language model or the built-in
+// context model), or every bit with the audio model, alone or mixed with a language
+// model's 128-symbol distribution (docs/ARITHMETIC.md, "Mixing codec").
+enum class AudioMixing : uint8_t {
+  None = 0,
+  AudioOnly = 1,
+  WithLanguageModel = 2,
+};
+
 class CodecModel {
  public:
   virtual ~CodecModel() = default;
@@ -34,6 +43,9 @@ class CodecModel {
   virtual bool parallel_predictors() const = 0;
   // Parameters of the model (for the paper's model-size-adjusted rate); 0 if none.
   virtual uint64_t parameter_count() const { return 0; }
+  // None: chunks are coded as tokens. Otherwise every bit with the audio model, and with
+  // WithLanguageModel, predictor(TokenMode::Char) gives the symbol distributions to mix.
+  virtual AudioMixing audio_mixing() const { return AudioMixing::None; }
 };
 
 // The built-in order-2 context model.

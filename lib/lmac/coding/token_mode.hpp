@@ -8,6 +8,9 @@ namespace lmac {
 enum class TokenMode : uint8_t {
   Char = 0,     // one token per 7-bit symbol; the alphabet is the 128 symbols
   Subword = 1,  // the model's own tokenizer; the alphabet is its vocabulary
+  // (2 is a stored chunk in a record's mode byte)
+  Audio = 3,  // every bit by the audio model alone (no tokens)
+  Mixed = 4,  // every bit by the audio model mixed with the LM's char distribution
 };
 
 }  // namespace lmac

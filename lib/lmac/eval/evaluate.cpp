@@ -61,8 +61,14 @@ Measured measure_baseline(const Dataset& d, const std::string& name, std::span<c
   return m;
 }
 
-Measured measure_lm(const Dataset& d, std::span<const size_t> indices, const EvalOptions& o) {
-  if (o.model == nullptr) fail("the lm compressor needs a model");
+const CodecModel* model_for(const std::string& name, const EvalOptions& o) {
+  return name == "lm" ? o.model : name == "audio" ? o.audio_model : o.mix_model;
+}
+
+Measured measure_model(const Dataset& d, const std::string& name, std::span<const size_t> indices,
+                       const EvalOptions& o) {
+  const CodecModel* model = model_for(name, o);
+  if (model == nullptr) fail("the " + name + " compressor needs a model");
   Measured m;
   m.chunks.resize(indices.size());
   // Chunks of files with the same format go through the codec together.
@@ -75,7 +81,9 @@ Measured measure_lm(const Dataset& d, std::span<const size_t> indices, const Eva
   co.tokenization = o.tokenization;
   co.threads = o.threads;
   co.batch = o.batch;
-  co.store_incompressible = false;  // the `lm` row is the model alone (the paper's experiment)
+  // The `lm` row is the model alone (the paper's experiment); audio and mix are what
+  // `lmac compress` does, incompressible chunks stored.
+  co.store_incompressible = name != "lm";
   size_t done_before = 0;
   for (const auto& [key, ks] : groups) {
     const PcmFormat& f = d.files[d.chunks[indices[ks.front()]].file].format;
@@ -87,9 +95,9 @@ Measured measure_lm(const Dataset& d, std::span<const size_t> indices, const Eva
       ranges.push_back({buf.size(), b.size()});
       buf.insert(buf.end(), b.begin(), b.end());
     }
-    if (o.progress) co.progress = [&](size_t done, size_t) { o.progress("lm", done_before + done, indices.size()); };
+    if (o.progress) co.progress = [&](size_t done, size_t) { o.progress(name, done_before + done, indices.size()); };
     auto t0 = Clock::now();
-    std::vector<ChunkRecord> recs = encode_chunks(*o.model, {&f, &o.serial}, buf, ranges, co);
+    std::vector<ChunkRecord> recs = encode_chunks(*model, {&f, &o.serial}, buf, ranges, co);
     m.compress_seconds += seconds_since(t0);
     for (size_t g = 0; g < recs.size(); ++g)
       m.chunks[ks[g]] = {record_bytes(recs[g]), recs[g].tokens.size(), recs[g].residual.size(), recs[g].token_count};
@@ -97,22 +105,25 @@ Measured measure_lm(const Dataset& d, std::span<const size_t> indices, const Eva
       co.progress = {};
       auto t1 = Clock::now();
       DecodedChunks dec =
-          decode_chunks(*o.model, {&f, &o.serial}, recs, ranges, std::vector<bool>(recs.size(), true), co);
+          decode_chunks(*model, {&f, &o.serial}, recs, ranges, std::vector<bool>(recs.size(), true), co);
       m.decompress_seconds += seconds_since(t1);
       for (size_t g = 0; g < recs.size(); ++g)
         if (!dec.chunks[g] || !std::equal(dec.chunks[g]->begin(), dec.chunks[g]->end(),
                                           buf.begin() + static_cast<ptrdiff_t>(ranges[g].offset)))
-          fail(fmt::format("lm did not give back chunk {} ({})", indices[ks[g]], dec.errors[g]));
+          fail(fmt::format("{} did not give back chunk {} ({})", name, indices[ks[g]], dec.errors[g]));
     }
     done_before += ks.size();
   }
   return m;
 }
 
-std::string lm_settings(const EvalOptions& o) {
-  if (o.model == nullptr) return "";
-  return fmt::format("{}, {}, {} tokens", o.model->name(), o.serial.describe(),
-                     o.tokenization == TokenMode::Char || !o.model->has_subword() ? "char" : "subword");
+std::string model_settings(const std::string& name, const EvalOptions& o) {
+  const CodecModel* m = model_for(name, o);
+  if (m == nullptr) return "";
+  if (m->audio_mixing() != AudioMixing::None)
+    return fmt::format("{}, {}, every bit coded, incompressible chunks stored", m->name(), o.serial.describe());
+  return fmt::format("{}, {}, {} tokens", m->name(), o.serial.describe(),
+                     o.tokenization == TokenMode::Char || !m->has_subword() ? "char" : "subword");
 }
 
 void count_raw(const Dataset& d, CompressorResult& r) {
@@ -126,8 +137,10 @@ void count_raw(const Dataset& d, CompressorResult& r) {
 
 }  // namespace
 
+bool is_model_row(const std::string& name) { return name == "lm" || name == "audio" || name == "mix"; }
+
 std::string skip_reason(const Dataset& d, const std::string& name) {
-  if (name == "lm") return "";
+  if (is_model_row(name)) return "";
   auto comp = make_compressor(name);
   for (const auto& f : d.files)
     if (!comp->supports(f.format)) return "cannot code " + f.format.describe();
@@ -136,7 +149,7 @@ std::string skip_reason(const Dataset& d, const std::string& name) {
 
 Measured measure_chunks(const Dataset& d, const std::string& name, std::span<const size_t> indices,
                         const EvalOptions& o) {
-  return name == "lm" ? measure_lm(d, indices, o) : measure_baseline(d, name, indices, o);
+  return is_model_row(name) ? measure_model(d, name, indices, o) : measure_baseline(d, name, indices, o);
 }
 
 size_t whole_count(const Dataset& d) {
@@ -147,7 +160,7 @@ size_t whole_count(const Dataset& d) {
 
 std::vector<uint64_t> measure_whole(const Dataset& d, const std::string& name, std::span<const size_t> wholes,
                                     const EvalOptions&) {
-  if (name == "lm") fail("the lm compressor has no whole-file run");
+  if (is_model_row(name)) fail("the " + name + " compressor has no whole-file run");
   auto comp = make_compressor(name);
   const auto inputs = whole_inputs(d);
   std::vector<uint64_t> out;
@@ -159,9 +172,9 @@ CompressorResult summarize(const Dataset& d, const std::string& name, const Eval
                            const std::vector<ChunkFigures>& figures, const std::optional<std::vector<uint64_t>>& wholes,
                            const Measured& timing) {
   CompressorResult r;
-  std::unique_ptr<Compressor> comp = name == "lm" ? nullptr : make_compressor(name);
-  r.name = comp ? comp->name() : "lm";
-  r.settings = comp ? comp->settings() : lm_settings(o);
+  std::unique_ptr<Compressor> comp = is_model_row(name) ? nullptr : make_compressor(name);
+  r.name = comp ? comp->name() : name;
+  r.settings = comp ? comp->settings() : model_settings(name, o);
   count_raw(d, r);
   r.skipped = skip_reason(d, name);
   if (!r.skipped.empty()) return r;
@@ -187,9 +200,13 @@ CompressorResult summarize(const Dataset& d, const std::string& name, const Eval
       for (uint64_t w : *wholes) total += w;
       r.whole_bytes = total;
     }
-  } else {
+  } else if (name == "lm") {
     r.model_bytes = o.model_parameters * 2;
     r.paper_bytes = double(coded_tokens) * 8.0 / 7.0;
+  } else {
+    // Every bit is coded together: nothing to rescale, the paper's figure is the real one.
+    r.model_bytes = name == "mix" ? o.model_parameters * 2 : 0;
+    r.paper_bytes = double(r.compressed_bytes);
   }
   r.compress_seconds = timing.compress_seconds;
   r.decompress_seconds = timing.decompress_seconds;
@@ -209,7 +226,7 @@ std::vector<CompressorResult> evaluate(const Dataset& d, const EvalOptions& o) {
     }
     Measured m = measure_chunks(d, name, all, o);
     std::optional<std::vector<uint64_t>> wholes;
-    if (o.whole_files && name != "lm") wholes = measure_whole(d, name, all_wholes, o);
+    if (o.whole_files && !is_model_row(name)) wholes = measure_whole(d, name, all_wholes, o);
     out.push_back(summarize(d, name, o, m.chunks, wholes, m));
   }
   return out;

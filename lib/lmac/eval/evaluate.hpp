@@ -21,9 +21,11 @@
 namespace lmac {
 
 struct EvalOptions {
-  std::vector<std::string> compressors;  // "lm" and baseline names
-  const CodecModel* model = nullptr;     // for "lm"
-  uint64_t model_parameters = 0;         // for the model-size-adjusted rate
+  std::vector<std::string> compressors;     // "lm", "audio", "mix" and baseline names
+  const CodecModel* model = nullptr;        // for "lm": the language model alone (the paper's experiment)
+  const CodecModel* audio_model = nullptr;  // for "audio": the audio model alone
+  const CodecModel* mix_model = nullptr;    // for "mix": the two mixed
+  uint64_t model_parameters = 0;            // for the model-size-adjusted rate
   SerialOptions serial;
   TokenMode tokenization = TokenMode::Subword;
   bool verify = true;       // decode every chunk and compare
@@ -34,10 +36,11 @@ struct EvalOptions {
 
 // What one compressor made of one chunk.
 struct ChunkFigures {
-  uint64_t compressed = 0;    // bytes, every one counted (as stored)
-  uint64_t coded_tokens = 0;  // lm: bytes of arithmetic-coded tokens (the paper's accounting)
-  uint64_t residual = 0;      // lm: bytes of the dropped bits
-  uint64_t tokens = 0;        // lm: tokens coded
+  uint64_t compressed = 0;  // bytes, every one counted (as stored)
+  uint64_t coded_tokens =
+      0;                  // lm: bytes of arithmetic-coded tokens (the paper's accounting); audio, mix: all coded bytes
+  uint64_t residual = 0;  // lm: bytes of the dropped bits
+  uint64_t tokens = 0;    // lm: tokens coded
   bool operator==(const ChunkFigures&) const = default;
 };
 
@@ -45,6 +48,10 @@ struct Measured {
   std::vector<ChunkFigures> chunks;  // in the order of the chunk indices asked for
   double compress_seconds = 0, decompress_seconds = 0;
 };
+
+// Whether `compressor` is one of lmac's own codecs ("lm", "audio", "mix"): measured by
+// coding chunks with a CodecModel, no whole-file run.
+bool is_model_row(const std::string& compressor);
 
 // Why `compressor` cannot run on this dataset ("" when it can).
 std::string skip_reason(const Dataset& data, const std::string& compressor);

@@ -28,7 +28,7 @@ void remaining(const Dataset& d, const std::string& name, const EvalOptions& o, 
                std::vector<size_t>& chunks, std::vector<size_t>& wholes) {
   for (size_t i = 0; i < d.chunks.size(); ++i)
     if (!done.chunks.count({name, i})) chunks.push_back(i);
-  if (o.whole_files && name != "lm")
+  if (o.whole_files && !is_model_row(name))
     for (size_t w = 0; w < whole_count(d); ++w)
       if (!done.wholes.count({name, w})) wholes.push_back(w);
 }
@@ -45,7 +45,7 @@ void injected_fault(const World& world, uint64_t units) {
 // Measures a share batch by batch, recording each batch as it finishes.
 void work(const Dataset& d, const std::string& name, const EvalOptions& o, World& world, Checkpoint* cp, Share& share,
           uint64_t& units) {
-  const size_t batch = name == "lm" ? static_cast<size_t>(std::max(1, o.batch)) : 64;
+  const size_t batch = is_model_row(name) ? static_cast<size_t>(std::max(1, o.batch)) : 64;
   EvalOptions quiet = o;
   quiet.progress = {};
   for (size_t at = 0; at < share.chunks.size() && !world.stop_requested(); at += batch) {
@@ -179,7 +179,7 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
       continue;
     }
     std::optional<std::vector<uint64_t>> w;
-    if (o.whole_files && n != "lm") w = wholes[c];
+    if (o.whole_files && !is_model_row(n)) w = wholes[c];
     out.results.push_back(summarize(d, n, o, figures[c], w, timing[c]));
     ++c;
   }

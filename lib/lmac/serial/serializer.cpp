@@ -40,24 +40,6 @@ Layout parse_layout(const std::string& s, uint32_t* block_n) {
 
 namespace {
 
-// Order in which the samples of a chunk are visited: entry k is the index (in file
-// order, frame * channels + channel) of the k-th serialized sample.
-std::vector<size_t> sample_order(const SerialOptions& o, size_t frames, size_t channels) {
-  std::vector<size_t> order;
-  order.reserve(frames * channels);
-  size_t block = o.layout == Layout::Interleaved ? 0 : o.layout == Layout::Planar ? frames : o.block_n;
-  if (block == 0 || channels == 1) {
-    for (size_t i = 0; i < frames * channels; ++i) order.push_back(i);
-    return order;
-  }
-  for (size_t start = 0; start < frames; start += block) {
-    size_t end = std::min(frames, start + block);
-    for (size_t c = 0; c < channels; ++c)
-      for (size_t f = start; f < end; ++f) order.push_back(f * channels + c);
-  }
-  return order;
-}
-
 // Index within the file's bytes of the sample byte that is serialized k-th.
 int file_byte_index(const PcmFormat& f, const SerialOptions& o, int k) {
   int n = f.bytes_per_sample();
@@ -74,6 +56,22 @@ uint8_t sign_flip(const PcmFormat& f, const SerialOptions& o, int file_byte) {
 }
 
 }  // namespace
+
+std::vector<size_t> sample_order(const SerialOptions& o, size_t frames, size_t channels) {
+  std::vector<size_t> order;
+  order.reserve(frames * channels);
+  size_t block = o.layout == Layout::Interleaved ? 0 : o.layout == Layout::Planar ? frames : o.block_n;
+  if (block == 0 || channels == 1) {
+    for (size_t i = 0; i < frames * channels; ++i) order.push_back(i);
+    return order;
+  }
+  for (size_t start = 0; start < frames; start += block) {
+    size_t end = std::min(frames, start + block);
+    for (size_t c = 0; c < channels; ++c)
+      for (size_t f = start; f < end; ++f) order.push_back(f * channels + c);
+  }
+  return order;
+}
 
 Serialized serialize(const PcmFormat& f, const SerialOptions& o, ByteSpan chunk) {
   const size_t fb = static_cast<size_t>(f.frame_bytes());

@@ -16,6 +16,12 @@ struct Serialized {
   std::vector<uint8_t> residual;  // the dropped bit of each symbol (0 or 1)
 };
 
+// Order in which the samples of a chunk of `frames` frames are serialized: entry k is
+// the index (in file order, frame * channels + channel) of the k-th serialized sample.
+// In every layout, a channel's samples come in time order and channel 0's sample of a
+// frame comes before the other channels' samples of that frame.
+std::vector<size_t> sample_order(const SerialOptions& options, size_t frames, size_t channels);
+
 // `chunk` must hold whole frames of `format`.
 Serialized serialize(const PcmFormat& format, const SerialOptions& options, ByteSpan chunk);
 

@@ -1,0 +1,268 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "lmac/codec/detail/audio_chunks.hpp"
+#include "lmac/codec/detail/chunk_progress.hpp"
+#include "lmac/common/error.hpp"
+#include "lmac/common/hash.hpp"
+#include "lmac/common/parallel.hpp"
+#include "lmac/mixing/audio_chunk_coder.hpp"
+
+namespace lmac {
+namespace {
+
+constexpr size_t kSliceTokens = 16;  // positions of one chunk per language-model call when encoding
+
+mixing::ChunkShape shape_of(const ChunkSpec& spec, size_t chunk_bytes) {
+  const PcmFormat& f = *spec.format;
+  mixing::ChunkShape s;
+  s.bits = f.bits;
+  s.channels = f.channels;
+  const size_t frames = chunk_bytes / static_cast<size_t>(f.frame_bytes());
+  for (size_t index : sample_order(*spec.serial, frames, f.channels))
+    s.channel.push_back(static_cast<uint8_t>(index % f.channels));
+  return s;
+}
+
+// The chunk's serialized bytes: symbol << 1 | dropped bit, the order the audio model reads.
+std::vector<uint8_t> audio_bytes(const ChunkSpec& spec, ByteSpan chunk) {
+  Serialized s = serialize(*spec.format, *spec.serial, chunk);
+  std::vector<uint8_t> b(s.symbols.size());
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(s.symbols[i] << 1 | (s.residual[i] & 1));
+  return b;
+}
+
+Bytes chunk_from_audio_bytes(const ChunkSpec& spec, const std::vector<uint8_t>& bytes) {
+  std::string symbols(bytes.size(), '\0');
+  std::vector<uint8_t> bits(bytes.size());
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    symbols[i] = static_cast<char>(bytes[i] >> 1);
+    bits[i] = bytes[i] & 1;
+  }
+  return deserialize(*spec.format, *spec.serial, symbols, bits);
+}
+
+void fill_record(ChunkRecord& r, TokenMode mode, Bytes coded, ByteSpan chunk, bool store_incompressible) {
+  r.mode = mode;
+  r.token_count = static_cast<uint32_t>(chunk.size());
+  r.tokens = std::move(coded);
+  r.residual_mode = ResidualMode::Packed;
+  r.residual.clear();
+  r.checksum = hash64(chunk);
+  if (store_incompressible && r.tokens.size() >= chunk.size()) {
+    r.stored = true;
+    r.mode = TokenMode::Char;
+    r.token_count = 0;
+    r.tokens.assign(chunk.begin(), chunk.end());
+  }
+}
+
+// A group of chunks mixed with the language model: its tables come a slice at a time.
+void encode_mixed_group(Predictor& pred, std::vector<mixing::AudioChunkEncoder*>& enc,
+                        const std::vector<const std::vector<uint8_t>*>& bytes) {
+  std::vector<size_t> fed(enc.size(), 0);
+  std::vector<Feed> feeds;
+  std::vector<size_t> who;
+  std::vector<FreqTable> out;
+  for (;;) {
+    feeds.clear();
+    who.clear();
+    for (size_t g = 0; g < enc.size(); ++g)
+      for (size_t k = 0; k < kSliceTokens && fed[g] < bytes[g]->size(); ++k, ++fed[g]) {
+        feeds.push_back({static_cast<uint32_t>(g), fed[g] == 0 ? kStartOfSequence : (*bytes[g])[fed[g] - 1] >> 1});
+        who.push_back(g);
+      }
+    if (feeds.empty()) break;
+    out.resize(feeds.size());
+    pred.feed(feeds, out);
+    for (size_t i = 0; i < feeds.size(); ++i) enc[who[i]]->encode_next(&out[i]);
+  }
+  for (size_t g = 0; g < enc.size(); ++g) pred.release(static_cast<uint32_t>(g));
+}
+
+std::vector<std::vector<size_t>> groups_of(size_t n, int batch) {
+  std::vector<std::vector<size_t>> groups;
+  const size_t b = static_cast<size_t>(std::max(1, batch));
+  for (size_t start = 0; start < n; start += b) {
+    groups.emplace_back();
+    for (size_t i = start; i < std::min(n, start + b); ++i) groups.back().push_back(i);
+  }
+  return groups;
+}
+
+// Calls fn(group, predictor or null) for groups of `n` items: in parallel when the
+// model allows several predictors (or needs none), else one after another.
+template <typename Fn>
+void run_audio_groups(const CodecModel& model, size_t n, const CodecOptions& o, Fn&& fn) {
+  const bool with_lm = model.audio_mixing() == AudioMixing::WithLanguageModel;
+  auto groups = groups_of(n, with_lm ? o.batch : 1);
+  if (!with_lm || model.parallel_predictors()) {
+    parallel_for_each(o.threads, groups.size(), [&](size_t gi) {
+      auto pred = with_lm ? model.predictor(TokenMode::Char, 1) : nullptr;
+      fn(groups[gi], pred.get());
+    });
+  } else {
+    auto pred = model.predictor(TokenMode::Char, o.threads);
+    for (auto& g : groups) fn(g, pred.get());
+  }
+}
+
+}  // namespace
+
+std::string audio_coding_obstacle(const ChunkSpec& spec) {
+  const PcmFormat& f = *spec.format;
+  const bool msb_first = f.bytes_per_sample() == 1 || spec.serial->byte_order == ByteOrder::MsbFirst || f.big_endian;
+  if (spec.serial->mapping != Mapping::Shift || !msb_first)
+    return "the audio model reads samples from their top bit: it needs --mapping shift and --byte-order msb";
+  return "";
+}
+
+std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, ByteSpan data,
+                                             const std::vector<ChunkRange>& ranges, const CodecOptions& o) {
+  if (const std::string why = audio_coding_obstacle(spec); !why.empty()) fail(why);
+  const bool with_lm = model.audio_mixing() == AudioMixing::WithLanguageModel;
+  const TokenMode mode = with_lm ? TokenMode::Mixed : TokenMode::Audio;
+  for (const ChunkRange& r : ranges)
+    if (with_lm && r.size > model.max_tokens())
+      fail(
+          fmt::format("a chunk of {} bytes needs {} tokens but the model's context holds {}; use a chunk size of at "
+                      "most {} bytes",
+                      r.size, r.size, model.max_tokens(),
+                      model.max_tokens() / spec.format->frame_bytes() * spec.format->frame_bytes()));
+  std::vector<ChunkRecord> records(ranges.size());
+  ChunkProgress progress{o.progress, ranges.size()};
+  run_audio_groups(model, ranges.size(), o, [&](const std::vector<size_t>& idx, Predictor* pred) {
+    std::vector<std::vector<uint8_t>> bytes;
+    std::vector<mixing::ChunkShape> shapes;
+    std::vector<std::unique_ptr<mixing::AudioChunkEncoder>> enc;
+    for (size_t i : idx) {
+      bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
+      shapes.push_back(shape_of(spec, ranges[i].size));
+    }
+    for (size_t g = 0; g < idx.size(); ++g)
+      enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shapes[g], bytes[g]));
+    if (pred) {
+      std::vector<mixing::AudioChunkEncoder*> e;
+      std::vector<const std::vector<uint8_t>*> b;
+      for (size_t g = 0; g < idx.size(); ++g) e.push_back(enc[g].get()), b.push_back(&bytes[g]);
+      encode_mixed_group(*pred, e, b);
+    } else {
+      for (auto& en : enc)
+        while (!en->done()) en->encode_next(nullptr);
+    }
+    for (size_t g = 0; g < idx.size(); ++g)
+      fill_record(records[idx[g]], mode, enc[g]->finish(), data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size),
+                  o.store_incompressible);
+    progress.add(idx.size());
+  });
+  return records;
+}
+
+namespace {
+
+// Decodes one group; tables from the language model when mixed, a byte at a time.
+std::vector<std::vector<uint8_t>> decode_group(Predictor* pred, std::vector<mixing::AudioChunkDecoder*>& dec,
+                                               const std::vector<size_t>& sizes) {
+  std::vector<std::vector<uint8_t>> out(dec.size());
+  if (!pred) {
+    for (size_t g = 0; g < dec.size(); ++g)
+      while (out[g].size() < sizes[g]) out[g].push_back(dec[g]->decode_next(nullptr));
+    return out;
+  }
+  std::vector<Feed> feeds;
+  std::vector<size_t> who;
+  std::vector<FreqTable> tables;
+  for (size_t g = 0; g < dec.size(); ++g)
+    if (sizes[g] > 0) feeds.push_back({static_cast<uint32_t>(g), kStartOfSequence}), who.push_back(g);
+  while (!feeds.empty()) {
+    tables.resize(feeds.size());
+    pred->feed(feeds, tables);
+    std::vector<Feed> next;
+    std::vector<size_t> next_who;
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      const size_t g = who[i];
+      out[g].push_back(dec[g]->decode_next(&tables[i]));
+      if (out[g].size() < sizes[g])
+        next.push_back({static_cast<uint32_t>(g), out[g].back() >> 1}), next_who.push_back(g);
+    }
+    feeds.swap(next);
+    who.swap(next_who);
+  }
+  for (size_t g = 0; g < dec.size(); ++g) pred->release(static_cast<uint32_t>(g));
+  return out;
+}
+
+}  // namespace
+
+void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const std::vector<ChunkRecord>& records,
+                         const std::vector<ChunkRange>& ranges, const std::vector<size_t>& which, const CodecOptions& o,
+                         ChunkProgress& progress, DecodedChunks& d) {
+  std::vector<size_t> todo;
+  const std::string obstacle = audio_coding_obstacle(spec);
+  for (size_t i : which) {
+    const ChunkRecord& r = records[i];
+    if (!obstacle.empty())
+      d.errors[i] = obstacle;
+    else if (r.mode == TokenMode::Mixed && model.audio_mixing() != AudioMixing::WithLanguageModel)
+      d.errors[i] = "chunk was mixed with a language model; decode it with mix:MODEL";
+    else if (r.mode == TokenMode::Audio && model.audio_mixing() == AudioMixing::None)
+      d.errors[i] = "chunk was coded by the audio model; decode it with audio or mix:MODEL";
+    else if (r.token_count != ranges[i].size)
+      d.errors[i] = "audio-coded chunk records the wrong size";
+    else
+      todo.push_back(i);
+  }
+  progress.add(which.size() - todo.size());
+  // Audio-only chunks need no language model; mixed ones go through it in groups.
+  for (TokenMode mode : {TokenMode::Audio, TokenMode::Mixed}) {
+    std::vector<size_t> members;
+    for (size_t i : todo)
+      if (records[i].mode == mode) members.push_back(i);
+    if (members.empty()) continue;
+    const bool with_lm = mode == TokenMode::Mixed;
+    auto groups = groups_of(members.size(), with_lm ? o.batch : 1);
+    auto run = [&](const std::vector<size_t>& group, Predictor* pred) {
+      std::vector<std::unique_ptr<mixing::AudioChunkDecoder>> owned;
+      std::vector<mixing::AudioChunkDecoder*> dec;
+      std::vector<size_t> sizes, live;
+      std::vector<mixing::ChunkShape> shapes;
+      for (size_t k : group) shapes.push_back(shape_of(spec, ranges[members[k]].size));
+      for (size_t j = 0; j < group.size(); ++j) {
+        const size_t i = members[group[j]];
+        try {
+          owned.push_back(std::make_unique<mixing::AudioChunkDecoder>(shapes[j], records[i].tokens));
+          dec.push_back(owned.back().get());
+          sizes.push_back(ranges[i].size);
+          live.push_back(i);
+        } catch (const Error& e) {
+          d.errors[i] = e.what();
+        }
+      }
+      auto bytes = decode_group(pred, dec, sizes);
+      for (size_t g = 0; g < live.size(); ++g) {
+        const size_t i = live[g];
+        try {
+          dec[g]->check_end();
+          Bytes chunk = chunk_from_audio_bytes(spec, bytes[g]);
+          if (!checksum_matches(records[i].checksum, hash64(chunk))) fail_format("checksum mismatch after decoding");
+          d.chunks[i] = std::move(chunk);
+        } catch (const Error& e) {
+          d.errors[i] = e.what();
+        }
+      }
+      progress.add(group.size());
+    };
+    if (!with_lm || model.parallel_predictors()) {
+      parallel_for_each(o.threads, groups.size(), [&](size_t gi) {
+        auto pred = with_lm ? model.predictor(TokenMode::Char, 1) : nullptr;
+        run(groups[gi], pred.get());
+      });
+    } else {
+      auto pred = model.predictor(TokenMode::Char, o.threads);
+      for (auto& g : groups) run(g, pred.get());
+    }
+  }
+}
+
+}  // namespace lmac

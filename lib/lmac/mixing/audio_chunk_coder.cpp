@@ -1,0 +1,245 @@
+#include "lmac/mixing/audio_chunk_coder.hpp"
+
+#include <algorithm>
+#include <array>
+#include <optional>
+
+#include "lmac/coding/arithmetic_coder.hpp"
+#include "lmac/common/error.hpp"
+#include "lmac/mixing/logistic.hpp"
+#include "lmac/mixing/sample_predictor.hpp"
+#include "lmac/mixing/value_distribution.hpp"
+
+namespace lmac::mixing {
+namespace {
+
+constexpr int kInputs = 4;  // audio model, its wide twin, language model, bias
+constexpr std::array<int32_t, kInputs> kInitialWeights = {49152, 16384, 19661, 0};  // 0.75, 0.25, 0.3, 0
+constexpr int kMixerRate = 6;
+constexpr int32_t kMinP = 16;  // coded probabilities stay in [16, 65520] / 65536
+constexpr int kWideFactor = 4;
+constexpr int kBias = 256;
+
+int bit_length(uint64_t v) {
+  int n = 0;
+  for (; v; v >>= 1) ++n;
+  return n;
+}
+
+int32_t clamp_p(int64_t p) { return static_cast<int32_t>(std::clamp<int64_t>(p, 1, kProbOne - 1)); }
+
+}  // namespace
+
+// The probability of every bit of a chunk, given the bits before it: shared by the
+// encoder and the decoder, so both walk exactly the same states.
+class ChunkBitModel {
+ public:
+  ChunkBitModel(const ChunkShape& shape, std::vector<ChannelParams> params)
+      : shape_(shape),
+        predictor_(std::move(params), shape.channel.size() / static_cast<size_t>(shape.channels) + 1, shape.bits),
+        mixer_(64, std::span<const int32_t, kInputs>(kInitialWeights)),
+        refiner_(64),
+        bit_(shape.bits) {}
+
+  bool done() const { return sample_ >= shape_.channel.size(); }
+
+  // Before each byte: the language model's table for its symbol (or none).
+  void begin_byte(const FreqTable* lm) {
+    if (bit_ == shape_.bits) start_sample();
+    lm_ = lm != nullptr;
+    if (!lm_) return;
+    if (lm->freq.size() != 128) fail("mixing needs a distribution over the 128 symbols");
+    for (int s = 0; s < 128; ++s) tree_[static_cast<size_t>(128 + s)] = lm->freq[static_cast<size_t>(s)];
+    for (int i = 127; i >= 1; --i)
+      tree_[static_cast<size_t>(i)] = tree_[static_cast<size_t>(2 * i)] + tree_[static_cast<size_t>(2 * i + 1)];
+    node_ = 1;
+  }
+
+  // P(next bit = 1) in 1/65536, within [kMinP, 65536 - kMinP].
+  int32_t p1() {
+    const int b = shape_.bits - 1 - bit_;  // bit of the value, from the top
+    const int in_byte = bit_ % 8;          // 0..6 symbol bits, 7 the dropped bit
+    std::array<int32_t, kInputs> in{stretch(clamp_p(narrow_->p1())), stretch(clamp_p(wide_->p1())), 0, kBias};
+    if (lm_ && in_byte < 7) {
+      const uint64_t all = tree_[static_cast<size_t>(node_)];
+      const uint64_t ones = tree_[static_cast<size_t>(2 * node_ + 1)];
+      if (all) in[2] = stretch(clamp_p(static_cast<int64_t>((ones << 16) / all)));
+    }
+    const int rel = std::clamp(b + 1 - bit_length(static_cast<uint64_t>(guess_.mae16 >> 4)) + 6, 0, 15);
+    const int ctx = rel * 4 + std::min(bit_ / 8, 3);
+    const int32_t p_mix = mixer_.mix(ctx, in);
+    const int32_t p_ref = refiner_.refine(ctx, p_mix);
+    return std::clamp((p_mix + 3 * p_ref) / 4, kMinP, kProbOne - kMinP);
+  }
+
+  void update(int bit) {
+    mixer_.update(bit, kMixerRate);
+    refiner_.update(bit);
+    narrow_->take(bit);
+    wide_->take(bit);
+    if (lm_ && bit_ % 8 < 7) node_ = 2 * node_ + bit;
+    value_ = value_ * 2 + bit;
+    if (++bit_ == shape_.bits) {
+      predictor_.update(value_ - (int64_t{1} << (shape_.bits - 1)));
+      ++sample_;
+    }
+  }
+
+ private:
+  void start_sample() {
+    guess_ = predictor_.predict(shape_.channel[sample_]);
+    const int64_t lo = -(int64_t{1} << (shape_.bits - 1));
+    narrow_.emplace(lo, shape_.bits, guess_.mu16, guess_.mae16);
+    wide_.emplace(lo, shape_.bits, guess_.mu16, guess_.mae16 * kWideFactor);
+    bit_ = 0;
+    value_ = 0;
+  }
+
+  const ChunkShape shape_;
+  SamplePredictor predictor_;
+  Mixer<kInputs> mixer_;
+  Refiner refiner_;
+  SamplePredictor::Guess guess_{};
+  std::optional<BitNarrowing> narrow_, wide_;
+  size_t sample_ = 0;
+  int bit_;  // bits of the current sample done; `bits` when the next byte starts one
+  int64_t value_ = 0;
+  bool lm_ = false;
+  std::array<uint64_t, 256> tree_{};
+  int node_ = 1;
+};
+
+namespace {
+
+void check_shape(const ChunkShape& s) {
+  if (s.bits != 8 && s.bits != 16 && s.bits != 24 && s.bits != 32) fail("audio model: 8, 16, 24 or 32-bit samples");
+  if (s.channels < 1 || s.channels > 255) fail("audio model: 1 to 255 channels");
+  for (uint8_t c : s.channel)
+    if (c >= s.channels) fail("audio model: a sample names a channel the format lacks");
+}
+
+// Raw bits of the parameters, at probability 1/2 each, most significant first.
+void put_bits(ArithmeticEncoder& enc, uint32_t v, int n) {
+  for (int i = n - 1; i >= 0; --i) enc.encode((v >> i) & 1, 1, 2);
+}
+
+uint32_t get_bits(ArithmeticDecoder& dec, int n) {
+  uint32_t v = 0;
+  for (int i = 0; i < n; ++i) {
+    const uint32_t bit = dec.target(2) ? 1u : 0u;
+    dec.consume(bit, 1, 2);
+    v = v << 1 | bit;
+  }
+  return v;
+}
+
+void put_params(ArithmeticEncoder& enc, const ChannelParams& p) {
+  const auto orders = lpc_orders();
+  const auto it = std::find(orders.begin(), orders.end(), p.order);
+  put_bits(enc, static_cast<uint32_t>(it - orders.begin()), 4);
+  if (p.order > 0) {
+    put_bits(enc, static_cast<uint32_t>(p.precision - 1), 4);
+    put_bits(enc, static_cast<uint32_t>(p.shift), 4);
+    for (int32_t c : p.coefs) put_bits(enc, static_cast<uint32_t>(c + (1 << (p.precision - 1))), p.precision);
+  }
+  put_bits(enc, static_cast<uint32_t>(p.initial_scale), 7);
+}
+
+ChannelParams get_params(ArithmeticDecoder& dec) {
+  const auto orders = lpc_orders();
+  const uint32_t index = get_bits(dec, 4);
+  if (index >= orders.size()) fail_format("audio model parameters name an unknown predictor order");
+  ChannelParams p;
+  p.order = orders[index];
+  if (p.order > 0) {
+    p.precision = static_cast<int>(get_bits(dec, 4)) + 1;
+    if (p.precision < 2) fail_format("audio model parameters have a coefficient precision below 2 bits");
+    p.shift = static_cast<int>(get_bits(dec, 4));
+    for (int j = 0; j < p.order; ++j)
+      p.coefs.push_back(static_cast<int32_t>(get_bits(dec, p.precision)) - (1 << (p.precision - 1)));
+  }
+  p.initial_scale = static_cast<int>(get_bits(dec, 7));
+  return p;
+}
+
+// Each channel's samples (in time order) from the serialized bytes.
+std::vector<std::vector<int64_t>> channel_samples(const ChunkShape& s, std::span<const uint8_t> bytes) {
+  const size_t bps = static_cast<size_t>(s.bits / 8);
+  std::vector<std::vector<int64_t>> out(static_cast<size_t>(s.channels));
+  for (size_t k = 0; k < s.channel.size(); ++k) {
+    int64_t u = 0;
+    for (size_t j = 0; j < bps; ++j) u = u << 8 | bytes[k * bps + j];
+    out[s.channel[k]].push_back(u - (int64_t{1} << (s.bits - 1)));
+  }
+  return out;
+}
+
+}  // namespace
+
+struct AudioChunkEncoder::Coder {
+  ArithmeticEncoder enc;
+};
+struct AudioChunkDecoder::Coder {
+  explicit Coder(ByteSpan b) : dec(b) {}
+  ArithmeticDecoder dec;
+};
+
+AudioChunkEncoder::AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes)
+    : bytes_(bytes), coder_(std::make_unique<Coder>()) {
+  check_shape(shape);
+  if (bytes.size() != shape.channel.size() * static_cast<size_t>(shape.bits / 8))
+    fail("audio model: byte count does not match the samples");
+  std::vector<ChannelParams> params;
+  for (const auto& x : channel_samples(shape, bytes)) {
+    params.push_back(choose_params(x));
+    put_params(coder_->enc, params.back());
+  }
+  model_ = std::make_unique<ChunkBitModel>(shape, std::move(params));
+}
+
+AudioChunkEncoder::~AudioChunkEncoder() = default;
+
+bool AudioChunkEncoder::done() const { return next_ >= bytes_.size(); }
+
+void AudioChunkEncoder::encode_next(const FreqTable* lm) {
+  if (done()) fail("audio model: no bytes left to code");
+  const uint8_t byte = bytes_[next_++];
+  model_->begin_byte(lm);
+  for (int i = 7; i >= 0; --i) {
+    const int bit = (byte >> i) & 1;
+    const uint32_t p = static_cast<uint32_t>(model_->p1());
+    coder_->enc.encode(bit ? 0 : p, bit ? p : kProbOne - p, kProbOne);
+    model_->update(bit);
+  }
+}
+
+Bytes AudioChunkEncoder::finish() { return coder_->enc.finish(); }
+
+AudioChunkDecoder::AudioChunkDecoder(const ChunkShape& shape, ByteSpan coded) : coder_(std::make_unique<Coder>(coded)) {
+  check_shape(shape);
+  std::vector<ChannelParams> params;
+  for (int c = 0; c < shape.channels; ++c) params.push_back(get_params(coder_->dec));
+  model_ = std::make_unique<ChunkBitModel>(shape, std::move(params));
+}
+
+AudioChunkDecoder::~AudioChunkDecoder() = default;
+
+uint8_t AudioChunkDecoder::decode_next(const FreqTable* lm) {
+  if (model_->done()) fail_format("audio model: more bytes asked for than the chunk holds");
+  model_->begin_byte(lm);
+  uint32_t byte = 0;
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t p = static_cast<uint32_t>(model_->p1());
+    const int bit = coder_->dec.target(kProbOne) < p ? 1 : 0;
+    coder_->dec.consume(bit ? 0 : p, bit ? p : kProbOne - p, kProbOne);
+    model_->update(bit);
+    byte = byte << 1 | static_cast<uint32_t>(bit);
+  }
+  return static_cast<uint8_t>(byte);
+}
+
+void AudioChunkDecoder::check_end() const {
+  if (coder_->dec.overrun_bits() > 64) fail_format("audio-coded chunk is truncated");
+}
+
+}  // namespace lmac::mixing

@@ -1,0 +1,63 @@
+// One chunk coded bit by bit with the audio model, alone or mixed with a language
+// model's distribution of each 7-bit symbol (docs/ARITHMETIC.md, "Mixing codec").
+//
+// The chunk is its serialized bytes, most significant byte of each sample first with
+// the shift mapping (byte = symbol << 1 | dropped bit), so the bits of a sample come in
+// order from its top: each of a byte's 7 symbol bits is mixed from the audio model and
+// the language model; its dropped bit comes from the audio model alone. The coded stream
+// starts with the predictor's parameters.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "lmac/coding/freq_table.hpp"
+#include "lmac/common/bytes.hpp"
+
+namespace lmac::mixing {
+
+struct ChunkShape {
+  int bits = 16;                 // sample width: 8, 16, 24 or 32
+  int channels = 1;              // channels in the format
+  std::vector<uint8_t> channel;  // channel of each serialized sample, in order
+};
+
+class ChunkBitModel;
+
+class AudioChunkEncoder {
+ public:
+  // bytes: shape.channel.size() samples of bits / 8 bytes each, as described above.
+  AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes);
+  ~AudioChunkEncoder();
+  // Codes the next byte; lm: the language model's distribution of its symbol, or null.
+  void encode_next(const FreqTable* lm);
+  bool done() const;
+  Bytes finish();
+
+ private:
+  std::span<const uint8_t> bytes_;
+  size_t next_ = 0;
+  std::unique_ptr<ChunkBitModel> model_;
+  struct Coder;
+  std::unique_ptr<Coder> coder_;
+};
+
+class AudioChunkDecoder {
+ public:
+  // Reads the predictor's parameters; throws FormatError when they are malformed.
+  AudioChunkDecoder(const ChunkShape& shape, ByteSpan coded);
+  ~AudioChunkDecoder();
+  // Decodes the next byte (symbol << 1 | dropped bit); lm as for the encoder.
+  uint8_t decode_next(const FreqTable* lm);
+  // Throws FormatError when the decoder read past the end of the coded bytes.
+  void check_end() const;
+
+ private:
+  std::unique_ptr<ChunkBitModel> model_;
+  struct Coder;
+  std::unique_ptr<Coder> coder_;
+};
+
+}  // namespace lmac::mixing

@@ -1,0 +1,215 @@
+#include "lmac/mixing/sample_predictor.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "lmac/common/error.hpp"
+
+namespace lmac::mixing {
+namespace {
+
+constexpr int kOwnTaps = 16;      // LMS inputs: the channel's last linear residuals
+constexpr int kCrossTaps = 2;     // and, for channels > 0, channel 0's of this frame and the last
+constexpr int32_t kLmsStep = 48;  // sign-sign step, in 1/65536
+constexpr int32_t kLmsLimit = 1 << 18;
+
+int64_t sign(int64_t v) { return (v > 0) - (v < 0); }
+
+// The linear prediction of sample t from the ones before it: fixed low-order
+// extrapolation until `order` samples exist, then the stored coefficients.
+int64_t linear_prediction(const ChannelParams& p, std::span<const int64_t> x, size_t t) {
+  if (t == 0 || p.order == 0) return 0;
+  if (t < static_cast<size_t>(p.order)) return t == 1 ? x[0] : 2 * x[t - 1] - x[t - 2];
+  int64_t sum = 0;
+  for (int j = 0; j < p.order; ++j) sum += int64_t{p.coefs[static_cast<size_t>(j)]} * x[t - 1 - static_cast<size_t>(j)];
+  return sum >> p.shift;
+}
+
+// Bits a partitioned Rice code would spend on these residuals: the encoder's yardstick.
+uint64_t rice_bits(std::span<const int64_t> r) {
+  uint64_t total = 0;
+  for (size_t start = 0; start < r.size(); start += 256) {
+    const size_t end = std::min(r.size(), start + 256);
+    uint64_t best = UINT64_MAX;
+    for (int k = 0; k < 32; ++k) {
+      uint64_t bits = 0;
+      for (size_t i = start; i < end; ++i) {
+        const uint64_t u = r[i] >= 0 ? static_cast<uint64_t>(r[i]) << 1 : (static_cast<uint64_t>(-r[i]) << 1) - 1;
+        bits += (u >> k) + 1 + static_cast<uint64_t>(k);
+      }
+      best = std::min(best, bits);
+      if (bits > best) break;
+    }
+    total += best + 5;
+  }
+  return total;
+}
+
+// Levinson-Durbin on a windowed autocorrelation: coefficient sets for orders 1..max.
+std::vector<std::vector<double>> lpc_sets(std::span<const int64_t> x, int max_order) {
+  const size_t n = x.size();
+  std::vector<double> w(n);
+  const double half = (static_cast<double>(n) + 1.0) / 2.0, mid = (static_cast<double>(n) - 1.0) / 2.0;
+  for (size_t i = 0; i < n; ++i) {
+    const double u = (static_cast<double>(i) - mid) / half;
+    w[i] = static_cast<double>(x[i]) * (1.0 - u * u);  // Welch window: no libm
+  }
+  std::vector<double> r(static_cast<size_t>(max_order) + 1, 0.0);
+  for (int lag = 0; lag <= max_order; ++lag)
+    for (size_t i = static_cast<size_t>(lag); i < n; ++i)
+      r[static_cast<size_t>(lag)] += w[i] * w[i - static_cast<size_t>(lag)];
+  std::vector<std::vector<double>> sets(static_cast<size_t>(max_order) + 1);
+  if (r[0] <= 0) return sets;
+  r[0] *= 1.0 + 1e-9;
+  std::vector<double> a(static_cast<size_t>(max_order) + 1, 0.0), prev;
+  double err = r[0];
+  for (int i = 1; i <= max_order && err > 0; ++i) {
+    double acc = r[static_cast<size_t>(i)];
+    for (int j = 1; j < i; ++j) acc -= a[static_cast<size_t>(j)] * r[static_cast<size_t>(i - j)];
+    const double k = acc / err;
+    prev = a;
+    a[static_cast<size_t>(i)] = k;
+    for (int j = 1; j < i; ++j)
+      a[static_cast<size_t>(j)] = prev[static_cast<size_t>(j)] - k * prev[static_cast<size_t>(i - j)];
+    err *= 1.0 - k * k;
+    sets[static_cast<size_t>(i)].assign(a.begin() + 1, a.begin() + i + 1);
+  }
+  return sets;
+}
+
+ChannelParams quantize(const std::vector<double>& a, int precision) {
+  ChannelParams p;
+  double cmax = 0;
+  for (double v : a) cmax = std::max(cmax, std::fabs(v));
+  if (a.empty() || !(cmax > 0)) return p;
+  int e = 0;
+  (void)std::frexp(cmax, &e);  // cmax < 2^e
+  p.order = static_cast<int>(a.size());
+  p.precision = precision;
+  p.shift = std::clamp(precision - 1 - e, 0, 15);
+  const double lim = std::ldexp(1.0, precision - 1);
+  double carry = 0;
+  for (double v : a) {
+    const double s = std::ldexp(v, p.shift) + carry;
+    const double q = std::clamp(std::nearbyint(s), -lim, lim - 1);
+    carry = s - q;
+    p.coefs.push_back(static_cast<int32_t>(q));
+  }
+  return p;
+}
+
+std::vector<int64_t> linear_residual(const ChannelParams& p, std::span<const int64_t> x) {
+  std::vector<int64_t> r(x.size());
+  for (size_t t = 0; t < x.size(); ++t) r[t] = x[t] - linear_prediction(p, x, t);
+  return r;
+}
+
+int side_bits(const ChannelParams& p) { return 4 + 7 + (p.order ? 8 + p.order * p.precision : 0); }
+
+}  // namespace
+
+std::span<const int> lpc_orders() {
+  static constexpr std::array<int, 11> kOrders = {0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32};
+  return kOrders;
+}
+
+int64_t initial_mae16(int initial_scale) {
+  static constexpr int64_t kQuarterPowers[4] = {65536, 77936, 92682, 110218};  // 2^(j/4) in 1/65536
+  return std::max<int64_t>(8, ((int64_t{16} << (initial_scale >> 2)) * kQuarterPowers[initial_scale & 3]) >> 16);
+}
+
+ChannelParams choose_params(std::span<const int64_t> x) {
+  const int max_order = static_cast<int>(std::min<size_t>(kMaxLpcOrder, x.size() / 4));
+  const auto sets = lpc_sets(x, max_order);
+  ChannelParams best;
+  std::vector<int64_t> best_r = linear_residual(best, x);
+  uint64_t best_bits = rice_bits(best_r) + static_cast<uint64_t>(side_bits(best));
+  for (int order : lpc_orders()) {
+    if (order == 0 || order > max_order || sets[static_cast<size_t>(order)].empty()) continue;
+    for (int precision : {9, 12, 15}) {
+      ChannelParams p = quantize(sets[static_cast<size_t>(order)], precision);
+      if (p.order == 0) continue;
+      auto r = linear_residual(p, x);
+      const uint64_t bits = rice_bits(r) + static_cast<uint64_t>(side_bits(p));
+      if (bits < best_bits) best_bits = bits, best = std::move(p), best_r = std::move(r);
+    }
+  }
+  // Start the spread at the mean absolute residual of the first samples after the first.
+  int64_t sum = 0, count = 0;
+  for (size_t t = 1; t < best_r.size() && t <= 32; ++t, ++count) sum += best_r[t] < 0 ? -best_r[t] : best_r[t];
+  const int64_t target = count ? 16 * sum / count : 16;
+  int k = 0;
+  for (int c = 1; c < 128; ++c) {
+    const int64_t d = initial_mae16(c) - target, dk = initial_mae16(k) - target;
+    if ((d < 0 ? -d : d) < (dk < 0 ? -dk : dk)) k = c;
+  }
+  best.initial_scale = k;
+  return best;
+}
+
+SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frames, int bits) : bits_(bits) {
+  for (auto& p : params) {
+    Channel c;
+    c.params = std::move(p);
+    c.x.reserve(frames);
+    c.r1.reserve(frames);
+    c.lms.assign(kOwnTaps + kCrossTaps, 0);
+    c.mae16 = initial_mae16(c.params.initial_scale);
+    ch_.push_back(std::move(c));
+  }
+  if (ch_.empty()) fail("audio model: no channels");
+}
+
+int64_t SamplePredictor::lms_input(const Channel& c, int ch, int k) const {
+  if (k < kOwnTaps) {
+    const size_t t = c.r1.size();
+    return t > static_cast<size_t>(k) ? c.r1[t - 1 - static_cast<size_t>(k)] : 0;
+  }
+  if (ch == 0) return 0;
+  const auto& r0 = ch_[0].r1;
+  const size_t f = c.r1.size();  // this frame; channel 0 has coded it already
+  const size_t back = static_cast<size_t>(k - kOwnTaps);
+  return f + 1 <= r0.size() && f >= back ? r0[f - back] : 0;
+}
+
+SamplePredictor::Guess SamplePredictor::predict(int channel) {
+  current_ = channel;
+  Channel& c = ch_[static_cast<size_t>(channel)];
+  const size_t t = c.x.size();
+  if (t == 0) {
+    // Nothing to go on: channel 0's sample of this frame, or mid-scale, spread wide.
+    pred1_ = channel > 0 && !ch_[0].x.empty() ? ch_[0].x[0] : 0;
+    pred2_ = 0;
+    guess_ = {16 * pred1_, std::max(c.mae16, int64_t{16} << std::max(0, bits_ - 4))};
+    return guess_;
+  }
+  pred1_ = linear_prediction(c.params, c.x, t);
+  int64_t dot = 0;
+  for (int k = 0; k < kOwnTaps + kCrossTaps; ++k)
+    dot += int64_t{c.lms[static_cast<size_t>(k)]} * lms_input(c, channel, k);
+  pred2_ = dot >> 16;
+  guess_ = {16 * (pred1_ + pred2_) + c.bias16, c.mae16};
+  return guess_;
+}
+
+void SamplePredictor::update(int64_t value) {
+  Channel& c = ch_[static_cast<size_t>(current_)];
+  const int64_t r1 = value - pred1_;
+  const int64_t e2 = sign(r1 - pred2_);
+  if (e2 != 0)
+    for (int k = 0; k < kOwnTaps + kCrossTaps; ++k) {
+      int32_t& w = c.lms[static_cast<size_t>(k)];
+      w = std::clamp<int32_t>(w + static_cast<int32_t>(e2 * sign(lms_input(c, current_, k))) * kLmsStep, -kLmsLimit,
+                              kLmsLimit);
+    }
+  const int64_t e16 = 16 * value - guess_.mu16;
+  if (!c.x.empty()) {
+    c.bias16 += (16 * (value - pred1_ - pred2_) - c.bias16) >> 5;
+    c.mae16 = std::max<int64_t>(8, c.mae16 + (((e16 < 0 ? -e16 : e16) - c.mae16) >> 4));
+  }
+  c.x.push_back(value);
+  c.r1.push_back(r1);
+}
+
+}  // namespace lmac::mixing

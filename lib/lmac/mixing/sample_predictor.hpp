@@ -1,0 +1,69 @@
+// The audio model's prediction of each sample of a chunk (docs/ARITHMETIC.md, "Mixing
+// codec"): per channel, a forward-adaptive linear predictor whose quantized
+// coefficients the encoder chooses and stores (as FLAC), then a backward-adaptive
+// sign-sign LMS stage on its residual that also sees the first channel's residual of the
+// same frame (inter-channel prediction), then a running bias. Every chunk starts from
+// the same state, so chunks stay independent. Integer arithmetic only.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace lmac::mixing {
+
+constexpr int kMaxLpcOrder = 32;
+
+// The linear predictor orders a stream can name (by index, 4 bits).
+std::span<const int> lpc_orders();
+
+// What the encoder stores per channel.
+struct ChannelParams {
+  int order = 0;      // 0..32
+  int precision = 0;  // bits per coefficient (2..16) when order > 0
+  int shift = 0;      // coefficients are in 1/2^shift (0..15)
+  std::vector<int32_t> coefs;
+  int initial_scale = 0;  // 0..127: the mean absolute error starts at 2^(initial_scale / 4)
+};
+
+// Encoder only: the parameters that code `samples` (one channel, in time order) in the
+// fewest estimated bits. Its choice is a pure function of the samples.
+ChannelParams choose_params(std::span<const int64_t> samples);
+
+// The starting mean absolute error, in 1/16, of an initial scale code.
+int64_t initial_mae16(int initial_scale);
+
+class SamplePredictor {
+ public:
+  // frames: frames in the chunk; bits: sample width (for the first sample's spread).
+  SamplePredictor(std::vector<ChannelParams> params, size_t frames, int bits);
+
+  struct Guess {
+    int64_t mu16;   // predicted value, in 1/16
+    int64_t mae16;  // expected absolute error, in 1/16 (>= 8)
+  };
+  // The prediction for the next sample of `channel` (each channel's samples come in
+  // time order; channel c > 0 comes after channel 0 of the same frame).
+  Guess predict(int channel);
+  // The actual value of the sample just predicted.
+  void update(int64_t value);
+
+ private:
+  struct Channel {
+    ChannelParams params;
+    std::vector<int64_t> x;   // samples so far
+    std::vector<int64_t> r1;  // residual of the linear predictor, per frame
+    std::vector<int32_t> lms;
+    int64_t bias16 = 0, mae16 = 0;
+  };
+  int64_t linear(const Channel& c) const;
+  int64_t lms_input(const Channel& c, int ch, int k) const;
+
+  std::vector<Channel> ch_;
+  int bits_;
+  int current_ = 0;
+  int64_t pred1_ = 0, pred2_ = 0;
+  Guess guess_{};
+};
+
+}  // namespace lmac::mixing
