@@ -13,8 +13,10 @@
 namespace lmac::mixing {
 namespace {
 
-constexpr int kInputs = 4;  // audio model, its wide twin, language model, bias
-constexpr std::array<int32_t, kInputs> kInitialWeights = {49152, 16384, 19661, 0};  // 0.75, 0.25, 0.3, 0
+// The audio chain mixes the audio model, its wide twin and a bias; the mixed chain adds
+// the language model. Weights in 1/65536: 0.75, 0.25 (, 0), 0.
+constexpr std::array<int32_t, 3> kAudioWeights = {49152, 16384, 0};
+constexpr std::array<int32_t, 4> kMixedWeights = {49152, 16384, 0, 0};
 constexpr int kMixerRate = 6;
 constexpr int32_t kMinP = 16;  // coded probabilities stay in [16, 65520] / 65536
 constexpr int kWideFactor = 4;
@@ -36,12 +38,19 @@ class ChunkBitModel {
  public:
   ChunkBitModel(const ChunkShape& shape, std::vector<ChannelParams> params)
       : shape_(shape),
+        wasted_(wasted_bits(params)),
         predictor_(std::move(params), shape.channel.size() / static_cast<size_t>(shape.channels) + 1, shape.bits),
-        mixer_(64, std::span<const int32_t, kInputs>(kInitialWeights)),
-        refiner_(64),
+        audio_mixer_(64, std::span<const int32_t, 3>(kAudioWeights)),
+        audio_refiner_(64),
+        mixed_mixer_(64, std::span<const int32_t, 4>(kMixedWeights)),
+        mixed_refiner_(64),
+        switch_(64),
         bit_(shape.bits) {}
 
   bool done() const { return sample_ >= shape_.channel.size(); }
+
+  // The next bit is one of the channel's wasted low bits: 0, and costs nothing.
+  bool free_bit() const { return bit_ >= coded_bits_; }
 
   // Before each byte: the language model's table for its symbol (or none).
   void begin_byte(const FreqTable* lm) {
@@ -57,48 +66,77 @@ class ChunkBitModel {
 
   // P(next bit = 1) in 1/65536, within [kMinP, 65536 - kMinP].
   int32_t p1() {
-    const int b = shape_.bits - 1 - bit_;  // bit of the value, from the top
+    const int b = coded_bits_ - 1 - bit_;  // bit of the value seen by the model
     const int in_byte = bit_ % 8;          // 0..6 symbol bits, 7 the dropped bit
-    std::array<int32_t, kInputs> in{stretch(clamp_p(narrow_->p1())), stretch(clamp_p(wide_->p1())), 0, kBias};
-    if (lm_ && in_byte < 7) {
-      const uint64_t all = tree_[static_cast<size_t>(node_)];
-      const uint64_t ones = tree_[static_cast<size_t>(2 * node_ + 1)];
-      if (all) in[2] = stretch(clamp_p(static_cast<int64_t>((ones << 16) / all)));
-    }
+    const int32_t narrow = stretch(clamp_p(narrow_->p1())), wide = stretch(clamp_p(wide_->p1()));
     const int rel = std::clamp(b + 1 - bit_length(static_cast<uint64_t>(guess_.mae16 >> 4)) + 6, 0, 15);
     const int ctx = rel * 4 + std::min(bit_ / 8, 3);
-    const int32_t p_mix = mixer_.mix(ctx, in);
-    const int32_t p_ref = refiner_.refine(ctx, p_mix);
-    return std::clamp((p_mix + 3 * p_ref) / 4, kMinP, kProbOne - kMinP);
+    const int32_t p_audio = refined(audio_mixer_, audio_refiner_, ctx, std::array<int32_t, 3>{narrow, wide, kBias});
+    if (!lm_) return p_audio;
+    int32_t lm = 0;
+    if (in_byte < 7) {
+      const uint64_t all = tree_[static_cast<size_t>(node_)];
+      const uint64_t ones = tree_[static_cast<size_t>(2 * node_ + 1)];
+      if (all) lm = stretch(clamp_p(static_cast<int64_t>((ones << 16) / all)));
+    }
+    const int32_t p_mixed = refined(mixed_mixer_, mixed_refiner_, ctx, std::array<int32_t, 4>{narrow, wide, lm, kBias});
+    return std::clamp(switch_.mix(rel, p_audio, p_mixed), kMinP, kProbOne - kMinP);
   }
 
+  // After each bit, coded or free (a free bit is 0).
   void update(int bit) {
-    mixer_.update(bit, kMixerRate);
-    refiner_.update(bit);
-    narrow_->take(bit);
-    wide_->take(bit);
     if (lm_ && bit_ % 8 < 7) node_ = 2 * node_ + bit;
-    value_ = value_ * 2 + bit;
-    if (++bit_ == shape_.bits) {
-      predictor_.update(value_ - (int64_t{1} << (shape_.bits - 1)));
-      ++sample_;
+    if (free_bit()) {
+      ++bit_;
+    } else {
+      audio_mixer_.update(bit, kMixerRate);
+      audio_refiner_.update(bit);
+      if (lm_) {
+        mixed_mixer_.update(bit, kMixerRate);
+        mixed_refiner_.update(bit);
+        switch_.update(bit);
+      }
+      narrow_->take(bit);
+      wide_->take(bit);
+      value_ = value_ * 2 + bit;
+      ++bit_;
+      if (bit_ == coded_bits_) predictor_.update(value_ - (int64_t{1} << (coded_bits_ - 1)));
     }
+    if (bit_ == shape_.bits) ++sample_;
   }
 
  private:
+  static int32_t refined(auto& mixer, Refiner& refiner, int ctx, const auto& in) {
+    const int32_t p = mixer.mix(ctx, in);
+    return std::clamp((p + 3 * refiner.refine(ctx, p)) / 4, kMinP, kProbOne - kMinP);
+  }
+
   void start_sample() {
-    guess_ = predictor_.predict(shape_.channel[sample_]);
-    const int64_t lo = -(int64_t{1} << (shape_.bits - 1));
-    narrow_.emplace(lo, shape_.bits, guess_.mu16, guess_.mae16);
-    wide_.emplace(lo, shape_.bits, guess_.mu16, guess_.mae16 * kWideFactor);
+    const int channel = shape_.channel[sample_];
+    coded_bits_ = shape_.bits - wasted_[static_cast<size_t>(channel)];
+    guess_ = predictor_.predict(channel);
+    const int64_t lo = -(int64_t{1} << (coded_bits_ - 1));
+    narrow_.emplace(lo, coded_bits_, guess_.mu16, guess_.mae16);
+    wide_.emplace(lo, coded_bits_, guess_.mu16, guess_.mae16 * kWideFactor);
     bit_ = 0;
     value_ = 0;
   }
 
+  static std::vector<int> wasted_bits(const std::vector<ChannelParams>& params) {
+    std::vector<int> w;
+    for (const auto& p : params) w.push_back(p.wasted);
+    return w;
+  }
+
   const ChunkShape shape_;
+  std::vector<int> wasted_;
+  int coded_bits_ = 0;  // of the current sample: its width less the channel's wasted bits
   SamplePredictor predictor_;
-  Mixer<kInputs> mixer_;
-  Refiner refiner_;
+  Mixer<3> audio_mixer_;
+  Refiner audio_refiner_;
+  Mixer<4> mixed_mixer_;
+  Refiner mixed_refiner_;
+  ExpertSwitch switch_;
   SamplePredictor::Guess guess_{};
   std::optional<BitNarrowing> narrow_, wide_;
   size_t sample_ = 0;
@@ -134,6 +172,7 @@ uint32_t get_bits(ArithmeticDecoder& dec, int n) {
 }
 
 void put_params(ArithmeticEncoder& enc, const ChannelParams& p) {
+  put_bits(enc, static_cast<uint32_t>(p.wasted), 5);
   const auto orders = lpc_orders();
   const auto it = std::find(orders.begin(), orders.end(), p.order);
   put_bits(enc, static_cast<uint32_t>(it - orders.begin()), 4);
@@ -146,10 +185,11 @@ void put_params(ArithmeticEncoder& enc, const ChannelParams& p) {
 }
 
 ChannelParams get_params(ArithmeticDecoder& dec) {
+  ChannelParams p;
+  p.wasted = static_cast<int>(get_bits(dec, 5));
   const auto orders = lpc_orders();
   const uint32_t index = get_bits(dec, 4);
   if (index >= orders.size()) fail_format("audio model parameters name an unknown predictor order");
-  ChannelParams p;
   p.order = orders[index];
   if (p.order > 0) {
     p.precision = static_cast<int>(get_bits(dec, 4)) + 1;
@@ -191,7 +231,7 @@ AudioChunkEncoder::AudioChunkEncoder(const ChunkShape& shape, std::span<const ui
     fail("audio model: byte count does not match the samples");
   std::vector<ChannelParams> params;
   for (const auto& x : channel_samples(shape, bytes)) {
-    params.push_back(choose_params(x));
+    params.push_back(choose_params(x, shape.bits));
     put_params(coder_->enc, params.back());
   }
   model_ = std::make_unique<ChunkBitModel>(shape, std::move(params));
@@ -207,6 +247,10 @@ void AudioChunkEncoder::encode_next(const FreqTable* lm) {
   model_->begin_byte(lm);
   for (int i = 7; i >= 0; --i) {
     const int bit = (byte >> i) & 1;
+    if (model_->free_bit()) {
+      model_->update(0);
+      continue;
+    }
     const uint32_t p = static_cast<uint32_t>(model_->p1());
     coder_->enc.encode(bit ? 0 : p, bit ? p : kProbOne - p, kProbOne);
     model_->update(bit);
@@ -229,6 +273,11 @@ uint8_t AudioChunkDecoder::decode_next(const FreqTable* lm) {
   model_->begin_byte(lm);
   uint32_t byte = 0;
   for (int i = 0; i < 8; ++i) {
+    if (model_->free_bit()) {
+      model_->update(0);
+      byte <<= 1;
+      continue;
+    }
     const uint32_t p = static_cast<uint32_t>(model_->p1());
     const int bit = coder_->dec.target(kProbOne) < p ? 1 : 0;
     coder_->dec.consume(bit ? 0 : p, bit ? p : kProbOne - p, kProbOne);

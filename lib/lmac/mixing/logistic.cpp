@@ -72,6 +72,7 @@ void Mixer<kInputs>::update(int bit, int rate) {
   }
 }
 
+template class Mixer<3>;
 template class Mixer<4>;
 
 Refiner::Refiner(int contexts) {
@@ -98,6 +99,26 @@ void Refiner::update(int bit) {
   const int32_t target = bit ? kProbOne - 1 : 1;
   t += (target - t) >> 5;
   t = std::clamp(t, 1, kProbOne - 1);
+}
+
+ExpertSwitch::ExpertSwitch(int contexts) {
+  if (contexts < 1 || contexts > 64) fail("switch: 1 to 64 contexts");
+  weight_b_.fill(kProbOne / 2);
+}
+
+int32_t ExpertSwitch::mix(int context, int32_t p_a, int32_t p_b) {
+  context_ = context;
+  p_a_ = p_a;
+  p_b_ = p_b;
+  return p_a + static_cast<int32_t>((int64_t{p_b - p_a} * weight_b_[static_cast<size_t>(context)]) >> 16);
+}
+
+void ExpertSwitch::update(int bit) {
+  // Bayes: the weight of b times the probability b gave the bit, renormalized.
+  const int64_t like_a = bit ? p_a_ : kProbOne - p_a_, like_b = bit ? p_b_ : kProbOne - p_b_;
+  int32_t& w = weight_b_[static_cast<size_t>(context_)];
+  const int64_t num = int64_t{w} * like_b, den = num + int64_t{kProbOne - w} * like_a;
+  w = static_cast<int32_t>(std::clamp<int64_t>((num << 16) / den, 1, kProbOne - 1));
 }
 
 }  // namespace lmac::mixing

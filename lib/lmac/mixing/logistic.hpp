@@ -51,4 +51,19 @@ class Refiner {
   int32_t weight_ = 0;  // of the upper bucket, in 1/4096
 };
 
+// Bayesian choice between two predictors of the same bits: their probabilities averaged
+// with the posterior weight of each, per context, so the result codes within about a bit
+// per context of the better one.
+class ExpertSwitch {
+ public:
+  explicit ExpertSwitch(int contexts);
+  int32_t mix(int context, int32_t p_a, int32_t p_b);
+  void update(int bit);
+
+ private:
+  std::array<int32_t, 64> weight_b_{};  // posterior of b, 1/65536
+  int context_ = 0;
+  int32_t p_a_ = 0, p_b_ = 0;
+};
+
 }  // namespace lmac::mixing

@@ -119,7 +119,13 @@ int64_t initial_mae16(int initial_scale) {
   return std::max<int64_t>(8, ((int64_t{16} << (initial_scale >> 2)) * kQuarterPowers[initial_scale & 3]) >> 16);
 }
 
-ChannelParams choose_params(std::span<const int64_t> x) {
+ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
+  uint64_t any = 0;
+  for (int64_t v : samples) any |= static_cast<uint64_t>(v);
+  int wasted = 0;
+  while (wasted < bits - 1 && any != 0 && !((any >> wasted) & 1)) ++wasted;
+  std::vector<int64_t> x(samples.size());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = samples[i] >> wasted;
   const int max_order = static_cast<int>(std::min<size_t>(kMaxLpcOrder, x.size() / 4));
   const auto sets = lpc_sets(x, max_order);
   ChannelParams best;
@@ -131,8 +137,8 @@ ChannelParams choose_params(std::span<const int64_t> x) {
       ChannelParams p = quantize(sets[static_cast<size_t>(order)], precision);
       if (p.order == 0) continue;
       auto r = linear_residual(p, x);
-      const uint64_t bits = rice_bits(r) + static_cast<uint64_t>(side_bits(p));
-      if (bits < best_bits) best_bits = bits, best = std::move(p), best_r = std::move(r);
+      const uint64_t cost = rice_bits(r) + static_cast<uint64_t>(side_bits(p));
+      if (cost < best_bits) best_bits = cost, best = std::move(p), best_r = std::move(r);
     }
   }
   // Start the spread at the mean absolute residual of the first samples after the first.
@@ -145,12 +151,14 @@ ChannelParams choose_params(std::span<const int64_t> x) {
     if ((d < 0 ? -d : d) < (dk < 0 ? -dk : dk)) k = c;
   }
   best.initial_scale = k;
+  best.wasted = wasted;
   return best;
 }
 
 SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frames, int bits) : bits_(bits) {
   for (auto& p : params) {
     Channel c;
+    if (p.wasted >= bits) fail_format("audio model parameters drop every bit of the samples");
     c.params = std::move(p);
     c.x.reserve(frames);
     c.r1.reserve(frames);
@@ -181,7 +189,7 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
     // Nothing to go on: channel 0's sample of this frame, or mid-scale, spread wide.
     pred1_ = channel > 0 && !ch_[0].x.empty() ? ch_[0].x[0] : 0;
     pred2_ = 0;
-    guess_ = {16 * pred1_, std::max(c.mae16, int64_t{16} << std::max(0, bits_ - 4))};
+    guess_ = {16 * pred1_, std::max(c.mae16, int64_t{16} << std::max(0, bits_ - c.params.wasted - 4))};
     return guess_;
   }
   pred1_ = linear_prediction(c.params, c.x, t);

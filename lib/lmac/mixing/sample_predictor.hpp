@@ -19,6 +19,7 @@ std::span<const int> lpc_orders();
 
 // What the encoder stores per channel.
 struct ChannelParams {
+  int wasted = 0;     // low bits that are 0 in every sample (0..31); the model sees value >> wasted
   int order = 0;      // 0..32
   int precision = 0;  // bits per coefficient (2..16) when order > 0
   int shift = 0;      // coefficients are in 1/2^shift (0..15)
@@ -26,9 +27,10 @@ struct ChannelParams {
   int initial_scale = 0;  // 0..127: the mean absolute error starts at 2^(initial_scale / 4)
 };
 
-// Encoder only: the parameters that code `samples` (one channel, in time order) in the
-// fewest estimated bits. Its choice is a pure function of the samples.
-ChannelParams choose_params(std::span<const int64_t> samples);
+// Encoder only: the parameters that code `samples` (one channel, in time order, of
+// `bits`-bit width) in the fewest estimated bits. Its choice is a pure function of the
+// samples.
+ChannelParams choose_params(std::span<const int64_t> samples, int bits);
 
 // The starting mean absolute error, in 1/16, of an initial scale code.
 int64_t initial_mae16(int initial_scale);
@@ -36,6 +38,7 @@ int64_t initial_mae16(int initial_scale);
 class SamplePredictor {
  public:
   // frames: frames in the chunk; bits: sample width (for the first sample's spread).
+  // Values are seen as value >> wasted of their channel.
   SamplePredictor(std::vector<ChannelParams> params, size_t frames, int bits);
 
   struct Guess {
