@@ -2,7 +2,8 @@
 # Regenerates tests/golden/*.lmac and tests/golden/MANIFEST from the bundled recordings.
 # Only for a new arithmetic revision (docs/ARITHMETIC.md): the golden streams exist to
 # prove that this build still decodes what earlier builds of the same revision made.
-# The revision-3 stream (rev3-*.lmac) is kept as it is: it must be refused.
+# The revision-3 stream (rev3-*.lmac) is kept as it is: it must be refused. sox -R keeps
+# the dither of the 8-bit inputs the same from run to run.
 #   bash scripts/make-golden-streams.sh [path/to/lmac]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,12 @@ cases=(
   "builtin-s16-stereo-aiff|-b 16 stereo aiff|-m builtin:order2 --chunk-size 200"
   "builtin-s24-stereo-file-order|-b 24 stereo|-m builtin:order2 --byte-order file"
   "builtin-f32-mono|-b 32 -e floating-point|-m builtin:order2"
+  "audio-u8-mono|-b 8 -e unsigned|-m audio"
+  "audio-s16-stereo-planar|-b 16 stereo|-m audio --layout planar --chunk-size 512"
+  "audio-s24-mono|-b 24|-m audio"
+  "audio-s32-stereo-blocked|-b 32 stereo|-m audio --layout blocked:4 --chunk-size 256"
+  "mix-s16-stereo|-b 16 stereo|-m mix:$M --chunk-size 256"
+  "mix-u8-mono-builtin|-b 8 -e unsigned|-m mix:builtin:order2"
 )
 : >$G/MANIFEST
 for c in "${cases[@]}"; do
@@ -32,15 +39,18 @@ for c in "${cases[@]}"; do
   [[ $conv == *aiff* ]] && ext=aiff && conv=${conv/ aiff/}
   if [[ $conv == *stereo* ]]; then
     conv=${conv/ stereo/}
-    sox -M audio/Front_Center.wav audio/Rear_Right.wav $conv "$tmp/$name.$ext" trim 0.30 0.0025
+    sox -R -M audio/Front_Center.wav audio/Rear_Right.wav $conv "$tmp/$name.$ext" trim 0.30 0.0025
   else
-    sox audio/Front_Center.wav $conv "$tmp/$name.$ext" trim 0.30 0.006
+    sox -R audio/Front_Center.wav $conv "$tmp/$name.$ext" trim 0.30 0.006
   fi
   # --model-only: golden streams exist to exercise the model's arithmetic, never stored chunks
   # shellcheck disable=SC2086
   "$lmac" compress -q -f --model-only $flags "$tmp/$name.$ext" -o "$G/r4-$name.lmac"
   model=bundled
   [[ $flags == *builtin:order2* ]] && model=builtin:order2
+  [[ $flags == *"-m audio"* ]] && model=audio
+  [[ $flags == *"-m mix:$M"* ]] && model=mix:bundled
+  [[ $flags == *"-m mix:builtin:order2"* ]] && model=mix:builtin:order2
   echo "r4-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
 done
 ls -l $G

@@ -42,8 +42,10 @@ std::string sha256_hex(ByteSpan data) {
 const CodecModel& model(const std::string& name) {
   static std::map<std::string, std::unique_ptr<CodecModel>> models;
   auto& m = models[name];
-  if (!m)
-    m = load_model(name == "bundled" ? std::string(LMAC_SOURCE_DIR) + "/models/tinyllama-text-15m-q8_0.gguf" : name);
+  if (!m) {
+    const std::string bundled = std::string(LMAC_SOURCE_DIR) + "/models/tinyllama-text-15m-q8_0.gguf";
+    m = load_model(name == "bundled" ? bundled : name == "mix:bundled" ? "mix:" + bundled : name);
+  }
   return *m;
 }
 

@@ -1,0 +1,204 @@
+// The audio model and its mix with a language model (docs/ARITHMETIC.md, "Mixing
+// codec"): the integer probability tools, lossless round trips over the format matrix,
+// determinism, refusals, and what it gains over FLAC on the bundled recording.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "lmac/baselines/compressor.hpp"
+#include "lmac/codec/file_codec.hpp"
+#include "lmac/common/error.hpp"
+#include "lmac/mixing/logistic.hpp"
+#include "lmac/mixing/value_distribution.hpp"
+#include "lmac/models/model_registry.hpp"
+#include "test_support.hpp"
+
+namespace lmac {
+namespace {
+
+using test::Content;
+
+const std::string kBundled = std::string(LMAC_SOURCE_DIR) + "/models/tinyllama-text-15m-q8_0.gguf";
+
+TEST(Mixing, SquashAndStretchAreMonotoneInverses) {
+  int32_t prev = 0;
+  for (int32_t t = -mixing::kLogitLimit; t <= mixing::kLogitLimit; ++t) {
+    const int32_t p = mixing::squash(t);
+    ASSERT_GE(p, prev);
+    ASSERT_GE(p, 1);
+    ASSERT_LT(p, mixing::kProbOne);
+    prev = p;
+  }
+  EXPECT_EQ(mixing::squash(0), 32768);
+  for (int32_t p : {1, 100, 20000, 32768, 50000, 65535}) EXPECT_NEAR(mixing::squash(mixing::stretch(p)), p, p / 40 + 2);
+  EXPECT_NEAR(mixing::stretch(32768), 0, 1);
+}
+
+TEST(Mixing, BitProbabilitiesChainToTheValueDistribution) {
+  // The product of the bit probabilities of a value is its probability mass.
+  const int64_t mu16 = 16 * 37 + 5, mae16 = 16 * 9;
+  double total = 0;
+  for (int64_t v = -128; v < 128; ++v) {
+    mixing::BitNarrowing walk(-128, 8, mu16, mae16);
+    double p = 1;
+    const uint64_t u = static_cast<uint64_t>(v + 128);
+    for (int b = 7; b >= 0; --b) {
+      const int bit = (u >> b) & 1;
+      const double p1 = walk.p1() / 65536.0;
+      p *= bit ? p1 : 1 - p1;
+      walk.take(bit);
+    }
+    const double mass = double(mixing::value_cdf(v + 1, mu16, mae16) - mixing::value_cdf(v, mu16, mae16)) /
+                        double(mixing::value_cdf(128, mu16, mae16) - mixing::value_cdf(-128, mu16, mae16));
+    EXPECT_NEAR(p, mass, 1e-3) << v;
+    total += p;
+  }
+  EXPECT_NEAR(total, 1.0, 1e-2);
+  // The mode sits at the prediction, and the mean absolute error is about mae16 / 16.
+  EXPECT_GT(mixing::value_cdf(38, mu16, mae16) - mixing::value_cdf(37, mu16, mae16),
+            mixing::value_cdf(50, mu16, mae16) - mixing::value_cdf(49, mu16, mae16));
+}
+
+void round_trip(const CodecModel& model, const Bytes& file, const CompressOptions& o, const std::string& what,
+                size_t* packed_size = nullptr) {
+  Bytes packed = compress_audio(model, file, o);
+  DecompressResult r = decompress_audio(model, parse_lmac(packed), o.codec, false);
+  ASSERT_EQ(r.file, file) << what;
+  if (packed_size) *packed_size = packed.size();
+}
+
+TEST(Mixing, AudioModelRoundTripsEveryWidthKindLayoutAndChannelCount) {
+  auto model = load_model("audio");
+  int cases = 0;
+  for (int bits : {8, 16, 24, 32})
+    for (SampleKind kind : {SampleKind::Unsigned, SampleKind::Signed, SampleKind::Float})
+      for (int ch : {1, 2, 3})
+        for (Layout layout : {Layout::Interleaved, Layout::Blocked, Layout::Planar})
+          for (Content c : {Content::Silence, Content::Square, Content::SineNoise, Content::WhiteNoise}) {
+            if (kind == SampleKind::Unsigned && bits != 8) continue;
+            // Float once per channel count and layout, with NaNs, infinities and subnormals.
+            if (kind == SampleKind::Float && (bits != 32 || c != Content::WhiteNoise)) continue;
+            PcmFormat f;
+            f.bits = static_cast<uint16_t>(bits);
+            f.channels = static_cast<uint16_t>(ch);
+            f.kind = kind;
+            Bytes data = test::make_pcm(f, 700, kind == SampleKind::Float ? Content::FloatSpecials : c,
+                                        static_cast<uint32_t>(cases));
+            CompressOptions o;
+            o.serial.layout = layout;
+            o.serial.block_n = 3;
+            o.chunk_bytes = static_cast<uint32_t>(f.frame_bytes() * (cases % 3 == 0 ? 1 : 301));
+            o.codec.threads = 1 + cases % 2;
+            round_trip(*model, test::make_wav(f, data), o,
+                       fmt::format("{}-bit kind {} {}ch layout {} {}", bits, int(kind), ch, int(layout),
+                                   test::content_name(c)));
+            ++cases;
+          }
+  EXPECT_GT(cases, 80);
+}
+
+TEST(Mixing, MixedRoundTripsWithTheBundledModelAndIsDeterministic) {
+  auto mix = load_model("mix:" + kBundled);
+  PcmFormat f;
+  f.bits = 16;
+  f.channels = 2;
+  Bytes wav = test::make_wav(f, test::make_pcm(f, 300, Content::SineNoise));
+  CompressOptions o;
+  o.chunk_bytes = 400;
+  Bytes first;
+  for (int threads : {1, 2})
+    for (int batch : {1, 16}) {
+      o.codec.threads = threads;
+      o.codec.batch = batch;
+      Bytes packed = compress_audio(*mix, wav, o);
+      if (first.empty()) first = packed;
+      EXPECT_EQ(packed, first) << threads << " threads, batch " << batch;
+      EXPECT_EQ(decompress_audio(*mix, parse_lmac(packed), o.codec, false).file, wav);
+    }
+  // The switch keeps each chunk within a few bits per context of the audio model alone.
+  auto records = [](const Bytes& stream) {
+    uint64_t n = 0;
+    for (const ChunkRecord& r : parse_lmac(stream).stream.chunks) n += record_bytes(r);
+    return n;
+  };
+  const uint64_t audio = records(compress_audio(*load_model("audio"), wav, o));
+  EXPECT_LE(records(first), audio + 4 * (wav.size() / o.chunk_bytes + 1)) << audio;
+}
+
+TEST(Mixing, MixedStreamsNeedTheirLanguageModelAndAudioStreamsTheAudioModel) {
+  PcmFormat f;
+  Bytes wav = test::make_wav(f, test::make_pcm(f, 500, Content::SineNoise));
+  CompressOptions o;
+  auto mix = load_model("mix:builtin:order2");
+  Bytes packed = compress_audio(*mix, wav, o);
+  EXPECT_EQ(parse_lmac(packed).stream.header.model_name, "mix:builtin:order2");
+  auto other = load_model("mix:" + kBundled);
+  EXPECT_THROW(decompress_audio(*other, parse_lmac(packed), o.codec, false), Error);
+  EXPECT_THROW(decompress_audio(*load_model("audio"), parse_lmac(packed), o.codec, false), Error);
+  EXPECT_THROW(decompress_audio(*load_model("builtin:order2"), parse_lmac(packed), o.codec, false), Error);
+  Bytes audio = compress_audio(*load_model("audio"), wav, o);
+  EXPECT_THROW(decompress_audio(*mix, parse_lmac(audio), o.codec, false), Error);
+  EXPECT_THROW(load_model("mix:mix:builtin:order2"), Error);
+}
+
+TEST(Mixing, ADamagedRecordCostsOnlyItsChunk) {
+  PcmFormat f;
+  f.channels = 2;
+  Bytes wav = test::make_wav(f, test::make_pcm(f, 3000, Content::SineNoise));
+  auto model = load_model("audio");
+  CompressOptions o;
+  o.chunk_bytes = 2000;
+  Bytes packed = compress_audio(*model, wav, o);
+  LmacStream s = parse_lmac(packed).stream;
+  ASSERT_EQ(s.chunks.size(), 6u);
+  ASSERT_EQ(s.chunks[2].mode, TokenMode::Audio);
+  // Change a coded byte and re-seal the record and stream hashes: only the chunk
+  // checksum can notice.
+  s.chunks[2].tokens[s.chunks[2].tokens.size() / 2] ^= 0x10;
+  DecompressResult r = decompress_audio(*model, parse_lmac(write_lmac(s), true), o.codec, true);
+  ASSERT_EQ(r.bad_chunks, std::vector<size_t>{2});
+  EXPECT_EQ(r.file.size(), wav.size());
+  EXPECT_THROW(decompress_audio(*model, parse_lmac(write_lmac(s)), o.codec, false), Error);
+  // Cut short: refused, not read past its end.
+  s.chunks[2].tokens.resize(3);
+  EXPECT_THROW(decompress_audio(*model, parse_lmac(write_lmac(s)), o.codec, false), Error);
+}
+
+TEST(Mixing, RefusesSerializationsItCannotReadFromTheTop) {
+  PcmFormat f;
+  Bytes wav = test::make_wav(f, test::make_pcm(f, 100, Content::SineNoise));
+  CompressOptions o;
+  o.serial.mapping = Mapping::Mask;
+  try {
+    compress_audio(*load_model("audio"), wav, o);
+    FAIL() << "mask mapping accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--mapping shift"), std::string::npos) << e.what();
+  }
+  o.serial.mapping = Mapping::Shift;
+  o.serial.byte_order = ByteOrder::FileOrder;  // little-endian WAV: least significant byte first
+  EXPECT_THROW(compress_audio(*load_model("audio"), wav, o), Error);
+}
+
+TEST(Mixing, AudioModelBeatsChunkedFlacOnTheBundledRecording) {
+  // A regression guard on the method, not a tuning target: the bundled voice recording
+  // in 2048-byte chunks, each coded on its own by both.
+  const Bytes wav = test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav");
+  const AudioFile a = parse_audio(wav, std::nullopt);
+  auto model = load_model("audio");
+  CompressOptions o;
+  o.chunk_bytes = 2048;
+  size_t ours = 0;
+  round_trip(*model, wav, o, "bundled recording", &ours);
+  auto flac = make_compressor("flac");
+  size_t theirs = 0;
+  for (size_t off = 0; off < a.data.size(); off += 2048)
+    theirs +=
+        flac->compress(ByteSpan(a.data).subspan(off, std::min<size_t>(2048, a.data.size() - off)), a.format).size();
+  EXPECT_LT(ours, theirs * 95 / 100) << ours << " vs FLAC " << theirs;
+}
+
+}  // namespace
+}  // namespace lmac
