@@ -120,7 +120,10 @@ void add_compress(CLI::App& app) {
   static int blocking = 0, batch = 16;
   static bool no_offset = false, verify = false, model_only = false;
   add_io(c, io);
-  c->add_option("-m,--model,--model_path,--model-path", model, "model: GGUF file or builtin:order2 (default: bundled)");
+  c->add_option("-m,--model,--model_path,--model-path", model,
+                "model: mix (the default: the bundled language model mixed with lmac's audio model), mix:GGUF, audio "
+                "(the audio model alone, fast), a GGUF file (the language model alone, the paper's experiment) or "
+                "builtin:order2");
   c->add_option("--chunk-size,--chunk_size", chunk,
                 "chunk size in bytes, a multiple of the frame size "
                 "(default: 2048, or the model's context minus 2 where that is less, e.g. 2046 with the bundled model; "
@@ -164,7 +167,7 @@ void add_compress(CLI::App& app) {
       o.codec.batch = batch;
       o.codec.threads = thread_count();
       o.codec.store_incompressible = !model_only;
-      std::string spec = model.empty() ? default_model_spec() : expand_model_spec(model);
+      const std::string spec = expand_model_spec(model.empty() ? "mix" : model);
       std::unique_ptr<CodecModel> m;
       try {
         m = load_model(spec);

@@ -19,7 +19,8 @@ void add_info(CLI::App& app) {
           Bytes file = read_file(in);
           ParsedStream p = parse_lmac(file);
           const StreamHeader& h = p.stream.header;
-          uint64_t tokens = 0, tok_bytes = 0, res_bytes = 0, subword = 0, stored = 0, stored_bytes = 0;
+          uint64_t tokens = 0, tok_bytes = 0, res_bytes = 0, subword = 0, stored = 0, stored_bytes = 0, audio = 0,
+                   mixed = 0;
           for (const auto& ch : p.stream.chunks) {
             if (ch.stored) {
               ++stored, stored_bytes += ch.tokens.size();
@@ -29,6 +30,8 @@ void add_info(CLI::App& app) {
             tok_bytes += ch.tokens.size();
             res_bytes += ch.residual.size();
             subword += ch.mode == TokenMode::Subword;
+            audio += ch.mode == TokenMode::Audio;
+            mixed += ch.mode == TokenMode::Mixed;
           }
           fmt::print("{}:\n  source     {} ({}), {} header + {} trailer bytes kept\n", in, container_name(h.container),
                      h.format.describe(), h.original_header.size(), h.original_trailer.size());
@@ -39,12 +42,18 @@ void add_info(CLI::App& app) {
           fmt::print("  samples    {} bytes in {} chunks of {} bytes\n", h.data_bytes, h.chunk_count, h.chunk_bytes);
           fmt::print("  serial     {}\n", h.serial.describe());
           fmt::print("  model      {} (fingerprint {:016x})\n", h.model_name, h.model_fingerprint);
-          fmt::print("  tokens     {} ({} chunks subword, {} char), {} bytes coded\n", tokens, subword,
-                     h.chunk_count - subword - stored, tok_bytes);
+          if (audio + mixed > 0)
+            fmt::print(
+                "  bits       {} chunks by the audio model alone, {} mixed with the language model, {} bytes "
+                "coded\n",
+                audio, mixed, tok_bytes);
+          else
+            fmt::print("  tokens     {} ({} chunks subword, {} char), {} bytes coded\n", tokens, subword,
+                       h.chunk_count - subword - stored, tok_bytes);
           if (stored > 0)
             fmt::print("  stored     {} chunks kept as they are ({} bytes): the model would not make them smaller\n",
                        stored, stored_bytes);
-          fmt::print("  residual   {} bytes\n", res_bytes);
+          if (audio + mixed == 0) fmt::print("  residual   {} bytes\n", res_bytes);
           fmt::print("  size       {} bytes ({:.2f}% of the samples)\n", file.size(),
                      h.data_bytes ? 100.0 * file.size() / h.data_bytes : 0.0);
           if (!p.damaged.empty()) {

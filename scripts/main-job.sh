@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on bundled inputs: compress a bundled recording with the bundled model,
-# restore it and byte-compare, then evaluate the model against the classical
-# compressors on the same chunks of the bundled audio (8-bit, the paper's setting).
+# The main job on bundled inputs: compress a bundled recording with the default model
+# (the bundled language model mixed with the audio model), restore it and byte-compare,
+# then evaluate the language model alone, the audio model alone and the mix against the
+# classical compressors on the same chunks of the bundled audio (8-bit, the paper's setting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lmac=build/release/lmac
@@ -15,4 +16,4 @@ cmp "$f" "$out/a.wav"
 echo "restored $f byte for byte"
 echo
 "$lmac" eval --audio-dir audio --bit-depth 8 --drop-partial --num-chunks "${LMAC_DEMO_CHUNKS:-24}" \
-  --compressors lm,gzip,lzma2,zstd22,bzip2,brotli,flac,wavpack --json "$out/eval.json"
+  --compressors lm,audio,mix,gzip,lzma2,zstd22,bzip2,brotli,flac,wavpack --json "$out/eval.json"

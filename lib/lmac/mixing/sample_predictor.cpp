@@ -11,7 +11,7 @@ namespace {
 
 constexpr int kOwnTaps = 16;      // LMS inputs: the channel's last linear residuals
 constexpr int kCrossTaps = 2;     // and, for channels > 0, channel 0's of this frame and the last
-constexpr int32_t kLmsStep = 48;  // sign-sign step, in 1/65536
+constexpr int32_t kLmsStep = 192;  // sign-sign step, in 1/65536
 constexpr int32_t kLmsLimit = 1 << 18;
 
 int64_t sign(int64_t v) { return (v > 0) - (v < 0); }
