@@ -9,8 +9,8 @@
 namespace lmac::mixing {
 namespace {
 
-constexpr int kOwnTaps = 16;      // LMS inputs: the channel's last linear residuals
-constexpr int kCrossTaps = 2;     // and, for channels > 0, channel 0's of this frame and the last
+constexpr int kOwnTaps = 16;       // LMS inputs: the channel's last linear residuals
+constexpr int kCrossTaps = 2;      // and, for channels > 0, channel 0's of this frame and the last
 constexpr int32_t kLmsStep = 192;  // sign-sign step, in 1/65536
 constexpr int32_t kLmsLimit = 1 << 18;
 
@@ -192,12 +192,16 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
     guess_ = {16 * pred1_, std::max(c.mae16, int64_t{16} << std::max(0, bits_ - c.params.wasted - 4))};
     return guess_;
   }
-  pred1_ = linear_prediction(c.params, c.x, t);
+  // Kept within the values the channel can hold, so no sum below can overflow whatever
+  // coefficients a (hostile) stream names.
+  const int n = bits_ - c.params.wasted;
+  const int64_t lo = -(int64_t{1} << (n - 1)), hi = (int64_t{1} << (n - 1)) - 1;
+  pred1_ = std::clamp(linear_prediction(c.params, c.x, t), lo, hi);
   int64_t dot = 0;
   for (int k = 0; k < kOwnTaps + kCrossTaps; ++k)
     dot += int64_t{c.lms[static_cast<size_t>(k)]} * lms_input(c, channel, k);
   pred2_ = dot >> 16;
-  guess_ = {16 * (pred1_ + pred2_) + c.bias16, c.mae16};
+  guess_ = {std::clamp(16 * (pred1_ + pred2_) + c.bias16, 16 * lo, 16 * hi), c.mae16};
   return guess_;
 }
 
