@@ -16,7 +16,7 @@ verify=--no-verify
 [ -n "${VERIFY:-}" ] && verify=
 tmp_csv=$(mktemp)
 trap 'rm -f "$tmp_csv"' EXIT
-printf '| set | bits | lm | audio | mix | FLAC -8 | WavPack -hhx6 | mix vs audio | audio KB/s (compress / decompress) |\n|---|---|---|---|---|---|---|---|---|\n'
+printf '| set | bits | lm | audio | mix | FLAC -8 | WavPack -hhx6 | mix vs audio | audio KB/s (compress / decompress, 0: not run) |\n|---|---|---|---|---|---|---|---|---|\n'
 for s in "${sets[@]}"; do
   for bd in 8 16 24; do
     "$lmac" eval --audio-dir "$s" --bit-depth "$bd" --sample random --seed 1 --num-chunks "$chunks" --no-whole $verify \
@@ -28,7 +28,8 @@ for s in "${sets[@]}"; do
       END {
         printf "| %s | %d | %.2f%% | %.2f%% | %.2f%% | %.2f%% | %.2f%% | %+.2f points | %.0f / %.0f |\n", set, bd,
           100 * rate["lm"], 100 * rate["audio"], 100 * rate["mix"], 100 * rate["flac"], 100 * rate["wavpack"],
-          100 * (rate["mix"] - rate["audio"]), raw["audio"] / comp["audio"] / 1000, raw["audio"] / dec["audio"] / 1000
+          100 * (rate["mix"] - rate["audio"]), raw["audio"] / comp["audio"] / 1000,
+          dec["audio"] > 0 ? raw["audio"] / dec["audio"] / 1000 : 0
       }' "$tmp_csv"
   done
 done
