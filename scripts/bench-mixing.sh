@@ -29,7 +29,7 @@ for s in "${sets[@]}"; do
         printf "| %s | %d | %.2f%% | %.2f%% | %.2f%% | %.2f%% | %.2f%% | %+.2f points | %.0f / %.0f |\n", set, bd,
           100 * rate["lm"], 100 * rate["audio"], 100 * rate["mix"], 100 * rate["flac"], 100 * rate["wavpack"],
           100 * (rate["mix"] - rate["audio"]), raw["audio"] / comp["audio"] / 1000,
-          dec["audio"] > 0 ? raw["audio"] / dec["audio"] / 1000 : 0
+          (dec["audio"] > 0 ? raw["audio"] / dec["audio"] / 1000 : 0)
       }' "$tmp_csv"
   done
 done
