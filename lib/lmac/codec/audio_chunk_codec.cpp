@@ -94,8 +94,7 @@ std::vector<std::vector<size_t>> groups_of(size_t n, int batch) {
 // Calls fn(group, predictor or null) for groups of `n` items: in parallel when the
 // model allows several predictors (or needs none), else one after another.
 template <typename Fn>
-void run_audio_groups(const CodecModel& model, size_t n, const CodecOptions& o, Fn&& fn) {
-  const bool with_lm = model.audio_mixing() == AudioMixing::WithLanguageModel;
+void run_audio_groups(const CodecModel& model, bool with_lm, size_t n, const CodecOptions& o, Fn&& fn) {
   auto groups = groups_of(n, with_lm ? o.batch : 1);
   if (!with_lm || model.parallel_predictors()) {
     parallel_for_each(o.threads, groups.size(), [&](size_t gi) {
@@ -132,7 +131,7 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
                       model.max_tokens() / spec.format->frame_bytes() * spec.format->frame_bytes()));
   std::vector<ChunkRecord> records(ranges.size());
   ChunkProgress progress{o.progress, ranges.size()};
-  run_audio_groups(model, ranges.size(), o, [&](const std::vector<size_t>& idx, Predictor* pred) {
+  run_audio_groups(model, with_lm, ranges.size(), o, [&](const std::vector<size_t>& idx, Predictor* pred) {
     std::vector<std::vector<uint8_t>> bytes;
     std::vector<mixing::ChunkShape> shapes;
     std::vector<std::unique_ptr<mixing::AudioChunkEncoder>> enc;
@@ -221,7 +220,6 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
       if (records[i].mode == mode) members.push_back(i);
     if (members.empty()) continue;
     const bool with_lm = mode == TokenMode::Mixed;
-    auto groups = groups_of(members.size(), with_lm ? o.batch : 1);
     auto run = [&](const std::vector<size_t>& group, Predictor* pred) {
       std::vector<std::unique_ptr<mixing::AudioChunkDecoder>> owned;
       std::vector<mixing::AudioChunkDecoder*> dec;
@@ -253,15 +251,7 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
       }
       progress.add(group.size());
     };
-    if (!with_lm || model.parallel_predictors()) {
-      parallel_for_each(o.threads, groups.size(), [&](size_t gi) {
-        auto pred = with_lm ? model.predictor(TokenMode::Char, 1) : nullptr;
-        run(groups[gi], pred.get());
-      });
-    } else {
-      auto pred = model.predictor(TokenMode::Char, o.threads);
-      for (auto& g : groups) run(g, pred.get());
-    }
+    run_audio_groups(model, with_lm, members.size(), o, run);
   }
 }
 
