@@ -1,12 +1,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 
 #include "lmac/codec/detail/audio_chunks.hpp"
-#include "lmac/codec/detail/chunk_progress.hpp"
 #include "lmac/common/error.hpp"
 #include "lmac/common/hash.hpp"
-#include "lmac/common/parallel.hpp"
 #include "lmac/mixing/audio_chunk_coder.hpp"
 
 namespace lmac {
@@ -50,17 +50,14 @@ void fill_record(ChunkRecord& r, TokenMode mode, Bytes coded, ByteSpan chunk, bo
   r.residual_mode = ResidualMode::Packed;
   r.residual.clear();
   r.checksum = hash64(chunk);
-  if (store_incompressible && r.tokens.size() >= chunk.size()) {
-    r.stored = true;
-    r.mode = TokenMode::Char;
-    r.token_count = 0;
-    r.tokens.assign(chunk.begin(), chunk.end());
-  }
+  if (store_incompressible && r.tokens.size() >= chunk.size()) store_verbatim(r, chunk);
 }
 
+using Encoders = std::vector<std::unique_ptr<mixing::AudioChunkEncoder>>;
+using Decoders = std::vector<std::unique_ptr<mixing::AudioChunkDecoder>>;
+
 // A group of chunks mixed with the language model: its tables come a slice at a time.
-void encode_mixed_group(Predictor& pred, std::vector<mixing::AudioChunkEncoder*>& enc,
-                        const std::vector<const std::vector<uint8_t>*>& bytes) {
+void encode_mixed_group(Predictor& pred, Encoders& enc, const std::vector<std::vector<uint8_t>>& bytes) {
   std::vector<size_t> fed(enc.size(), 0);
   std::vector<Feed> feeds;
   std::vector<size_t> who;
@@ -69,8 +66,8 @@ void encode_mixed_group(Predictor& pred, std::vector<mixing::AudioChunkEncoder*>
     feeds.clear();
     who.clear();
     for (size_t g = 0; g < enc.size(); ++g)
-      for (size_t k = 0; k < kSliceTokens && fed[g] < bytes[g]->size(); ++k, ++fed[g]) {
-        feeds.push_back({static_cast<uint32_t>(g), fed[g] == 0 ? kStartOfSequence : (*bytes[g])[fed[g] - 1] >> 1});
+      for (size_t k = 0; k < kSliceTokens && fed[g] < bytes[g].size(); ++k, ++fed[g]) {
+        feeds.push_back({static_cast<uint32_t>(g), fed[g] == 0 ? kStartOfSequence : bytes[g][fed[g] - 1] >> 1});
         who.push_back(g);
       }
     if (feeds.empty()) break;
@@ -81,88 +78,8 @@ void encode_mixed_group(Predictor& pred, std::vector<mixing::AudioChunkEncoder*>
   for (size_t g = 0; g < enc.size(); ++g) pred.release(static_cast<uint32_t>(g));
 }
 
-std::vector<std::vector<size_t>> groups_of(size_t n, int batch) {
-  std::vector<std::vector<size_t>> groups;
-  const size_t b = static_cast<size_t>(std::max(1, batch));
-  for (size_t start = 0; start < n; start += b) {
-    groups.emplace_back();
-    for (size_t i = start; i < std::min(n, start + b); ++i) groups.back().push_back(i);
-  }
-  return groups;
-}
-
-// Calls fn(group, predictor or null) for groups of `n` items: in parallel when the
-// model allows several predictors (or needs none), else one after another.
-template <typename Fn>
-void run_audio_groups(const CodecModel& model, bool with_lm, size_t n, const CodecOptions& o, Fn&& fn) {
-  auto groups = groups_of(n, with_lm ? o.batch : 1);
-  if (!with_lm || model.parallel_predictors()) {
-    parallel_for_each(o.threads, groups.size(), [&](size_t gi) {
-      auto pred = with_lm ? model.predictor(TokenMode::Char, 1) : nullptr;
-      fn(groups[gi], pred.get());
-    });
-  } else {
-    auto pred = model.predictor(TokenMode::Char, o.threads);
-    for (auto& g : groups) fn(g, pred.get());
-  }
-}
-
-}  // namespace
-
-std::string audio_coding_obstacle(const ChunkSpec& spec) {
-  const PcmFormat& f = *spec.format;
-  const bool msb_first = f.bytes_per_sample() == 1 || spec.serial->byte_order == ByteOrder::MsbFirst || f.big_endian;
-  if (spec.serial->mapping != Mapping::Shift || !msb_first)
-    return "the audio model reads samples from their top bit: it needs --mapping shift and --byte-order msb";
-  return "";
-}
-
-std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, ByteSpan data,
-                                             const std::vector<ChunkRange>& ranges, const CodecOptions& o) {
-  if (const std::string why = audio_coding_obstacle(spec); !why.empty()) fail(why);
-  const bool with_lm = model.audio_mixing() == AudioMixing::WithLanguageModel;
-  const TokenMode mode = with_lm ? TokenMode::Mixed : TokenMode::Audio;
-  for (const ChunkRange& r : ranges)
-    if (with_lm && r.size > model.max_tokens())
-      fail(
-          fmt::format("a chunk of {} bytes needs {} tokens but the model's context holds {}; use a chunk size of at "
-                      "most {} bytes",
-                      r.size, r.size, model.max_tokens(),
-                      model.max_tokens() / spec.format->frame_bytes() * spec.format->frame_bytes()));
-  std::vector<ChunkRecord> records(ranges.size());
-  ChunkProgress progress{o.progress, ranges.size()};
-  run_audio_groups(model, with_lm, ranges.size(), o, [&](const std::vector<size_t>& idx, Predictor* pred) {
-    std::vector<std::vector<uint8_t>> bytes;
-    std::vector<mixing::ChunkShape> shapes;
-    std::vector<std::unique_ptr<mixing::AudioChunkEncoder>> enc;
-    for (size_t i : idx) {
-      bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
-      shapes.push_back(shape_of(spec, ranges[i].size));
-    }
-    for (size_t g = 0; g < idx.size(); ++g)
-      enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shapes[g], bytes[g]));
-    if (pred) {
-      std::vector<mixing::AudioChunkEncoder*> e;
-      std::vector<const std::vector<uint8_t>*> b;
-      for (size_t g = 0; g < idx.size(); ++g) e.push_back(enc[g].get()), b.push_back(&bytes[g]);
-      encode_mixed_group(*pred, e, b);
-    } else {
-      for (auto& en : enc)
-        while (!en->done()) en->encode_next(nullptr);
-    }
-    for (size_t g = 0; g < idx.size(); ++g)
-      fill_record(records[idx[g]], mode, enc[g]->finish(), data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size),
-                  o.store_incompressible);
-    progress.add(idx.size());
-  });
-  return records;
-}
-
-namespace {
-
 // Decodes one group; tables from the language model when mixed, a byte at a time.
-std::vector<std::vector<uint8_t>> decode_group(Predictor* pred, std::vector<mixing::AudioChunkDecoder*>& dec,
-                                               const std::vector<size_t>& sizes) {
+std::vector<std::vector<uint8_t>> decode_group(Predictor* pred, Decoders& dec, const std::vector<size_t>& sizes) {
   std::vector<std::vector<uint8_t>> out(dec.size());
   if (!pred) {
     for (size_t g = 0; g < dec.size(); ++g)
@@ -192,7 +109,61 @@ std::vector<std::vector<uint8_t>> decode_group(Predictor* pred, std::vector<mixi
   return out;
 }
 
+// Mixed chunks go through the language model in batches; audio-only ones one by one.
+std::optional<TokenMode> predictor_mode(bool with_lm) {
+  return with_lm ? std::optional(TokenMode::Char) : std::nullopt;
+}
+
+std::vector<size_t> all_of(size_t n) {
+  std::vector<size_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
 }  // namespace
+
+std::string audio_coding_obstacle(const ChunkSpec& spec) {
+  const PcmFormat& f = *spec.format;
+  const bool msb_first = f.bytes_per_sample() == 1 || spec.serial->byte_order == ByteOrder::MsbFirst || f.big_endian;
+  if (spec.serial->mapping != Mapping::Shift || !msb_first)
+    return "the audio model reads samples from their top bit: it needs --mapping shift and --byte-order msb";
+  return "";
+}
+
+std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, ByteSpan data,
+                                             const std::vector<ChunkRange>& ranges, const CodecOptions& o) {
+  if (const std::string why = audio_coding_obstacle(spec); !why.empty()) fail(why);
+  const bool with_lm = model.audio_mixing() == AudioMixing::WithLanguageModel;
+  const TokenMode mode = with_lm ? TokenMode::Mixed : TokenMode::Audio;
+  for (const ChunkRange& r : ranges)
+    if (with_lm && r.size > model.max_tokens())
+      fail(
+          fmt::format("a chunk of {} bytes needs {} tokens but the model's context holds {}; use a chunk size of at "
+                      "most {} bytes",
+                      r.size, r.size, model.max_tokens(),
+                      model.max_tokens() / spec.format->frame_bytes() * spec.format->frame_bytes()));
+  std::vector<ChunkRecord> records(ranges.size());
+  ChunkProgress progress{o.progress, ranges.size()};
+  const auto groups = batches(all_of(ranges.size()), with_lm ? o.batch : 1);
+  run_batches(model, predictor_mode(with_lm), groups, o, [&](const std::vector<size_t>& idx, Predictor* pred) {
+    std::vector<std::vector<uint8_t>> bytes;
+    Encoders enc;
+    for (size_t i : idx) {
+      bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
+      enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, ranges[i].size), bytes.back()));
+    }
+    if (pred)
+      encode_mixed_group(*pred, enc, bytes);
+    else
+      for (auto& e : enc)
+        while (!e->done()) e->encode_next(nullptr);
+    for (size_t g = 0; g < idx.size(); ++g)
+      fill_record(records[idx[g]], mode, enc[g]->finish(), data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size),
+                  o.store_incompressible);
+    progress.add(idx.size());
+  });
+  return records;
+}
 
 void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const std::vector<ChunkRecord>& records,
                          const std::vector<ChunkRange>& ranges, const std::vector<size_t>& which, const CodecOptions& o,
@@ -213,45 +184,40 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
       todo.push_back(i);
   }
   progress.add(which.size() - todo.size());
-  // Audio-only chunks need no language model; mixed ones go through it in groups.
+  auto decode = [&](const std::vector<size_t>& group, Predictor* pred) {
+    Decoders dec;
+    std::vector<size_t> sizes, live;
+    for (size_t i : group) {
+      try {
+        dec.push_back(std::make_unique<mixing::AudioChunkDecoder>(shape_of(spec, ranges[i].size), records[i].tokens));
+        sizes.push_back(ranges[i].size);
+        live.push_back(i);
+      } catch (const Error& e) {
+        d.errors[i] = e.what();
+      }
+    }
+    auto bytes = decode_group(pred, dec, sizes);
+    for (size_t g = 0; g < live.size(); ++g) {
+      const size_t i = live[g];
+      try {
+        dec[g]->check_end();
+        Bytes chunk = chunk_from_audio_bytes(spec, bytes[g]);
+        if (!checksum_matches(records[i].checksum, hash64(chunk))) fail_format("checksum mismatch after decoding");
+        d.chunks[i] = std::move(chunk);
+      } catch (const Error& e) {
+        d.errors[i] = e.what();
+      }
+    }
+    progress.add(group.size());
+  };
+  // Audio-only chunks need no language model; mixed ones go through it in batches.
   for (TokenMode mode : {TokenMode::Audio, TokenMode::Mixed}) {
     std::vector<size_t> members;
     for (size_t i : todo)
       if (records[i].mode == mode) members.push_back(i);
-    if (members.empty()) continue;
     const bool with_lm = mode == TokenMode::Mixed;
-    auto run = [&](const std::vector<size_t>& group, Predictor* pred) {
-      std::vector<std::unique_ptr<mixing::AudioChunkDecoder>> owned;
-      std::vector<mixing::AudioChunkDecoder*> dec;
-      std::vector<size_t> sizes, live;
-      std::vector<mixing::ChunkShape> shapes;
-      for (size_t k : group) shapes.push_back(shape_of(spec, ranges[members[k]].size));
-      for (size_t j = 0; j < group.size(); ++j) {
-        const size_t i = members[group[j]];
-        try {
-          owned.push_back(std::make_unique<mixing::AudioChunkDecoder>(shapes[j], records[i].tokens));
-          dec.push_back(owned.back().get());
-          sizes.push_back(ranges[i].size);
-          live.push_back(i);
-        } catch (const Error& e) {
-          d.errors[i] = e.what();
-        }
-      }
-      auto bytes = decode_group(pred, dec, sizes);
-      for (size_t g = 0; g < live.size(); ++g) {
-        const size_t i = live[g];
-        try {
-          dec[g]->check_end();
-          Bytes chunk = chunk_from_audio_bytes(spec, bytes[g]);
-          if (!checksum_matches(records[i].checksum, hash64(chunk))) fail_format("checksum mismatch after decoding");
-          d.chunks[i] = std::move(chunk);
-        } catch (const Error& e) {
-          d.errors[i] = e.what();
-        }
-      }
-      progress.add(group.size());
-    };
-    run_audio_groups(model, with_lm, members.size(), o, run);
+    if (!members.empty())
+      run_batches(model, predictor_mode(with_lm), batches(members, with_lm ? o.batch : 1), o, decode);
   }
 }
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "lmac/codec/detail/audio_chunks.hpp"
-#include "lmac/codec/detail/chunk_progress.hpp"
+#include "lmac/codec/detail/chunk_codec_common.hpp"
 #include "lmac/coding/arithmetic_coder.hpp"
 #include "lmac/coding/residual_coder.hpp"
 #include "lmac/common/hash.hpp"
@@ -78,16 +78,7 @@ void encode_group(Predictor& pred, const std::vector<Prepared*>& group, std::vec
   }
 }
 
-template <typename Fn>
-void for_groups(const std::vector<size_t>& members, int batch, Fn&& fn) {
-  size_t b = static_cast<size_t>(std::max(1, batch));
-  for (size_t start = 0; start < members.size(); start += b)
-    fn(std::vector<size_t>(members.begin() + static_cast<ptrdiff_t>(start),
-                           members.begin() + static_cast<ptrdiff_t>(std::min(members.size(), start + b))));
-}
-
-// Calls fn(group_indices, predictor) for each group of chunks of one mode; groups run
-// in parallel when the model allows several predictors, else one after another.
+// Calls fn(group_indices, predictor) for each group of chunks of one mode.
 template <typename Fn>
 void run_groups(const CodecModel& model, const std::vector<TokenMode>& modes, const CodecOptions& o, Fn&& fn) {
   for (TokenMode mode : {TokenMode::Char, TokenMode::Subword}) {
@@ -95,28 +86,9 @@ void run_groups(const CodecModel& model, const std::vector<TokenMode>& modes, co
     for (size_t i = 0; i < modes.size(); ++i)
       if (modes[i] == mode) members.push_back(i);
     if (members.empty()) continue;
-    std::vector<std::vector<size_t>> groups;
-    for_groups(members, o.batch, [&](std::vector<size_t> g) { groups.push_back(std::move(g)); });
-    if (model.parallel_predictors()) {
-      parallel_for_each(o.threads, groups.size(), [&](size_t gi) {
-        auto pred = model.predictor(mode, 1);
-        fn(groups[gi], *pred);
-      });
-    } else {
-      auto pred = model.predictor(mode, o.threads);
-      for (auto& g : groups) fn(g, *pred);
-    }
+    run_batches(model, mode, batches(members, o.batch), o,
+                [&](const std::vector<size_t>& g, Predictor* pred) { fn(g, *pred); });
   }
-}
-
-// The chunk's bytes as they are: when the model cannot make them smaller.
-void store(ChunkRecord& r, ByteSpan chunk) {
-  r.stored = true;
-  r.mode = TokenMode::Char;
-  r.token_count = 0;
-  r.tokens.assign(chunk.begin(), chunk.end());
-  r.residual_mode = ResidualMode::Packed;
-  r.residual.clear();
 }
 
 }  // namespace
@@ -148,7 +120,7 @@ std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec&
       r.residual = std::move(p.residual.bytes);
       const ByteSpan chunk = data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size);
       r.checksum = hash64(chunk);
-      if (o.store_incompressible && r.tokens.size() + r.residual.size() >= chunk.size()) store(r, chunk);
+      if (o.store_incompressible && r.tokens.size() + r.residual.size() >= chunk.size()) store_verbatim(r, chunk);
     }
     progress.add(idx.size());
   });
@@ -201,6 +173,7 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
   DecodedChunks d;
   d.chunks.resize(records.size());
   d.errors.resize(records.size());
+  std::vector<size_t> audio_coded, index_map;  // chunks coded bit by bit; chunks coded as tokens
   for (size_t i = 0; i < records.size(); ++i) {
     if (!wanted[i]) continue;
     if (records[i].stored) {  // no model involved: the bytes themselves, checked
@@ -211,24 +184,17 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
         d.errors[i] = "checksum mismatch in a stored chunk";
       else
         d.chunks[i] = b;
-    } else if (records[i].mode == TokenMode::Audio || records[i].mode == TokenMode::Mixed) {
-      continue;  // audio-coded: checked and decoded below
-    } else if (records[i].token_count > ranges[i].size || records[i].token_count > model.max_tokens())
+    } else if (codes_bits(records[i].mode))
+      audio_coded.push_back(i);  // checked and decoded by the audio codec
+    else if (records[i].token_count > ranges[i].size || records[i].token_count > model.max_tokens())
       d.errors[i] = "token count larger than the chunk or the model's context";
     else if (records[i].mode == TokenMode::Subword && !model.has_subword())
       d.errors[i] = "chunk needs a subword tokenizer";
     else if (model.audio_mixing() != AudioMixing::None)
       d.errors[i] = "chunk was coded as tokens; the audio and mix models code bits";
-  }
-  std::vector<size_t> audio_coded;
-  for (size_t i = 0; i < records.size(); ++i)
-    if (wanted[i] && !records[i].stored && (records[i].mode == TokenMode::Audio || records[i].mode == TokenMode::Mixed))
-      audio_coded.push_back(i);
-  std::vector<size_t> index_map;  // the chunks to decode
-  for (size_t i = 0; i < records.size(); ++i)
-    if (wanted[i] && d.errors[i].empty() && !records[i].stored && records[i].mode != TokenMode::Audio &&
-        records[i].mode != TokenMode::Mixed)
+    else
       index_map.push_back(i);
+  }
   std::vector<TokenMode> sub_modes;
   sub_modes.reserve(index_map.size());
   for (size_t i : index_map) sub_modes.push_back(records[i].mode);

@@ -13,4 +13,7 @@ enum class TokenMode : uint8_t {
   Mixed = 4,  // every bit by the audio model mixed with the LM's char distribution
 };
 
+// Whether chunks of this mode are coded bit by bit by the audio model (no tokens).
+constexpr bool codes_bits(TokenMode m) { return m == TokenMode::Audio || m == TokenMode::Mixed; }
+
 }  // namespace lmac

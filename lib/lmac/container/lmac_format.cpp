@@ -94,8 +94,7 @@ void read_record(ByteReader& r, ByteSpan file, ParsedStream& p, size_t i) {
   ByteSpan tok = r.bytes(ntok), res = r.bytes(nres);
   uint64_t want = hash64(file.subspan(start, r.pos() - start));
   const bool stored = mode == kStoredMode;
-  const bool audio_coded =
-      mode == static_cast<uint8_t>(TokenMode::Audio) || mode == static_cast<uint8_t>(TokenMode::Mixed);
+  const bool audio_coded = codes_bits(static_cast<TokenMode>(mode));
   if (!checksum_matches(r.u64(), want) || mode > static_cast<uint8_t>(TokenMode::Mixed) || rmode > 1 ||
       (stored && (c.token_count != 0 || nres != 0)) || (audio_coded && (nres != 0 || rmode != 0))) {
     p.damaged.push_back(i);

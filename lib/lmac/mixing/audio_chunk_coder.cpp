@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <optional>
 
 #include "lmac/coding/arithmetic_coder.hpp"
@@ -22,14 +23,6 @@ constexpr int32_t kMinP = 16;  // coded probabilities stay in [16, 65520] / 6553
 constexpr int kWideFactor = 4;
 constexpr int kBias = 256;
 
-int bit_length(uint64_t v) {
-  int n = 0;
-  for (; v; v >>= 1) ++n;
-  return n;
-}
-
-int32_t clamp_p(int64_t p) { return static_cast<int32_t>(std::clamp<int64_t>(p, 1, kProbOne - 1)); }
-
 }  // namespace
 
 // The probability of every bit of a chunk, given the bits before it: shared by the
@@ -38,7 +31,6 @@ class ChunkBitModel {
  public:
   ChunkBitModel(const ChunkShape& shape, std::vector<ChannelParams> params)
       : shape_(shape),
-        wasted_(wasted_bits(params)),
         predictor_(std::move(params), shape.channel.size() / static_cast<size_t>(shape.channels) + 1, shape.bits),
         audio_mixer_(64, std::span<const int32_t, 3>(kAudioWeights)),
         audio_refiner_(64),
@@ -66,10 +58,11 @@ class ChunkBitModel {
 
   // P(next bit = 1) in 1/65536, within [kMinP, 65536 - kMinP].
   int32_t p1() {
-    const int b = coded_bits_ - 1 - bit_;  // bit of the value seen by the model
-    const int in_byte = bit_ % 8;          // 0..6 symbol bits, 7 the dropped bit
-    const int32_t narrow = stretch(clamp_p(narrow_->p1())), wide = stretch(clamp_p(wide_->p1()));
-    const int rel = std::clamp(b + 1 - bit_length(static_cast<uint64_t>(guess_.mae16 >> 4)) + 6, 0, 15);
+    const int b = coded_bits_ - 1 - bit_;                                        // bit of the value seen by the model
+    const int in_byte = bit_ % 8;                                                // 0..6 symbol bits, 7 the dropped bit
+    const int32_t narrow = stretch(narrow_->p1()), wide = stretch(wide_->p1());  // stretch clamps to [1, 65535]
+    const int rel =
+        std::clamp(b + 1 - static_cast<int>(std::bit_width(static_cast<uint64_t>(guess_.mae16 >> 4))) + 6, 0, 15);
     const int ctx = rel * 4 + std::min(bit_ / 8, 3);
     const int32_t p_audio = refined(audio_mixer_, audio_refiner_, ctx, std::array<int32_t, 3>{narrow, wide, kBias});
     if (!lm_) return p_audio;
@@ -77,7 +70,7 @@ class ChunkBitModel {
     if (in_byte < 7) {
       const uint64_t all = tree_[static_cast<size_t>(node_)];
       const uint64_t ones = tree_[static_cast<size_t>(2 * node_ + 1)];
-      if (all) lm = stretch(clamp_p(static_cast<int64_t>((ones << 16) / all)));
+      if (all) lm = stretch(static_cast<int32_t>((ones << 16) / all));
     }
     const int32_t p_mixed = refined(mixed_mixer_, mixed_refiner_, ctx, std::array<int32_t, 4>{narrow, wide, lm, kBias});
     return std::clamp(switch_.mix(rel, p_audio, p_mixed), kMinP, kProbOne - kMinP);
@@ -113,7 +106,7 @@ class ChunkBitModel {
 
   void start_sample() {
     const int channel = shape_.channel[sample_];
-    coded_bits_ = shape_.bits - wasted_[static_cast<size_t>(channel)];
+    coded_bits_ = shape_.bits - predictor_.wasted(channel);
     guess_ = predictor_.predict(channel);
     const int64_t lo = -(int64_t{1} << (coded_bits_ - 1));
     narrow_.emplace(lo, coded_bits_, guess_.mu16, guess_.mae16);
@@ -122,14 +115,7 @@ class ChunkBitModel {
     value_ = 0;
   }
 
-  static std::vector<int> wasted_bits(const std::vector<ChannelParams>& params) {
-    std::vector<int> w;
-    for (const auto& p : params) w.push_back(p.wasted);
-    return w;
-  }
-
   const ChunkShape shape_;
-  std::vector<int> wasted_;
   int coded_bits_ = 0;  // of the current sample: its width less the channel's wasted bits
   SamplePredictor predictor_;
   Mixer<3> audio_mixer_;

@@ -9,8 +9,8 @@
 namespace lmac::mixing {
 namespace {
 
-constexpr int kOwnTaps = 16;       // LMS inputs: the channel's last linear residuals
-constexpr int kCrossTaps = 2;      // and, for channels > 0, channel 0's of this frame and the last
+constexpr size_t kOwnTaps = 16;    // LMS inputs: the channel's last linear residuals
+constexpr size_t kCrossTaps = 2;   // and, for channels > 0, channel 0's of this frame and the last
 constexpr int32_t kLmsStep = 192;  // sign-sign step, in 1/65536
 constexpr int32_t kLmsLimit = 1 << 18;
 
@@ -155,7 +155,8 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
   return best;
 }
 
-SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frames, int bits) : bits_(bits) {
+SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frames, int bits)
+    : bits_(bits), in_(kOwnTaps + kCrossTaps, 0) {
   for (auto& p : params) {
     Channel c;
     if (p.wasted >= bits) fail_format("audio model parameters drop every bit of the samples");
@@ -169,22 +170,19 @@ SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frame
   if (ch_.empty()) fail("audio model: no channels");
 }
 
-int64_t SamplePredictor::lms_input(const Channel& c, int ch, int k) const {
-  if (k < kOwnTaps) {
-    const size_t t = c.r1.size();
-    return t > static_cast<size_t>(k) ? c.r1[t - 1 - static_cast<size_t>(k)] : 0;
-  }
-  if (ch == 0) return 0;
-  const auto& r0 = ch_[0].r1;
+void SamplePredictor::gather_inputs(const Channel& c, int ch) {
   const size_t f = c.r1.size();  // this frame; channel 0 has coded it already
-  const size_t back = static_cast<size_t>(k - kOwnTaps);
-  return f + 1 <= r0.size() && f >= back ? r0[f - back] : 0;
+  for (size_t k = 0; k < kOwnTaps; ++k) in_[k] = f > k ? c.r1[f - 1 - k] : 0;
+  const auto& r0 = ch_[0].r1;
+  for (size_t back = 0; back < kCrossTaps; ++back)
+    in_[kOwnTaps + back] = ch > 0 && f < r0.size() && f >= back ? r0[f - back] : 0;
 }
 
 SamplePredictor::Guess SamplePredictor::predict(int channel) {
   current_ = channel;
   Channel& c = ch_[static_cast<size_t>(channel)];
   const size_t t = c.x.size();
+  gather_inputs(c, channel);
   if (t == 0) {
     // Nothing to go on: channel 0's sample of this frame, or mid-scale, spread wide.
     pred1_ = channel > 0 && !ch_[0].x.empty() ? ch_[0].x[0] : 0;
@@ -198,8 +196,7 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
   const int64_t lo = -(int64_t{1} << (n - 1)), hi = (int64_t{1} << (n - 1)) - 1;
   pred1_ = std::clamp(linear_prediction(c.params, c.x, t), lo, hi);
   int64_t dot = 0;
-  for (int k = 0; k < kOwnTaps + kCrossTaps; ++k)
-    dot += int64_t{c.lms[static_cast<size_t>(k)]} * lms_input(c, channel, k);
+  for (size_t k = 0; k < in_.size(); ++k) dot += int64_t{c.lms[k]} * in_[k];
   pred2_ = dot >> 16;
   guess_ = {std::clamp(16 * (pred1_ + pred2_) + c.bias16, 16 * lo, 16 * hi), c.mae16};
   return guess_;
@@ -210,11 +207,9 @@ void SamplePredictor::update(int64_t value) {
   const int64_t r1 = value - pred1_;
   const int64_t e2 = sign(r1 - pred2_);
   if (e2 != 0)
-    for (int k = 0; k < kOwnTaps + kCrossTaps; ++k) {
-      int32_t& w = c.lms[static_cast<size_t>(k)];
-      w = std::clamp<int32_t>(w + static_cast<int32_t>(e2 * sign(lms_input(c, current_, k))) * kLmsStep, -kLmsLimit,
-                              kLmsLimit);
-    }
+    for (size_t k = 0; k < in_.size(); ++k)
+      c.lms[k] =
+          std::clamp<int32_t>(c.lms[k] + static_cast<int32_t>(e2 * sign(in_[k])) * kLmsStep, -kLmsLimit, kLmsLimit);
   const int64_t e16 = 16 * value - guess_.mu16;
   if (!c.x.empty()) {
     c.bias16 += (16 * (value - pred1_ - pred2_) - c.bias16) >> 5;

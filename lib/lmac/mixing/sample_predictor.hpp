@@ -50,6 +50,8 @@ class SamplePredictor {
   Guess predict(int channel);
   // The actual value of the sample just predicted.
   void update(int64_t value);
+  // Low bits of `channel` that are 0 in every sample (the model sees value >> wasted).
+  int wasted(int channel) const { return ch_[static_cast<size_t>(channel)].params.wasted; }
 
  private:
   struct Channel {
@@ -59,13 +61,14 @@ class SamplePredictor {
     std::vector<int32_t> lms;
     int64_t bias16 = 0, mae16 = 0;
   };
-  int64_t linear(const Channel& c) const;
-  int64_t lms_input(const Channel& c, int ch, int k) const;
+  // The LMS stage's inputs for the next sample of channel `ch`, into in_.
+  void gather_inputs(const Channel& c, int ch);
 
   std::vector<Channel> ch_;
   int bits_;
   int current_ = 0;
   int64_t pred1_ = 0, pred2_ = 0;
+  std::vector<int64_t> in_;  // LMS inputs of the sample just predicted
   Guess guess_{};
 };
 

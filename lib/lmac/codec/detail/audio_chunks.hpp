@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "lmac/codec/chunk_codec.hpp"
-#include "lmac/codec/detail/chunk_progress.hpp"
+#include "lmac/codec/detail/chunk_codec_common.hpp"
 
 namespace lmac {
 
