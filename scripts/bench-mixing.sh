@@ -15,12 +15,13 @@ chunks=${CHUNKS:-40}
 verify=--no-verify
 [ -n "${VERIFY:-}" ] && verify=
 tmp_csv=$(mktemp)
-trap 'rm -f "$tmp_csv"' EXIT
+trap 'rm -f "$tmp_csv" "$tmp_csv.log"' EXIT
 printf '| set | bits | lm | audio | mix | FLAC -8 | WavPack -hhx6 | mix vs audio | audio KB/s (compress / decompress, 0: not run) |\n|---|---|---|---|---|---|---|---|---|\n'
 for s in "${sets[@]}"; do
   for bd in 8 16 24; do
     "$lmac" eval --audio-dir "$s" --bit-depth "$bd" --sample random --seed 1 --num-chunks "$chunks" --no-whole $verify \
-      --compressors lm,audio,mix,flac,wavpack --csv "$tmp_csv" >/dev/null 2>&1 || true
+      --compressors lm,audio,mix,flac,wavpack --csv "$tmp_csv" >"$tmp_csv.log" 2>&1 ||
+      { echo "$s at $bd bits: eval failed:" >&2; tail -3 "$tmp_csv.log" >&2; exit 1; }
     awk -F, -v set="$(basename "$s")" -v bd="$bd" '
       NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
       { c = $col["compressor"]; rate[c] = $col["real_rate"]; raw[c] = $col["raw_bytes"]
