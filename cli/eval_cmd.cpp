@@ -92,8 +92,8 @@ void add_eval(CLI::App& app) {
       ->check(CLI::IsMember({8, 16, 24, 32}));
   c->add_flag("--use_16bit", use_16bit, "deprecated: same as --bit-depth 16");
   c->add_option("--chunk-size,--chunk_size", chunk,
-                "chunk size in bytes (default: 2048, or the model's context minus 2 where that is less, e.g. 2046 with "
-                "the bundled model; rounded down to whole frames)");
+                "chunk size in bytes (default: 2048, or the model's context minus 2 where that is less; rounded down "
+                "to whole stereo frames: 2046 at 8 and 24 bits, 2044 at 16 and 32 with the bundled model)");
   c->add_option("--num-chunks,--num_chunks", d.num_chunks, "chunks to evaluate (default 0: all)");
   c->add_option("--compressors", compressors,
                 "comma-separated (default all): lm (the language model alone), audio (lmac's audio model alone), mix "
@@ -188,10 +188,11 @@ void add_eval(CLI::App& app) {
           if (!is_model_row(n)) make_compressor(n);  // refuse unknown names before reading any audio
         PcmFormat probe;
         probe.bits = static_cast<uint16_t>(d.bit_depth);
-        probe.channels = 1;
-        // 2048 bytes, rounded down to whole stereo frames (2046 at 24 bits).
-        const uint32_t pair = 2u * static_cast<uint32_t>(probe.bytes_per_sample());
-        d.chunk_bytes = chunk ? chunk : paper || !m ? kDefaultChunkBytes / pair * pair : default_chunk_bytes(*m, probe);
+        probe.channels = 2;  // whole stereo frames, so stereo files chunk too (2044 at 16 bits, 2046 at 24)
+        const uint32_t frame = static_cast<uint32_t>(probe.frame_bytes());
+        d.chunk_bytes = chunk         ? chunk
+                        : paper || !m ? kDefaultChunkBytes / frame * frame
+                                      : default_chunk_bytes(*m, probe);
         Dataset data = load_dataset(d);
         if (world().rank() == 0)
           for (const auto& [path, why] : data.skipped) report_error(path, "skipped: " + why);

@@ -291,6 +291,20 @@ TEST(Cli, EvalWithOldSpellingsAndReports) {
   EXPECT_TRUE(one_line(r.err)) << r.err;
 }
 
+TEST(Cli, EvalDefaultChunkSizeFitsStereoFramesOfTheBundledModel) {
+  // The bundled model's context allows 2046 bytes; a 16-bit stereo frame is 4, so the
+  // default must round down to 2044 rather than refuse the file.
+  std::string dir = test::temp_dir() + "/evalstereo";
+  std::filesystem::create_directories(dir);
+  wav_file("evalstereo/s.wav");
+  std::string json = test::temp_dir() + "/stereo.json";
+  CmdResult r = run("eval --audio-dir " + dir +
+                    " --bit-depth 16 --num-chunks 1 --compressors lm,audio,mix,flac --json " + json + " > /dev/null");
+  ASSERT_EQ(r.code, 0) << r.err;
+  Bytes j = test::read_bytes(json);
+  EXPECT_NE(std::string(j.begin(), j.end()).find("\"chunk_size\": 2044"), std::string::npos);
+}
+
 TEST(Cli, MissingOrWrongModelIsAClearError) {
   std::string in = wav_file("m.wav");
   CmdResult r = run("compress -f -m " + test::temp_dir() + "/no-such-model.gguf " + in);
