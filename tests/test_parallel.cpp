@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -68,6 +69,25 @@ TEST(Parallel, TheFirstErrorIsRethrownAfterEveryPieceEnded) {
                std::runtime_error);
   EXPECT_EQ(ran.load(), 100);                                 // the other pieces still ran: no half-written outputs
   EXPECT_NO_THROW(parallel_for_each(4, 100, [](size_t) {}));  // and the pool still works
+}
+
+// Whole groups of chunks run as tasks side by side, also right after loops whose helper
+// stalled (which makes fine-grained loops run inline for a while): each task here
+// waits to see the other one start.
+TEST(Parallel, TasksRunSideBySideEvenWhileLoopsBackOff) {
+  const auto caller = std::this_thread::get_id();
+  parallel_for_each(2, 2, [&](size_t) {  // a helper that takes long: the pool backs off
+    if (std::this_thread::get_id() != caller) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  });
+  std::atomic<int> started{0};
+  std::vector<int> saw_other(2, 0);
+  parallel_tasks(2, 2, [&](size_t i) {
+    started.fetch_add(1);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (started.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    saw_other[i] = started.load() == 2;
+  });
+  EXPECT_EQ(saw_other, (std::vector<int>{1, 1}));
 }
 
 }  // namespace

@@ -144,24 +144,27 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
                       model.max_tokens() / spec.format->frame_bytes() * spec.format->frame_bytes()));
   std::vector<ChunkRecord> records(ranges.size());
   ChunkProgress progress{o.progress, ranges.size()};
-  const auto groups = batches(all_of(ranges.size()), with_lm ? o.batch : 1);
-  run_batches(model, predictor_mode(with_lm), groups, o, [&](const std::vector<size_t>& idx, Predictor* pred) {
-    std::vector<std::vector<uint8_t>> bytes;
-    Encoders enc;
-    for (size_t i : idx) {
-      bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
-      enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, ranges[i].size), bytes.back()));
-    }
-    if (pred)
-      encode_mixed_group(*pred, enc, bytes);
-    else
-      for (auto& e : enc)
-        while (!e->done()) e->encode_next(nullptr);
-    for (size_t g = 0; g < idx.size(); ++g)
-      fill_record(records[idx[g]], mode, enc[g]->finish(), data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size),
-                  o.store_incompressible);
-    progress.add(idx.size());
-  });
+  std::vector<size_t> sizes;
+  for (const ChunkRange& r : ranges) sizes.push_back(r.size);
+  run_batches(
+      model, predictor_mode(with_lm), all_of(ranges.size()), sizes, with_lm ? o.batch : 1, o,
+      [&](const std::vector<size_t>& idx, Predictor* pred) {
+        std::vector<std::vector<uint8_t>> bytes;
+        Encoders enc;
+        for (size_t i : idx) {
+          bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
+          enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, ranges[i].size), bytes.back()));
+        }
+        if (pred)
+          encode_mixed_group(*pred, enc, bytes);
+        else
+          for (auto& e : enc)
+            while (!e->done()) e->encode_next(nullptr);
+        for (size_t g = 0; g < idx.size(); ++g)
+          fill_record(records[idx[g]], mode, enc[g]->finish(), data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size),
+                      o.store_incompressible);
+        progress.add(idx.size());
+      });
   return records;
 }
 
@@ -212,12 +215,11 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
   };
   // Audio-only chunks need no language model; mixed ones go through it in batches.
   for (TokenMode mode : {TokenMode::Audio, TokenMode::Mixed}) {
-    std::vector<size_t> members;
+    std::vector<size_t> members, sizes;
     for (size_t i : todo)
-      if (records[i].mode == mode) members.push_back(i);
+      if (records[i].mode == mode) members.push_back(i), sizes.push_back(ranges[i].size);
     const bool with_lm = mode == TokenMode::Mixed;
-    if (!members.empty())
-      run_batches(model, predictor_mode(with_lm), batches(members, with_lm ? o.batch : 1), o, decode);
+    run_batches(model, predictor_mode(with_lm), members, sizes, with_lm ? o.batch : 1, o, decode);
   }
 }
 

@@ -78,15 +78,16 @@ void encode_group(Predictor& pred, const std::vector<Prepared*>& group, std::vec
   }
 }
 
-// Calls fn(group_indices, predictor) for each group of chunks of one mode.
+// Calls fn(group_indices, predictor) for each group of chunks of one mode (tokens[i]:
+// chunk i's token count, its work).
 template <typename Fn>
-void run_groups(const CodecModel& model, const std::vector<TokenMode>& modes, const CodecOptions& o, Fn&& fn) {
+void run_groups(const CodecModel& model, const std::vector<TokenMode>& modes, const std::vector<size_t>& tokens,
+                const CodecOptions& o, Fn&& fn) {
   for (TokenMode mode : {TokenMode::Char, TokenMode::Subword}) {
-    std::vector<size_t> members;
+    std::vector<size_t> members, cost;
     for (size_t i = 0; i < modes.size(); ++i)
-      if (modes[i] == mode) members.push_back(i);
-    if (members.empty()) continue;
-    run_batches(model, mode, batches(members, o.batch), o,
+      if (modes[i] == mode) members.push_back(i), cost.push_back(tokens[i]);
+    run_batches(model, mode, members, cost, o.batch, o,
                 [&](const std::vector<size_t>& g, Predictor* pred) { fn(g, *pred); });
   }
 }
@@ -98,13 +99,15 @@ std::vector<ChunkRecord> encode_chunks(const CodecModel& model, const ChunkSpec&
   if (model.audio_mixing() != AudioMixing::None) return encode_audio_chunks(model, spec, data, ranges, o);
   std::vector<Prepared> prepared(ranges.size());
   std::vector<TokenMode> modes(ranges.size());
+  std::vector<size_t> tokens(ranges.size());
   for (size_t i = 0; i < ranges.size(); ++i) {
     prepared[i] = prepare(model, spec, data.subspan(ranges[i].offset, ranges[i].size), o.tokenization);
     modes[i] = prepared[i].mode;
+    tokens[i] = prepared[i].tokens.size();
   }
   std::vector<ChunkRecord> records(ranges.size());
   ChunkProgress progress{o.progress, ranges.size()};
-  run_groups(model, modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
+  run_groups(model, modes, tokens, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
     std::vector<Prepared*> group;
     group.reserve(idx.size());
     for (size_t i : idx) group.push_back(&prepared[i]);
@@ -196,14 +199,14 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
       index_map.push_back(i);
   }
   std::vector<TokenMode> sub_modes;
-  sub_modes.reserve(index_map.size());
-  for (size_t i : index_map) sub_modes.push_back(records[i].mode);
+  std::vector<size_t> sub_tokens;
+  for (size_t i : index_map) sub_modes.push_back(records[i].mode), sub_tokens.push_back(records[i].token_count);
   ChunkProgress progress{o.progress, records.size()};
   // stored or skipped; audio-coded chunks report their own
   if (index_map.size() + audio_coded.size() < records.size())
     progress.add(records.size() - index_map.size() - audio_coded.size());
   decode_audio_chunks(model, spec, records, ranges, audio_coded, o, progress, d);
-  run_groups(model, sub_modes, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
+  run_groups(model, sub_modes, sub_tokens, o, [&](const std::vector<size_t>& idx, Predictor& pred) {
     std::vector<const ChunkRecord*> group;
     group.reserve(idx.size());
     for (size_t k : idx) group.push_back(&records[index_map[k]]);

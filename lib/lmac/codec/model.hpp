@@ -38,8 +38,11 @@ class CodecModel {
   virtual size_t max_tokens() const = 0;
   // A predictor over the mode's alphabet. threads: threads it may use inside one call.
   virtual std::unique_ptr<Predictor> predictor(TokenMode mode, int threads) const = 0;
-  // Whether several predictors may run at once on different threads (cheap models);
-  // otherwise the codec uses one predictor and gives it all the threads.
+  // Whether several one-thread predictors may run at once, each on its own group of
+  // chunks, with groups cut small enough that every thread has one (cheap models: a
+  // decode step then never waits for another thread). Otherwise the codec uses one
+  // predictor and gives it all the threads (a GPU; a model too large to be read once per
+  // step and thread). Bits do not depend on the choice (batch invariance).
   virtual bool parallel_predictors() const = 0;
   // Parameters of the model (for the paper's model-size-adjusted rate); 0 if none.
   virtual uint64_t parameter_count() const { return 0; }

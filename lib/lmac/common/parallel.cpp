@@ -42,7 +42,8 @@ class Pool {
     return *pool;
   }
 
-  bool try_run(int threads, size_t n, size_t grain, const std::function<void(size_t, size_t)>& body) {
+  // coarse: pieces long enough that waits for helpers say nothing about the machine.
+  bool try_run(int threads, size_t n, size_t grain, const std::function<void(size_t, size_t)>& body, bool coarse) {
     std::unique_lock lock(run_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
     grow(threads - 1);
@@ -68,7 +69,7 @@ class Pool {
       else
         std::this_thread::yield();
     }
-    note_wait(own_done - start, Clock::now() - own_done);
+    if (!coarse) note_wait(own_done - start, Clock::now() - own_done);
     if (error_) std::rethrow_exception(error_);
     return true;
   }
@@ -92,16 +93,17 @@ class Pool {
     }
   }
 
+  // A new helper starts from the wake count before this loop's, so it joins the loop
+  // being started even when its thread runs only after the wake-up.
   void grow(int helpers) {
     while (static_cast<int>(threads_.size()) < helpers) {
       const int index = static_cast<int>(threads_.size());
-      threads_.emplace_back([this, index] { helper(index); });
+      threads_.emplace_back([this, index, seen = wake_.load()] { helper(index, seen); });
       threads_.back().detach();
     }
   }
 
-  void helper(int index) {
-    uint32_t seen = wake_.load();
+  void helper(int index, uint32_t seen) {
     for (;;) {
       seen = wait_for_change(seen);
       if (index < active_.load(std::memory_order_relaxed)) work();
@@ -161,12 +163,36 @@ class Pool {
 
 }  // namespace
 
+namespace {
+
+// The caller alone, piece by piece as the pool would cut them, so that a failing piece
+// skips no other piece whether or not helpers ran.
+void run_inline(size_t n, size_t grain, const std::function<void(size_t, size_t)>& body) {
+  std::exception_ptr first;
+  for (size_t b = 0; b < n; b += grain) {
+    try {
+      body(b, std::min(n, b + grain));
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+}
+
+}  // namespace
+
 void parallel_for(int threads, size_t n, size_t grain, const std::function<void(size_t, size_t)>& body) {
   grain = std::max<size_t>(grain, 1);
   if (threads <= 1 || n <= grain || t_inside || Pool::get().backing_off() ||
-      !Pool::get().try_run(threads, n, grain, body)) {
-    if (n > 0) body(0, n);
-  }
+      !Pool::get().try_run(threads, n, grain, body, false))
+    run_inline(n, grain, body);
+}
+
+void parallel_tasks(int threads, size_t n, const std::function<void(size_t)>& task) {
+  const std::function<void(size_t, size_t)> body = [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) task(i);
+  };
+  if (threads <= 1 || n <= 1 || t_inside || !Pool::get().try_run(threads, n, 1, body, true)) run_inline(n, 1, body);
 }
 
 }  // namespace lmac

@@ -19,9 +19,15 @@ namespace lmac {
 
 // Runs body(begin, end) over [0, n) in pieces of `grain` items on up to `threads`
 // threads (the caller included). Runs inline when threads <= 1, n <= grain, or when
-// called from inside another parallel_for. The first exception a body throws is
-// rethrown here after every piece has finished or been skipped.
+// called from inside another parallel_for; a loop of small pieces also runs inline
+// while the pool backs off on a busy machine (a helper that was descheduled stalled
+// the last loops). The first exception a body throws is rethrown here after every
+// other piece has run, on helpers or inline alike.
 void parallel_for(int threads, size_t n, size_t grain, const std::function<void(size_t, size_t)>& body);
+
+// Tasks that each run long compared to waking a thread (whole groups of chunks): they
+// always get the helpers, back-off or not, since a task never waits for another.
+void parallel_tasks(int threads, size_t n, const std::function<void(size_t)>& task);
 
 // One item at a time: body(i).
 inline void parallel_for_each(int threads, size_t n, const std::function<void(size_t)>& body) {

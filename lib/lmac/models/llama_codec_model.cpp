@@ -16,6 +16,16 @@ namespace {
 // probability mass, so large vocabularies get the coder's full 30 bits.
 int total_bits_for(size_t alphabet) { return alphabet <= 4096 ? 24 : 30; }
 
+constexpr size_t kCachedWeightBytes = size_t{32} << 20;
+
+// Bytes of weights one forward step reads: every layer's matrices and the output head.
+size_t step_weight_bytes(const LlamaModel& m) {
+  size_t b = m.output().rows * m.output().row_bytes;
+  for (const LlamaLayer& l : m.layers())
+    for (const Matrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) b += w->rows * w->row_bytes;
+  return b;
+}
+
 // Predictor over a Llama model: subword mode codes vocabulary ids; char mode codes the
 // 128 symbols, each standing for the model's token of that character, with the
 // distribution renormalized over those 128 tokens (only their logits are computed).
@@ -80,7 +90,12 @@ class LlamaCodecModel final : public CodecModel {
   std::unique_ptr<Predictor> predictor(TokenMode mode, int threads) const override {
     return std::make_unique<LlamaPredictor>(*model_, mode, threads);
   }
-  bool parallel_predictors() const override { return false; }
+  // On the CPU, a model whose weights stay in the caches costs little more when each
+  // thread reads them for its own sequences; a larger one is read once per step for the
+  // whole batch, threads splitting each operation.
+  bool parallel_predictors() const override {
+    return selected_device().starts_with("cpu") && step_weight_bytes(*model_) <= kCachedWeightBytes;
+  }
   uint64_t parameter_count() const override { return model_->parameter_count(); }
 
  private:

@@ -24,22 +24,60 @@ inline std::vector<std::vector<size_t>> batches(const std::vector<size_t>& membe
   return groups;
 }
 
-// Calls fn(group, predictor) for every group. Groups run in parallel, each with a
-// predictor of its own, when the model allows several predictors or no predictor is
-// needed (mode none: fn gets null); otherwise one predictor gets every thread and the
-// groups run one after another.
-template <typename Fn>
-void run_batches(const CodecModel& model, std::optional<TokenMode> mode, const std::vector<std::vector<size_t>>& groups,
-                 const CodecOptions& o, Fn&& fn) {
-  if (!mode || model.parallel_predictors()) {
-    parallel_for_each(o.threads, groups.size(), [&](size_t gi) {
-      auto pred = mode ? model.predictor(*mode, 1) : nullptr;
-      fn(groups[gi], pred.get());
-    });
-  } else {
-    auto pred = model.predictor(*mode, o.threads);
-    for (const auto& g : groups) fn(g, pred.get());
+// `members` dealt into `n_groups` groups of about equal total cost (largest first, each
+// to the group with the least so far; at most ceil(members / n_groups) per group), each
+// group in member order.
+inline std::vector<std::vector<size_t>> balanced_groups(const std::vector<size_t>& members,
+                                                        const std::vector<size_t>& cost, size_t n_groups) {
+  std::vector<size_t> order(members.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  const size_t room = (members.size() + n_groups - 1) / n_groups;
+  std::vector<std::vector<size_t>> picked(n_groups);
+  std::vector<size_t> load(n_groups, 0);
+  for (size_t k : order) {
+    size_t best = n_groups;
+    for (size_t g = 0; g < n_groups; ++g)
+      if (picked[g].size() < room && (best == n_groups || load[g] < load[best])) best = g;
+    picked[best].push_back(k);
+    load[best] += cost[k];
   }
+  std::vector<std::vector<size_t>> groups;
+  for (auto& p : picked) {
+    if (p.empty()) continue;
+    std::sort(p.begin(), p.end());
+    auto& g = groups.emplace_back();
+    for (size_t k : p) g.push_back(members[k]);
+  }
+  return groups;
+}
+
+// Calls fn(group, predictor) for `members` (cost[k]: the work of members[k], e.g. its
+// bytes) in groups of at most `batch`. With parallel predictors (or none needed: mode
+// none, fn gets null) groups run side by side, each with a one-thread predictor of its
+// own, and are balanced so that every thread has as much to do: no decode step then
+// waits for another thread, and a busy machine costs only the time its cores are taken.
+// Otherwise, or when only one group is possible, one predictor gets every thread and
+// the groups run one after another. Bits do not depend on the grouping.
+template <typename Fn>
+void run_batches(const CodecModel& model, std::optional<TokenMode> mode, const std::vector<size_t>& members,
+                 const std::vector<size_t>& cost, int batch, const CodecOptions& o, Fn&& fn) {
+  const size_t threads = static_cast<size_t>(std::max(1, o.threads)), b = static_cast<size_t>(std::max(1, batch));
+  if (members.empty()) return;
+  if (!mode || model.parallel_predictors()) {
+    // A whole number of rounds of `threads` groups, each within the batch.
+    const size_t rounds = (members.size() + b * threads - 1) / (b * threads);
+    const auto groups = balanced_groups(members, cost, std::min(members.size(), rounds * threads));
+    if (!mode || groups.size() > 1) {
+      parallel_tasks(o.threads, groups.size(), [&](size_t gi) {
+        auto pred = mode ? model.predictor(*mode, 1) : nullptr;
+        fn(groups[gi], pred.get());
+      });
+      return;
+    }
+  }
+  auto pred = model.predictor(*mode, o.threads);
+  for (const auto& g : batches(members, batch)) fn(g, pred.get());
 }
 
 // The chunk's bytes as they are: when the model cannot make them smaller.
