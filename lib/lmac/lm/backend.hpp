@@ -29,6 +29,8 @@ struct Matrix {
   size_t rows = 0, cols = 0;
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
+  // The same values in a layout of the backend's own (made by `weights`), or null.
+  const void* prepared = nullptr;
 };
 
 // All of w dequantized to float32, row after row (the CPU's own dequantizers): what
@@ -66,6 +68,8 @@ struct AttentionJob {
   float* out;  // n_head x head_dim
 };
 
+enum class WeightUse { Products, RowsOnly };
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -80,9 +84,11 @@ class Backend {
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
   // The weights in the backend's memory and layout; called once per tensor of a
-  // session. The CPU computes on the mapped file; CUDA uploads (Q8_0 as stored, other
-  // types dequantized to float32, the exact values the CPU's dot16 reads).
-  virtual Matrix weights(const Matrix& w) = 0;
+  // session. The CPU computes on the mapped file (Q8_0 also repacked for its VNNI
+  // kernel, shared between sessions); CUDA uploads (Q8_0 as stored, other types
+  // dequantized to float32, the exact values the CPU's dot16 reads).
+  // `use`: whether matmul will read w (or only get_rows, which reads the stored rows).
+  virtual Matrix weights(const Matrix& w, WeightUse use) = 0;
   virtual const float* weights(const float* v, size_t n) = 0;
 
   // ---- Operations (docs/ARITHMETIC.md §2; all pointers are the backend's memory)

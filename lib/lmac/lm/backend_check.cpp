@@ -83,7 +83,7 @@ std::vector<uint8_t> q8_matrix(std::mt19937& rng, size_t rows, size_t cols) {
 }
 
 void check_matmul(Pair& p, std::mt19937& rng, GgmlType type, size_t n, std::vector<BackendCheck>& out) {
-  const size_t rows = 48, cols = 256;
+  const size_t rows = 45, cols = 256;  // rows: two whole tiles of 16 and a partial one
   std::vector<uint8_t> raw;
   if (type == GgmlType::Q8_0) {
     raw = q8_matrix(rng, rows, cols);
@@ -98,7 +98,7 @@ void check_matmul(Pair& p, std::mt19937& rng, GgmlType type, size_t n, std::vect
     }
   }
   const Matrix host{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};
-  const Matrix wa = p.a.weights(host), wb = p.b.weights(host);
+  const Matrix wa = p.a.weights(host, WeightUse::Products), wb = p.b.weights(host, WeightUse::Products);
   std::vector<float> xs = hard_floats(rng, n * cols);
   if (type == GgmlType::Q8_0 && n > 1)  // a block of full-scale activations: |block sum| > 2^24
     for (size_t i = 0; i < 32; ++i) xs[cols + i] = (i % 2) ? -1.0f : 1.0f;
@@ -107,7 +107,7 @@ void check_matmul(Pair& p, std::mt19937& rng, GgmlType type, size_t n, std::vect
   p.a.matmul(wa, x.first, n, y.first, {});
   p.b.matmul(wb, x.second, n, y.second, {});
   out.push_back(p.compare(fmt::format("matmul {} x {} tokens", ggml_type_info(type).name, n), y, n * rows));
-  const std::vector<int32_t> subset = {47, 0, 5, 5, 31};
+  const std::vector<int32_t> subset = {44, 0, 5, 5, 31};
   auto z = p.zeros<float>(n * subset.size());
   p.a.matmul(wa, x.first, n, z.first, subset);
   p.b.matmul(wb, x.second, n, z.second, subset);

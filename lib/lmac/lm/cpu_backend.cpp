@@ -211,8 +211,17 @@ class CpuBackend final : public HostBackend {
   explicit CpuBackend(int threads) : threads_(std::max(1, threads)) {}
   const char* name() const override { return "cpu"; }
 
-  // The CPU computes on the mapped file as it is.
-  Matrix weights(const Matrix& w) override { return w; }
+  // The CPU computes on the mapped file as it is, and Q8_0 matrices also on a copy in
+  // the VNNI kernel's layout where the CPU has it.
+  Matrix weights(const Matrix& w, WeightUse use) override {
+    Matrix m = w;
+    if (use == WeightUse::RowsOnly) return m;
+    if (auto p = cpu::pack_q8(w, threads_)) {
+      m.prepared = p.get();
+      packed_.push_back(std::move(p));
+    }
+    return m;
+  }
   using HostBackend::weights;
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
@@ -223,10 +232,14 @@ class CpuBackend final : public HostBackend {
     if (cpu::q8_product_ok(w)) {
       cpu::size_q8(n, w.cols, xq_);
       parallel_for_each(threads_, n, [&](size_t t) { cpu::quantize_q8_row(x, t, xq_); });
-      parallel_for_each(threads_, tiles, [&](size_t tile) {
-        thread_local std::vector<uint8_t> scratch;
-        cpu::q8_product_tile(w, rows, tile * kTile, std::min(kTile, n_out - tile * kTile), xq_, y, n_out, scratch);
-      });
+      // Runs of neighbouring tiles per piece: one memory stream per thread.
+      parallel_for(threads_, tiles, std::max<size_t>(1, tiles / (4 * static_cast<size_t>(threads_))),
+                   [&](size_t b, size_t e) {
+                     thread_local std::vector<uint8_t> scratch;
+                     for (size_t tile = b; tile < e; ++tile)
+                       cpu::q8_product_tile(w, static_cast<const cpu::PackedQ8*>(w.prepared), rows, tile * kTile,
+                                            std::min(kTile, n_out - tile * kTile), xq_, y, n_out, scratch);
+                   });
       return;
     }
     if (fused_ok(w, n)) {
@@ -324,6 +337,7 @@ class CpuBackend final : public HostBackend {
  private:
   int threads_;
   cpu::Q8Activations xq_;  // the current product's activations, for Q8_0 weights
+  std::vector<std::shared_ptr<const cpu::PackedQ8>> packed_;
 };
 
 }  // namespace

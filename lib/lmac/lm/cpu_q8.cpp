@@ -1,7 +1,8 @@
-// Q8_0 x 16-bit activation products. The AVX-512 kernel keeps 16 weight rows in the
-// lanes of a register: a tile's blocks are widened to 16 bits and repacked so that one
-// 64-byte load holds 2 weights of each of the 16 rows, and vpdpwssd adds 2 products per
-// lane per instruction; the block sums are exact 32-bit integers.
+// Q8_0 x 16-bit activation products. The AVX-512 VNNI kernel keeps 16 weight rows in
+// the lanes of a register: tiles of 16 rows are packed (once per tensor, or per call for
+// a selection of rows) so that one 64-byte load holds 4 weights of each row, and
+// vpdpbusd adds 4 byte products per lane per instruction; the block sums are exact
+// 32-bit integers (see cpu_q8.hpp for the byte split of the activations).
 #include "lmac/lm/detail/cpu_q8.hpp"
 #include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
@@ -10,7 +11,15 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
+#include <tuple>
+
+#include "lmac/common/hash.hpp"
+#include "lmac/common/parallel.hpp"
 
 #include "lmac/lm/ggml_types.hpp"
 
@@ -19,9 +28,15 @@ namespace {
 
 constexpr size_t kBlock = 32, kBlockBytes = 34;  // Q8_0: fp16 scale, 32 int8
 constexpr size_t kTileRows = 16;
-constexpr size_t kDirectMaxTokens = 2;                      // measured: the direct kernel loses from 3 tokens on
-constexpr size_t kPackedQ = size_t{16} * 64;                // 16 groups of 16 rows x 2 int16
-constexpr size_t kPackedBlock = kPackedQ + size_t{16} * 4;  // then 16 float scales
+constexpr size_t kDirectMaxTokens = 2;     // measured: the direct kernel loses from 3 tokens on
+constexpr size_t kTileQ = size_t{8} * 64;  // per block of a packed tile: 8 groups of 16 rows x 4 int8
+constexpr size_t kTileTokens = 4;          // tokens per pass over a tile (measured best of 3-8 at 1.1B)
+// Decode streams the weights from memory once per step: the hardware prefetcher alone
+// leaves the kernel waiting on most cache lines (measured).
+constexpr size_t kPrefetchAhead = 4 * kTileQ;
+
+// Bytes of one packed tile of nb blocks (weights, then fp16 scales; whole cache lines).
+size_t tile_bytes(size_t nb) { return (nb * (kTileQ + kTileRows * 2) + 63) / 64 * 64; }
 
 bool have_vnni() {
   static const bool ok = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
@@ -208,70 +223,87 @@ __attribute__((target("avx512f"))) void transpose_16x8(const __m256i* rows, __m5
   }
 }
 
-// Rows j0..j0+nj of every block into `out` as int16 pairs: for each 4 weights
-// w0..w3 of a row, group 2g holds (w0, w2) and group 2g+1 holds (w1, w3) of each of the
-// 16 rows (one dword transpose, then the bytes sign-extended in place; the activations'
-// pair order matches, see quantize_q8_row). Missing rows are zero weights.
-__attribute__((target("avx512f,avx512bw"))) void pack_tile_avx512(const Matrix& w, std::span<const int32_t> rows,
-                                                                  size_t j0, size_t nj, uint8_t* out) {
+// Rows j0..j0+nj of w (zero rows past nj) into one tile of PackedQ8's layout: per
+// block, a dword transpose puts weights 4g..4g+3 of the 16 rows in group g.
+__attribute__((target("avx512f,avx512bw"))) void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0,
+                                                           size_t nj, uint8_t* out) {
   const size_t nb = w.cols / kBlock;
   const uint8_t* src[kTileRows];
   for (size_t r = 0; r < kTileRows; ++r) src[r] = r < nj ? weight_row(w, rows, j0 + r) : nullptr;
+  uint8_t* scales = out + nb * kTileQ;
   for (size_t b = 0; b < nb; ++b) {
-    uint8_t* pb = out + b * kPackedBlock;
     __m256i q[kTileRows];
-    alignas(32) uint16_t scales[kTileRows];
     for (size_t r = 0; r < kTileRows; ++r) {
       const uint8_t* blk = src[r] ? src[r] + b * kBlockBytes : nullptr;
       q[r] = blk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)) : _mm256_setzero_si256();
-      scales[r] = scale_bits(blk);
+      const uint16_t bits = scale_bits(blk);
+      std::memcpy(scales + (b * kTileRows + r) * 2, &bits, 2);
     }
     __m512i g[8];
     transpose_16x8(q, g);
-    for (size_t i = 0; i < 8; ++i) {
-      _mm512_storeu_si512(pb + 128 * i, _mm512_srai_epi16(_mm512_slli_epi16(g[i], 8), 8));  // bytes 0, 2
-      _mm512_storeu_si512(pb + 128 * i + 64, _mm512_srai_epi16(g[i], 8));                   // bytes 1, 3
-    }
-    _mm512_storeu_ps(reinterpret_cast<float*>(pb + kPackedQ),
-                     _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales))));
+    for (size_t i = 0; i < 8; ++i) _mm512_storeu_si512(out + b * kTileQ + 64 * i, g[i]);
   }
 }
 
-inline uint32_t load_u32(const int16_t* p) {
-  uint32_t v;
+// Per block of 32 values, q + 32768 as 32 high bytes then 32 low bytes.
+__attribute__((target("avx512f,avx512bw"))) void split_bytes_avx512(const int16_t* q, size_t k, uint8_t* out) {
+  for (size_t b = 0; b < k / kBlock; ++b) {
+    const __m512i u = _mm512_xor_si512(_mm512_loadu_si512(q + b * kBlock), _mm512_set1_epi16(-32768));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 64), _mm512_cvtepi16_epi8(_mm512_srli_epi16(u, 8)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 64 + 32),
+                        _mm512_cvtepi16_epi8(_mm512_and_si512(u, _mm512_set1_epi16(0xff))));
+  }
+}
+
+inline int32_t load_i32(const uint8_t* p) {
+  int32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
 
-// T tokens from t0 against one packed tile.
+// T tokens from t0 against one packed tile: per block, three exact vpdpbusd sums per
+// row (weights times the high bytes, the low bytes, and ones) make sum qw qx.
 template <int T>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(const uint8_t* packed, size_t nb,
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(const uint8_t* tile, size_t nb,
                                                                                const Q8Activations& x, size_t t0,
                                                                                float* y, size_t y_stride, size_t nj) {
+  const uint8_t* scales = tile + nb * kTileQ;
+  const __m512i ones = _mm512_set1_epi8(1);
   __m512 acc[T];
-  const int16_t* xq[T];
+  const uint8_t* xb[T];
   for (int t = 0; t < T; ++t) {
     acc[t] = _mm512_setzero_ps();
-    xq[t] = x.pairs.data() + (t0 + static_cast<size_t>(t)) * x.k;
+    xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
   }
   for (size_t b = 0; b < nb; ++b) {
-    const uint8_t* pb = packed + b * kPackedBlock;
-    __m512i isum[T];
-    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
-    for (size_t p = 0; p < 16; ++p) {
-      const __m512i wv = _mm512_loadu_si512(pb + 64 * p);
-      for (int t = 0; t < T; ++t)
-        isum[t] =
-            _mm512_dpwssd_epi32(isum[t], wv, _mm512_set1_epi32(static_cast<int>(load_u32(xq[t] + b * kBlock + 2 * p))));
+    const uint8_t* pb = tile + b * kTileQ;
+    __m512i sw = _mm512_setzero_si512(), h[T], l[T];
+    for (int t = 0; t < T; ++t) h[t] = l[t] = _mm512_setzero_si512();
+    for (size_t g = 0; g < 8; ++g) {
+      _mm_prefetch(reinterpret_cast<const char*>(pb + kPrefetchAhead + 64 * g), _MM_HINT_T0);
+      const __m512i wv = _mm512_loadu_si512(pb + 64 * g);
+      sw = _mm512_dpbusd_epi32(sw, ones, wv);
+      for (int t = 0; t < T; ++t) {
+        h[t] = _mm512_dpbusd_epi32(h[t], _mm512_set1_epi32(load_i32(xb[t] + b * 2 * kBlock + 4 * g)), wv);
+        l[t] = _mm512_dpbusd_epi32(l[t], _mm512_set1_epi32(load_i32(xb[t] + b * 2 * kBlock + kBlock + 4 * g)), wv);
+      }
     }
-    const __m512 dw = _mm512_loadu_ps(reinterpret_cast<const float*>(pb + kPackedQ));
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + b * kTileRows * 2)));
+    const __m512i offset = _mm512_slli_epi32(sw, 15);  // 32768 sum qw
     for (int t = 0; t < T; ++t) {
+      const __m512i isum = _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]), offset);
       const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x.d[(t0 + static_cast<size_t>(t)) * nb + b]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), s, acc[t]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc[t]);
     }
   }
   const __mmask16 m = static_cast<__mmask16>((1u << nj) - 1u);
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + static_cast<size_t>(t)) * y_stride, m, acc[t]);
+}
+
+void tile_all_tokens(const uint8_t* tile, size_t nb, const Q8Activations& x, float* y, size_t y_stride, size_t nj) {
+  for (size_t t = 0; t < x.n; t += kTileTokens)
+    with_count<kTileTokens>(x.n - t,
+                            [&](auto n) { tile_tokens_avx512<decltype(n)::value>(tile, nb, x, t, y, y_stride, nj); });
 }
 
 template <int Imm>
@@ -335,22 +367,46 @@ void product_avx512(const Matrix& w, std::span<const int32_t> rows, size_t j0, s
         x.n, [&](auto n) { product_direct_avx512<decltype(n)::value>(w, rows, j0, nj, x, 0, y, y_stride); });
   }
   const size_t nb = w.cols / kBlock;
-  scratch.resize(nb * kPackedBlock);
-  pack_tile_avx512(w, rows, j0, nj, scratch.data());
-  for (size_t t = 0; t < x.n; t += 8)
-    with_count<8>(x.n - t,
-                  [&](auto n) { tile_tokens_avx512<decltype(n)::value>(scratch.data(), nb, x, t, y, y_stride, nj); });
+  scratch.resize(tile_bytes(nb));
+  pack_tile(w, rows, j0, nj, scratch.data());
+  tile_all_tokens(scratch.data(), nb, x, y, y_stride, nj);
 }
 
 }  // namespace
 
 bool q8_product_ok(const Matrix& w) { return w.type == GgmlType::Q8_0 && w.cols % kBlock == 0; }
 
+std::shared_ptr<const PackedQ8> pack_q8(const Matrix& w, int threads) {
+  if (!have_vnni() || !q8_product_ok(w) || w.rows == 0) return nullptr;
+  // Keyed by the tensor's contents (hashing is a small part of packing): an address
+  // alone could be another tensor's by now.
+  const uint64_t key = hash64(w.data, w.rows * w.row_bytes);
+  static std::mutex lock;
+  static std::map<std::tuple<uint64_t, size_t, size_t>, std::weak_ptr<const PackedQ8>> made;
+  std::lock_guard guard(lock);
+  std::erase_if(made, [](const auto& e) { return e.second.expired(); });
+  auto& slot = made[{key, w.rows, w.cols}];
+  if (auto p = slot.lock()) return p;
+  auto p = std::make_shared<PackedQ8>();
+  const size_t nb = w.cols / kBlock, tiles = (w.rows + kTileRows - 1) / kTileRows;
+  p->rows = w.rows;
+  p->cols = w.cols;
+  p->tile_bytes = tile_bytes(nb);
+  p->data = {static_cast<uint8_t*>(std::aligned_alloc(64, tiles * p->tile_bytes)), [](uint8_t* q) { std::free(q); }};
+  if (!p->data) throw std::bad_alloc();
+  uint8_t* out = p->data.get();
+  parallel_for_each(threads, tiles, [&](size_t t) {
+    pack_tile(w, {}, t * kTileRows, std::min(kTileRows, w.rows - t * kTileRows), out + t * p->tile_bytes);
+  });
+  slot = p;
+  return p;
+}
+
 void size_q8(size_t n, size_t k, Q8Activations& out) {
   out.n = n;
   out.k = k;
   out.q.resize(n * k);
-  out.pairs.resize(have_vnni() ? n * k : 0);
+  out.bytes.resize(have_vnni() ? 2 * n * k : 0);
   out.d.resize(n * k / kBlock);
 }
 
@@ -362,20 +418,14 @@ void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
                                                 : quantize_block_scalar;
   for (size_t b = 0; b < nb; ++b)
     quantize(x + t * out.k + b * kBlock, out.q.data() + t * out.k + b * kBlock, &out.d[t * nb + b]);
-  if (out.pairs.empty()) return;
-  int16_t* p = out.pairs.data() + t * out.k;  // each 4 values as (0, 2, 1, 3), as pack_tile_avx512 pairs them
-  const int16_t* q = out.q.data() + t * out.k;
-  for (size_t i = 0; i < out.k; i += 4) {
-    p[i] = q[i];
-    p[i + 1] = q[i + 2];
-    p[i + 2] = q[i + 1];
-    p[i + 3] = q[i + 3];
-  }
+  if (!out.bytes.empty()) split_bytes_avx512(out.q.data() + t * out.k, out.k, out.bytes.data() + 2 * t * out.k);
 }
 
-void q8_product_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
-                     float* y, size_t y_stride, std::vector<uint8_t>& scratch) {
-  if (have_vnni())
+void q8_product_tile(const Matrix& w, const PackedQ8* packed, std::span<const int32_t> rows, size_t j0, size_t nj,
+                     const Q8Activations& x, float* y, size_t y_stride, std::vector<uint8_t>& scratch) {
+  if (packed != nullptr && rows.empty() && have_vnni())
+    tile_all_tokens(packed->data.get() + j0 / kTileRows * packed->tile_bytes, w.cols / kBlock, x, y + j0, y_stride, nj);
+  else if (have_vnni())
     product_avx512(w, rows, j0, nj, x, y + j0, y_stride, scratch);
   else if (have_avx2())
     product_avx2(w, rows, j0, nj, x, y + j0, y_stride);

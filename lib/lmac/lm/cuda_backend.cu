@@ -157,7 +157,7 @@ class CudaBackend final : public Backend {
     check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "copy");
   }
 
-  Matrix weights(const Matrix& w) override {
+  Matrix weights(const Matrix& w, WeightUse) override {
     if (w.type == GgmlType::Q8_0 || w.type == GgmlType::F32) {
       void* d = own(w.rows * w.row_bytes);
       upload(d, w.data, w.rows * w.row_bytes);

@@ -21,7 +21,7 @@ class GridBackend final : public HostBackend {
   explicit GridBackend(int threads) : threads_(std::max(1, threads)) {}
   const char* name() const override { return "grid"; }
 
-  Matrix weights(const Matrix& w) override {
+  Matrix weights(const Matrix& w, WeightUse) override {
     if (w.type == GgmlType::Q8_0 || w.type == GgmlType::F32) return w;
     const std::vector<float>& f = owned_.emplace_back(dequantize_matrix(w));
     return {GgmlType::F32, w.rows, w.cols, reinterpret_cast<const uint8_t*>(f.data()), w.cols * sizeof(float)};

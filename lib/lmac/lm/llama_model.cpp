@@ -140,13 +140,15 @@ LlamaSession::LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> bac
     : model_(model), backend_(std::move(backend)) {
   Backend& be = *backend_;
   const LlamaConfig& c = model.config();
-  w_.token_embd = be.weights(model.token_embd());
-  w_.output = c.tied_output ? w_.token_embd : be.weights(model.output());
+  w_.token_embd = be.weights(model.token_embd(), c.tied_output ? WeightUse::Products : WeightUse::RowsOnly);
+  w_.output = c.tied_output ? w_.token_embd : be.weights(model.output(), WeightUse::Products);
   w_.output_norm = be.weights(model.output_norm(), c.n_embd);
   for (const LlamaLayer& l : model.layers())
-    w_.layers.push_back({be.weights(l.attn_norm, c.n_embd), be.weights(l.wq), be.weights(l.wk), be.weights(l.wv),
-                         be.weights(l.wo), be.weights(l.ffn_norm, c.n_embd), be.weights(l.w_gate), be.weights(l.w_up),
-                         be.weights(l.w_down)});
+    w_.layers.push_back({be.weights(l.attn_norm, c.n_embd), be.weights(l.wq, WeightUse::Products),
+                         be.weights(l.wk, WeightUse::Products), be.weights(l.wv, WeightUse::Products),
+                         be.weights(l.wo, WeightUse::Products), be.weights(l.ffn_norm, c.n_embd),
+                         be.weights(l.w_gate, WeightUse::Products), be.weights(l.w_up, WeightUse::Products),
+                         be.weights(l.w_down, WeightUse::Products)});
 }
 
 size_t LlamaSession::length(uint32_t seq) const {

@@ -4,11 +4,15 @@
 //                qx_i = lrint(x_i * (amax > 0 ? 32767 / amax : 0));
 //   y = fma chain over blocks b of (float(sum_i qw_i qx_i), dw_b * dx_b), from 0.
 // Each block sum is an exact integer, so the AVX-512 VNNI kernel (16 rows in the lanes
-// of a register) and the scalar one give the same bits for any batch.
+// of a register) and the scalar one give the same bits for any batch. The VNNI kernel
+// multiplies int8 weights by the activations' two bytes: with u = qx + 32768 = 256 h + l
+// (h, l unsigned bytes), sum qw qx = 256 sum qw h + sum qw l - 32768 sum qw, each sum an
+// exact vpdpbusd.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -22,18 +26,33 @@ namespace lmac::cpu {
 struct Q8Activations {
   size_t n = 0, k = 0;
   std::vector<int16_t> q;      // n x k
-  std::vector<int16_t> pairs;  // q with each 4 values in the order 0, 2, 1, 3 (for the AVX-512 tiles)
+  std::vector<uint8_t> bytes;  // n x 2k, for the VNNI tiles: per block, the 32 high bytes of q + 32768, then the 32 low
   std::vector<float> d;        // n x k/32 block scales
 };
 
 bool q8_product_ok(const Matrix& w);
+
+// Q8_0 weights in the VNNI kernel's layout, made once per tensor: tiles of 16 rows (the
+// last padded with zero rows); a tile holds, per block, 8 groups of 64 bytes (group g:
+// weights 4g..4g+3 of each of the 16 rows, row after row), then the 16 rows' fp16 scales
+// of every block. The same bytes as the file's, moved; shared by every CPU backend of
+// the process that computes on the same tensor (one session per thread would otherwise
+// copy the model once per thread).
+struct PackedQ8 {
+  size_t rows = 0, cols = 0, tile_bytes = 0;
+  std::unique_ptr<uint8_t[], void (*)(uint8_t*)> data{nullptr, nullptr};
+};
+// Null where the CPU has no VNNI kernel for w (then products read w as stored).
+std::shared_ptr<const PackedQ8> pack_q8(const Matrix& w, int threads);
+
 // Sizes `out` for n rows of k values; then quantize_q8_row fills row t from x (n x k),
 // rows independently (threads may share the work).
 void size_q8(size_t n, size_t k, Q8Activations& out);
 void quantize_q8_row(const float* x, size_t t, Q8Activations& out);
 // y[t * y_stride + j] for output rows j in [j0, j0 + nj), nj <= 16; row j of the product
-// is weight row rows[j] (or j when rows is empty).
-void q8_product_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
-                     float* y, size_t y_stride, std::vector<uint8_t>& scratch);
+// is weight row rows[j] (or j when rows is empty). `packed`: w in pack_q8's layout, or
+// null (used only when rows is empty).
+void q8_product_tile(const Matrix& w, const PackedQ8* packed, std::span<const int32_t> rows, size_t j0, size_t nj,
+                     const Q8Activations& x, float* y, size_t y_stride, std::vector<uint8_t>& scratch);
 
 }  // namespace lmac::cpu
