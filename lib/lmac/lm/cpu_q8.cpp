@@ -33,7 +33,7 @@ constexpr size_t kTileQ = size_t{8} * 64;  // per block of a packed tile: 8 grou
 constexpr size_t kTileTokens = 4;          // tokens per pass over a tile (measured best of 3-8 at 1.1B)
 // Decode streams the weights from memory once per step: the hardware prefetcher alone
 // leaves the kernel waiting on most cache lines (measured).
-constexpr size_t kPrefetchAhead = 4 * kTileQ;
+constexpr size_t kPrefetchAhead = 16 * kTileQ;
 
 // Bytes of one packed tile of nb blocks (weights, then fp16 scales; whole cache lines).
 size_t tile_bytes(size_t nb) { return (nb * (kTileQ + kTileRows * 2) + 63) / 64 * 64; }
