@@ -95,6 +95,9 @@ TEST(LmCodec, SameBytesForAnyThreadsAndBatchAndDecodesWithAny) {
   }
 }
 
+// On the CPU the bundled model's chunks run in groups per thread (see Parallel.*).
+TEST(LmCodec, BundledModelRunsOnePredictorPerThreadOnTheCpu) { EXPECT_TRUE(bundled().parallel_predictors()); }
+
 TEST(LmCodec, ScalarAndSimdKernelsGiveIdenticalStreams) {
   PcmFormat f;
   f.bits = 16;

@@ -90,5 +90,17 @@ TEST(Parallel, TasksRunSideBySideEvenWhileLoopsBackOff) {
   EXPECT_EQ(saw_other, (std::vector<int>{1, 1}));
 }
 
+// The codec's groups of chunks per thread: an 8 KB file of four full chunks and a tiny
+// last one splits 3 + 2 with equal work.
+TEST(Parallel, BalancedGroupsEvenOutTheWork) {
+  const std::vector<size_t> members = {10, 11, 12, 13, 14}, cost = {2046, 2046, 2046, 2046, 8};
+  EXPECT_EQ(balanced_groups(members, cost, 2), (std::vector<std::vector<size_t>>{{10, 12, 14}, {11, 13}}));
+  const auto four = balanced_groups({0, 1, 2, 3, 4, 5, 6}, {5, 1, 1, 1, 1, 1, 1}, 4);
+  ASSERT_EQ(four.size(), 4u);
+  for (const auto& g : four) EXPECT_LE(g.size(), 2u);
+  EXPECT_EQ(four[0], (std::vector<size_t>{0}));  // the big one alone
+  EXPECT_EQ(balanced_groups({7, 8}, {1, 1}, 5).size(), 2u);
+}
+
 }  // namespace
 }  // namespace lmac

@@ -195,4 +195,30 @@ void parallel_tasks(int threads, size_t n, const std::function<void(size_t)>& ta
   if (threads <= 1 || n <= 1 || t_inside || !Pool::get().try_run(threads, n, 1, body, true)) run_inline(n, 1, body);
 }
 
+std::vector<std::vector<size_t>> balanced_groups(const std::vector<size_t>& members, const std::vector<size_t>& cost,
+                                                 size_t n_groups) {
+  std::vector<size_t> order(members.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  n_groups = std::max<size_t>(1, n_groups);
+  const size_t room = (members.size() + n_groups - 1) / n_groups;
+  std::vector<std::vector<size_t>> picked(n_groups);
+  std::vector<size_t> load(n_groups, 0);
+  for (size_t k : order) {
+    size_t best = n_groups;
+    for (size_t g = 0; g < n_groups; ++g)
+      if (picked[g].size() < room && (best == n_groups || load[g] < load[best])) best = g;
+    picked[best].push_back(k);
+    load[best] += cost[k];
+  }
+  std::vector<std::vector<size_t>> groups;
+  for (auto& p : picked) {
+    if (p.empty()) continue;
+    std::sort(p.begin(), p.end());
+    auto& g = groups.emplace_back();
+    for (size_t k : p) g.push_back(members[k]);
+  }
+  return groups;
+}
+
 }  // namespace lmac

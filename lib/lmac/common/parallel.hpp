@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <vector>
 
 namespace lmac {
 
@@ -28,6 +29,12 @@ void parallel_for(int threads, size_t n, size_t grain, const std::function<void(
 // Tasks that each run long compared to waking a thread (whole groups of chunks): they
 // always get the helpers, back-off or not, since a task never waits for another.
 void parallel_tasks(int threads, size_t n, const std::function<void(size_t)>& task);
+
+// `members` dealt into at most `n_groups` groups of about equal total cost (cost[k]: the
+// work of members[k]; largest first, each to the group with the least so far, at most
+// ceil(members / n_groups) per group), each group in member order; no empty groups.
+std::vector<std::vector<size_t>> balanced_groups(const std::vector<size_t>& members, const std::vector<size_t>& cost,
+                                                 size_t n_groups);
 
 // One item at a time: body(i).
 inline void parallel_for_each(int threads, size_t n, const std::function<void(size_t)>& body) {

@@ -24,34 +24,6 @@ inline std::vector<std::vector<size_t>> batches(const std::vector<size_t>& membe
   return groups;
 }
 
-// `members` dealt into `n_groups` groups of about equal total cost (largest first, each
-// to the group with the least so far; at most ceil(members / n_groups) per group), each
-// group in member order.
-inline std::vector<std::vector<size_t>> balanced_groups(const std::vector<size_t>& members,
-                                                        const std::vector<size_t>& cost, size_t n_groups) {
-  std::vector<size_t> order(members.size());
-  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
-  const size_t room = (members.size() + n_groups - 1) / n_groups;
-  std::vector<std::vector<size_t>> picked(n_groups);
-  std::vector<size_t> load(n_groups, 0);
-  for (size_t k : order) {
-    size_t best = n_groups;
-    for (size_t g = 0; g < n_groups; ++g)
-      if (picked[g].size() < room && (best == n_groups || load[g] < load[best])) best = g;
-    picked[best].push_back(k);
-    load[best] += cost[k];
-  }
-  std::vector<std::vector<size_t>> groups;
-  for (auto& p : picked) {
-    if (p.empty()) continue;
-    std::sort(p.begin(), p.end());
-    auto& g = groups.emplace_back();
-    for (size_t k : p) g.push_back(members[k]);
-  }
-  return groups;
-}
-
 // Calls fn(group, predictor) for `members` (cost[k]: the work of members[k], e.g. its
 // bytes) in groups of at most `batch`. With parallel predictors (or none needed: mode
 // none, fn gets null) groups run side by side, each with a one-thread predictor of its
