@@ -29,6 +29,9 @@ struct Matrix {
   size_t rows = 0, cols = 0;
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
+  // Names the bytes (from the model's fingerprint and the tensor), so that a backend
+  // can share what it makes of them without hashing them; 0: unknown.
+  uint64_t content_id = 0;
   // The same values in a layout of the backend's own (made by `weights`), or null.
   const void* prepared = nullptr;
 };

@@ -68,6 +68,9 @@ class GgufFile {
   static std::unique_ptr<GgufFile> open(const std::string& path);
   // Parses bytes already in memory (kept alive by the caller).
   static std::unique_ptr<GgufFile> parse(ByteSpan bytes);
+  // Lets go of the whole pages of [p, p + n) in a mapped file (they are read back from
+  // the page cache if touched again): for tensors a backend has copied. No-op otherwise.
+  void release_pages(const void* p, size_t n) const;
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;

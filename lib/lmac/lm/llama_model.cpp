@@ -127,6 +127,16 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
   const std::string revision = fmt::format("lmac-engine-arithmetic-{}", kArithmeticRevision);
   h.update(revision.data(), revision.size());
   m->fingerprint_ = h.digest();
+  // Content ids: the fingerprint and the tensor's place in the model.
+  uint64_t index = 0;
+  auto name = [&](Matrix& w) {
+    const uint64_t parts[2] = {m->fingerprint_, ++index};
+    w.content_id = hash64(parts, sizeof parts);
+  };
+  name(m->token_embd_);
+  name(m->output_);
+  for (LlamaLayer& l : m->layers_)
+    for (Matrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) name(*w);
   return m;
 }
 
@@ -140,15 +150,21 @@ LlamaSession::LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> bac
     : model_(model), backend_(std::move(backend)) {
   Backend& be = *backend_;
   const LlamaConfig& c = model.config();
-  w_.token_embd = be.weights(model.token_embd(), c.tied_output ? WeightUse::Products : WeightUse::RowsOnly);
-  w_.output = c.tied_output ? w_.token_embd : be.weights(model.output(), WeightUse::Products);
+  // A matrix the backend copied leaves the mapping's pages at once, so that the file
+  // and the copy are never both resident (a second copy of a 7B model would not fit).
+  auto take = [&](const Matrix& w, WeightUse use) {
+    Matrix m = be.weights(w, use);
+    if (m.prepared != nullptr) model.file().release_pages(w.data, w.rows * w.row_bytes);
+    return m;
+  };
+  w_.token_embd = take(model.token_embd(), c.tied_output ? WeightUse::Products : WeightUse::RowsOnly);
+  w_.output = c.tied_output ? w_.token_embd : take(model.output(), WeightUse::Products);
   w_.output_norm = be.weights(model.output_norm(), c.n_embd);
   for (const LlamaLayer& l : model.layers())
-    w_.layers.push_back({be.weights(l.attn_norm, c.n_embd), be.weights(l.wq, WeightUse::Products),
-                         be.weights(l.wk, WeightUse::Products), be.weights(l.wv, WeightUse::Products),
-                         be.weights(l.wo, WeightUse::Products), be.weights(l.ffn_norm, c.n_embd),
-                         be.weights(l.w_gate, WeightUse::Products), be.weights(l.w_up, WeightUse::Products),
-                         be.weights(l.w_down, WeightUse::Products)});
+    w_.layers.push_back(
+        {be.weights(l.attn_norm, c.n_embd), take(l.wq, WeightUse::Products), take(l.wk, WeightUse::Products),
+         take(l.wv, WeightUse::Products), take(l.wo, WeightUse::Products), be.weights(l.ffn_norm, c.n_embd),
+         take(l.w_gate, WeightUse::Products), take(l.w_up, WeightUse::Products), take(l.w_down, WeightUse::Products)});
 }
 
 size_t LlamaSession::length(uint32_t seq) const {
