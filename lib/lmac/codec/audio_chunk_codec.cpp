@@ -12,8 +12,6 @@
 namespace lmac {
 namespace {
 
-constexpr size_t kSliceTokens = 16;  // positions of one chunk per language-model call when encoding
-
 mixing::ChunkShape shape_of(const ChunkSpec& spec, size_t chunk_bytes) {
   const PcmFormat& f = *spec.format;
   mixing::ChunkShape s;
@@ -58,24 +56,11 @@ using Decoders = std::vector<std::unique_ptr<mixing::AudioChunkDecoder>>;
 
 // A group of chunks mixed with the language model: its tables come a slice at a time.
 void encode_mixed_group(Predictor& pred, Encoders& enc, const std::vector<std::vector<uint8_t>>& bytes) {
-  std::vector<size_t> fed(enc.size(), 0);
-  std::vector<Feed> feeds;
-  std::vector<size_t> who;
-  std::vector<FreqTable> out;
-  for (;;) {
-    feeds.clear();
-    who.clear();
-    for (size_t g = 0; g < enc.size(); ++g)
-      for (size_t k = 0; k < kSliceTokens && fed[g] < bytes[g].size(); ++k, ++fed[g]) {
-        feeds.push_back({static_cast<uint32_t>(g), fed[g] == 0 ? kStartOfSequence : bytes[g][fed[g] - 1] >> 1});
-        who.push_back(g);
-      }
-    if (feeds.empty()) break;
-    out.resize(feeds.size());
-    pred.feed(feeds, out);
-    for (size_t i = 0; i < feeds.size(); ++i) enc[who[i]]->encode_next(&out[i]);
-  }
-  for (size_t g = 0; g < enc.size(); ++g) pred.release(static_cast<uint32_t>(g));
+  std::vector<size_t> lengths;
+  for (const auto& b : bytes) lengths.push_back(b.size());
+  feed_known(
+      pred, lengths, [&](size_t g, size_t t) { return static_cast<int32_t>(bytes[g][t] >> 1); },
+      [&](size_t g, size_t, const FreqTable& table) { enc[g]->encode_next(&table); });
 }
 
 // Decodes one group; tables from the language model when mixed, a byte at a time.
@@ -86,26 +71,10 @@ std::vector<std::vector<uint8_t>> decode_group(Predictor* pred, Decoders& dec, c
       while (out[g].size() < sizes[g]) out[g].push_back(dec[g]->decode_next(nullptr));
     return out;
   }
-  std::vector<Feed> feeds;
-  std::vector<size_t> who;
-  std::vector<FreqTable> tables;
-  for (size_t g = 0; g < dec.size(); ++g)
-    if (sizes[g] > 0) feeds.push_back({static_cast<uint32_t>(g), kStartOfSequence}), who.push_back(g);
-  while (!feeds.empty()) {
-    tables.resize(feeds.size());
-    pred->feed(feeds, tables);
-    std::vector<Feed> next;
-    std::vector<size_t> next_who;
-    for (size_t i = 0; i < feeds.size(); ++i) {
-      const size_t g = who[i];
-      out[g].push_back(dec[g]->decode_next(&tables[i]));
-      if (out[g].size() < sizes[g])
-        next.push_back({static_cast<uint32_t>(g), out[g].back() >> 1}), next_who.push_back(g);
-    }
-    feeds.swap(next);
-    who.swap(next_who);
-  }
-  for (size_t g = 0; g < dec.size(); ++g) pred->release(static_cast<uint32_t>(g));
+  feed_decoded(*pred, sizes, [&](size_t g, const FreqTable& table) {
+    out[g].push_back(dec[g]->decode_next(&table));
+    return static_cast<int32_t>(out[g].back() >> 1);
+  });
   return out;
 }
 

@@ -14,10 +14,6 @@
 namespace lmac {
 namespace {
 
-// Encoder feeds at most this many positions of one chunk per call, which bounds the
-// memory of the distributions (positions x alphabet) whatever the chunk size.
-constexpr size_t kSliceTokens = 16;
-
 struct Prepared {
   TokenMode mode = TokenMode::Char;
   std::vector<int32_t> tokens;
@@ -47,35 +43,16 @@ Prepared prepare(const CodecModel& model, const ChunkSpec& spec, ByteSpan chunk,
 // Runs one group of same-mode chunks through a predictor, encoding every token.
 void encode_group(Predictor& pred, const std::vector<Prepared*>& group, std::vector<Bytes>& coded) {
   std::vector<ArithmeticEncoder> enc(group.size());
-  std::vector<size_t> fed(group.size(), 0);  // positions fed so far (BOS is position 0)
-  std::vector<Feed> feeds;
-  std::vector<std::pair<size_t, size_t>> who;  // (chunk in group, token index it predicts)
-  std::vector<FreqTable> out;
-  for (;;) {
-    feeds.clear();
-    who.clear();
-    for (size_t g = 0; g < group.size(); ++g) {
-      const auto& toks = group[g]->tokens;
-      for (size_t k = 0; k < kSliceTokens && fed[g] < toks.size(); ++k, ++fed[g]) {
-        int32_t sym = fed[g] == 0 ? kStartOfSequence : toks[fed[g] - 1];
-        feeds.push_back({static_cast<uint32_t>(g), sym});
-        who.emplace_back(g, fed[g]);
-      }
-    }
-    if (feeds.empty()) break;
-    out.resize(feeds.size());
-    pred.feed(feeds, out);
-    for (size_t i = 0; i < feeds.size(); ++i) {
-      auto [g, t] = who[i];
-      uint32_t s = static_cast<uint32_t>(group[g]->tokens[t]);
-      if (s >= out[i].freq.size()) fail("token outside the model's alphabet");
-      enc[g].encode(out[i].cum_below(s), out[i].freq[s], out[i].total);
-    }
-  }
-  for (size_t g = 0; g < group.size(); ++g) {
-    pred.release(static_cast<uint32_t>(g));
-    coded[g] = enc[g].finish();
-  }
+  std::vector<size_t> lengths;
+  for (const Prepared* p : group) lengths.push_back(p->tokens.size());
+  feed_known(
+      pred, lengths, [&](size_t g, size_t t) { return group[g]->tokens[t]; },
+      [&](size_t g, size_t t, const FreqTable& table) {
+        const auto s = static_cast<uint32_t>(group[g]->tokens[t]);
+        if (s >= table.freq.size()) fail("token outside the model's alphabet");
+        enc[g].encode(table.cum_below(s), table.freq[s], table.total);
+      });
+  for (size_t g = 0; g < group.size(); ++g) coded[g] = enc[g].finish();
 }
 
 // Calls fn(group_indices, predictor) for each group of chunks of one mode (tokens[i]:
@@ -136,35 +113,15 @@ std::vector<std::vector<int32_t>> decode_token_group(Predictor& pred, const std:
   std::vector<ArithmeticDecoder> dec;
   dec.reserve(group.size());
   std::vector<std::vector<int32_t>> tokens(group.size());
-  for (const ChunkRecord* r : group) dec.emplace_back(r->tokens);
-  std::vector<Feed> feeds;
-  std::vector<size_t> who;
-  std::vector<FreqTable> out;
-  for (size_t g = 0; g < group.size(); ++g)
-    if (group[g]->token_count > 0) {
-      feeds.push_back({static_cast<uint32_t>(g), kStartOfSequence});
-      who.push_back(g);
-    }
-  while (!feeds.empty()) {
-    out.resize(feeds.size());
-    pred.feed(feeds, out);
-    std::vector<Feed> next;
-    std::vector<size_t> next_who;
-    for (size_t i = 0; i < feeds.size(); ++i) {
-      size_t g = who[i];
-      uint32_t cum = 0;
-      uint32_t s = out[i].find(dec[g].target(out[i].total), &cum);
-      dec[g].consume(cum, out[i].freq[s], out[i].total);
-      tokens[g].push_back(static_cast<int32_t>(s));
-      if (tokens[g].size() < group[g]->token_count) {
-        next.push_back({static_cast<uint32_t>(g), static_cast<int32_t>(s)});
-        next_who.push_back(g);
-      }
-    }
-    feeds.swap(next);
-    who.swap(next_who);
-  }
-  for (size_t g = 0; g < group.size(); ++g) pred.release(static_cast<uint32_t>(g));
+  std::vector<size_t> lengths;
+  for (const ChunkRecord* r : group) dec.emplace_back(r->tokens), lengths.push_back(r->token_count);
+  feed_decoded(pred, lengths, [&](size_t g, const FreqTable& table) {
+    uint32_t cum = 0;
+    const uint32_t s = table.find(dec[g].target(table.total), &cum);
+    dec[g].consume(cum, table.freq[s], table.total);
+    tokens[g].push_back(static_cast<int32_t>(s));
+    return static_cast<int32_t>(s);
+  });
   return tokens;
 }
 

@@ -161,10 +161,6 @@ class Pool {
   std::atomic<Clock::rep> quiet_until_{0};
 };
 
-}  // namespace
-
-namespace {
-
 // The caller alone, piece by piece as the pool would cut them, so that a failing piece
 // skips no other piece whether or not helpers ran.
 void run_inline(size_t n, size_t grain, const std::function<void(size_t, size_t)>& body) {

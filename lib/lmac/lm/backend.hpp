@@ -34,6 +34,7 @@ struct Matrix {
   uint64_t content_id = 0;
   // The same values in a layout of the backend's own (made by `weights`), or null.
   const void* prepared = nullptr;
+  size_t bytes() const { return rows * row_bytes; }
 };
 
 // All of w dequantized to float32, row after row (the CPU's own dequantizers): what

@@ -380,7 +380,7 @@ std::shared_ptr<const PackedQ8> pack_q8(const Matrix& w, int threads) {
   if (!have_vnni() || !q8_product_ok(w) || w.rows == 0) return nullptr;
   // Keyed by the tensor's contents (its content id, else a hash of its bytes): an
   // address alone could be another tensor's by now.
-  const uint64_t key = w.content_id != 0 ? w.content_id : hash64(w.data, w.rows * w.row_bytes);
+  const uint64_t key = w.content_id != 0 ? w.content_id : hash64(w.data, w.bytes());
   static std::mutex lock;
   static std::map<std::tuple<uint64_t, size_t, size_t>, std::weak_ptr<const PackedQ8>> made;
   std::lock_guard guard(lock);

@@ -159,8 +159,8 @@ class CudaBackend final : public Backend {
 
   Matrix weights(const Matrix& w, WeightUse) override {
     if (w.type == GgmlType::Q8_0 || w.type == GgmlType::F32) {
-      void* d = own(w.rows * w.row_bytes);
-      upload(d, w.data, w.rows * w.row_bytes);
+      void* d = own(w.bytes());
+      upload(d, w.data, w.bytes());
       return {w.type, w.rows, w.cols, static_cast<const uint8_t*>(d), w.row_bytes};
     }
     // Dequantized on the host by the CPU's own code: the floats its dot16 reads.

@@ -136,7 +136,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
   name(m->token_embd_);
   name(m->output_);
   for (LlamaLayer& l : m->layers_)
-    for (Matrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) name(*w);
+    for (Matrix* w : l.matrices()) name(*w);
   return m;
 }
 
@@ -154,7 +154,7 @@ LlamaSession::LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> bac
   // and the copy are never both resident (a second copy of a 7B model would not fit).
   auto take = [&](const Matrix& w, WeightUse use) {
     Matrix m = be.weights(w, use);
-    if (m.prepared != nullptr) model.file().release_pages(w.data, w.rows * w.row_bytes);
+    if (m.prepared != nullptr) model.file().release_pages(w.data, w.bytes());
     return m;
   };
   w_.token_embd = take(model.token_embd(), c.tied_output ? WeightUse::Products : WeightUse::RowsOnly);

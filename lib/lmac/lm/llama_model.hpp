@@ -4,6 +4,7 @@
 // llama2.c; the arithmetic lives in the Backend.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -32,6 +33,9 @@ struct LlamaLayer {
   Matrix wq, wk, wv, wo;
   const float* ffn_norm = nullptr;
   Matrix w_gate, w_up, w_down;
+  // The seven weight matrices, in file order within the layer.
+  std::array<const Matrix*, 7> matrices() const { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
+  std::array<Matrix*, 7> matrices() { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
 };
 
 class LlamaModel {

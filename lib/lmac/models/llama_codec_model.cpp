@@ -20,9 +20,9 @@ constexpr size_t kCachedWeightBytes = size_t{32} << 20;
 
 // Bytes of weights one forward step reads: every layer's matrices and the output head.
 size_t step_weight_bytes(const LlamaModel& m) {
-  size_t b = m.output().rows * m.output().row_bytes;
+  size_t b = m.output().bytes();
   for (const LlamaLayer& l : m.layers())
-    for (const Matrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) b += w->rows * w->row_bytes;
+    for (const Matrix* w : l.matrices()) b += w->bytes();
   return b;
 }
 

@@ -1,12 +1,14 @@
 // What the token codec (chunk_codec.cpp) and the audio codec (audio_chunk_codec.cpp)
-// share: groups of chunks, the predictor each group runs with, progress reported as
-// groups finish on any thread, and the verbatim record of an incompressible chunk.
+// share: groups of chunks, the predictor each group runs with, the feeding of a group's
+// positions through it, progress reported as groups finish on any thread, and the
+// verbatim record of an incompressible chunk.
 #pragma once
 
 #include <algorithm>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "lmac/codec/chunk_codec.hpp"
@@ -22,6 +24,62 @@ inline std::vector<std::vector<size_t>> batches(const std::vector<size_t>& membe
     groups.emplace_back(members.begin() + static_cast<ptrdiff_t>(start),
                         members.begin() + static_cast<ptrdiff_t>(std::min(members.size(), start + b)));
   return groups;
+}
+
+// Encoders feed at most this many positions of one chunk per call, which bounds the
+// memory of the distributions (positions x alphabet) whatever the chunk size.
+constexpr size_t kSliceTokens = 16;
+
+// Encoding a group whose symbols are known: sequence g is fed BOS, then symbol(g, t)
+// for t = 0 .. lengths[g] - 2, a slice per chunk and call; use(g, t, table) gets the
+// distribution of position t. The sequences are released at the end.
+template <typename Symbol, typename Use>
+void feed_known(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Use&& use) {
+  std::vector<size_t> fed(lengths.size(), 0);  // positions fed so far (BOS is position 0)
+  std::vector<Feed> feeds;
+  std::vector<std::pair<size_t, size_t>> who;  // (chunk in group, position it predicts)
+  std::vector<FreqTable> out;
+  for (;;) {
+    feeds.clear();
+    who.clear();
+    for (size_t g = 0; g < lengths.size(); ++g)
+      for (size_t k = 0; k < kSliceTokens && fed[g] < lengths[g]; ++k, ++fed[g]) {
+        feeds.push_back({static_cast<uint32_t>(g), fed[g] == 0 ? kStartOfSequence : symbol(g, fed[g] - 1)});
+        who.emplace_back(g, fed[g]);
+      }
+    if (feeds.empty()) break;
+    out.resize(feeds.size());
+    pred.feed(feeds, out);
+    for (size_t i = 0; i < feeds.size(); ++i) use(who[i].first, who[i].second, out[i]);
+  }
+  for (size_t g = 0; g < lengths.size(); ++g) pred.release(static_cast<uint32_t>(g));
+}
+
+// Decoding a group: sequence g is fed BOS, then each symbol that decide(g, table)
+// returns, until it has had lengths[g] distributions; one position of every live chunk
+// per call. The sequences are released at the end.
+template <typename Decide>
+void feed_decoded(Predictor& pred, const std::vector<size_t>& lengths, Decide&& decide) {
+  std::vector<size_t> done(lengths.size(), 0);
+  std::vector<Feed> feeds, next;
+  std::vector<size_t> who, next_who;
+  std::vector<FreqTable> out;
+  for (size_t g = 0; g < lengths.size(); ++g)
+    if (lengths[g] > 0) feeds.push_back({static_cast<uint32_t>(g), kStartOfSequence}), who.push_back(g);
+  while (!feeds.empty()) {
+    out.resize(feeds.size());
+    pred.feed(feeds, out);
+    next.clear();
+    next_who.clear();
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      const size_t g = who[i];
+      const int32_t s = decide(g, out[i]);
+      if (++done[g] < lengths[g]) next.push_back({static_cast<uint32_t>(g), s}), next_who.push_back(g);
+    }
+    feeds.swap(next);
+    who.swap(next_who);
+  }
+  for (size_t g = 0; g < lengths.size(); ++g) pred.release(static_cast<uint32_t>(g));
 }
 
 // Calls fn(group, predictor) for `members` (cost[k]: the work of members[k], e.g. its
