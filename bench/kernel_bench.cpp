@@ -2,7 +2,10 @@
 // and decode-shaped (one token), in multiply-accumulates per second.
 #include <benchmark/benchmark.h>
 
+#include <immintrin.h>
+
 #include <random>
+#include <thread>
 
 #include "lmac/lm/backend.hpp"
 
@@ -57,10 +60,19 @@ TYPE_BENCH(Q6_K);
 
 // The bundled model's prefill shapes (rows x cols, 512 tokens, 2 threads): with K = 288
 // the per-output reduction weighs more than in the square case above.
-void BM_matmul_shape(benchmark::State& state) {
-  run_matmul(state, GgmlType::Q8_0, static_cast<size_t>(state.range(0)), static_cast<size_t>(state.range(1)), 512, 2);
+void BM_matmul_shape(benchmark::State& state, GgmlType type) {
+  run_matmul(state, type, static_cast<size_t>(state.range(0)), static_cast<size_t>(state.range(1)), 512, 2);
 }
-BENCHMARK(BM_matmul_shape)->Args({288, 288})->Args({768, 288})->Args({288, 768})->UseRealTime();
+BENCHMARK_CAPTURE(BM_matmul_shape, Q8_0, GgmlType::Q8_0)
+    ->Args({288, 288})
+    ->Args({768, 288})
+    ->Args({288, 768})
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_matmul_shape, F16, GgmlType::F16)
+    ->Args({288, 288})
+    ->Args({768, 288})
+    ->Args({288, 768})
+    ->UseRealTime();
 
 // Causal attention of a 512-token prefill shaped like the bundled model (6 heads of 48
 // over 2 KV heads), 2 threads, keys and values laid out as the KV cache holds them.
@@ -91,6 +103,40 @@ void BM_dot16(benchmark::State& state) {
   state.counters["MAC/s"] = benchmark::Counter(double(a.size()), benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_dot16)->Arg(48)->Arg(288)->Arg(4096);
+
+// The ceiling F16/F32 products cannot pass: ARITHMETIC.md fixes one float32 fused
+// multiply-add per weight and token, so their MAC/s above compare with this loop's, which
+// keeps 12 independent 16-lane FMA chains in registers on each of range(0) threads.
+__attribute__((target("avx512f"))) float fma_chains(size_t iterations) {
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+  for (size_t n = 0; n < iterations; ++n)
+    for (auto& c : acc) c = _mm512_fmadd_ps(c, a, b);
+  __m512 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
+  return _mm512_reduce_add_ps(s);
+}
+
+void BM_fma_peak(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512f")) {
+    state.SkipWithError("needs AVX-512");
+    return;
+  }
+  const size_t iterations = 1 << 20;
+  const int threads = static_cast<int>(state.range(0));
+  std::vector<float> sink(static_cast<size_t>(threads));
+  for (auto _ : state) {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] { sink[static_cast<size_t>(t)] = fma_chains(iterations); });
+    for (auto& th : pool) th.join();
+    benchmark::DoNotOptimize(sink.data());
+  }
+  state.counters["MAC/s"] =
+      benchmark::Counter(double(iterations) * 12 * 16 * threads, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_fma_peak)->Arg(1)->Arg(2)->UseRealTime();
 
 }  // namespace
 

@@ -97,23 +97,66 @@ __attribute__((target("avx512f,avx2,fma"))) inline float hsum_tree512(__m512 v) 
   return hsum_tree(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8));
 }
 
+// reduce16 of 16 registers at once, acc[r][t] for 4 rows x 4 tokens: every step adds
+// the same pairs as reduce16 (s8, then s4, then (s4[0]+s4[2]) + (s4[1]+s4[3])), so the
+// bits are the same, in 15 additions and 30 shuffles instead of 16 separate trees. The
+// steps take registers by value so that the accumulators never go through memory.
+// [a.s8 | b.s8]
+__attribute__((target("avx512f"))) inline __m512 s8_of_2(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+// [a.s4 | b.s4 | c.s4 | d.s4] from [a.s8 | b.s8] and [c.s8 | d.s8]
+__attribute__((target("avx512f"))) inline __m512 s4_of_4(__m512 ab, __m512 cd) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+// per 128-bit lane [p: s4[0]+s4[2], s4[1]+s4[3], q: the same]
+__attribute__((target("avx512f"))) inline __m512 halves_of_2(__m512 p, __m512 q) {
+  return _mm512_add_ps(_mm512_shuffle_ps(p, q, _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm512_shuffle_ps(p, q, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+// per 128-bit lane the four sums of u's two pairs and v's two pairs
+__attribute__((target("avx512f"))) inline __m512 sums_of_4(__m512 u, __m512 v) {
+  return _mm512_add_ps(_mm512_shuffle_ps(u, v, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(u, v, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 template <int RB, int TB>
 __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float* const* w, const float* const* x,
                                                                     size_t k, float* out, size_t out_stride) {
   __m512 acc[RB][TB];
+#pragma GCC unroll 16
   for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 16
     for (int t = 0; t < TB; ++t) acc[r][t] = _mm512_setzero_ps();
   for (size_t i = 0; i < k; i += 16) {
     __m512 xv[TB];
+#pragma GCC unroll 16
     for (int t = 0; t < TB; ++t) xv[t] = _mm512_loadu_ps(x[t] + i);
+#pragma GCC unroll 16
     for (int r = 0; r < RB; ++r) {
       const __m512 wv = _mm512_loadu_ps(w[r] + i);
+#pragma GCC unroll 16
       for (int t = 0; t < TB; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
     }
   }
-  for (int r = 0; r < RB; ++r)
-    for (int t = 0; t < TB; ++t)
-      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = hsum_tree512(acc[r][t]);
+  if constexpr (RB == 4 && TB == 4) {  // token t's four row outputs end in 128-bit lane t
+    __m512 p[4];
+#pragma GCC unroll 16
+    for (int r = 0; r < 4; ++r) p[r] = s4_of_4(s8_of_2(acc[r][0], acc[r][1]), s8_of_2(acc[r][2], acc[r][3]));
+    const __m512 sum = sums_of_4(halves_of_2(p[0], p[1]), halves_of_2(p[2], p[3]));
+    _mm_storeu_ps(out, _mm512_extractf32x4_ps(sum, 0));
+    _mm_storeu_ps(out + out_stride, _mm512_extractf32x4_ps(sum, 1));
+    _mm_storeu_ps(out + 2 * out_stride, _mm512_extractf32x4_ps(sum, 2));
+    _mm_storeu_ps(out + 3 * out_stride, _mm512_extractf32x4_ps(sum, 3));
+  } else {
+#pragma GCC unroll 16
+    for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < TB; ++t)
+        out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = hsum_tree512(acc[r][t]);
+  }
 }
 
 // Decode-shaped F16 products (a few tokens): the weights are widened in registers and
