@@ -115,7 +115,9 @@ __attribute__((target("avx512f"))) float fma_chains(size_t iterations) {
     for (auto& c : acc) c = _mm512_fmadd_ps(c, a, b);
   __m512 s = acc[0];
   for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  return _mm512_reduce_add_ps(s);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, s);
+  return lanes[0] + lanes[15];
 }
 
 void BM_fma_peak(benchmark::State& state) {

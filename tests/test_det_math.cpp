@@ -1,5 +1,6 @@
 // lmac's own math (revision 4): det_exp at every SIMD level with non-finite and edge
-// inputs, frequency tables at every level, float-to-half rounding against F16C, the
+// inputs, frequency tables at every level, float-to-half rounding against F16C (one
+// value and rows at every level), the
 // double functions behind RoPE against libm, and the RoPE table against golden bits.
 #include <gtest/gtest.h>
 #include <immintrin.h>
@@ -148,6 +149,38 @@ TEST(DetMath, FloatToHalfRoundsToNearestEvenLikeF16c) {
     float f;
     std::memcpy(&f, &b, 4);
     check(f);
+  }
+}
+
+// The KV cache stores rows through the vector conversion: the scalar function's bits at
+// every SIMD level (the test above pins the scalar one to F16C), odd lengths for tails.
+TEST(DetMath, FloatToHalfRowsAreIdenticalAtEverySimdLevel) {
+  std::vector<float> x = edge_inputs();
+  for (uint32_t h = 0; h < 0x10000; h += 7) {
+    const float f = fp16_to_fp32(static_cast<uint16_t>(h));
+    x.push_back(f);
+    x.push_back(std::nextafter(f, 0.0f));
+  }
+  std::mt19937 rng(6);
+  for (int i = 0; i < 100000; ++i) {
+    const uint32_t b = static_cast<uint32_t>(rng());
+    float f;
+    std::memcpy(&f, &b, 4);
+    x.push_back(f);
+  }
+  x.resize(x.size() | 1);
+  for (int level : {0, 1, 2}) {
+    std::vector<uint16_t> y = at_level(level, [&] {
+      std::vector<uint16_t> t(x.size());
+      fp32_to_fp16(x.data(), t.data(), x.size());
+      return t;
+    });
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (std::isnan(x[i]))
+        ASSERT_TRUE(std::isnan(fp16_to_fp32(y[i]))) << "level " << level;
+      else
+        ASSERT_EQ(y[i], fp32_to_fp16(x[i])) << "level " << level << " x " << x[i];
+    }
   }
 }
 

@@ -352,12 +352,14 @@ class CpuBackend final : public HostBackend {
 
   void store_kv(std::span<const KvWrite> writes, const float* k, const float* v, size_t n_kv_head, size_t hd) override {
     const size_t kv_dim = n_kv_head * hd;
+    thread_local std::vector<uint16_t> key;
+    key.resize(kv_dim);
     for (size_t t = 0; t < writes.size(); ++t) {
       const KvWrite& w = writes[t];
+      fp32_to_fp16(k + t * kv_dim, key.data(), kv_dim);
       for (size_t h = 0; h < n_kv_head; ++h)
-        for (size_t d = 0; d < hd; ++d)
-          w.keys[key_index(w.pos, h, d, n_kv_head, hd)] = fp32_to_fp16(k[t * kv_dim + h * hd + d]);
-      for (size_t i = 0; i < kv_dim; ++i) w.values[w.pos * kv_dim + i] = fp32_to_fp16(v[t * kv_dim + i]);
+        for (size_t d = 0; d < hd; ++d) w.keys[key_index(w.pos, h, d, n_kv_head, hd)] = key[h * hd + d];
+      fp32_to_fp16(v + t * kv_dim, w.values + w.pos * kv_dim, kv_dim);
     }
   }
 

@@ -1,5 +1,9 @@
 #include "lmac/lm/ggml_types.hpp"
 
+#include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
+
+#include <immintrin.h>
+
 #include <cstring>
 
 #include "lmac/common/bytes.hpp"
@@ -11,6 +15,31 @@ namespace lmac {
 float fp16_to_fp32(uint16_t h) { return km::half_to_float(h); }
 
 uint16_t fp32_to_fp16(float f) { return km::float_to_half(f); }
+
+namespace {
+// vcvtps2ph with round-to-nearest-even in the immediate (MXCSR not consulted).
+__attribute__((target("avx512f"))) size_t fp32_to_fp16_avx512(const float* x, uint16_t* y, size_t n) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  return i;
+}
+__attribute__((target("avx2,f16c"))) size_t fp32_to_fp16_f16c(const float* x, uint16_t* y, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  return i;
+}
+}  // namespace
+
+void fp32_to_fp16(const float* x, uint16_t* y, size_t n) {
+  size_t i = 0;
+  if (have_avx512()) i = fp32_to_fp16_avx512(x, y, n);
+  if (have_avx2()) i += fp32_to_fp16_f16c(x + i, y + i, n - i);
+  for (; i < n; ++i) y[i] = km::float_to_half(x[i]);
+}
 
 namespace {
 

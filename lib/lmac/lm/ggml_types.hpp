@@ -45,5 +45,8 @@ float fp16_to_fp32(uint16_t h);
 // half subnormals or zero; NaN stays NaN (its payload is unspecified and no result of
 // lmac depends on it). The same bits as F16C's vcvtps2ph and CUDA's __float2half_rn.
 uint16_t fp32_to_fp16(float f);
+// The same for n values, with F16C where the SIMD level has it (common/simd_level):
+// bit-identical to the scalar function but for NaN payloads.
+void fp32_to_fp16(const float* x, uint16_t* y, size_t n);
 
 }  // namespace lmac
