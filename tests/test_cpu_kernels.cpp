@@ -140,9 +140,12 @@ TEST(CpuKernels, AttentionAgreesAcrossSimdLevels) {
   struct Shape {
     size_t n_head, n_kv, hd;
   };
-  // Grouped heads of 48 (the bundled model), 5 heads on one KV head, heads of 128 and
-  // of 24 (no 16-wide path), over 37 keys (two whole key blocks and a partial one).
-  for (Shape s : {Shape{6, 2, 48}, Shape{5, 1, 32}, Shape{2, 2, 128}, Shape{3, 3, 24}}) {
+  // Grouped heads of 48 (the bundled model), 5 and 8 heads on one KV head, heads of 128
+  // and of 24 (no 16-wide path), one head per KV head (runs of 12 prefill tokens share
+  // each key pass, across key blocks), over 37 keys (two whole key blocks and a partial
+  // one).
+  for (Shape s :
+       {Shape{6, 2, 48}, Shape{5, 1, 32}, Shape{8, 1, 64}, Shape{2, 2, 128}, Shape{3, 3, 24}, Shape{4, 4, 32}}) {
     const auto want = run_attention(0, 37, s.n_head, s.n_kv, s.hd);
     EXPECT_EQ(run_attention(1, 37, s.n_head, s.n_kv, s.hd), want) << s.n_head << "/" << s.n_kv << "x" << s.hd;
     EXPECT_EQ(run_attention(2, 37, s.n_head, s.n_kv, s.hd), want) << s.n_head << "/" << s.n_kv << "x" << s.hd;

@@ -1,8 +1,9 @@
-// Attention kernels. One work item is one token's query heads that share a KV head:
-// they read the same keys and values, so those are loaded once for all of them. Scores
+// Attention kernels. One work item is the query heads that share a KV head, of one
+// token or of a run of a sequence's consecutive tokens (a prefill): they read the same
+// keys and values, so those are loaded and widened once for all of their rows. Scores
 // put 16 keys in the lanes of a register (keys are cached dimension-major in blocks of
 // 16), so no horizontal sums are needed; each score is still one fused multiply-add
-// chain over the head dimensions, the same at every SIMD width.
+// chain over the head dimensions, the same at every SIMD width and for any grouping.
 #include "lmac/lm/detail/cpu_attention.hpp"
 #include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
@@ -30,6 +31,24 @@ struct KvHead {
 };
 
 size_t blocks(size_t n) { return (n + kKeyBlock - 1) / kKeyBlock; }
+
+// One query head of one token: it attends to keys 0..n-1 (rows of a run differ in n).
+// p: its scores, then weights, in whole blocks of the run's longest row (entries past
+// n are scratch); mx: the largest score; inv: 1 / the sum of the weights.
+struct Row {
+  const float* q;
+  float* out;
+  float* p;
+  size_t n;
+  float mx, inv;
+};
+
+// The same cache with a row's own key count, for the one-row kernels.
+KvHead with_keys(const KvHead& kv, size_t n) {
+  KvHead k = kv;
+  k.n = n;
+  return k;
+}
 
 // The cache holds IEEE half values; widening them is exact, so every path reads the
 // same floats.
@@ -82,59 +101,58 @@ __attribute__((target("avx2,fma,f16c"))) float scores_avx2(const float* q, const
   return mx;
 }
 
-__attribute__((target("avx512f"))) inline void finish_block_avx512(__m512 acc, __m512 scale, size_t b, size_t n,
-                                                                   float* p, __m512& vmax) {
+// Blocks at or past a row's end store scratch and leave its maximum alone.
+__attribute__((target("avx512f"))) inline void finish_block_avx512(__m512 acc, __m512 scale, size_t b, Row& row,
+                                                                   __m512& vmax) {
   acc = _mm512_mul_ps(acc, scale);
-  _mm512_storeu_ps(p + b * kKeyBlock, acc);
-  const size_t valid = std::min(kKeyBlock, n - b * kKeyBlock);
+  _mm512_storeu_ps(row.p + b * kKeyBlock, acc);
+  const size_t first = b * kKeyBlock, valid = first < row.n ? std::min(kKeyBlock, row.n - first) : 0;
   const __mmask16 m = static_cast<__mmask16>((1u << valid) - 1u);
   // max(acc, vmax) returns vmax when acc is NaN: a NaN score never becomes the maximum,
   // as in the scalar path.
   vmax = _mm512_mask_max_ps(vmax, m, acc, vmax);
 }
 
-// H heads over NB blocks from block b: each key vector is loaded once for all H heads.
-template <int H, int NB>
-__attribute__((target("avx512f"))) inline void score_blocks_avx512(const float* const* q, const KvHead& kv, size_t b,
-                                                                   __m512 scale, float* const* p, __m512* vmax) {
-  __m512 acc[H][NB];
+// R rows over NB blocks from block b: each key vector is widened once for all R rows.
+template <int R, int NB>
+__attribute__((target("avx512f"))) inline void score_blocks_avx512(Row* rows, const KvHead& kv, size_t b, __m512 scale,
+                                                                   __m512* vmax) {
+  __m512 acc[R][NB];
   for (auto& row : acc)
     for (auto& a : row) a = _mm512_setzero_ps();
+  const float* q[R];
+  for (int r = 0; r < R; ++r) q[r] = rows[r].q;
   const uint16_t* k = kv.keys + b * kv.block_stride;
   for (size_t d = 0; d < kv.hd; ++d) {
     __m512 kd[NB];
     for (int i = 0; i < NB; ++i) kd[i] = load16h(k + static_cast<size_t>(i) * kv.block_stride + d * kKeyBlock);
-    for (int h = 0; h < H; ++h) {
-      const __m512 qd = _mm512_set1_ps(q[h][d]);
-      for (int i = 0; i < NB; ++i) acc[h][i] = _mm512_fmadd_ps(qd, kd[i], acc[h][i]);
+    for (int r = 0; r < R; ++r) {
+      const __m512 qd = _mm512_set1_ps(q[r][d]);
+      for (int i = 0; i < NB; ++i) acc[r][i] = _mm512_fmadd_ps(qd, kd[i], acc[r][i]);
     }
   }
-  for (int h = 0; h < H; ++h)
-    for (int i = 0; i < NB; ++i) finish_block_avx512(acc[h][i], scale, b + static_cast<size_t>(i), kv.n, p[h], vmax[h]);
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < NB; ++i) finish_block_avx512(acc[r][i], scale, b + static_cast<size_t>(i), rows[r], vmax[r]);
 }
 
-// Eight or more independent chains (H heads x NB blocks) hide the multiply-add latency
-// and share each widened key vector among H multiply-adds (measured: 2 blocks for
-// grouped heads left decoding long chunks waiting on the half-to-float loads).
-template <int H>
-__attribute__((target("avx512f"))) void scores_avx512(const float* const* q, const KvHead& kv, float scale,
-                                                      float* const* p, float* mx) {
-  constexpr int NB = H == 1 ? 8 : 4;
+// Eight or more independent chains (R rows x NB blocks) hide the multiply-add latency
+// and share each widened key vector among R multiply-adds (measured: 2 blocks for
+// grouped heads left decoding long chunks waiting on the half-to-float loads); at most
+// 24 accumulators.
+template <int R>
+__attribute__((target("avx512f"))) void scores_avx512(Row* rows, const KvHead& kv, float scale) {
+  constexpr int NB = R == 1 ? 8 : R <= 6 ? 4 : 2;
   const __m512 vs = _mm512_set1_ps(scale);
-  __m512 vmax[H];
+  __m512 vmax[R];
   for (auto& m : vmax) m = _mm512_set1_ps(-INFINITY);
   const size_t nb = blocks(kv.n);
   size_t b = 0;
-  for (; b + NB <= nb; b += NB) score_blocks_avx512<H, NB>(q, kv, b, vs, p, vmax);
-  for (; b < nb; ++b) score_blocks_avx512<H, 1>(q, kv, b, vs, p, vmax);
-  for (int h = 0; h < H; ++h) mx[h] = _mm512_reduce_max_ps(vmax[h]);
+  for (; b + NB <= nb; b += NB) score_blocks_avx512<R, NB>(rows, kv, b, vs, vmax);
+  for (; b < nb; ++b) score_blocks_avx512<R, 1>(rows, kv, b, vs, vmax);
+  for (int r = 0; r < R; ++r) rows[r].mx = _mm512_reduce_max_ps(vmax[r]);
 }
 
-void scores_group_avx512(size_t heads, const float* const* q, const KvHead& kv, float scale, float* const* p,
-                         float* mx) {
-  for (size_t h = 0; h < heads; h += 4)
-    with_count<4>(heads - h, [&](auto n) { scores_avx512<decltype(n)::value>(q + h, kv, scale, p + h, mx + h); });
-}
+constexpr size_t kMaxRows = 12;  // query rows that share one pass over the keys
 
 // ---- Sum of e[0..n): lane j mod 16, then the reduce16 tree. Lanes past n add +0,
 // which leaves a sum of non-negative terms unchanged.
@@ -193,80 +211,101 @@ __attribute__((target("avx2,fma,f16c"))) void values_avx2(const float* e, float 
   }
 }
 
-// H heads over NV registers of 16 dimensions; each value row is loaded once for all H.
-template <int H, int NV>
-__attribute__((target("avx512f"))) void values_avx512(const float* const* e, const float* inv, const KvHead& kv,
-                                                      float* const* out) {
-  __m512 acc[H][NV];
+// R rows over NV registers of 16 dimensions; each value row is widened once for all R.
+// Rows share the keys below the shortest row's end; each longer row then goes on alone,
+// so every output is still its own chain over j in increasing order.
+template <int R, int NV>
+__attribute__((target("avx512f"))) void values_avx512(const Row* rows, const KvHead& kv) {
+  __m512 acc[R][NV];
   for (auto& row : acc)
     for (auto& a : row) a = _mm512_setzero_ps();
-  for (size_t j = 0; j < kv.n; ++j) {
+  const float* e[R];
+  size_t n_min = rows[0].n, n_max = rows[0].n;
+  for (int r = 0; r < R; ++r) {
+    e[r] = rows[r].p;
+    n_min = std::min(n_min, rows[r].n);
+    n_max = std::max(n_max, rows[r].n);
+  }
+  for (size_t j = 0; j < n_max; ++j) {
     const uint16_t* v = kv.values + j * kv.value_stride;
     __m512 vv[NV];
-    for (size_t c = 0; c < NV; ++c) vv[c] = load16h(v + 16 * c);
-    for (int h = 0; h < H; ++h) {
-      const __m512 w = _mm512_set1_ps(e[h][j]);
-      for (int c = 0; c < NV; ++c) acc[h][c] = _mm512_fmadd_ps(w, vv[c], acc[h][c]);
+    for (int c = 0; c < NV; ++c) vv[c] = load16h(v + 16 * c);
+    for (int r = 0; r < R; ++r) {
+      if (j >= n_min && j >= rows[r].n) continue;
+      const __m512 w = _mm512_set1_ps(e[r][j]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(w, vv[c], acc[r][c]);
     }
   }
-  for (int h = 0; h < H; ++h)
-    for (size_t c = 0; c < NV; ++c) _mm512_storeu_ps(out[h] + 16 * c, _mm512_mul_ps(acc[h][c], _mm512_set1_ps(inv[h])));
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c)
+      _mm512_storeu_ps(rows[r].out + 16 * c, _mm512_mul_ps(acc[r][c], _mm512_set1_ps(rows[r].inv)));
 }
 
-// Up to 24 accumulators: as many heads as fit (at most 4), for head sizes 16..128.
+// Up to 24 accumulators: as many rows as fit, for head sizes 16..128.
 template <int NV>
-void values_group_avx512(size_t heads, const float* const* e, const float* inv, const KvHead& kv, float* const* out) {
-  constexpr int kMaxH = std::min(4, std::max(1, 24 / NV));
-  for (size_t h = 0; h < heads; h += kMaxH)
-    with_count<kMaxH>(heads - h, [&](auto n) { values_avx512<decltype(n)::value, NV>(e + h, inv + h, kv, out + h); });
+void values_rows_avx512(Row* rows, size_t n_rows, const KvHead& kv) {
+  constexpr int kMaxR = std::min(static_cast<int>(kMaxRows), std::max(1, 24 / NV));
+  for (size_t r = 0; r < n_rows; r += kMaxR)
+    with_count<kMaxR>(n_rows - r, [&](auto n) { values_avx512<decltype(n)::value, NV>(rows + r, kv); });
 }
 
-void values_group(size_t heads, const float* const* e, const float* inv, const KvHead& kv, float* const* out) {
+void values_rows(Row* rows, size_t n_rows, const KvHead& kv) {
   if (have_avx512() && kv.hd % 16 == 0 && kv.hd <= 128)
-    return with_count<8>(kv.hd / 16,
-                         [&](auto nv) { values_group_avx512<decltype(nv)::value>(heads, e, inv, kv, out); });
-  for (size_t h = 0; h < heads; ++h) {
+    return with_count<8>(kv.hd / 16, [&](auto nv) { values_rows_avx512<decltype(nv)::value>(rows, n_rows, kv); });
+  for (size_t r = 0; r < n_rows; ++r) {
+    const Row& row = rows[r];
+    const KvHead k = with_keys(kv, row.n);
     if (have_avx2() && kv.hd % 8 == 0 && kv.hd <= 96)
-      with_count<12>(kv.hd / 8, [&](auto nv) { values_avx2<decltype(nv)::value>(e[h], inv[h], kv, out[h]); });
+      with_count<12>(kv.hd / 8, [&](auto nv) { values_avx2<decltype(nv)::value>(row.p, row.inv, k, row.out); });
     else if (have_avx2() && kv.hd % 8 == 0)
-      values_avx2(e[h], inv[h], kv, out[h]);
+      values_avx2(row.p, row.inv, k, row.out);
     else
-      values_scalar(e[h], inv[h], kv, out[h]);
+      values_scalar(row.p, row.inv, k, row.out);
   }
 }
 
-// Per-thread buffers: weights of every head over the keys, and the heads' pointers.
+// Per-thread buffers: the rows of a work item and their scores and weights.
 struct Scratch {
-  std::vector<float> e, mx, inv;
-  std::vector<float*> p, out;
-  std::vector<const float*> q;
+  std::vector<float> e;
+  std::vector<Row> rows;
 };
 
-// The query heads of one token that share one KV head (q and out: heads x hd).
-void attend_group(const float* q, const KvHead& kv, size_t heads, float scale, float* out, Scratch& s) {
+// rows: the query heads of one work item; kv.n: the longest row's key count.
+void attend_rows(std::vector<Row>& rows, const KvHead& kv, float scale, Scratch& s) {
   const size_t stride = blocks(kv.n) * kKeyBlock;
-  s.e.resize(heads * stride);
-  s.mx.resize(heads);
-  s.inv.resize(heads);
-  s.p.resize(heads);
-  s.q.resize(heads);
-  s.out.resize(heads);
-  for (size_t h = 0; h < heads; ++h) {
-    s.p[h] = s.e.data() + h * stride;
-    s.q[h] = q + h * kv.hd;
-    s.out[h] = out + h * kv.hd;
-  }
+  s.e.resize(rows.size() * stride);
+  for (size_t r = 0; r < rows.size(); ++r) rows[r].p = s.e.data() + r * stride;
   if (have_avx512()) {
-    scores_group_avx512(heads, s.q.data(), kv, scale, s.p.data(), s.mx.data());
+    for (size_t r = 0; r < rows.size(); r += kMaxRows)
+      with_count<kMaxRows>(rows.size() - r, [&](auto n) { scores_avx512<decltype(n)::value>(&rows[r], kv, scale); });
   } else {
-    for (size_t h = 0; h < heads; ++h)
-      s.mx[h] = have_avx2() ? scores_avx2(s.q[h], kv, scale, s.p[h]) : scores_scalar(s.q[h], kv, scale, s.p[h]);
+    for (Row& row : rows) {
+      const KvHead k = with_keys(kv, row.n);
+      row.mx = have_avx2() ? scores_avx2(row.q, k, scale, row.p) : scores_scalar(row.q, k, scale, row.p);
+    }
   }
-  for (size_t h = 0; h < heads; ++h) {
-    det_exp_shifted(s.p[h], kv.n, s.mx[h]);
-    s.inv[h] = 1.0f / (have_avx512() ? sum16_avx512(s.p[h], kv.n) : sum16_scalar(s.p[h], kv.n));
+  for (Row& row : rows) {
+    det_exp_shifted(row.p, row.n, row.mx);
+    row.inv = 1.0f / (have_avx512() ? sum16_avx512(row.p, row.n) : sum16_scalar(row.p, row.n));
   }
-  values_group(heads, s.p.data(), s.inv.data(), kv, s.out.data());
+  values_rows(rows.data(), rows.size(), kv);
+}
+
+// Runs of consecutive jobs on the same caches whose key counts lie within one block
+// (a prefill's tokens), at most kMaxRows query rows per KV head: [begin, end) each.
+std::vector<std::pair<size_t, size_t>> runs_of(std::span<const AttentionJob> jobs, size_t group) {
+  const size_t max_tokens = std::max<size_t>(1, kMaxRows / group);
+  std::vector<std::pair<size_t, size_t>> runs;
+  for (size_t i = 0; i < jobs.size();) {
+    const AttentionJob& first = jobs[i];
+    size_t e = i + 1;
+    while (e < jobs.size() && e - i < max_tokens && jobs[e].keys == first.keys && jobs[e].values == first.values &&
+           jobs[e].n_keys >= first.n_keys && jobs[e].n_keys < first.n_keys + kKeyBlock)
+      ++e;
+    runs.emplace_back(i, e);
+    i = e;
+  }
+  return runs;
 }
 
 }  // namespace
@@ -274,13 +313,22 @@ void attend_group(const float* q, const KvHead& kv, size_t heads, float scale, f
 void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd, int threads) {
   const size_t group = n_head / n_kv_head, kv_dim = n_kv_head * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const size_t work = jobs.size() * n_kv_head;
-  parallel_for_each(threads, work, [&](size_t wi) {
+  const auto runs = runs_of(jobs, group);
+  parallel_for_each(threads, runs.size() * n_kv_head, [&](size_t wi) {
     thread_local Scratch scratch;
-    const AttentionJob& job = jobs[wi / n_kv_head];
+    const auto [begin, end] = runs[wi / n_kv_head];
     const size_t g = wi % n_kv_head;
-    const KvHead kv{job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, job.values + g * hd, kv_dim, job.n_keys, hd};
-    attend_group(job.q + g * group * hd, kv, group, scale, job.out + g * group * hd, scratch);
+    size_t n_max = 0;
+    scratch.rows.clear();
+    for (size_t t = begin; t < end; ++t) {
+      const AttentionJob& job = jobs[t];
+      n_max = std::max(n_max, job.n_keys);
+      for (size_t h = g * group; h < (g + 1) * group; ++h)
+        scratch.rows.push_back({job.q + h * hd, job.out + h * hd, nullptr, job.n_keys, 0.0f, 0.0f});
+    }
+    const AttentionJob& job = jobs[begin];
+    const KvHead kv{job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, job.values + g * hd, kv_dim, n_max, hd};
+    attend_rows(scratch.rows, kv, scale, scratch);
   });
 }
 
