@@ -307,8 +307,9 @@ class CpuBackend final : public HostBackend {
                    });
       return;
     }
-    if (fused_ok(w, n)) {
-      parallel_for(threads_, n_out, kTile, [&](size_t b, size_t e) {
+    if (fused_ok(w, n)) {  // runs of neighbouring rows per piece: one memory stream per thread
+      const size_t grain = std::max(kTile, n_out / (4 * static_cast<size_t>(threads_)) / kTile * kTile);
+      parallel_for(threads_, n_out, grain, [&](size_t b, size_t e) {
         for (size_t j = b; j < e; ++j)
           rows_fused(w, rows.empty() ? j : static_cast<size_t>(rows[j]), x, n, y + j, n_out);
       });
