@@ -199,6 +199,7 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void rows_fused_avx512(const Ma
   for (int t = 0; t < TB; ++t) y[static_cast<size_t>(t) * y_stride] = hsum_tree512(acc[t]);
 }
 
+constexpr size_t kTile = 16;  // output rows per piece of a product
 constexpr size_t kFusedMaxTokens = 16;
 constexpr size_t kFusedGroup = 8;  // more tokens per group spill registers
 
@@ -291,52 +292,57 @@ class CpuBackend final : public HostBackend {
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size();
-    constexpr size_t kTile = 16;
     const size_t tiles = (n_out + kTile - 1) / kTile;
-    const bool fast = have_avx2() && w.cols % 16 == 0;
     if (cpu::q8_product_ok(w)) {
       cpu::size_q8(n, w.cols, xq_);
       parallel_for_each(threads_, n, [&](size_t t) { cpu::quantize_q8_row(x, t, xq_); });
-      // Runs of neighbouring tiles per piece: one memory stream per thread.
-      parallel_for(threads_, tiles, std::max<size_t>(1, tiles / (4 * static_cast<size_t>(threads_))),
-                   [&](size_t b, size_t e) {
-                     thread_local std::vector<uint8_t> scratch;
-                     for (size_t tile = b; tile < e; ++tile)
-                       cpu::q8_product_tile(w, static_cast<const cpu::PackedQ8*>(w.prepared), rows, tile * kTile,
-                                            std::min(kTile, n_out - tile * kTile), xq_, y, n_out, scratch);
-                   });
+      parallel_for(threads_, tiles, stream_grain(tiles), [&](size_t b, size_t e) {
+        thread_local std::vector<uint8_t> scratch;
+        for (size_t tile = b; tile < e; ++tile)
+          cpu::q8_product_tile(w, static_cast<const cpu::PackedQ8*>(w.prepared), rows, tile * kTile,
+                               std::min(kTile, n_out - tile * kTile), xq_, y, n_out, scratch);
+      });
       return;
     }
-    if (fused_ok(w, n)) {  // runs of neighbouring rows per piece: one memory stream per thread
-      const size_t grain = std::max(kTile, n_out / (4 * static_cast<size_t>(threads_)) / kTile * kTile);
-      parallel_for(threads_, n_out, grain, [&](size_t b, size_t e) {
+    if (fused_ok(w, n)) {
+      parallel_for(threads_, n_out, stream_grain(tiles) * kTile, [&](size_t b, size_t e) {
         for (size_t j = b; j < e; ++j)
           rows_fused(w, rows.empty() ? j : static_cast<size_t>(rows[j]), x, n, y + j, n_out);
       });
       return;
     }
-    parallel_for_each(threads_, tiles, [&](size_t tile) {
-      thread_local std::vector<float> buf;
-      buf.resize(kTile * w.cols);
-      const size_t j0 = tile * kTile, nj = std::min(kTile, n_out - j0);
-      for (size_t j = 0; j < nj; ++j)
-        dequantize_row(w, rows.empty() ? j0 + j : static_cast<size_t>(rows[j0 + j]), &buf[j * w.cols]);
-      if (fast && have_avx512())
-        tile_loop<4, 4>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
-                        []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
-                          microkernel_avx512<R, T>(a, b, k, o, st);
-                        });
-      else if (fast)
-        tile_loop<2, 3>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
-                        []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
-                          microkernel_avx2<R, T>(a, b, k, o, st);
-                        });
-      else
-        for (size_t t = 0; t < n; ++t)
-          for (size_t j = 0; j < nj; ++j)
-            y[t * n_out + j0 + j] = dot16_scalar(&buf[j * w.cols], x + t * w.cols, w.cols);
-    });
+    // Dequantizing is the work here, not reading: single tiles balance the threads best.
+    parallel_for_each(threads_, tiles, [&](size_t tile) { product_tile(w, x, n, y, rows, tile); });
   }
+
+  // Rows [kTile tile, kTile (tile + 1)) of the product, on weights dequantized to float32.
+  void product_tile(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows, size_t tile) {
+    const size_t n_out = rows.empty() ? w.rows : rows.size();
+    const bool fast = have_avx2() && w.cols % 16 == 0;
+    thread_local std::vector<float> buf;
+    buf.resize(kTile * w.cols);
+    const size_t j0 = tile * kTile, nj = std::min(kTile, n_out - j0);
+    for (size_t j = 0; j < nj; ++j)
+      dequantize_row(w, rows.empty() ? j0 + j : static_cast<size_t>(rows[j0 + j]), &buf[j * w.cols]);
+    if (fast && have_avx512())
+      tile_loop<4, 4>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
+                      []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
+                        microkernel_avx512<R, T>(a, b, k, o, st);
+                      });
+    else if (fast)
+      tile_loop<2, 3>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
+                      []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
+                        microkernel_avx2<R, T>(a, b, k, o, st);
+                      });
+    else
+      for (size_t t = 0; t < n; ++t)
+        for (size_t j = 0; j < nj; ++j) y[t * n_out + j0 + j] = dot16_scalar(&buf[j * w.cols], x + t * w.cols, w.cols);
+  }
+
+  // Pieces of neighbouring tiles, about four per thread, where reading the weights is
+  // the work: each thread streams one run (single tiles taken in turn halved F16
+  // decoding speed).
+  size_t stream_grain(size_t tiles) const { return std::max<size_t>(1, tiles / (4 * static_cast<size_t>(threads_))); }
 
   void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) override {
     for (size_t i = 0; i < ids.size(); ++i) {
