@@ -1,5 +1,6 @@
 // The CPU backend's matrix products and attention, one kernel at a time: every SIMD
-// level and every batch shape gives the same bits, and the bits are close to the math.
+// level and every batch shape gives the same bits (every block type's rows widened as
+// the reference dequantizer does), and the bits are close to the math.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -126,6 +127,84 @@ std::vector<uint32_t> canonical_bits(const std::vector<float>& v) {
     if (std::isnan(v[i])) b[i] = 0x7FC00000u;
   }
   return b;
+}
+
+// Random blocks of a type: every quant pattern possible, its fp16 scales (at these byte
+// offsets of a block) finite and moderate; F16/BF16/F32 rows are random floats.
+std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols, std::mt19937& rng) {
+  const auto& info = ggml_type_info(type);
+  std::vector<uint8_t> b(rows * ggml_row_bytes(type, cols));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  auto put16 = [&](size_t at, uint16_t v) {
+    b[at] = static_cast<uint8_t>(v), b[at + 1] = static_cast<uint8_t>(v >> 8);
+  };
+  if (type == GgmlType::F32) {
+    for (size_t i = 0; i < b.size(); i += 4) {
+      const float f = u(rng);
+      std::memcpy(&b[i], &f, 4);
+    }
+    return b;
+  }
+  if (type == GgmlType::F16 || type == GgmlType::BF16) {
+    for (size_t i = 0; i < b.size(); i += 2) {
+      const float f = u(rng);
+      uint32_t bits;
+      std::memcpy(&bits, &f, 4);
+      put16(i, type == GgmlType::F16 ? fp32_to_fp16(f) : static_cast<uint16_t>(bits >> 16));
+    }
+    return b;
+  }
+  std::vector<size_t> halves;
+  switch (type) {
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_1:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+      halves = {0, 2};
+      break;
+    case GgmlType::Q2_K:
+      halves = {80, 82};
+      break;
+    case GgmlType::Q3_K:
+      halves = {108};
+      break;
+    case GgmlType::Q6_K:
+      halves = {208};
+      break;
+    default:
+      halves = {0};  // Q4_0, Q5_0, Q8_0
+  }
+  for (auto& x : b) x = static_cast<uint8_t>(rng());
+  for (size_t blk = 0; blk < b.size(); blk += info.block_bytes)
+    for (size_t h : halves) put16(blk + h, static_cast<uint16_t>(0x1800 + rng() % 0x1000));  // about 2^-9 .. 2^-5
+  return b;
+}
+
+// Products widen each row as the reference dequantizer does, at every SIMD level: for
+// every block type, one token (decode) and five (the tiled path).
+TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
+  std::mt19937 rng(12);
+  for (GgmlType type :
+       {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+        GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const size_t rows = 21, cols = 512;
+    const std::vector<uint8_t> raw = random_blocks(type, rows, cols, rng);
+    const Matrix w{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};
+    std::vector<float> reference(rows * cols);
+    for (size_t r = 0; r < rows; ++r)
+      ggml_type_info(type).dequantize(raw.data() + r * w.row_bytes, &reference[r * cols], cols);
+    for (size_t n : {1, 5}) {
+      std::vector<float> x(n * cols);
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      for (auto& v : x) v = u(rng);
+      const auto want = run_matmul(0, 1, w, x, n, {});
+      // The scalar path is dot16 over the reference's floats (Q8_0: integer products, §2.3).
+      for (size_t t = 0; t < n && type != GgmlType::Q8_0; ++t)
+        ASSERT_EQ(want[t * rows + 3], dot16(&reference[3 * cols], &x[t * cols], cols)) << ggml_type_info(type).name;
+      EXPECT_EQ(run_matmul(1, 2, w, x, n, {}), want) << ggml_type_info(type).name << " AVX2, " << n << " tokens";
+      EXPECT_EQ(run_matmul(2, 2, w, x, n, {}), want) << ggml_type_info(type).name << " AVX-512, " << n << " tokens";
+    }
+  }
 }
 
 TEST(CpuKernels, AttentionWithNonFiniteCacheAgreesAcrossSimdLevels) {

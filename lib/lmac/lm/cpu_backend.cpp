@@ -19,12 +19,14 @@
 #include "lmac/common/parallel.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/detail/cpu_attention.hpp"
+#include "lmac/lm/detail/cpu_dequant.hpp"
 #include "lmac/lm/detail/cpu_q8.hpp"
 #include "lmac/lm/detail/host_backend.hpp"
 
 namespace lmac {
 namespace {
 
+using cpu::dequantize_row;
 using cpu::reduce16;
 
 float dot16_scalar(const float* a, const float* b, size_t n) {
@@ -237,32 +239,6 @@ void tile_loop(const float* w, size_t nj, const float* x, size_t n, size_t k, fl
   };
   for (; t + TB <= n; t += TB) rows(std::integral_constant<int, TB>{}, t);
   for (; t < n; ++t) rows(std::integral_constant<int, 1>{}, t);
-}
-
-__attribute__((target("avx2,fma,f16c"))) void f16_to_f32_avx2(const uint8_t* src, float* dst, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
-  for (; i < n; ++i) dst[i] = fp16_to_fp32(static_cast<uint16_t>(src[2 * i] | src[2 * i + 1] << 8));
-}
-
-__attribute__((target("avx2,fma,f16c"))) void q8_0_to_f32_avx2(const uint8_t* s, float* y, size_t n) {
-  for (size_t b = 0; b < n / 32; ++b, s += 34, y += 32) {
-    const __m256 d = _mm256_set1_ps(_cvtsh_ss(static_cast<unsigned short>(s[0] | s[1] << 8)));
-    for (int j = 0; j < 32; j += 8) {
-      __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + 2 + j));
-      _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
-    }
-  }
-}
-
-// Dequantizes one row; the fast paths give the same floats as ggml_type_info().dequantize
-// (q*d and fp16 widening are exact, so any evaluation order agrees).
-void dequantize_row(const Matrix& w, size_t row, float* out) {
-  const uint8_t* src = w.data + row * w.row_bytes;
-  if (have_avx2() && w.type == GgmlType::F16) return f16_to_f32_avx2(src, out, w.cols);
-  if (have_avx2() && w.type == GgmlType::Q8_0) return q8_0_to_f32_avx2(src, out, w.cols);
-  ggml_type_info(w.type).dequantize(src, out, w.cols);
 }
 
 // Below this many elements an element-wise step stays on one thread (waking the others

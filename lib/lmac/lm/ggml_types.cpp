@@ -9,6 +9,7 @@
 #include "lmac/common/bytes.hpp"
 #include "lmac/common/error.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
+#include "lmac/lm/detail/kquant_scales.hpp"
 
 namespace lmac {
 
@@ -163,16 +164,6 @@ void deq_q3_k(const uint8_t* s, float* y, size_t n) {
       }
       q += 32;
     }
-  }
-}
-
-void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
   }
 }
 

@@ -1,0 +1,139 @@
+// Vector dequantizers. Each value is computed by the operations of the reference
+// dequantizer (lm/ggml_types.cpp) in its order — scales as scalars first, then one
+// multiply (and for Q4_K/Q5_K one subtract) per value, each rounded once — so any
+// vector width gives the reference's floats.
+#include "lmac/lm/detail/cpu_dequant.hpp"
+#include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
+
+#include <immintrin.h>
+
+#include "lmac/lm/detail/kquant_scales.hpp"
+#include "lmac/lm/ggml_types.hpp"
+
+namespace lmac::cpu {
+namespace {
+
+float half_at(const uint8_t* p) { return fp16_to_fp32(static_cast<uint16_t>(p[0] | p[1] << 8)); }
+// The same exact widening by F16C, for the vector paths.
+__attribute__((target("f16c"))) inline float half_f16c(const uint8_t* p) {
+  return _cvtsh_ss(static_cast<unsigned short>(p[0] | p[1] << 8));
+}
+
+__attribute__((target("avx2,fma,f16c"))) void f16_avx2(const uint8_t* src, float* dst, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
+  for (; i < n; ++i) dst[i] = half_at(src + 2 * i);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void q8_0_avx2(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, s += 34, y += 32) {
+    const __m256 d = _mm256_set1_ps(half_f16c(s));
+    for (int j = 0; j < 32; j += 8) {
+      __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + 2 + j));
+      _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+    }
+  }
+}
+
+// 16 unsigned quants (bytes) as d * q - m, 8 at a time.
+__attribute__((target("avx2,fma"))) inline void store16_dqm(float* y, __m128i q, float d, float m) {
+  const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
+  const __m256 a = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
+  const __m256 b = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)));
+  _mm256_storeu_ps(y, _mm256_sub_ps(_mm256_mul_ps(vd, a), vm));
+  _mm256_storeu_ps(y + 8, _mm256_sub_ps(_mm256_mul_ps(vd, b), vm));
+}
+
+// 16 signed quants (bytes) as d * q.
+__attribute__((target("avx2,fma"))) inline void store16_dq(float* y, __m128i q, float d) {
+  const __m256 vd = _mm256_set1_ps(d);
+  _mm256_storeu_ps(y, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
+  _mm256_storeu_ps(y + 8, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)))));
+}
+
+__attribute__((target("avx2,fma"))) inline __m128i load16(const uint8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// Super-blocks of 256: per 64 values, two sub-blocks' (d * sc, dmin * m), then the low
+// nibbles of 32 bytes (plus a high bit for Q5_K) for the first, the high nibbles for
+// the second.
+template <bool kQ5>
+__attribute__((target("avx2,fma,f16c"))) void q45_k_avx2(const uint8_t* s, float* y, size_t n) {
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  for (size_t b = 0; b < n / 256; ++b, s += kQ5 ? 176 : 144) {
+    const float d = half_f16c(s), mn = half_f16c(s + 2);
+    const uint8_t* scales = s + 4;
+    const uint8_t* qh = s + 16;
+    const uint8_t* q = s + (kQ5 ? 48 : 16);
+    for (int is = 0; is < 8; is += 2, q += 32, y += 64) {
+      uint8_t sc, m;
+      scale_min_k4(is, scales, &sc, &m);
+      const float d1 = d * sc, m1 = mn * m;
+      scale_min_k4(is + 1, scales, &sc, &m);
+      const float d2 = d * sc, m2 = mn * m;
+      const __m128i u1 = _mm_set1_epi8(static_cast<char>(1 << is)), u2 = _mm_set1_epi8(static_cast<char>(2 << is));
+      for (int h = 0; h < 32; h += 16) {
+        const __m128i v = load16(q + h);
+        __m128i lo = _mm_and_si128(v, low4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low4);
+        if constexpr (kQ5) {  // + 16 where the sub-block's bit of qh is set
+          const __m128i bits = load16(qh + h), sixteen = _mm_set1_epi8(16);
+          lo = _mm_add_epi8(lo, _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(bits, u1), u1), sixteen));
+          hi = _mm_add_epi8(hi, _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(bits, u2), u2), sixteen));
+        }
+        store16_dqm(y + h, lo, d1, m1);
+        store16_dqm(y + 32 + h, hi, d2, m2);
+      }
+    }
+  }
+}
+
+// Q6_K: per 128 values, 64 bytes of low nibbles and 32 of 2-bit highs; value l + 32 i
+// of a half is q_i - 32 with scale sc[l / 16 + 2 i], as (d * sc) * q.
+__attribute__((target("avx2,fma,f16c"))) void q6_k_avx2(const uint8_t* s, float* y, size_t n) {
+  const __m128i low4 = _mm_set1_epi8(0x0F), bits45 = _mm_set1_epi8(0x30), bias = _mm_set1_epi8(32);
+  for (size_t b = 0; b < n / 256; ++b, s += 210) {
+    const uint8_t* ql = s;
+    const uint8_t* qh = s + 128;
+    const auto* sc = reinterpret_cast<const int8_t*>(s + 192);
+    const float d = half_f16c(s + 208);
+    for (int half = 0; half < 2; ++half, y += 128, ql += 64, qh += 32, sc += 8) {
+      for (int l = 0; l < 32; l += 16) {
+        const __m128i a = load16(ql + l), c = load16(ql + 32 + l), h = load16(qh + l);
+        const __m128i q[4] = {
+            _mm_or_si128(_mm_and_si128(a, low4), _mm_and_si128(_mm_slli_epi16(h, 4), bits45)),
+            _mm_or_si128(_mm_and_si128(c, low4), _mm_and_si128(_mm_slli_epi16(h, 2), bits45)),
+            _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low4), _mm_and_si128(h, bits45)),
+            _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), low4), _mm_and_si128(_mm_srli_epi16(h, 2), bits45))};
+        for (int i = 0; i < 4; ++i)
+          store16_dq(y + l + 32 * i, _mm_sub_epi8(q[i], bias), d * static_cast<float>(sc[l / 16 + 2 * i]));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void dequantize_row(const Matrix& w, size_t row, float* out) {
+  const uint8_t* src = w.data + row * w.row_bytes;
+  if (have_avx2()) {
+    switch (w.type) {
+      case GgmlType::F16:
+        return f16_avx2(src, out, w.cols);
+      case GgmlType::Q8_0:
+        return q8_0_avx2(src, out, w.cols);
+      case GgmlType::Q4_K:
+        return q45_k_avx2<false>(src, out, w.cols);
+      case GgmlType::Q5_K:
+        return q45_k_avx2<true>(src, out, w.cols);
+      case GgmlType::Q6_K:
+        return q6_k_avx2(src, out, w.cols);
+      default:
+        break;
+    }
+  }
+  ggml_type_info(w.type).dequantize(src, out, w.cols);
+}
+
+}  // namespace lmac::cpu
