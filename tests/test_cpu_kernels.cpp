@@ -181,7 +181,8 @@ std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols, std:
 }
 
 // Products widen each row as the reference dequantizer does, at every SIMD level: for
-// every block type, one token (decode) and five (the tiled path).
+// every block type, at decode shapes (1, 5, 11 tokens: K-quants widened in registers)
+// and the tiled one (20).
 TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
   std::mt19937 rng(12);
   for (GgmlType type :
@@ -193,7 +194,7 @@ TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
     std::vector<float> reference(rows * cols);
     for (size_t r = 0; r < rows; ++r)
       ggml_type_info(type).dequantize(raw.data() + r * w.row_bytes, &reference[r * cols], cols);
-    for (size_t n : {1, 5}) {
+    for (size_t n : {1, 5, 11, 20}) {
       std::vector<float> x(n * cols);
       std::uniform_real_distribution<float> u(-1.0f, 1.0f);
       for (auto& v : x) v = u(rng);

@@ -280,6 +280,11 @@ class CpuBackend final : public HostBackend {
       });
       return;
     }
+    if (n <= kFusedMaxTokens && cpu::kquant_fused_ok(w)) {
+      parallel_for(threads_, n_out, stream_grain(tiles) * kTile,
+                   [&](size_t b, size_t e) { cpu::kquant_products(w, rows, b, e - b, x, n, y + b, n_out); });
+      return;
+    }
     if (fused_ok(w, n)) {
       parallel_for(threads_, n_out, stream_grain(tiles) * kTile, [&](size_t b, size_t e) {
         for (size_t j = b; j < e; ++j)

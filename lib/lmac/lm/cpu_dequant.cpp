@@ -113,7 +113,152 @@ __attribute__((target("avx2,fma,f16c"))) void q6_k_avx2(const uint8_t* s, float*
   }
 }
 
+// ---- Decode-shaped products: each 16 widened values meet the n tokens' activations in
+// index order, so lane l's chain runs over i = l, l + 16, ... as dot16's does.
+
+template <int TB>
+__attribute__((target("avx512f"))) inline void fma_tokens(__m512 (&acc)[TB], __m512 w, const float* x, size_t k,
+                                                          size_t i) {
+  for (int t = 0; t < TB; ++t) acc[t] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
+}
+
+// y[t * y_stride + r] = reduce16 of acc[r][t].
+template <int R, int TB>
+__attribute__((target("avx512f"))) inline void store_sums(const __m512 (&acc)[R][TB], float* y, size_t y_stride) {
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TB; ++t) {
+      alignas(64) float lanes[16];
+      _mm512_store_ps(lanes, acc[r][t]);
+      y[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)] = reduce16(lanes);
+    }
+}
+
+// 16 unsigned quants as d * q - m; 16 signed ones as d * q.
+__attribute__((target("avx512f"))) inline __m512 dqm16(__m128i q, __m512 d, __m512 m) {
+  return _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q))), m);
+}
+__attribute__((target("avx512f"))) inline __m512 dq16(__m128i q, __m512 d) {
+  return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
+}
+
+// R rows at once, interleaved per 64 (Q4_K) or 128 (Q6_K) values: each row's lanes are
+// one dependent chain, so a lone row would wait on the multiply-add latency.
+template <int R, int TB>
+__attribute__((target("avx512f,avx2,fma,f16c"))) void q4_k_products(const uint8_t* const* rows, size_t k,
+                                                                    const float* x, float* y, size_t y_stride) {
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  __m512 acc[R][TB];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm512_setzero_ps();
+  for (size_t i = 0, off = 0; i < k; i += 256, off += 144) {
+    float d[R], mn[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) d[r] = half_f16c(rows[r] + off), mn[r] = half_f16c(rows[r] + off + 2);
+#pragma GCC unroll 8
+    for (int is = 0; is < 8; is += 2) {
+      const size_t at = i + 32 * static_cast<size_t>(is);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* scales = rows[r] + off + 4;
+        const uint8_t* q = rows[r] + off + 16 + 16 * is;
+        uint8_t sc, m;
+        scale_min_k4(is, scales, &sc, &m);
+        const __m512 d1 = _mm512_set1_ps(d[r] * sc), m1 = _mm512_set1_ps(mn[r] * m);
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const __m512 d2 = _mm512_set1_ps(d[r] * sc), m2 = _mm512_set1_ps(mn[r] * m);
+        const __m128i v0 = load16(q), v1 = load16(q + 16);
+        fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(v0, low4), d1, m1), x, k, at);
+        fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(v1, low4), d1, m1), x, k, at + 16);
+        fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(_mm_srli_epi16(v0, 4), low4), d2, m2), x, k, at + 32);
+        fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(_mm_srli_epi16(v1, 4), low4), d2, m2), x, k, at + 48);
+      }
+    }
+  }
+  store_sums<R, TB>(acc, y, y_stride);
+}
+
+template <int R, int TB>
+__attribute__((target("avx512f,avx2,fma,f16c"))) void q6_k_products(const uint8_t* const* rows, size_t k,
+                                                                    const float* x, float* y, size_t y_stride) {
+  const __m128i low4 = _mm_set1_epi8(0x0F), bits45 = _mm_set1_epi8(0x30), bias = _mm_set1_epi8(32);
+  __m512 acc[R][TB];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm512_setzero_ps();
+  for (size_t i = 0, off = 0; i < k; i += 256, off += 210) {
+#pragma GCC unroll 8
+    for (int half = 0; half < 2; ++half) {
+      const size_t at = i + 128 * static_cast<size_t>(half);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* ql = rows[r] + off + 64 * half;
+        const uint8_t* qh = rows[r] + off + 128 + 32 * half;
+        const auto* sc = reinterpret_cast<const int8_t*>(rows[r] + off + 192 + 8 * half);
+        const float d = half_f16c(rows[r] + off + 208);
+        __m128i q[2][4];  // [l / 16][value group]: values l + 32 g of the half
+#pragma GCC unroll 8
+        for (int l = 0; l < 2; ++l) {
+          const __m128i a = load16(ql + 16 * l), c = load16(ql + 32 + 16 * l), h = load16(qh + 16 * l);
+          q[l][0] = _mm_or_si128(_mm_and_si128(a, low4), _mm_and_si128(_mm_slli_epi16(h, 4), bits45));
+          q[l][1] = _mm_or_si128(_mm_and_si128(c, low4), _mm_and_si128(_mm_slli_epi16(h, 2), bits45));
+          q[l][2] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low4), _mm_and_si128(h, bits45));
+          q[l][3] =
+              _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), low4), _mm_and_si128(_mm_srli_epi16(h, 2), bits45));
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < 4; ++g)
+#pragma GCC unroll 8
+          for (int l = 0; l < 2; ++l)
+            fma_tokens<TB>(acc[r],
+                           dq16(_mm_sub_epi8(q[l][g], bias), _mm512_set1_ps(d * static_cast<float>(sc[l + 2 * g]))), x,
+                           k, at + 32 * static_cast<size_t>(g) + 16 * static_cast<size_t>(l));
+      }
+    }
+  }
+  store_sums<R, TB>(acc, y, y_stride);
+}
+
+// Rows per call for TB tokens: about eight chains, fewer rows where their widening
+// work would spill registers (measured: 8 rows of 1 token ran at half speed).
+template <int TB>
+constexpr int kRowsFor = TB <= 2   ? 4
+                         : TB <= 4 ? 2
+                                   : 1;
+
+template <int R, int TB>
+void kquant_products(GgmlType type, const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
+  if (type == GgmlType::Q4_K)
+    q4_k_products<R, TB>(rows, k, x, y, y_stride);
+  else
+    q6_k_products<R, TB>(rows, k, x, y, y_stride);
+}
+
+size_t weight_row(std::span<const int32_t> rows, size_t j) { return rows.empty() ? j : static_cast<size_t>(rows[j]); }
+
 }  // namespace
+
+bool kquant_fused_ok(const Matrix& w) {
+  return have_avx512() && (w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K);
+}
+
+void kquant_products(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const float* x, size_t n,
+                     float* y, size_t y_stride) {
+  for (size_t t = 0; t < n; t += kKquantTokens)
+    with_count<kKquantTokens>(n - t, [&](auto tb) {
+      constexpr int TB = decltype(tb)::value, R = kRowsFor<TB>;
+      const float* xt = x + t * w.cols;
+      float* yt = y + t * y_stride;
+      const uint8_t* src[R];
+      size_t j = 0;
+      for (; j + R <= nj; j += R) {
+        for (int r = 0; r < R; ++r) src[r] = w.data + weight_row(rows, j0 + j + static_cast<size_t>(r)) * w.row_bytes;
+        kquant_products<R, TB>(w.type, src, w.cols, xt, yt + j, y_stride);
+      }
+      for (; j < nj; ++j) {
+        src[0] = w.data + weight_row(rows, j0 + j) * w.row_bytes;
+        kquant_products<1, TB>(w.type, src, w.cols, xt, yt + j, y_stride);
+      }
+    });
+}
 
 void dequantize_row(const Matrix& w, size_t row, float* out) {
   const uint8_t* src = w.data + row * w.row_bytes;

@@ -1,10 +1,14 @@
 // Weight rows widened to float32 for the CPU's products, with vector paths for the
 // common block types: every path gives exactly the floats of
 // ggml_type_info().dequantize (ARITHMETIC.md §1.4: the same operations in the same
-// order, each one IEEE-rounded whatever the vector width).
+// order, each one IEEE-rounded whatever the vector width). Decode-shaped products of
+// K-quant rows widen them in registers instead, 16 values at a time straight into the
+// dot16 lanes.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 
 #include "lmac/lm/backend.hpp"
 
@@ -12,5 +16,14 @@ namespace lmac::cpu {
 
 // Row `row` of w, w.cols floats into out.
 void dequantize_row(const Matrix& w, size_t row, float* out);
+
+// Whether kquant_products serves w (AVX-512; Q4_K, Q6_K), for up to 16 tokens.
+constexpr size_t kKquantTokens = 8;  // tokens that share each widened vector
+bool kquant_fused_ok(const Matrix& w);
+// y[t * y_stride + j] = dot16(weight row of output j0 + j, token t of x) for j < nj,
+// t < n; output j is row rows[j] of w (j when rows is empty); x holds n rows of
+// w.cols floats.
+void kquant_products(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const float* x, size_t n,
+                     float* y, size_t y_stride);
 
 }  // namespace lmac::cpu
