@@ -130,6 +130,7 @@ void BM_fma_peak(benchmark::State& state) {
   std::vector<float> sink(static_cast<size_t>(threads));
   for (auto _ : state) {
     std::vector<std::thread> pool;
+    pool.reserve(static_cast<size_t>(threads));
     for (int t = 0; t < threads; ++t)
       pool.emplace_back([&, t] { sink[static_cast<size_t>(t)] = fma_chains(iterations); });
     for (auto& th : pool) th.join();

@@ -229,7 +229,7 @@ __attribute__((target("avx512f"))) void values_avx512(const Row* rows, const KvH
   for (size_t j = 0; j < n_max; ++j) {
     const uint16_t* v = kv.values + j * kv.value_stride;
     __m512 vv[NV];
-    for (int c = 0; c < NV; ++c) vv[c] = load16h(v + 16 * c);
+    for (size_t c = 0; c < NV; ++c) vv[c] = load16h(v + 16 * c);
     for (int r = 0; r < R; ++r) {
       if (j >= n_min && j >= rows[r].n) continue;
       const __m512 w = _mm512_set1_ps(e[r][j]);
@@ -237,7 +237,7 @@ __attribute__((target("avx512f"))) void values_avx512(const Row* rows, const KvH
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < NV; ++c)
+    for (size_t c = 0; c < NV; ++c)
       _mm512_storeu_ps(rows[r].out + 16 * c, _mm512_mul_ps(acc[r][c], _mm512_set1_ps(rows[r].inv)));
 }
 

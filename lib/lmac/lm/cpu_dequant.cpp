@@ -99,15 +99,16 @@ __attribute__((target("avx2,fma,f16c"))) void q6_k_avx2(const uint8_t* s, float*
     const auto* sc = reinterpret_cast<const int8_t*>(s + 192);
     const float d = half_f16c(s + 208);
     for (int half = 0; half < 2; ++half, y += 128, ql += 64, qh += 32, sc += 8) {
-      for (int l = 0; l < 32; l += 16) {
+      for (size_t l = 0; l < 32; l += 16) {
         const __m128i a = load16(ql + l), c = load16(ql + 32 + l), h = load16(qh + l);
         const __m128i q[4] = {
             _mm_or_si128(_mm_and_si128(a, low4), _mm_and_si128(_mm_slli_epi16(h, 4), bits45)),
             _mm_or_si128(_mm_and_si128(c, low4), _mm_and_si128(_mm_slli_epi16(h, 2), bits45)),
             _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low4), _mm_and_si128(h, bits45)),
             _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), low4), _mm_and_si128(_mm_srli_epi16(h, 2), bits45))};
-        for (int i = 0; i < 4; ++i)
-          store16_dq(y + l + 32 * i, _mm_sub_epi8(q[i], bias), d * static_cast<float>(sc[l / 16 + 2 * i]));
+        const size_t first = l / 16;  // the scale of values l .. l + 15 in group i: sc[first + 2 i]
+        for (size_t i = 0; i < 4; ++i)
+          store16_dq(y + l + 32 * i, _mm_sub_epi8(q[i], bias), d * static_cast<float>(sc[first + 2 * i]));
       }
     }
   }
@@ -160,7 +161,7 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void q4_k_products(const uint8_
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const uint8_t* scales = rows[r] + off + 4;
-        const uint8_t* q = rows[r] + off + 16 + 16 * is;
+        const uint8_t* q = rows[r] + off + 16 + 16 * static_cast<size_t>(is);
         uint8_t sc, m;
         scale_min_k4(is, scales, &sc, &m);
         const __m512 d1 = _mm512_set1_ps(d[r] * sc), m1 = _mm512_set1_ps(mn[r] * m);
@@ -186,8 +187,8 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void q6_k_products(const uint8_
     for (auto& a : row) a = _mm512_setzero_ps();
   for (size_t i = 0, off = 0; i < k; i += 256, off += 210) {
 #pragma GCC unroll 8
-    for (int half = 0; half < 2; ++half) {
-      const size_t at = i + 128 * static_cast<size_t>(half);
+    for (size_t half = 0; half < 2; ++half) {
+      const size_t at = i + 128 * half;
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const uint8_t* ql = rows[r] + off + 64 * half;
@@ -196,7 +197,7 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void q6_k_products(const uint8_
         const float d = half_f16c(rows[r] + off + 208);
         __m128i q[2][4];  // [l / 16][value group]: values l + 32 g of the half
 #pragma GCC unroll 8
-        for (int l = 0; l < 2; ++l) {
+        for (size_t l = 0; l < 2; ++l) {
           const __m128i a = load16(ql + 16 * l), c = load16(ql + 32 + 16 * l), h = load16(qh + 16 * l);
           q[l][0] = _mm_or_si128(_mm_and_si128(a, low4), _mm_and_si128(_mm_slli_epi16(h, 4), bits45));
           q[l][1] = _mm_or_si128(_mm_and_si128(c, low4), _mm_and_si128(_mm_slli_epi16(h, 2), bits45));
@@ -205,12 +206,12 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void q6_k_products(const uint8_
               _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), low4), _mm_and_si128(_mm_srli_epi16(h, 2), bits45));
         }
 #pragma GCC unroll 8
-        for (int g = 0; g < 4; ++g)
+        for (size_t g = 0; g < 4; ++g)
 #pragma GCC unroll 8
-          for (int l = 0; l < 2; ++l)
+          for (size_t l = 0; l < 2; ++l)
             fma_tokens<TB>(acc[r],
                            dq16(_mm_sub_epi8(q[l][g], bias), _mm512_set1_ps(d * static_cast<float>(sc[l + 2 * g]))), x,
-                           k, at + 32 * static_cast<size_t>(g) + 16 * static_cast<size_t>(l));
+                           k, at + 32 * g + 16 * l);
       }
     }
   }
