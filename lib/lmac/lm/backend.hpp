@@ -35,6 +35,11 @@ struct Matrix {
   // The same values in a layout of the backend's own (made by `weights`), or null.
   const void* prepared = nullptr;
   size_t bytes() const { return rows * row_bytes; }
+  // The stored row that output j of a product reads (Backend::matmul's `rows`: the
+  // selected rows, or all of them in order when empty).
+  const uint8_t* product_row(std::span<const int32_t> selected, size_t j) const {
+    return data + (selected.empty() ? j : static_cast<size_t>(selected[j])) * row_bytes;
+  }
 };
 
 // All of w dequantized to float32, row after row (the CPU's own dequantizers): what

@@ -270,8 +270,9 @@ struct Scratch {
   std::vector<Row> rows;
 };
 
-// rows: the query heads of one work item; kv.n: the longest row's key count.
-void attend_rows(std::vector<Row>& rows, const KvHead& kv, float scale, Scratch& s) {
+// s.rows: the query heads of one work item; kv.n: the longest row's key count.
+void attend_rows(const KvHead& kv, float scale, Scratch& s) {
+  std::vector<Row>& rows = s.rows;
   const size_t stride = blocks(kv.n) * kKeyBlock;
   s.e.resize(rows.size() * stride);
   for (size_t r = 0; r < rows.size(); ++r) rows[r].p = s.e.data() + r * stride;
@@ -328,7 +329,7 @@ void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_he
     }
     const AttentionJob& job = jobs[begin];
     const KvHead kv{job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, job.values + g * hd, kv_dim, n_max, hd};
-    attend_rows(scratch.rows, kv, scale, scratch);
+    attend_rows(kv, scale, scratch);
   });
 }
 

@@ -182,12 +182,10 @@ __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float*
 // never stored. Same exact values and the same per-lane FMA order as the tiled path,
 // so the same bits. (Q8_0 weights have their own integer kernels, cpu_q8.)
 template <int TB>
-__attribute__((target("avx512f,avx2,fma,f16c"))) void rows_fused_avx512(const Matrix& w, size_t row, const float* x,
-                                                                        float* y, size_t y_stride) {
-  const uint8_t* p = w.data + row * w.row_bytes;
+__attribute__((target("avx512f,avx2,fma,f16c"))) void row_fused_avx512(const uint8_t* p, size_t k, const float* x,
+                                                                       float* y, size_t y_stride) {
   __m512 acc[TB];
   for (int t = 0; t < TB; ++t) acc[t] = _mm512_setzero_ps();
-  const size_t k = w.cols;
   for (size_t i = 0; i < k; i += 16) {
     const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
     for (int t = 0; t < TB; ++t)
@@ -200,15 +198,22 @@ constexpr size_t kTile = 16;  // output rows per piece of a product
 constexpr size_t kFusedMaxTokens = 16;
 constexpr size_t kFusedGroup = 8;  // more tokens per group spill registers
 
+// Products whose weights are widened in registers: F16 here, Q4_K and Q6_K in cpu_dequant.
 bool fused_ok(const Matrix& w, size_t n) {
-  return n <= kFusedMaxTokens && have_avx512() && w.type == GgmlType::F16 && w.cols % 16 == 0;
+  return n <= kFusedMaxTokens &&
+         ((have_avx512() && w.type == GgmlType::F16 && w.cols % 16 == 0) || cpu::kquant_fused_ok(w));
 }
 
-void rows_fused(const Matrix& w, size_t row, const float* x, size_t n, float* y, size_t y_stride) {
-  for (size_t t = 0; t < n; t += kFusedGroup)  // these tokens share each widened block
-    cpu::with_count<kFusedGroup>(n - t, [&](auto tb) {
-      rows_fused_avx512<decltype(tb)::value>(w, row, x + t * w.cols, y + t * y_stride, y_stride);
-    });
+// Outputs [j0, j0 + nj) of such a product into y[t * y_stride + j - j0].
+void rows_fused(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const float* x, size_t n,
+                float* y, size_t y_stride) {
+  if (w.type != GgmlType::F16) return cpu::kquant_products(w, rows, j0, nj, x, n, y, y_stride);
+  for (size_t j = 0; j < nj; ++j)
+    for (size_t t = 0; t < n; t += kFusedGroup)  // these tokens share each widened block
+      cpu::with_count<kFusedGroup>(n - t, [&](auto tb) {
+        row_fused_avx512<decltype(tb)::value>(w.product_row(rows, j0 + j), w.cols, x + t * w.cols, y + t * y_stride + j,
+                                              y_stride);
+      });
 }
 
 // Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens. Token tiles
@@ -275,16 +280,9 @@ class CpuBackend final : public HostBackend {
       });
       return;
     }
-    if (n <= kFusedMaxTokens && cpu::kquant_fused_ok(w)) {
-      parallel_for(threads_, n_out, stream_grain(tiles) * kTile,
-                   [&](size_t b, size_t e) { cpu::kquant_products(w, rows, b, e - b, x, n, y + b, n_out); });
-      return;
-    }
     if (fused_ok(w, n)) {
-      parallel_for(threads_, n_out, stream_grain(tiles) * kTile, [&](size_t b, size_t e) {
-        for (size_t j = b; j < e; ++j)
-          rows_fused(w, rows.empty() ? j : static_cast<size_t>(rows[j]), x, n, y + j, n_out);
-      });
+      parallel_for(threads_, n_out, stream_grain(tiles) * kTile,
+                   [&](size_t b, size_t e) { rows_fused(w, rows, b, e - b, x, n, y + b, n_out); });
       return;
     }
     // Dequantizing is the work here, not reading: single tiles balance the threads best.
@@ -298,8 +296,7 @@ class CpuBackend final : public HostBackend {
     thread_local std::vector<float> buf;
     buf.resize(kTile * w.cols);
     const size_t j0 = tile * kTile, nj = std::min(kTile, n_out - j0);
-    for (size_t j = 0; j < nj; ++j)
-      dequantize_row(w, rows.empty() ? j0 + j : static_cast<size_t>(rows[j0 + j]), &buf[j * w.cols]);
+    for (size_t j = 0; j < nj; ++j) dequantize_row(w, w.product_row(rows, j0 + j), &buf[j * w.cols]);
     if (fast && have_avx512())
       tile_loop<4, 4>(buf.data(), nj, x, n, w.cols, y + j0, n_out,
                       []<int R, int T>(const float* const* a, const float* const* b, size_t k, float* o, size_t st) {
@@ -323,7 +320,7 @@ class CpuBackend final : public HostBackend {
   void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) override {
     for (size_t i = 0; i < ids.size(); ++i) {
       if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= w.rows) fail("token id outside the embedding");
-      dequantize_row(w, static_cast<size_t>(ids[i]), out + i * w.cols);
+      dequantize_row(w, w.data + static_cast<size_t>(ids[i]) * w.row_bytes, out + i * w.cols);
     }
   }
 

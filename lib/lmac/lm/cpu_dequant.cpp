@@ -56,6 +56,31 @@ __attribute__((target("avx2,fma"))) inline __m128i load16(const uint8_t* p) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
 }
 
+// d * sc and dmin * m of sub-blocks is and is + 1 of a Q4_K / Q5_K super-block, as the
+// reference computes them.
+struct SubScales {
+  float d1, m1, d2, m2;
+};
+inline SubScales sub_scales(const uint8_t* scales, float d, float mn, int is) {
+  uint8_t sc1, m1, sc2, m2;
+  scale_min_k4(is, scales, &sc1, &m1);
+  scale_min_k4(is + 1, scales, &sc2, &m2);
+  return {d * sc1, mn * m1, d * sc2, mn * m2};
+}
+
+// The quants (bias 32 removed) of values l .. l + 15 of the four groups of a Q6_K half
+// (value l + 32 g in group g), from its low nibbles ql and 2-bit highs qh.
+__attribute__((target("avx2,fma"))) inline void q6_quants(const uint8_t* ql, const uint8_t* qh, size_t l,
+                                                          __m128i (&q)[4]) {
+  const __m128i low4 = _mm_set1_epi8(0x0F), bits45 = _mm_set1_epi8(0x30), bias = _mm_set1_epi8(32);
+  const __m128i a = load16(ql + l), c = load16(ql + 32 + l), h = load16(qh + l);
+  q[0] = _mm_or_si128(_mm_and_si128(a, low4), _mm_and_si128(_mm_slli_epi16(h, 4), bits45));
+  q[1] = _mm_or_si128(_mm_and_si128(c, low4), _mm_and_si128(_mm_slli_epi16(h, 2), bits45));
+  q[2] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low4), _mm_and_si128(h, bits45));
+  q[3] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), low4), _mm_and_si128(_mm_srli_epi16(h, 2), bits45));
+  for (auto& v : q) v = _mm_sub_epi8(v, bias);
+}
+
 // Super-blocks of 256: per 64 values, two sub-blocks' (d * sc, dmin * m), then the low
 // nibbles of 32 bytes (plus a high bit for Q5_K) for the first, the high nibbles for
 // the second.
@@ -68,11 +93,7 @@ __attribute__((target("avx2,fma,f16c"))) void q45_k_avx2(const uint8_t* s, float
     const uint8_t* qh = s + 16;
     const uint8_t* q = s + (kQ5 ? 48 : 16);
     for (int is = 0; is < 8; is += 2, q += 32, y += 64) {
-      uint8_t sc, m;
-      scale_min_k4(is, scales, &sc, &m);
-      const float d1 = d * sc, m1 = mn * m;
-      scale_min_k4(is + 1, scales, &sc, &m);
-      const float d2 = d * sc, m2 = mn * m;
+      const SubScales ss = sub_scales(scales, d, mn, is);
       const __m128i u1 = _mm_set1_epi8(static_cast<char>(1 << is)), u2 = _mm_set1_epi8(static_cast<char>(2 << is));
       for (int h = 0; h < 32; h += 16) {
         const __m128i v = load16(q + h);
@@ -82,8 +103,8 @@ __attribute__((target("avx2,fma,f16c"))) void q45_k_avx2(const uint8_t* s, float
           lo = _mm_add_epi8(lo, _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(bits, u1), u1), sixteen));
           hi = _mm_add_epi8(hi, _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(bits, u2), u2), sixteen));
         }
-        store16_dqm(y + h, lo, d1, m1);
-        store16_dqm(y + 32 + h, hi, d2, m2);
+        store16_dqm(y + h, lo, ss.d1, ss.m1);
+        store16_dqm(y + 32 + h, hi, ss.d2, ss.m2);
       }
     }
   }
@@ -92,7 +113,6 @@ __attribute__((target("avx2,fma,f16c"))) void q45_k_avx2(const uint8_t* s, float
 // Q6_K: per 128 values, 64 bytes of low nibbles and 32 of 2-bit highs; value l + 32 i
 // of a half is q_i - 32 with scale sc[l / 16 + 2 i], as (d * sc) * q.
 __attribute__((target("avx2,fma,f16c"))) void q6_k_avx2(const uint8_t* s, float* y, size_t n) {
-  const __m128i low4 = _mm_set1_epi8(0x0F), bits45 = _mm_set1_epi8(0x30), bias = _mm_set1_epi8(32);
   for (size_t b = 0; b < n / 256; ++b, s += 210) {
     const uint8_t* ql = s;
     const uint8_t* qh = s + 128;
@@ -100,15 +120,10 @@ __attribute__((target("avx2,fma,f16c"))) void q6_k_avx2(const uint8_t* s, float*
     const float d = half_f16c(s + 208);
     for (int half = 0; half < 2; ++half, y += 128, ql += 64, qh += 32, sc += 8) {
       for (size_t l = 0; l < 32; l += 16) {
-        const __m128i a = load16(ql + l), c = load16(ql + 32 + l), h = load16(qh + l);
-        const __m128i q[4] = {
-            _mm_or_si128(_mm_and_si128(a, low4), _mm_and_si128(_mm_slli_epi16(h, 4), bits45)),
-            _mm_or_si128(_mm_and_si128(c, low4), _mm_and_si128(_mm_slli_epi16(h, 2), bits45)),
-            _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low4), _mm_and_si128(h, bits45)),
-            _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), low4), _mm_and_si128(_mm_srli_epi16(h, 2), bits45))};
+        __m128i q[4];
+        q6_quants(ql, qh, l, q);
         const size_t first = l / 16;  // the scale of values l .. l + 15 in group i: sc[first + 2 i]
-        for (size_t i = 0; i < 4; ++i)
-          store16_dq(y + l + 32 * i, _mm_sub_epi8(q[i], bias), d * static_cast<float>(sc[first + 2 * i]));
+        for (size_t i = 0; i < 4; ++i) store16_dq(y + l + 32 * i, q[i], d * static_cast<float>(sc[first + 2 * i]));
       }
     }
   }
@@ -160,13 +175,10 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void q4_k_products(const uint8_
       const size_t at = i + 32 * static_cast<size_t>(is);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        const uint8_t* scales = rows[r] + off + 4;
         const uint8_t* q = rows[r] + off + 16 + 16 * static_cast<size_t>(is);
-        uint8_t sc, m;
-        scale_min_k4(is, scales, &sc, &m);
-        const __m512 d1 = _mm512_set1_ps(d[r] * sc), m1 = _mm512_set1_ps(mn[r] * m);
-        scale_min_k4(is + 1, scales, &sc, &m);
-        const __m512 d2 = _mm512_set1_ps(d[r] * sc), m2 = _mm512_set1_ps(mn[r] * m);
+        const SubScales ss = sub_scales(rows[r] + off + 4, d[r], mn[r], is);
+        const __m512 d1 = _mm512_set1_ps(ss.d1), m1 = _mm512_set1_ps(ss.m1);
+        const __m512 d2 = _mm512_set1_ps(ss.d2), m2 = _mm512_set1_ps(ss.m2);
         const __m128i v0 = load16(q), v1 = load16(q + 16);
         fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(v0, low4), d1, m1), x, k, at);
         fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(v1, low4), d1, m1), x, k, at + 16);
@@ -181,7 +193,6 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void q4_k_products(const uint8_
 template <int R, int TB>
 __attribute__((target("avx512f,avx2,fma,f16c"))) void q6_k_products(const uint8_t* const* rows, size_t k,
                                                                     const float* x, float* y, size_t y_stride) {
-  const __m128i low4 = _mm_set1_epi8(0x0F), bits45 = _mm_set1_epi8(0x30), bias = _mm_set1_epi8(32);
   __m512 acc[R][TB];
   for (auto& row : acc)
     for (auto& a : row) a = _mm512_setzero_ps();
@@ -197,21 +208,13 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void q6_k_products(const uint8_
         const float d = half_f16c(rows[r] + off + 208);
         __m128i q[2][4];  // [l / 16][value group]: values l + 32 g of the half
 #pragma GCC unroll 8
-        for (size_t l = 0; l < 2; ++l) {
-          const __m128i a = load16(ql + 16 * l), c = load16(ql + 32 + 16 * l), h = load16(qh + 16 * l);
-          q[l][0] = _mm_or_si128(_mm_and_si128(a, low4), _mm_and_si128(_mm_slli_epi16(h, 4), bits45));
-          q[l][1] = _mm_or_si128(_mm_and_si128(c, low4), _mm_and_si128(_mm_slli_epi16(h, 2), bits45));
-          q[l][2] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low4), _mm_and_si128(h, bits45));
-          q[l][3] =
-              _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), low4), _mm_and_si128(_mm_srli_epi16(h, 2), bits45));
-        }
+        for (size_t l = 0; l < 2; ++l) q6_quants(ql, qh, 16 * l, q[l]);
 #pragma GCC unroll 8
         for (size_t g = 0; g < 4; ++g)
 #pragma GCC unroll 8
           for (size_t l = 0; l < 2; ++l)
-            fma_tokens<TB>(acc[r],
-                           dq16(_mm_sub_epi8(q[l][g], bias), _mm512_set1_ps(d * static_cast<float>(sc[l + 2 * g]))), x,
-                           k, at + 32 * g + 16 * l);
+            fma_tokens<TB>(acc[r], dq16(q[l][g], _mm512_set1_ps(d * static_cast<float>(sc[l + 2 * g]))), x, k,
+                           at + 32 * g + 16 * l);
       }
     }
   }
@@ -233,8 +236,6 @@ void kquant_products(GgmlType type, const uint8_t* const* rows, size_t k, const 
     q6_k_products<R, TB>(rows, k, x, y, y_stride);
 }
 
-size_t weight_row(std::span<const int32_t> rows, size_t j) { return rows.empty() ? j : static_cast<size_t>(rows[j]); }
-
 }  // namespace
 
 bool kquant_fused_ok(const Matrix& w) {
@@ -251,18 +252,17 @@ void kquant_products(const Matrix& w, std::span<const int32_t> rows, size_t j0, 
       const uint8_t* src[R];
       size_t j = 0;
       for (; j + R <= nj; j += R) {
-        for (int r = 0; r < R; ++r) src[r] = w.data + weight_row(rows, j0 + j + static_cast<size_t>(r)) * w.row_bytes;
+        for (int r = 0; r < R; ++r) src[r] = w.product_row(rows, j0 + j + static_cast<size_t>(r));
         kquant_products<R, TB>(w.type, src, w.cols, xt, yt + j, y_stride);
       }
       for (; j < nj; ++j) {
-        src[0] = w.data + weight_row(rows, j0 + j) * w.row_bytes;
+        src[0] = w.product_row(rows, j0 + j);
         kquant_products<1, TB>(w.type, src, w.cols, xt, yt + j, y_stride);
       }
     });
 }
 
-void dequantize_row(const Matrix& w, size_t row, float* out) {
-  const uint8_t* src = w.data + row * w.row_bytes;
+void dequantize_row(const Matrix& w, const uint8_t* src, float* out) {
   if (have_avx2()) {
     switch (w.type) {
       case GgmlType::F16:

@@ -43,10 +43,6 @@ bool have_vnni() {
   return have_avx512() && ok;
 }
 
-const uint8_t* weight_row(const Matrix& w, std::span<const int32_t> rows, size_t j) {
-  return w.data + (rows.empty() ? j : static_cast<size_t>(rows[j])) * w.row_bytes;
-}
-
 // The fp16 bits of a block's scale; missing rows (nullptr) have scale 0.
 uint16_t scale_bits(const uint8_t* block) { return block ? static_cast<uint16_t>(block[0] | block[1] << 8) : 0; }
 
@@ -125,7 +121,7 @@ void product_scalar(const Matrix& w, std::span<const int32_t> rows, size_t j0, s
     const int16_t* xq = x.q.data() + t * x.k;
     const float* xd = x.d.data() + t * nb;
     for (size_t j = 0; j < nj; ++j) {
-      const uint8_t* row = weight_row(w, rows, j0 + j);
+      const uint8_t* row = w.product_row(rows, j0 + j);
       float acc = 0.0f;
       for (size_t b = 0; b < nb; ++b) {
         const uint8_t* blk = row + b * kBlockBytes;
@@ -191,7 +187,7 @@ void product_avx2(const Matrix& w, std::span<const int32_t> rows, size_t j0, siz
   for (size_t r0 = 0; r0 < nj; r0 += 8) {
     const size_t nr = std::min<size_t>(8, nj - r0);
     const uint8_t* src[8];
-    for (size_t r = 0; r < 8; ++r) src[r] = r < nr ? weight_row(w, rows, j0 + r0 + r) : nullptr;
+    for (size_t r = 0; r < 8; ++r) src[r] = r < nr ? w.product_row(rows, j0 + r0 + r) : nullptr;
     for (size_t t = 0; t < x.n; t += 4)
       with_count<4>(x.n - t,
                     [&](auto n) { rows_tokens_avx2<decltype(n)::value>(src, nb, x, t, y + r0, y_stride, nr); });
@@ -229,7 +225,7 @@ __attribute__((target("avx512f,avx512bw"))) void pack_tile(const Matrix& w, std:
                                                            size_t nj, uint8_t* out) {
   const size_t nb = w.cols / kBlock;
   const uint8_t* src[kTileRows];
-  for (size_t r = 0; r < kTileRows; ++r) src[r] = r < nj ? weight_row(w, rows, j0 + r) : nullptr;
+  for (size_t r = 0; r < kTileRows; ++r) src[r] = r < nj ? w.product_row(rows, j0 + r) : nullptr;
   uint8_t* scales = out + nb * kTileQ;
   for (size_t b = 0; b < nb; ++b) {
     __m256i q[kTileRows];
@@ -334,7 +330,7 @@ __attribute__((target("avx512f,avx512bw"))) void product_direct_avx512(const Mat
                                                                        size_t t0, float* y, size_t y_stride) {
   const size_t nb = w.cols / kBlock;
   const uint8_t* src[kTileRows];
-  for (size_t r = 0; r < kTileRows; ++r) src[r] = r < nj ? weight_row(w, rows, j0 + r) : nullptr;
+  for (size_t r = 0; r < kTileRows; ++r) src[r] = r < nj ? w.product_row(rows, j0 + r) : nullptr;
   __m512 acc[T];
   for (auto& a : acc) a = _mm512_setzero_ps();
   for (size_t b = 0; b < nb; ++b) {

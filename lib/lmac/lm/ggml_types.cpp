@@ -19,13 +19,6 @@ uint16_t fp32_to_fp16(float f) { return km::float_to_half(f); }
 
 namespace {
 // vcvtps2ph with round-to-nearest-even in the immediate (MXCSR not consulted).
-__attribute__((target("avx512f"))) size_t fp32_to_fp16_avx512(const float* x, uint16_t* y, size_t n) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i),
-                        _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-  return i;
-}
 __attribute__((target("avx2,f16c"))) size_t fp32_to_fp16_f16c(const float* x, uint16_t* y, size_t n) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -36,9 +29,7 @@ __attribute__((target("avx2,f16c"))) size_t fp32_to_fp16_f16c(const float* x, ui
 }  // namespace
 
 void fp32_to_fp16(const float* x, uint16_t* y, size_t n) {
-  size_t i = 0;
-  if (have_avx512()) i = fp32_to_fp16_avx512(x, y, n);
-  if (have_avx2()) i += fp32_to_fp16_f16c(x + i, y + i, n - i);
+  size_t i = have_avx2() ? fp32_to_fp16_f16c(x, y, n) : 0;
   for (; i < n; ++i) y[i] = km::float_to_half(x[i]);
 }
 

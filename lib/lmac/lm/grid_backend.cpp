@@ -30,7 +30,7 @@ class GridBackend final : public HostBackend {
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size(), k = w.cols;
-    auto row = [&](size_t j) { return w.data + (rows.empty() ? j : static_cast<size_t>(rows[j])) * w.row_bytes; };
+    auto row = [&](size_t j) { return w.product_row(rows, j); };
     if (w.type == GgmlType::Q8_0) {
       const size_t nb = k / 32;
       xq_.resize(n * k);

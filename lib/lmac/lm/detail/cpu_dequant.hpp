@@ -14,8 +14,8 @@
 
 namespace lmac::cpu {
 
-// Row `row` of w, w.cols floats into out.
-void dequantize_row(const Matrix& w, size_t row, float* out);
+// A stored row of w (w.data + i * w.row_bytes), w.cols floats into out.
+void dequantize_row(const Matrix& w, const uint8_t* row, float* out);
 
 // Whether kquant_products serves w (AVX-512; Q4_K, Q6_K), for up to 16 tokens.
 constexpr size_t kKquantTokens = 8;  // tokens that share each widened vector
