@@ -55,6 +55,9 @@ if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   stamp "GPU: every operation against the CPU"
   $LMAC --device cuda check-device
+  for nr in 2 4 8; do  # every Q8_0 warp shape (by default small checks take 1 token tile)
+    LMAC_CUDA_Q8_TOKEN_TILES=$nr $LMAC --device cuda check-device | tail -1 | sed "s/^/token tiles $nr: /"
+  done
   stamp "GPU: streams of the bundled model, same bytes as the dev machine's CPU, decoded by the CPU"
   G=/tmp/gpu && mkdir -p $G
   for batch in 1 16; do
@@ -84,12 +87,16 @@ bash xm/check.sh 2>&1 | grep -E "identical|MISMATCH|PASS|FAIL"
 stamp "generating the 1.1B TinyLlama-shaped Q8_0 file"
 build/dev/bench/lmac_make_model /tmp/tl11.gguf
 if command -v nvidia-smi >/dev/null; then
-  stamp "GPU speed: 1.1B TinyLlama-shaped Q8_0"
-  timeout 90 $LMAC --device cuda bench /tmp/tl11.gguf --prefill 512 --decode 16 --batches 1,64 --reps 1
-  stamp "GPU speed: 7B Llama-2-shaped Q8_0 (generated here)"
+  stamp "GPU speed: 1.1B TinyLlama-shaped Q8_0, Q8_0 warps' token tiles chosen by shape, then forced"
+  timeout 90 $LMAC --device cuda bench /tmp/tl11.gguf --prefill 2048 --decode 16 --batches 1,64 --reps 1
+  for nr in 2 8; do
+    LMAC_CUDA_Q8_TOKEN_TILES=$nr timeout 60 $LMAC --device cuda bench /tmp/tl11.gguf --prefill 2048 --decode 16 \
+      --batches 64 --reps 1 | sed "s/^/token tiles $nr: /"
+  done
+  stamp "GPU speed: 7B Llama-2-shaped Q8_0 (generated here), 2048-token chunks, 64 and 128 chunks decoding"
   build/dev/bench/lmac_make_model /tmp/l7b.gguf 4096 32 11008 32 32
-  timeout 120 $LMAC --device cuda bench /tmp/l7b.gguf --prefill 256 --decode 8 --batches 64 --reps 1 &
-  sleep 60; nvidia-smi --query-gpu=memory.used --format=csv,noheader; wait
+  timeout 240 $LMAC --device cuda bench /tmp/l7b.gguf --prefill 2048 --decode 16 --batches 64,128 --reps 1 &
+  sleep 45; nvidia-smi --query-gpu=memory.used --format=csv,noheader; wait
   rm -f /tmp/l7b.gguf
 fi
 wait $llama_build && echo "llama-bench built" || { echo "llama-bench build FAILED"; tail -20 /tmp/llamacpp/build.log; }

@@ -173,6 +173,8 @@ std::vector<BackendCheck> compare_backends(Backend& reference, Backend& candidat
     check_matmul(p, rng, GgmlType::F16, n, out);
     check_elementwise(p, rng, n, out);
   }
+  // Token counts that give the Q8_0 warps 2 and 4 token tiles, each with a partial one.
+  for (size_t n : {13, 27}) check_matmul(p, rng, GgmlType::Q8_0, n, out);
   for (size_t keys : {1, 16, 37, 300}) check_attention(p, rng, keys, out);
   return out;
 }

@@ -1,10 +1,15 @@
 // The CUDA backend. Every kernel computes its outputs with the per-thread functions of
-// lm/kernel_math.hpp (each rounding an explicit _rn intrinsic; built with -fmad=false,
-// no fast math), over the grids the "grid" backend runs on the host, so the results are
-// the CPU backend's bits (docs/ARITHMETIC.md). No cuBLAS, no atomics, no reductions
-// split over threads: every output is one thread's fixed chain of operations.
+// lm/kernel_math.hpp and lm/detail/q8_mma.hpp (each rounding an explicit _rn intrinsic;
+// built with -fmad=false, no fast math), over the grids the "grid" backend runs on the
+// host, so the results are the CPU backend's bits (docs/ARITHMETIC.md). No cuBLAS, no
+// atomics: every float chain is one thread's, in the CPU's order; the only sums shared
+// between threads are exact integer MMA block sums and the reduce16 tree, whose pairs
+// are fixed.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <string>
 #include <vector>
@@ -12,6 +17,7 @@
 #include "lmac/common/error.hpp"
 #include "lmac/lm/cuda_backend.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
+#include "lmac/lm/detail/q8_mma.hpp"
 
 namespace lmac {
 namespace {
@@ -26,39 +32,87 @@ std::string mb(size_t bytes) { return std::to_string((bytes + 500000) / 1000000)
 constexpr int kThreads = 256;
 unsigned blocks_for(size_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-__device__ const uint8_t* row_of(const uint8_t* data, size_t row_bytes, const int32_t* rows, size_t j) {
-  return data + (rows != nullptr ? static_cast<size_t>(rows[j]) : j) * row_bytes;
-}
-
-__global__ void k_q8_quantize(const float* x, size_t n_blocks, int16_t* xq, float* xd) {
+__global__ void k_q8_quantize(const float* x, size_t n_blocks, int8_t* xh, uint8_t* xl, float* xd) {
   const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
-  if (i < n_blocks) km::q8_quantize_block(x + i * 32, xq + i * 32, xd + i);
+  if (i < n_blocks) km::q8_quantize_split(x + i * 32, xh + i * 32, xl + i * 32, xd + i);
 }
 
-// One output per thread; consecutive threads take consecutive tokens of one weight row,
-// so a warp reads each weight byte once for up to 32 tokens.
-__global__ void k_q8_matmul(const uint8_t* w, size_t row_bytes, const int32_t* rows, size_t n_out, size_t k,
-                            const int16_t* xq, const float* xd, size_t n, float* y) {
-  const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
-  if (i >= n * n_out) return;
-  const size_t t = i % n, j = i / n, nb = k / 32;
-  y[t * n_out + j] = km::q8_dot(row_of(w, row_bytes, rows, j), xq + t * k, xd + t * nb, nb);
+// mma.sync m16n8k32 for this thread's lane: A s8, B s8 or u8, C zero.
+struct MmaPtx {
+  __device__ void operator()(int32_t (&d)[1][4], const uint32_t (&a)[1][4], const uint32_t (&b)[1][2],
+                             bool b_unsigned) const {
+    if (b_unsigned)
+      asm volatile(
+          "mma.sync.aligned.m16n8k32.row.col.s32.s8.u8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+          "{%10,%10,%10,%10};"
+          : "=r"(d[0][0]), "=r"(d[0][1]), "=r"(d[0][2]), "=r"(d[0][3])
+          : "r"(a[0][0]), "r"(a[0][1]), "r"(a[0][2]), "r"(a[0][3]), "r"(b[0][0]), "r"(b[0][1]), "r"(0));
+    else
+      asm volatile(
+          "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+          "{%10,%10,%10,%10};"
+          : "=r"(d[0][0]), "=r"(d[0][1]), "=r"(d[0][2]), "=r"(d[0][3])
+          : "r"(a[0][0]), "r"(a[0][1]), "r"(a[0][2]), "r"(a[0][3]), "r"(b[0][0]), "r"(b[0][1]), "r"(0));
+  }
+};
+
+// Four warps a block, each kQ8WarpRows weight rows x NR token tiles (grid.y); a warp
+// leaves as a whole (mma.sync needs all its lanes).
+constexpr int kQ8Warps = 4;
+template <int NR>
+__global__ void __launch_bounds__(32 * kQ8Warps)
+    k_q8_mma(km::Q8Planes w, const int32_t* rows, size_t n_out, km::Q8Acts x, float* y) {
+  const size_t r0 = (blockIdx.x * size_t{kQ8Warps} + threadIdx.x / 32) * km::kQ8WarpRows;
+  if (r0 >= n_out) return;
+  km::q8_warp_tile<1, NR>(w, rows, n_out, x, r0, blockIdx.y * size_t{8 * NR}, static_cast<int>(threadIdx.x % 32), y,
+                          MmaPtx{});
 }
 
-__global__ void k_f32_matmul(const uint8_t* w, size_t row_bytes, const int32_t* rows, size_t n_out, size_t k,
-                             const float* x, size_t n, float* y) {
-  const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
-  if (i >= n * n_out) return;
-  const size_t t = i % n, j = i / n;
-  y[t * n_out + j] = km::dot16(reinterpret_cast<const float*>(row_of(w, row_bytes, rows, j)), x + t * k, k);
+// dot16 on half-warps: thread l of 16 runs lane l's chain (i = l mod 16, increasing i)
+// for 4 weight rows x T tokens, then a butterfly adds the lanes: its steps (8, 4, 2, 1)
+// add the pairs of reduce16 (float addition commutes), so lane 0 holds reduce16.
+constexpr int kF32Rows = 4;
+template <int T>
+__global__ void __launch_bounds__(256)
+    k_f32_matmul(const float* w, size_t k, const int32_t* rows, size_t n_out, const float* x, size_t n, float* y) {
+  const size_t tiles = (n_out + kF32Rows - 1) / kF32Rows, hw = (blockIdx.x * size_t{blockDim.x} + threadIdx.x) / 16;
+  const size_t r0 = (hw < tiles ? hw : tiles - 1) * kF32Rows, t0 = blockIdx.y * size_t{T};
+  const int l = static_cast<int>(threadIdx.x % 16);
+  const float *wr[kF32Rows], *xr[T];
+#pragma unroll
+  for (int r = 0; r < kF32Rows; ++r) wr[r] = w + km::q8_plane_row(rows, n_out, r0 + r) * k;
+#pragma unroll
+  for (int c = 0; c < T; ++c) xr[c] = x + (t0 + c < n ? t0 + c : n - 1) * k;
+  float acc[kF32Rows][T] = {};
+  for (size_t i = l; i < k; i += 16) {
+    float wv[kF32Rows], xv[T];
+#pragma unroll
+    for (int r = 0; r < kF32Rows; ++r) wv[r] = wr[r][i];
+#pragma unroll
+    for (int c = 0; c < T; ++c) xv[c] = xr[c][i];
+#pragma unroll
+    for (int r = 0; r < kF32Rows; ++r)
+#pragma unroll
+      for (int c = 0; c < T; ++c) acc[r][c] = km::fma(wv[r], xv[c], acc[r][c]);
+  }
+#pragma unroll
+  for (int r = 0; r < kF32Rows; ++r)
+#pragma unroll
+    for (int c = 0; c < T; ++c) {
+      float v = acc[r][c];
+      for (int step = 8; step > 0; step /= 2) v = km::add(v, __shfl_xor_sync(0xFFFFFFFFu, v, step, 16));
+      if (l == 0 && hw < tiles && r0 + r < n_out && t0 + c < n) y[(t0 + c) * n_out + r0 + r] = v;
+    }
 }
 
-__global__ void k_get_rows(const uint8_t* w, size_t row_bytes, bool q8, size_t cols, const int32_t* ids, size_t n,
-                           float* out) {
+__global__ void k_get_rows(const uint8_t* w, size_t row_bytes, const float* q8_scales, size_t cols, const int32_t* ids,
+                           size_t n, float* out) {
   const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
   if (i >= n * cols) return;
-  const uint8_t* r = w + static_cast<size_t>(ids[i / cols]) * row_bytes;
-  out[i] = q8 ? km::q8_value(r, i % cols) : reinterpret_cast<const float*>(r)[i % cols];
+  const size_t r = static_cast<size_t>(ids[i / cols]);
+  out[i] = q8_scales != nullptr
+               ? km::q8_plane_value({reinterpret_cast<const int8_t*>(w), q8_scales, 0, cols}, r, i % cols)
+               : reinterpret_cast<const float*>(w + r * row_bytes)[i % cols];
 }
 
 __global__ void k_rms_scale(const float* x, size_t n, size_t dim, float eps, float* scale) {
@@ -90,21 +144,42 @@ __global__ void k_store_kv(const KvWrite* writes, size_t n, const float* k, cons
   w.values[w.pos * kv_dim + c] = km::float_to_half(v[i]);
 }
 
-// One block per (token, query head): scores by the block's threads, the softmax by one
-// thread (its sum order is the 16-lane chain), values by the threads over dimensions.
-__global__ void k_attention(const AttentionJob* jobs, const size_t* score_at, size_t n_head, size_t group, size_t hd,
-                            size_t kv_dim, float scale, float* scores) {
-  const size_t th = blockIdx.x, h = th % n_head, g = h / group;
-  const AttentionJob job = jobs[th / n_head];
+// One block per (token, query head): scores by the block's threads over keys, their
+// maximum by a tree (any order gives the same maximum), the exponentials over keys, the
+// 16 lanes of the sum by 16 threads and reduce16 by one, values by threads over
+// dimensions (each value one chain over all keys).
+constexpr int kAttnThreads = 128;
+struct AttentionTask {
+  AttentionJob job;
+  size_t scores_at;  // where its heads' scores start in the scores block
+};
+__global__ void __launch_bounds__(kAttnThreads) k_attention(const AttentionTask* tasks, size_t n_head, size_t group,
+                                                            size_t hd, size_t kv_dim, float scale, float* scores) {
+  const size_t th = blockIdx.x, h = th % n_head, g = h / group, tid = threadIdx.x;
+  const AttentionJob job = tasks[th / n_head].job;
   const size_t n = job.n_keys;
-  float* p = scores + score_at[th / n_head] + h * n;
-  for (size_t j = threadIdx.x; j < n; j += blockDim.x)
+  float* p = scores + tasks[th / n_head].scores_at + h * n;
+  __shared__ float part[kAttnThreads];
+  float m = -km::kInf;
+  for (size_t j = tid; j < n; j += kAttnThreads) {
     p[j] = km::attn_score(job.q + h * hd, job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, j, hd, scale);
+    m = km::attn_max(m, p[j]);
+  }
+  part[tid] = m;
   __syncthreads();
-  __shared__ float inv;
-  if (threadIdx.x == 0) inv = km::attn_softmax(p, n);
+  for (size_t half = kAttnThreads / 2; half > 0; half /= 2) {
+    if (tid < half) part[tid] = km::attn_max(part[tid], part[tid + half]);
+    __syncthreads();
+  }
+  const float mx = part[0];
+  for (size_t j = tid; j < n; j += kAttnThreads) p[j] = km::det_exp(km::sub(p[j], mx));
   __syncthreads();
-  for (size_t d = threadIdx.x; d < hd; d += blockDim.x)
+  __shared__ float lanes[16], inv;
+  if (tid < 16) lanes[tid] = km::attn_lane_sum(p, n, tid);
+  __syncthreads();
+  if (tid == 0) inv = km::div(1.0f, km::reduce16(lanes));
+  __syncthreads();
+  for (size_t d = tid; d < hd; d += kAttnThreads)
     job.out[h * hd + d] = km::attn_value(p, n, job.values + g * hd, kv_dim, d, inv);
 }
 
@@ -128,10 +203,18 @@ class CudaBackend final : public Backend {
   explicit CudaBackend(int device) : device_(device) {
     check(cudaSetDevice(device), "selecting the GPU");
     name_ = "cuda:" + std::to_string(device);
+    // For measurements and checks (the bits do not depend on it): the token tiles of 8
+    // a Q8_0 warp takes whenever a product has that many tokens, 1, 2, 4 or 8.
+    if (const char* e = std::getenv("LMAC_CUDA_Q8_TOKEN_TILES")) {
+      const std::string v = e;
+      if (v != "1" && v != "2" && v != "4" && v != "8") fail("LMAC_CUDA_Q8_TOKEN_TILES must be 1, 2, 4 or 8");
+      forced_token_tiles_ = std::stoi(v);
+    }
   }
   ~CudaBackend() override {
     for (void* p : owned_) cudaFree(p);
-    for (auto* b : {&staging_, &xq_, &xd_, &scores_, &scale_}) cudaFree(b->p);
+    for (auto* b : {&ring_, &xh_, &xl_, &xd_, &scores_, &scale_}) cudaFree(b->p);
+    cudaFreeHost(ring_host_);
   }
   const char* name() const override { return name_.c_str(); }
 
@@ -158,10 +241,19 @@ class CudaBackend final : public Backend {
   }
 
   Matrix weights(const Matrix& w, WeightUse) override {
-    if (w.type == GgmlType::Q8_0 || w.type == GgmlType::F32) {
+    if (w.type == GgmlType::F32) {
       void* d = own(w.bytes());
       upload(d, w.data, w.bytes());
       return {w.type, w.rows, w.cols, static_cast<const uint8_t*>(d), w.row_bytes};
+    }
+    if (w.type == GgmlType::Q8_0) {  // the two planes of lm/detail/q8_mma.hpp: quants in data, scales in prepared
+      std::vector<int8_t> q(w.rows * w.cols);
+      std::vector<float> d(w.rows * (w.cols / 32));
+      km::q8_repack(w.data, w.rows, w.cols, w.row_bytes, q.data(), d.data());
+      void *dq = own(q.size()), *dd = own(d.size() * sizeof(float));
+      upload(dq, q.data(), q.size());
+      upload(dd, d.data(), d.size() * sizeof(float));
+      return {w.type, w.rows, w.cols, static_cast<const uint8_t*>(dq), w.cols, w.content_id, dd};
     }
     // Dequantized on the host by the CPU's own code: the floats its dot16 reads.
     const std::vector<float> f = dequantize_matrix(w);
@@ -177,15 +269,16 @@ class CudaBackend final : public Backend {
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size();
+    if (n == 0 || n_out == 0) return;
     const int32_t* drows = rows.empty() ? nullptr : stage(rows);
     if (w.type == GgmlType::Q8_0) {
-      const size_t nb = w.cols / 32;
-      auto* xq = grow<int16_t>(xq_, n * w.cols);
-      auto* xd = grow<float>(xd_, n * nb);
-      k_q8_quantize<<<blocks_for(n * nb), kThreads>>>(x, n * nb, xq, xd);
-      k_q8_matmul<<<blocks_for(n * n_out), kThreads>>>(w.data, w.row_bytes, drows, n_out, w.cols, xq, xd, n, y);
+      q8_matmul(w, x, n, y, drows, n_out);
+    } else if (n < 4) {
+      const dim3 grid(blocks_for((n_out + kF32Rows - 1) / kF32Rows * 16), static_cast<unsigned>(n));
+      k_f32_matmul<1><<<grid, kThreads>>>(reinterpret_cast<const float*>(w.data), w.cols, drows, n_out, x, n, y);
     } else {
-      k_f32_matmul<<<blocks_for(n * n_out), kThreads>>>(w.data, w.row_bytes, drows, n_out, w.cols, x, n, y);
+      const dim3 grid(blocks_for((n_out + kF32Rows - 1) / kF32Rows * 16), static_cast<unsigned>((n + 3) / 4));
+      k_f32_matmul<4><<<grid, kThreads>>>(reinterpret_cast<const float*>(w.data), w.cols, drows, n_out, x, n, y);
     }
     launched("matmul");
   }
@@ -193,8 +286,9 @@ class CudaBackend final : public Backend {
   void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) override {
     for (int32_t id : ids)
       if (id < 0 || static_cast<size_t>(id) >= w.rows) fail("token id outside the embedding");
-    k_get_rows<<<blocks_for(ids.size() * w.cols), kThreads>>>(w.data, w.row_bytes, w.type == GgmlType::Q8_0, w.cols,
-                                                              stage(ids), ids.size(), out);
+    const auto* scales = w.type == GgmlType::Q8_0 ? static_cast<const float*>(w.prepared) : nullptr;
+    k_get_rows<<<blocks_for(ids.size() * w.cols), kThreads>>>(w.data, w.row_bytes, scales, w.cols, stage(ids),
+                                                              ids.size(), out);
     launched("get_rows");
   }
 
@@ -218,14 +312,13 @@ class CudaBackend final : public Backend {
   }
 
   void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd) override {
-    std::vector<size_t> at(jobs.size());
+    tasks_.resize(jobs.size());
     size_t total = 0;
-    for (size_t t = 0; t < jobs.size(); ++t) at[t] = total, total += jobs[t].n_keys * n_head;
+    for (size_t t = 0; t < jobs.size(); ++t) tasks_[t] = {jobs[t], total}, total += jobs[t].n_keys * n_head;
     float* scores = grow<float>(scores_, total);
-    const AttentionJob* djobs = stage(jobs);
-    const size_t* dat = stage(std::span<const size_t>(at.data(), at.size()), sizeof(AttentionJob) * jobs.size());
-    k_attention<<<static_cast<unsigned>(jobs.size() * n_head), 128>>>(djobs, dat, n_head, n_head / n_kv_head, hd,
-                                                                      n_kv_head * hd, km::attn_scale(hd), scores);
+    k_attention<<<static_cast<unsigned>(jobs.size() * n_head), kAttnThreads>>>(
+        stage(std::span<const AttentionTask>(tasks_)), n_head, n_head / n_kv_head, hd, n_kv_head * hd,
+        km::attn_scale(hd), scores);
     launched("attention");
   }
 
@@ -269,19 +362,64 @@ class CudaBackend final : public Backend {
     return static_cast<T*>(s.p);
   }
 
-  // Host index lists go through one staging block (at `offset` bytes into it); the
-  // synchronous copy waits for earlier kernels, which may still read the old contents.
-  template <typename T>
-  const T* stage(std::span<const T> v, size_t offset = 0) {
-    const size_t bytes = v.size() * sizeof(T);
-    if (staging_.bytes < offset + bytes) {
-      std::vector<uint8_t> keep(offset);
-      if (offset > 0) download(keep.data(), staging_.p, offset);
-      grow<uint8_t>(staging_, 2 * (offset + bytes));
-      if (offset > 0) upload(staging_.p, keep.data(), offset);
+  // Activations quantized into planes, then warps of MMA over row and token tiles. Few
+  // token tiles a warp when the rows alone would leave the GPU idle (decode): a weight
+  // tile is then read by several warps, mostly from L2.
+  void q8_matmul(const Matrix& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
+    const size_t nb = w.cols / 32;
+    auto* xh = grow<int8_t>(xh_, n * w.cols);
+    auto* xl = grow<uint8_t>(xl_, n * w.cols);
+    auto* xd = grow<float>(xd_, n * nb);
+    k_q8_quantize<<<blocks_for(n * nb), kThreads>>>(x, n * nb, xh, xl, xd);
+    const km::Q8Planes planes{reinterpret_cast<const int8_t*>(w.data), static_cast<const float*>(w.prepared), w.rows,
+                              w.cols};
+    const km::Q8Acts acts{xh, xl, xd, n};
+    const size_t row_warps = (n_out + km::kQ8WarpRows - 1) / km::kQ8WarpRows;
+    int nr = std::min(km::q8_token_tiles(n), forced_token_tiles_ > 0 ? forced_token_tiles_ : 8);
+    while (forced_token_tiles_ == 0 && nr > 1 && row_warps * ((n + 8 * nr - 1) / (8 * nr)) < kBusyWarps) nr /= 2;
+    const auto blocks = static_cast<unsigned>((row_warps + kQ8Warps - 1) / kQ8Warps);
+    const auto token_groups = [&](int r) { return static_cast<unsigned>((n + 8 * r - 1) / (8 * r)); };
+    switch (nr) {
+      case 1:
+        k_q8_mma<1><<<dim3(blocks, token_groups(1)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
+        break;
+      case 2:
+        k_q8_mma<2><<<dim3(blocks, token_groups(2)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
+        break;
+      case 4:
+        k_q8_mma<4><<<dim3(blocks, token_groups(4)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
+        break;
+      default:
+        k_q8_mma<8><<<dim3(blocks, token_groups(8)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
     }
-    auto* d = static_cast<uint8_t*>(staging_.p) + offset;
-    if (bytes > 0) upload(d, v.data(), bytes);
+  }
+  // Warps that keep an H200's 132 SMs busy (16 each).
+  static constexpr size_t kBusyWarps = 132 * 16;
+
+  // Host index lists reach the kernels through a ring in pinned host memory and its twin
+  // on the device: each copy is asynchronous, ordered before the kernel that reads it on
+  // the one stream, and a region is written again only after the device has caught up
+  // (a synchronization when the ring wraps), so operations no longer wait for the GPU.
+  template <typename T>
+  const T* stage(std::span<const T> v) {
+    const size_t bytes = v.size() * sizeof(T), step = (bytes + 255) / 256 * 256;
+    if (ring_used_ + step > ring_.bytes) {
+      check(cudaDeviceSynchronize(), "synchronizing");
+      ring_used_ = 0;
+      if (step > ring_.bytes) {
+        cudaFreeHost(ring_host_);
+        ring_host_ = nullptr;
+        grow<uint8_t>(ring_, std::max<size_t>({step, 2 * ring_.bytes, size_t{1} << 20}));
+        check(cudaMallocHost(&ring_host_, ring_.bytes), "allocating pinned host memory");
+      }
+    }
+    auto* h = static_cast<uint8_t*>(ring_host_) + ring_used_;
+    auto* d = static_cast<uint8_t*>(ring_.p) + ring_used_;
+    ring_used_ += step;
+    if (bytes > 0) {
+      std::memcpy(h, v.data(), bytes);
+      check(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, nullptr), "staging an index list");
+    }
     return reinterpret_cast<const T*>(d);
   }
 
@@ -291,7 +429,11 @@ class CudaBackend final : public Backend {
   std::string name_;
   std::deque<void*> owned_;  // weights
   size_t weight_bytes_ = 0;
-  Scratch staging_, xq_, xd_, scores_, scale_;
+  Scratch ring_, xh_, xl_, xd_, scores_, scale_;
+  void* ring_host_ = nullptr;
+  std::vector<AttentionTask> tasks_;
+  int forced_token_tiles_ = 0;  // 0: chosen by the shape
+  size_t ring_used_ = 0;
 };
 
 }  // namespace

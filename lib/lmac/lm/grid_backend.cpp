@@ -1,8 +1,9 @@
 // The "grid" backend: the CUDA backend's kernels on the host. Each operation loops over
 // the same grid of threads as its kernel and calls the same per-thread function of
-// lm/kernel_math.hpp, with the same weight layout (Q8_0 as stored, everything else
-// dequantized to float32 once). Tests hold it bit for bit against the CPU backend, which
-// checks the GPU's order of arithmetic on machines without a GPU.
+// lm/kernel_math.hpp, with the same weight layout (Q8_0 repacked into planes and
+// multiplied by whole warps with the tensor-core MMA emulated, lm/detail/q8_mma.hpp;
+// everything else dequantized to float32 once). Tests hold it bit for bit against the
+// CPU backend, which checks the GPU's order of arithmetic on machines without a GPU.
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -12,6 +13,7 @@
 #include "lmac/common/parallel.hpp"
 #include "lmac/lm/detail/host_backend.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
+#include "lmac/lm/detail/q8_mma.hpp"
 
 namespace lmac {
 namespace {
@@ -22,7 +24,14 @@ class GridBackend final : public HostBackend {
   const char* name() const override { return "grid"; }
 
   Matrix weights(const Matrix& w, WeightUse) override {
-    if (w.type == GgmlType::Q8_0 || w.type == GgmlType::F32) return w;
+    if (w.type == GgmlType::F32) return w;
+    if (w.type == GgmlType::Q8_0) {
+      Q8Owned& o = q8_owned_.emplace_back();
+      o.q.resize(w.rows * w.cols);
+      o.d.resize(w.rows * (w.cols / 32));
+      km::q8_repack(w.data, w.rows, w.cols, w.row_bytes, o.q.data(), o.d.data());
+      return {w.type, w.rows, w.cols, reinterpret_cast<const uint8_t*>(o.q.data()), w.cols, w.content_id, o.d.data()};
+    }
     const std::vector<float>& f = owned_.emplace_back(dequantize_matrix(w));
     return {GgmlType::F32, w.rows, w.cols, reinterpret_cast<const uint8_t*>(f.data()), w.cols * sizeof(float)};
   }
@@ -30,23 +39,11 @@ class GridBackend final : public HostBackend {
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size(), k = w.cols;
-    auto row = [&](size_t j) { return w.product_row(rows, j); };
-    if (w.type == GgmlType::Q8_0) {
-      const size_t nb = k / 32;
-      xq_.resize(n * k);
-      xd_.resize(n * nb);
-      parallel_for(threads_, n * nb, 64, [&](size_t b, size_t e) {
-        for (size_t i = b; i < e; ++i) km::q8_quantize_block(x + i * 32, &xq_[i * 32], &xd_[i]);
-      });
-      parallel_for(threads_, n * n_out, 64, [&](size_t b, size_t e) {
-        for (size_t i = b; i < e; ++i) y[i] = km::q8_dot(row(i % n_out), &xq_[i / n_out * k], &xd_[i / n_out * nb], nb);
-      });
-      return;
-    }
+    if (w.type == GgmlType::Q8_0) return q8_matmul(planes(w), x, n, y, rows.empty() ? nullptr : rows.data(), n_out);
     if (w.type != GgmlType::F32) fail("grid backend: weights were not prepared");
     parallel_for(threads_, n * n_out, 64, [&](size_t b, size_t e) {
       for (size_t i = b; i < e; ++i)
-        y[i] = km::dot16(reinterpret_cast<const float*>(row(i % n_out)), x + i / n_out * k, k);
+        y[i] = km::dot16(reinterpret_cast<const float*>(w.product_row(rows, i % n_out)), x + i / n_out * k, k);
     });
   }
 
@@ -54,8 +51,9 @@ class GridBackend final : public HostBackend {
     for (int32_t id : ids)
       if (id < 0 || static_cast<size_t>(id) >= w.rows) fail("token id outside the embedding");
     for (size_t i = 0; i < ids.size() * w.cols; ++i) {
-      const uint8_t* r = w.data + static_cast<size_t>(ids[i / w.cols]) * w.row_bytes;
-      out[i] = w.type == GgmlType::Q8_0 ? km::q8_value(r, i % w.cols) : reinterpret_cast<const float*>(r)[i % w.cols];
+      const size_t r = static_cast<size_t>(ids[i / w.cols]), c = i % w.cols;
+      out[i] = w.type == GgmlType::Q8_0 ? km::q8_plane_value(planes(w), r, c)
+                                        : reinterpret_cast<const float*>(w.data + r * w.row_bytes)[c];
     }
   }
 
@@ -116,9 +114,49 @@ class GridBackend final : public HostBackend {
   }
 
  private:
+  struct Q8Owned {
+    std::vector<int8_t> q;
+    std::vector<float> d;
+  };
+  static km::Q8Planes planes(const Matrix& w) {
+    return {reinterpret_cast<const int8_t*>(w.data), static_cast<const float*>(w.prepared), w.rows, w.cols};
+  }
+
+  // The kernel's grid: the activations quantized per (token, block), then one warp per
+  // kQ8WarpRows outputs and NR token tiles, its 32 lanes in lock step.
+  void q8_matmul(const km::Q8Planes& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
+    if (n == 0 || n_out == 0) return;
+    const size_t nb = w.cols / 32;
+    xh_.resize(n * w.cols), xl_.resize(n * w.cols), xd_.resize(n * nb);
+    parallel_for(threads_, n * nb, 64, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) km::q8_quantize_split(x + i * 32, &xh_[i * 32], &xl_[i * 32], &xd_[i]);
+    });
+    const km::Q8Acts acts{xh_.data(), xl_.data(), xd_.data(), n};
+    switch (km::q8_token_tiles(n)) {
+      case 1:
+        return q8_warps<1>(w, acts, y, rows, n_out);
+      case 2:
+        return q8_warps<2>(w, acts, y, rows, n_out);
+      case 4:
+        return q8_warps<4>(w, acts, y, rows, n_out);
+      default:
+        return q8_warps<8>(w, acts, y, rows, n_out);
+    }
+  }
+  template <int NR>
+  void q8_warps(const km::Q8Planes& w, const km::Q8Acts& x, float* y, const int32_t* rows, size_t n_out) {
+    const size_t row_warps = (n_out + km::kQ8WarpRows - 1) / km::kQ8WarpRows, tok_warps = (x.n + 8 * NR - 1) / (8 * NR);
+    parallel_for_each(threads_, row_warps * tok_warps, [&](size_t i) {
+      km::q8_warp_tile<32, NR>(w, rows, n_out, x, i % row_warps * km::kQ8WarpRows, i / row_warps * 8 * NR, 0, y,
+                               km::MmaM16N8K32Emulated{});
+    });
+  }
+
   int threads_;
   std::deque<std::vector<float>> owned_;  // dequantized weights
-  std::vector<int16_t> xq_;
+  std::deque<Q8Owned> q8_owned_;          // repacked Q8_0 weights
+  std::vector<int8_t> xh_;
+  std::vector<uint8_t> xl_;
   std::vector<float> xd_, p_, inv_;
 };
 

@@ -187,15 +187,24 @@ LMAC_HD float attn_score(const float* q, const uint16_t* keys, size_t block_stri
   return mul(s, scale);
 }
 
+// The softmax in the pieces the GPU runs on many threads. The maximum is the same
+// whatever order it is taken in (NaN never wins, and a +0 or -0 maximum gives the same
+// differences up to the sign of a zero, whose exponential is 1 either way); lane l of
+// the sum adds p[j] for j = l mod 16 in increasing j, and reduce16 adds the lanes.
+LMAC_HD float attn_max(float m, float s) { return s > m ? s : m; }
+LMAC_HD float attn_lane_sum(const float* p, size_t n, size_t l) {
+  float a = 0.0f;
+  for (size_t j = l; j < n; j += 16) a = add(a, p[j]);
+  return a;
+}
+
 // p[j] = det_exp(p[j] - max p) in place; returns 1 / (16-lane sum of p).
 LMAC_HD float attn_softmax(float* p, size_t n) {
   float mx = -kInf;
-  for (size_t j = 0; j < n; ++j) mx = p[j] > mx ? p[j] : mx;
-  float lanes[16] = {};
-  for (size_t j = 0; j < n; ++j) {
-    p[j] = det_exp(sub(p[j], mx));
-    lanes[j % 16] = add(lanes[j % 16], p[j]);
-  }
+  for (size_t j = 0; j < n; ++j) mx = attn_max(mx, p[j]);
+  for (size_t j = 0; j < n; ++j) p[j] = det_exp(sub(p[j], mx));
+  float lanes[16];
+  for (size_t l = 0; l < 16; ++l) lanes[l] = attn_lane_sum(p, n, l);
   return div(1.0f, reduce16(lanes));
 }
 

@@ -1,0 +1,209 @@
+// Q8_0 products (docs/ARITHMETIC.md §2.3) as the CUDA backend computes them on int8
+// tensor cores, written once for the device and for the host.
+//
+// A block's integer sum is exact whatever adds it, so it can come from PTX
+// `mma.sync.m16n8k32` (k = 32 is one Q8_0 block): the 16-bit activation quants are split
+// as q = 256 h + l (h = q >> 8 signed, l = q & 255 unsigned), one s8 x s8 and one
+// s8 x u8 MMA give W.h and W.l, and isum = 256 W.h + W.l (|W.h| < 2^19, W.l < 2^20:
+// no overflow). The float chain over blocks then runs per output in block order, on
+// the lane that holds the output, exactly as the CPU's.
+//
+// `q8_warp_tile` is one warp's whole product, written over kLanes lanes: the CUDA kernel
+// runs it with kLanes = 1 (each thread its own lane, the MMA a PTX instruction), the grid
+// backend with kLanes = 32 (all lanes in lock step, the MMA emulated from the PTX ISA's
+// fragment layout). So the tests without a GPU check the repacked layouts, the fragment
+// addressing and the chain; only the MMA instruction itself is left to `lmac
+// check-device` on a GPU.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "lmac/lm/detail/kernel_math.hpp"
+
+// Unrolled on the device, where the per-lane arrays must stay in registers.
+#if defined(__CUDACC__)
+#define LMAC_UNROLL _Pragma("unroll")
+#else
+#define LMAC_UNROLL
+#endif
+
+namespace lmac::km {
+
+// Q8_0 weights repacked once: the int8 quants row after row (cols bytes a row, so every
+// block is 32-byte aligned) and every block's fp16 scale widened to f32 (exact).
+struct Q8Planes {
+  const int8_t* q;
+  const float* d;  // rows x cols/32
+  size_t rows, cols;
+};
+
+// Activations quantized per token (§2.3), the 16-bit quants split in two byte planes.
+struct Q8Acts {
+  const int8_t* h;   // q >> 8,   n x cols
+  const uint8_t* l;  // q & 255,  n x cols
+  const float* d;    // dx,       n x cols/32
+  size_t n;
+};
+
+LMAC_HD void q8_quantize_split(const float* x, int8_t* h, uint8_t* l, float* d) {
+  int16_t q[32];
+  q8_quantize_block(x, q, d);
+  for (int i = 0; i < 32; ++i) {
+    h[i] = static_cast<int8_t>(q[i] >> 8);
+    l[i] = static_cast<uint8_t>(q[i] & 0xFF);
+  }
+}
+
+// Row tiles of 16 weight rows and token tiles of 8 tokens per MMA; a warp takes
+// kQ8RowTiles row tiles and NR token tiles.
+constexpr int kQ8RowTiles = 2;
+constexpr size_t kQ8WarpRows = 16 * kQ8RowTiles;
+
+LMAC_HD uint32_t load_u32(const void* p) {
+#if defined(__CUDA_ARCH__)
+  return *static_cast<const uint32_t*>(p);  // 4-byte aligned: offsets 4t inside aligned blocks
+#else
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+#endif
+}
+
+// The plane row that output j reads: rows[j] for a row subset, else j; j past the
+// outputs reads the last one (its results are not written).
+LMAC_HD size_t q8_plane_row(const int32_t* rows, size_t n_out, size_t j) {
+  const size_t c = j < n_out ? j : n_out - 1;
+  return rows != nullptr ? static_cast<size_t>(rows[c]) : c;
+}
+
+// Lane roles in mma.m16n8k32 (PTX ISA), g = lane / 4, t = lane % 4, 4 bytes a register
+// with the lowest index in the lowest byte:
+//   A (16 x 32, row-major):    a0 = A[g][4t..], a1 = A[g+8][4t..], a2 = A[g][16+4t..], a3 = A[g+8][16+4t..]
+//   B (32 x 8, column-major):  b0 = B[4t..][g], b1 = B[16+4t..][g]
+//   C (16 x 8):                c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1]
+// A holds weight rows, B tokens (a token's 32 quants are a column), C the block sums.
+
+// One warp's outputs y[tok * n_out + j] for j in [r0, r0 + kQ8WarpRows) and tokens
+// [t0, t0 + 8 NR), cut at n_out and x.n. lane0: the first lane this call computes.
+// Mma(d, a, b, b_unsigned) computes d[l] = fragments of A B for the kLanes lanes.
+template <int kLanes, int NR, class Mma>
+LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, const Q8Acts& x, size_t r0, size_t t0,
+                          int lane0, float* y, Mma mma) {
+  const size_t nb = w.cols / 32;
+  // Plane rows and tokens a lane reads (32 bits: fewer registers on the device).
+  uint32_t arow[kLanes][kQ8RowTiles][2], btok[kLanes][NR], ctok[kLanes][NR][2];
+  float acc[kLanes][kQ8RowTiles][NR][4];
+  for (int li = 0; li < kLanes; ++li) {
+    const int g = (lane0 + li) / 4, t = (lane0 + li) % 4;
+    LMAC_UNROLL
+    for (int i = 0; i < kQ8RowTiles; ++i)
+      for (int h = 0; h < 2; ++h)
+        arow[li][i][h] = static_cast<uint32_t>(q8_plane_row(rows, n_out, r0 + 16 * i + g + 8 * h));
+    LMAC_UNROLL
+    for (int u = 0; u < NR; ++u) {
+      const size_t last = x.n - 1, tb = t0 + 8 * u;
+      btok[li][u] = static_cast<uint32_t>(tb + g < x.n ? tb + g : last);
+      for (int c = 0; c < 2; ++c) ctok[li][u][c] = static_cast<uint32_t>(tb + 2 * t + c < x.n ? tb + 2 * t + c : last);
+      LMAC_UNROLL
+      for (int i = 0; i < kQ8RowTiles; ++i)
+        for (int e = 0; e < 4; ++e) acc[li][i][u][e] = 0.0f;
+    }
+  }
+  for (size_t b = 0; b < nb; ++b) {
+    uint32_t a[kQ8RowTiles][kLanes][4];
+    for (int li = 0; li < kLanes; ++li) {
+      const int t = (lane0 + li) % 4;
+      LMAC_UNROLL
+      for (int i = 0; i < kQ8RowTiles; ++i) {
+        const int8_t* p0 = w.q + size_t{arow[li][i][0]} * w.cols + b * 32 + 4 * t;
+        const int8_t* p1 = w.q + size_t{arow[li][i][1]} * w.cols + b * 32 + 4 * t;
+        a[i][li][0] = load_u32(p0), a[i][li][1] = load_u32(p1);
+        a[i][li][2] = load_u32(p0 + 16), a[i][li][3] = load_u32(p1 + 16);
+      }
+    }
+    LMAC_UNROLL
+    for (int u = 0; u < NR; ++u) {
+      uint32_t bh[kLanes][2], bl[kLanes][2];
+      for (int li = 0; li < kLanes; ++li) {
+        const size_t at = size_t{btok[li][u]} * w.cols + b * 32 + 4 * ((lane0 + li) % 4);
+        bh[li][0] = load_u32(x.h + at), bh[li][1] = load_u32(x.h + at + 16);
+        bl[li][0] = load_u32(x.l + at), bl[li][1] = load_u32(x.l + at + 16);
+      }
+      LMAC_UNROLL
+      for (int i = 0; i < kQ8RowTiles; ++i) {
+        int32_t dh[kLanes][4], dl[kLanes][4];
+        mma(dh, a[i], bh, false);
+        mma(dl, a[i], bl, true);
+        for (int li = 0; li < kLanes; ++li) LMAC_UNROLL
+        for (int e = 0; e < 4; ++e) {
+          const float dw = w.d[size_t{arow[li][i][e / 2]} * nb + b], dx = x.d[size_t{ctok[li][u][e % 2]} * nb + b];
+          acc[li][i][u][e] = fma(i2f(dh[li][e] * 256 + dl[li][e]), mul(dw, dx), acc[li][i][u][e]);
+        }
+      }
+    }
+  }
+  for (int li = 0; li < kLanes; ++li) {
+    const int g = (lane0 + li) / 4, t = (lane0 + li) % 4;
+    LMAC_UNROLL
+    for (int i = 0; i < kQ8RowTiles; ++i) LMAC_UNROLL
+    for (int u = 0; u < NR; ++u)
+      for (int e = 0; e < 4; ++e) {
+        const size_t j = r0 + 16 * i + g + 8 * (e / 2), tok = t0 + 8 * u + 2 * t + e % 2;
+        if (j < n_out && tok < x.n) y[tok * n_out + j] = acc[li][i][u][e];
+      }
+  }
+}
+
+// Element i of row r of the repacked weights (get_rows): q * d, exact.
+LMAC_HD float q8_plane_value(const Q8Planes& w, size_t r, size_t i) {
+  return mul(i2f(w.q[r * w.cols + i]), w.d[r * (w.cols / 32) + i / 32]);
+}
+
+// The planes of a stored Q8_0 matrix (ggml blocks: an fp16 scale, 32 int8).
+inline void q8_repack(const uint8_t* data, size_t rows, size_t cols, size_t row_bytes, int8_t* q, float* d) {
+  const size_t nb = cols / 32;
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = data + r * row_bytes + b * 34;
+      d[r * nb + b] = half_to_float(static_cast<uint16_t>(blk[0] | blk[1] << 8));
+      std::memcpy(q + r * cols + b * 32, blk + 2, 32);
+    }
+}
+
+// Token tiles a warp takes: enough for n tokens, at most 8 (an instantiation each).
+inline int q8_token_tiles(size_t n) { return n <= 8 ? 1 : n <= 16 ? 2 : n <= 32 ? 4 : 8; }
+
+#if !defined(__CUDACC__)
+// mma.m16n8k32 with s32 results for a whole warp on the host, from the fragment layout
+// above: d[lane] = the lane's C fragment of A B (A s8; B s8, or u8 when b_unsigned).
+struct MmaM16N8K32Emulated {
+  void operator()(int32_t (&d)[32][4], const uint32_t (&a)[32][4], const uint32_t (&b)[32][2], bool b_unsigned) const {
+    int32_t A[16][32], B[32][8];
+    for (int lane = 0; lane < 32; ++lane) {
+      const int g = lane / 4, t = lane % 4;
+      for (int e = 0; e < 4; ++e) {
+        const auto byte = [&](uint32_t r) { return static_cast<uint8_t>(r >> (8 * e)); };
+        A[g][4 * t + e] = static_cast<int8_t>(byte(a[lane][0]));
+        A[g + 8][4 * t + e] = static_cast<int8_t>(byte(a[lane][1]));
+        A[g][16 + 4 * t + e] = static_cast<int8_t>(byte(a[lane][2]));
+        A[g + 8][16 + 4 * t + e] = static_cast<int8_t>(byte(a[lane][3]));
+        for (int r = 0; r < 2; ++r) {
+          const uint8_t v = byte(b[lane][r]);
+          B[16 * r + 4 * t + e][g] = b_unsigned ? int32_t{v} : int32_t{static_cast<int8_t>(v)};
+        }
+      }
+    }
+    for (int lane = 0; lane < 32; ++lane)
+      for (int e = 0; e < 4; ++e) {
+        const int row = lane / 4 + 8 * (e / 2), col = 2 * (lane % 4) + e % 2;
+        int32_t s = 0;
+        for (int k = 0; k < 32; ++k) s += A[row][k] * B[k][col];
+        d[lane][e] = s;
+      }
+  }
+};
+#endif
+
+}  // namespace lmac::km
