@@ -45,13 +45,9 @@ void encode_group(Predictor& pred, const std::vector<Prepared*>& group, std::vec
   std::vector<ArithmeticEncoder> enc(group.size());
   std::vector<size_t> lengths;
   for (const Prepared* p : group) lengths.push_back(p->tokens.size());
-  feed_known(
+  feed_known_intervals(
       pred, lengths, [&](size_t g, size_t t) { return group[g]->tokens[t]; },
-      [&](size_t g, size_t t, const FreqTable& table) {
-        const auto s = static_cast<uint32_t>(group[g]->tokens[t]);
-        if (s >= table.freq.size()) fail("token outside the model's alphabet");
-        enc[g].encode(table.cum_below(s), table.freq[s], table.total);
-      });
+      [&](size_t g, size_t, const Interval& iv) { enc[g].encode(iv.cum, iv.freq, iv.total); });
   for (size_t g = 0; g < group.size(); ++g) coded[g] = enc[g].finish();
 }
 
@@ -115,13 +111,12 @@ std::vector<std::vector<int32_t>> decode_token_group(Predictor& pred, const std:
   std::vector<std::vector<int32_t>> tokens(group.size());
   std::vector<size_t> lengths;
   for (const ChunkRecord* r : group) dec.emplace_back(r->tokens), lengths.push_back(r->token_count);
-  feed_decoded(pred, lengths, [&](size_t g, const FreqTable& table) {
-    uint32_t cum = 0;
-    const uint32_t s = table.find(dec[g].target(table.total), &cum);
-    dec[g].consume(cum, table.freq[s], table.total);
-    tokens[g].push_back(static_cast<int32_t>(s));
-    return static_cast<int32_t>(s);
-  });
+  feed_searched(
+      pred, lengths, [&](size_t g, uint32_t total) { return dec[g].target(total); },
+      [&](size_t g, int32_t s, const Interval& iv) {
+        dec[g].consume(iv.cum, iv.freq, iv.total);
+        tokens[g].push_back(s);
+      });
   return tokens;
 }
 

@@ -91,9 +91,13 @@ uint64_t scale_to_freq(const float* e, size_t n, double scale, uint32_t* f) {
 
 }  // namespace
 
+void check_freq_size(size_t n, int total_bits) {
+  if (n == 0 || total_bits < 1 || total_bits > 30 || (1ull << total_bits) < 2 * n) fail("frequency table: bad size");
+}
+
 void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& out) {
   const size_t n = logits.size();
-  if (n == 0 || total_bits > 30 || (1ull << total_bits) < 2 * n) fail("frequency table: bad size");
+  check_freq_size(n, total_bits);
   // The largest logit; NaN never wins a comparison, so it is never the maximum.
   float mx = -INFINITY;
   for (float l : logits) mx = l > mx ? l : mx;

@@ -29,6 +29,18 @@ class Predictor {
   virtual void feed(std::span<const Feed> feeds, std::span<FreqTable> out) = 0;
   // Forgets a sequence (its id may then be started again).
   virtual void release(uint32_t seq) = 0;
+
+  // What a coder needs instead of whole tables, so that a predictor on a device brings
+  // back a few integers per symbol rather than a table. The defaults build the tables.
+  //
+  // Encoding: applies the feeds as feed() does; out[i] = the interval of coded[i] (the
+  // symbol that follows feed i) in its distribution.
+  virtual void feed_intervals(std::span<const Feed> feeds, std::span<const int32_t> coded, std::span<Interval> out);
+  // Decoding: applies the feeds; for each, target(i, total) gives the coder's target in
+  // a table of that total, and symbols[i] / out[i] get the symbol whose interval holds
+  // it and that interval.
+  virtual void feed_search(std::span<const Feed> feeds, const TargetFn& target, std::span<int32_t> symbols,
+                           std::span<Interval> out);
 };
 
 }  // namespace lmac

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "lmac/coding/freq_table.hpp"
 #include "lmac/common/simd_level.hpp"
 #include "lmac/lm/ggml_types.hpp"
 
@@ -127,6 +128,16 @@ class Backend {
   virtual void add(float* x, const float* y, size_t n) = 0;
   // dst row i = src row rows[i], dim floats each.
   virtual void gather_rows(const float* src, std::span<const int32_t> rows, size_t dim, float* dst) = 0;
+
+  // ---- Frequencies (§4) of n rows of `vocab` logits in the backend's memory, B =
+  // total_bits; the coder's intervals come back to the host, not the tables.
+  // out[i] = the interval of symbols[i] (host) in row i's table.
+  virtual void intervals(const float* logits, size_t n, size_t vocab, int total_bits, std::span<const int32_t> symbols,
+                         Interval* out) = 0;
+  // target(i, total) gives the coder's target in row i's table; symbols[i] and out[i]
+  // (host) get the symbol whose interval holds it and that interval.
+  virtual void search(const float* logits, size_t n, size_t vocab, int total_bits, const TargetFn& target,
+                      int32_t* symbols, Interval* out) = 0;
 };
 
 // A block of a backend's memory, released with it.

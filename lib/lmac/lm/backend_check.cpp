@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -162,6 +163,52 @@ void check_attention(Pair& p, std::mt19937& rng, size_t n_keys, std::vector<Back
   out.push_back(p.compare(fmt::format("store_kv + attention over 1..{} keys", n_keys), o, n_keys * q_dim));
 }
 
+// Rows of logits with the edges of §4: NaN, -inf, a logit exactly 87 below the
+// maximum (weight 0) and just above, rows whose maximum is +inf, NaN or -inf only.
+std::vector<float> hard_logits(std::mt19937& rng, size_t rows, size_t vocab) {
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  std::vector<float> l(rows * vocab);
+  for (float& v : l) v = normal(rng);
+  for (size_t r = 0; r < rows; ++r) {
+    float* row = &l[r * vocab];
+    row[rng() % vocab] = 20.0f;  // the maximum
+    row[rng() % vocab] = 20.0f - 87.0f;
+    row[rng() % vocab] = std::nextafter(20.0f - 87.0f, 0.0f);
+    row[rng() % vocab] = NAN;
+    row[rng() % vocab] = -INFINITY;
+    if (r % 7 == 3) row[rng() % vocab] = INFINITY;
+    if (r % 7 == 5) std::fill(row, row + vocab, NAN);
+    if (r % 7 == 6) std::fill(row, row + vocab, -INFINITY);
+  }
+  return l;
+}
+
+// The coder's calls: intervals of given symbols, and the search for targets.
+void check_frequencies(Pair& p, std::mt19937& rng, size_t rows, size_t vocab, int bits,
+                       std::vector<BackendCheck>& out) {
+  auto l = p.put(hard_logits(rng, rows, vocab));
+  std::vector<int32_t> symbols(rows);
+  for (int32_t& s : symbols) s = static_cast<int32_t>(rng() % vocab);
+  std::vector<Interval> ia(rows), ib(rows);
+  p.a.intervals(l.first, rows, vocab, bits, symbols, ia.data());
+  p.b.intervals(l.second, rows, vocab, bits, symbols, ib.data());
+  BackendCheck c{fmt::format("frequency intervals, {} rows of {}", rows, vocab), rows, 0};
+  for (size_t i = 0; i < rows; ++i)
+    c.differing += ia[i].cum != ib[i].cum || ia[i].freq != ib[i].freq || ia[i].total != ib[i].total;
+  out.push_back(c);
+  // Targets spread over each table, its first and last values included.
+  const auto target = [](size_t i, uint32_t total) {
+    return i % 5 == 0 ? 0 : i % 5 == 1 ? total - 1 : static_cast<uint32_t>(uint64_t{total} * (i % 97) / 97);
+  };
+  std::vector<int32_t> sa(rows), sb(rows);
+  p.a.search(l.first, rows, vocab, bits, target, sa.data(), ia.data());
+  p.b.search(l.second, rows, vocab, bits, target, sb.data(), ib.data());
+  BackendCheck d{fmt::format("frequency search, {} rows of {}", rows, vocab), rows, 0};
+  for (size_t i = 0; i < rows; ++i)
+    d.differing += sa[i] != sb[i] || ia[i].cum != ib[i].cum || ia[i].freq != ib[i].freq || ia[i].total != ib[i].total;
+  out.push_back(d);
+}
+
 }  // namespace
 
 std::vector<BackendCheck> compare_backends(Backend& reference, Backend& candidate, uint32_t seed) {
@@ -176,6 +223,9 @@ std::vector<BackendCheck> compare_backends(Backend& reference, Backend& candidat
   // Token counts that give the Q8_0 warps 2 and 4 token tiles, each with a partial one.
   for (size_t n : {13, 27}) check_matmul(p, rng, GgmlType::Q8_0, n, out);
   for (size_t keys : {1, 16, 37, 300}) check_attention(p, rng, keys, out);
+  check_frequencies(p, rng, 21, 128, 24, out);
+  check_frequencies(p, rng, 9, 32000, 30, out);
+  check_frequencies(p, rng, 3, 1001, 24, out);
   return out;
 }
 

@@ -250,7 +250,7 @@ size_t per_piece(size_t row_elements) { return std::max<size_t>(1, kParallelMin 
 
 class CpuBackend final : public HostBackend {
  public:
-  explicit CpuBackend(int threads) : threads_(std::max(1, threads)) {}
+  explicit CpuBackend(int threads) : HostBackend(threads) {}
   const char* name() const override { return "cpu"; }
 
   // The CPU computes on the mapped file as it is, and Q8_0 matrices also on a copy in
@@ -382,7 +382,6 @@ class CpuBackend final : public HostBackend {
   }
 
  private:
-  int threads_;
   cpu::Q8Activations xq_;  // the current product's activations, for Q8_0 weights
   std::vector<std::shared_ptr<const cpu::PackedQ8>> packed_;
 };

@@ -183,6 +183,91 @@ __global__ void __launch_bounds__(kAttnThreads) k_attention(const AttentionTask*
     job.out[h * hd + d] = km::attn_value(p, n, job.values + g * hd, kv_dim, d, inv);
 }
 
+// §4 for one row of logits a block: the maximum by a tree, the weights over threads,
+// the 8 f64 lanes by 8 threads, the scale by one, the frequencies over threads and
+// their total by a tree of exact integer sums.
+constexpr int kFreqThreads = 256;
+__global__ void __launch_bounds__(kFreqThreads)
+    k_frequencies(const float* logits, size_t vocab, int total_bits, float* e_all, uint32_t* f_all, uint32_t* totals) {
+  const size_t row = blockIdx.x, tid = threadIdx.x;
+  const float* l = logits + row * vocab;
+  float* e = e_all + row * vocab;
+  uint32_t* f = f_all + row * vocab;
+  __shared__ float max_part[kFreqThreads];
+  __shared__ unsigned long long sum_part[kFreqThreads];
+  __shared__ double lanes[8], scale;
+  float m = -km::kInf;
+  for (size_t j = tid; j < vocab; j += kFreqThreads) m = km::attn_max(m, l[j]);
+  max_part[tid] = m;
+  __syncthreads();
+  for (size_t half = kFreqThreads / 2; half > 0; half /= 2) {
+    if (tid < half) max_part[tid] = km::attn_max(max_part[tid], max_part[tid + half]);
+    __syncthreads();
+  }
+  const float mx = max_part[0];
+  const bool finite = km::freq_finite_max(mx);
+  for (size_t j = tid; j < vocab; j += kFreqThreads) e[j] = km::freq_weight(l[j], mx, finite);
+  __syncthreads();
+  if (tid < 8) lanes[tid] = km::freq_lane_sum(e, vocab, tid);
+  __syncthreads();
+  if (tid == 0) scale = km::freq_scale(lanes, vocab, total_bits);
+  __syncthreads();
+  unsigned long long total = 0;
+  for (size_t j = tid; j < vocab; j += kFreqThreads) total += f[j] = km::freq_of(e[j], scale);
+  sum_part[tid] = total;
+  __syncthreads();
+  for (size_t half = kFreqThreads / 2; half > 0; half /= 2) {
+    if (tid < half) sum_part[tid] += sum_part[tid + half];
+    __syncthreads();
+  }
+  if (tid == 0) totals[row] = static_cast<uint32_t>(sum_part[0]);
+}
+
+// The interval of symbols[row]: its cumulative start by a tree of exact integer sums.
+__global__ void __launch_bounds__(kFreqThreads)
+    k_intervals(const uint32_t* f_all, const uint32_t* totals, size_t vocab, const int32_t* symbols, Interval* out) {
+  const size_t row = blockIdx.x, tid = threadIdx.x, s = static_cast<size_t>(symbols[row]);
+  const uint32_t* f = f_all + row * vocab;
+  __shared__ unsigned long long part[kFreqThreads];
+  unsigned long long cum = 0;
+  for (size_t j = tid; j < s; j += kFreqThreads) cum += f[j];
+  part[tid] = cum;
+  __syncthreads();
+  for (size_t half = kFreqThreads / 2; half > 0; half /= 2) {
+    if (tid < half) part[tid] += part[tid + half];
+    __syncthreads();
+  }
+  if (tid == 0) out[row] = Interval{static_cast<uint32_t>(part[0]), f[s], totals[row]};
+}
+
+// The symbol whose interval holds targets[row] (< the row's total): each thread sums a
+// segment of the table, one thread takes the exclusive prefix of the segments, and the
+// thread whose segment holds the target walks it.
+__global__ void __launch_bounds__(kFreqThreads) k_search(const uint32_t* f_all, const uint32_t* totals, size_t vocab,
+                                                         const uint32_t* targets, int32_t* symbols, Interval* out) {
+  const size_t row = blockIdx.x, tid = threadIdx.x, seg = (vocab + kFreqThreads - 1) / kFreqThreads;
+  const size_t begin = tid * seg, end = begin + seg < vocab ? begin + seg : vocab;
+  const uint32_t* f = f_all + row * vocab;
+  const uint32_t want = targets[row];
+  __shared__ unsigned long long part[kFreqThreads], start[kFreqThreads];
+  unsigned long long sum = 0;
+  for (size_t j = begin; j < end; ++j) sum += f[j];
+  part[tid] = sum;
+  __syncthreads();
+  if (tid == 0) {
+    unsigned long long at = 0;
+    for (int k = 0; k < kFreqThreads; ++k) start[k] = at, at += part[k];
+  }
+  __syncthreads();
+  if (start[tid] <= want && want < start[tid] + part[tid]) {
+    auto cum = static_cast<uint32_t>(start[tid]);
+    size_t j = begin;
+    while (want >= cum + f[j]) cum += f[j++];
+    symbols[row] = static_cast<int32_t>(j);
+    out[row] = Interval{cum, f[j], totals[row]};
+  }
+}
+
 __global__ void k_swiglu(const float* gate, const float* up, size_t n, float* out) {
   const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
   if (i < n) out[i] = km::swiglu(gate[i], up[i]);
@@ -213,7 +298,8 @@ class CudaBackend final : public Backend {
   }
   ~CudaBackend() override {
     for (void* p : owned_) cudaFree(p);
-    for (auto* b : {&ring_, &xh_, &xl_, &xd_, &scores_, &scale_}) cudaFree(b->p);
+    for (auto* b : {&ring_, &xh_, &xl_, &xd_, &scores_, &scale_, &weights_, &freq_, &totals_, &intervals_, &symbols_})
+      cudaFree(b->p);
     cudaFreeHost(ring_host_);
   }
   const char* name() const override { return name_.c_str(); }
@@ -322,6 +408,37 @@ class CudaBackend final : public Backend {
     launched("attention");
   }
 
+  void intervals(const float* logits, size_t n, size_t vocab, int total_bits, std::span<const int32_t> symbols,
+                 Interval* out) override {
+    for (int32_t s : symbols)
+      if (s < 0 || static_cast<size_t>(s) >= vocab) fail("token outside the model's alphabet");
+    if (n == 0) return;
+    frequencies(logits, n, vocab, total_bits);
+    auto* d_out = grow<Interval>(intervals_, n);
+    k_intervals<<<static_cast<unsigned>(n), kFreqThreads>>>(freq_.as<uint32_t>(), totals_.as<uint32_t>(), vocab,
+                                                            stage(symbols), d_out);
+    launched("intervals");
+    download(out, d_out, n * sizeof(Interval));
+  }
+
+  // Two trips: the totals come back for the coder's targets, then the symbols.
+  void search(const float* logits, size_t n, size_t vocab, int total_bits, const TargetFn& target, int32_t* symbols,
+              Interval* out) override {
+    if (n == 0) return;
+    frequencies(logits, n, vocab, total_bits);
+    std::vector<uint32_t> totals(n), want(n);
+    download(totals.data(), totals_.p, n * sizeof(uint32_t));
+    for (size_t i = 0; i < n; ++i)
+      if ((want[i] = target(i, totals[i])) >= totals[i]) fail("frequency table: target out of range");
+    auto* d_out = grow<Interval>(intervals_, n);
+    auto* d_sym = grow<int32_t>(symbols_, n);
+    k_search<<<static_cast<unsigned>(n), kFreqThreads>>>(freq_.as<uint32_t>(), totals_.as<uint32_t>(), vocab,
+                                                         stage(std::span<const uint32_t>(want)), d_sym, d_out);
+    launched("search");
+    download(out, d_out, n * sizeof(Interval));
+    download(symbols, d_sym, n * sizeof(int32_t));
+  }
+
   void swiglu(const float* gate, const float* up, size_t n, float* out) override {
     k_swiglu<<<blocks_for(n), kThreads>>>(gate, up, n, out);
     launched("swiglu");
@@ -341,6 +458,10 @@ class CudaBackend final : public Backend {
   struct Scratch {
     void* p = nullptr;
     size_t bytes = 0;
+    template <typename T>
+    T* as() const {
+      return static_cast<T*>(p);
+    }
   };
 
   void* own(size_t bytes) {
@@ -360,6 +481,16 @@ class CudaBackend final : public Backend {
       s.bytes = count * sizeof(T);
     }
     return static_cast<T*>(s.p);
+  }
+
+  // The tables of n rows of logits (in freq_) and their totals (in totals_).
+  void frequencies(const float* logits, size_t n, size_t vocab, int total_bits) {
+    check_freq_size(vocab, total_bits);
+    float* e = grow<float>(weights_, n * vocab);
+    uint32_t* f = grow<uint32_t>(freq_, n * vocab);
+    uint32_t* totals = grow<uint32_t>(totals_, n);
+    k_frequencies<<<static_cast<unsigned>(n), kFreqThreads>>>(logits, vocab, total_bits, e, f, totals);
+    launched("frequencies");
   }
 
   // Activations quantized into planes, then warps of MMA over row and token tiles. Few
@@ -429,7 +560,7 @@ class CudaBackend final : public Backend {
   std::string name_;
   std::deque<void*> owned_;  // weights
   size_t weight_bytes_ = 0;
-  Scratch ring_, xh_, xl_, xd_, scores_, scale_;
+  Scratch ring_, xh_, xl_, xd_, scores_, scale_, weights_, freq_, totals_, intervals_, symbols_;
   void* ring_host_ = nullptr;
   std::vector<AttentionTask> tasks_;
   int forced_token_tiles_ = 0;  // 0: chosen by the shape

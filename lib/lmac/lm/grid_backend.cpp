@@ -20,7 +20,7 @@ namespace {
 
 class GridBackend final : public HostBackend {
  public:
-  explicit GridBackend(int threads) : threads_(std::max(1, threads)) {}
+  explicit GridBackend(int threads) : HostBackend(threads) {}
   const char* name() const override { return "grid"; }
 
   Matrix weights(const Matrix& w, WeightUse) override {
@@ -105,6 +105,34 @@ class GridBackend final : public HostBackend {
     });
   }
 
+  void intervals(const float* logits, size_t n, size_t vocab, int total_bits, std::span<const int32_t> symbols,
+                 Interval* out) override {
+    for (int32_t s : symbols)
+      if (s < 0 || static_cast<size_t>(s) >= vocab) fail("token outside the model's alphabet");
+    frequencies(logits, n, vocab, total_bits);
+    parallel_for_each(threads_, n, [&](size_t i) {
+      const uint32_t* f = &f_[i * vocab];
+      uint32_t cum = 0;
+      for (size_t j = 0; j < static_cast<size_t>(symbols[i]); ++j) cum += f[j];
+      out[i] = {cum, f[symbols[i]], totals_[i]};
+    });
+  }
+
+  void search(const float* logits, size_t n, size_t vocab, int total_bits, const TargetFn& target, int32_t* symbols,
+              Interval* out) override {
+    frequencies(logits, n, vocab, total_bits);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t* f = &f_[i * vocab];
+      const uint32_t want = target(i, totals_[i]);
+      if (want >= totals_[i]) fail("frequency table: target out of range");
+      uint32_t cum = 0;
+      size_t s = 0;
+      while (want >= cum + f[s]) cum += f[s++];
+      symbols[i] = static_cast<int32_t>(s);
+      out[i] = {cum, f[s], totals_[i]};
+    }
+  }
+
   void swiglu(const float* gate, const float* up, size_t n, float* out) override {
     for (size_t i = 0; i < n; ++i) out[i] = km::swiglu(gate[i], up[i]);
   }
@@ -152,12 +180,33 @@ class GridBackend final : public HostBackend {
     });
   }
 
-  int threads_;
+  // As the CUDA kernel, a row a block: the maximum, the weights, 8 f64 lanes, the scale,
+  // the frequencies and their total (an exact integer sum).
+  void frequencies(const float* logits, size_t n, size_t vocab, int total_bits) {
+    check_freq_size(vocab, total_bits);
+    e_.resize(n * vocab), f_.resize(n * vocab), totals_.resize(n);
+    parallel_for_each(threads_, n, [&](size_t i) {
+      const float* l = logits + i * vocab;
+      float* e = &e_[i * vocab];
+      float mx = -km::kInf;
+      for (size_t j = 0; j < vocab; ++j) mx = km::attn_max(mx, l[j]);
+      const bool finite = km::freq_finite_max(mx);
+      for (size_t j = 0; j < vocab; ++j) e[j] = km::freq_weight(l[j], mx, finite);
+      double lanes[8];
+      for (size_t k = 0; k < 8; ++k) lanes[k] = km::freq_lane_sum(e, vocab, k);
+      const double scale = km::freq_scale(lanes, vocab, total_bits);
+      uint64_t total = 0;
+      for (size_t j = 0; j < vocab; ++j) total += f_[i * vocab + j] = km::freq_of(e[j], scale);
+      totals_[i] = static_cast<uint32_t>(total);
+    });
+  }
+
   std::deque<std::vector<float>> owned_;  // dequantized weights
   std::deque<Q8Owned> q8_owned_;          // repacked Q8_0 weights
   std::vector<int8_t> xh_;
   std::vector<uint8_t> xl_;
-  std::vector<float> xd_, p_, inv_;
+  std::vector<float> xd_, p_, inv_, e_;
+  std::vector<uint32_t> f_, totals_;
 };
 
 }  // namespace

@@ -260,11 +260,24 @@ void LlamaSession::place(std::span<const BatchToken> batch) {
 }
 
 void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits) {
+  const float* out = run(batch, out_rows, logits);
+  if (out == nullptr || out == logits) return;
+  size_t n_out = 0;
+  for (const BatchToken& t : batch) n_out += t.logits;
+  backend_->download(logits, out,
+                     n_out * (out_rows.empty() ? model_.config().n_vocab : out_rows.size()) * sizeof(float));
+}
+
+const float* LlamaSession::forward_kept(std::span<const BatchToken> batch, std::span<const int32_t> out_rows) {
+  return run(batch, out_rows, nullptr);
+}
+
+const float* LlamaSession::run(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* host_out) {
   const LlamaConfig& c = model_.config();
   Backend& be = *backend_;
   const size_t n = batch.size(), dim = c.n_embd, hd = c.head_dim;
   const size_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
-  if (n == 0) return;
+  if (n == 0) return nullptr;
   place(batch);
 
   Scratch& s = s_;
@@ -311,13 +324,13 @@ void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const in
   for (size_t t = 0; t < n; ++t)
     if (batch[t].logits) s.out_tokens.push_back(static_cast<int32_t>(t));
   const size_t n_out = s.out_tokens.size(), n_rows = out_rows.empty() ? c.n_vocab : out_rows.size();
-  if (n_out == 0) return;
+  if (n_out == 0) return nullptr;
   float* sel = x;
   if (n_out < n) be.gather_rows(x, s.out_tokens, dim, sel = scratch(s.out_x, n_out * dim));
   be.rmsnorm(sel, w_.output_norm, n_out, dim, c.rms_eps, xb);
-  float* out = be.host_memory() ? logits : scratch(s.logits, n_out * n_rows);
+  float* out = be.host_memory() && host_out != nullptr ? host_out : scratch(s.logits, n_out * n_rows);
   be.matmul(w_.output, xb, n_out, out, out_rows);
-  if (out != logits) be.download(logits, out, n_out * n_rows * sizeof(float));
+  return out;
 }
 
 }  // namespace lmac

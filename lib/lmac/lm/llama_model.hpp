@@ -85,12 +85,16 @@ class LlamaSession {
   // logits[k * n_out ...] (host memory) for the k-th token that wants logits: all
   // vocabulary rows, or only `out_rows` when given.
   void forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits);
+  // The same pass with the logits left in the backend's memory (for its `intervals` and
+  // `search`), valid until the next pass; null when no token wants logits.
+  const float* forward_kept(std::span<const BatchToken> batch, std::span<const int32_t> out_rows);
   // Ends a sequence; its cache memory is kept for the next new sequence (a codec runs
   // one short sequence per chunk, and fresh pages cost more than the work on them).
   void drop(uint32_t seq);
   size_t length(uint32_t seq) const;
   size_t kv_bytes() const;
   const Backend& backend() const { return *backend_; }
+  Backend& backend() { return *backend_; }
 
  private:
   struct Cache {
@@ -113,6 +117,9 @@ class LlamaSession {
     std::vector<AttentionJob> jobs;
   };
   void place(std::span<const BatchToken> batch);
+  // The pass; returns the logits in the backend's memory (host_out when the backend's
+  // memory is the host's and host_out is given), or null when none are wanted.
+  const float* run(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* host_out);
   void reserve(Cache& cache, size_t filled, size_t n_pos);
   float* scratch(Buffer& b, size_t floats);
   void grow_rope_table(size_t n_pos);

@@ -40,36 +40,58 @@ class LlamaPredictor final : public Predictor {
 
   uint32_t alphabet_size() const override { return alphabet_; }
 
+  // Whole tables (the mixing codec): the logits come to the host.
   void feed(std::span<const Feed> feeds, std::span<FreqTable> out) override {
     if (feeds.size() != out.size()) fail("predictor: feed/output size mismatch");
-    std::vector<BatchToken> batch(feeds.size());
-    for (size_t i = 0; i < feeds.size(); ++i) {
-      const Feed& f = feeds[i];
-      if (f.symbol == kStartOfSequence) {
-        session_.drop(f.seq);
-        batch[i] = {f.seq, model_.tokenizer().bos()};
-      } else {
-        if (f.symbol < 0 || static_cast<uint32_t>(f.symbol) >= alphabet_) fail("predictor: symbol out of range");
-        batch[i] = {f.seq, rows_.empty() ? f.symbol : rows_[static_cast<size_t>(f.symbol)]};
-      }
-    }
     logits_.resize(feeds.size() * alphabet_);
-    session_.forward(batch, rows_, logits_.data());
+    session_.forward(batch_of(feeds), rows_, logits_.data());
     const int bits = total_bits_for(alphabet_);
     parallel_for_each(threads_, feeds.size(), [&](size_t i) {
       freq_from_logits(std::span<const float>(&logits_[i * alphabet_], alphabet_), bits, out[i]);
     });
   }
 
+  // The coders' calls: the tables are made and read where the logits are (on a GPU,
+  // only the intervals, totals and targets cross).
+  void feed_intervals(std::span<const Feed> feeds, std::span<const int32_t> coded, std::span<Interval> out) override {
+    if (coded.size() != feeds.size() || out.size() != feeds.size()) fail("predictor: feed/output size mismatch");
+    const float* logits = session_.forward_kept(batch_of(feeds), rows_);
+    session_.backend().intervals(logits, feeds.size(), alphabet_, total_bits_for(alphabet_), coded, out.data());
+  }
+  void feed_search(std::span<const Feed> feeds, const TargetFn& target, std::span<int32_t> symbols,
+                   std::span<Interval> out) override {
+    if (symbols.size() != feeds.size() || out.size() != feeds.size()) fail("predictor: feed/output size mismatch");
+    const float* logits = session_.forward_kept(batch_of(feeds), rows_);
+    session_.backend().search(logits, feeds.size(), alphabet_, total_bits_for(alphabet_), target, symbols.data(),
+                              out.data());
+  }
+
   void release(uint32_t seq) override { session_.drop(seq); }
 
  private:
+  // The model's tokens for the feeds (a new sequence starts with BOS).
+  const std::vector<BatchToken>& batch_of(std::span<const Feed> feeds) {
+    batch_.resize(feeds.size());
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      const Feed& f = feeds[i];
+      if (f.symbol == kStartOfSequence) {
+        session_.drop(f.seq);
+        batch_[i] = {f.seq, model_.tokenizer().bos()};
+      } else {
+        if (f.symbol < 0 || static_cast<uint32_t>(f.symbol) >= alphabet_) fail("predictor: symbol out of range");
+        batch_[i] = {f.seq, rows_.empty() ? f.symbol : rows_[static_cast<size_t>(f.symbol)]};
+      }
+    }
+    return batch_;
+  }
+
   const LlamaModel& model_;
   LlamaSession session_;
   int threads_;
   std::vector<int32_t> rows_;
   uint32_t alphabet_;
   std::vector<float> logits_;
+  std::vector<BatchToken> batch_;
 };
 
 class LlamaCodecModel final : public CodecModel {

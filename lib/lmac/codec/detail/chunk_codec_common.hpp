@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -31,14 +32,14 @@ inline std::vector<std::vector<size_t>> batches(const std::vector<size_t>& membe
 constexpr size_t kSliceTokens = 16;
 
 // Encoding a group whose symbols are known: sequence g is fed BOS, then symbol(g, t)
-// for t = 0 .. lengths[g] - 2, a slice per chunk and call; use(g, t, table) gets the
-// distribution of position t. The sequences are released at the end.
-template <typename Symbol, typename Use>
-void feed_known(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Use&& use) {
+// for t = 0 .. lengths[g] - 2, a slice per chunk and call; predict(feeds, who) runs
+// one call, who[i] = (chunk in group, position feed i predicts). The sequences are
+// released at the end.
+template <typename Symbol, typename Predict>
+void feed_slices(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Predict&& predict) {
   std::vector<size_t> fed(lengths.size(), 0);  // positions fed so far (BOS is position 0)
   std::vector<Feed> feeds;
-  std::vector<std::pair<size_t, size_t>> who;  // (chunk in group, position it predicts)
-  std::vector<FreqTable> out;
+  std::vector<std::pair<size_t, size_t>> who;
   for (;;) {
     feeds.clear();
     who.clear();
@@ -48,38 +49,86 @@ void feed_known(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& sy
         who.emplace_back(g, fed[g]);
       }
     if (feeds.empty()) break;
-    out.resize(feeds.size());
-    pred.feed(feeds, out);
-    for (size_t i = 0; i < feeds.size(); ++i) use(who[i].first, who[i].second, out[i]);
+    predict(std::span<const Feed>(feeds), who);
   }
   for (size_t g = 0; g < lengths.size(); ++g) pred.release(static_cast<uint32_t>(g));
 }
 
-// Decoding a group: sequence g is fed BOS, then each symbol that decide(g, table)
-// returns, until it has had lengths[g] distributions; one position of every live chunk
-// per call. The sequences are released at the end.
-template <typename Decide>
-void feed_decoded(Predictor& pred, const std::vector<size_t>& lengths, Decide&& decide) {
+// feed_slices with use(g, t, table) getting the distribution of position t.
+template <typename Symbol, typename Use>
+void feed_known(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Use&& use) {
+  std::vector<FreqTable> out;
+  feed_slices(pred, lengths, symbol, [&](std::span<const Feed> feeds, const auto& who) {
+    out.resize(feeds.size());
+    pred.feed(feeds, out);
+    for (size_t i = 0; i < feeds.size(); ++i) use(who[i].first, who[i].second, out[i]);
+  });
+}
+
+// feed_slices with use(g, t, interval) getting the interval of symbol(g, t), the
+// symbol coded at position t.
+template <typename Symbol, typename Use>
+void feed_known_intervals(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Use&& use) {
+  std::vector<int32_t> coded;
+  std::vector<Interval> out;
+  feed_slices(pred, lengths, symbol, [&](std::span<const Feed> feeds, const auto& who) {
+    coded.resize(feeds.size());
+    out.resize(feeds.size());
+    for (size_t i = 0; i < feeds.size(); ++i) coded[i] = symbol(who[i].first, who[i].second);
+    pred.feed_intervals(feeds, coded, out);
+    for (size_t i = 0; i < feeds.size(); ++i) use(who[i].first, who[i].second, out[i]);
+  });
+}
+
+// Decoding a group: sequence g is fed BOS, then each symbol decoded after it, until it
+// has had lengths[g] distributions; one position of every live chunk per call.
+// decode(feeds, who, symbols) decodes the symbol after each feed (who[i]: its chunk in
+// the group). The sequences are released at the end.
+template <typename Decode>
+void feed_positions(Predictor& pred, const std::vector<size_t>& lengths, Decode&& decode) {
   std::vector<size_t> done(lengths.size(), 0);
   std::vector<Feed> feeds, next;
   std::vector<size_t> who, next_who;
-  std::vector<FreqTable> out;
+  std::vector<int32_t> symbols;
   for (size_t g = 0; g < lengths.size(); ++g)
     if (lengths[g] > 0) feeds.push_back({static_cast<uint32_t>(g), kStartOfSequence}), who.push_back(g);
   while (!feeds.empty()) {
-    out.resize(feeds.size());
-    pred.feed(feeds, out);
+    symbols.resize(feeds.size());
+    decode(std::span<const Feed>(feeds), std::span<const size_t>(who), std::span<int32_t>(symbols));
     next.clear();
     next_who.clear();
     for (size_t i = 0; i < feeds.size(); ++i) {
       const size_t g = who[i];
-      const int32_t s = decide(g, out[i]);
-      if (++done[g] < lengths[g]) next.push_back({static_cast<uint32_t>(g), s}), next_who.push_back(g);
+      if (++done[g] < lengths[g]) next.push_back({static_cast<uint32_t>(g), symbols[i]}), next_who.push_back(g);
     }
     feeds.swap(next);
     who.swap(next_who);
   }
   for (size_t g = 0; g < lengths.size(); ++g) pred.release(static_cast<uint32_t>(g));
+}
+
+// feed_positions with decide(g, table) returning the symbol decoded from the table.
+template <typename Decide>
+void feed_decoded(Predictor& pred, const std::vector<size_t>& lengths, Decide&& decide) {
+  std::vector<FreqTable> out;
+  feed_positions(pred, lengths, [&](std::span<const Feed> feeds, std::span<const size_t> who, std::span<int32_t> sym) {
+    out.resize(feeds.size());
+    pred.feed(feeds, out);
+    for (size_t i = 0; i < feeds.size(); ++i) sym[i] = decide(who[i], out[i]);
+  });
+}
+
+// feed_positions with the predictor's search: target(g, total) gives chunk g's coder
+// target, consume(g, symbol, interval) takes what it found.
+template <typename Target, typename Consume>
+void feed_searched(Predictor& pred, const std::vector<size_t>& lengths, Target&& target, Consume&& consume) {
+  std::vector<Interval> out;
+  feed_positions(pred, lengths, [&](std::span<const Feed> feeds, std::span<const size_t> who, std::span<int32_t> sym) {
+    out.resize(feeds.size());
+    pred.feed_search(
+        feeds, [&](size_t i, uint32_t total) { return target(who[i], total); }, sym, out);
+    for (size_t i = 0; i < feeds.size(); ++i) consume(who[i], sym[i], out[i]);
+  });
 }
 
 // Calls fn(group, predictor) for `members` (cost[k]: the work of members[k], e.g. its

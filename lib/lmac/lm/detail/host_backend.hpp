@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "lmac/lm/backend.hpp"
 
@@ -10,6 +11,7 @@ namespace lmac {
 
 class HostBackend : public Backend {
  public:
+  explicit HostBackend(int threads) : threads_(threads < 1 ? 1 : threads) {}
   bool host_memory() const override { return true; }
   // Aligned for the widest vector loads.
   void* alloc(size_t bytes) override { return ::operator new (bytes, std::align_val_t{64}); }
@@ -23,6 +25,17 @@ class HostBackend : public Backend {
     for (size_t i = 0; i < rows.size(); ++i)
       std::memmove(dst + i * dim, src + static_cast<size_t>(rows[i]) * dim, dim * sizeof(float));
   }
+  // The CPU's tables (coding/freq_table), a row per thread.
+  void intervals(const float* logits, size_t n, size_t vocab, int total_bits, std::span<const int32_t> symbols,
+                 Interval* out) override;
+  void search(const float* logits, size_t n, size_t vocab, int total_bits, const TargetFn& target, int32_t* symbols,
+              Interval* out) override;
+
+ protected:
+  int threads_;
+
+ private:
+  std::vector<FreqTable> tables_;
 };
 
 }  // namespace lmac

@@ -32,6 +32,10 @@ __device__ inline float i2f(int32_t i) { return __int2float_rn(i); }
 __device__ inline int32_t f2i_rn(float f) { return __float2int_rn(f); }  // ties to even
 __device__ inline float from_bits(uint32_t b) { return __uint_as_float(b); }
 __device__ inline uint32_t to_bits(float f) { return __float_as_uint(f); }
+__device__ inline double dadd(double a, double b) { return __dadd_rn(a, b); }
+__device__ inline double dmul(double a, double b) { return __dmul_rn(a, b); }
+__device__ inline double ddiv(double a, double b) { return __ddiv_rn(a, b); }
+__device__ inline uint32_t d2u_trunc(double d) { return __double2uint_rz(d); }
 #else
 inline float mul(float a, float b) { return a * b; }
 inline float add(float a, float b) { return a + b; }
@@ -52,6 +56,10 @@ inline uint32_t to_bits(float f) {
   std::memcpy(&b, &f, 4);
   return b;
 }
+inline double dadd(double a, double b) { return a + b; }
+inline double dmul(double a, double b) { return a * b; }
+inline double ddiv(double a, double b) { return a / b; }
+inline uint32_t d2u_trunc(double d) { return static_cast<uint32_t>(d); }
 #endif
 
 constexpr float kInf = __builtin_huge_valf();
@@ -215,5 +223,26 @@ LMAC_HD float attn_value(const float* e, size_t n, const uint16_t* values, size_
 }
 
 LMAC_HD float attn_scale(size_t hd) { return div(1.0f, sqrt(i2f(static_cast<int32_t>(hd)))); }
+
+// ---- §4 logits to frequencies, in the pieces the GPU runs on many threads: the
+// maximum (attn_max: the same in any order), each weight, lane l of the 8-lane f64 sum,
+// the scale, each frequency; the total and the intervals are exact integer sums.
+LMAC_HD bool freq_finite_max(float mx) { return from_bits(to_bits(mx) & 0x7FFFFFFFu) <= kFltMax; }
+LMAC_HD float freq_weight(float logit, float mx, bool finite_max) {
+  if (!finite_max) return 1.0f;
+  const float d = sub(logit, mx);
+  return d > -87.0f ? det_exp(d) : 0.0f;  // NaN lands on 0
+}
+LMAC_HD double freq_lane_sum(const float* e, size_t n, size_t l) {
+  double a = 0.0;
+  for (size_t i = l; i < n; i += 8) a = dadd(a, static_cast<double>(e[i]));
+  return a;
+}
+LMAC_HD double freq_scale(const double* lanes, size_t n, int total_bits) {
+  const double sum = dadd(dadd(dadd(lanes[0], lanes[1]), dadd(lanes[2], lanes[3])),
+                          dadd(dadd(lanes[4], lanes[5]), dadd(lanes[6], lanes[7])));
+  return ddiv(static_cast<double>((uint64_t{1} << total_bits) - n), sum);
+}
+LMAC_HD uint32_t freq_of(float e, double scale) { return 1 + d2u_trunc(dmul(static_cast<double>(e), scale)); }
 
 }  // namespace lmac::km
