@@ -60,6 +60,17 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+// Where a pass's time went, largest first (lmac bench --profile).
+void print_profile(const OpTimes& t) {
+  std::vector<std::pair<std::string, OpTimes::Op>> ops(t.ops.begin(), t.ops.end());
+  std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+  double total = 0;
+  for (const auto& [name, op] : ops) total += op.seconds;
+  for (const auto& [name, op] : ops)
+    fmt::print("    {:<26} {:7} calls {:10.2f} ms {:5.1f} %\n", name, op.calls, op.seconds * 1e3,
+               total > 0 ? 100 * op.seconds / total : 0.0);
+}
+
 void add_model_commands(CLI::App& app) {
   {
     auto* c = app.add_subcommand("model-info", "describe a GGUF model");
@@ -175,14 +186,18 @@ void add_model_commands(CLI::App& app) {
   {
     auto* c = app.add_subcommand("bench", "engine speed: prefill and batched decode tokens/s, peak RSS");
     static std::string path, json_out;
-    static int prefill = 512, decode = 128, reps = 3;
+    static int prefill = 512, decode = 128, reps = 3, context = 0;
     static std::vector<int> batches = {1, 8, 32};
+    static bool profile = false;
     c->add_option("model", path, "GGUF file (default: bundled)");
     c->add_option("--prefill", prefill, "prompt tokens (llama-bench pp)");
     c->add_option("--decode", decode, "generated tokens per sequence (llama-bench tg)");
     c->add_option("--batches", batches, "decode batch sizes")->delimiter(',');
     c->add_option("--reps", reps, "repetitions (the median is reported)");
+    c->add_option("--context", context, "tokens each decoding sequence holds before the timed steps")
+        ->check(CLI::NonNegativeNumber);
     c->add_option("--json", json_out, "write the figures as JSON");
+    c->add_flag("--profile", profile, "time every operation (each waits for the device) and print where time goes");
     c->callback([] {
       action() = [] {
         auto m = load_llama(path);
@@ -193,13 +208,20 @@ void add_model_commands(CLI::App& app) {
         nlohmann::json j = {{"model", m->config().name},
                             {"threads", threads},
                             {"kernels", cpu_simd_name()},
-                            {"device", selected_device()}};
+                            {"device", selected_device()},
+                            {"decode_context", context}};
+        auto times = std::make_shared<OpTimes>();
+        auto backend = [&] {
+          auto be = make_backend(threads);
+          return profile ? make_profiled_backend(std::move(be), times) : std::move(be);
+        };
         auto run_prefill = [&](bool all_logits) {
           // One session for all repetitions, the first a warm-up, as llama-bench reuses its
           // context: the figure is the forward pass, not first-touch page faults.
-          LlamaSession s(*m, make_backend(threads));
+          LlamaSession s(*m, backend());
           std::vector<double> rates;
           for (int r = -1; r < reps; ++r) {
+            times->ops.clear();  // the profile of the last repetition
             s.drop(0);
             std::vector<BatchToken> b;
             for (int i = 0; i < prefill; ++i)
@@ -213,17 +235,24 @@ void add_model_commands(CLI::App& app) {
         };
         double pp = run_prefill(false);
         fmt::print("prefill {} tokens:            {:9.1f} tok/s (last-token logits, as llama-bench pp)\n", prefill, pp);
+        if (profile) print_profile(*times);
         j["prefill_tok_s"] = pp;
         size_t max_kv = static_cast<size_t>(prefill);
         for (int batch : batches) {
-          LlamaSession s(*m, make_backend(threads));
+          LlamaSession s(*m, backend());
           std::vector<double> rates;
           for (int r = -1; r < reps; ++r) {
-            for (int q = 0; q < batch; ++q) s.drop(static_cast<uint32_t>(q));
             std::vector<BatchToken> b;
-            for (int q = 0; q < batch; ++q) b.push_back({static_cast<uint32_t>(q), m->tokenizer().bos()});
             std::vector<float> logits(static_cast<size_t>(batch) * static_cast<size_t>(V));
-            s.forward(b, {}, logits.data());
+            for (int q = 0; q < batch; ++q) {  // BOS and the context, a sequence at a time
+              const auto seq = static_cast<uint32_t>(q);
+              s.drop(seq);
+              std::vector<BatchToken> p = {{seq, m->tokenizer().bos(), context == 0}};
+              for (int i = 0; i < context; ++i) p.push_back({seq, random_token(), i == context - 1});
+              s.forward(p, {}, logits.data());
+              b.push_back({seq, 0});
+            }
+            times->ops.clear();
             auto t0 = Clock::now();
             for (int step = 0; step < decode; ++step) {
               for (auto& t : b) t.token = random_token();
@@ -232,9 +261,11 @@ void add_model_commands(CLI::App& app) {
             if (r >= 0)
               rates.push_back(double(batch) * decode / std::chrono::duration<double>(Clock::now() - t0).count());
           }
-          fmt::print("decode batch {:3}, {} steps:       {:9.1f} tok/s\n", batch, decode, median(rates));
+          fmt::print("decode batch {:3}, {} steps{}:       {:9.1f} tok/s\n", batch, decode,
+                     context > 0 ? fmt::format(" after {} tokens", context) : "", median(rates));
+          if (profile) print_profile(*times);
           j["decode_tok_s"][std::to_string(batch)] = median(rates);
-          max_kv = std::max(max_kv, static_cast<size_t>(batch) * static_cast<size_t>(decode + 1));
+          max_kv = std::max(max_kv, static_cast<size_t>(batch) * static_cast<size_t>(context + decode + 1));
         }
         // Engine memory before the all-logits run, whose output (tokens x vocab floats) is
         // the caller's buffer, not the engine's.
@@ -248,7 +279,7 @@ void add_model_commands(CLI::App& app) {
               rss, file_mb, kv_mb, k.kv_bytes_per_token(), rss - file_mb - kv_mb);
         else  // the weights and caches live in the device's memory
           fmt::print(
-              "device memory: model {:.1f} MB (Q8_0 as stored, other types as float32) + KV cache {:.1f} MB (f16, "
+              "device memory: model {:.1f} MB (Q8_0 repacked, other types as float32) + KV cache {:.1f} MB (f16, "
               "{} bytes per token); host peak RSS {:.1f} MB\n",
               file_mb, kv_mb, k.kv_bytes_per_token(), rss);
         j["peak_rss_mb"] = rss;

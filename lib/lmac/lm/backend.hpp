@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -93,6 +94,9 @@ class Backend {
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  // Returns when every operation issued so far has finished (a GPU runs them
+  // asynchronously; host backends finish each before returning).
+  virtual void synchronize() {}
   // The weights in the backend's memory and layout; called once per tensor of a
   // session. The CPU computes on the mapped file (Q8_0 also repacked for its VNNI
   // kernel, shared between sessions); CUDA uploads (Q8_0 as stored, other types
@@ -171,6 +175,19 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 // The kernels of the CUDA backend run on the host, one simulated thread after another:
 // the GPU's per-thread arithmetic, checked against the CPU without a GPU ("grid" device).
 std::unique_ptr<Backend> make_grid_backend(int threads);
+
+// Time per kind of operation ("matmul Q8_0", "attention", ...): calls and seconds.
+struct OpTimes {
+  struct Op {
+    size_t calls = 0;
+    double seconds = 0;
+  };
+  std::map<std::string, Op> ops;
+};
+// `inner` with every operation timed into *times (lmac bench --profile). Each operation
+// waits for the device to finish, so the times add up to the pass, which runs a little
+// slower than unprofiled.
+std::unique_ptr<Backend> make_profiled_backend(std::unique_ptr<Backend> inner, std::shared_ptr<OpTimes> times);
 
 // The device the model commands run on: "auto" (CUDA when a usable GPU is present, else
 // the CPU), "cpu", "cuda" or "cuda:N", "grid". Throws with the reason when it cannot be

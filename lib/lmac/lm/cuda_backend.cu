@@ -325,6 +325,7 @@ class CudaBackend final : public Backend {
   void copy(void* dst, const void* src, size_t bytes) override {
     check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "copy");
   }
+  void synchronize() override { check(cudaDeviceSynchronize(), "running the kernels"); }
 
   Matrix weights(const Matrix& w, WeightUse) override {
     if (w.type == GgmlType::F32) {
