@@ -55,13 +55,13 @@ class LlamaPredictor final : public Predictor {
   // only the intervals, totals and targets cross).
   void feed_intervals(std::span<const Feed> feeds, std::span<const int32_t> coded, std::span<Interval> out) override {
     if (coded.size() != feeds.size() || out.size() != feeds.size()) fail("predictor: feed/output size mismatch");
-    const float* logits = session_.forward_kept(batch_of(feeds), rows_);
+    const float* logits = logits_of(feeds);
     session_.backend().intervals(logits, feeds.size(), alphabet_, total_bits_for(alphabet_), coded, out.data());
   }
   void feed_search(std::span<const Feed> feeds, const TargetFn& target, std::span<int32_t> symbols,
                    std::span<Interval> out) override {
     if (symbols.size() != feeds.size() || out.size() != feeds.size()) fail("predictor: feed/output size mismatch");
-    const float* logits = session_.forward_kept(batch_of(feeds), rows_);
+    const float* logits = logits_of(feeds);
     session_.backend().search(logits, feeds.size(), alphabet_, total_bits_for(alphabet_), target, symbols.data(),
                               out.data());
   }
@@ -69,6 +69,16 @@ class LlamaPredictor final : public Predictor {
   void release(uint32_t seq) override { session_.drop(seq); }
 
  private:
+  // The feeds' logits in the backend's memory: on the host in this predictor's own
+  // buffer (kept for its life: a codec makes a predictor per group of chunks, and
+  // fresh pages per call cost more than the work on them), else left on the device.
+  const float* logits_of(std::span<const Feed> feeds) {
+    if (!session_.backend().host_memory()) return session_.forward_kept(batch_of(feeds), rows_);
+    logits_.resize(std::max(logits_.size(), feeds.size() * alphabet_));
+    session_.forward(batch_of(feeds), rows_, logits_.data());
+    return logits_.data();
+  }
+
   // The model's tokens for the feeds (a new sequence starts with BOS).
   const std::vector<BatchToken>& batch_of(std::span<const Feed> feeds) {
     batch_.resize(feeds.size());
