@@ -177,6 +177,11 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
         store_le(p, to_half(scale / 256), 2);
         store_le(p + 2, to_half(scale / 64), 2);
         break;
+      case GgmlType::Q4_0:
+      case GgmlType::Q5_0:
+        for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
+        store_le(p, to_half(scale / (type == GgmlType::Q4_0 ? 4 : 8)), 2);
+        break;
       default:
         for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
         break;

@@ -129,6 +129,81 @@ __attribute__((target("avx2,fma,f16c"))) void q6_k_avx2(const uint8_t* s, float*
   }
 }
 
+// ---- Blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1): an fp16 scale d (and offset m), then values
+// j and j + 16 from the low and high nibble of byte j, Q5 types with a fifth bit from a
+// 32-bit mask (bit j for value j). Q4_0 / Q5_0 give float(q - 8 | 16) * d, Q4_1 / Q5_1
+// float(q) * d + m, as the reference does.
+struct SmallBlock {
+  size_t bytes;
+  bool offset;  // Q4_1, Q5_1: d, m; else d only
+  bool five;    // a mask of fifth bits
+};
+constexpr SmallBlock small_block(GgmlType t) {
+  return t == GgmlType::Q4_0   ? SmallBlock{18, false, false}
+         : t == GgmlType::Q4_1 ? SmallBlock{20, true, false}
+         : t == GgmlType::Q5_0 ? SmallBlock{22, false, true}
+                               : SmallBlock{24, true, true};
+}
+
+// Bits b0 .. b0 + 15 of the 32-bit mask at p as bytes of 0x10 or 0.
+__attribute__((target("avx2,fma"))) inline __m128i fifth_bits(const uint8_t* p, int b0) {
+  const __m128i mask =
+      _mm_set1_epi32(static_cast<int>(p[0] | p[1] << 8 | p[2] << 16 | static_cast<uint32_t>(p[3]) << 24));
+  const int lo = b0 / 8;
+  const __m128i bytes = _mm_shuffle_epi8(
+      mask, _mm_setr_epi8(static_cast<char>(lo), static_cast<char>(lo), static_cast<char>(lo), static_cast<char>(lo),
+                          static_cast<char>(lo), static_cast<char>(lo), static_cast<char>(lo), static_cast<char>(lo),
+                          static_cast<char>(lo + 1), static_cast<char>(lo + 1), static_cast<char>(lo + 1),
+                          static_cast<char>(lo + 1), static_cast<char>(lo + 1), static_cast<char>(lo + 1),
+                          static_cast<char>(lo + 1), static_cast<char>(lo + 1)));
+  const __m128i bit = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(bytes, bit), bit), _mm_set1_epi8(0x10));
+}
+
+// The block's 32 quants as bytes, values 0-15 in lo and 16-31 in hi: signed (bias
+// removed) for Q4_0 / Q5_0, unsigned for Q4_1 / Q5_1; all unsigned with kRaw.
+template <GgmlType T, bool kRaw = false>
+__attribute__((target("avx2,fma"))) inline void small_quants(const uint8_t* s, __m128i& lo, __m128i& hi) {
+  constexpr SmallBlock kB = small_block(T);
+  const uint8_t* qs = s + (kB.offset ? 4 : 2) + (kB.five ? 4 : 0);
+  const __m128i v = load16(qs), low4 = _mm_set1_epi8(0x0F);
+  lo = _mm_and_si128(v, low4);
+  hi = _mm_and_si128(_mm_srli_epi16(v, 4), low4);
+  if constexpr (kB.five) {
+    const uint8_t* qh = s + (kB.offset ? 4 : 2);
+    lo = _mm_or_si128(lo, fifth_bits(qh, 0));
+    hi = _mm_or_si128(hi, fifth_bits(qh, 16));
+  }
+  if constexpr (!kB.offset && !kRaw) {
+    const __m128i bias = _mm_set1_epi8(kB.five ? 16 : 8);
+    lo = _mm_sub_epi8(lo, bias);
+    hi = _mm_sub_epi8(hi, bias);
+  }
+}
+
+// 16 quants as float(q) * d (+ m).
+template <GgmlType T>
+__attribute__((target("avx2,fma"))) inline void store16_small(float* y, __m128i q, __m256 d, __m256 m) {
+  for (int h = 0; h < 2; ++h, q = _mm_srli_si128(q, 8)) {
+    const __m256i w = small_block(T).offset ? _mm256_cvtepu8_epi32(q) : _mm256_cvtepi8_epi32(q);
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(w), d);
+    if constexpr (small_block(T).offset) v = _mm256_add_ps(v, m);
+    _mm256_storeu_ps(y + 8 * h, v);
+  }
+}
+
+template <GgmlType T>
+__attribute__((target("avx2,fma,f16c"))) void small_avx2(const uint8_t* s, float* y, size_t n) {
+  constexpr SmallBlock kB = small_block(T);
+  for (size_t b = 0; b < n / 32; ++b, s += kB.bytes, y += 32) {
+    const __m256 d = _mm256_set1_ps(half_f16c(s)), m = _mm256_set1_ps(kB.offset ? half_f16c(s + 2) : 0.0f);
+    __m128i lo, hi;
+    small_quants<T>(s, lo, hi);
+    store16_small<T>(y, lo, d, m);
+    store16_small<T>(y + 16, hi, d, m);
+  }
+}
+
 // ---- Decode-shaped products: each 16 widened values meet the n tokens' activations in
 // index order, so lane l's chain runs over i = l, l + 16, ... as dot16's does.
 
@@ -221,6 +296,40 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void q6_k_products(const uint8_
   store_sums<R, TB>(acc, y, y_stride);
 }
 
+// Blocks of 32: per block and row, the 16 (Q5: 32) values a quant can stand for, each
+// by the reference's operations (float(q - bias) * d, or float(q) * d + m), then two
+// vectors of 16 (values 0-15, then 16-31) looked up by quant.
+template <GgmlType T, int R, int TB>
+__attribute__((target("avx512f,avx2,fma,f16c"))) void small_products(const uint8_t* const* rows, size_t k,
+                                                                     const float* x, float* y, size_t y_stride) {
+  constexpr SmallBlock kB = small_block(T);
+  const __m512 k_lo = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 k_hi = _mm512_add_ps(k_lo, _mm512_set1_ps(16.0f));
+  const __m512 bias = _mm512_set1_ps(kB.offset ? 0.0f : kB.five ? 16.0f : 8.0f);
+  __m512 acc[R][TB];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm512_setzero_ps();
+  for (size_t i = 0, off = 0; i < k; i += 32, off += kB.bytes) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* s = rows[r] + off;
+      const __m512 d = _mm512_set1_ps(half_f16c(s)), m = _mm512_set1_ps(kB.offset ? half_f16c(s + 2) : 0.0f);
+      // q - bias is exact (small integers), as is float(q) in the reference.
+      __m512 lo = _mm512_mul_ps(_mm512_sub_ps(k_lo, bias), d), hi = _mm512_mul_ps(_mm512_sub_ps(k_hi, bias), d);
+      if constexpr (kB.offset) lo = _mm512_add_ps(lo, m), hi = _mm512_add_ps(hi, m);
+      __m128i q[2];
+      small_quants<T, true>(s, q[0], q[1]);
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m512i idx = _mm512_cvtepu8_epi32(q[h]);
+        const __m512 v = kB.five ? _mm512_permutex2var_ps(lo, idx, hi) : _mm512_permutexvar_ps(idx, lo);
+        fma_tokens<TB>(acc[r], v, x, k, i + 16 * static_cast<size_t>(h));
+      }
+    }
+  }
+  store_sums<R, TB>(acc, y, y_stride);
+}
+
 // Rows per call for TB tokens: about eight chains, fewer rows where their widening
 // work would spill registers (measured: 8 rows of 1 token ran at half speed).
 template <int TB>
@@ -230,16 +339,36 @@ constexpr int kRowsFor = TB <= 2   ? 4
 
 template <int R, int TB>
 void kquant_products(GgmlType type, const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
-  if (type == GgmlType::Q4_K)
-    q4_k_products<R, TB>(rows, k, x, y, y_stride);
-  else
-    q6_k_products<R, TB>(rows, k, x, y, y_stride);
+  switch (type) {
+    case GgmlType::Q4_K:
+      return q4_k_products<R, TB>(rows, k, x, y, y_stride);
+    case GgmlType::Q6_K:
+      return q6_k_products<R, TB>(rows, k, x, y, y_stride);
+    case GgmlType::Q4_0:
+      return small_products<GgmlType::Q4_0, R, TB>(rows, k, x, y, y_stride);
+    case GgmlType::Q4_1:
+      return small_products<GgmlType::Q4_1, R, TB>(rows, k, x, y, y_stride);
+    case GgmlType::Q5_0:
+      return small_products<GgmlType::Q5_0, R, TB>(rows, k, x, y, y_stride);
+    default:
+      return small_products<GgmlType::Q5_1, R, TB>(rows, k, x, y, y_stride);
+  }
 }
 
 }  // namespace
 
 bool kquant_fused_ok(const Matrix& w) {
-  return have_avx512() && (w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K);
+  switch (w.type) {
+    case GgmlType::Q4_K:
+    case GgmlType::Q6_K:
+    case GgmlType::Q4_0:
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+      return have_avx512();
+    default:
+      return false;
+  }
 }
 
 void kquant_products(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const float* x, size_t n,
@@ -275,6 +404,14 @@ void dequantize_row(const Matrix& w, const uint8_t* src, float* out) {
         return q45_k_avx2<true>(src, out, w.cols);
       case GgmlType::Q6_K:
         return q6_k_avx2(src, out, w.cols);
+      case GgmlType::Q4_0:
+        return small_avx2<GgmlType::Q4_0>(src, out, w.cols);
+      case GgmlType::Q4_1:
+        return small_avx2<GgmlType::Q4_1>(src, out, w.cols);
+      case GgmlType::Q5_0:
+        return small_avx2<GgmlType::Q5_0>(src, out, w.cols);
+      case GgmlType::Q5_1:
+        return small_avx2<GgmlType::Q5_1>(src, out, w.cols);
       default:
         break;
     }
