@@ -224,6 +224,7 @@ void add_model_commands(CLI::App& app) {
             times->ops.clear();  // the profile of the last repetition
             s.drop(0);
             std::vector<BatchToken> b;
+            b.reserve(static_cast<size_t>(prefill));
             for (int i = 0; i < prefill; ++i)
               b.push_back({0, i == 0 ? m->tokenizer().bos() : random_token(), all_logits || i == prefill - 1});
             std::vector<float> logits((all_logits ? b.size() : 1) * static_cast<size_t>(V));

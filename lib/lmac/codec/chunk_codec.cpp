@@ -44,6 +44,7 @@ Prepared prepare(const CodecModel& model, const ChunkSpec& spec, ByteSpan chunk,
 void encode_group(Predictor& pred, const std::vector<Prepared*>& group, std::vector<Bytes>& coded) {
   std::vector<ArithmeticEncoder> enc(group.size());
   std::vector<size_t> lengths;
+  lengths.reserve(group.size());
   for (const Prepared* p : group) lengths.push_back(p->tokens.size());
   feed_known_intervals(
       pred, lengths, [&](size_t g, size_t t) { return group[g]->tokens[t]; },

@@ -184,7 +184,7 @@ __attribute__((target("avx2,fma"))) inline void small_quants(const uint8_t* s, _
 // 16 quants as float(q) * d (+ m).
 template <GgmlType T>
 __attribute__((target("avx2,fma"))) inline void store16_small(float* y, __m128i q, __m256 d, __m256 m) {
-  for (int h = 0; h < 2; ++h, q = _mm_srli_si128(q, 8)) {
+  for (size_t h = 0; h < 2; ++h, q = _mm_srli_si128(q, 8)) {
     const __m256i w = small_block(T).offset ? _mm256_cvtepu8_epi32(q) : _mm256_cvtepi8_epi32(q);
     __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(w), d);
     if constexpr (small_block(T).offset) v = _mm256_add_ps(v, m);

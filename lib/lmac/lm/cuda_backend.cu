@@ -59,13 +59,12 @@ struct MmaPtx {
 // Four warps a block, each kQ8WarpRows weight rows x NR token tiles (grid.y); a warp
 // leaves as a whole (mma.sync needs all its lanes).
 constexpr int kQ8Warps = 4;
-template <int NR>
+template <size_t NR>
 __global__ void __launch_bounds__(32 * kQ8Warps)
     k_q8_mma(km::Q8Planes w, const int32_t* rows, size_t n_out, km::Q8Acts x, float* y) {
   const size_t r0 = (blockIdx.x * size_t{kQ8Warps} + threadIdx.x / 32) * km::kQ8WarpRows;
   if (r0 >= n_out) return;
-  km::q8_warp_tile<1, NR>(w, rows, n_out, x, r0, blockIdx.y * size_t{8 * NR}, static_cast<int>(threadIdx.x % 32), y,
-                          MmaPtx{});
+  km::q8_warp_tile<1, NR>(w, rows, n_out, x, r0, blockIdx.y * size_t{8 * NR}, size_t{threadIdx.x % 32}, y, MmaPtx{});
 }
 
 // dot16 on half-warps: thread l of 16 runs lane l's chain (i = l mod 16, increasing i)
@@ -293,7 +292,7 @@ class CudaBackend final : public Backend {
     if (const char* e = std::getenv("LMAC_CUDA_Q8_TOKEN_TILES")) {
       const std::string v = e;
       if (v != "1" && v != "2" && v != "4" && v != "8") fail("LMAC_CUDA_Q8_TOKEN_TILES must be 1, 2, 4 or 8");
-      forced_token_tiles_ = std::stoi(v);
+      forced_token_tiles_ = std::stoul(v);
     }
   }
   ~CudaBackend() override {
@@ -507,10 +506,10 @@ class CudaBackend final : public Backend {
                               w.cols};
     const km::Q8Acts acts{xh, xl, xd, n};
     const size_t row_warps = (n_out + km::kQ8WarpRows - 1) / km::kQ8WarpRows;
-    int nr = std::min(km::q8_token_tiles(n), forced_token_tiles_ > 0 ? forced_token_tiles_ : 8);
+    size_t nr = std::min(km::q8_token_tiles(n), forced_token_tiles_ > 0 ? forced_token_tiles_ : size_t{8});
     while (forced_token_tiles_ == 0 && nr > 1 && row_warps * ((n + 8 * nr - 1) / (8 * nr)) < kBusyWarps) nr /= 2;
     const auto blocks = static_cast<unsigned>((row_warps + kQ8Warps - 1) / kQ8Warps);
-    const auto token_groups = [&](int r) { return static_cast<unsigned>((n + 8 * r - 1) / (8 * r)); };
+    const auto token_groups = [&](size_t r) { return static_cast<unsigned>((n + 8 * r - 1) / (8 * r)); };
     switch (nr) {
       case 1:
         k_q8_mma<1><<<dim3(blocks, token_groups(1)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
@@ -564,7 +563,7 @@ class CudaBackend final : public Backend {
   Scratch ring_, xh_, xl_, xd_, scores_, scale_, weights_, freq_, totals_, intervals_, symbols_;
   void* ring_host_ = nullptr;
   std::vector<AttentionTask> tasks_;
-  int forced_token_tiles_ = 0;  // 0: chosen by the shape
+  size_t forced_token_tiles_ = 0;  // 0: chosen by the shape
   size_t ring_used_ = 0;
 };
 

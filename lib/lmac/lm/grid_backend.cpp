@@ -171,7 +171,7 @@ class GridBackend final : public HostBackend {
         return q8_warps<8>(w, acts, y, rows, n_out);
     }
   }
-  template <int NR>
+  template <size_t NR>
   void q8_warps(const km::Q8Planes& w, const km::Q8Acts& x, float* y, const int32_t* rows, size_t n_out) {
     const size_t row_warps = (n_out + km::kQ8WarpRows - 1) / km::kQ8WarpRows, tok_warps = (x.n + 8 * NR - 1) / (8 * NR);
     parallel_for_each(threads_, row_warps * tok_warps, [&](size_t i) {

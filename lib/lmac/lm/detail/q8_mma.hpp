@@ -58,7 +58,7 @@ LMAC_HD void q8_quantize_split(const float* x, int8_t* h, uint8_t* l, float* d) 
 
 // Row tiles of 16 weight rows and token tiles of 8 tokens per MMA; a warp takes
 // kQ8RowTiles row tiles and NR token tiles.
-constexpr int kQ8RowTiles = 2;
+constexpr size_t kQ8RowTiles = 2;
 constexpr size_t kQ8WarpRows = 16 * kQ8RowTiles;
 
 LMAC_HD uint32_t load_u32(const void* p) {
@@ -88,35 +88,36 @@ LMAC_HD size_t q8_plane_row(const int32_t* rows, size_t n_out, size_t j) {
 // One warp's outputs y[tok * n_out + j] for j in [r0, r0 + kQ8WarpRows) and tokens
 // [t0, t0 + 8 NR), cut at n_out and x.n. lane0: the first lane this call computes.
 // Mma(d, a, b, b_unsigned) computes d[l] = fragments of A B for the kLanes lanes.
-template <int kLanes, int NR, class Mma>
+template <size_t kLanes, size_t NR, class Mma>
 LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, const Q8Acts& x, size_t r0, size_t t0,
-                          int lane0, float* y, Mma mma) {
+                          size_t lane0, float* y, Mma mma) {
   const size_t nb = w.cols / 32;
   // Plane rows and tokens a lane reads (32 bits: fewer registers on the device).
   uint32_t arow[kLanes][kQ8RowTiles][2], btok[kLanes][NR], ctok[kLanes][NR][2];
   float acc[kLanes][kQ8RowTiles][NR][4];
-  for (int li = 0; li < kLanes; ++li) {
-    const int g = (lane0 + li) / 4, t = (lane0 + li) % 4;
+  for (size_t li = 0; li < kLanes; ++li) {
+    const size_t g = (lane0 + li) / 4, t = (lane0 + li) % 4;
     LMAC_UNROLL
-    for (int i = 0; i < kQ8RowTiles; ++i)
-      for (int h = 0; h < 2; ++h)
+    for (size_t i = 0; i < kQ8RowTiles; ++i)
+      for (size_t h = 0; h < 2; ++h)
         arow[li][i][h] = static_cast<uint32_t>(q8_plane_row(rows, n_out, r0 + 16 * i + g + 8 * h));
     LMAC_UNROLL
-    for (int u = 0; u < NR; ++u) {
+    for (size_t u = 0; u < NR; ++u) {
       const size_t last = x.n - 1, tb = t0 + 8 * u;
       btok[li][u] = static_cast<uint32_t>(tb + g < x.n ? tb + g : last);
-      for (int c = 0; c < 2; ++c) ctok[li][u][c] = static_cast<uint32_t>(tb + 2 * t + c < x.n ? tb + 2 * t + c : last);
+      for (size_t c = 0; c < 2; ++c)
+        ctok[li][u][c] = static_cast<uint32_t>(tb + 2 * t + c < x.n ? tb + 2 * t + c : last);
       LMAC_UNROLL
-      for (int i = 0; i < kQ8RowTiles; ++i)
-        for (int e = 0; e < 4; ++e) acc[li][i][u][e] = 0.0f;
+      for (size_t i = 0; i < kQ8RowTiles; ++i)
+        for (size_t e = 0; e < 4; ++e) acc[li][i][u][e] = 0.0f;
     }
   }
   for (size_t b = 0; b < nb; ++b) {
     uint32_t a[kQ8RowTiles][kLanes][4];
-    for (int li = 0; li < kLanes; ++li) {
-      const int t = (lane0 + li) % 4;
+    for (size_t li = 0; li < kLanes; ++li) {
+      const size_t t = (lane0 + li) % 4;
       LMAC_UNROLL
-      for (int i = 0; i < kQ8RowTiles; ++i) {
+      for (size_t i = 0; i < kQ8RowTiles; ++i) {
         const int8_t* p0 = w.q + size_t{arow[li][i][0]} * w.cols + b * 32 + 4 * t;
         const int8_t* p1 = w.q + size_t{arow[li][i][1]} * w.cols + b * 32 + 4 * t;
         a[i][li][0] = load_u32(p0), a[i][li][1] = load_u32(p1);
@@ -124,32 +125,32 @@ LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, 
       }
     }
     LMAC_UNROLL
-    for (int u = 0; u < NR; ++u) {
+    for (size_t u = 0; u < NR; ++u) {
       uint32_t bh[kLanes][2], bl[kLanes][2];
-      for (int li = 0; li < kLanes; ++li) {
+      for (size_t li = 0; li < kLanes; ++li) {
         const size_t at = size_t{btok[li][u]} * w.cols + b * 32 + 4 * ((lane0 + li) % 4);
         bh[li][0] = load_u32(x.h + at), bh[li][1] = load_u32(x.h + at + 16);
         bl[li][0] = load_u32(x.l + at), bl[li][1] = load_u32(x.l + at + 16);
       }
       LMAC_UNROLL
-      for (int i = 0; i < kQ8RowTiles; ++i) {
+      for (size_t i = 0; i < kQ8RowTiles; ++i) {
         int32_t dh[kLanes][4], dl[kLanes][4];
         mma(dh, a[i], bh, false);
         mma(dl, a[i], bl, true);
-        for (int li = 0; li < kLanes; ++li) LMAC_UNROLL
-        for (int e = 0; e < 4; ++e) {
+        for (size_t li = 0; li < kLanes; ++li) LMAC_UNROLL
+        for (size_t e = 0; e < 4; ++e) {
           const float dw = w.d[size_t{arow[li][i][e / 2]} * nb + b], dx = x.d[size_t{ctok[li][u][e % 2]} * nb + b];
           acc[li][i][u][e] = fma(i2f(dh[li][e] * 256 + dl[li][e]), mul(dw, dx), acc[li][i][u][e]);
         }
       }
     }
   }
-  for (int li = 0; li < kLanes; ++li) {
-    const int g = (lane0 + li) / 4, t = (lane0 + li) % 4;
+  for (size_t li = 0; li < kLanes; ++li) {
+    const size_t g = (lane0 + li) / 4, t = (lane0 + li) % 4;
     LMAC_UNROLL
-    for (int i = 0; i < kQ8RowTiles; ++i) LMAC_UNROLL
-    for (int u = 0; u < NR; ++u)
-      for (int e = 0; e < 4; ++e) {
+    for (size_t i = 0; i < kQ8RowTiles; ++i) LMAC_UNROLL
+    for (size_t u = 0; u < NR; ++u)
+      for (size_t e = 0; e < 4; ++e) {
         const size_t j = r0 + 16 * i + g + 8 * (e / 2), tok = t0 + 8 * u + 2 * t + e % 2;
         if (j < n_out && tok < x.n) y[tok * n_out + j] = acc[li][i][u][e];
       }
@@ -173,7 +174,7 @@ inline void q8_repack(const uint8_t* data, size_t rows, size_t cols, size_t row_
 }
 
 // Token tiles a warp takes: enough for n tokens, at most 8 (an instantiation each).
-inline int q8_token_tiles(size_t n) { return n <= 8 ? 1 : n <= 16 ? 2 : n <= 32 ? 4 : 8; }
+inline size_t q8_token_tiles(size_t n) { return n <= 8 ? 1 : n <= 16 ? 2 : n <= 32 ? 4 : 8; }
 
 #if !defined(__CUDACC__)
 // mma.m16n8k32 with s32 results for a whole warp on the host, from the fragment layout
@@ -184,15 +185,14 @@ struct MmaM16N8K32Emulated {
     for (int lane = 0; lane < 32; ++lane) {
       const int g = lane / 4, t = lane % 4;
       for (int e = 0; e < 4; ++e) {
-        const auto byte = [&](uint32_t r) { return static_cast<uint8_t>(r >> (8 * e)); };
-        A[g][4 * t + e] = static_cast<int8_t>(byte(a[lane][0]));
-        A[g + 8][4 * t + e] = static_cast<int8_t>(byte(a[lane][1]));
-        A[g][16 + 4 * t + e] = static_cast<int8_t>(byte(a[lane][2]));
-        A[g + 8][16 + 4 * t + e] = static_cast<int8_t>(byte(a[lane][3]));
-        for (int r = 0; r < 2; ++r) {
-          const uint8_t v = byte(b[lane][r]);
-          B[16 * r + 4 * t + e][g] = b_unsigned ? int32_t{v} : int32_t{static_cast<int8_t>(v)};
-        }
+        // Byte e of a register, as an unsigned or a two's complement signed value.
+        const auto u8 = [&](uint32_t r) { return static_cast<int32_t>((r >> (8 * e)) & 0xFF); };
+        const auto s8 = [&](uint32_t r) { return u8(r) - ((u8(r) & 0x80) << 1); };
+        A[g][4 * t + e] = s8(a[lane][0]);
+        A[g + 8][4 * t + e] = s8(a[lane][1]);
+        A[g][16 + 4 * t + e] = s8(a[lane][2]);
+        A[g + 8][16 + 4 * t + e] = s8(a[lane][3]);
+        for (int r = 0; r < 2; ++r) B[16 * r + 4 * t + e][g] = b_unsigned ? u8(b[lane][r]) : s8(b[lane][r]);
       }
     }
     for (int lane = 0; lane < 32; ++lane)
