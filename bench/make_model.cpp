@@ -96,11 +96,12 @@ int dequantize(const char* in_path, const char* out_path) {
 int main(int argc, char** argv) {
   if (argc == 4 && std::strcmp(argv[2], "--dequantize") == 0) return dequantize(argv[3], argv[1]);
   if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: lmac_make_model OUT.gguf [n_embd n_layer n_ff n_head n_head_kv]\n"
-                 "       lmac_make_model OUT.gguf --shape NAME TYPE LAYERS [BPE-VOCAB.gguf]\n"
-                 "       lmac_make_model OUT.gguf --dequantize IN.gguf   (every tensor as F32)\n"
-                 "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: f16 q8_0 q4_k q4_0 q5_0\n");
+    std::fprintf(
+        stderr,
+        "usage: lmac_make_model OUT.gguf [n_embd n_layer n_ff n_head n_head_kv]\n"
+        "       lmac_make_model OUT.gguf --shape NAME TYPE LAYERS [BPE-VOCAB.gguf]\n"
+        "       lmac_make_model OUT.gguf --dequantize IN.gguf   (every tensor as F32)\n"
+        "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: f16 q8_0 q4_k q4_0 q5_0\n");
     return 2;
   }
   TinyLlamaShape s;
