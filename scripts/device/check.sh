@@ -95,8 +95,12 @@ if command -v nvidia-smi >/dev/null; then
   done
   stamp "GPU speed: 7B Llama-2-shaped Q8_0 (generated here), 2048-token chunks, 64 and 128 chunks decoding"
   build/dev/bench/lmac_make_model /tmp/l7b.gguf 4096 32 11008 32 32
-  timeout 240 $LMAC --device cuda bench /tmp/l7b.gguf --prefill 2048 --decode 16 --batches 64,128 --reps 1 &
+  timeout 240 $LMAC --device cuda bench /tmp/l7b.gguf --prefill 2048 --decode 16 --batches 64,128 --context 256 \
+    --reps 1 &
   sleep 45; nvidia-smi --query-gpu=memory.used --format=csv,noheader; wait
+  stamp "GPU: where the 7B passes spend their time (each operation waits for the GPU)"
+  timeout 120 $LMAC --device cuda bench /tmp/l7b.gguf --prefill 2048 --decode 8 --batches 64 --context 256 --reps 1 \
+    --profile
   rm -f /tmp/l7b.gguf
 fi
 wait $llama_build && echo "llama-bench built" || { echo "llama-bench build FAILED"; tail -20 /tmp/llamacpp/build.log; }
