@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "lmac/common/error.hpp"
@@ -282,6 +285,55 @@ __global__ void k_gather(const float* src, const int32_t* rows, size_t n, size_t
   if (i < n * dim) dst[i] = src[static_cast<size_t>(rows[i / dim]) * dim + i % dim];
 }
 
+// Weights in a GPU's memory, shared by every session of a model on that GPU: a codec
+// makes a session per token mode and pass, and repacking and uploading a 7B model takes
+// seconds. An entry outlives its last session (the next session is mostly the same
+// model's) until an allocation finds the memory short.
+class SharedWeights {
+ public:
+  using Key = std::tuple<int, uint64_t, uint32_t, size_t, size_t>;  // device, content id, type, shape
+  struct Entry {
+    Matrix m;
+    std::vector<void*> blocks;
+    int users = 0;
+  };
+  static SharedWeights& get() {
+    static SharedWeights* w = new SharedWeights;  // never destroyed: the CUDA runtime may be gone by then
+    return *w;
+  }
+  // The entry's matrix, one more user; false when there is none.
+  bool take(const Key& k, Matrix* m) {
+    std::lock_guard g(lock_);
+    auto it = entries_.find(k);
+    if (it == entries_.end()) return false;
+    ++it->second.users;
+    *m = it->second.m;
+    return true;
+  }
+  void put(const Key& k, Entry e) {
+    std::lock_guard g(lock_);
+    e.users = 1;
+    entries_[k] = std::move(e);
+  }
+  void leave(const Key& k) {
+    std::lock_guard g(lock_);
+    if (auto it = entries_.find(k); it != entries_.end()) --it->second.users;
+  }
+  // Frees the entries of `device` no session uses; whether any were.
+  bool evict_unused(int device) {
+    std::lock_guard g(lock_);
+    return std::erase_if(entries_, [&](auto& kv) {
+             if (std::get<0>(kv.first) != device || kv.second.users > 0) return false;
+             for (void* p : kv.second.blocks) cudaFree(p);
+             return true;
+           }) > 0;
+  }
+
+ private:
+  std::mutex lock_;
+  std::map<Key, Entry> entries_;
+};
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : device_(device) {
@@ -296,6 +348,7 @@ class CudaBackend final : public Backend {
     }
   }
   ~CudaBackend() override {
+    for (const SharedWeights::Key& k : shared_) SharedWeights::get().leave(k);
     for (void* p : owned_) cudaFree(p);
     for (auto* b : {&ring_, &xh_, &xl_, &xd_, &scores_, &scale_, &weights_, &freq_, &totals_, &intervals_, &symbols_})
       cudaFree(b->p);
@@ -306,6 +359,8 @@ class CudaBackend final : public Backend {
   void* alloc(size_t bytes) override {
     void* p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) {
+      cudaGetLastError();
+      if (SharedWeights::get().evict_unused(device_) && cudaMalloc(&p, bytes) == cudaSuccess) return p;
       cudaGetLastError();
       size_t free_b = 0, total = 0;
       cudaMemGetInfo(&free_b, &total);
@@ -327,25 +382,21 @@ class CudaBackend final : public Backend {
   void synchronize() override { check(cudaDeviceSynchronize(), "running the kernels"); }
 
   Matrix weights(const Matrix& w, WeightUse) override {
-    if (w.type == GgmlType::F32) {
-      void* d = own(w.bytes());
-      upload(d, w.data, w.bytes());
-      return {w.type, w.rows, w.cols, static_cast<const uint8_t*>(d), w.row_bytes};
+    if (w.content_id == 0) {
+      const Matrix m = upload_matrix(w, owned_);
+      weight_bytes_ += device_bytes(m);
+      return m;
     }
-    if (w.type == GgmlType::Q8_0) {  // the two planes of lm/detail/q8_mma.hpp: quants in data, scales in prepared
-      std::vector<int8_t> q(w.rows * w.cols);
-      std::vector<float> d(w.rows * (w.cols / 32));
-      km::q8_repack(w.data, w.rows, w.cols, w.row_bytes, q.data(), d.data());
-      void *dq = own(q.size()), *dd = own(d.size() * sizeof(float));
-      upload(dq, q.data(), q.size());
-      upload(dd, d.data(), d.size() * sizeof(float));
-      return {w.type, w.rows, w.cols, static_cast<const uint8_t*>(dq), w.cols, w.content_id, dd};
+    const SharedWeights::Key key{device_, w.content_id, static_cast<uint32_t>(w.type), w.rows, w.cols};
+    Matrix m;
+    if (!SharedWeights::get().take(key, &m)) {
+      SharedWeights::Entry e;
+      e.m = m = upload_matrix(w, e.blocks);
+      SharedWeights::get().put(key, std::move(e));
     }
-    // Dequantized on the host by the CPU's own code: the floats its dot16 reads.
-    const std::vector<float> f = dequantize_matrix(w);
-    void* d = own(f.size() * sizeof(float));
-    upload(d, f.data(), f.size() * sizeof(float));
-    return {GgmlType::F32, w.rows, w.cols, static_cast<const uint8_t*>(d), w.cols * sizeof(float)};
+    shared_.push_back(key);
+    weight_bytes_ += device_bytes(m);
+    return m;
   }
   const float* weights(const float* v, size_t n) override {
     void* d = own(n * sizeof(float));
@@ -464,6 +515,38 @@ class CudaBackend final : public Backend {
     }
   };
 
+  static size_t device_bytes(const Matrix& m) {
+    return m.bytes() + (m.type == GgmlType::Q8_0 ? m.rows * (m.cols / 32) * sizeof(float) : 0);
+  }
+
+  // w in the GPU's memory, its blocks added to `blocks`: Q8_0 as the two planes of
+  // lm/detail/q8_mma.hpp (quants in data, scales in prepared), F32 as stored, other types
+  // dequantized on the host by the CPU's own code (the floats its dot16 reads).
+  Matrix upload_matrix(const Matrix& w, std::deque<void*>& blocks) {
+    std::vector<void*> b;
+    Matrix m = upload_matrix(w, b);
+    blocks.insert(blocks.end(), b.begin(), b.end());
+    return m;
+  }
+  Matrix upload_matrix(const Matrix& w, std::vector<void*>& blocks) {
+    auto put = [&](const void* host, size_t bytes) {
+      void* d = blocks.emplace_back(alloc(bytes));
+      upload(d, host, bytes);
+      return static_cast<const uint8_t*>(d);
+    };
+    if (w.type == GgmlType::F32) return {w.type, w.rows, w.cols, put(w.data, w.bytes()), w.row_bytes, w.content_id};
+    if (w.type == GgmlType::Q8_0) {
+      std::vector<int8_t> q(w.rows * w.cols);
+      std::vector<float> d(w.rows * (w.cols / 32));
+      km::q8_repack(w.data, w.rows, w.cols, w.row_bytes, q.data(), d.data());
+      const uint8_t* dq = put(q.data(), q.size());
+      return {w.type, w.rows, w.cols, dq, w.cols, w.content_id, put(d.data(), d.size() * sizeof(float))};
+    }
+    const std::vector<float> f = dequantize_matrix(w);
+    return {GgmlType::F32,          w.rows,      w.cols, put(f.data(), f.size() * sizeof(float)),
+            w.cols * sizeof(float), w.content_id};
+  }
+
   void* own(size_t bytes) {
     void* p = owned_.emplace_back(alloc(bytes));
     weight_bytes_ += bytes;
@@ -558,7 +641,8 @@ class CudaBackend final : public Backend {
 
   int device_;
   std::string name_;
-  std::deque<void*> owned_;  // weights
+  std::deque<void*> owned_;                 // weights of this session alone
+  std::vector<SharedWeights::Key> shared_;  // weights it shares
   size_t weight_bytes_ = 0;
   Scratch ring_, xh_, xl_, xd_, scores_, scale_, weights_, freq_, totals_, intervals_, symbols_;
   void* ring_host_ = nullptr;
