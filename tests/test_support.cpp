@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 
 namespace lmac::test {
 
@@ -134,12 +136,21 @@ Bytes make_aiff(const PcmFormat& f, ByteSpan data) {
 }
 
 std::string temp_dir() {
-  static std::string dir = [] {
-    auto d = std::filesystem::temp_directory_path() / ("lmac-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d.string();
-  }();
-  return dir;
+  // A new directory for each process (a directory named by the pid may be left from an
+  // earlier process with the same pid, holding files a test expects not to exist),
+  // removed when the process ends.
+  struct Dir {
+    std::string path = (std::filesystem::temp_directory_path() / "lmac-test-XXXXXX").string();
+    Dir() {
+      if (::mkdtemp(path.data()) == nullptr) throw std::runtime_error("cannot make a temporary directory");
+    }
+    ~Dir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  };
+  static const Dir dir;
+  return dir.path;
 }
 
 Bytes read_bytes(const std::string& path) {

@@ -146,6 +146,23 @@ __global__ void k_store_kv(const KvWrite* writes, size_t n, const float* k, cons
   w.values[w.pos * kv_dim + c] = km::float_to_half(v[i]);
 }
 
+// op over every thread's `mine`, by a tree in shared `part` (one slot a thread); every
+// thread of the block calls it and gets the result. Only for order-free operations: a
+// maximum, exact integer sums.
+template <int kThreads, typename T, typename Op>
+__device__ T block_tree(T* part, T mine, Op op) {
+  const unsigned tid = threadIdx.x;
+  part[tid] = mine;
+  __syncthreads();
+  for (unsigned half = kThreads / 2; half > 0; half /= 2) {
+    if (tid < half) part[tid] = op(part[tid], part[tid + half]);
+    __syncthreads();
+  }
+  return part[0];
+}
+__device__ float max_of(float a, float b) { return km::attn_max(a, b); }
+__device__ unsigned long long sum_of(unsigned long long a, unsigned long long b) { return a + b; }
+
 // One block per (token, query head): scores by the block's threads over keys, their
 // maximum by a tree (any order gives the same maximum), the exponentials over keys, the
 // 16 lanes of the sum by 16 threads and reduce16 by one, values by threads over
@@ -167,13 +184,7 @@ __global__ void __launch_bounds__(kAttnThreads) k_attention(const AttentionTask*
     p[j] = km::attn_score(job.q + h * hd, job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, j, hd, scale);
     m = km::attn_max(m, p[j]);
   }
-  part[tid] = m;
-  __syncthreads();
-  for (size_t half = kAttnThreads / 2; half > 0; half /= 2) {
-    if (tid < half) part[tid] = km::attn_max(part[tid], part[tid + half]);
-    __syncthreads();
-  }
-  const float mx = part[0];
+  const float mx = block_tree<kAttnThreads>(part, m, max_of);
   for (size_t j = tid; j < n; j += kAttnThreads) p[j] = km::det_exp(km::sub(p[j], mx));
   __syncthreads();
   __shared__ float lanes[16], inv;
@@ -200,13 +211,7 @@ __global__ void __launch_bounds__(kFreqThreads)
   __shared__ double lanes[8], scale;
   float m = -km::kInf;
   for (size_t j = tid; j < vocab; j += kFreqThreads) m = km::attn_max(m, l[j]);
-  max_part[tid] = m;
-  __syncthreads();
-  for (size_t half = kFreqThreads / 2; half > 0; half /= 2) {
-    if (tid < half) max_part[tid] = km::attn_max(max_part[tid], max_part[tid + half]);
-    __syncthreads();
-  }
-  const float mx = max_part[0];
+  const float mx = block_tree<kFreqThreads>(max_part, m, max_of);
   const bool finite = km::freq_finite_max(mx);
   for (size_t j = tid; j < vocab; j += kFreqThreads) e[j] = km::freq_weight(l[j], mx, finite);
   __syncthreads();
@@ -216,13 +221,8 @@ __global__ void __launch_bounds__(kFreqThreads)
   __syncthreads();
   unsigned long long total = 0;
   for (size_t j = tid; j < vocab; j += kFreqThreads) total += f[j] = km::freq_of(e[j], scale);
-  sum_part[tid] = total;
-  __syncthreads();
-  for (size_t half = kFreqThreads / 2; half > 0; half /= 2) {
-    if (tid < half) sum_part[tid] += sum_part[tid + half];
-    __syncthreads();
-  }
-  if (tid == 0) totals[row] = static_cast<uint32_t>(sum_part[0]);
+  total = block_tree<kFreqThreads>(sum_part, total, sum_of);
+  if (tid == 0) totals[row] = static_cast<uint32_t>(total);
 }
 
 // The interval of symbols[row]: its cumulative start by a tree of exact integer sums.
@@ -233,13 +233,8 @@ __global__ void __launch_bounds__(kFreqThreads)
   __shared__ unsigned long long part[kFreqThreads];
   unsigned long long cum = 0;
   for (size_t j = tid; j < s; j += kFreqThreads) cum += f[j];
-  part[tid] = cum;
-  __syncthreads();
-  for (size_t half = kFreqThreads / 2; half > 0; half /= 2) {
-    if (tid < half) part[tid] += part[tid + half];
-    __syncthreads();
-  }
-  if (tid == 0) out[row] = Interval{static_cast<uint32_t>(part[0]), f[s], totals[row]};
+  cum = block_tree<kFreqThreads>(part, cum, sum_of);
+  if (tid == 0) out[row] = Interval{static_cast<uint32_t>(cum), f[s], totals[row]};
 }
 
 // The symbol whose interval holds targets[row] (< the row's total): each thread sums a
