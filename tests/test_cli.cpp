@@ -305,6 +305,21 @@ TEST(Cli, EvalDefaultChunkSizeFitsStereoFramesOfTheBundledModel) {
   EXPECT_NE(std::string(j.begin(), j.end()).find("\"chunk_size\": 2044"), std::string::npos);
 }
 
+// lmac bench: decode after a context, and where each pass's time went.
+TEST(Cli, BenchProfilesOperationsAndDecodesAfterAContext) {
+  const std::string json = test::temp_dir() + "/bench.json";
+  const std::string out =
+      output_of("bench --prefill 16 --decode 2 --batches 1,3 --context 5 --reps 1 --profile --json " + json);
+  EXPECT_NE(out.find("decode batch   3, 2 steps after 5 tokens"), std::string::npos) << out;
+  for (const char* op : {"matmul Q8_0", "attention", "rmsnorm", "store_kv"})
+    EXPECT_NE(out.find(op), std::string::npos) << op << "\n" << out;
+  const Bytes j = test::read_bytes(json);
+  const std::string text(j.begin(), j.end());
+  EXPECT_NE(text.find("\"decode_context\": 5"), std::string::npos) << text;
+  // The bundled model's half KV cache: 2304 bytes a position.
+  EXPECT_NE(text.find("\"kv_bytes_per_token\": 2304"), std::string::npos) << text;
+}
+
 TEST(Cli, MissingOrWrongModelIsAClearError) {
   std::string in = wav_file("m.wav");
   CmdResult r = run("compress -f -m " + test::temp_dir() + "/no-such-model.gguf " + in);
