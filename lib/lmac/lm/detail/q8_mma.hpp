@@ -63,7 +63,8 @@ constexpr size_t kQ8WarpRows = 16 * kQ8RowTiles;
 
 LMAC_HD uint32_t load_u32(const void* p) {
 #if defined(__CUDA_ARCH__)
-  return *static_cast<const uint32_t*>(p);  // 4-byte aligned: offsets 4t inside aligned blocks
+  // 4-byte aligned (offsets 4t inside aligned blocks); read-only during the kernel.
+  return __ldg(static_cast<const unsigned int*>(p));
 #else
   uint32_t v;
   std::memcpy(&v, p, 4);
@@ -112,8 +113,9 @@ LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, 
         for (size_t e = 0; e < 4; ++e) acc[li][i][u][e] = 0.0f;
     }
   }
-  for (size_t b = 0; b < nb; ++b) {
-    uint32_t a[kQ8RowTiles][kLanes][4];
+  // The lane's A fragments (weights) of block b, 4 registers per row tile.
+  using Fragments = uint32_t[kQ8RowTiles][kLanes][4];
+  const auto load_a = [&](size_t b, Fragments& a) {
     for (size_t li = 0; li < kLanes; ++li) {
       const size_t t = (lane0 + li) % 4;
       LMAC_UNROLL
@@ -124,6 +126,11 @@ LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, 
         a[i][li][2] = load_u32(p0 + 16), a[i][li][3] = load_u32(p1 + 16);
       }
     }
+  };
+  Fragments a, next;
+  load_a(0, a);
+  for (size_t b = 0; b < nb; ++b) {
+    if (b + 1 < nb) load_a(b + 1, next);  // in flight while this block is worked on
     LMAC_UNROLL
     for (size_t u = 0; u < NR; ++u) {
       uint32_t bh[kLanes][2], bl[kLanes][2];
@@ -137,13 +144,16 @@ LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, 
         int32_t dh[kLanes][4], dl[kLanes][4];
         mma(dh, a[i], bh, false);
         mma(dl, a[i], bl, true);
-        for (size_t li = 0; li < kLanes; ++li) LMAC_UNROLL
-        for (size_t e = 0; e < 4; ++e) {
-          const float dw = w.d[size_t{arow[li][i][e / 2]} * nb + b], dx = x.d[size_t{ctok[li][u][e % 2]} * nb + b];
-          acc[li][i][u][e] = fma(i2f(dh[li][e] * 256 + dl[li][e]), mul(dw, dx), acc[li][i][u][e]);
+        for (size_t li = 0; li < kLanes; ++li) {
+          LMAC_UNROLL
+          for (size_t e = 0; e < 4; ++e) {
+            const float dw = w.d[size_t{arow[li][i][e / 2]} * nb + b], dx = x.d[size_t{ctok[li][u][e % 2]} * nb + b];
+            acc[li][i][u][e] = fma(i2f(dh[li][e] * 256 + dl[li][e]), mul(dw, dx), acc[li][i][u][e]);
+          }
         }
       }
     }
+    if (b + 1 < nb) std::memcpy(a, next, sizeof a);
   }
   for (size_t li = 0; li < kLanes; ++li) {
     const size_t g = (lane0 + li) / 4, t = (lane0 + li) % 4;
