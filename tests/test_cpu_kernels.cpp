@@ -194,7 +194,7 @@ TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
     std::vector<float> reference(rows * cols);
     for (size_t r = 0; r < rows; ++r)
       ggml_type_info(type).dequantize(raw.data() + r * w.row_bytes, &reference[r * cols], cols);
-    for (size_t n : {1, 5, 11, 20}) {
+    for (size_t n : {1, 3, 5, 11, 20}) {  // the fused products' token groups, and tiles
       std::vector<float> x(n * cols);
       std::uniform_real_distribution<float> u(-1.0f, 1.0f);
       for (auto& v : x) v = u(rng);

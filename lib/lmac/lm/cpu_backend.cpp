@@ -178,43 +178,7 @@ __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float*
   }
 }
 
-// Decode-shaped F16 products (a few tokens): the weights are widened in registers and
-// never stored. Same exact values and the same per-lane FMA order as the tiled path,
-// so the same bits. (Q8_0 weights have their own integer kernels, cpu_q8.)
-template <int TB>
-__attribute__((target("avx512f,avx2,fma,f16c"))) void row_fused_avx512(const uint8_t* p, size_t k, const float* x,
-                                                                       float* y, size_t y_stride) {
-  __m512 acc[TB];
-  for (int t = 0; t < TB; ++t) acc[t] = _mm512_setzero_ps();
-  for (size_t i = 0; i < k; i += 16) {
-    const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
-    for (int t = 0; t < TB; ++t)
-      acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
-  }
-  for (int t = 0; t < TB; ++t) y[static_cast<size_t>(t) * y_stride] = hsum_tree512(acc[t]);
-}
-
 constexpr size_t kTile = 16;  // output rows per piece of a product
-constexpr size_t kFusedMaxTokens = 16;
-constexpr size_t kFusedGroup = 8;  // more tokens per group spill registers
-
-// Products whose weights are widened in registers: F16 here, Q4_K and Q6_K in cpu_dequant.
-bool fused_ok(const Matrix& w, size_t n) {
-  return n <= kFusedMaxTokens &&
-         ((have_avx512() && w.type == GgmlType::F16 && w.cols % 16 == 0) || cpu::kquant_fused_ok(w));
-}
-
-// Outputs [j0, j0 + nj) of such a product into y[t * y_stride + j - j0].
-void rows_fused(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const float* x, size_t n,
-                float* y, size_t y_stride) {
-  if (w.type != GgmlType::F16) return cpu::kquant_products(w, rows, j0, nj, x, n, y, y_stride);
-  for (size_t j = 0; j < nj; ++j)
-    for (size_t t = 0; t < n; t += kFusedGroup)  // these tokens share each widened block
-      cpu::with_count<kFusedGroup>(n - t, [&](auto tb) {
-        row_fused_avx512<decltype(tb)::value>(w.product_row(rows, j0 + j), w.cols, x + t * w.cols, y + t * y_stride + j,
-                                              y_stride);
-      });
-}
 
 // Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens. Token tiles
 // outside, rows inside: the few token rows stay in L1 while the weight tile streams.
@@ -280,9 +244,9 @@ class CpuBackend final : public HostBackend {
       });
       return;
     }
-    if (fused_ok(w, n)) {
+    if (cpu::fused_products_ok(w, n)) {  // decode-shaped: weights widened in registers
       parallel_for(threads_, n_out, stream_grain(tiles) * kTile,
-                   [&](size_t b, size_t e) { rows_fused(w, rows, b, e - b, x, n, y + b, n_out); });
+                   [&](size_t b, size_t e) { cpu::fused_products(w, rows, b, e - b, x, n, y + b, n_out); });
       return;
     }
     // Dequantizing is the work here, not reading: single tiles balance the threads best.

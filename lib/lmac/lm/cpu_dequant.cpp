@@ -204,111 +204,47 @@ __attribute__((target("avx2,fma,f16c"))) void small_avx2(const uint8_t* s, float
   }
 }
 
-// ---- Decode-shaped products: each 16 widened values meet the n tokens' activations in
-// index order, so lane l's chain runs over i = l, l + 16, ... as dot16's does.
+// ---- Decode-shaped products (lm/detail/fused_products.inc), once per instruction set.
 
-template <int TB>
-__attribute__((target("avx512f"))) inline void fma_tokens(__m512 (&acc)[TB], __m512 w, const float* x, size_t k,
-                                                          size_t i) {
-  for (int t = 0; t < TB; ++t) acc[t] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + static_cast<size_t>(t) * k + i), acc[t]);
-}
-
-// y[t * y_stride + r] = reduce16 of acc[r][t].
-template <int R, int TB>
-__attribute__((target("avx512f"))) inline void store_sums(const __m512 (&acc)[R][TB], float* y, size_t y_stride) {
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < TB; ++t) {
-      alignas(64) float lanes[16];
-      _mm512_store_ps(lanes, acc[r][t]);
-      y[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)] = reduce16(lanes);
-    }
-}
-
-// 16 unsigned quants as d * q - m; 16 signed ones as d * q.
-__attribute__((target("avx512f"))) inline __m512 dqm16(__m128i q, __m512 d, __m512 m) {
-  return _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q))), m);
-}
-__attribute__((target("avx512f"))) inline __m512 dq16(__m128i q, __m512 d) {
-  return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
-}
-
-// R rows at once, interleaved per 64 (Q4_K) or 128 (Q6_K) values: each row's lanes are
-// one dependent chain, so a lone row would wait on the multiply-add latency.
-template <int R, int TB>
-__attribute__((target("avx512f,avx2,fma,f16c"))) void q4_k_products(const uint8_t* const* rows, size_t k,
-                                                                    const float* x, float* y, size_t y_stride) {
-  const __m128i low4 = _mm_set1_epi8(0x0F);
-  __m512 acc[R][TB];
-  for (auto& row : acc)
-    for (auto& a : row) a = _mm512_setzero_ps();
-  for (size_t i = 0, off = 0; i < k; i += 256, off += 144) {
-    float d[R], mn[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) d[r] = half_f16c(rows[r] + off), mn[r] = half_f16c(rows[r] + off + 2);
-#pragma GCC unroll 8
-    for (int is = 0; is < 8; is += 2) {
-      const size_t at = i + 32 * static_cast<size_t>(is);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* q = rows[r] + off + 16 + 16 * static_cast<size_t>(is);
-        const SubScales ss = sub_scales(rows[r] + off + 4, d[r], mn[r], is);
-        const __m512 d1 = _mm512_set1_ps(ss.d1), m1 = _mm512_set1_ps(ss.m1);
-        const __m512 d2 = _mm512_set1_ps(ss.d2), m2 = _mm512_set1_ps(ss.m2);
-        const __m128i v0 = load16(q), v1 = load16(q + 16);
-        fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(v0, low4), d1, m1), x, k, at);
-        fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(v1, low4), d1, m1), x, k, at + 16);
-        fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(_mm_srli_epi16(v0, 4), low4), d2, m2), x, k, at + 32);
-        fma_tokens<TB>(acc[r], dqm16(_mm_and_si128(_mm_srli_epi16(v1, 4), low4), d2, m2), x, k, at + 48);
-      }
-    }
+// Rows per call for TB tokens: about eight chains, fewer rows where their widening
+// work would spill registers (measured: 8 rows of 1 token ran at half speed).
+namespace avx512 {
+#define LMAC_FUSED __attribute__((target("avx512f,avx2,fma,f16c")))
+struct V {
+  __m512 v;
+  static constexpr int kTokens = 8, kKquantTokens = 8;
+  static constexpr int rows_for(int tb) { return tb <= 2 ? 4 : tb <= 4 ? 2 : 1; }
+  LMAC_FUSED static V zero() { return {_mm512_setzero_ps()}; }
+  LMAC_FUSED static V set1(float f) { return {_mm512_set1_ps(f)}; }
+  LMAC_FUSED static V load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  LMAC_FUSED static V fma(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+  LMAC_FUSED static V mul(V a, V b) { return {_mm512_mul_ps(a.v, b.v)}; }
+  LMAC_FUSED static V sub(V a, V b) { return {_mm512_sub_ps(a.v, b.v)}; }
+  LMAC_FUSED static V add(V a, V b) { return {_mm512_add_ps(a.v, b.v)}; }
+  LMAC_FUSED static V from_u8(__m128i q) { return {_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q))}; }
+  LMAC_FUSED static V from_s8(__m128i q) { return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q))}; }
+  LMAC_FUSED static V from_f16(const uint8_t* p) {
+    return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
   }
-  store_sums<R, TB>(acc, y, y_stride);
-}
-
-template <int R, int TB>
-__attribute__((target("avx512f,avx2,fma,f16c"))) void q6_k_products(const uint8_t* const* rows, size_t k,
-                                                                    const float* x, float* y, size_t y_stride) {
-  __m512 acc[R][TB];
-  for (auto& row : acc)
-    for (auto& a : row) a = _mm512_setzero_ps();
-  for (size_t i = 0, off = 0; i < k; i += 256, off += 210) {
-#pragma GCC unroll 8
-    for (size_t half = 0; half < 2; ++half) {
-      const size_t at = i + 128 * half;
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* ql = rows[r] + off + 64 * half;
-        const uint8_t* qh = rows[r] + off + 128 + 32 * half;
-        const auto* sc = reinterpret_cast<const int8_t*>(rows[r] + off + 192 + 8 * half);
-        const float d = half_f16c(rows[r] + off + 208);
-        __m128i q[2][4];  // [l / 16][value group]: values l + 32 g of the half
-#pragma GCC unroll 8
-        for (size_t l = 0; l < 2; ++l) q6_quants(ql, qh, 16 * l, q[l]);
-#pragma GCC unroll 8
-        for (size_t g = 0; g < 4; ++g)
-#pragma GCC unroll 8
-          for (size_t l = 0; l < 2; ++l)
-            fma_tokens<TB>(acc[r], dq16(q[l][g], _mm512_set1_ps(d * static_cast<float>(sc[l + 2 * g]))), x, k,
-                           at + 32 * g + 16 * l);
-      }
-    }
-  }
-  store_sums<R, TB>(acc, y, y_stride);
-}
+  LMAC_FUSED void store(float* out) const { _mm512_storeu_ps(out, v); }
+};
 
 // Blocks of 32: per block and row, the 16 (Q5: 32) values a quant can stand for, each
 // by the reference's operations (float(q - bias) * d, or float(q) * d + m), then two
 // vectors of 16 (values 0-15, then 16-31) looked up by quant.
 template <GgmlType T, int R, int TB>
-__attribute__((target("avx512f,avx2,fma,f16c"))) void small_products(const uint8_t* const* rows, size_t k,
-                                                                     const float* x, float* y, size_t y_stride) {
+LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
+
+#include "lmac/lm/detail/fused_products.inc"
+
+template <GgmlType T, int R, int TB>
+LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
   constexpr SmallBlock kB = small_block(T);
   const __m512 k_lo = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512 k_hi = _mm512_add_ps(k_lo, _mm512_set1_ps(16.0f));
   const __m512 bias = _mm512_set1_ps(kB.offset ? 0.0f : kB.five ? 16.0f : 8.0f);
-  __m512 acc[R][TB];
-  for (auto& row : acc)
-    for (auto& a : row) a = _mm512_setzero_ps();
+  V acc[R][TB];
+  zero(acc);
   for (size_t i = 0, off = 0; i < k; i += 32, off += kB.bytes) {
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
@@ -322,73 +258,87 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void small_products(const uint8
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {
         const __m512i idx = _mm512_cvtepu8_epi32(q[h]);
-        const __m512 v = kB.five ? _mm512_permutex2var_ps(lo, idx, hi) : _mm512_permutexvar_ps(idx, lo);
+        const V v{kB.five ? _mm512_permutex2var_ps(lo, idx, hi) : _mm512_permutexvar_ps(idx, lo)};
         fma_tokens<TB>(acc[r], v, x, k, i + 16 * static_cast<size_t>(h));
       }
     }
   }
   store_sums<R, TB>(acc, y, y_stride);
 }
+#undef LMAC_FUSED
+}  // namespace avx512
 
-// Rows per call for TB tokens: about eight chains, fewer rows where their widening
-// work would spill registers (measured: 8 rows of 1 token ran at half speed).
-template <int TB>
-constexpr int kRowsFor = TB <= 2   ? 4
-                         : TB <= 4 ? 2
-                                   : 1;
-
-template <int R, int TB>
-void kquant_products(GgmlType type, const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
-  switch (type) {
-    case GgmlType::Q4_K:
-      return q4_k_products<R, TB>(rows, k, x, y, y_stride);
-    case GgmlType::Q6_K:
-      return q6_k_products<R, TB>(rows, k, x, y, y_stride);
-    case GgmlType::Q4_0:
-      return small_products<GgmlType::Q4_0, R, TB>(rows, k, x, y, y_stride);
-    case GgmlType::Q4_1:
-      return small_products<GgmlType::Q4_1, R, TB>(rows, k, x, y, y_stride);
-    case GgmlType::Q5_0:
-      return small_products<GgmlType::Q5_0, R, TB>(rows, k, x, y, y_stride);
-    default:
-      return small_products<GgmlType::Q5_1, R, TB>(rows, k, x, y, y_stride);
+namespace avx2 {
+#define LMAC_FUSED __attribute__((target("avx2,fma,f16c")))
+// 16 lanes in two registers (lanes 0-7, 8-15): half the registers of AVX-512 for as
+// many accumulators, so fewer rows and tokens a call (K-quants, whose widening needs
+// more registers: 2 tokens; measured at 1, 4 and 8 tokens against 4).
+struct V {
+  __m256 lo, hi;
+  static constexpr int kTokens = 4, kKquantTokens = 2;
+  static constexpr int rows_for(int tb) { return tb <= 1 ? 4 : tb <= 2 ? 2 : 1; }
+  LMAC_FUSED static V zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+  LMAC_FUSED static V set1(float f) { return {_mm256_set1_ps(f), _mm256_set1_ps(f)}; }
+  LMAC_FUSED static V load(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+  LMAC_FUSED static V fma(V a, V b, V c) {
+    return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
   }
+  LMAC_FUSED static V mul(V a, V b) { return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+  LMAC_FUSED static V sub(V a, V b) { return {_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+  LMAC_FUSED static V add(V a, V b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+  LMAC_FUSED static V from_u8(__m128i q) {
+    return {_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)),
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)))};
+  }
+  LMAC_FUSED static V from_s8(__m128i q) {
+    return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)),
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)))};
+  }
+  LMAC_FUSED static V from_f16(const uint8_t* p) {
+    return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)))};
+  }
+  LMAC_FUSED void store(float* out) const { _mm256_storeu_ps(out, lo), _mm256_storeu_ps(out + 8, hi); }
+};
+
+template <GgmlType T, int R, int TB>
+LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
+
+#include "lmac/lm/detail/fused_products.inc"
+
+template <GgmlType T, int R, int TB>
+LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
+  small_products_converted<T, R, TB>(rows, k, x, y, y_stride);
 }
+#undef LMAC_FUSED
+}  // namespace avx2
 
 }  // namespace
 
-bool kquant_fused_ok(const Matrix& w) {
+bool fused_products_ok(const Matrix& w, size_t n) {
+  if (n > 16) return false;
   switch (w.type) {
+    case GgmlType::F16:
+      return have_avx2() && w.cols % 16 == 0;
     case GgmlType::Q4_K:
-    case GgmlType::Q6_K:
+    case GgmlType::Q6_K:  // on AVX2 the dequantized tiles are faster from 8 tokens on (measured)
+      return have_avx512() || (have_avx2() && n <= 4);
     case GgmlType::Q4_0:
     case GgmlType::Q4_1:
     case GgmlType::Q5_0:
     case GgmlType::Q5_1:
-      return have_avx512();
+      return have_avx2();
     default:
       return false;
   }
 }
 
-void kquant_products(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const float* x, size_t n,
-                     float* y, size_t y_stride) {
-  for (size_t t = 0; t < n; t += kKquantTokens)
-    with_count<kKquantTokens>(n - t, [&](auto tb) {
-      constexpr int TB = decltype(tb)::value, R = kRowsFor<TB>;
-      const float* xt = x + t * w.cols;
-      float* yt = y + t * y_stride;
-      const uint8_t* src[R];
-      size_t j = 0;
-      for (; j + R <= nj; j += R) {
-        for (int r = 0; r < R; ++r) src[r] = w.product_row(rows, j0 + j + static_cast<size_t>(r));
-        kquant_products<R, TB>(w.type, src, w.cols, xt, yt + j, y_stride);
-      }
-      for (; j < nj; ++j) {
-        src[0] = w.product_row(rows, j0 + j);
-        kquant_products<1, TB>(w.type, src, w.cols, xt, yt + j, y_stride);
-      }
-    });
+void fused_products(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const float* x, size_t n,
+                    float* y, size_t y_stride) {
+  if (have_avx512())
+    avx512::fused_products(w, rows, j0, nj, x, n, y, y_stride);
+  else
+    avx2::fused_products(w, rows, j0, nj, x, n, y, y_stride);
 }
 
 void dequantize_row(const Matrix& w, const uint8_t* src, float* out) {
