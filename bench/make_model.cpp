@@ -66,9 +66,10 @@ GgmlType type_named(const std::string& t) {
   if (t == "f16") return GgmlType::F16;
   if (t == "q8_0") return GgmlType::Q8_0;
   if (t == "q4_k") return GgmlType::Q4_K;
+  if (t == "q5_k") return GgmlType::Q5_K;
   if (t == "q4_0") return GgmlType::Q4_0;
   if (t == "q5_0") return GgmlType::Q5_0;
-  std::fprintf(stderr, "unknown type %s (f16, q8_0, q4_k, q4_0, q5_0)\n", t.c_str());
+  std::fprintf(stderr, "unknown type %s (f16, q8_0, q4_k, q5_k, q4_0, q5_0)\n", t.c_str());
   std::exit(2);
 }
 
@@ -96,12 +97,12 @@ int dequantize(const char* in_path, const char* out_path) {
 int main(int argc, char** argv) {
   if (argc == 4 && std::strcmp(argv[2], "--dequantize") == 0) return dequantize(argv[3], argv[1]);
   if (argc < 2) {
-    std::fprintf(
-        stderr,
-        "usage: lmac_make_model OUT.gguf [n_embd n_layer n_ff n_head n_head_kv]\n"
-        "       lmac_make_model OUT.gguf --shape NAME TYPE LAYERS [BPE-VOCAB.gguf]\n"
-        "       lmac_make_model OUT.gguf --dequantize IN.gguf   (every tensor as F32)\n"
-        "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: f16 q8_0 q4_k q4_0 q5_0\n");
+    std::fprintf(stderr,
+                 "usage: lmac_make_model OUT.gguf [n_embd n_layer n_ff n_head n_head_kv]\n"
+                 "       lmac_make_model OUT.gguf --shape NAME TYPE LAYERS [BPE-VOCAB.gguf]\n"
+                 "       lmac_make_model OUT.gguf --dequantize IN.gguf   (every tensor as F32)\n"
+                 "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: f16 q8_0 q4_k q5_k "
+                 "q4_0 q5_0\n");
     return 2;
   }
   TinyLlamaShape s;

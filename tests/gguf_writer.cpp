@@ -173,6 +173,7 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
         for (int i = 0; i < 32; ++i) p[2 + i] = static_cast<uint8_t>(byte(rng));
         break;
       case GgmlType::Q4_K:
+      case GgmlType::Q5_K:
         for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
         store_le(p, to_half(scale / 256), 2);
         store_le(p + 2, to_half(scale / 64), 2);
