@@ -345,7 +345,8 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     for (const SharedWeights::Key& k : shared_) SharedWeights::get().leave(k);
     for (void* p : owned_) cudaFree(p);
-    for (auto* b : {&ring_, &xh_, &xl_, &xd_, &scores_, &scale_, &weights_, &freq_, &totals_, &intervals_, &symbols_})
+    for (auto* b :
+         {&ring_, &xh_, &xl_, &xd_, &scores_, &scale_, &exp_weights_, &freq_, &totals_, &intervals_, &symbols_})
       cudaFree(b->p);
     cudaFreeHost(ring_host_);
   }
@@ -564,7 +565,7 @@ class CudaBackend final : public Backend {
   // The tables of n rows of logits (in freq_) and their totals (in totals_).
   void frequencies(const float* logits, size_t n, size_t vocab, int total_bits) {
     check_freq_size(vocab, total_bits);
-    float* e = grow<float>(weights_, n * vocab);
+    float* e = grow<float>(exp_weights_, n * vocab);
     uint32_t* f = grow<uint32_t>(freq_, n * vocab);
     uint32_t* totals = grow<uint32_t>(totals_, n);
     k_frequencies<<<static_cast<unsigned>(n), kFreqThreads>>>(logits, vocab, total_bits, e, f, totals);
@@ -639,7 +640,7 @@ class CudaBackend final : public Backend {
   std::deque<void*> owned_;                 // weights of this session alone
   std::vector<SharedWeights::Key> shared_;  // weights it shares
   size_t weight_bytes_ = 0;
-  Scratch ring_, xh_, xl_, xd_, scores_, scale_, weights_, freq_, totals_, intervals_, symbols_;
+  Scratch ring_, xh_, xl_, xd_, scores_, scale_, exp_weights_, freq_, totals_, intervals_, symbols_;
   void* ring_host_ = nullptr;
   std::vector<AttentionTask> tasks_;
   size_t forced_token_tiles_ = 0;  // 0: chosen by the shape
