@@ -53,24 +53,25 @@ llama_build=$!
 
 if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  GLMAC="timeout 120 $LMAC"  # a kernel that hangs must not take the session's device time
   stamp "GPU: every operation against the CPU"
-  $LMAC --device cuda check-device
+  $GLMAC --device cuda check-device
   for nr in 2 4 8; do  # every Q8_0 warp shape (by default small checks take 1 token tile)
-    LMAC_CUDA_Q8_TOKEN_TILES=$nr $LMAC --device cuda check-device | tail -1 | sed "s/^/token tiles $nr: /"
+    LMAC_CUDA_Q8_TOKEN_TILES=$nr $GLMAC --device cuda check-device | tail -1 | sed "s/^/token tiles $nr: /"
   done
   stamp "GPU: streams of the bundled model, same bytes as the dev machine's CPU, decoded by the CPU"
   G=/tmp/gpu && mkdir -p $G
   for batch in 1 16; do
-    $LMAC --device cuda compress -q -f --batch $batch xm/data/a8.wav -o $G/a8.lmac && cmp $G/a8.lmac xm/data/a8.lmac &&
+    $GLMAC --device cuda compress -q -f --batch $batch xm/data/a8.wav -o $G/a8.lmac && cmp $G/a8.lmac xm/data/a8.lmac &&
       echo "batch $batch: 8-bit subword stream from the GPU == dev machine CPU" || echo "batch $batch: a8 GPU MISMATCH"
-    $LMAC --device cuda compress -q -f --batch $batch --tokenization char xm/data/b16.wav -o $G/b16.lmac &&
+    $GLMAC --device cuda compress -q -f --batch $batch --tokenization char xm/data/b16.wav -o $G/b16.lmac &&
       cmp $G/b16.lmac xm/data/b16.lmac && echo "batch $batch: 16-bit char stream from the GPU == dev machine CPU" ||
       echo "batch $batch: b16 GPU MISMATCH"
   done
-  $LMAC --device cuda compress -q -f --tokenization char xm/data/a8.wav -o $G/a8c.lmac
+  $GLMAC --device cuda compress -q -f --tokenization char xm/data/a8.wav -o $G/a8c.lmac
   $LMAC --device cpu decompress -q -f $G/a8c.lmac -o $G/a8c.wav && cmp $G/a8c.wav xm/data/a8.wav &&
     echo "GPU-made char stream decoded by the CPU: identical" || echo "GPU->CPU decode MISMATCH"
-  $LMAC --device cuda decompress -q -f xm/data/a8.lmac -o $G/a8.wav && cmp $G/a8.wav xm/data/a8.wav &&
+  $GLMAC --device cuda decompress -q -f xm/data/a8.lmac -o $G/a8.wav && cmp $G/a8.wav xm/data/a8.wav &&
     echo "dev-machine stream decoded by the GPU: identical" || echo "CPU->GPU decode MISMATCH"
   for d in cuda cpu; do
     /usr/bin/time -f "$d: compress 8-bit %e s" $LMAC --device $d compress -q -f xm/data/a8.wav -o $G/t.lmac
