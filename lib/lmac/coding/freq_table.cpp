@@ -32,6 +32,13 @@ uint32_t FreqTable::find(uint32_t target, uint32_t* cum) const {
   fail("frequency table: target out of range");
 }
 
+Interval FreqTable::locate(uint32_t target, int32_t* symbol) const {
+  uint32_t cum = 0;
+  const uint32_t s = find(target, &cum);
+  *symbol = static_cast<int32_t>(s);
+  return {cum, freq[s], total};
+}
+
 void FreqTable::recompute_total() {
   uint64_t t = 0;
   for (uint32_t f : freq) t += f;
@@ -93,6 +100,11 @@ uint64_t scale_to_freq(const float* e, size_t n, double scale, uint32_t* f) {
 
 void check_freq_size(size_t n, int total_bits) {
   if (n == 0 || total_bits < 1 || total_bits > 30 || (1ull << total_bits) < 2 * n) fail("frequency table: bad size");
+}
+
+void check_symbols(std::span<const int32_t> symbols, size_t n) {
+  for (int32_t s : symbols)
+    if (s < 0 || static_cast<size_t>(s) >= n) fail("token outside the model's alphabet");
 }
 
 void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& out) {

@@ -26,11 +26,15 @@ struct FreqTable {
   // The symbol whose interval contains target, and its cumulative start.
   uint32_t find(uint32_t target, uint32_t* cum) const;
   Interval interval(uint32_t s) const { return {cum_below(s), freq[s], total}; }
+  // The symbol whose interval contains target (*symbol), and that interval.
+  Interval locate(uint32_t target, int32_t* symbol) const;
   void recompute_total();
 };
 
 // Throws unless a table of n symbols fits total_bits bits (at most 30, 2n <= 2^bits).
 void check_freq_size(size_t n, int total_bits);
+// Throws unless every symbol is one of an alphabet of n.
+void check_symbols(std::span<const int32_t> symbols, size_t n);
 
 // softmax(logits) scaled to about `total_bits` bits, floor 1. A pure function of the
 // logit bits: own exp, a fixed summation order, no library math (DESIGN: Determinism).

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -457,8 +456,7 @@ class CudaBackend final : public Backend {
 
   void intervals(const float* logits, size_t n, size_t vocab, int total_bits, std::span<const int32_t> symbols,
                  Interval* out) override {
-    for (int32_t s : symbols)
-      if (s < 0 || static_cast<size_t>(s) >= vocab) fail("token outside the model's alphabet");
+    check_symbols(symbols, vocab);
     if (n == 0) return;
     frequencies(logits, n, vocab, total_bits);
     auto* d_out = grow<Interval>(intervals_, n);
@@ -518,12 +516,6 @@ class CudaBackend final : public Backend {
   // w in the GPU's memory, its blocks added to `blocks`: Q8_0 as the two planes of
   // lm/detail/q8_mma.hpp (quants in data, scales in prepared), F32 as stored, other types
   // dequantized on the host by the CPU's own code (the floats its dot16 reads).
-  Matrix upload_matrix(const Matrix& w, std::deque<void*>& blocks) {
-    std::vector<void*> b;
-    Matrix m = upload_matrix(w, b);
-    blocks.insert(blocks.end(), b.begin(), b.end());
-    return m;
-  }
   Matrix upload_matrix(const Matrix& w, std::vector<void*>& blocks) {
     auto put = [&](const void* host, size_t bytes) {
       void* d = blocks.emplace_back(alloc(bytes));
@@ -637,7 +629,7 @@ class CudaBackend final : public Backend {
 
   int device_;
   std::string name_;
-  std::deque<void*> owned_;                 // weights of this session alone
+  std::vector<void*> owned_;                // weights of this session alone
   std::vector<SharedWeights::Key> shared_;  // weights it shares
   size_t weight_bytes_ = 0;
   Scratch ring_, xh_, xl_, xd_, scores_, scale_, exp_weights_, freq_, totals_, intervals_, symbols_;

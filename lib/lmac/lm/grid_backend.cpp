@@ -107,8 +107,7 @@ class GridBackend final : public HostBackend {
 
   void intervals(const float* logits, size_t n, size_t vocab, int total_bits, std::span<const int32_t> symbols,
                  Interval* out) override {
-    for (int32_t s : symbols)
-      if (s < 0 || static_cast<size_t>(s) >= vocab) fail("token outside the model's alphabet");
+    check_symbols(symbols, vocab);
     frequencies(logits, n, vocab, total_bits);
     parallel_for_each(threads_, n, [&](size_t i) {
       const uint32_t* f = &f_[i * vocab];

@@ -1,14 +1,12 @@
 #include "lmac/lm/detail/host_backend.hpp"
 
-#include "lmac/common/error.hpp"
 #include "lmac/common/parallel.hpp"
 
 namespace lmac {
 
 void HostBackend::intervals(const float* logits, size_t n, size_t vocab, int total_bits,
                             std::span<const int32_t> symbols, Interval* out) {
-  for (int32_t s : symbols)
-    if (s < 0 || static_cast<size_t>(s) >= vocab) fail("token outside the model's alphabet");
+  check_symbols(symbols, vocab);
   parallel_for_each(threads_, n, [&](size_t i) {
     thread_local FreqTable t;  // reused: one table per coded token
     freq_from_logits(std::span<const float>(logits + i * vocab, vocab), total_bits, t);
@@ -22,12 +20,7 @@ void HostBackend::search(const float* logits, size_t n, size_t vocab, int total_
   parallel_for_each(threads_, n, [&](size_t i) {
     freq_from_logits(std::span<const float>(logits + i * vocab, vocab), total_bits, tables_[i]);
   });
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t cum = 0;
-    const uint32_t s = tables_[i].find(target(i, tables_[i].total), &cum);
-    symbols[i] = static_cast<int32_t>(s);
-    out[i] = {cum, tables_[i].freq[s], tables_[i].total};
-  }
+  for (size_t i = 0; i < n; ++i) out[i] = tables_[i].locate(target(i, tables_[i].total), &symbols[i]);
 }
 
 }  // namespace lmac

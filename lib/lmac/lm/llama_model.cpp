@@ -262,10 +262,8 @@ void LlamaSession::place(std::span<const BatchToken> batch) {
 void LlamaSession::forward(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* logits) {
   const float* out = run(batch, out_rows, logits);
   if (out == nullptr || out == logits) return;
-  size_t n_out = 0;
-  for (const BatchToken& t : batch) n_out += t.logits;
-  backend_->download(logits, out,
-                     n_out * (out_rows.empty() ? model_.config().n_vocab : out_rows.size()) * sizeof(float));
+  const size_t n_rows = out_rows.empty() ? model_.config().n_vocab : out_rows.size();
+  backend_->download(logits, out, s_.out_tokens.size() * n_rows * sizeof(float));
 }
 
 const float* LlamaSession::forward_kept(std::span<const BatchToken> batch, std::span<const int32_t> out_rows) {

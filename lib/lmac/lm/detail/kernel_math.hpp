@@ -153,25 +153,6 @@ LMAC_HD void q8_quantize_block(const float* x, int16_t* q, float* d) {
   }
 }
 
-// A Q8_0 row (blocks of an fp16 scale and 32 int8) times quantized activations.
-LMAC_HD float q8_dot(const uint8_t* row, const int16_t* xq, const float* xd, size_t n_blocks) {
-  float acc = 0.0f;
-  for (size_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* blk = row + b * 34;
-    int32_t isum = 0;
-    for (int i = 0; i < 32; ++i) isum += static_cast<int8_t>(blk[2 + i]) * xq[b * 32 + i];
-    const float dw = half_to_float(static_cast<uint16_t>(blk[0] | blk[1] << 8));
-    acc = fma(i2f(isum), mul(dw, xd[b]), acc);
-  }
-  return acc;
-}
-
-// Element i of a dequantized Q8_0 row (exact: an int8 times an fp16 scale).
-LMAC_HD float q8_value(const uint8_t* row, size_t i) {
-  const uint8_t* blk = row + i / 32 * 34;
-  return mul(i2f(static_cast<int8_t>(blk[2 + i % 32])), half_to_float(static_cast<uint16_t>(blk[0] | blk[1] << 8)));
-}
-
 // ---- §2.1, §2.4, §2.5
 LMAC_HD float rms_scale(const float* x, size_t dim, float eps) {
   const float mean = div(dot16(x, x, dim), i2f(static_cast<int32_t>(dim)));
