@@ -79,14 +79,17 @@ BENCHMARK_CAPTURE(BM_matmul_shape, F16, GgmlType::F16)
 void BM_attention_prefill(benchmark::State& state) {
   const size_t n = 512, n_head = 6, n_kv = 2, hd = 48, dim = n_head * hd, kv_dim = n_kv * hd;
   std::vector<float> q(n * dim), out(n * dim);
-  std::vector<uint16_t> keys(lmac::key_cache_elems(n, kv_dim)), values(n * kv_dim);
+  const size_t n_pages = (n + lmac::kKvPage - 1) / lmac::kKvPage, page_elems = lmac::kKvPage * kv_dim;
+  std::vector<uint16_t> keys(n_pages * page_elems), values(n_pages * page_elems);
+  std::vector<lmac::KvPage> pages;
+  for (size_t i = 0; i < n_pages; ++i) pages.push_back({&keys[i * page_elems], &values[i * page_elems]});
   std::mt19937 rng(2);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (auto& f : q) f = u(rng);
   for (auto* v : {&keys, &values})
     for (auto& h : *v) h = lmac::fp32_to_fp16(u(rng));
   std::vector<lmac::AttentionJob> jobs(n);
-  for (size_t t = 0; t < n; ++t) jobs[t] = {&q[t * dim], keys.data(), values.data(), t + 1, &out[t * dim]};
+  for (size_t t = 0; t < n; ++t) jobs[t] = {&q[t * dim], pages.data(), t + 1, &out[t * dim]};
   auto backend = lmac::make_cpu_backend(2);
   for (auto _ : state) {
     backend->attention(jobs, n_head, n_kv, hd);

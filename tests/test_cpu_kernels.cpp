@@ -91,6 +91,25 @@ TEST(CpuKernels, Q8_0ProductsAgreeAcrossSimdLevelsBatchesAndThreads) {
   }
 }
 
+// A KV cache in the engine's paged layout on the host, its pages in reverse order in
+// memory (a kernel that reads past a page's end, or the wrong page, gets other keys).
+struct PagedCache {
+  std::vector<uint16_t> keys, values;
+  std::vector<KvPage> pages;
+  PagedCache(size_t n, size_t kv_dim) {
+    const size_t n_pages = (n + kKvPage - 1) / kKvPage, page_elems = kKvPage * kv_dim;
+    keys.resize(n_pages * page_elems), values.resize(n_pages * page_elems);
+    for (size_t i = 0; i < n_pages; ++i)
+      pages.push_back({&keys[(n_pages - 1 - i) * page_elems], &values[(n_pages - 1 - i) * page_elems]});
+  }
+  uint16_t& key(size_t pos, size_t h, size_t d, size_t hd) {
+    return pages[pos / kKvPage].keys[key_index(pos % kKvPage, h, d, hd)];
+  }
+  uint16_t& value(size_t pos, size_t h, size_t d, size_t hd) {
+    return pages[pos / kKvPage].values[value_index(pos % kKvPage, h, d, hd)];
+  }
+};
+
 // Random queries, a KV cache in the engine's layout, and the attention of every token
 // of a prefill; each SIMD level must give the same bits as the scalar path.
 std::vector<float> run_attention(int level, size_t n, size_t n_head, size_t n_kv, size_t hd, bool specials = false) {
@@ -98,21 +117,21 @@ std::vector<float> run_attention(int level, size_t n, size_t n_head, size_t n_kv
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);
   const size_t kv_dim = n_kv * hd, dim = n_head * hd;
   std::vector<float> q(n * dim), out(n * dim);
-  std::vector<uint16_t> keys(key_cache_elems(n, kv_dim)), values(n * kv_dim);
+  PagedCache cache(n, kv_dim);
   for (auto& v : q) v = u(rng);
   for (size_t p = 0; p < n; ++p)
     for (size_t h = 0; h < n_kv; ++h)
       for (size_t d = 0; d < hd; ++d) {
-        keys[key_index(p, h, d, n_kv, hd)] = fp32_to_fp16(u(rng));
-        values[p * kv_dim + h * hd + d] = fp32_to_fp16(u(rng));
+        cache.key(p, h, d, hd) = fp32_to_fp16(u(rng));
+        cache.value(p, h, d, hd) = fp32_to_fp16(u(rng));
       }
   if (specials)  // what a model that overflows half leaves in its cache: infinities, NaN
-    for (size_t i = 0; i < keys.size(); i += 53) {
-      keys[i] = i % 3 == 0 ? 0x7C00 : i % 3 == 1 ? 0xFC00 : 0x7E00;
-      values[(i * 7) % values.size()] = 0x7C00;
+    for (size_t i = 0; i < cache.keys.size(); i += 53) {
+      cache.keys[i] = i % 3 == 0 ? 0x7C00 : i % 3 == 1 ? 0xFC00 : 0x7E00;
+      cache.values[(i * 7) % cache.values.size()] = 0x7C00;
     }
   std::vector<AttentionJob> jobs(n);
-  for (size_t t = 0; t < n; ++t) jobs[t] = {&q[t * dim], keys.data(), values.data(), t + 1, &out[t * dim]};
+  for (size_t t = 0; t < n; ++t) jobs[t] = {&q[t * dim], cache.pages.data(), t + 1, &out[t * dim]};
   set_cpu_simd_level(level);
   make_cpu_backend(2)->attention(jobs, n_head, n_kv, hd);
   set_cpu_simd_level(2);
@@ -229,6 +248,16 @@ TEST(CpuKernels, AttentionAgreesAcrossSimdLevels) {
     const auto want = run_attention(0, 37, s.n_head, s.n_kv, s.hd);
     EXPECT_EQ(run_attention(1, 37, s.n_head, s.n_kv, s.hd), want) << s.n_head << "/" << s.n_kv << "x" << s.hd;
     EXPECT_EQ(run_attention(2, 37, s.n_head, s.n_kv, s.hd), want) << s.n_head << "/" << s.n_kv << "x" << s.hd;
+  }
+}
+
+// A prefill of 530 tokens reads three pages of the cache (the last partly filled).
+TEST(CpuKernels, AttentionOverSeveralCachePagesAgreesAcrossSimdLevels) {
+  for (size_t n_head : {6, 2}) {
+    const size_t n_kv = 2, hd = n_head == 6 ? 48 : 128;
+    const auto want = run_attention(0, 530, n_head, n_kv, hd);
+    EXPECT_EQ(run_attention(1, 530, n_head, n_kv, hd), want) << n_head;
+    EXPECT_EQ(run_attention(2, 530, n_head, n_kv, hd), want) << n_head;
   }
 }
 

@@ -201,6 +201,45 @@ TEST(LlamaDeterminism, SimdLevelsAndReusedCachesGiveIdenticalLogits) {
   }
 }
 
+// The cache is a pool of page groups: a dropped sequence's groups serve the next ones,
+// sequences that grow in the same batches take groups in turn (so a sequence's pages
+// lie out of order in memory), and none of it changes a logit.
+TEST(LlamaSession, PagedCacheReusesGroupsAndKeepsLogits) {
+  auto model = LlamaModel::load(kBundledModel);
+  const size_t V = model->config().n_vocab, group = kKvPage * model->config().kv_bytes_per_token();
+  std::mt19937 rng(3);
+  std::vector<int32_t> a(300), b(300);
+  for (auto* ids : {&a, &b})
+    for (auto& t : *ids) t = std::uniform_int_distribution<int32_t>(3, static_cast<int32_t>(V) - 1)(rng);
+  // Sequence b alone in a fresh session: the logits to match.
+  std::vector<float> want(b.size() * V);
+  {
+    LlamaSession alone(*model, make_cpu_backend(2));
+    std::vector<BatchToken> batch;
+    for (int32_t t : b) batch.push_back({0, t});
+    alone.forward(batch, {}, want.data());
+  }
+  LlamaSession s(*model, make_cpu_backend(2));
+  std::vector<BatchToken> batch;
+  for (int32_t t : a) batch.push_back({1, t});
+  std::vector<float> scratch(batch.size() * V);
+  s.forward(batch, {}, scratch.data());
+  EXPECT_EQ(s.kv_bytes(), 2 * group);  // 300 positions: two groups
+  s.drop(1);
+  // b (sequence 2) and a again (sequence 3), a few tokens of each per batch, past a page end.
+  std::vector<float> got;
+  for (size_t i = 0; i < b.size(); i += 50) {
+    batch.clear();
+    for (size_t j = i; j < i + 50; ++j) batch.push_back({3, a[j]});
+    for (size_t j = i; j < i + 50; ++j) batch.push_back({2, b[j]});
+    std::vector<float> l(batch.size() * V);
+    s.forward(batch, {}, l.data());
+    got.insert(got.end(), l.begin() + 50 * static_cast<ptrdiff_t>(V), l.end());
+  }
+  EXPECT_EQ(s.kv_bytes(), 4 * group);  // the two dropped groups, and two new ones
+  EXPECT_EQ(got, want);
+}
+
 TEST(LlamaModel, RefusesOtherArchitecturesAndBrokenFiles) {
   std::string path = test::temp_dir() + "/not-llama.gguf";
   test::GgufWriter w;

@@ -48,33 +48,42 @@ struct Matrix {
 // backends without a kernel for w's block type compute on.
 std::vector<float> dequantize_matrix(const Matrix& w);
 
-// The KV cache holds IEEE half values (rounded to nearest even when stored; revision 4).
-// Keys are cached in blocks of kKeyBlock positions, dimension-major inside a block, so
-// that one vector load holds one dimension of 16 consecutive keys. Values are cached
-// one position after another (n_pos x kv_dim).
+// The KV cache holds IEEE half values (rounded to nearest even when stored; revision 4),
+// in pages of kKvPage positions: a sequence's cache for one layer is a list of pages,
+// page i holding positions i * kKvPage ... (i + 1) * kKvPage - 1, so that a cache grows
+// without moving and a page freed by one sequence serves the next, whatever its length.
+// Inside a page, KV head after KV head, so that attention reads each head's keys and
+// values as two sequential streams: keys in blocks of kKeyBlock positions,
+// dimension-major inside a block (one vector load holds one dimension of 16 consecutive
+// keys); values one position after another.
 constexpr size_t kKeyBlock = 16;
-// Where value d of KV head h of the key at position pos lives.
-inline size_t key_index(size_t pos, size_t h, size_t d, size_t n_kv_head, size_t head_dim) {
-  return ((pos / kKeyBlock * n_kv_head + h) * head_dim + d) * kKeyBlock + pos % kKeyBlock;
+constexpr size_t kKvPage = 256;  // a multiple of kKeyBlock
+struct KvPage {
+  uint16_t* keys;    // kKvPage x kv_dim values, see key_index
+  uint16_t* values;  // kKvPage x kv_dim values, see value_index
+};
+// Where dimension d of KV head h of the key at position pos (< kKvPage) of a page lives.
+inline constexpr size_t key_index(size_t pos, size_t h, size_t d, size_t head_dim) {
+  return ((h * (kKvPage / kKeyBlock) + pos / kKeyBlock) * head_dim + d) * kKeyBlock + pos % kKeyBlock;
 }
-// Values a key cache needs for n_pos positions (whole blocks).
-inline size_t key_cache_elems(size_t n_pos, size_t kv_dim) {
-  return (n_pos + kKeyBlock - 1) / kKeyBlock * kKeyBlock * kv_dim;
+// ... and of its value.
+inline constexpr size_t value_index(size_t pos, size_t h, size_t d, size_t head_dim) {
+  return (h * kKvPage + pos) * head_dim + d;
 }
 
-// Where a token's key and value go: its sequence's caches for one layer, at `pos`.
+// Where a token's key and value go: the page of its sequence's cache for one layer that
+// holds its position, and its place in that page (position % kKvPage).
 struct KvWrite {
-  uint16_t* keys;    // blocked, see key_index
-  uint16_t* values;  // n_pos x kv_dim
-  size_t pos;
+  uint16_t* keys;    // the page's keys
+  uint16_t* values;  // the page's values
+  size_t pos;        // < kKvPage
 };
 
 // One attention read: the query heads of a token attend to positions 0..n_keys-1 of
-// its sequence's cache for this layer.
+// its sequence's cache for this layer, key j in pages[j / kKvPage].
 struct AttentionJob {
-  const float* q;          // n_head x head_dim
-  const uint16_t* keys;    // IEEE half, blocked, see key_index
-  const uint16_t* values;  // IEEE half, n_keys x kv_dim
+  const float* q;       // n_head x head_dim
+  const KvPage* pages;  // host memory (a backend copies what its kernels need)
   size_t n_keys;
   float* out;  // n_head x head_dim
 };

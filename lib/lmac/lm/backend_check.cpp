@@ -140,23 +140,33 @@ void check_elementwise(Pair& p, std::mt19937& rng, size_t n, std::vector<Backend
   out.push_back(p.compare(fmt::format("add x {} tokens", n), s, n * dim));
 }
 
-// A cache of n_keys positions filled through store_kv, then every token's attention.
+// A paged cache of n_keys positions filled through store_kv, its pages in reverse order
+// in memory (a wrong page shows), then every token's attention.
 void check_attention(Pair& p, std::mt19937& rng, size_t n_keys, std::vector<BackendCheck>& out) {
   const size_t n_head = 6, n_kv = 2, hd = 48, kv_dim = n_kv * hd, q_dim = n_head * hd;
-  auto keys = p.zeros<uint16_t>(key_cache_elems(n_keys, kv_dim));
-  auto values = p.zeros<uint16_t>(n_keys * kv_dim);
+  const size_t n_pages = (n_keys + kKvPage - 1) / kKvPage, page_elems = kKvPage * kv_dim;
+  auto keys = p.zeros<uint16_t>(n_pages * page_elems);
+  auto values = p.zeros<uint16_t>(n_pages * page_elems);
+  std::vector<KvPage> pa(n_pages), pb(n_pages);
+  for (size_t i = 0; i < n_pages; ++i) {
+    const size_t at = (n_pages - 1 - i) * page_elems;
+    pa[i] = {keys.first + at, values.first + at}, pb[i] = {keys.second + at, values.second + at};
+  }
   auto k = p.put(hard_floats(rng, n_keys * kv_dim, 2.0f));
   auto v = p.put(hard_floats(rng, n_keys * kv_dim, 2.0f));
   std::vector<KvWrite> wa(n_keys), wb(n_keys);
-  for (size_t t = 0; t < n_keys; ++t) wa[t] = {keys.first, values.first, t}, wb[t] = {keys.second, values.second, t};
+  for (size_t t = 0; t < n_keys; ++t) {
+    const KvPage &a = pa[t / kKvPage], &b = pb[t / kKvPage];
+    wa[t] = {a.keys, a.values, t % kKvPage}, wb[t] = {b.keys, b.values, t % kKvPage};
+  }
   p.a.store_kv(wa, k.first, v.first, n_kv, hd);
   p.b.store_kv(wb, k.second, v.second, n_kv, hd);
   auto q = p.put(hard_floats(rng, n_keys * q_dim, 2.0f));
   auto o = p.zeros<float>(n_keys * q_dim);
   std::vector<AttentionJob> ja(n_keys), jb(n_keys);
   for (size_t t = 0; t < n_keys; ++t) {
-    ja[t] = {q.first + t * q_dim, keys.first, values.first, t + 1, o.first + t * q_dim};
-    jb[t] = {q.second + t * q_dim, keys.second, values.second, t + 1, o.second + t * q_dim};
+    ja[t] = {q.first + t * q_dim, pa.data(), t + 1, o.first + t * q_dim};
+    jb[t] = {q.second + t * q_dim, pb.data(), t + 1, o.second + t * q_dim};
   }
   p.a.attention(ja, n_head, n_kv, hd);
   p.b.attention(jb, n_head, n_kv, hd);
@@ -222,7 +232,7 @@ std::vector<BackendCheck> compare_backends(Backend& reference, Backend& candidat
   }
   // Token counts that give the Q8_0 warps 2 and 4 token tiles, each with a partial one.
   for (size_t n : {13, 27}) check_matmul(p, rng, GgmlType::Q8_0, n, out);
-  for (size_t keys : {1, 16, 37, 300}) check_attention(p, rng, keys, out);
+  for (size_t keys : {1, 16, 37, 300, 530}) check_attention(p, rng, keys, out);
   check_frequencies(p, rng, 21, 128, 24, out);
   check_frequencies(p, rng, 9, 32000, 30, out);
   check_frequencies(p, rng, 3, 1001, 24, out);

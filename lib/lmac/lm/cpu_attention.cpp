@@ -20,14 +20,21 @@
 namespace lmac::cpu {
 namespace {
 
-// The keys and values of one KV head of one sequence.
+// The keys and values of one KV head of one sequence, in its cache's pages: inside a
+// page, the head's key blocks follow each other, and so do its value rows.
 struct KvHead {
-  const uint16_t* keys;    // block 0 of this head; block b at keys + b * block_stride
-  size_t block_stride;     // values from one key block to the next
-  const uint16_t* values;  // position 0 of this head; position j at values + j * value_stride
-  size_t value_stride;
-  size_t n;   // keys to attend to
-  size_t hd;  // head dimensions
+  const KvPage* pages;
+  size_t head;  // the KV head
+  size_t n;     // keys to attend to
+  size_t hd;    // head dimensions
+  // Dimension 0 of the 16 keys of block b (dimension d at + d * kKeyBlock); the blocks
+  // of one page are hd * kKeyBlock values apart.
+  const uint16_t* key_block(size_t b) const {
+    const size_t j = b * kKeyBlock;
+    return pages[j / kKvPage].keys + key_index(j % kKvPage, head, 0, hd);
+  }
+  // Dimension 0 of value j; the values of one page are hd apart.
+  const uint16_t* value(size_t j) const { return pages[j / kKvPage].values + value_index(j % kKvPage, head, 0, hd); }
 };
 
 size_t blocks(size_t n) { return (n + kKeyBlock - 1) / kKeyBlock; }
@@ -65,7 +72,7 @@ __attribute__((target("avx512f"))) inline __m512 load16h(const uint16_t* p) {
 float scores_scalar(const float* q, const KvHead& kv, float scale, float* p) {
   float mx = -INFINITY;
   for (size_t j = 0; j < kv.n; ++j) {
-    const uint16_t* k = kv.keys + j / kKeyBlock * kv.block_stride + j % kKeyBlock;
+    const uint16_t* k = kv.key_block(j / kKeyBlock) + j % kKeyBlock;
     float s = 0.0f;
     for (size_t d = 0; d < kv.hd; ++d) s = std::fma(q[d], fp16_to_fp32(k[d * kKeyBlock]), s);
     p[j] = s * scale;
@@ -79,8 +86,8 @@ __attribute__((target("avx2,fma,f16c"))) float scores_avx2(const float* q, const
   const __m256 vs = _mm256_set1_ps(scale);
   const size_t nb = blocks(kv.n);
   for (size_t b = 0; b < nb; b += 2) {
-    const uint16_t* k0 = kv.keys + b * kv.block_stride;
-    const uint16_t* k1 = b + 1 < nb ? k0 + kv.block_stride : k0;  // a lone last block is done twice
+    const uint16_t* k0 = kv.key_block(b);
+    const uint16_t* k1 = b + 1 < nb ? kv.key_block(b + 1) : k0;  // a lone last block is done twice
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t d = 0; d < kv.hd; ++d) {
       const __m256 qd = _mm256_set1_ps(q[d]);
@@ -122,10 +129,13 @@ __attribute__((target("avx512f"))) inline void score_blocks_avx512(Row* rows, co
     for (auto& a : row) a = _mm512_setzero_ps();
   const float* q[R];
   for (int r = 0; r < R; ++r) q[r] = rows[r].q;
-  const uint16_t* k = kv.keys + b * kv.block_stride;
+  // b is a multiple of NB, and NB divides a page's blocks: the NB blocks are one page's.
+  static_assert(kKvPage / kKeyBlock % NB == 0);
+  const uint16_t* k = kv.key_block(b);
+  const size_t stride = kv.hd * kKeyBlock;
   for (size_t d = 0; d < kv.hd; ++d) {
     __m512 kd[NB];
-    for (int i = 0; i < NB; ++i) kd[i] = load16h(k + static_cast<size_t>(i) * kv.block_stride + d * kKeyBlock);
+    for (int i = 0; i < NB; ++i) kd[i] = load16h(k + static_cast<size_t>(i) * stride + d * kKeyBlock);
     for (int r = 0; r < R; ++r) {
       const __m512 qd = _mm512_set1_ps(q[r][d]);
       for (int i = 0; i < NB; ++i) acc[r][i] = _mm512_fmadd_ps(qd, kd[i], acc[r][i]);
@@ -178,7 +188,7 @@ __attribute__((target("avx512f"))) float sum16_avx512(const float* e, size_t n) 
 void values_scalar(const float* e, float inv, const KvHead& kv, float* out) {
   for (size_t d = 0; d < kv.hd; ++d) {
     float o = 0.0f;
-    for (size_t j = 0; j < kv.n; ++j) o = std::fma(e[j], fp16_to_fp32(kv.values[j * kv.value_stride + d]), o);
+    for (size_t j = 0; j < kv.n; ++j) o = std::fma(e[j], fp16_to_fp32(kv.value(j)[d]), o);
     out[d] = o * inv;
   }
 }
@@ -188,10 +198,12 @@ template <int NV>
 __attribute__((target("avx2,fma,f16c"))) void values_avx2(const float* e, float inv, const KvHead& kv, float* out) {
   __m256 acc[NV];
   for (auto& a : acc) a = _mm256_setzero_ps();
-  for (size_t j = 0; j < kv.n; ++j) {
-    const __m256 w = _mm256_set1_ps(e[j]);
-    const uint16_t* v = kv.values + j * kv.value_stride;
-    for (size_t c = 0; c < NV; ++c) acc[c] = _mm256_fmadd_ps(w, load8h(v + 8 * c), acc[c]);
+  for (size_t j0 = 0; j0 < kv.n; j0 += kKvPage) {  // a page at a time: value rows hd apart
+    const uint16_t* v = kv.value(j0);
+    for (size_t j = j0; j < std::min(kv.n, j0 + kKvPage); ++j, v += kv.hd) {
+      const __m256 w = _mm256_set1_ps(e[j]);
+      for (size_t c = 0; c < NV; ++c) acc[c] = _mm256_fmadd_ps(w, load8h(v + 8 * c), acc[c]);
+    }
   }
   for (size_t c = 0; c < NV; ++c) _mm256_storeu_ps(out + 8 * c, _mm256_mul_ps(acc[c], _mm256_set1_ps(inv)));
 }
@@ -202,10 +214,12 @@ __attribute__((target("avx2,fma,f16c"))) void values_avx2(const float* e, float 
     const size_t nv = std::min<size_t>(8, (kv.hd - d0) / 8);
     __m256 acc[8];
     for (auto& a : acc) a = _mm256_setzero_ps();
-    for (size_t j = 0; j < kv.n; ++j) {
-      const __m256 w = _mm256_set1_ps(e[j]);
-      const uint16_t* v = kv.values + j * kv.value_stride + d0;
-      for (size_t c = 0; c < nv; ++c) acc[c] = _mm256_fmadd_ps(w, load8h(v + 8 * c), acc[c]);
+    for (size_t j0 = 0; j0 < kv.n; j0 += kKvPage) {
+      const uint16_t* v = kv.value(j0) + d0;
+      for (size_t j = j0; j < std::min(kv.n, j0 + kKvPage); ++j, v += kv.hd) {
+        const __m256 w = _mm256_set1_ps(e[j]);
+        for (size_t c = 0; c < nv; ++c) acc[c] = _mm256_fmadd_ps(w, load8h(v + 8 * c), acc[c]);
+      }
     }
     for (size_t c = 0; c < nv; ++c) _mm256_storeu_ps(out + d0 + 8 * c, _mm256_mul_ps(acc[c], _mm256_set1_ps(inv)));
   }
@@ -226,14 +240,16 @@ __attribute__((target("avx512f"))) void values_avx512(const Row* rows, const KvH
     n_min = std::min(n_min, rows[r].n);
     n_max = std::max(n_max, rows[r].n);
   }
-  for (size_t j = 0; j < n_max; ++j) {
-    const uint16_t* v = kv.values + j * kv.value_stride;
-    __m512 vv[NV];
-    for (size_t c = 0; c < NV; ++c) vv[c] = load16h(v + 16 * c);
-    for (int r = 0; r < R; ++r) {
-      if (j >= n_min && j >= rows[r].n) continue;
-      const __m512 w = _mm512_set1_ps(e[r][j]);
-      for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(w, vv[c], acc[r][c]);
+  for (size_t j0 = 0; j0 < n_max; j0 += kKvPage) {  // a page at a time: value rows hd apart
+    const uint16_t* v = kv.value(j0);
+    for (size_t j = j0; j < std::min(n_max, j0 + kKvPage); ++j, v += kv.hd) {
+      __m512 vv[NV];
+      for (size_t c = 0; c < NV; ++c) vv[c] = load16h(v + 16 * c);
+      for (int r = 0; r < R; ++r) {
+        if (j >= n_min && j >= rows[r].n) continue;
+        const __m512 w = _mm512_set1_ps(e[r][j]);
+        for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(w, vv[c], acc[r][c]);
+      }
     }
   }
   for (int r = 0; r < R; ++r)
@@ -300,8 +316,8 @@ std::vector<std::pair<size_t, size_t>> runs_of(std::span<const AttentionJob> job
   for (size_t i = 0; i < jobs.size();) {
     const AttentionJob& first = jobs[i];
     size_t e = i + 1;
-    while (e < jobs.size() && e - i < max_tokens && jobs[e].keys == first.keys && jobs[e].values == first.values &&
-           jobs[e].n_keys >= first.n_keys && jobs[e].n_keys < first.n_keys + kKeyBlock)
+    while (e < jobs.size() && e - i < max_tokens && jobs[e].pages == first.pages && jobs[e].n_keys >= first.n_keys &&
+           jobs[e].n_keys < first.n_keys + kKeyBlock)
       ++e;
     runs.emplace_back(i, e);
     i = e;
@@ -312,7 +328,7 @@ std::vector<std::pair<size_t, size_t>> runs_of(std::span<const AttentionJob> job
 }  // namespace
 
 void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd, int threads) {
-  const size_t group = n_head / n_kv_head, kv_dim = n_kv_head * hd;
+  const size_t group = n_head / n_kv_head;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const auto runs = runs_of(jobs, group);
   parallel_for_each(threads, runs.size() * n_kv_head, [&](size_t wi) {
@@ -327,8 +343,7 @@ void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_he
       for (size_t h = g * group; h < (g + 1) * group; ++h)
         scratch.rows.push_back({job.q + h * hd, job.out + h * hd, nullptr, job.n_keys, 0.0f, 0.0f});
     }
-    const AttentionJob& job = jobs[begin];
-    const KvHead kv{job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, job.values + g * hd, kv_dim, n_max, hd};
+    const KvHead kv{jobs[begin].pages, g, n_max, hd};
     attend_rows(kv, scale, scratch);
   });
 }

@@ -323,9 +323,10 @@ class CpuBackend final : public HostBackend {
     for (size_t t = 0; t < writes.size(); ++t) {
       const KvWrite& w = writes[t];
       fp32_to_fp16(k + t * kv_dim, key.data(), kv_dim);
-      for (size_t h = 0; h < n_kv_head; ++h)
-        for (size_t d = 0; d < hd; ++d) w.keys[key_index(w.pos, h, d, n_kv_head, hd)] = key[h * hd + d];
-      fp32_to_fp16(v + t * kv_dim, w.values + w.pos * kv_dim, kv_dim);
+      for (size_t h = 0; h < n_kv_head; ++h) {
+        for (size_t d = 0; d < hd; ++d) w.keys[key_index(w.pos, h, d, hd)] = key[h * hd + d];
+        fp32_to_fp16(v + t * kv_dim + h * hd, w.values + value_index(w.pos, h, 0, hd), hd);
+      }
     }
   }
 

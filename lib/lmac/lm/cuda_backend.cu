@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "lmac/common/error.hpp"
@@ -141,8 +142,8 @@ __global__ void k_store_kv(const KvWrite* writes, size_t n, const float* k, cons
   if (i >= n * kv_dim) return;
   const KvWrite w = writes[i / kv_dim];
   const size_t c = i % kv_dim, h = c / hd, d = c % hd;
-  w.keys[((w.pos / kKeyBlock * n_kv_head + h) * hd + d) * kKeyBlock + w.pos % kKeyBlock] = km::float_to_half(k[i]);
-  w.values[w.pos * kv_dim + c] = km::float_to_half(v[i]);
+  w.keys[key_index(w.pos, h, d, hd)] = km::float_to_half(k[i]);
+  w.values[value_index(w.pos, h, d, hd)] = km::float_to_half(v[i]);
 }
 
 // op over every thread's `mine`, by a tree in shared `part` (one slot a thread); every
@@ -171,8 +172,8 @@ struct AttentionTask {
   AttentionJob job;
   size_t scores_at;  // where its heads' scores start in the scores block
 };
-__global__ void __launch_bounds__(kAttnThreads) k_attention(const AttentionTask* tasks, size_t n_head, size_t group,
-                                                            size_t hd, size_t kv_dim, float scale, float* scores) {
+__global__ void __launch_bounds__(kAttnThreads)
+    k_attention(const AttentionTask* tasks, size_t n_head, size_t group, size_t hd, float scale, float* scores) {
   const size_t th = blockIdx.x, h = th % n_head, g = h / group, tid = threadIdx.x;
   const AttentionJob job = tasks[th / n_head].job;
   const size_t n = job.n_keys;
@@ -180,7 +181,7 @@ __global__ void __launch_bounds__(kAttnThreads) k_attention(const AttentionTask*
   __shared__ float part[kAttnThreads];
   float m = -km::kInf;
   for (size_t j = tid; j < n; j += kAttnThreads) {
-    p[j] = km::attn_score(job.q + h * hd, job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, j, hd, scale);
+    p[j] = km::attn_score(job.q + h * hd, km::attn_key(job.pages, j, g, hd), hd, scale);
     m = km::attn_max(m, p[j]);
   }
   const float mx = block_tree<kAttnThreads>(part, m, max_of);
@@ -191,8 +192,7 @@ __global__ void __launch_bounds__(kAttnThreads) k_attention(const AttentionTask*
   __syncthreads();
   if (tid == 0) inv = km::div(1.0f, km::reduce16(lanes));
   __syncthreads();
-  for (size_t d = tid; d < hd; d += kAttnThreads)
-    job.out[h * hd + d] = km::attn_value(p, n, job.values + g * hd, kv_dim, d, inv);
+  for (size_t d = tid; d < hd; d += kAttnThreads) job.out[h * hd + d] = km::attn_value(p, n, job.pages, g, hd, d, inv);
 }
 
 // §4 for one row of logits a block: the maximum by a tree, the weights over threads,
@@ -444,13 +444,31 @@ class CudaBackend final : public Backend {
   }
 
   void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd) override {
+    // Each page list once (a prefill's tokens share their sequence's), as long as its
+    // longest reader needs; the tasks point at the lists' device copies.
+    page_lists_.clear();
+    for (const AttentionJob& j : jobs) {
+      size_t& need = page_lists_[j.pages];
+      need = std::max(need, (j.n_keys + kKvPage - 1) / kKvPage);
+    }
+    pages_.clear();
+    for (auto& [list, need] : page_lists_) {
+      const size_t at = pages_.size();
+      pages_.insert(pages_.end(), list, list + need);
+      need = at;
+    }
+    stage_room(staged_bytes<KvPage>(pages_.size()) + staged_bytes<AttentionTask>(jobs.size()));
+    const KvPage* d_pages = stage(std::span<const KvPage>(pages_));
     tasks_.resize(jobs.size());
     size_t total = 0;
-    for (size_t t = 0; t < jobs.size(); ++t) tasks_[t] = {jobs[t], total}, total += jobs[t].n_keys * n_head;
+    for (size_t t = 0; t < jobs.size(); ++t) {
+      tasks_[t] = {jobs[t], total};
+      tasks_[t].job.pages = d_pages + page_lists_[jobs[t].pages];
+      total += jobs[t].n_keys * n_head;
+    }
     float* scores = grow<float>(scores_, total);
     k_attention<<<static_cast<unsigned>(jobs.size() * n_head), kAttnThreads>>>(
-        stage(std::span<const AttentionTask>(tasks_)), n_head, n_head / n_kv_head, hd, n_kv_head * hd,
-        km::attn_scale(hd), scores);
+        stage(std::span<const AttentionTask>(tasks_)), n_head, n_head / n_kv_head, hd, km::attn_scale(hd), scores);
     launched("attention");
   }
 
@@ -603,18 +621,26 @@ class CudaBackend final : public Backend {
   // the one stream, and a region is written again only after the device has caught up
   // (a synchronization when the ring wraps), so operations no longer wait for the GPU.
   template <typename T>
-  const T* stage(std::span<const T> v) {
-    const size_t bytes = v.size() * sizeof(T), step = (bytes + 255) / 256 * 256;
-    if (ring_used_ + step > ring_.bytes) {
-      check(cudaDeviceSynchronize(), "synchronizing");
-      ring_used_ = 0;
-      if (step > ring_.bytes) {
-        cudaFreeHost(ring_host_);
-        ring_host_ = nullptr;
-        grow<uint8_t>(ring_, std::max<size_t>({step, 2 * ring_.bytes, size_t{1} << 20}));
-        check(cudaMallocHost(&ring_host_, ring_.bytes), "allocating pinned host memory");
-      }
+  static size_t staged_bytes(size_t n) {
+    return (n * sizeof(T) + 255) / 256 * 256;
+  }
+  // Room for `bytes` of lists in the ring without wrapping, so that lists staged
+  // together for one kernel are all still there when it runs.
+  void stage_room(size_t bytes) {
+    if (ring_used_ + bytes <= ring_.bytes) return;
+    check(cudaDeviceSynchronize(), "synchronizing");
+    ring_used_ = 0;
+    if (bytes > ring_.bytes) {
+      cudaFreeHost(ring_host_);
+      ring_host_ = nullptr;
+      grow<uint8_t>(ring_, std::max<size_t>({bytes, 2 * ring_.bytes, size_t{1} << 20}));
+      check(cudaMallocHost(&ring_host_, ring_.bytes), "allocating pinned host memory");
     }
+  }
+  template <typename T>
+  const T* stage(std::span<const T> v) {
+    const size_t bytes = v.size() * sizeof(T), step = staged_bytes<T>(v.size());
+    stage_room(step);
     auto* h = static_cast<uint8_t*>(ring_host_) + ring_used_;
     auto* d = static_cast<uint8_t*>(ring_.p) + ring_used_;
     ring_used_ += step;
@@ -635,6 +661,8 @@ class CudaBackend final : public Backend {
   Scratch ring_, xh_, xl_, xd_, scores_, scale_, exp_weights_, freq_, totals_, intervals_, symbols_;
   void* ring_host_ = nullptr;
   std::vector<AttentionTask> tasks_;
+  std::unordered_map<const KvPage*, size_t> page_lists_;  // host list: pages it needs, then where its copy starts
+  std::vector<KvPage> pages_;
   size_t forced_token_tiles_ = 0;  // 0: chosen by the shape
   size_t ring_used_ = 0;
 };

@@ -79,15 +79,15 @@ class GridBackend final : public HostBackend {
     for (size_t i = 0; i < writes.size() * kv_dim; ++i) {
       const KvWrite& w = writes[i / kv_dim];
       const size_t c = i % kv_dim;
-      w.keys[key_index(w.pos, c / hd, c % hd, n_kv_head, hd)] = km::float_to_half(k[i]);
-      w.values[w.pos * kv_dim + c] = km::float_to_half(v[i]);
+      w.keys[key_index(w.pos, c / hd, c % hd, hd)] = km::float_to_half(k[i]);
+      w.values[value_index(w.pos, c / hd, c % hd, hd)] = km::float_to_half(v[i]);
     }
   }
 
   // Three grids, as on the GPU: scores per (token, head, key), softmax per (token,
   // head), weighted values per (token, head, dimension).
   void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_head, size_t hd) override {
-    const size_t group = n_head / n_kv_head, kv_dim = n_kv_head * hd;
+    const size_t group = n_head / n_kv_head;
     const float scale = km::attn_scale(hd);
     std::vector<size_t> at(jobs.size() + 1, 0);  // where each job's scores start
     for (size_t t = 0; t < jobs.size(); ++t) at[t + 1] = at[t] + jobs[t].n_keys * n_head;
@@ -98,10 +98,9 @@ class GridBackend final : public HostBackend {
       const size_t h = th % n_head, g = h / group, n = job.n_keys;
       float* p = &p_[at[th / n_head] + h * n];
       for (size_t j = 0; j < n; ++j)
-        p[j] = km::attn_score(job.q + h * hd, job.keys + g * hd * kKeyBlock, kv_dim * kKeyBlock, j, hd, scale);
+        p[j] = km::attn_score(job.q + h * hd, km::attn_key(job.pages, j, g, hd), hd, scale);
       inv_[th] = km::attn_softmax(p, n);
-      for (size_t d = 0; d < hd; ++d)
-        job.out[h * hd + d] = km::attn_value(p, n, job.values + g * hd, kv_dim, d, inv_[th]);
+      for (size_t d = 0; d < hd; ++d) job.out[h * hd + d] = km::attn_value(p, n, job.pages, g, hd, d, inv_[th]);
     });
   }
 

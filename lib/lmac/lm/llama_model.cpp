@@ -174,19 +174,14 @@ size_t LlamaSession::length(uint32_t seq) const {
 
 size_t LlamaSession::kv_bytes() const {
   size_t b = 0;
-  auto add = [&](const Cache& c) {
-    for (size_t l = 0; l < c.k.size(); ++l) b += c.k[l].bytes() + c.v[l].bytes();
-  };
-  for (const auto& [id, c] : caches_) add(c);
-  for (const Cache& c : spare_) add(c);
+  for (const Buffer& g : groups_) b += g.bytes();
   return b;
 }
 
 void LlamaSession::drop(uint32_t seq) {
   auto it = caches_.find(seq);
   if (it == caches_.end()) return;
-  it->second.n_pos = 0;
-  spare_.push_back(std::move(it->second));
+  free_.insert(free_.end(), it->second.groups.begin(), it->second.groups.end());
   caches_.erase(it);
 }
 
@@ -203,26 +198,46 @@ void LlamaSession::grow_rope_table(size_t n_pos) {
   backend_->upload(rope_table_.as<void>(), rope_cs_.data(), rope_cs_.size() * sizeof(float));
 }
 
-// Room for n_pos positions in every layer of a cache; grown geometrically (whole key
-// blocks), the `filled` positions so far copied over (their places do not depend on the
-// capacity).
-void LlamaSession::reserve(Cache& cc, size_t filled, size_t n_pos) {
+// A page group: every layer's page, keys then values, layer after layer.
+KvPage LlamaSession::page(uint32_t g, size_t l) const {
   const LlamaConfig& c = model_.config();
-  if (n_pos <= cc.capacity) return;
-  const size_t kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
-  const size_t cap = key_cache_elems(std::max(n_pos, std::min<size_t>(2 * cc.capacity, c.n_ctx)), 1);
-  cc.k.resize(c.n_layer);
-  cc.v.resize(c.n_layer);
-  for (uint32_t l = 0; l < c.n_layer; ++l) {
-    Buffer k(*backend_, key_cache_elems(cap, kv_dim) * sizeof(uint16_t)), v(*backend_, cap * kv_dim * sizeof(uint16_t));
-    if (filled > 0) {
-      backend_->copy(k.as<void>(), cc.k[l].as<void>(), key_cache_elems(filled, kv_dim) * sizeof(uint16_t));
-      backend_->copy(v.as<void>(), cc.v[l].as<void>(), filled * kv_dim * sizeof(uint16_t));
+  const size_t page_elems = kKvPage * c.n_head_kv * c.head_dim;
+  uint16_t* keys = groups_[g].as<uint16_t>() + 2 * l * page_elems;
+  return {keys, keys + page_elems};
+}
+
+// Page groups for every position a cache holds; nothing already there moves.
+void LlamaSession::reserve(Cache& cc) {
+  const LlamaConfig& c = model_.config();
+  const size_t group_bytes = size_t{2} * c.n_layer * kKvPage * c.n_head_kv * c.head_dim * sizeof(uint16_t);
+  while (cc.groups.size() * kKvPage < cc.n_pos) {
+    if (free_.empty()) {
+      free_.push_back(static_cast<uint32_t>(groups_.size()));
+      groups_.emplace_back(*backend_, group_bytes);
     }
-    cc.k[l] = std::move(k);
-    cc.v[l] = std::move(v);
+    cc.groups.push_back(free_.back());
+    free_.pop_back();
   }
-  cc.capacity = cap;
+}
+
+// Every layer's page list of each sequence in the batch, once per sequence (its tokens'
+// attention jobs share it): s.pages[l * pages_per_pass_ + s.table[t] ...] for token t.
+void LlamaSession::list_pages() {
+  Scratch& s = s_;
+  const size_t n = s.cache.size(), n_layer = model_.config().n_layer;
+  s.table.resize(n);
+  std::unordered_map<const Cache*, size_t> at;
+  size_t total = 0;
+  for (size_t t = 0; t < n; ++t) {
+    auto [it, fresh] = at.try_emplace(s.cache[t], total);
+    if (fresh) total += s.cache[t]->groups.size();
+    s.table[t] = it->second;
+  }
+  pages_per_pass_ = total;
+  s.pages.resize(n_layer * total);
+  for (const auto& [cache, first] : at)
+    for (size_t l = 0; l < n_layer; ++l)
+      for (size_t i = 0; i < cache->groups.size(); ++i) s.pages[l * total + first + i] = page(cache->groups[i], l);
 }
 
 float* LlamaSession::scratch(Buffer& b, size_t floats) {
@@ -242,20 +257,15 @@ void LlamaSession::place(std::span<const BatchToken> batch) {
   s.cache.resize(n);
   size_t max_pos = 0;
   for (size_t t = 0; t < n; ++t) {
-    auto [it, fresh] = caches_.try_emplace(batch[t].seq);
-    Cache& cc = it->second;
-    if (fresh && !spare_.empty()) {
-      cc = std::move(spare_.back());
-      spare_.pop_back();
-    }
+    Cache& cc = caches_[batch[t].seq];
     if (cc.n_pos >= c.n_ctx) fail(fmt::format("sequence longer than the model's context of {} tokens", c.n_ctx));
     s.pos[t] = static_cast<int32_t>(cc.n_pos++);
     s.ids[t] = batch[t].token;
     s.cache[t] = &cc;
     max_pos = std::max(max_pos, cc.n_pos);
   }
-  // Once per cache, at its first token in the batch (whose position is what it held).
-  for (size_t t = 0; t < n; ++t) reserve(*s.cache[t], static_cast<size_t>(s.pos[t]), s.cache[t]->n_pos);
+  for (Cache* cc : s.cache) reserve(*cc);
+  list_pages();
   grow_rope_table(max_pos);
 }
 
@@ -294,16 +304,18 @@ const float* LlamaSession::run(std::span<const BatchToken> batch, std::span<cons
     be.matmul(L.wv, xb, n, v, {});
     be.rope(q, n, c.n_head, hd, c.rot_dim, s.pos, rope);
     be.rope(k, n, c.n_head_kv, hd, c.rot_dim, s.pos, rope);
+    const KvPage* pages = &s.pages[l * pages_per_pass_];
     s.writes.resize(n);
-    for (size_t t = 0; t < n; ++t)
-      s.writes[t] = {s.cache[t]->k[l].as<uint16_t>(), s.cache[t]->v[l].as<uint16_t>(), static_cast<size_t>(s.pos[t])};
+    for (size_t t = 0; t < n; ++t) {
+      const KvPage& p = pages[s.table[t] + static_cast<size_t>(s.pos[t]) / kKvPage];
+      s.writes[t] = {p.keys, p.values, static_cast<size_t>(s.pos[t]) % kKvPage};
+    }
     be.store_kv(s.writes, k, v, c.n_head_kv, hd);
     // Every token reads its keys from the cache, so a prefill reduces over exactly
     // what a later one-token step would see.
     s.jobs.resize(n);
     for (size_t t = 0; t < n; ++t)
-      s.jobs[t] = {&q[t * q_dim], s.writes[t].keys, s.writes[t].values, static_cast<size_t>(s.pos[t]) + 1,
-                   &att[t * q_dim]};
+      s.jobs[t] = {&q[t * q_dim], pages + s.table[t], static_cast<size_t>(s.pos[t]) + 1, &att[t * q_dim]};
     be.attention(s.jobs, c.n_head, c.n_head_kv, hd);
     be.matmul(L.wo, att, n, xb, {});
     be.add(x, xb, n * dim);

@@ -74,8 +74,10 @@ struct BatchToken {
   bool logits = true;  // whether this token's logits are wanted
 };
 
-// Runs the model over batches on one backend; holds one KV cache (K and V per layer in
-// IEEE half, in the backend's memory, grown as the sequence grows) per live sequence.
+// Runs the model over batches on one backend; holds one KV cache per live sequence: a
+// list of page groups (each holding kKvPage positions of every layer's keys and values
+// in IEEE half, in the backend's memory), taken as the sequence grows from a pool that
+// dropped sequences return their groups to.
 class LlamaSession {
  public:
   // Hands the model's weights to the backend (an upload for a GPU).
@@ -88,7 +90,7 @@ class LlamaSession {
   // The same pass with the logits left in the backend's memory (for its `intervals` and
   // `search`), valid until the next pass; null when no token wants logits.
   const float* forward_kept(std::span<const BatchToken> batch, std::span<const int32_t> out_rows);
-  // Ends a sequence; its cache memory is kept for the next new sequence (a codec runs
+  // Ends a sequence; its pages go back to the pool for the next sequences (a codec runs
   // one short sequence per chunk, and fresh pages cost more than the work on them).
   void drop(uint32_t seq);
   size_t length(uint32_t seq) const;
@@ -98,8 +100,8 @@ class LlamaSession {
 
  private:
   struct Cache {
-    std::vector<Buffer> k, v;  // per layer, IEEE half: keys in blocks (key_index), values n_pos x kv_dim
-    size_t n_pos = 0, capacity = 0;
+    std::vector<uint32_t> groups;  // page group i holds positions i * kKvPage ...
+    size_t n_pos = 0;
   };
   // The model's tensors as the backend holds them.
   struct Weights {
@@ -113,6 +115,8 @@ class LlamaSession {
     Buffer x, xb, q, k, v, att, gate, up, hb, out_x, logits;
     std::vector<int32_t> pos, ids, out_tokens;
     std::vector<Cache*> cache;
+    std::vector<size_t> table;  // where token t's sequence's page list starts in a layer's
+    std::vector<KvPage> pages;  // page lists, layer after layer
     std::vector<KvWrite> writes;
     std::vector<AttentionJob> jobs;
   };
@@ -120,7 +124,10 @@ class LlamaSession {
   // The pass; returns the logits in the backend's memory (host_out when the backend's
   // memory is the host's and host_out is given), or null when none are wanted.
   const float* run(std::span<const BatchToken> batch, std::span<const int32_t> out_rows, float* host_out);
-  void reserve(Cache& cache, size_t filled, size_t n_pos);
+  void reserve(Cache& cache);
+  void list_pages();
+  // Layer l's page in page group g.
+  KvPage page(uint32_t g, size_t l) const;
   float* scratch(Buffer& b, size_t floats);
   void grow_rope_table(size_t n_pos);
 
@@ -128,7 +135,9 @@ class LlamaSession {
   std::unique_ptr<Backend> backend_;
   Weights w_;
   std::unordered_map<uint32_t, Cache> caches_;
-  std::vector<Cache> spare_;  // dropped caches, at most as many as were ever live at once
+  std::vector<Buffer> groups_;  // the pool's page groups
+  std::vector<uint32_t> free_;  // groups no sequence holds
+  size_t pages_per_pass_ = 0;   // entries of one layer in Scratch::pages
   Scratch s_;
   std::vector<float> rope_cs_;  // cos, sin of every rotated pair, per position seen so far
   Buffer rope_table_;           // rope_cs_ in the backend's memory

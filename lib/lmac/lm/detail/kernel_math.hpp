@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "lmac/lm/backend.hpp"
+
 #if defined(__CUDACC__)
 #define LMAC_HD __host__ __device__ inline
 #else
@@ -167,12 +169,14 @@ LMAC_HD void rope_pair(float* v, float c, float s) {
   v[1] = add(mul(x0, s), mul(x1, c));
 }
 
-// ---- §2.7, for one query head over the keys of one KV head: keys at block 0 of the
-// head (block b at keys + b * block_stride), values at position 0 of the head.
-LMAC_HD float attn_score(const float* q, const uint16_t* keys, size_t block_stride, size_t j, size_t hd, float scale) {
-  const uint16_t* k = keys + j / 16 * block_stride + j % 16;
+// ---- §2.7, for one query head over the keys of KV head g, in a paged cache (KvPage):
+// key j's dimension 0 (dimension d at + d * kKeyBlock), and the score.
+LMAC_HD const uint16_t* attn_key(const KvPage* pages, size_t j, size_t g, size_t hd) {
+  return pages[j / kKvPage].keys + key_index(j % kKvPage, g, 0, hd);
+}
+LMAC_HD float attn_score(const float* q, const uint16_t* k, size_t hd, float scale) {
   float s = 0.0f;
-  for (size_t d = 0; d < hd; ++d) s = fma(q[d], half_to_float(k[d * 16]), s);
+  for (size_t d = 0; d < hd; ++d) s = fma(q[d], half_to_float(k[d * kKeyBlock]), s);
   return mul(s, scale);
 }
 
@@ -197,9 +201,11 @@ LMAC_HD float attn_softmax(float* p, size_t n) {
   return div(1.0f, reduce16(lanes));
 }
 
-LMAC_HD float attn_value(const float* e, size_t n, const uint16_t* values, size_t value_stride, size_t d, float inv) {
+// Dimension d of KV head g's weighted values.
+LMAC_HD float attn_value(const float* e, size_t n, const KvPage* pages, size_t g, size_t hd, size_t d, float inv) {
   float o = 0.0f;
-  for (size_t j = 0; j < n; ++j) o = fma(e[j], half_to_float(values[j * value_stride + d]), o);
+  for (size_t j = 0; j < n; ++j)
+    o = fma(e[j], half_to_float(pages[j / kKvPage].values[value_index(j % kKvPage, g, d, hd)]), o);
   return mul(o, inv);
 }
 
