@@ -280,7 +280,7 @@ void add_model_commands(CLI::App& app) {
               rss, file_mb, kv_mb, k.kv_bytes_per_token(), rss - file_mb - kv_mb);
         else  // the weights and caches live in the device's memory
           fmt::print(
-              "device memory: model {:.1f} MB (Q8_0 repacked, other types as float32) + KV cache {:.1f} MB (f16, "
+              "device memory: model {:.1f} MB (as stored; Q8_0 as int8 and scale planes) + KV cache {:.1f} MB (f16, "
               "{} bytes per token); host peak RSS {:.1f} MB\n",
               file_mb, kv_mb, k.kv_bytes_per_token(), rss);
         j["peak_rss_mb"] = rss;

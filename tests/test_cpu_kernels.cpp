@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lmac/lm/backend.hpp"
+#include "lmac/lm/backend_check.hpp"
 
 namespace lmac {
 namespace {
@@ -145,57 +146,6 @@ std::vector<uint32_t> canonical_bits(const std::vector<float>& v) {
     std::memcpy(&b[i], &v[i], 4);
     if (std::isnan(v[i])) b[i] = 0x7FC00000u;
   }
-  return b;
-}
-
-// Random blocks of a type: every quant pattern possible, its fp16 scales (at these byte
-// offsets of a block) finite and moderate; F16/BF16/F32 rows are random floats.
-std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols, std::mt19937& rng) {
-  const auto& info = ggml_type_info(type);
-  std::vector<uint8_t> b(rows * ggml_row_bytes(type, cols));
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  auto put16 = [&](size_t at, uint16_t v) {
-    b[at] = static_cast<uint8_t>(v), b[at + 1] = static_cast<uint8_t>(v >> 8);
-  };
-  if (type == GgmlType::F32) {
-    for (size_t i = 0; i < b.size(); i += 4) {
-      const float f = u(rng);
-      std::memcpy(&b[i], &f, 4);
-    }
-    return b;
-  }
-  if (type == GgmlType::F16 || type == GgmlType::BF16) {
-    for (size_t i = 0; i < b.size(); i += 2) {
-      const float f = u(rng);
-      uint32_t bits;
-      std::memcpy(&bits, &f, 4);
-      put16(i, type == GgmlType::F16 ? fp32_to_fp16(f) : static_cast<uint16_t>(bits >> 16));
-    }
-    return b;
-  }
-  std::vector<size_t> halves;
-  switch (type) {
-    case GgmlType::Q4_1:
-    case GgmlType::Q5_1:
-    case GgmlType::Q4_K:
-    case GgmlType::Q5_K:
-      halves = {0, 2};
-      break;
-    case GgmlType::Q2_K:
-      halves = {80, 82};
-      break;
-    case GgmlType::Q3_K:
-      halves = {108};
-      break;
-    case GgmlType::Q6_K:
-      halves = {208};
-      break;
-    default:
-      halves = {0};  // Q4_0, Q5_0, Q8_0
-  }
-  for (auto& x : b) x = static_cast<uint8_t>(rng());
-  for (size_t blk = 0; blk < b.size(); blk += info.block_bytes)
-    for (size_t h : halves) put16(blk + h, static_cast<uint16_t>(0x1800 + rng() % 0x1000));  // about 2^-9 .. 2^-5
   return b;
 }
 

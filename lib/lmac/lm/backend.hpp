@@ -44,10 +44,6 @@ struct Matrix {
   }
 };
 
-// All of w dequantized to float32, row after row (the CPU's own dequantizers): what
-// backends without a kernel for w's block type compute on.
-std::vector<float> dequantize_matrix(const Matrix& w);
-
 // The KV cache holds IEEE half values (rounded to nearest even when stored; revision 4),
 // in pages of kKvPage positions: a sequence's cache for one layer is a list of pages,
 // page i holding positions i * kKvPage ... (i + 1) * kKvPage - 1, so that a cache grows
@@ -108,8 +104,9 @@ class Backend {
   virtual void synchronize() {}
   // The weights in the backend's memory and layout; called once per tensor of a
   // session. The CPU computes on the mapped file (Q8_0 also repacked for its VNNI
-  // kernel, shared between sessions); CUDA uploads (Q8_0 as stored, other types
-  // dequantized to float32, the exact values the CPU's dot16 reads).
+  // kernel, shared between sessions); CUDA uploads (Q8_0 repacked into an int8 and a
+  // scale plane, other types as stored: its kernels read each value from the blocks,
+  // the bits the CPU's dequantizers give).
   // `use`: whether matmul will read w (or only get_rows, which reads the stored rows).
   virtual Matrix weights(const Matrix& w, WeightUse use) = 0;
   virtual const float* weights(const float* v, size_t n) = 0;

@@ -84,20 +84,9 @@ std::vector<uint8_t> q8_matrix(std::mt19937& rng, size_t rows, size_t cols) {
 }
 
 void check_matmul(Pair& p, std::mt19937& rng, GgmlType type, size_t n, std::vector<BackendCheck>& out) {
-  const size_t rows = 45, cols = 256;  // rows: two whole tiles of 16 and a partial one
-  std::vector<uint8_t> raw;
-  if (type == GgmlType::Q8_0) {
-    raw = q8_matrix(rng, rows, cols);
-  } else {
-    raw.resize(rows * ggml_row_bytes(type, cols));
-    for (size_t r = 0; r < rows; ++r) {  // valid rows of the type: quantize-free random bytes for F16
-      const std::vector<float> f = hard_floats(rng, cols, 0.5f);
-      for (size_t i = 0; i < cols; ++i) {
-        const uint16_t h = fp32_to_fp16(f[i]);
-        std::memcpy(&raw[r * cols * 2 + i * 2], &h, 2);
-      }
-    }
-  }
+  const size_t rows = 45, cols = 512;  // rows: two whole tiles of 16 and a partial one; two super-blocks
+  const std::vector<uint8_t> raw =
+      type == GgmlType::Q8_0 ? q8_matrix(rng, rows, cols) : random_blocks(type, rows, cols, rng);
   const Matrix host{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};
   const Matrix wa = p.a.weights(host, WeightUse::Products), wb = p.b.weights(host, WeightUse::Products);
   std::vector<float> xs = hard_floats(rng, n * cols);
@@ -221,13 +210,64 @@ void check_frequencies(Pair& p, std::mt19937& rng, size_t rows, size_t vocab, in
 
 }  // namespace
 
+std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols, std::mt19937& rng) {
+  const auto& info = ggml_type_info(type);
+  std::vector<uint8_t> b(rows * ggml_row_bytes(type, cols));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  auto put16 = [&](size_t at, uint16_t v) {
+    b[at] = static_cast<uint8_t>(v), b[at + 1] = static_cast<uint8_t>(v >> 8);
+  };
+  if (type == GgmlType::F32) {
+    for (size_t i = 0; i < b.size(); i += 4) {
+      const float f = u(rng);
+      std::memcpy(&b[i], &f, 4);
+    }
+    return b;
+  }
+  if (type == GgmlType::F16 || type == GgmlType::BF16) {
+    for (size_t i = 0; i < b.size(); i += 2) {
+      const float f = u(rng);
+      uint32_t bits;
+      std::memcpy(&bits, &f, 4);
+      put16(i, type == GgmlType::F16 ? fp32_to_fp16(f) : static_cast<uint16_t>(bits >> 16));
+    }
+    return b;
+  }
+  std::vector<size_t> halves;
+  switch (type) {
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_1:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+      halves = {0, 2};
+      break;
+    case GgmlType::Q2_K:
+      halves = {80, 82};
+      break;
+    case GgmlType::Q3_K:
+      halves = {108};
+      break;
+    case GgmlType::Q6_K:
+      halves = {208};
+      break;
+    default:
+      halves = {0};  // Q4_0, Q5_0, Q8_0
+  }
+  for (auto& x : b) x = static_cast<uint8_t>(rng());
+  for (size_t blk = 0; blk < b.size(); blk += info.block_bytes)
+    for (size_t h : halves) put16(blk + h, static_cast<uint16_t>(0x1800 + rng() % 0x1000));  // about 2^-9 .. 2^-5
+  return b;
+}
+
 std::vector<BackendCheck> compare_backends(Backend& reference, Backend& candidate, uint32_t seed) {
   std::mt19937 rng(seed);
   Pair p{reference, candidate, {}};
   std::vector<BackendCheck> out;
   for (size_t n : {1, 3, 64}) {
-    check_matmul(p, rng, GgmlType::Q8_0, n, out);
-    check_matmul(p, rng, GgmlType::F16, n, out);
+    for (GgmlType type :
+         {GgmlType::Q8_0, GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+          GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
+      check_matmul(p, rng, type, n, out);
     check_elementwise(p, rng, n, out);
   }
   // Token counts that give the Q8_0 warps 2 and 4 token tiles, each with a partial one.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -20,5 +21,9 @@ struct BackendCheck {
 };
 
 std::vector<BackendCheck> compare_backends(Backend& reference, Backend& candidate, uint32_t seed = 1);
+
+// Random rows of a block type: every quant pattern possible, its fp16 scales finite and
+// moderate (about 2^-9 .. 2^-5); F16/BF16/F32 rows are random floats in [-1, 1].
+std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols, std::mt19937& rng);
 
 }  // namespace lmac

@@ -74,13 +74,6 @@ std::string selected_device() {
   }
 }
 
-std::vector<float> dequantize_matrix(const Matrix& w) {
-  std::vector<float> f(w.rows * w.cols);
-  const auto& info = ggml_type_info(w.type);
-  for (size_t r = 0; r < w.rows; ++r) info.dequantize(w.data + r * w.row_bytes, &f[r * w.cols], w.cols);
-  return f;
-}
-
 std::unique_ptr<Backend> make_backend(int threads) {
   selected_device();
   switch (g_device.kind) {

@@ -19,6 +19,7 @@
 
 #include "lmac/common/error.hpp"
 #include "lmac/lm/cuda_backend.hpp"
+#include "lmac/lm/detail/block_value.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
 #include "lmac/lm/detail/q8_mma.hpp"
 
@@ -72,33 +73,36 @@ __global__ void __launch_bounds__(32 * kQ8Warps)
 
 // dot16 on half-warps: thread l of 16 runs lane l's chain (i = l mod 16, increasing i)
 // for 4 weight rows x T tokens, then a butterfly adds the lanes: its steps (8, 4, 2, 1)
-// add the pairs of reduce16 (float addition commutes), so lane 0 holds reduce16.
-constexpr int kF32Rows = 4;
-template <int T>
-__global__ void __launch_bounds__(256)
-    k_f32_matmul(const float* w, size_t k, const int32_t* rows, size_t n_out, const float* x, size_t n, float* y) {
-  const size_t tiles = (n_out + kF32Rows - 1) / kF32Rows, hw = (blockIdx.x * size_t{blockDim.x} + threadIdx.x) / 16;
-  const size_t r0 = (hw < tiles ? hw : tiles - 1) * kF32Rows, t0 = blockIdx.y * size_t{T};
+// add the pairs of reduce16 (float addition commutes), so lane 0 holds reduce16. The
+// weights stay in their block format; each thread takes its values from the blocks
+// (lm/detail/block_value.hpp: the CPU dequantizers' bits).
+constexpr int kRows = 4;
+template <GgmlType W, int T>
+__global__ void __launch_bounds__(256) k_block_matmul(const uint8_t* w, size_t row_bytes, size_t k, const int32_t* rows,
+                                                      size_t n_out, const float* x, size_t n, float* y) {
+  const size_t tiles = (n_out + kRows - 1) / kRows, hw = (blockIdx.x * size_t{blockDim.x} + threadIdx.x) / 16;
+  const size_t r0 = (hw < tiles ? hw : tiles - 1) * kRows, t0 = blockIdx.y * size_t{T};
   const int l = static_cast<int>(threadIdx.x % 16);
-  const float *wr[kF32Rows], *xr[T];
+  const uint8_t* wr[kRows];
+  const float* xr[T];
 #pragma unroll
-  for (int r = 0; r < kF32Rows; ++r) wr[r] = w + km::q8_plane_row(rows, n_out, r0 + r) * k;
+  for (int r = 0; r < kRows; ++r) wr[r] = w + km::q8_plane_row(rows, n_out, r0 + r) * row_bytes;
 #pragma unroll
   for (int c = 0; c < T; ++c) xr[c] = x + (t0 + c < n ? t0 + c : n - 1) * k;
-  float acc[kF32Rows][T] = {};
+  float acc[kRows][T] = {};
   for (size_t i = l; i < k; i += 16) {
-    float wv[kF32Rows], xv[T];
+    float wv[kRows], xv[T];
 #pragma unroll
-    for (int r = 0; r < kF32Rows; ++r) wv[r] = wr[r][i];
+    for (int r = 0; r < kRows; ++r) wv[r] = km::block_value<W>(wr[r], i);
 #pragma unroll
     for (int c = 0; c < T; ++c) xv[c] = xr[c][i];
 #pragma unroll
-    for (int r = 0; r < kF32Rows; ++r)
+    for (int r = 0; r < kRows; ++r)
 #pragma unroll
       for (int c = 0; c < T; ++c) acc[r][c] = km::fma(wv[r], xv[c], acc[r][c]);
   }
 #pragma unroll
-  for (int r = 0; r < kF32Rows; ++r)
+  for (int r = 0; r < kRows; ++r)
 #pragma unroll
     for (int c = 0; c < T; ++c) {
       float v = acc[r][c];
@@ -107,14 +111,16 @@ __global__ void __launch_bounds__(256)
     }
 }
 
+template <GgmlType W>
 __global__ void k_get_rows(const uint8_t* w, size_t row_bytes, const float* q8_scales, size_t cols, const int32_t* ids,
                            size_t n, float* out) {
   const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
   if (i >= n * cols) return;
   const size_t r = static_cast<size_t>(ids[i / cols]);
-  out[i] = q8_scales != nullptr
-               ? km::q8_plane_value({reinterpret_cast<const int8_t*>(w), q8_scales, 0, cols}, r, i % cols)
-               : reinterpret_cast<const float*>(w + r * row_bytes)[i % cols];
+  if constexpr (W == GgmlType::Q8_0)
+    out[i] = km::q8_plane_value({reinterpret_cast<const int8_t*>(w), q8_scales, 0, cols}, r, i % cols);
+  else
+    out[i] = km::block_value<W>(w + r * row_bytes, i % cols);
 }
 
 __global__ void k_rms_scale(const float* x, size_t n, size_t dim, float eps, float* scale) {
@@ -405,12 +411,16 @@ class CudaBackend final : public Backend {
     const int32_t* drows = rows.empty() ? nullptr : stage(rows);
     if (w.type == GgmlType::Q8_0) {
       q8_matmul(w, x, n, y, drows, n_out);
-    } else if (n < 4) {
-      const dim3 grid(blocks_for((n_out + kF32Rows - 1) / kF32Rows * 16), static_cast<unsigned>(n));
-      k_f32_matmul<1><<<grid, kThreads>>>(reinterpret_cast<const float*>(w.data), w.cols, drows, n_out, x, n, y);
     } else {
-      const dim3 grid(blocks_for((n_out + kF32Rows - 1) / kF32Rows * 16), static_cast<unsigned>((n + 3) / 4));
-      k_f32_matmul<4><<<grid, kThreads>>>(reinterpret_cast<const float*>(w.data), w.cols, drows, n_out, x, n, y);
+      const unsigned token_groups = static_cast<unsigned>(n < 4 ? n : (n + 3) / 4);
+      const dim3 grid(blocks_for((n_out + kRows - 1) / kRows * 16), token_groups);
+      km::with_block_type(w.type, [&](auto tag) {
+        constexpr GgmlType W = decltype(tag)::value;
+        if (n < 4)
+          k_block_matmul<W, 1><<<grid, kThreads>>>(w.data, w.row_bytes, w.cols, drows, n_out, x, n, y);
+        else
+          k_block_matmul<W, 4><<<grid, kThreads>>>(w.data, w.row_bytes, w.cols, drows, n_out, x, n, y);
+      });
     }
     launched("matmul");
   }
@@ -418,9 +428,12 @@ class CudaBackend final : public Backend {
   void get_rows(const Matrix& w, std::span<const int32_t> ids, float* out) override {
     for (int32_t id : ids)
       if (id < 0 || static_cast<size_t>(id) >= w.rows) fail("token id outside the embedding");
-    const auto* scales = w.type == GgmlType::Q8_0 ? static_cast<const float*>(w.prepared) : nullptr;
-    k_get_rows<<<blocks_for(ids.size() * w.cols), kThreads>>>(w.data, w.row_bytes, scales, w.cols, stage(ids),
-                                                              ids.size(), out);
+    const auto* scales = static_cast<const float*>(w.prepared);
+    const int32_t* d_ids = stage(ids);
+    km::with_block_type(w.type, [&](auto tag) {
+      k_get_rows<decltype(tag)::value>
+          <<<blocks_for(ids.size() * w.cols), kThreads>>>(w.data, w.row_bytes, scales, w.cols, d_ids, ids.size(), out);
+    });
     launched("get_rows");
   }
 
@@ -532,15 +545,14 @@ class CudaBackend final : public Backend {
   }
 
   // w in the GPU's memory, its blocks added to `blocks`: Q8_0 as the two planes of
-  // lm/detail/q8_mma.hpp (quants in data, scales in prepared), F32 as stored, other types
-  // dequantized on the host by the CPU's own code (the floats its dot16 reads).
+  // lm/detail/q8_mma.hpp (quants in data, scales in prepared), other types as stored
+  // (the kernels read their values with lm/detail/block_value.hpp).
   Matrix upload_matrix(const Matrix& w, std::vector<void*>& blocks) {
     auto put = [&](const void* host, size_t bytes) {
       void* d = blocks.emplace_back(alloc(bytes));
       upload(d, host, bytes);
       return static_cast<const uint8_t*>(d);
     };
-    if (w.type == GgmlType::F32) return {w.type, w.rows, w.cols, put(w.data, w.bytes()), w.row_bytes, w.content_id};
     if (w.type == GgmlType::Q8_0) {
       std::vector<int8_t> q(w.rows * w.cols);
       std::vector<float> d(w.rows * (w.cols / 32));
@@ -548,9 +560,7 @@ class CudaBackend final : public Backend {
       const uint8_t* dq = put(q.data(), q.size());
       return {w.type, w.rows, w.cols, dq, w.cols, w.content_id, put(d.data(), d.size() * sizeof(float))};
     }
-    const std::vector<float> f = dequantize_matrix(w);
-    return {GgmlType::F32,          w.rows,      w.cols, put(f.data(), f.size() * sizeof(float)),
-            w.cols * sizeof(float), w.content_id};
+    return {w.type, w.rows, w.cols, put(w.data, w.bytes()), w.row_bytes, w.content_id};
   }
 
   void* own(size_t bytes) {

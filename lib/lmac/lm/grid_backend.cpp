@@ -2,8 +2,8 @@
 // the same grid of threads as its kernel and calls the same per-thread function of
 // lm/kernel_math.hpp, with the same weight layout (Q8_0 repacked into planes and
 // multiplied by whole warps with the tensor-core MMA emulated, lm/detail/q8_mma.hpp;
-// everything else dequantized to float32 once). Tests hold it bit for bit against the
-// CPU backend, which checks the GPU's order of arithmetic on machines without a GPU.
+// everything else read in its block format, value by value, lm/detail/block_value.hpp). Tests hold it bit for bit
+// against the CPU backend, which checks the GPU's order of arithmetic on machines without a GPU.
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -11,6 +11,7 @@
 
 #include "lmac/common/error.hpp"
 #include "lmac/common/parallel.hpp"
+#include "lmac/lm/detail/block_value.hpp"
 #include "lmac/lm/detail/host_backend.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
 #include "lmac/lm/detail/q8_mma.hpp"
@@ -32,18 +33,25 @@ class GridBackend final : public HostBackend {
       km::q8_repack(w.data, w.rows, w.cols, w.row_bytes, o.q.data(), o.d.data());
       return {w.type, w.rows, w.cols, reinterpret_cast<const uint8_t*>(o.q.data()), w.cols, w.content_id, o.d.data()};
     }
-    const std::vector<float>& f = owned_.emplace_back(dequantize_matrix(w));
-    return {GgmlType::F32, w.rows, w.cols, reinterpret_cast<const uint8_t*>(f.data()), w.cols * sizeof(float)};
+    return w;
   }
   using HostBackend::weights;
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size(), k = w.cols;
     if (w.type == GgmlType::Q8_0) return q8_matmul(planes(w), x, n, y, rows.empty() ? nullptr : rows.data(), n_out);
-    if (w.type != GgmlType::F32) fail("grid backend: weights were not prepared");
-    parallel_for(threads_, n * n_out, 64, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; ++i)
-        y[i] = km::dot16(reinterpret_cast<const float*>(w.product_row(rows, i % n_out)), x + i / n_out * k, k);
+    // The GPU's half-warps: lane l of dot16 over the row's values as block_value reads
+    // them, then the butterfly that adds reduce16's pairs.
+    km::with_block_type(w.type, [&](auto tag) {
+      parallel_for(threads_, n_out, 4, [&](size_t b, size_t e) {
+        thread_local std::vector<float> wr;
+        wr.resize(k);
+        for (size_t j = b; j < e; ++j) {
+          const uint8_t* row = w.product_row(rows, j);
+          for (size_t i = 0; i < k; ++i) wr[i] = km::block_value<decltype(tag)::value>(row, i);
+          for (size_t t = 0; t < n; ++t) y[t * n_out + j] = km::dot16(wr.data(), x + t * k, k);
+        }
+      });
     });
   }
 
@@ -53,7 +61,7 @@ class GridBackend final : public HostBackend {
     for (size_t i = 0; i < ids.size() * w.cols; ++i) {
       const size_t r = static_cast<size_t>(ids[i / w.cols]), c = i % w.cols;
       out[i] = w.type == GgmlType::Q8_0 ? km::q8_plane_value(planes(w), r, c)
-                                        : reinterpret_cast<const float*>(w.data + r * w.row_bytes)[c];
+                                        : km::block_value(w.type, w.data + r * w.row_bytes, c);
     }
   }
 
@@ -199,8 +207,7 @@ class GridBackend final : public HostBackend {
     });
   }
 
-  std::deque<std::vector<float>> owned_;  // dequantized weights
-  std::deque<Q8Owned> q8_owned_;          // repacked Q8_0 weights
+  std::deque<Q8Owned> q8_owned_;  // repacked Q8_0 weights
   std::vector<int8_t> xh_;
   std::vector<uint8_t> xl_;
   std::vector<float> xd_, p_, inv_, e_;

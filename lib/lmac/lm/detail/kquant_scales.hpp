@@ -7,7 +7,8 @@
 
 namespace lmac {
 
-inline void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+// constexpr: the GPU kernels call it too (nvcc --expt-relaxed-constexpr).
+constexpr void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
     *d = q[j] & 63;
     *m = q[j + 4] & 63;
