@@ -8,7 +8,8 @@
 #  3. GPU checks when the machine has one (lmac's CUDA backend built there for sm_90):
 #     every operation GPU == CPU bitwise (lmac check-device), the same .lmac bytes from the
 #     GPU as from the dev machine's CPU, GPU-made streams decoded by the CPU, and speed on
-#     the generated 1.1B TinyLlama-shaped and 7B Llama-2-shaped Q8_0 files;
+#     the generated 1.1B TinyLlama-shaped and 7B Llama-2-shaped Q8_0 files; streams of
+#     Q4_K and F16 models (weights kept in their block format) from the GPU and the CPU;
 #  4. CPU thread scaling of lmac and of llama.cpp's llama-bench built there (1-16 threads),
 #     bundled model and the generated 1.1B TinyLlama-shaped Q8_0 file.
 # Output: $OUT/check.log. (RPATH, not RUNPATH: libsndfile's own dependencies must come
@@ -93,6 +94,16 @@ if command -v nvidia-smi >/dev/null; then
   for nr in 2 8; do
     LMAC_CUDA_Q8_TOKEN_TILES=$nr timeout 60 $LMAC --device cuda bench /tmp/tl11.gguf --prefill 2048 --decode 16 \
       --batches 64 --reps 1 | sed "s/^/token tiles $nr: /"
+  done
+  stamp "GPU: weights in their block format (2-layer 1.1B-shaped Q4_K and F16): GPU stream == CPU stream"
+  for t in q4_k f16; do
+    build/dev/bench/lmac_make_model /tmp/tl_$t.gguf --shape tinyllama-1.1b $t 2
+    $GLMAC --device cuda compress -q -f -m /tmp/tl_$t.gguf --model-only xm/data/a8.wav -o $G/$t.gpu.lmac
+    timeout 120 $LMAC --device cpu compress -q -f -m /tmp/tl_$t.gguf --model-only xm/data/a8.wav -o $G/$t.cpu.lmac
+    cmp $G/$t.gpu.lmac $G/$t.cpu.lmac && echo "$t: GPU stream == CPU stream" || echo "$t: GPU/CPU stream MISMATCH"
+    timeout 60 $LMAC --device cuda bench /tmp/tl_$t.gguf --prefill 2048 --decode 16 --batches 1,64 --reps 1 |
+      sed "s/^/$t: /"
+    rm -f /tmp/tl_$t.gguf
   done
   stamp "GPU speed: 7B Llama-2-shaped Q8_0 (generated here), 2048-token chunks, 64 and 128 chunks decoding"
   build/dev/bench/lmac_make_model /tmp/l7b.gguf 4096 32 11008 32 32
