@@ -2,6 +2,7 @@
 // of model sizes that cannot ship (e.g. the 1.1B TinyLlama shape in Q8_0), and for the
 // conformance check against llama.cpp on the shapes users bring (the real widths and
 // head layouts of released models, with few layers).
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,12 +12,15 @@
 #include <string>
 
 #include "gguf_writer.hpp"
+#include "lmac/lm/ggml_types.hpp"
 #include "lmac/lm/gguf.hpp"
 
 namespace {
 
 using lmac::GgmlType;
 using lmac::test::TinyLlamaShape;
+
+constexpr const char* kTypes = "f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k";
 
 // Llama 3's rope_freqs factors (factor 32, low/high frequency factors 1 and 4, original
 // context 8192), from its published scaling rule, for head size `hd` and base 500000.
@@ -63,13 +67,14 @@ bool named_shape(const std::string& name, TinyLlamaShape& s, std::string& vocab)
 }
 
 GgmlType type_named(const std::string& t) {
-  if (t == "f16") return GgmlType::F16;
-  if (t == "q8_0") return GgmlType::Q8_0;
-  if (t == "q4_k") return GgmlType::Q4_K;
-  if (t == "q5_k") return GgmlType::Q5_K;
-  if (t == "q4_0") return GgmlType::Q4_0;
-  if (t == "q5_0") return GgmlType::Q5_0;
-  std::fprintf(stderr, "unknown type %s (f16, q8_0, q4_k, q5_k, q4_0, q5_0)\n", t.c_str());
+  for (GgmlType type :
+       {GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+        GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    std::string name = lmac::ggml_type_info(type).name;
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (t == name) return type;
+  }
+  std::fprintf(stderr, "unknown type %s (%s)\n", t.c_str(), kTypes);
   std::exit(2);
 }
 
@@ -101,8 +106,8 @@ int main(int argc, char** argv) {
                  "usage: lmac_make_model OUT.gguf [n_embd n_layer n_ff n_head n_head_kv]\n"
                  "       lmac_make_model OUT.gguf --shape NAME TYPE LAYERS [BPE-VOCAB.gguf]\n"
                  "       lmac_make_model OUT.gguf --dequantize IN.gguf   (every tensor as F32)\n"
-                 "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: f16 q8_0 q4_k q5_k "
-                 "q4_0 q5_0\n");
+                 "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: %s\n",
+                 kTypes);
     return 2;
   }
   TinyLlamaShape s;

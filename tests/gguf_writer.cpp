@@ -172,20 +172,45 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
         store_le(p, to_half(scale / 64), 2);
         for (int i = 0; i < 32; ++i) p[2 + i] = static_cast<uint8_t>(byte(rng));
         break;
-      case GgmlType::Q4_K:
-      case GgmlType::Q5_K:
-        for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
-        store_le(p, to_half(scale / 256), 2);
-        store_le(p + 2, to_half(scale / 64), 2);
+      case GgmlType::BF16:
+        store_le(p, f32_bits(g(rng)) >> 16, 2);
         break;
-      case GgmlType::Q4_0:
-      case GgmlType::Q5_0:
+      default: {
+        // Random quants; each scale (a half at these offsets) sized so that the values
+        // spread about `scale`: quants x sub-block scales reach about this many times d.
         for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
-        store_le(p, to_half(scale / (type == GgmlType::Q4_0 ? 4 : 8)), 2);
-        break;
-      default:
-        for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
-        break;
+        struct Scale {
+          size_t at;
+          float per;
+        };
+        std::vector<Scale> scales;
+        switch (type) {
+          case GgmlType::Q4_0:
+            scales = {{0, 4}};
+            break;
+          case GgmlType::Q5_0:
+            scales = {{0, 8}};
+            break;
+          case GgmlType::Q4_1:
+            scales = {{0, 4}, {2, -0.5f}};
+            break;
+          case GgmlType::Q5_1:
+            scales = {{0, 8}, {2, -0.25f}};
+            break;
+          case GgmlType::Q2_K:
+            scales = {{80, 32}, {82, 64}};
+            break;
+          case GgmlType::Q3_K:
+            scales = {{108, 64}};
+            break;
+          case GgmlType::Q6_K:
+            scales = {{208, 2048}};
+            break;
+          default:
+            scales = {{0, 256}, {2, 64}};  // Q4_K, Q5_K
+        }
+        for (const Scale& sc : scales) store_le(p + sc.at, to_half(scale / sc.per), 2);
+      }
     }
   }
   return out;

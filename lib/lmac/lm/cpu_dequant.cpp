@@ -130,6 +130,60 @@ __attribute__((target("avx2,fma,f16c"))) void q6_k_avx2(const uint8_t* s, float*
   }
 }
 
+// Q2_K / Q3_K: per 128 values, 32 bytes of 2-bit quants; value 32 j + l (l < 32) is
+// bits 2j, 2j + 1 of byte l, in sub-block 2 j + l / 16 (a shift of the 16-bit lanes
+// brings the next byte's bits only above the two kept).
+__attribute__((target("avx2,fma"))) inline __m128i two_bits(const uint8_t* q, int j) {
+  return _mm_and_si128(_mm_srl_epi16(load16(q), _mm_cvtsi32_si128(2 * j)), _mm_set1_epi8(3));
+}
+// Q3_K: the 2-bit quants minus 4 where bit `bit` of the mask bytes hm is clear.
+__attribute__((target("avx2,fma"))) inline __m128i q3_quants(const uint8_t* q, const uint8_t* hm, int j, int bit) {
+  const __m128i m = _mm_set1_epi8(static_cast<char>(1 << bit));
+  const __m128i set = _mm_cmpeq_epi8(_mm_and_si128(load16(hm), m), m);
+  return _mm_sub_epi8(two_bits(q, j), _mm_andnot_si128(set, _mm_set1_epi8(4)));
+}
+
+// Q2_K: sub-block scale byte sc gives dl = d * (sc & 15), ml = dmin * (sc >> 4); values
+// dl * q - ml.
+__attribute__((target("avx2,fma,f16c"))) void q2_k_avx2(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 256; ++b, s += 84) {
+    const float d = half_f16c(s + 80), mn = half_f16c(s + 82);
+    for (int k = 0; k < 2; ++k)
+      for (int j = 0; j < 4; ++j)
+        for (int half = 0; half < 2; ++half, y += 16) {
+          const uint8_t sc = s[8 * k + 2 * j + half];
+          store16_dqm(y, two_bits(s + 16 + 32 * k + 16 * half, j), d * static_cast<float>(sc & 0xF),
+                      mn * static_cast<float>(sc >> 4));
+        }
+  }
+}
+
+// Q3_K: dl = d * (scale - 32); values dl * q.
+__attribute__((target("avx2,fma,f16c"))) void q3_k_avx2(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 256; ++b, s += 110) {
+    const float d = half_f16c(s + 108);
+    int8_t scales[16];
+    q3_k_scales(s + 96, scales);
+    for (int k = 0; k < 2; ++k)
+      for (int j = 0; j < 4; ++j)
+        for (int half = 0; half < 2; ++half, y += 16)
+          store16_dq(y, q3_quants(s + 32 + 32 * k + 16 * half, s + 16 * half, j, 4 * k + j),
+                     d * static_cast<float>(scales[8 * k + 2 * j + half] - 32));
+  }
+}
+
+// 8 BF16 values widened (exactly: they are the upper halves of floats).
+__attribute__((target("avx2,fma"))) inline __m256 bf16x8(const uint8_t* p) {
+  const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+__attribute__((target("avx2,fma"))) void bf16_avx2(const uint8_t* src, float* dst, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, bf16x8(src + 2 * i));
+  if (i < n) ggml_type_info(GgmlType::BF16).dequantize(src + 2 * i, dst + i, n - i);
+}
+
 // ---- Blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1): an fp16 scale d (and offset m), then values
 // j and j + 16 from the low and high nibble of byte j, Q5 types with a fifth bit from a
 // 32-bit mask (bit j for value j). Q4_0 / Q5_0 give float(q - 8 | 16) * d, Q4_1 / Q5_1
@@ -227,6 +281,10 @@ struct V {
   LMAC_FUSED static V from_f16(const uint8_t* p) {
     return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
   }
+  LMAC_FUSED static V from_bf16(const uint8_t* p) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
+  }
   LMAC_FUSED void store(float* out) const { _mm512_storeu_ps(out, v); }
 };
 
@@ -299,6 +357,7 @@ struct V {
     return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)))};
   }
+  LMAC_FUSED static V from_bf16(const uint8_t* p) { return {bf16x8(p), bf16x8(p + 16)}; }
   LMAC_FUSED void store(float* out) const { _mm256_storeu_ps(out, lo), _mm256_storeu_ps(out + 8, hi); }
 };
 
@@ -320,7 +379,10 @@ bool fused_products_ok(const Matrix& w, size_t n) {
   if (n > 16) return false;
   switch (w.type) {
     case GgmlType::F16:
+    case GgmlType::BF16:
       return have_avx2() && w.cols % 16 == 0;
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
     case GgmlType::Q6_K:  // on AVX2 the dequantized tiles are faster from 8 tokens on (measured)
@@ -348,6 +410,12 @@ void dequantize_row(const Matrix& w, const uint8_t* src, float* out) {
     switch (w.type) {
       case GgmlType::F16:
         return f16_avx2(src, out, w.cols);
+      case GgmlType::BF16:
+        return bf16_avx2(src, out, w.cols);
+      case GgmlType::Q2_K:
+        return q2_k_avx2(src, out, w.cols);
+      case GgmlType::Q3_K:
+        return q3_k_avx2(src, out, w.cols);
       case GgmlType::Q8_0:
         return q8_0_avx2(src, out, w.cols);
       case GgmlType::Q4_K:

@@ -126,20 +126,12 @@ void deq_q2_k(const uint8_t* s, float* y, size_t n) {
 }
 
 void deq_q3_k(const uint8_t* s, float* y, size_t n) {
-  constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
   for (size_t b = 0; b < n / 256; ++b, s += 110) {
     const uint8_t* hm = s;
     const uint8_t* q = s + 32;
     const float d_all = half_at(s + 108);
-    uint32_t aux[4];
-    std::memcpy(aux, s + 96, 12);
-    const uint32_t tmp = aux[2];
-    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
     int8_t scales[16];
-    std::memcpy(scales, aux, 16);
+    q3_k_scales(s + 96, scales);
     int is = 0;
     uint8_t m = 1;
     for (int k = 0; k < 256; k += 128) {
