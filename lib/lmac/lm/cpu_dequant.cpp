@@ -133,12 +133,13 @@ __attribute__((target("avx2,fma,f16c"))) void q6_k_avx2(const uint8_t* s, float*
 // Q2_K / Q3_K: per 128 values, 32 bytes of 2-bit quants; value 32 j + l (l < 32) is
 // bits 2j, 2j + 1 of byte l, in sub-block 2 j + l / 16 (a shift of the 16-bit lanes
 // brings the next byte's bits only above the two kept).
-__attribute__((target("avx2,fma"))) inline __m128i two_bits(const uint8_t* q, int j) {
-  return _mm_and_si128(_mm_srl_epi16(load16(q), _mm_cvtsi32_si128(2 * j)), _mm_set1_epi8(3));
+__attribute__((target("avx2,fma"))) inline __m128i two_bits(const uint8_t* q, size_t j) {
+  return _mm_and_si128(_mm_srl_epi16(load16(q), _mm_cvtsi32_si128(static_cast<int>(2 * j))), _mm_set1_epi8(3));
 }
 // Q3_K: the 2-bit quants minus 4 where bit `bit` of the mask bytes hm is clear.
-__attribute__((target("avx2,fma"))) inline __m128i q3_quants(const uint8_t* q, const uint8_t* hm, int j, int bit) {
-  const __m128i m = _mm_set1_epi8(static_cast<char>(1 << bit));
+__attribute__((target("avx2,fma"))) inline __m128i q3_quants(const uint8_t* q, const uint8_t* hm, size_t j,
+                                                             size_t bit) {
+  const __m128i m = _mm_set1_epi8(static_cast<char>(1u << bit));
   const __m128i set = _mm_cmpeq_epi8(_mm_and_si128(load16(hm), m), m);
   return _mm_sub_epi8(two_bits(q, j), _mm_andnot_si128(set, _mm_set1_epi8(4)));
 }
@@ -148,9 +149,9 @@ __attribute__((target("avx2,fma"))) inline __m128i q3_quants(const uint8_t* q, c
 __attribute__((target("avx2,fma,f16c"))) void q2_k_avx2(const uint8_t* s, float* y, size_t n) {
   for (size_t b = 0; b < n / 256; ++b, s += 84) {
     const float d = half_f16c(s + 80), mn = half_f16c(s + 82);
-    for (int k = 0; k < 2; ++k)
-      for (int j = 0; j < 4; ++j)
-        for (int half = 0; half < 2; ++half, y += 16) {
+    for (size_t k = 0; k < 2; ++k)
+      for (size_t j = 0; j < 4; ++j)
+        for (size_t half = 0; half < 2; ++half, y += 16) {
           const uint8_t sc = s[8 * k + 2 * j + half];
           store16_dqm(y, two_bits(s + 16 + 32 * k + 16 * half, j), d * static_cast<float>(sc & 0xF),
                       mn * static_cast<float>(sc >> 4));
@@ -164,9 +165,9 @@ __attribute__((target("avx2,fma,f16c"))) void q3_k_avx2(const uint8_t* s, float*
     const float d = half_f16c(s + 108);
     int8_t scales[16];
     q3_k_scales(s + 96, scales);
-    for (int k = 0; k < 2; ++k)
-      for (int j = 0; j < 4; ++j)
-        for (int half = 0; half < 2; ++half, y += 16)
+    for (size_t k = 0; k < 2; ++k)
+      for (size_t j = 0; j < 4; ++j)
+        for (size_t half = 0; half < 2; ++half, y += 16)
           store16_dq(y, q3_quants(s + 32 + 32 * k + 16 * half, s + 16 * half, j, 4 * k + j),
                      d * static_cast<float>(scales[8 * k + 2 * j + half] - 32));
   }
