@@ -101,26 +101,26 @@ LMAC_HD float block_value<GgmlType::Q3_K>(const uint8_t* row, size_t i) {
   const int32_t q = static_cast<int32_t>((s[32 + 32 * k + l] >> (2 * j)) & 3u) - ((s[l] & m) ? 0 : 4);
   return mul(dl, i2f(q));
 }
-template <>
-LMAC_HD float block_value<GgmlType::Q4_K>(const uint8_t* row, size_t i) {
-  const uint8_t* s = row + i / 256 * 144;
+// Q4_K / Q5_K: sub-block 2 jb + hi's (d * sc, dmin * m), the nibble (hi: high) of byte
+// l of the 32 for sub-blocks 2 jb, 2 jb + 1; Q5_K adds 16 by its bit of mask byte l.
+template <bool kQ5>
+LMAC_HD float q45_k_value(const uint8_t* row, size_t i) {
+  const uint8_t* s = row + i / 256 * (kQ5 ? 176 : 144);
   const size_t ii = i % 256, jb = ii / 64, hi = ii % 64 / 32, l = ii % 32;
   uint8_t sc = 0, m = 0;
   scale_min_k4(static_cast<int>(2 * jb + hi), s + 4, &sc, &m);
   const float d1 = mul(half_at(s), i2f(sc)), m1 = mul(half_at(s + 2), i2f(m));
-  const uint8_t qb = s[16 + 32 * jb + l];
-  return sub(mul(d1, i2f(hi ? qb >> 4 : qb & 0xF)), m1);
+  const uint8_t qb = s[(kQ5 ? 48 : 16) + 32 * jb + l];
+  const uint32_t fifth = kQ5 && (s[16 + l] & (1u << (2 * jb + hi))) ? 16u : 0u;
+  return sub(mul(d1, i2f(static_cast<int32_t>((hi ? qb >> 4 : qb & 0xFu) + fifth))), m1);
+}
+template <>
+LMAC_HD float block_value<GgmlType::Q4_K>(const uint8_t* row, size_t i) {
+  return q45_k_value<false>(row, i);
 }
 template <>
 LMAC_HD float block_value<GgmlType::Q5_K>(const uint8_t* row, size_t i) {
-  const uint8_t* s = row + i / 256 * 176;
-  const size_t ii = i % 256, jb = ii / 64, hi = ii % 64 / 32, l = ii % 32;
-  uint8_t sc = 0, m = 0;
-  scale_min_k4(static_cast<int>(2 * jb + hi), s + 4, &sc, &m);
-  const float d1 = mul(half_at(s), i2f(sc)), m1 = mul(half_at(s + 2), i2f(m));
-  const uint8_t qb = s[48 + 32 * jb + l];
-  const uint32_t fifth = (s[16 + l] & (1u << (2 * jb + hi))) ? 16u : 0u;
-  return sub(mul(d1, i2f(static_cast<int32_t>((hi ? qb >> 4 : qb & 0xFu) + fifth))), m1);
+  return q45_k_value<true>(row, i);
 }
 template <>
 LMAC_HD float block_value<GgmlType::Q6_K>(const uint8_t* row, size_t i) {
