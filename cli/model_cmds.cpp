@@ -211,6 +211,7 @@ void add_model_commands(CLI::App& app) {
                             {"device", selected_device()},
                             {"decode_context", context}};
         auto times = std::make_shared<OpTimes>();
+        size_t kv_held = 0;  // the most KV cache pages any session held
         auto backend = [&] {
           auto be = make_backend(threads);
           return profile ? make_profiled_backend(std::move(be), times) : std::move(be);
@@ -232,13 +233,13 @@ void add_model_commands(CLI::App& app) {
             s.forward(b, {}, logits.data());
             if (r >= 0) rates.push_back(prefill / std::chrono::duration<double>(Clock::now() - t0).count());
           }
+          kv_held = std::max(kv_held, s.kv_bytes());
           return median(rates);
         };
         double pp = run_prefill(false);
         fmt::print("prefill {} tokens:            {:9.1f} tok/s (last-token logits, as llama-bench pp)\n", prefill, pp);
         if (profile) print_profile(*times);
         j["prefill_tok_s"] = pp;
-        size_t max_kv = static_cast<size_t>(prefill);
         for (int batch : batches) {
           LlamaSession s(*m, backend());
           std::vector<double> rates;
@@ -266,21 +267,23 @@ void add_model_commands(CLI::App& app) {
                      context > 0 ? fmt::format(" after {} tokens", context) : "", median(rates));
           if (profile) print_profile(*times);
           j["decode_tok_s"][std::to_string(batch)] = median(rates);
-          max_kv = std::max(max_kv, static_cast<size_t>(batch) * static_cast<size_t>(context + decode + 1));
+          kv_held = std::max(kv_held, s.kv_bytes());
         }
         // Engine memory before the all-logits run, whose output (tokens x vocab floats) is
         // the caller's buffer, not the engine's.
         const LlamaConfig& k = m->config();
-        const double kv_mb = double(max_kv) * double(k.kv_bytes_per_token()) / 1e6;
+        const double kv_mb = double(kv_held) / 1e6;
         const double file_mb = m->file().file_size() / 1e6, rss = peak_rss_mb();
         if (selected_device().rfind("cpu", 0) == 0)
           fmt::print(
-              "peak RSS {:.1f} MB: model file {:.1f} MB + KV cache {:.1f} MB (f16, {} bytes per token) + {:.1f} MB "
+              "peak RSS {:.1f} MB: model file {:.1f} MB + KV cache {:.1f} MB (pages held; f16, {} bytes per token) + "
+              "{:.1f} MB "
               "other (budget: +64 MB)\n",
               rss, file_mb, kv_mb, k.kv_bytes_per_token(), rss - file_mb - kv_mb);
         else  // the weights and caches live in the device's memory
           fmt::print(
-              "device memory: model {:.1f} MB (as stored; Q8_0 as int8 and scale planes) + KV cache {:.1f} MB (f16, "
+              "device memory: model {:.1f} MB (as stored; Q8_0 as int8 and scale planes) + KV cache {:.1f} MB (pages "
+              "held; f16, "
               "{} bytes per token); host peak RSS {:.1f} MB\n",
               file_mb, kv_mb, k.kv_bytes_per_token(), rss);
         j["peak_rss_mb"] = rss;
