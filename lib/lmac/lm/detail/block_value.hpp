@@ -14,7 +14,14 @@
 
 namespace lmac::km {
 
-LMAC_HD uint32_t u16_at(const uint8_t* p) { return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8; }
+// Little-endian loads. Every 16-bit field of every block type lies at an even offset of
+// a row, and rows start at even addresses (block sizes are even), so the device loads
+// each as one 16-bit word; the host assembles bytes (the mapped file promises nothing).
+#if defined(__CUDA_ARCH__)
+__device__ inline uint32_t u16_at(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+#else
+inline uint32_t u16_at(const uint8_t* p) { return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8; }
+#endif
 LMAC_HD uint32_t u32_at(const uint8_t* p) { return u16_at(p) | u16_at(p + 2) << 16; }
 LMAC_HD float half_at(const uint8_t* p) { return half_to_float(static_cast<uint16_t>(u16_at(p))); }
 
