@@ -215,13 +215,13 @@ TEST(LlamaSession, PagedCacheReusesGroupsAndKeepsLogits) {
   std::vector<float> want(b.size() * V);
   {
     LlamaSession alone(*model, make_cpu_backend(2));
-    std::vector<BatchToken> batch;
-    for (int32_t t : b) batch.push_back({0, t});
+    std::vector<BatchToken> batch(b.size());
+    for (size_t i = 0; i < b.size(); ++i) batch[i] = {0, b[i]};
     alone.forward(batch, {}, want.data());
   }
   LlamaSession s(*model, make_cpu_backend(2));
-  std::vector<BatchToken> batch;
-  for (int32_t t : a) batch.push_back({1, t});
+  std::vector<BatchToken> batch(a.size());
+  for (size_t i = 0; i < a.size(); ++i) batch[i] = {1, a[i]};
   std::vector<float> scratch(batch.size() * V);
   s.forward(batch, {}, scratch.data());
   EXPECT_EQ(s.kv_bytes(), 2 * group);  // 300 positions: two groups
