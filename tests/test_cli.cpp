@@ -318,6 +318,9 @@ TEST(Cli, BenchProfilesOperationsAndDecodesAfterAContext) {
   EXPECT_NE(text.find("\"decode_context\": 5"), std::string::npos) << text;
   // The bundled model's half KV cache: 2304 bytes a position.
   EXPECT_NE(text.find("\"kv_bytes_per_token\": 2304"), std::string::npos) << text;
+  // The pages the sessions held, at most: three sequences of 8 positions, a page group of
+  // 256 positions each (3 x 256 x 2304 bytes).
+  EXPECT_NE(text.find("\"kv_cache_mb\": 1.769472"), std::string::npos) << text;
 }
 
 TEST(Cli, MissingOrWrongModelIsAClearError) {
