@@ -8,23 +8,15 @@
 #include <thread>
 
 #include "lmac/lm/backend.hpp"
+#include "lmac/lm/backend_check.hpp"
 
 namespace {
 
 using lmac::GgmlType;
 
-std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols) {
-  const auto& info = lmac::ggml_type_info(type);
-  std::vector<uint8_t> b(rows * cols / info.block_elems * info.block_bytes);
-  std::mt19937 rng(1);
-  for (auto& x : b) x = static_cast<uint8_t>(rng());
-  // Keep the fp16 scales finite: clear the exponent's top bit of every byte pair.
-  for (size_t i = 1; i < b.size(); i += 2) b[i] &= 0x3B;
-  return b;
-}
-
 void run_matmul(benchmark::State& state, GgmlType type, size_t rows, size_t cols, size_t tokens, int threads) {
-  auto data = random_blocks(type, rows, cols);
+  std::mt19937 rng(1);
+  const std::vector<uint8_t> data = lmac::random_blocks(type, rows, cols, rng);
   lmac::Matrix w{type, rows, cols, data.data(), lmac::ggml_row_bytes(type, cols)};
   std::vector<float> x(tokens * cols, 0.01f), y(tokens * rows);
   auto backend = lmac::make_cpu_backend(threads);

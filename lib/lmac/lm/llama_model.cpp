@@ -226,7 +226,8 @@ void LlamaSession::list_pages() {
   Scratch& s = s_;
   const size_t n = s.cache.size(), n_layer = model_.config().n_layer;
   s.table.resize(n);
-  std::unordered_map<const Cache*, size_t> at;
+  auto& at = s.table_at;
+  at.clear();
   size_t total = 0;
   for (size_t t = 0; t < n; ++t) {
     auto [it, fresh] = at.try_emplace(s.cache[t], total);

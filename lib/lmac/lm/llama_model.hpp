@@ -115,8 +115,9 @@ class LlamaSession {
     Buffer x, xb, q, k, v, att, gate, up, hb, out_x, logits;
     std::vector<int32_t> pos, ids, out_tokens;
     std::vector<Cache*> cache;
-    std::vector<size_t> table;  // where token t's sequence's page list starts in a layer's
-    std::vector<KvPage> pages;  // page lists, layer after layer
+    std::unordered_map<const Cache*, size_t> table_at;  // each sequence's page list, in a layer's
+    std::vector<size_t> table;                          // where token t's sequence's page list starts in a layer's
+    std::vector<KvPage> pages;                          // page lists, layer after layer
     std::vector<KvWrite> writes;
     std::vector<AttentionJob> jobs;
   };
