@@ -66,6 +66,23 @@ BENCHMARK_CAPTURE(BM_matmul_shape, F16, GgmlType::F16)
     ->Args({288, 768})
     ->UseRealTime();
 
+// The 1.1B TinyLlama shapes (rows x cols: attention 2048 x 2048, feed-forward up 5632 x
+// 2048 and down 2048 x 5632), 128 tokens as in a 128-token prefill, 1 and 2 threads:
+// rows of kilobytes, where the tiles no longer fit the first-level cache.
+void BM_matmul_large(benchmark::State& state, GgmlType type) {
+  run_matmul(state, type, static_cast<size_t>(state.range(0)), static_cast<size_t>(state.range(1)), 128,
+             static_cast<int>(state.range(2)));
+}
+#define LARGE_BENCH(T)                               \
+  BENCHMARK_CAPTURE(BM_matmul_large, T, GgmlType::T) \
+      ->ArgsProduct({{2048}, {2048}, {1, 2}})        \
+      ->Args({5632, 2048, 2})                        \
+      ->Args({2048, 5632, 2})                        \
+      ->UseRealTime()
+LARGE_BENCH(F16);
+LARGE_BENCH(Q4_K);
+LARGE_BENCH(Q6_K);
+
 // Causal attention of a 512-token prefill shaped like the bundled model (6 heads of 48
 // over 2 KV heads), 2 threads, keys and values laid out as the KV cache holds them.
 void BM_attention_prefill(benchmark::State& state) {

@@ -78,6 +78,11 @@ Bytes read_input(const std::string& path);
 // print the largest double in full).
 CLI::Validator at_least(long long least);
 
+// The help of --batch (unset: the codec's choice, CodecOptions::batch 0).
+inline constexpr const char* kBatchHelp =
+    "chunks advanced together per model call (default: 16 on the CPU; on a GPU as many as its free memory holds, "
+    "up to 256)";
+
 void add_compress(CLI::App& app);
 void add_decompress(CLI::App& app);
 void add_info(CLI::App& app);

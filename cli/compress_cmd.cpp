@@ -117,7 +117,7 @@ void add_compress(CLI::App& app) {
   static std::string model, mapping = "shift", layout = "interleaved", byte_order = "msb", raw,
                             tokenization = "subword";
   static uint32_t chunk = 0;
-  static int blocking = 0, batch = 16;
+  static int blocking = 0, batch = 0;
   static bool no_offset = false, verify = false, model_only = false;
   add_io(c, io);
   c->add_option("-m,--model,--model_path,--model-path", model,
@@ -142,7 +142,7 @@ void add_compress(CLI::App& app) {
   c->add_option("--tokenization", tokenization,
                 "subword (the default; char for chunks the tokenizer cannot round-trip) or char")
       ->check(CLI::IsMember({"subword", "char"}));
-  c->add_option("--batch", batch, "chunks advanced together per model call (default 16)")->check(at_least(1));
+  c->add_option("--batch", batch, kBatchHelp)->check(at_least(1));
   c->add_flag("--model-only", model_only,
               "code every chunk with the model, even where storing it as it is would be smaller (research; by "
               "default such chunks are stored, so no file grows beyond a few bytes per chunk)");
@@ -206,13 +206,13 @@ void add_decompress(CLI::App& app) {
   auto* c = app.add_subcommand("decompress", "restore audio files from .lmac");
   static IoFlags io;
   static std::string model;
-  static int batch = 16;
+  static int batch = 0;
   static bool keep_going = false;
   add_io(c, io);
   c->add_option("-m,--model,--model_path,--model-path", model,
                 "model (default: builtin:order2 for streams made with it, else the bundled model; a stream made with "
                 "another GGUF needs it here)");
-  c->add_option("--batch", batch, "chunks advanced together per model call (default 16)")->check(at_least(1));
+  c->add_option("--batch", batch, kBatchHelp)->check(at_least(1));
   c->add_flag("--keep-going", keep_going,
               "decode every intact chunk; damaged ones become digital silence of the format (0, or 0x80 for "
               "unsigned 8-bit) and the exit code is 1");

@@ -83,7 +83,7 @@ void add_eval(CLI::App& app) {
   static std::string sample = "sequential", json_out, csv_out, plot_out, mapping = "shift", tokenization = "subword",
                      checkpoint;
   static std::vector<std::string> merge;
-  static int blocking = 0, batch = 16;
+  static int blocking = 0, batch = 0;
   static bool paper = false, no_verify = false, no_whole = false, use_16bit = false, force = true;
   static uint32_t chunk = 0;
   c->add_option("--audio-dir,--audio_dir", d.dirs, "folder of audio, read recursively (repeatable)");
@@ -112,7 +112,7 @@ void add_eval(CLI::App& app) {
       ->check(CLI::IsMember({"shift", "mask"}));
   c->add_option("--tokenization", tokenization, "subword (the default) or char")
       ->check(CLI::IsMember({"subword", "char"}));
-  c->add_option("--batch", batch, "chunks per model call (default 16)")->check(at_least(1));
+  c->add_option("--batch", batch, kBatchHelp)->check(at_least(1));
   c->add_flag("--no-verify", no_verify, "do not decode and compare every chunk");
   c->add_flag("--no-whole", no_whole, "skip the unchunked (whole-file) runs");
   c->add_option("--json", json_out, "write the report as JSON");

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
 #include "gguf_writer.hpp"
+#include "lmac/codec/chunk_codec.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/backend_check.hpp"
@@ -98,6 +100,89 @@ TEST(GridBackend, StreamsAreByteIdenticalAndCrossDecode) {
       EXPECT_EQ(back.file, wav);
       select_device("cpu");
     }
+}
+
+// The emulated GPU's memory (LMAC_GRID_MEMORY) for the length of a test.
+class GridMemory {
+ public:
+  explicit GridMemory(size_t bytes) { setenv("LMAC_GRID_MEMORY", std::to_string(bytes).c_str(), 1); }
+  ~GridMemory() { unsetenv("LMAC_GRID_MEMORY"); }
+};
+
+TEST(Devices, SequenceBytesBoundWhatAnotherSequenceTakes) {
+  const auto model = LlamaModel::load(kBundledModel);
+  const GridMemory memory(size_t{1} << 40);
+  const std::vector<int32_t> rows = {5, 9, 12};
+  // Memory held after 300 tokens of `sequences` sequences fed together, 16 a pass each.
+  auto held = [&](uint32_t sequences) {
+    LlamaSession s(*model, make_grid_backend(1));
+    std::vector<float> logits(size_t{16} * sequences * rows.size());
+    for (int32_t at = 0; at < 300; at += 16) {
+      std::vector<BatchToken> batch;
+      for (uint32_t q = 0; q < sequences; ++q)
+        for (int32_t t = at; t < std::min(at + 16, 300); ++t) batch.push_back({q, 1 + t % 50});
+      s.forward(batch, rows, logits.data());
+    }
+    return (size_t{1} << 40) - *s.backend().free_memory();
+  };
+  const size_t one = held(1), two = held(2);
+  const size_t bound = LlamaSession(*model, make_grid_backend(1)).sequence_bytes(300, 16, rows.size());
+  const size_t pages = 2 * kKvPage * model->config().kv_bytes_per_token();
+  EXPECT_GE(two - one, pages);
+  EXPECT_LE(two - one, bound);
+  // The grid holds the scores and tables in its own vectors, the estimate counts them
+  // too; still no more than twice what the sequence's activations take.
+  EXPECT_LE(bound - pages, 2 * (two - one - pages))
+      << "an estimate far above what a sequence takes: " << bound << " bytes against " << two - one;
+}
+
+// With the codec's own choice of batch (0), a device takes as many chunks a call as its
+// free memory holds: the emulated GPU holding two and a half chunks' worth codes 5
+// chunks two at a time, the same bytes as the CPU; without a limit, all at once.
+TEST(Devices, AutomaticBatchIsWhatTheDeviceMemoryHolds) {
+  auto model = load_model(kBundledModel);
+  const auto llama = LlamaModel::load(kBundledModel);
+  PcmFormat f;
+  f.bits = 8;
+  f.channels = 1;
+  f.kind = SampleKind::Unsigned;
+  const Bytes pcm = test::make_pcm(f, size_t{5} * 64, test::Content::SineNoise, 3);
+  std::vector<ChunkRange> ranges;
+  for (size_t i = 0; i < 5; ++i) ranges.push_back({64 * i, 64});
+  const SerialOptions serial;
+  CodecOptions o;
+  o.tokenization = TokenMode::Char;  // 64 tokens a chunk
+  o.threads = 1;
+  o.store_incompressible = false;  // every chunk through the model
+  std::vector<size_t> steps;
+  o.progress = [&](size_t done, size_t) {
+    if (done > 0) steps.push_back(done);  // (0: a decoder's first report)
+  };
+  // 16 symbols a call: the encoder's slice; 128 rows: the char alphabet.
+  const size_t chunk = LlamaSession(*llama, make_grid_backend(1)).sequence_bytes(65, 16, 128);
+
+  select_device("cpu");
+  const std::vector<ChunkRecord> on_cpu = encode_chunks(*model, {&f, &serial}, pcm, ranges, o);
+  select_device("grid");
+  {
+    const GridMemory memory((2 * chunk + chunk / 2) / 9 * 10);
+    steps.clear();
+    const std::vector<ChunkRecord> on_grid = encode_chunks(*model, {&f, &serial}, pcm, ranges, o);
+    EXPECT_EQ(steps, (std::vector<size_t>{2, 4, 5}));
+    ASSERT_EQ(on_grid.size(), on_cpu.size());
+    for (size_t i = 0; i < on_cpu.size(); ++i) EXPECT_EQ(on_grid[i].tokens, on_cpu[i].tokens) << "chunk " << i;
+    steps.clear();
+    const DecodedChunks back = decode_chunks(*model, {&f, &serial}, on_cpu, ranges, std::vector<bool>(5, true), o);
+    EXPECT_EQ(steps, (std::vector<size_t>{2, 4, 5}));
+    for (size_t i = 0; i < 5; ++i) {
+      ASSERT_TRUE(back.chunks[i].has_value()) << back.errors[i];
+      EXPECT_TRUE(std::equal(back.chunks[i]->begin(), back.chunks[i]->end(), pcm.begin() + 64 * i)) << i;
+    }
+  }
+  steps.clear();
+  encode_chunks(*model, {&f, &serial}, pcm, ranges, o);
+  EXPECT_EQ(steps, (std::vector<size_t>{5}));
+  select_device("cpu");
 }
 
 TEST(Devices, UnusableDevicesAreRefusedWithTheReason) {

@@ -18,7 +18,7 @@ namespace lmac {
 
 struct CodecOptions {
   TokenMode tokenization = TokenMode::Subword;
-  int batch = 16;  // chunks advanced together per predictor call
+  int batch = 0;  // chunks advanced together per predictor call; 0: the codec's choice (kHostBatch, kDeviceBatch)
   int threads = 1;
   // Store a chunk verbatim when its coded form would not be smaller, so no file grows
   // by more than the container's fixed bytes (off for the paper's model-alone figures).

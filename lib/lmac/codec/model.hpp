@@ -22,6 +22,11 @@ enum class AudioMixing : uint8_t {
   WithLanguageModel = 2,
 };
 
+// Chunks per predictor call when the codec chooses (CodecOptions::batch 0): kHostBatch
+// where the model runs in the host's memory (more were not faster on the CPU); on a
+// device, as many as its free memory holds (Predictor::capacity), up to kDeviceBatch.
+constexpr int kHostBatch = 16, kDeviceBatch = 256;
+
 class CodecModel {
  public:
   virtual ~CodecModel() = default;
@@ -44,6 +49,8 @@ class CodecModel {
   // predictor and gives it all the threads (a GPU; a model too large to be read once per
   // step and thread). Bits do not depend on the choice (batch invariance).
   virtual bool parallel_predictors() const = 0;
+  // The most chunks the codec's own choice of batch puts in one predictor call.
+  virtual int max_auto_batch() const { return kHostBatch; }
   // Parameters of the model (for the paper's model-size-adjusted rate); 0 if none.
   virtual uint64_t parameter_count() const { return 0; }
   // None: chunks are coded as tokens. Otherwise every bit with the audio model, and with

@@ -1,10 +1,13 @@
 #include "lmac/coding/predictor.hpp"
 
+#include <cstdint>
 #include <vector>
 
 #include "lmac/common/error.hpp"
 
 namespace lmac {
+
+size_t Predictor::capacity(size_t, size_t) const { return SIZE_MAX; }
 
 void Predictor::feed_intervals(std::span<const Feed> feeds, std::span<const int32_t> coded, std::span<Interval> out) {
   if (coded.size() != feeds.size() || out.size() != feeds.size()) fail("predictor: feed/output size mismatch");

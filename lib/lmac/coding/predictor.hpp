@@ -7,6 +7,7 @@
 // a call, on their order, or on the number of threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -29,6 +30,10 @@ class Predictor {
   virtual void feed(std::span<const Feed> feeds, std::span<FreqTable> out) = 0;
   // Forgets a sequence (its id may then be started again).
   virtual void release(uint32_t seq) = 0;
+  // How many more sequences of up to `positions` symbols, each fed up to `per_call`
+  // symbols a call, its device's free memory holds; SIZE_MAX where it computes in the
+  // host's memory, which sets no limit of its own.
+  virtual size_t capacity(size_t positions, size_t per_call) const;
 
   // What a coder needs instead of whole tables, so that a predictor on a device brings
   // back a few integers per symbol rather than a table. The defaults build the tables.

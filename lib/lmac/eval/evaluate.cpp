@@ -232,4 +232,11 @@ std::vector<CompressorResult> evaluate(const Dataset& d, const EvalOptions& o) {
   return out;
 }
 
+size_t work_unit(const std::string& compressor, const EvalOptions& o) {
+  if (!is_model_row(compressor)) return 64;
+  if (o.batch > 0) return static_cast<size_t>(o.batch);
+  const CodecModel* m = model_for(compressor, o);
+  return static_cast<size_t>(m ? m->max_auto_batch() : kHostBatch);
+}
+
 }  // namespace lmac

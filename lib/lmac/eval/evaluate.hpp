@@ -28,9 +28,9 @@ struct EvalOptions {
   uint64_t model_parameters = 0;            // for the model-size-adjusted rate
   SerialOptions serial;
   TokenMode tokenization = TokenMode::Subword;
-  bool verify = true;       // decode every chunk and compare
-  bool whole_files = true;  // also run each compressor unchunked
-  int threads = 1, batch = 16;
+  bool verify = true;          // decode every chunk and compare
+  bool whole_files = true;     // also run each compressor unchunked
+  int threads = 1, batch = 0;  // batch 0: the codec's choice (CodecOptions)
   std::function<void(const std::string& label, size_t done, size_t total)> progress;
 };
 
@@ -52,6 +52,11 @@ struct Measured {
 // Whether `compressor` is one of lmac's own codecs ("lm", "audio", "mix"): measured by
 // coding chunks with a CodecModel, no whole-file run.
 bool is_model_row(const std::string& compressor);
+
+// Chunks measured (and recorded in a checkpoint) together: for a model row its batch
+// (when the codec chooses, the most it may choose: a GPU needs many chunks at once),
+// for the classical compressors 64.
+size_t work_unit(const std::string& compressor, const EvalOptions& options);
 
 // Why `compressor` cannot run on this dataset ("" when it can).
 std::string skip_reason(const Dataset& data, const std::string& compressor);

@@ -45,7 +45,7 @@ void injected_fault(const World& world, uint64_t units) {
 // Measures a share batch by batch, recording each batch as it finishes.
 void work(const Dataset& d, const std::string& name, const EvalOptions& o, World& world, Checkpoint* cp, Share& share,
           uint64_t& units) {
-  const size_t batch = is_model_row(name) ? static_cast<size_t>(std::max(1, o.batch)) : 64;
+  const size_t batch = work_unit(name, o);
   EvalOptions quiet = o;
   quiet.progress = {};
   for (size_t at = 0; at < share.chunks.size() && !world.stop_requested(); at += batch) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -99,6 +100,9 @@ class Backend {
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  // Bytes the backend can still allocate, where its memory is its own (a GPU's); none
+  // for the host's memory, which sets no limit of its own.
+  virtual std::optional<size_t> free_memory() const { return std::nullopt; }
   // Returns when every operation issued so far has finished (a GPU runs them
   // asynchronously; host backends finish each before returning).
   virtual void synchronize() {}

@@ -381,6 +381,11 @@ class CudaBackend final : public Backend {
     check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "copy");
   }
   void synchronize() override { check(cudaDeviceSynchronize(), "running the kernels"); }
+  std::optional<size_t> free_memory() const override {
+    size_t free_b = 0, total = 0;
+    check(cudaMemGetInfo(&free_b, &total), "reading the free GPU memory");
+    return free_b;
+  }
 
   Matrix weights(const Matrix& w, WeightUse) override {
     if (w.content_id == 0) {

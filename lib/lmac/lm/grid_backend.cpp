@@ -5,8 +5,11 @@
 // everything else read in its block format, value by value, lm/detail/block_value.hpp). Tests hold it bit for bit
 // against the CPU backend, which checks the GPU's order of arithmetic on machines without a GPU.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "lmac/common/error.hpp"
@@ -23,6 +26,25 @@ class GridBackend final : public HostBackend {
  public:
   explicit GridBackend(int threads) : HostBackend(threads) {}
   const char* name() const override { return "grid"; }
+
+  // The emulated GPU's memory: unlimited, or LMAC_GRID_MEMORY bytes (for the tests of
+  // what the codec does with a device's memory) less what the grid holds.
+  void* alloc(size_t bytes) override {
+    void* p = HostBackend::alloc(bytes);
+    allocated_[p] = bytes;
+    held_ += bytes;
+    return p;
+  }
+  void release(void* p) override {
+    if (auto it = allocated_.find(p); it != allocated_.end()) held_ -= it->second, allocated_.erase(it);
+    HostBackend::release(p);
+  }
+  std::optional<size_t> free_memory() const override {
+    const char* e = std::getenv("LMAC_GRID_MEMORY");
+    if (e == nullptr || *e == '\0') return std::nullopt;
+    const size_t size = std::strtoull(e, nullptr, 10);
+    return size > held_ ? size - held_ : 0;
+  }
 
   Matrix weights(const Matrix& w, WeightUse) override {
     if (w.type == GgmlType::F32) return w;
@@ -208,6 +230,8 @@ class GridBackend final : public HostBackend {
   }
 
   std::deque<Q8Owned> q8_owned_;  // repacked Q8_0 weights
+  std::unordered_map<void*, size_t> allocated_;
+  size_t held_ = 0;
   std::vector<int8_t> xh_;
   std::vector<uint8_t> xl_;
   std::vector<float> xd_, p_, inv_, e_;

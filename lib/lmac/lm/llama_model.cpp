@@ -178,6 +178,19 @@ size_t LlamaSession::kv_bytes() const {
   return b;
 }
 
+size_t LlamaSession::sequence_bytes(size_t positions, size_t per_pass, size_t rows) const {
+  const LlamaConfig& c = model_.config();
+  const size_t pages = (positions + kKvPage - 1) / kKvPage;
+  const size_t q_dim = size_t{c.n_head} * c.head_dim, kv_dim = size_t{c.n_head_kv} * c.head_dim;
+  // x, xb, out_x; q, att; k, v; gate, up, hb; a head's scores over every position; the
+  // logits, their weights and frequencies (4 bytes each); the 16-bit quantized input of
+  // the widest product with its block scales.
+  const size_t floats =
+      3 * size_t{c.n_embd} + 2 * q_dim + 2 * kv_dim + 3 * size_t{c.n_ff} + size_t{c.n_head} * positions + 3 * rows;
+  const size_t quantized = 3 * std::max<size_t>(c.n_embd, c.n_ff);
+  return pages * kKvPage * c.kv_bytes_per_token() + per_pass * (4 * floats + quantized);
+}
+
 void LlamaSession::drop(uint32_t seq) {
   auto it = caches_.find(seq);
   if (it == caches_.end()) return;

@@ -95,6 +95,11 @@ class LlamaSession {
   void drop(uint32_t seq);
   size_t length(uint32_t seq) const;
   size_t kv_bytes() const;
+  // Backend memory one more sequence of `positions` tokens takes when a pass feeds it up
+  // to `per_pass` tokens, each with logits over `rows` rows: its KV pages (whole pages),
+  // and its share of a pass's activations, attention scores and tables (an upper bound
+  // of what the backends allocate per token).
+  size_t sequence_bytes(size_t positions, size_t per_pass, size_t rows) const;
   const Backend& backend() const { return *backend_; }
   Backend& backend() { return *backend_; }
 

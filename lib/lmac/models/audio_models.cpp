@@ -42,6 +42,7 @@ class MixedModel final : public CodecModel {
     return lm_->predictor(TokenMode::Char, threads);
   }
   bool parallel_predictors() const override { return lm_->parallel_predictors(); }
+  int max_auto_batch() const override { return lm_->max_auto_batch(); }
   uint64_t parameter_count() const override { return lm_->parameter_count(); }
   AudioMixing audio_mixing() const override { return AudioMixing::WithLanguageModel; }
 

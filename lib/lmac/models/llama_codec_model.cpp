@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 
 #include "lmac/common/error.hpp"
 #include "lmac/common/hash.hpp"
@@ -68,6 +70,14 @@ class LlamaPredictor final : public Predictor {
 
   void release(uint32_t seq) override { session_.drop(seq); }
 
+  // A tenth of the free memory stays free: the allocator's rounding, the staging
+  // buffers, and what other programs take meanwhile.
+  size_t capacity(size_t positions, size_t per_call) const override {
+    const std::optional<size_t> free = session_.backend().free_memory();
+    if (!free) return SIZE_MAX;
+    return *free / 10 * 9 / std::max<size_t>(1, session_.sequence_bytes(positions, per_call, alphabet_));
+  }
+
  private:
   // The feeds' logits in the backend's memory: on the host in this predictor's own
   // buffer (kept for its life: a codec makes a predictor per group of chunks, and
@@ -128,6 +138,7 @@ class LlamaCodecModel final : public CodecModel {
   bool parallel_predictors() const override {
     return selected_device().starts_with("cpu") && step_weight_bytes(*model_) <= kCachedWeightBytes;
   }
+  int max_auto_batch() const override { return selected_device().starts_with("cpu") ? kHostBatch : kDeviceBatch; }
   uint64_t parameter_count() const override { return model_->parameter_count(); }
 
  private:

@@ -131,18 +131,29 @@ void feed_searched(Predictor& pred, const std::vector<size_t>& lengths, Target&&
   });
 }
 
-// Calls fn(group, predictor) for `members` (cost[k]: the work of members[k], e.g. its
-// bytes) in groups of at most `batch`. With parallel predictors (or none needed: mode
-// none, fn gets null) groups run side by side, each with a one-thread predictor of its
-// own, and are balanced so that every thread has as much to do: no decode step then
-// waits for another thread, and a busy machine costs only the time its cores are taken.
-// Otherwise, or when only one group is possible, one predictor gets every thread and
-// the groups run one after another. Bits do not depend on the grouping.
+// The batch when the codec chooses (batch 0): the model's most, fewer where the
+// predictor's device memory holds fewer sequences of the longest member (positions:
+// its symbols and BOS; an encoder feeds a sequence kSliceTokens symbols a call).
+inline int automatic_batch(const CodecModel& model, const Predictor& pred, const std::vector<size_t>& cost) {
+  const size_t positions = *std::max_element(cost.begin(), cost.end()) + 1;
+  const size_t fits = pred.capacity(positions, kSliceTokens);
+  return static_cast<int>(std::clamp<size_t>(fits, 1, static_cast<size_t>(model.max_auto_batch())));
+}
+
+// Calls fn(group, predictor) for `members` (cost[k]: the symbols members[k] codes, its
+// work) in groups of at most `batch` (0: the codec's choice, automatic_batch). With
+// parallel predictors (or none needed: mode none, fn gets null) groups run side by
+// side, each with a one-thread predictor of its own, and are balanced so that every
+// thread has as much to do: no decode step then waits for another thread, and a busy
+// machine costs only the time its cores are taken. Otherwise, or when only one group
+// is possible, one predictor gets every thread and the groups run one after another.
+// Bits do not depend on the grouping.
 template <typename Fn>
 void run_batches(const CodecModel& model, std::optional<TokenMode> mode, const std::vector<size_t>& members,
                  const std::vector<size_t>& cost, int batch, const CodecOptions& o, Fn&& fn) {
-  const size_t threads = static_cast<size_t>(std::max(1, o.threads)), b = static_cast<size_t>(std::max(1, batch));
   if (members.empty()) return;
+  const size_t threads = static_cast<size_t>(std::max(1, o.threads));
+  const size_t b = static_cast<size_t>(batch > 0 ? batch : model.max_auto_batch());
   if (!mode || model.parallel_predictors()) {
     // A whole number of rounds of `threads` groups, each within the batch.
     const size_t rounds = (members.size() + b * threads - 1) / (b * threads);
@@ -156,7 +167,7 @@ void run_batches(const CodecModel& model, std::optional<TokenMode> mode, const s
     }
   }
   auto pred = model.predictor(*mode, o.threads);
-  for (const auto& g : batches(members, batch)) fn(g, pred.get());
+  for (const auto& g : batches(members, batch > 0 ? batch : automatic_batch(model, *pred, cost))) fn(g, pred.get());
 }
 
 // The chunk's bytes as they are: when the model cannot make them smaller.
