@@ -110,6 +110,11 @@ if command -v nvidia-smi >/dev/null; then
   timeout 240 $LMAC --device cuda bench /tmp/l7b.gguf --prefill 2048 --decode 16 --batches 64,128 --context 256 \
     --reps 1 &
   sleep 45; nvidia-smi --query-gpu=memory.used --format=csv,noheader; wait
+  stamp "GPU: the codec with the 7B file, 70 chunks of 8-bit audio (char), batch chosen by the GPU's memory"
+  timeout 150 $LMAC -v --device cuda compress -f -m /tmp/l7b.gguf --model-only --tokenization char xm/data/c8.wav \
+    -o $G/c8.lmac 2>&1 | grep -E "KB/s|error"
+  timeout 200 $LMAC -v --device cuda decompress -f -m /tmp/l7b.gguf $G/c8.lmac -o $G/c8.wav 2>&1 | grep -E "KB/s|error"
+  cmp $G/c8.wav xm/data/c8.wav && echo "7B GPU round trip: identical" || echo "7B GPU round trip MISMATCH"
   stamp "GPU: where the 7B passes spend their time (each operation waits for the GPU)"
   timeout 120 $LMAC --device cuda bench /tmp/l7b.gguf --prefill 2048 --decode 8 --batches 64 --context 256 --reps 1 \
     --profile
