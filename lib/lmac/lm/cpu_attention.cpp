@@ -24,9 +24,10 @@ namespace {
 // page, the head's key blocks follow each other, and so do its value rows.
 struct KvHead {
   const KvPage* pages;
-  size_t head;  // the KV head
-  size_t n;     // keys to attend to
-  size_t hd;    // head dimensions
+  size_t head;               // the KV head
+  size_t n;                  // keys to attend to
+  size_t hd;                 // head dimensions
+  bool fetch_ahead = false;  // whether loads wait on memory (see kBlocksAhead)
   // Dimension 0 of the 16 keys of block b (dimension d at + d * kKeyBlock); the blocks
   // of one page are hd * kKeyBlock values apart.
   const uint16_t* key_block(size_t b) const {
@@ -41,9 +42,11 @@ size_t blocks(size_t n) { return (n + kKeyBlock - 1) / kKeyBlock; }
 
 // Decoding reads every cached key and value once per step, from memory: the kernels
 // fetch ahead of their loads, as the hardware's prefetchers, which stop at every 4 KiB
-// page and every cache page, did not (measured: decoding attention 1.8x faster).
-// Key blocks fetched kBlocksAhead ahead, value rows kRowsAhead ahead. (Always inlined:
-// GCC takes a function that only prefetches for one without effects and drops its calls.)
+// page and every cache page, did not (measured: decoding attention 1.9x faster). Only
+// for one token's rows: a prefill's run shares each load among up to 12 rows, and there
+// fetching ahead measured 10-15 % slower. Key blocks fetched kBlocksAhead ahead, value
+// rows kRowsAhead ahead. (Always inlined: GCC takes a function that only prefetches for
+// one without effects and drops its calls.)
 constexpr size_t kBlocksAhead = 8, kRowsAhead = 32;
 
 [[gnu::always_inline]] inline void prefetch(const void* p, size_t bytes) {
@@ -51,12 +54,25 @@ constexpr size_t kBlocksAhead = 8, kRowsAhead = 32;
 }
 // Value row j + kRowsAhead, when the head has one.
 [[gnu::always_inline]] inline void prefetch_value(const KvHead& kv, size_t j) {
-  if (j + kRowsAhead < kv.n) prefetch(kv.value(j + kRowsAhead), kv.hd * sizeof(uint16_t));
+  if (kv.fetch_ahead && j + kRowsAhead < kv.n) prefetch(kv.value(j + kRowsAhead), kv.hd * sizeof(uint16_t));
 }
-// Two dimensions' 16 keys (one line) of key block b + kBlocksAhead, when there is one.
-[[gnu::always_inline]] inline void prefetch_keys(const KvHead& kv, size_t b, size_t d) {
-  if (d % 2 == 0 && b + kBlocksAhead < blocks(kv.n)) prefetch(kv.key_block(b + kBlocksAhead) + d * kKeyBlock, 64);
-}
+// The key blocks [b, b + nb) fetched ahead of blocks kBlocksAhead before them, two
+// dimensions' 16 keys (one line) a call. kBlocksAhead is a multiple of nb, which divides
+// a page's blocks: the nb blocks are one page's.
+struct KeysAhead {
+  const uint16_t* first = nullptr;
+  size_t n = 0, stride = 0;
+  KeysAhead(const KvHead& kv, size_t b, size_t nb) {
+    if (!kv.fetch_ahead || b + kBlocksAhead >= blocks(kv.n)) return;
+    first = kv.key_block(b + kBlocksAhead);
+    n = std::min(nb, blocks(kv.n) - b - kBlocksAhead);
+    stride = kv.hd * kKeyBlock;
+  }
+  [[gnu::always_inline]] void fetch(size_t d) const {
+    if (d % 2 == 0)
+      for (size_t i = 0; i < n; ++i) prefetch(first + i * stride + d * kKeyBlock, 64);
+  }
+};
 
 // One query head of one token: it attends to keys 0..n-1 (rows of a run differ in n).
 // p: its scores, then weights, in whole blocks of the run's longest row (entries past
@@ -108,9 +124,9 @@ __attribute__((target("avx2,fma,f16c"))) float scores_avx2(const float* q, const
     const uint16_t* k0 = kv.key_block(b);
     const uint16_t* k1 = b + 1 < nb ? kv.key_block(b + 1) : k0;  // a lone last block is done twice
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const KeysAhead ahead(kv, b, 2);
     for (size_t d = 0; d < kv.hd; ++d) {
-      prefetch_keys(kv, b, d);
-      prefetch_keys(kv, b + 1, d);
+      ahead.fetch(d);
       const __m256 qd = _mm256_set1_ps(q[d]);
       a0 = _mm256_fmadd_ps(qd, load8h(k0 + d * kKeyBlock), a0);
       a1 = _mm256_fmadd_ps(qd, load8h(k0 + d * kKeyBlock + 8), a1);
@@ -142,7 +158,7 @@ __attribute__((target("avx512f"))) inline void finish_block_avx512(__m512 acc, _
 }
 
 // R rows over NB blocks from block b: each key vector is widened once for all R rows.
-template <int R, int NB>
+template <int R, int NB, bool kFetch>
 __attribute__((target("avx512f"))) inline void score_blocks_avx512(Row* rows, const KvHead& kv, size_t b, __m512 scale,
                                                                    __m512* vmax) {
   __m512 acc[R][NB];
@@ -154,8 +170,10 @@ __attribute__((target("avx512f"))) inline void score_blocks_avx512(Row* rows, co
   static_assert(kKvPage / kKeyBlock % NB == 0);
   const uint16_t* k = kv.key_block(b);
   const size_t stride = kv.hd * kKeyBlock;
+  static_assert(kBlocksAhead % NB == 0);
+  const KeysAhead ahead(kv, b, kFetch ? NB : 0);
   for (size_t d = 0; d < kv.hd; ++d) {
-    for (int i = 0; i < NB; ++i) prefetch_keys(kv, b + static_cast<size_t>(i), d);
+    if constexpr (kFetch) ahead.fetch(d);
     __m512 kd[NB];
     for (int i = 0; i < NB; ++i) kd[i] = load16h(k + static_cast<size_t>(i) * stride + d * kKeyBlock);
     for (int r = 0; r < R; ++r) {
@@ -171,7 +189,7 @@ __attribute__((target("avx512f"))) inline void score_blocks_avx512(Row* rows, co
 // and share each widened key vector among R multiply-adds (measured: 2 blocks for
 // grouped heads left decoding long chunks waiting on the half-to-float loads); at most
 // 24 accumulators.
-template <int R>
+template <int R, bool kFetch>
 __attribute__((target("avx512f"))) void scores_avx512(Row* rows, const KvHead& kv, float scale) {
   constexpr int NB = R == 1 ? 8 : R <= 6 ? 4 : 2;
   const __m512 vs = _mm512_set1_ps(scale);
@@ -179,8 +197,8 @@ __attribute__((target("avx512f"))) void scores_avx512(Row* rows, const KvHead& k
   for (auto& m : vmax) m = _mm512_set1_ps(-INFINITY);
   const size_t nb = blocks(kv.n);
   size_t b = 0;
-  for (; b + NB <= nb; b += NB) score_blocks_avx512<R, NB>(rows, kv, b, vs, vmax);
-  for (; b < nb; ++b) score_blocks_avx512<R, 1>(rows, kv, b, vs, vmax);
+  for (; b + NB <= nb; b += NB) score_blocks_avx512<R, NB, kFetch>(rows, kv, b, vs, vmax);
+  for (; b < nb; ++b) score_blocks_avx512<R, 1, kFetch>(rows, kv, b, vs, vmax);
   for (int r = 0; r < R; ++r) rows[r].mx = _mm512_reduce_max_ps(vmax[r]);
 }
 
@@ -252,7 +270,7 @@ __attribute__((target("avx2,fma,f16c"))) void values_avx2(const float* e, float 
 // R rows over NV registers of 16 dimensions; each value row is widened once for all R.
 // Rows share the keys below the shortest row's end; each longer row then goes on alone,
 // so every output is still its own chain over j in increasing order.
-template <int R, int NV>
+template <int R, int NV, bool kFetch>
 __attribute__((target("avx512f"))) void values_avx512(const Row* rows, const KvHead& kv) {
   __m512 acc[R][NV];
   for (auto& row : acc)
@@ -267,7 +285,7 @@ __attribute__((target("avx512f"))) void values_avx512(const Row* rows, const KvH
   for (size_t j0 = 0; j0 < n_max; j0 += kKvPage) {  // a page at a time: value rows hd apart
     const uint16_t* v = kv.value(j0);
     for (size_t j = j0; j < std::min(n_max, j0 + kKvPage); ++j, v += kv.hd) {
-      prefetch_value(kv, j);
+      if constexpr (kFetch) prefetch_value(kv, j);
       __m512 vv[NV];
       for (size_t c = 0; c < NV; ++c) vv[c] = load16h(v + 16 * c);
       for (int r = 0; r < R; ++r) {
@@ -287,7 +305,12 @@ template <int NV>
 void values_rows_avx512(Row* rows, size_t n_rows, const KvHead& kv) {
   constexpr int kMaxR = std::min(static_cast<int>(kMaxRows), std::max(1, 24 / NV));
   for (size_t r = 0; r < n_rows; r += kMaxR)
-    with_count<kMaxR>(n_rows - r, [&](auto n) { values_avx512<decltype(n)::value, NV>(rows + r, kv); });
+    with_count<kMaxR>(n_rows - r, [&](auto n) {
+      if (kv.fetch_ahead)
+        values_avx512<decltype(n)::value, NV, true>(rows + r, kv);
+      else
+        values_avx512<decltype(n)::value, NV, false>(rows + r, kv);
+    });
 }
 
 void values_rows(Row* rows, size_t n_rows, const KvHead& kv) {
@@ -319,7 +342,12 @@ void attend_rows(const KvHead& kv, float scale, Scratch& s) {
   for (size_t r = 0; r < rows.size(); ++r) rows[r].p = s.e.data() + r * stride;
   if (have_avx512()) {
     for (size_t r = 0; r < rows.size(); r += kMaxRows)
-      with_count<kMaxRows>(rows.size() - r, [&](auto n) { scores_avx512<decltype(n)::value>(&rows[r], kv, scale); });
+      with_count<kMaxRows>(rows.size() - r, [&](auto n) {
+        if (kv.fetch_ahead)
+          scores_avx512<decltype(n)::value, true>(&rows[r], kv, scale);
+        else
+          scores_avx512<decltype(n)::value, false>(&rows[r], kv, scale);
+      });
   } else {
     for (Row& row : rows) {
       const KvHead k = with_keys(kv, row.n);
@@ -368,7 +396,7 @@ void attention(std::span<const AttentionJob> jobs, size_t n_head, size_t n_kv_he
       for (size_t h = g * group; h < (g + 1) * group; ++h)
         scratch.rows.push_back({job.q + h * hd, job.out + h * hd, nullptr, job.n_keys, 0.0f, 0.0f});
     }
-    const KvHead kv{jobs[begin].pages, g, n_max, hd};
+    const KvHead kv{jobs[begin].pages, g, n_max, hd, end - begin == 1};
     attend_rows(kv, scale, scratch);
   });
 }
