@@ -146,12 +146,12 @@ TEST(Devices, AutomaticBatchIsWhatTheDeviceMemoryHolds) {
   f.bits = 8;
   f.channels = 1;
   f.kind = SampleKind::Unsigned;
-  const Bytes pcm = test::make_pcm(f, size_t{5} * 64, test::Content::SineNoise, 3);
+  const Bytes pcm = test::make_pcm(f, size_t{5} * 32, test::Content::SineNoise, 3);
   std::vector<ChunkRange> ranges;
-  for (size_t i = 0; i < 5; ++i) ranges.push_back({64 * i, 64});
+  for (size_t i = 0; i < 5; ++i) ranges.push_back({32 * i, 32});
   const SerialOptions serial;
   CodecOptions o;
-  o.tokenization = TokenMode::Char;  // 64 tokens a chunk
+  o.tokenization = TokenMode::Char;  // 32 tokens a chunk
   o.threads = 1;
   o.store_incompressible = false;  // every chunk through the model
   std::vector<size_t> steps;
@@ -159,7 +159,7 @@ TEST(Devices, AutomaticBatchIsWhatTheDeviceMemoryHolds) {
     if (done > 0) steps.push_back(done);  // (0: a decoder's first report)
   };
   // 16 symbols a call: the encoder's slice; 128 rows: the char alphabet.
-  const size_t chunk = LlamaSession(*llama, make_grid_backend(1)).sequence_bytes(65, 16, 128);
+  const size_t chunk = LlamaSession(*llama, make_grid_backend(1)).sequence_bytes(33, 16, 128);
 
   select_device("cpu");
   const std::vector<ChunkRecord> on_cpu = encode_chunks(*model, {&f, &serial}, pcm, ranges, o);
@@ -176,7 +176,7 @@ TEST(Devices, AutomaticBatchIsWhatTheDeviceMemoryHolds) {
     EXPECT_EQ(steps, (std::vector<size_t>{2, 4, 5}));
     for (size_t i = 0; i < 5; ++i) {
       ASSERT_TRUE(back.chunks[i].has_value()) << back.errors[i];
-      EXPECT_TRUE(std::equal(back.chunks[i]->begin(), back.chunks[i]->end(), pcm.begin() + 64 * i)) << i;
+      EXPECT_TRUE(std::equal(back.chunks[i]->begin(), back.chunks[i]->end(), pcm.begin() + 32 * i)) << i;
     }
   }
   steps.clear();
