@@ -171,7 +171,7 @@ __attribute__((target("avx512f"))) inline void score_blocks_avx512(Row* rows, co
   const uint16_t* k = kv.key_block(b);
   const size_t stride = kv.hd * kKeyBlock;
   static_assert(kBlocksAhead % NB == 0);
-  const KeysAhead ahead(kv, b, kFetch ? NB : 0);
+  const KeysAhead ahead(kv, b, NB);
   for (size_t d = 0; d < kv.hd; ++d) {
     if constexpr (kFetch) ahead.fetch(d);
     __m512 kd[NB];
@@ -306,10 +306,7 @@ void values_rows_avx512(Row* rows, size_t n_rows, const KvHead& kv) {
   constexpr int kMaxR = std::min(static_cast<int>(kMaxRows), std::max(1, 24 / NV));
   for (size_t r = 0; r < n_rows; r += kMaxR)
     with_count<kMaxR>(n_rows - r, [&](auto n) {
-      if (kv.fetch_ahead)
-        values_avx512<decltype(n)::value, NV, true>(rows + r, kv);
-      else
-        values_avx512<decltype(n)::value, NV, false>(rows + r, kv);
+      with_flag(kv.fetch_ahead, [&](auto fetch) { values_avx512<decltype(n)::value, NV, fetch>(rows + r, kv); });
     });
 }
 
@@ -343,10 +340,7 @@ void attend_rows(const KvHead& kv, float scale, Scratch& s) {
   if (have_avx512()) {
     for (size_t r = 0; r < rows.size(); r += kMaxRows)
       with_count<kMaxRows>(rows.size() - r, [&](auto n) {
-        if (kv.fetch_ahead)
-          scores_avx512<decltype(n)::value, true>(&rows[r], kv, scale);
-        else
-          scores_avx512<decltype(n)::value, false>(&rows[r], kv, scale);
+        with_flag(kv.fetch_ahead, [&](auto fetch) { scores_avx512<decltype(n)::value, fetch>(&rows[r], kv, scale); });
       });
   } else {
     for (Row& row : rows) {

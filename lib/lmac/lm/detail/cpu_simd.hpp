@@ -38,4 +38,13 @@ void with_count(size_t n, F&& f) {
   (std::make_integer_sequence<int, Max>{});
 }
 
+// Calls f(std::bool_constant<flag>{}): a kernel variant chosen at run time.
+template <typename F>
+void with_flag(bool flag, F&& f) {
+  if (flag)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
+}
+
 }  // namespace lmac::cpu
