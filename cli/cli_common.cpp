@@ -123,9 +123,9 @@ Bytes read_input(const std::string& path) {
   }
 }
 
-CLI::Validator at_least(long long least) {
+CLI::Validator at_least(long long least, long long most) {
   return CLI::Validator(
-      [least](std::string& value) -> std::string {
+      [least, most](std::string& value) -> std::string {
         long long v = 0;
         size_t used = 0;
         try {
@@ -133,8 +133,11 @@ CLI::Validator at_least(long long least) {
         } catch (const std::exception&) {
           used = 0;
         }
-        if (used == 0 || used != value.size() || v < least)
-          return "'" + value + "' is not a whole number of at least " + std::to_string(least);
+        if (used == 0 || used != value.size() || v < least || v > most)
+          return "'" + value + "' is not a whole number " +
+                 (most == std::numeric_limits<long long>::max()
+                      ? "of at least " + std::to_string(least)
+                      : "from " + std::to_string(least) + " to " + std::to_string(most));
         return {};
       },
       least > 0 ? "POSITIVE" : "NONNEGATIVE");

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -74,9 +75,9 @@ std::string decode_model_spec(const std::string& given, const std::string& strea
 // The bytes of a file ('-': stdin); its errors name the file.
 Bytes read_input(const std::string& path);
 
-// Whole numbers of at least `least`, with a short message (CLI11's own range checks
+// Whole numbers from `least` to `most`, with a short message (CLI11's own range checks
 // print the largest double in full).
-CLI::Validator at_least(long long least);
+CLI::Validator at_least(long long least, long long most = std::numeric_limits<long long>::max());
 
 // The help of --batch (unset: the codec's choice, CodecOptions::batch 0).
 inline constexpr const char* kBatchHelp =

@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
   app.fallthrough();
   auto* q = app.add_flag("-q,--quiet")->description("only errors on stderr");
   auto* v = app.add_flag("-v,--verbose")->description("more detail on stderr");
-  app.add_option("-T,--threads", globals().threads, "worker threads (default 0: all cores)")->check(at_least(0));
+  app.add_option("-T,--threads", globals().threads, "worker threads (default 0: all cores; at most 1024)")
+      ->check(at_least(0, 1024));
   std::string device;
   app.add_option("--device", device,
                  "where models run: auto (a CUDA GPU when present, else the CPU; the bits are the same), cpu, "

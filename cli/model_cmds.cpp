@@ -190,17 +190,24 @@ void add_model_commands(CLI::App& app) {
     static std::vector<int> batches = {1, 8, 32};
     static bool profile = false;
     c->add_option("model", path, "GGUF file (default: bundled)");
-    c->add_option("--prefill", prefill, "prompt tokens (llama-bench pp)");
-    c->add_option("--decode", decode, "generated tokens per sequence (llama-bench tg)");
-    c->add_option("--batches", batches, "decode batch sizes")->delimiter(',');
-    c->add_option("--reps", reps, "repetitions (the median is reported)");
-    c->add_option("--context", context, "tokens each decoding sequence holds before the timed steps")
-        ->check(CLI::NonNegativeNumber);
+    c->add_option("--prefill", prefill, "prompt tokens (llama-bench pp; default 512)")->check(at_least(1));
+    c->add_option("--decode", decode, "generated tokens per sequence (llama-bench tg; default 128)")
+        ->check(at_least(1));
+    c->add_option("--batches", batches, "decode batch sizes (default 1,8,32)")->delimiter(',')->check(at_least(1));
+    c->add_option("--reps", reps, "repetitions (the median is reported; default 3)")->check(at_least(1));
+    c->add_option("--context", context, "tokens each decoding sequence holds before the timed steps (default 0)")
+        ->check(at_least(0));
     c->add_option("--json", json_out, "write the figures as JSON");
     c->add_flag("--profile", profile, "time every operation (each waits for the device) and print where time goes");
     c->callback([] {
       action() = [] {
         auto m = load_llama(path);
+        const auto n_ctx = static_cast<long long>(m->config().n_ctx);
+        if (prefill > n_ctx || 1LL + context + decode > n_ctx)
+          throw Error(
+              fmt::format("{}: --prefill {} or 1 + --context {} + --decode {} is more than the model's "
+                          "context of {} tokens",
+                          path.empty() ? default_model_spec() : path, prefill, context, decode, n_ctx));
         const int threads = thread_count();
         const int32_t V = static_cast<int32_t>(m->config().n_vocab);
         std::mt19937 rng(1);

@@ -204,12 +204,20 @@ TEST(Cli, HelpStatesEveryDefaultAndRangeErrorsAreShort) {
   }
   EXPECT_NE(help_entry(output_of("compress --help"), "--chunk-size").find("2046 with the bundled model"),
             std::string::npos);
-  for (const char* bad :
-       {"compress --chunk-size 0 x.wav", "compress --batch -1 x.wav", "-T -1 info x", "eval --stereo-blocking-n 0"}) {
+  for (const char* bad : {"compress --chunk-size 0 x.wav", "compress --batch -1 x.wav", "-T -1 info x",
+                          "-T 100000 info x", "eval --stereo-blocking-n 0", "bench --reps 0", "bench --prefill -1",
+                          "bench --decode 0", "bench --batches 8,0", "bench --context -1"}) {
     const CmdResult r = run(std::string(bad));
     EXPECT_EQ(r.code, 2) << bad;
     EXPECT_TRUE(one_line(r.err)) << r.err;
     EXPECT_LT(r.err.size(), 120u) << r.err;
+  }
+  // Past the model's context: refused before any pass, naming the model.
+  for (const char* bad : {"bench --prefill 4000", "bench --prefill 8 --context 2000 --decode 48"}) {
+    const CmdResult r = run(std::string(bad));
+    EXPECT_EQ(r.code, 1) << bad;
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find(".gguf: --prefill"), std::string::npos) << r.err;
   }
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -95,10 +96,16 @@ class Pool {
 
   // A new helper starts from the wake count before this loop's, so it joins the loop
   // being started even when its thread runs only after the wake-up.
+  // When the system refuses another thread, the loops run on the helpers there are: the
+  // caller waits for pieces, not for particular helpers.
   void grow(int helpers) {
     while (static_cast<int>(threads_.size()) < helpers) {
       const int index = static_cast<int>(threads_.size());
-      threads_.emplace_back([this, index, seen = wake_.load()] { helper(index, seen); });
+      try {
+        threads_.emplace_back([this, index, seen = wake_.load()] { helper(index, seen); });
+      } catch (const std::system_error&) {
+        return;
+      }
       threads_.back().detach();
     }
   }
