@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -116,8 +117,19 @@ void add_model_commands(CLI::App& app) {
         if (detok) {
           std::istringstream s(std::string(in.begin(), in.end()));
           std::vector<int32_t> ids;
-          for (int32_t id; s >> id;) ids.push_back(id);
-          std::string text = t.tokenizer->decode(ids);
+          for (std::string word; s >> word;) {
+            int32_t id = 0;
+            const auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), id);
+            if (ec != std::errc() || end != word.data() + word.size())
+              throw Error(fmt::format("stdin: '{}' is not a token id", word.substr(0, 40)));
+            ids.push_back(id);
+          }
+          std::string text;
+          try {
+            text = t.tokenizer->decode(ids);
+          } catch (const Error& e) {
+            throw Error(std::string("stdin: ") + e.what());
+          }
           fwrite(text.data(), 1, text.size(), stdout);
         } else {
           auto ids = t.tokenizer->encode(std::string_view(reinterpret_cast<const char*>(in.data()), in.size()));

@@ -151,6 +151,11 @@ TEST(Audio, RawFormatsAndSpecParsing) {
   EXPECT_THROW(parse_raw_format("s12le"), Error);
   EXPECT_THROW(parse_raw_format("x16le"), Error);
   EXPECT_THROW(parse_raw_format("f16le"), Error);
+  // Too large for their fields: refused, not wrapped (65552 bits would read as 16).
+  EXPECT_THROW(parse_raw_format("s65552le"), Error);
+  EXPECT_THROW(parse_raw_format("s16le:70000:44100"), Error);
+  EXPECT_THROW(parse_raw_format("s16le:2:0"), Error);
+  EXPECT_EQ(parse_raw_format("s16le:65535:4294967295").channels, 65535);
   Bytes raw(601, 7);
   AudioFile a = parse_raw(raw, parse_raw_format("s16le:3"));
   EXPECT_EQ(a.data.size(), 600u);

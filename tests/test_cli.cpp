@@ -127,6 +127,20 @@ TEST(Cli, TokenizeTakesVocabOnlyFiles) {
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   const Bytes ids = test::read_bytes(out);
   EXPECT_EQ(std::string(ids.begin(), ids.end()), "9038 2501 263 931\n");
+  // And back; ids that are not numbers or not in the vocabulary are named.
+  ASSERT_EQ(run("tokenize --detokenize -m " + vocab + " < " + out + " > " + out + ".txt").code, 0);
+  const Bytes text = test::read_bytes(out + ".txt");
+  EXPECT_EQ(std::string(text.begin(), text.end()), "Once upon a time");
+  for (const auto& [ids_in, named] : {std::pair<std::string, std::string>{"1 abc", "'abc' is not a token id"},
+                                      {"1 99999999", "token id 99999999 out of range"},
+                                      {"1 -5", "token id -5 out of range"},
+                                      {"1 99999999999", "'99999999999' is not a token id"}}) {
+    test::write_bytes(out, ByteSpan(reinterpret_cast<const uint8_t*>(ids_in.data()), ids_in.size()));
+    const CmdResult r = run("tokenize --detokenize -m " + vocab + " < " + out);
+    EXPECT_EQ(r.code, 1) << ids_in;
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find(named), std::string::npos) << r.err;
+  }
 }
 
 // Errors name the file they concern; eval checks where its results go before running and
@@ -293,7 +307,7 @@ TEST(Cli, EvalWithOldSpellingsAndReports) {
   EXPECT_EQ(run("eval --merge " + json + " " + json + " --plot " + svg + " > /dev/null").code, 0);
   r = run("eval --audio-dir " + dir + " --compressors rar");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("unknown compressor 'rar'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown compressor 'rar' (lm, audio, mix, gzip,"), std::string::npos) << r.err;
   r = run("eval --audio-dir " + test::temp_dir() + "/nowhere --compressors gzip");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(one_line(r.err)) << r.err;

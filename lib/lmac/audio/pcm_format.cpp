@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstdint>
 
 #include "lmac/common/error.hpp"
 
@@ -22,11 +23,13 @@ void PcmFormat::validate() const {
 }
 
 namespace {
-uint32_t parse_uint(const std::string& s, const std::string& spec) {
+// A field of at most `most`: larger values are refused, not wrapped into the field's type.
+uint32_t parse_uint(const std::string& s, const std::string& spec, uint32_t most) {
   uint32_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || s.empty())
     fail("bad --format '" + spec + "': '" + s + "' is not a number");
+  if (v > most) fail(fmt::format("bad --format '{}': {} is more than {}", spec, s, most));
   return v;
 }
 }  // namespace
@@ -51,7 +54,7 @@ PcmFormat parse_raw_format(const std::string& spec) {
   }
   size_t digits_end = 1;
   while (digits_end < head.size() && std::isdigit(static_cast<unsigned char>(head[digits_end]))) ++digits_end;
-  f.bits = static_cast<uint16_t>(parse_uint(head.substr(1, digits_end - 1), spec));
+  f.bits = static_cast<uint16_t>(parse_uint(head.substr(1, digits_end - 1), spec, UINT16_MAX));
   std::string endian = head.substr(digits_end);
   if (endian == "be")
     f.big_endian = true;
@@ -61,8 +64,11 @@ PcmFormat parse_raw_format(const std::string& spec) {
     fail("bad --format '" + spec + "': byte order must be le or be");
   if (!rest.empty()) {
     std::string ch = rest.substr(0, rest.find(':'));
-    f.channels = static_cast<uint16_t>(parse_uint(ch, spec));
-    if (rest.find(':') != std::string::npos) f.rate = parse_uint(rest.substr(rest.find(':') + 1), spec);
+    f.channels = static_cast<uint16_t>(parse_uint(ch, spec, UINT16_MAX));
+    if (rest.find(':') != std::string::npos) {
+      f.rate = parse_uint(rest.substr(rest.find(':') + 1), spec, UINT32_MAX);
+      if (f.rate == 0) fail("bad --format '" + spec + "': zero sample rate");
+    }
   }
   try {
     f.validate();

@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/common/error.hpp"
@@ -172,7 +173,8 @@ std::unique_ptr<Compressor> make_compressor(const std::string& name) {
   if (name == "brotli") return std::make_unique<Brotli>();
   if (name == "flac") return make_flac_compressor();
   if (name == "wavpack") return make_wavpack_compressor();
-  fail("unknown compressor '" + name + "' (lm, gzip, lzma2, zstd19, zstd22, bzip2, brotli, flac, wavpack)");
+  // The model rows are eval's (lmac/eval), named here so the list is whole.
+  fail(fmt::format("unknown compressor '{}' (lm, audio, mix, {})", name, fmt::join(baseline_names(), ", ")));
 }
 
 }  // namespace lmac

@@ -142,7 +142,8 @@ class BpeTokenizer final : public Tokenizer {
   std::string decode(std::span<const int32_t> ids, bool clean_up) const override {
     std::string text;
     for (int32_t id : ids) {
-      if (id < 0 || id >= vocab_size()) fail_format("token id out of range");
+      if (id < 0 || id >= vocab_size())
+        fail_format(fmt::format("token id {} out of range (vocabulary of {})", id, vocab_size()));
       text += piece(id);
     }
     if (clean_up && clean_spaces_) clean(text);

@@ -88,7 +88,8 @@ class SpmTokenizer final : public Tokenizer {
   std::string decode(std::span<const int32_t> ids, bool /*clean_up*/) const override {
     std::string out;
     for (size_t k = 0; k < ids.size(); ++k) {
-      if (ids[k] < 0 || ids[k] >= vocab_size()) fail_format("token id out of range");
+      if (ids[k] < 0 || ids[k] >= vocab_size())
+        fail_format(fmt::format("token id {} out of range (vocabulary of {})", ids[k], vocab_size()));
       std::string p = piece(ids[k]);
       if (k == 0 && add_space_prefix_ && !p.empty() && p[0] == ' ') p.erase(0, 1);
       out += p;
