@@ -59,6 +59,13 @@ void verbose(const std::string& m) {
   if (globals().verbosity >= 2) fmt::print(stderr, "{}\n", m);
 }
 
+std::function<void(const std::string&)> codec_note(const std::string& file) {
+  if (globals().verbosity < 2) return {};
+  // On a terminal the line replaces a progress bar being drawn, which redraws below it.
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  return [file, tty](const std::string& line) { fmt::print(stderr, "{}{}: {}\n", tty ? "\r\033[K" : "", file, line); };
+}
+
 void draw_progress(const std::string& label, size_t done, size_t total, double seconds, double bytes) {
   const int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
   const double eta = done ? seconds * double(total - done) / double(done) : 0;

@@ -39,6 +39,8 @@ int thread_count();
 void report_error(const std::string& file, const std::string& reason);
 void note(const std::string& message);     // shown unless -q
 void verbose(const std::string& message);  // shown with -v
+// For CodecOptions::note: the codec's choices as `file: line` with -v, else nothing.
+std::function<void(const std::string&)> codec_note(const std::string& file);
 
 // One progress line on stderr: bar, chunks, audio KB/s, elapsed and ETA; ends at 100%.
 void draw_progress(const std::string& label, size_t done, size_t total, double seconds, double bytes);

@@ -179,6 +179,7 @@ void add_compress(CLI::App& app) {
         Bytes file = read_file(in);
         Progress bar("compress " + in, file.size());
         o.codec.progress = bar.callback();
+        o.codec.note = codec_note(in);
         Bytes packed = compress_audio(*m, file, o);
         bar.finish();
         if (verify) {  // like flac --verify: refuse to write a stream that does not give the input back
@@ -228,6 +229,7 @@ void add_decompress(CLI::App& app) {
         o.threads = thread_count();
         Progress bar("decompress " + in, parsed.stream.header.data_bytes);
         o.progress = bar.callback();
+        o.note = codec_note(in);
         DecompressResult r = decompress_audio(*m, parsed, o, keep_going);
         bar.finish();
         write_file_atomic(out, r.file, io.force);

@@ -92,7 +92,9 @@ TEST(Cli, ProgressReachesTheEndAndVerboseSummarizes) {
     EXPECT_NE(out.find("6/6 chunks"), std::string::npos) << out;  // 12000 bytes in chunks of 2048
     EXPECT_NE(out.find("KB/s"), std::string::npos) << out;
     EXPECT_NE(out.find("ETA"), std::string::npos) << out;
-    EXPECT_NE(out.find(" -> "), std::string::npos) << out;  // the summary
+    EXPECT_NE(out.find(" -> "), std::string::npos) << out;            // the summary
+    EXPECT_NE(out.find(" char chunks: "), std::string::npos) << out;  // how the codec grouped them
+    EXPECT_NE(out.find("(the codec's choice)"), std::string::npos) << out;
   }
   EXPECT_EQ(test::read_bytes(in + ".out"), test::read_bytes(in));
 }

@@ -167,8 +167,15 @@ TEST(Devices, AutomaticBatchIsWhatTheDeviceMemoryHolds) {
   {
     const GridMemory memory((2 * chunk + chunk / 2) / 9 * 10);
     steps.clear();
+    std::vector<std::string> notes;
+    o.note = [&](const std::string& line) { notes.push_back(line); };
     const std::vector<ChunkRecord> on_grid = encode_chunks(*model, {&f, &serial}, pcm, ranges, o);
+    o.note = {};
     EXPECT_EQ(steps, (std::vector<size_t>{2, 4, 5}));
+    // -v says what was chosen and why.
+    EXPECT_EQ(notes, (std::vector<std::string>{
+                         "batch 2: the device's free memory holds 2 sequences of 33 positions",
+                         "5 char chunks: 3 groups of at most 2 (the codec's choice), one after another on 1 thread"}));
     ASSERT_EQ(on_grid.size(), on_cpu.size());
     for (size_t i = 0; i < on_cpu.size(); ++i) EXPECT_EQ(on_grid[i].tokens, on_cpu[i].tokens) << "chunk " << i;
     steps.clear();

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "lmac/audio/pcm_format.hpp"
@@ -24,6 +25,9 @@ struct CodecOptions {
   // by more than the container's fixed bytes (off for the paper's model-alone figures).
   bool store_incompressible = true;
   std::function<void(size_t done, size_t total)> progress;  // optional
+  // Optional: one line per run of chunks on how the codec grouped them (the batch it
+  // chose, the threads), for a verbose log.
+  std::function<void(const std::string& line)> note;
 };
 
 struct ChunkSpec {

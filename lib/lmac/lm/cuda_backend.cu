@@ -295,6 +295,7 @@ class SharedWeights {
   struct Entry {
     Matrix m;
     std::vector<void*> blocks;
+    size_t bytes = 0;
     int users = 0;
   };
   static SharedWeights& get() {
@@ -318,6 +319,15 @@ class SharedWeights {
   void leave(const Key& k) {
     std::lock_guard g(lock_);
     if (auto it = entries_.find(k); it != entries_.end()) --it->second.users;
+  }
+  // What the entries of `device` that no session uses hold: free memory to whoever
+  // needs it, since an allocation that finds the memory short evicts them.
+  size_t unused_bytes(int device) {
+    std::lock_guard g(lock_);
+    size_t sum = 0;
+    for (const auto& [k, e] : entries_)
+      if (std::get<0>(k) == device && e.users == 0) sum += e.bytes;
+    return sum;
   }
   // Frees the entries of `device` no session uses; whether any were.
   bool evict_unused(int device) {
@@ -384,7 +394,7 @@ class CudaBackend final : public Backend {
   std::optional<size_t> free_memory() const override {
     size_t free_b = 0, total = 0;
     check(cudaMemGetInfo(&free_b, &total), "reading the free GPU memory");
-    return free_b;
+    return free_b + SharedWeights::get().unused_bytes(device_);
   }
 
   Matrix weights(const Matrix& w, WeightUse) override {
@@ -398,6 +408,7 @@ class CudaBackend final : public Backend {
     if (!SharedWeights::get().take(key, &m)) {
       SharedWeights::Entry e;
       e.m = m = upload_matrix(w, e.blocks);
+      e.bytes = device_bytes(m);
       SharedWeights::get().put(key, std::move(e));
     }
     shared_.push_back(key);

@@ -4,7 +4,10 @@
 // verbatim record of an incompressible chunk.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -134,10 +137,25 @@ void feed_searched(Predictor& pred, const std::vector<size_t>& lengths, Target&&
 // The batch when the codec chooses (batch 0): the model's most, fewer where the
 // predictor's device memory holds fewer sequences of the longest member (positions:
 // its symbols and BOS; an encoder feeds a sequence kSliceTokens symbols a call).
-inline int automatic_batch(const CodecModel& model, const Predictor& pred, const std::vector<size_t>& cost) {
+inline int automatic_batch(const CodecModel& model, const Predictor& pred, const std::vector<size_t>& cost,
+                           const CodecOptions& o) {
   const size_t positions = *std::max_element(cost.begin(), cost.end()) + 1;
   const size_t fits = pred.capacity(positions, kSliceTokens);
-  return static_cast<int>(std::clamp<size_t>(fits, 1, static_cast<size_t>(model.max_auto_batch())));
+  const auto batch = static_cast<int>(std::clamp<size_t>(fits, 1, static_cast<size_t>(model.max_auto_batch())));
+  if (o.note && fits < SIZE_MAX)
+    o.note(
+        fmt::format("batch {}: the device's free memory holds {} sequences of {} positions", batch, fits, positions));
+  return batch;
+}
+
+// Tells CodecOptions::note how a run of chunks was grouped (`how`: where the groups run).
+inline void note_grouping(const CodecOptions& o, std::optional<TokenMode> mode, size_t chunks, size_t groups,
+                          size_t most, bool chosen, size_t threads, const char* how) {
+  if (!o.note) return;
+  const char* name = !mode ? "model-free" : *mode == TokenMode::Char ? "char" : "subword";
+  o.note(fmt::format("{} {} chunks: {} group{} of at most {}{}, {} on {} thread{}", chunks, name, groups,
+                     groups == 1 ? "" : "s", most, chosen ? " (the codec's choice)" : "", how, threads,
+                     threads == 1 ? "" : "s"));
 }
 
 // Calls fn(group, predictor) for `members` (cost[k]: the symbols members[k] codes, its
@@ -159,6 +177,8 @@ void run_batches(const CodecModel& model, std::optional<TokenMode> mode, const s
     const size_t rounds = (members.size() + b * threads - 1) / (b * threads);
     const auto groups = balanced_groups(members, cost, std::min(members.size(), rounds * threads));
     if (!mode || groups.size() > 1) {
+      note_grouping(o, mode, members.size(), groups.size(), b, batch == 0, std::min(threads, groups.size()),
+                    "side by side");
       parallel_tasks(o.threads, groups.size(), [&](size_t gi) {
         auto pred = mode ? model.predictor(*mode, 1) : nullptr;
         fn(groups[gi], pred.get());
@@ -167,7 +187,11 @@ void run_batches(const CodecModel& model, std::optional<TokenMode> mode, const s
     }
   }
   auto pred = model.predictor(*mode, o.threads);
-  for (const auto& g : batches(members, batch > 0 ? batch : automatic_batch(model, *pred, cost))) fn(g, pred.get());
+  const int chosen = batch > 0 ? batch : automatic_batch(model, *pred, cost, o);
+  const auto groups = batches(members, chosen);
+  note_grouping(o, mode, members.size(), groups.size(), static_cast<size_t>(chosen), batch == 0, threads,
+                "one after another");
+  for (const auto& g : groups) fn(g, pred.get());
 }
 
 // The chunk's bytes as they are: when the model cannot make them smaller.
