@@ -78,28 +78,29 @@ TEST(GridBackend, WholeModelsGiveTheCpuLogits) {
   }
 }
 
+// Both token modes (char: the 128 rows of the alphabet; subword: the whole vocabulary),
+// each at one depth (the depth changes what is fed, not how).
 TEST(GridBackend, StreamsAreByteIdenticalAndCrossDecode) {
   auto model = load_model(kBundledModel);
-  for (int bits : {8, 16})
-    for (TokenMode mode : {TokenMode::Subword, TokenMode::Char}) {
-      PcmFormat f;
-      f.bits = static_cast<uint16_t>(bits);
-      f.channels = 2;
-      f.kind = bits == 8 ? SampleKind::Unsigned : SampleKind::Signed;
-      const Bytes wav = test::make_wav(f, test::make_pcm(f, 60, test::Content::SineNoise, 4));
-      CompressOptions o;
-      o.codec.tokenization = mode;
-      o.codec.threads = 2;
-      o.chunk_bytes = static_cast<uint32_t>(f.frame_bytes() * 25);
-      select_device("cpu");
-      const Bytes on_cpu = compress_audio(*model, wav, o);
-      select_device("grid");
-      const Bytes on_grid = compress_audio(*model, wav, o);
-      EXPECT_EQ(on_grid, on_cpu) << bits << "-bit, mode " << static_cast<int>(mode);
-      const DecompressResult back = decompress_audio(*model, parse_lmac(on_cpu), o.codec, false);  // on the grid
-      EXPECT_EQ(back.file, wav);
-      select_device("cpu");
-    }
+  for (const auto& [bits, mode] : {std::pair{8, TokenMode::Char}, std::pair{16, TokenMode::Subword}}) {
+    PcmFormat f;
+    f.bits = static_cast<uint16_t>(bits);
+    f.channels = 2;
+    f.kind = bits == 8 ? SampleKind::Unsigned : SampleKind::Signed;
+    const Bytes wav = test::make_wav(f, test::make_pcm(f, 60, test::Content::SineNoise, 4));
+    CompressOptions o;
+    o.codec.tokenization = mode;
+    o.codec.threads = 2;
+    o.chunk_bytes = static_cast<uint32_t>(f.frame_bytes() * 25);
+    select_device("cpu");
+    const Bytes on_cpu = compress_audio(*model, wav, o);
+    select_device("grid");
+    const Bytes on_grid = compress_audio(*model, wav, o);
+    EXPECT_EQ(on_grid, on_cpu) << bits << "-bit, mode " << static_cast<int>(mode);
+    const DecompressResult back = decompress_audio(*model, parse_lmac(on_cpu), o.codec, false);  // on the grid
+    EXPECT_EQ(back.file, wav);
+    select_device("cpu");
+  }
 }
 
 // A random-weight model many times cheaper than the bundled one on the emulator, for
