@@ -96,7 +96,12 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
       std::error_code ec;
       if (in != "-" && out != "-" && std::filesystem::equivalent(in, out, ec))
         fail("the output " + out + " is the input file (nothing written)");
-      if (out != "-" && !io.force && file_exists(out)) fail("output " + out + " exists (use -f to overwrite)");
+      const OutputKind kind = out == "-" ? OutputKind::Device : output_kind(out);
+      if (kind == OutputKind::File && !io.force) fail("output " + out + " exists (use -f to overwrite)");
+      if (kind == OutputKind::Directory) fail("output " + out + " is a directory");
+      if (io.remove && in != "-" && kind == OutputKind::Device)  // nothing would keep the samples
+        fail("--rm with output " + (out == "-" ? std::string("to stdout") : out) +
+             ", which is not a file: the input would be deleted (nothing written)");
       fn(in, out);
       if (io.remove && in != "-") std::filesystem::remove(in);
     } catch (const CLI::ParseError&) {

@@ -1,6 +1,7 @@
 // The lmac command as a user runs it: exit codes, one-line errors, no partial output.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -97,6 +98,32 @@ TEST(Cli, ProgressReachesTheEndAndVerboseSummarizes) {
     EXPECT_NE(out.find("(the codec's choice)"), std::string::npos) << out;
   }
   EXPECT_EQ(test::read_bytes(in + ".out"), test::read_bytes(in));
+}
+
+// An output that is a device or a pipe (/dev/null, a FIFO) is written into, never
+// replaced by a file (as root, a rename over /dev/null replaces it); --rm refuses to
+// delete an input whose only output went there; a directory is no output.
+TEST(Cli, DevicesAndPipesAreWrittenIntoNotReplaced) {
+  const std::string in = wav_file("to-pipe.wav"), fifo = test::temp_dir() + "/pipe", copy = fifo + ".copy";
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  ASSERT_EQ(run("compress -m builtin:order2 " + in + " -o " + in + ".lmac -f").code, 0);
+  for (const char* force : {"", " -f"}) {
+    const std::string reader = "timeout 20 cat " + fifo + " > " + copy + " & ";  // no hang if nothing writes
+    const std::string cmd =
+        reader + std::string(LMAC_BINARY) + " compress -m builtin:order2" + force + " " + in + " -o " + fifo + "; wait";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    EXPECT_TRUE(std::filesystem::is_fifo(fifo)) << "replaced by a file, with" << force;
+    EXPECT_EQ(test::read_bytes(copy), test::read_bytes(in + ".lmac")) << force;
+  }
+  const CmdResult r = run("compress --rm -m builtin:order2 " + in + " -o /dev/null");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("--rm with output /dev/null"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(in));
+  EXPECT_TRUE(std::filesystem::is_character_file("/dev/null"));
+  EXPECT_EQ(run("compress -f -m builtin:order2 " + in + " -o " + test::temp_dir()).code, 1);
+  EXPECT_TRUE(std::filesystem::is_directory(test::temp_dir()));
 }
 
 // A FLAC input comes back as what lmac restores, a WAV named .wav, with its tags in

@@ -42,6 +42,13 @@ Bytes read_fd(int fd, const std::string& path) {
 
 }  // namespace
 
+OutputKind output_kind(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return OutputKind::New;
+  if (S_ISDIR(st.st_mode)) return OutputKind::Directory;
+  return S_ISREG(st.st_mode) ? OutputKind::File : OutputKind::Device;
+}
+
 bool file_exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
@@ -72,7 +79,27 @@ void write_file_atomic(const std::string& path, ByteSpan data, bool overwrite) {
     write_all(STDOUT_FILENO, data, "stdout");
     return;
   }
-  if (!overwrite && file_exists(path)) fail("output exists (use -f to overwrite)");
+  switch (output_kind(path)) {
+    case OutputKind::Directory:
+      fail("cannot write output " + path + ": it is a directory");
+    case OutputKind::Device: {
+      const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) fail("cannot open output " + path + ": " + os_error());
+      try {
+        write_all(fd, data, path);
+      } catch (...) {
+        ::close(fd);
+        throw;
+      }
+      if (::close(fd) != 0) fail("cannot write " + path + ": " + os_error());
+      return;
+    }
+    case OutputKind::File:
+      if (!overwrite) fail("output exists (use -f to overwrite)");
+      break;
+    case OutputKind::New:
+      break;
+  }
   std::string tmp = path + ".lmac-tmp-" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot create output " + path + ": " + os_error());

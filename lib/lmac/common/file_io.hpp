@@ -11,8 +11,14 @@ namespace lmac {
 // Reads a whole file, or standard input when path is "-".
 Bytes read_file(const std::string& path);
 
+// What writing to a path does: create a file, replace one, or write into a device or
+// pipe (such as /dev/null) that stays what it is.
+enum class OutputKind { New, File, Device, Directory };
+OutputKind output_kind(const std::string& path);
+
 // Writes atomically (temporary file + rename), or to standard output when path is "-".
-// Refuses to replace an existing file unless overwrite is set.
+// Refuses to replace an existing file unless overwrite is set, and a directory; writes
+// into a device or pipe in place (renaming over it would replace /dev/null itself).
 void write_file_atomic(const std::string& path, ByteSpan data, bool overwrite);
 
 bool file_exists(const std::string& path);
