@@ -32,18 +32,6 @@ LMAC_HD uint32_t fifth_bit32(uint32_t qh, size_t j) {
   return j < 16 ? ((qh >> j) << 4) & 0x10u : (qh >> (j - 16 + 12)) & 0x10u;
 }
 
-// The 6-bit scale of sub-block `is` (0..15) of a Q3_K super-block, as the reference's
-// shuffle of its 12 scale bytes leaves it, minus 32.
-LMAC_HD int32_t q3k_scale(const uint8_t* raw, size_t is) {
-  const size_t group = is / 4, b = is % 4;
-  const uint32_t low = group == 0   ? raw[b] & 0xFu
-                       : group == 1 ? raw[4 + b] & 0xFu
-                       : group == 2 ? raw[b] >> 4
-                                    : raw[4 + b] >> 4;
-  const uint32_t high = (raw[8 + b] >> (2 * group)) & 3u;
-  return static_cast<int32_t>(low | high << 4) - 32;
-}
-
 template <GgmlType T>
 LMAC_HD float block_value(const uint8_t* row, size_t i);
 
@@ -103,7 +91,7 @@ template <>
 LMAC_HD float block_value<GgmlType::Q3_K>(const uint8_t* row, size_t i) {
   const uint8_t* s = row + i / 256 * 110;
   const size_t ii = i % 256, k = ii / 128, j = ii % 128 / 32, l = ii % 32;
-  const float dl = mul(half_at(s + 108), i2f(q3k_scale(s + 96, k * 8 + j * 2 + l / 16)));
+  const float dl = mul(half_at(s + 108), i2f(q3_k_scale(s + 96, k * 8 + j * 2 + l / 16)));
   const uint32_t m = 1u << (4 * k + j);
   const int32_t q = static_cast<int32_t>((s[32 + 32 * k + l] >> (2 * j)) & 3u) - ((s[l] & m) ? 0 : 4);
   return mul(dl, i2f(q));

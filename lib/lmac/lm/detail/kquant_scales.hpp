@@ -1,10 +1,10 @@
-// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block, packed in 12
-// bytes as ggml's get_scale_min_k4 reads them (shared by the reference dequantizers
-// and the CPU's vector ones).
+// The K-quants' packed 6-bit sub-block scales: Q4_K / Q5_K's scale and min as ggml's
+// get_scale_min_k4 reads them, Q3_K's scales as its reference shuffle leaves them. One
+// unpacking for the reference dequantizers, the CPU's vector ones and the GPU kernels.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 namespace lmac {
 
@@ -19,18 +19,23 @@ constexpr void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   }
 }
 
-// The 16 sub-block scales of a Q3_K super-block (6 bits each, packed in the 12 bytes at
-// `raw`), as ggml's reference shuffle leaves them: out[is] - 32 is sub-block is's scale.
+// The 6-bit scale of sub-block `is` (0..15) of a Q3_K super-block (packed in the 12
+// bytes at `raw`) as ggml's reference shuffle of them leaves it, minus 32: the low four
+// bits from byte is % 4 (+ 4) of the first eight, low or high nibble by group, the top
+// two from byte 8 + is % 4. constexpr for the GPU kernels, as scale_min_k4.
+constexpr int32_t q3_k_scale(const uint8_t* raw, size_t is) {
+  const size_t group = is / 4, b = is % 4;
+  const uint32_t low = group == 0   ? raw[b] & 0xFu
+                       : group == 1 ? raw[4 + b] & 0xFu
+                       : group == 2 ? raw[b] >> 4
+                                    : raw[4 + b] >> 4;
+  const uint32_t high = (raw[8 + b] >> (2 * group)) & 3u;
+  return static_cast<int32_t>(low | high << 4) - 32;
+}
+
+// All 16 (plus 32, as bytes), once per super-block for the row-at-a-time dequantizers.
 inline void q3_k_scales(const uint8_t* raw, int8_t* out) {
-  constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-  uint32_t aux[4];
-  std::memcpy(aux, raw, 12);
-  const uint32_t tmp = aux[2];
-  aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-  aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-  aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-  aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
-  std::memcpy(out, aux, 16);
+  for (size_t is = 0; is < 16; ++is) out[is] = static_cast<int8_t>(q3_k_scale(raw, is) + 32);
 }
 
 }  // namespace lmac
