@@ -432,10 +432,12 @@ class CudaBackend final : public Backend {
       const dim3 grid(blocks_for((n_out + kRows - 1) / kRows * 16), token_groups);
       km::with_block_type(w.type, [&](auto tag) {
         constexpr GgmlType W = decltype(tag)::value;
-        if (n < 4)
-          k_block_matmul<W, 1><<<grid, kThreads>>>(w.data, w.row_bytes, w.cols, drows, n_out, x, n, y);
-        else
-          k_block_matmul<W, 4><<<grid, kThreads>>>(w.data, w.row_bytes, w.cols, drows, n_out, x, n, y);
+        if constexpr (W != GgmlType::Q8_0) {  // (no block kernel for the type the MMA path takes)
+          if (n < 4)
+            k_block_matmul<W, 1><<<grid, kThreads>>>(w.data, w.row_bytes, w.cols, drows, n_out, x, n, y);
+          else
+            k_block_matmul<W, 4><<<grid, kThreads>>>(w.data, w.row_bytes, w.cols, drows, n_out, x, n, y);
+        }
       });
     }
     launched("matmul");
