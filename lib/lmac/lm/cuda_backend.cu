@@ -479,14 +479,13 @@ class CudaBackend final : public Backend {
     // longest reader needs; the tasks point at the lists' device copies.
     page_lists_.clear();
     for (const AttentionJob& j : jobs) {
-      size_t& need = page_lists_[j.pages];
-      need = std::max(need, (j.n_keys + kKvPage - 1) / kKvPage);
+      PageList& l = page_lists_[j.pages];
+      l.need = std::max(l.need, (j.n_keys + kKvPage - 1) / kKvPage);
     }
     pages_.clear();
-    for (auto& [list, need] : page_lists_) {
-      const size_t at = pages_.size();
-      pages_.insert(pages_.end(), list, list + need);
-      need = at;
+    for (auto& [list, l] : page_lists_) {
+      l.at = pages_.size();
+      pages_.insert(pages_.end(), list, list + l.need);
     }
     stage_room(staged_bytes<KvPage>(pages_.size()) + staged_bytes<AttentionTask>(jobs.size()));
     const KvPage* d_pages = stage(std::span<const KvPage>(pages_));
@@ -494,7 +493,7 @@ class CudaBackend final : public Backend {
     size_t total = 0;
     for (size_t t = 0; t < jobs.size(); ++t) {
       tasks_[t] = {jobs[t], total};
-      tasks_[t].job.pages = d_pages + page_lists_[jobs[t].pages];
+      tasks_[t].job.pages = d_pages + page_lists_[jobs[t].pages].at;
       total += jobs[t].n_keys * n_head;
     }
     float* scores = grow<float>(scores_, total);
@@ -689,7 +688,10 @@ class CudaBackend final : public Backend {
   Scratch ring_, xh_, xl_, xd_, scores_, scale_, exp_weights_, freq_, totals_, intervals_, symbols_;
   void* ring_host_ = nullptr;
   std::vector<AttentionTask> tasks_;
-  std::unordered_map<const KvPage*, size_t> page_lists_;  // host list: pages it needs, then where its copy starts
+  struct PageList {
+    size_t need = 0, at = 0;  // pages its longest reader needs; where its copy starts in pages_
+  };
+  std::unordered_map<const KvPage*, PageList> page_lists_;  // by host list
   std::vector<KvPage> pages_;
   size_t forced_token_tiles_ = 0;  // 0: chosen by the shape
   size_t ring_used_ = 0;
