@@ -3,6 +3,7 @@
 // Llama), the rest are the samples; compress then decompress must give the file back
 // byte for byte. The fuzz build checks no checksum, so a wrong decode is caught here
 // by the comparison alone.
+#include <unistd.h>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -20,12 +21,15 @@ const lmac::CodecModel& model(bool llama) {
   static std::unique_ptr<lmac::CodecModel> tiny = [] {
     lmac::test::TinyLlamaShape shape;  // 2 layers of 64: milliseconds per chunk
     shape.type = lmac::GgmlType::Q8_0;
-    const std::string path = "/tmp/lmac-fuzz-tiny-llama.gguf";
+    // A name of this process's own, gone once mapped: another fuzzer (CI's, or a longer
+    // campaign beside it) rewriting a shared file would change this one's mapped weights.
+    const std::string path = "/tmp/lmac-fuzz-tiny-llama-" + std::to_string(::getpid()) + ".gguf";
     const lmac::Bytes b = lmac::test::make_random_llama(shape);
     std::FILE* f = std::fopen(path.c_str(), "wb");
-    std::fwrite(b.data(), 1, b.size(), f);
-    std::fclose(f);
-    return lmac::load_model(path);
+    if (!f || std::fwrite(b.data(), 1, b.size(), f) != b.size() || std::fclose(f) != 0) __builtin_trap();
+    auto m = lmac::load_model(path);
+    std::remove(path.c_str());
+    return m;
   }();
   return llama ? *tiny : *builtin;
 }
