@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <thread>
@@ -30,9 +31,7 @@ void place_rank(const lmac::World& w, const std::string& device) {
     globals().threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / w.local_size());
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   using namespace lmac::cli;
   CLI::App app{"lmac: lossless audio compression with language models"};
   app.set_version_flag("-V,--version", std::string("lmac ") + LMAC_VERSION);
@@ -82,4 +81,19 @@ int main(int argc, char** argv) {
     report_error("", e.what());
     return kError;
   }
+}
+
+}  // namespace
+
+// Whatever escapes (building the command line, reporting itself failing) still ends
+// with one line and an error code, not std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lmac: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "lmac: unknown error\n");
+  }
+  return lmac::cli::kError;
 }
