@@ -57,6 +57,7 @@ using Decoders = std::vector<std::unique_ptr<mixing::AudioChunkDecoder>>;
 // A group of chunks mixed with the language model: its tables come a slice at a time.
 void encode_mixed_group(Predictor& pred, Encoders& enc, const std::vector<std::vector<uint8_t>>& bytes) {
   std::vector<size_t> lengths;
+  lengths.reserve(bytes.size());
   for (const auto& b : bytes) lengths.push_back(b.size());
   feed_known(
       pred, lengths, [&](size_t g, size_t t) { return static_cast<int32_t>(bytes[g][t] >> 1); },
@@ -114,6 +115,7 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
   std::vector<ChunkRecord> records(ranges.size());
   ChunkProgress progress{o.progress, ranges.size()};
   std::vector<size_t> sizes;
+  sizes.reserve(ranges.size());
   for (const ChunkRange& r : ranges) sizes.push_back(r.size);
   run_batches(
       model, predictor_mode(with_lm), all_of(ranges.size()), sizes, with_lm ? o.batch : 1, o,

@@ -77,7 +77,7 @@ constexpr double kPio2c = 0x1.3198a2e037073p-69;
 
 // 1/k! for k = 0..18, each one correctly rounded division (k! is exact in a double).
 struct InverseFactorials {
-  double v[19];
+  double v[19] = {};
   InverseFactorials() {
     double f = 1.0;
     for (int k = 0; k <= 18; ++k) {

@@ -116,6 +116,7 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
     std::vector<size_t> chunks, wholes;
     remaining(d, names[c], o, done, chunks, wholes);
     std::vector<uint64_t> chunk_costs;
+    chunk_costs.reserve(chunks.size());
     for (size_t i : chunks) chunk_costs.push_back(d.chunks[i].size);
     shares[c].chunks = split_by_cost(chunks, chunk_costs, world.size())[static_cast<size_t>(world.rank())];
     shares[c].wholes =

@@ -161,7 +161,7 @@ class MpiWorld final : public World {
 
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1, finished_ = 0;
   bool stop_ = false;
-  MPI_Comm control_;
+  MPI_Comm control_ = MPI_COMM_NULL;
   std::vector<uint64_t> done_by_rank_;
   std::deque<Outgoing> outgoing_;
   Clock::time_point last_{};

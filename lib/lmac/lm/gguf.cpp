@@ -225,9 +225,10 @@ void GgufFile::release_pages(const void* p, size_t n) const {
   const auto* b = static_cast<const uint8_t*>(p);
   if (mapping_ == nullptr || b < base_ || b + n > base_ + size_) return;
   const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t first = (reinterpret_cast<uintptr_t>(b) + page - 1) / page * page;
-  const uintptr_t last = (reinterpret_cast<uintptr_t>(b) + n) / page * page;
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  // The whole pages inside [b, b + n), reached from b (no integer becomes a pointer).
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(b), skip = (page - addr % page) % page;
+  const uintptr_t last = (addr + n) / page * page;
+  if (last > addr + skip) ::madvise(const_cast<uint8_t*>(b) + skip, last - addr - skip, MADV_DONTNEED);
 }
 
 GgufFile::~GgufFile() {

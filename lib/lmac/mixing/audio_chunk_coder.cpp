@@ -50,9 +50,8 @@ class ChunkBitModel {
     lm_ = lm != nullptr;
     if (!lm_) return;
     if (lm->freq.size() != 128) fail("mixing needs a distribution over the 128 symbols");
-    for (int s = 0; s < 128; ++s) tree_[static_cast<size_t>(128 + s)] = lm->freq[static_cast<size_t>(s)];
-    for (int i = 127; i >= 1; --i)
-      tree_[static_cast<size_t>(i)] = tree_[static_cast<size_t>(2 * i)] + tree_[static_cast<size_t>(2 * i + 1)];
+    for (size_t s = 0; s < 128; ++s) tree_[128 + s] = lm->freq[s];
+    for (size_t i = 127; i >= 1; --i) tree_[i] = tree_[2 * i] + tree_[2 * i + 1];
     node_ = 1;
   }
 
@@ -69,7 +68,7 @@ class ChunkBitModel {
     int32_t lm = 0;
     if (in_byte < 7) {
       const uint64_t all = tree_[static_cast<size_t>(node_)];
-      const uint64_t ones = tree_[static_cast<size_t>(2 * node_ + 1)];
+      const uint64_t ones = tree_[2 * static_cast<size_t>(node_) + 1];
       if (all) lm = stretch(static_cast<int32_t>((ones << 16) / all));
     }
     const int32_t p_mixed = refined(mixed_mixer_, mixed_refiner_, ctx, std::array<int32_t, 4>{narrow, wide, lm, kBias});
@@ -248,6 +247,7 @@ Bytes AudioChunkEncoder::finish() { return coder_->enc.finish(); }
 AudioChunkDecoder::AudioChunkDecoder(const ChunkShape& shape, ByteSpan coded) : coder_(std::make_unique<Coder>(coded)) {
   check_shape(shape);
   std::vector<ChannelParams> params;
+  params.reserve(static_cast<size_t>(shape.channels));
   for (int c = 0; c < shape.channels; ++c) params.push_back(get_params(coder_->dec));
   model_ = std::make_unique<ChunkBitModel>(shape, std::move(params));
 }

@@ -13,16 +13,19 @@ struct Tables {
   std::vector<int32_t> squash;   // logit + limit -> p16
   std::vector<int16_t> stretch;  // p16 -> logit
 
+  // The squash index of a logit within the limits (widened first: it may be negative).
+  static size_t at(int32_t logit) { return static_cast<size_t>(int64_t{logit} + kLogitLimit); }
+
   Tables() : squash(2 * kLogitLimit + 1), stretch(kProbOne) {
     for (int32_t t = -kLogitLimit; t <= kLogitLimit; ++t) {
       const float e = det_exp(static_cast<float>(-t) / 256.0f);
       const float p = std::floor(65536.0f / (1.0f + e) + 0.5f);
-      squash[static_cast<size_t>(t + kLogitLimit)] = std::clamp(static_cast<int32_t>(p), 1, kProbOne - 1);
+      squash[at(t)] = std::clamp(static_cast<int32_t>(p), 1, kProbOne - 1);
     }
     // stretch(p) = the smallest logit whose squash reaches p (monotone by construction).
     int32_t p = 0;
     for (int32_t t = -kLogitLimit; t <= kLogitLimit; ++t) {
-      const int32_t v = squash[static_cast<size_t>(t + kLogitLimit)];
+      const int32_t v = squash[at(t)];
       for (; p <= v; ++p) stretch[static_cast<size_t>(p)] = static_cast<int16_t>(t);
     }
     for (; p < kProbOne; ++p) stretch[static_cast<size_t>(p)] = static_cast<int16_t>(kLogitLimit);
@@ -38,10 +41,13 @@ const Tables& tables() {
 
 int32_t squash(int32_t logit) {
   logit = std::clamp(logit, -kLogitLimit, kLogitLimit);
-  return tables().squash[static_cast<size_t>(logit + kLogitLimit)];
+  return tables().squash[Tables::at(logit)];
 }
 
-int32_t stretch(int32_t p16) { return tables().stretch[static_cast<size_t>(std::clamp(p16, 1, kProbOne - 1))]; }
+int32_t stretch(int32_t p16) {
+  const int32_t p = std::clamp(p16, 1, kProbOne - 1);
+  return tables().stretch[static_cast<size_t>(p)];
+}
 
 template <int kInputs>
 Mixer<kInputs>::Mixer(int contexts, std::span<const int32_t, kInputs> initial_weights) {
@@ -79,7 +85,7 @@ Refiner::Refiner(int contexts) {
   if (contexts < 1 || contexts > 64) fail("refiner: 1 to 64 contexts");
   for (int c = 0; c < contexts; ++c)
     for (int j = 0; j < kBuckets; ++j)
-      table_[static_cast<size_t>(c * kBuckets + j)] = squash((j - 16) * kLogitLimit / 16);
+      table_[static_cast<size_t>(c) * kBuckets + static_cast<size_t>(j)] = squash((j - 16) * kLogitLimit / 16);
 }
 
 int32_t Refiner::refine(int context, int32_t p16) {
@@ -88,7 +94,7 @@ int32_t Refiner::refine(int context, int32_t p16) {
   const int32_t j = std::min(pos / kLogitLimit, kBuckets - 2);
   weight_ = ((pos - j * kLogitLimit) << 12) / kLogitLimit;  // 0..4096 toward j + 1
   index_ = context * kBuckets + j;
-  const int64_t lo = table_[static_cast<size_t>(index_)], hi = table_[static_cast<size_t>(index_ + 1)];
+  const int64_t lo = table_[static_cast<size_t>(index_)], hi = table_[static_cast<size_t>(index_) + 1];
   return static_cast<int32_t>((lo * (4096 - weight_) + hi * weight_) >> 12);
 }
 

@@ -33,7 +33,7 @@ class Mixer {
   std::array<int32_t, kInputs> last_{};
   int32_t* weights_ = nullptr;  // of the last mix
   int32_t last_p_ = kProbOne / 2;
-  std::array<int32_t, 64 * kInputs> storage_{};  // up to 64 contexts
+  std::array<int32_t, size_t{64} * kInputs> storage_{};  // up to 64 contexts
 };
 
 // Secondary estimation (PAQ's APM): refines a probability by what actually followed
@@ -46,7 +46,7 @@ class Refiner {
 
  private:
   static constexpr int kBuckets = 33;
-  std::array<int32_t, 64 * kBuckets> table_{};
+  std::array<int32_t, size_t{64} * kBuckets> table_{};
   int index_ = 0;
   int32_t weight_ = 0;  // of the upper bucket, in 1/4096
 };
