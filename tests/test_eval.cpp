@@ -100,6 +100,7 @@ TEST(Dataset, ChunkCountsSelectionAndSkippedFiles) {
   fs::create_directories(dir + "/sub");
   test::write_bytes(dir + "/sub/a.wav", test::make_wav(f, test::make_pcm(f, 1000, test::Content::SineNoise)));
   test::write_bytes(dir + "/notes.txt", Bytes{'n', 'o'});
+  fs::create_symlink(dir + "/gone.wav", dir + "/sub/link.wav");  // a link to nothing: skipped, and said
   DatasetOptions o;
   o.dirs = {dir};
   o.chunk_bytes = 256;
@@ -107,8 +108,9 @@ TEST(Dataset, ChunkCountsSelectionAndSkippedFiles) {
   ASSERT_EQ(d.files.size(), 2u);
   EXPECT_EQ(d.files[0].path, dir + "/b.wav");  // sorted paths: "b.wav" < "notes.txt" < "sub/a.wav"
   EXPECT_EQ(d.chunks.size(), 12u + 4u);        // ceil(3000/256) + ceil(1000/256)
-  ASSERT_EQ(d.skipped.size(), 1u);
+  ASSERT_EQ(d.skipped.size(), 2u);
   EXPECT_EQ(d.skipped[0].first, dir + "/notes.txt");
+  EXPECT_EQ(d.skipped[1], std::make_pair(dir + "/sub/link.wav", std::string("a link to nothing")));
   o.drop_partial = true;
   EXPECT_EQ(load_dataset(o).chunks.size(), 11u + 3u);
   o.num_chunks = 5;

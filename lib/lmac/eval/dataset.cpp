@@ -101,17 +101,23 @@ Dataset load_dataset(const DatasetOptions& o) {
   if (o.bit_depth != 8 && o.bit_depth != 16 && o.bit_depth != 24 && o.bit_depth != 32)
     fail(fmt::format("--bit-depth {} is not 8, 16, 24 or 32", o.bit_depth));
   std::vector<std::string> paths;
+  Dataset ds;
   for (const auto& d : o.dirs) {
     std::error_code ec;
     if (!fs::is_directory(d, ec)) fail(d + ": not a directory");
     for (auto it = fs::recursive_directory_iterator(d, fs::directory_options::skip_permission_denied, ec);
          it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (ec) break;
-      if (it->is_regular_file(ec)) paths.push_back(it->path().string());
+      std::error_code kind;
+      if (it->is_regular_file(kind))
+        paths.push_back(it->path().string());
+      else if (it->is_symlink(kind) && !it->exists(kind))  // a file of the set, gone: say so
+        ds.skipped.emplace_back(it->path().string(), "a link to nothing");
     }
+    // A walk that stopped early would leave a smaller set than the folders hold.
+    if (ec) fail(d + ": cannot list its files: " + ec.message());
   }
   std::sort(paths.begin(), paths.end());
-  Dataset ds;
   Hasher list_hash;
   for (const auto& p : paths) {
     try {
@@ -124,6 +130,7 @@ Dataset load_dataset(const DatasetOptions& o) {
       ds.skipped.emplace_back(p, e.what());
     }
   }
+  std::sort(ds.skipped.begin(), ds.skipped.end());  // (the walk's order is the file system's)
   if (ds.files.empty())
     fail(paths.empty() ? "no files found in the --audio-dir folders"
                        : "none of the files found could be read as audio");
