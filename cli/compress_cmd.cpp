@@ -99,6 +99,7 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
       const OutputKind kind = out == "-" ? OutputKind::Device : output_kind(out);
       if (kind == OutputKind::File && !io.force) fail("output " + out + " exists (use -f to overwrite)");
       if (kind == OutputKind::Directory) fail("output " + out + " is a directory");
+      if (kind == OutputKind::Dangling) fail("output " + out + " is a link to nothing");
       if (io.remove && in != "-" && kind == OutputKind::Device)  // nothing would keep the samples
         fail("--rm with output " + (out == "-" ? std::string("to stdout") : out) +
              ", which is not a file: the input would be deleted (nothing written)");

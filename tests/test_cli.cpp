@@ -124,6 +124,23 @@ TEST(Cli, DevicesAndPipesAreWrittenIntoNotReplaced) {
   EXPECT_TRUE(std::filesystem::is_character_file("/dev/null"));
   EXPECT_EQ(run("compress -f -m builtin:order2 " + in + " -o " + test::temp_dir()).code, 1);
   EXPECT_TRUE(std::filesystem::is_directory(test::temp_dir()));
+  // Standard output by its name (/dev/stdout is a link to this): written at its offset,
+  // as "-" is, even when it is a file. (procfs takes no temporary file beside it.)
+  const std::string out = test::temp_dir() + "/stdout.lmac";
+  ASSERT_EQ(run("compress -m builtin:order2 " + in + " -o /proc/self/fd/1 > " + out).code, 0);
+  EXPECT_EQ(test::read_bytes(out), test::read_bytes(in + ".lmac"));
+  // A link: its file is replaced, the link stays; a link to nothing takes no output.
+  const std::string link = test::temp_dir() + "/out-link.lmac", dangling = test::temp_dir() + "/dangling.lmac";
+  std::filesystem::remove(link), std::filesystem::remove(dangling);
+  std::filesystem::create_symlink(copy, link);
+  ASSERT_EQ(run("compress -f -m builtin:order2 " + in + " -o " + link).code, 0);
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(test::read_bytes(copy), test::read_bytes(in + ".lmac"));
+  std::filesystem::create_symlink(test::temp_dir() + "/nowhere/x", dangling);
+  const CmdResult d = run("compress -m builtin:order2 " + in + " -o " + dangling);
+  EXPECT_EQ(d.code, 1);
+  EXPECT_NE(d.err.find("a link to nothing"), std::string::npos) << d.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(dangling));
 }
 
 // A FLAC input comes back as what lmac restores, a WAV named .wav, with its tags in

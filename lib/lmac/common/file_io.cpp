@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 namespace lmac {
 namespace {
@@ -42,11 +43,20 @@ Bytes read_fd(int fd, const std::string& path) {
 
 }  // namespace
 
+// Whether `st` is this process's standard output (/dev/stdout, /proc/self/fd/1).
+bool is_stdout(const struct stat& st) {
+  struct stat out {};
+  return ::fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino;
+}
+
 OutputKind output_kind(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return OutputKind::New;
+  if (::stat(path.c_str(), &st) != 0) {
+    struct stat link {};
+    return ::lstat(path.c_str(), &link) == 0 ? OutputKind::Dangling : OutputKind::New;
+  }
   if (S_ISDIR(st.st_mode)) return OutputKind::Directory;
-  return S_ISREG(st.st_mode) ? OutputKind::File : OutputKind::Device;
+  return S_ISREG(st.st_mode) && !is_stdout(st) ? OutputKind::File : OutputKind::Device;
 }
 
 bool file_exists(const std::string& path) {
@@ -79,10 +89,18 @@ void write_file_atomic(const std::string& path, ByteSpan data, bool overwrite) {
     write_all(STDOUT_FILENO, data, "stdout");
     return;
   }
+  std::string target = path;  // a link's file is replaced, never the link itself
   switch (output_kind(path)) {
     case OutputKind::Directory:
       fail("cannot write output " + path + ": it is a directory");
+    case OutputKind::Dangling:
+      fail("cannot write output " + path + ": a link to nothing");
     case OutputKind::Device: {
+      struct stat st {};
+      if (::stat(path.c_str(), &st) == 0 && is_stdout(st)) {  // on at its offset, as "-" is
+        write_all(STDOUT_FILENO, data, path);
+        return;
+      }
       const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0) fail("cannot open output " + path + ": " + os_error());
       try {
@@ -94,13 +112,17 @@ void write_file_atomic(const std::string& path, ByteSpan data, bool overwrite) {
       if (::close(fd) != 0) fail("cannot write " + path + ": " + os_error());
       return;
     }
-    case OutputKind::File:
+    case OutputKind::File: {
       if (!overwrite) fail("output exists (use -f to overwrite)");
+      std::error_code ec;
+      target = std::filesystem::canonical(path, ec).string();
+      if (ec) fail("cannot resolve output " + path + ": " + ec.message());
       break;
+    }
     case OutputKind::New:
       break;
   }
-  std::string tmp = path + ".lmac-tmp-" + std::to_string(::getpid());
+  std::string tmp = target + ".lmac-tmp-" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot create output " + path + ": " + os_error());
   try {
@@ -112,7 +134,7 @@ void write_file_atomic(const std::string& path, ByteSpan data, bool overwrite) {
     throw;
   }
   ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
     std::string err = os_error();
     ::unlink(tmp.c_str());
     fail("cannot rename output into place: " + err);
