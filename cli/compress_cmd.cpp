@@ -96,11 +96,11 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
       std::error_code ec;
       if (in != "-" && out != "-" && std::filesystem::equivalent(in, out, ec))
         fail("the output " + out + " is the input file (nothing written)");
-      const OutputKind kind = out == "-" ? OutputKind::Device : output_kind(out);
+      const OutputKind kind = output_kind(out);
       if (kind == OutputKind::File && !io.force) fail("output " + out + " exists (use -f to overwrite)");
       if (kind == OutputKind::Directory) fail("output " + out + " is a directory");
       if (kind == OutputKind::Dangling) fail("output " + out + " is a link to nothing");
-      if (io.remove && in != "-" && kind == OutputKind::Device)  // nothing would keep the samples
+      if (io.remove && in != "-" && (kind == OutputKind::Device || kind == OutputKind::Stdout))  // nothing keeps them
         fail("--rm with output " + (out == "-" ? std::string("to stdout") : out) +
              ", which is not a file: the input would be deleted (nothing written)");
       fn(in, out);

@@ -53,6 +53,13 @@ std::vector<float> logits(const LlamaModel& model, std::unique_ptr<Backend> back
   return out;
 }
 
+// A random-weight model of `shape`, written as NAME.gguf in the test's folder.
+std::string model_file(const test::TinyLlamaShape& shape, const std::string& name) {
+  const std::string path = test::temp_dir() + "/" + name + ".gguf";
+  test::write_bytes(path, test::make_random_llama(shape));
+  return path;
+}
+
 TEST(GridBackend, WholeModelsGiveTheCpuLogits) {
   std::vector<std::unique_ptr<LlamaModel>> models;
   models.push_back(LlamaModel::load(kBundledModel));
@@ -61,9 +68,7 @@ TEST(GridBackend, WholeModelsGiveTheCpuLogits) {
     shape.type = type;
     shape.tied = type == GgmlType::Q8_0;
     if (type == GgmlType::Q4_K) shape.n_embd = 256, shape.n_ff = 512;
-    const std::string path = test::temp_dir() + "/grid-" + ggml_type_info(type).name + ".gguf";
-    test::write_bytes(path, test::make_random_llama(shape));
-    models.push_back(LlamaModel::load(path));
+    models.push_back(LlamaModel::load(model_file(shape, std::string("grid-") + ggml_type_info(type).name)));
   }
   for (const auto& m : models) {
     const std::vector<float> grid = logits(*m, make_grid_backend(2)), cpu = logits(*m, make_cpu_backend(2));
@@ -111,9 +116,7 @@ std::string tiny_model(uint32_t n_ctx) {
   shape.type = GgmlType::Q8_0;
   shape.n_embd = 128, shape.n_ff = 512;
   shape.n_ctx = n_ctx;
-  const std::string path = test::temp_dir() + "/grid-tiny-" + std::to_string(n_ctx) + ".gguf";
-  test::write_bytes(path, test::make_random_llama(shape));
-  return path;
+  return model_file(shape, "grid-tiny-" + std::to_string(n_ctx));
 }
 
 // The emulated GPU's memory (LMAC_GRID_MEMORY) for the length of a test.

@@ -41,22 +41,24 @@ Bytes read_fd(int fd, const std::string& path) {
   return out;
 }
 
-}  // namespace
-
 // Whether `st` is this process's standard output (/dev/stdout, /proc/self/fd/1).
 bool is_stdout(const struct stat& st) {
   struct stat out {};
   return ::fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino;
 }
 
+}  // namespace
+
 OutputKind output_kind(const std::string& path) {
+  if (path == "-") return OutputKind::Stdout;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     struct stat link {};
     return ::lstat(path.c_str(), &link) == 0 ? OutputKind::Dangling : OutputKind::New;
   }
   if (S_ISDIR(st.st_mode)) return OutputKind::Directory;
-  return S_ISREG(st.st_mode) && !is_stdout(st) ? OutputKind::File : OutputKind::Device;
+  if (is_stdout(st)) return OutputKind::Stdout;
+  return S_ISREG(st.st_mode) ? OutputKind::File : OutputKind::Device;
 }
 
 bool file_exists(const std::string& path) {
@@ -85,22 +87,16 @@ Bytes read_file(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, ByteSpan data, bool overwrite) {
-  if (path == "-") {
-    write_all(STDOUT_FILENO, data, "stdout");
-    return;
-  }
   std::string target = path;  // a link's file is replaced, never the link itself
   switch (output_kind(path)) {
     case OutputKind::Directory:
       fail("cannot write output " + path + ": it is a directory");
     case OutputKind::Dangling:
       fail("cannot write output " + path + ": a link to nothing");
+    case OutputKind::Stdout:  // on at its offset, whatever name it was given by
+      write_all(STDOUT_FILENO, data, path == "-" ? "stdout" : path);
+      return;
     case OutputKind::Device: {
-      struct stat st {};
-      if (::stat(path.c_str(), &st) == 0 && is_stdout(st)) {  // on at its offset, as "-" is
-        write_all(STDOUT_FILENO, data, path);
-        return;
-      }
       const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0) fail("cannot open output " + path + ": " + os_error());
       try {

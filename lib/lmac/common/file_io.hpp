@@ -12,9 +12,9 @@ namespace lmac {
 Bytes read_file(const std::string& path);
 
 // What writing to a path does: create a file, replace one (a link's target, when it is
-// a link), or write into a device, a pipe or standard output (/dev/null, a FIFO,
-// /dev/stdout) that stays what it is; a directory or a link to nothing takes no output.
-enum class OutputKind { New, File, Device, Directory, Dangling };
+// a link), write into a device or pipe (/dev/null, a FIFO) that stays what it is, or
+// into standard output ("-", /dev/stdout); a directory or a link to nothing takes no output.
+enum class OutputKind { New, File, Device, Stdout, Directory, Dangling };
 OutputKind output_kind(const std::string& path);
 
 // Writes atomically (temporary file + rename), or to standard output when path is "-".
