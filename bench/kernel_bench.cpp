@@ -87,6 +87,19 @@ LARGE_BENCH(F16);
 LARGE_BENCH(Q4_K);
 LARGE_BENCH(Q6_K);
 
+// Decode-shaped products at the 1.1B shapes (2048 x 2048 and 5632 x 2048): 1 token as in
+// decoding one chunk, 16 as in decoding a batch of chunks, 2 threads.
+void BM_matmul_decode(benchmark::State& state, GgmlType type) {
+  run_matmul(state, type, static_cast<size_t>(state.range(0)), 2048, static_cast<size_t>(state.range(1)), 2);
+}
+#define DECODE_BENCH(T) \
+  BENCHMARK_CAPTURE(BM_matmul_decode, T, GgmlType::T)->ArgsProduct({{2048, 5632}, {1, 16}})->UseRealTime()
+DECODE_BENCH(Q8_0);
+DECODE_BENCH(F16);
+DECODE_BENCH(Q4_K);
+DECODE_BENCH(Q5_K);
+DECODE_BENCH(Q6_K);
+
 // Causal attention of a 512-token prefill shaped like the bundled model (6 heads of 48
 // over 2 KV heads), 2 threads, keys and values laid out as the KV cache holds them.
 void BM_attention_prefill(benchmark::State& state) {

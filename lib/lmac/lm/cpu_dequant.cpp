@@ -7,6 +7,8 @@
 
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "lmac/lm/detail/kquant_scales.hpp"
 #include "lmac/lm/ggml_types.hpp"
 
@@ -287,6 +289,12 @@ struct V {
     return {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
   }
   LMAC_FUSED void store(float* out) const { _mm512_storeu_ps(out, v); }
+  using Scales = __m512;
+  LMAC_FUSED static Scales scale_products(const int8_t* sc, float d) {
+    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
+    return _mm512_mul_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s)));
+  }
+  LMAC_FUSED static V scale(Scales s, int j) { return {_mm512_permutexvar_ps(_mm512_set1_epi32(j), s)}; }
 };
 
 // Blocks of 32: per block and row, the 16 (Q5: 32) values a quant can stand for, each
@@ -294,8 +302,82 @@ struct V {
 // vectors of 16 (values 0-15, then 16-31) looked up by quant.
 template <GgmlType T, int R, int TB>
 LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
+// Q4_K / Q5_K likewise: per sub-block the 16 (Q5_K: 32) values d * q - m, looked up.
+template <bool kQ5, int R, int TB>
+LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
 
 #include "lmac/lm/detail/fused_products.inc"
+
+// A Q4_K / Q5_K super-block's eight sub-block scales and mins as [d * sc0..7,
+// dmin * m0..7], each product rounded once as the reference's: the 6-bit fields of
+// scale_min_k4, unpacked four at a time from the 12 bytes as 32-bit words.
+LMAC_FUSED inline __m512 kquant_scales_mins(const uint8_t* block) {
+  uint32_t a, b, c;  // bytes 0-3, 4-7, 8-11 of the packed scales
+  std::memcpy(&a, block + 4, 4);
+  std::memcpy(&b, block + 8, 4);
+  std::memcpy(&c, block + 12, 4);
+  const uint32_t sc_lo = a & 0x3F3F3F3F, m_lo = b & 0x3F3F3F3F;  // sub-blocks 0-3
+  const uint32_t sc_hi = (c & 0x0F0F0F0F) | ((a >> 2) & 0x30303030);
+  const uint32_t m_hi = ((c >> 4) & 0x0F0F0F0F) | ((b >> 2) & 0x30303030);
+  const __m128i fields =
+      _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(m_lo), static_cast<int>(m_hi));
+  const __m512 factor =
+      _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(half_f16c(block)), _mm512_set1_ps(half_f16c(block + 2)));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(fields)), factor);
+}
+
+// The values of sub-block j's quants from `base` on: d_j * (base + i) - m_j for i < 16.
+LMAC_FUSED inline __m512 kquant_table(__m512 scales_mins, int j, __m512 base) {
+  const __m512 d = _mm512_permutexvar_ps(_mm512_set1_epi32(j), scales_mins);
+  const __m512 m = _mm512_permutexvar_ps(_mm512_set1_epi32(8 + j), scales_mins);
+  return _mm512_sub_ps(_mm512_mul_ps(d, base), m);
+}
+
+template <bool kQ5, int R, int TB>
+LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
+  constexpr size_t kBytes = kQ5 ? 176 : 144, kNibbles = kQ5 ? 48 : 16;
+  const __m512 k_lo = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 k_hi = _mm512_add_ps(k_lo, _mm512_set1_ps(16.0f));
+  V acc[R][TB];
+  zero(acc);
+  for (size_t i = 0, off = 0; i < k; i += 256, off += kBytes) {
+    __m512 sm[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) sm[r] = kquant_scales_mins(rows[r] + off);
+#pragma GCC unroll 8
+    for (int is = 0; is < 8; is += 2) {
+      const size_t at = i + 32 * static_cast<size_t>(is);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* q = rows[r] + off + kNibbles + 16 * static_cast<size_t>(is);
+        const __m512 t1 = kquant_table(sm[r], is, k_lo), t2 = kquant_table(sm[r], is + 1, k_lo);
+        if constexpr (kQ5) {
+          // Indices of 5 bits (nibble + 16 x fifth bit) into [values 0-15, values 16-31].
+          const __m512 u1 = kquant_table(sm[r], is, k_hi), u2 = kquant_table(sm[r], is + 1, k_hi);
+          const __m128i low4 = _mm_set1_epi8(0x0F);
+          const uint8_t* qh = rows[r] + off + 16;
+          const __m128i v0 = load16(q), v1 = load16(q + 16);
+          const __m128i lo0 = add_fifth(_mm_and_si128(v0, low4), qh, is);
+          const __m128i lo1 = add_fifth(_mm_and_si128(v1, low4), qh + 16, is);
+          const __m128i hi0 = add_fifth(_mm_and_si128(_mm_srli_epi16(v0, 4), low4), qh, is + 1);
+          const __m128i hi1 = add_fifth(_mm_and_si128(_mm_srli_epi16(v1, 4), low4), qh + 16, is + 1);
+          fma_tokens<TB>(acc[r], V{_mm512_permutex2var_ps(t1, _mm512_cvtepu8_epi32(lo0), u1)}, x, k, at);
+          fma_tokens<TB>(acc[r], V{_mm512_permutex2var_ps(t1, _mm512_cvtepu8_epi32(lo1), u1)}, x, k, at + 16);
+          fma_tokens<TB>(acc[r], V{_mm512_permutex2var_ps(t2, _mm512_cvtepu8_epi32(hi0), u2)}, x, k, at + 32);
+          fma_tokens<TB>(acc[r], V{_mm512_permutex2var_ps(t2, _mm512_cvtepu8_epi32(hi1), u2)}, x, k, at + 48);
+        } else {
+          // A permutation reads the index's low four bits: the byte's low nibble as it is.
+          const __m512i b0 = _mm512_cvtepu8_epi32(load16(q)), b1 = _mm512_cvtepu8_epi32(load16(q + 16));
+          fma_tokens<TB>(acc[r], V{_mm512_permutexvar_ps(b0, t1)}, x, k, at);
+          fma_tokens<TB>(acc[r], V{_mm512_permutexvar_ps(b1, t1)}, x, k, at + 16);
+          fma_tokens<TB>(acc[r], V{_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t2)}, x, k, at + 32);
+          fma_tokens<TB>(acc[r], V{_mm512_permutexvar_ps(_mm512_srli_epi32(b1, 4), t2)}, x, k, at + 48);
+        }
+      }
+    }
+  }
+  store_sums<R, TB>(acc, y, y_stride);
+}
 
 template <GgmlType T, int R, int TB>
 LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
@@ -360,16 +442,31 @@ struct V {
   }
   LMAC_FUSED static V from_bf16(const uint8_t* p) { return {bf16x8(p), bf16x8(p + 16)}; }
   LMAC_FUSED void store(float* out) const { _mm256_storeu_ps(out, lo), _mm256_storeu_ps(out + 8, hi); }
+  struct Scales {
+    float f[16];
+  };
+  LMAC_FUSED static Scales scale_products(const int8_t* sc, float d) {
+    Scales s;
+    for (int j = 0; j < 16; ++j) s.f[j] = d * static_cast<float>(sc[j]);
+    return s;
+  }
+  LMAC_FUSED static V scale(const Scales& s, int j) { return set1(s.f[j]); }
 };
 
 template <GgmlType T, int R, int TB>
 LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
+template <bool kQ5, int R, int TB>
+LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
 
 #include "lmac/lm/detail/fused_products.inc"
 
 template <GgmlType T, int R, int TB>
 LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
   small_products_converted<T, R, TB>(rows, k, x, y, y_stride);
+}
+template <bool kQ5, int R, int TB>
+LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
+  q45_k_products_converted<kQ5, R, TB>(rows, k, x, y, y_stride);
 }
 #undef LMAC_FUSED
 }  // namespace avx2
