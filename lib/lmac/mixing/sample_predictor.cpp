@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <climits>
 #include <cmath>
 
 #include "lmac/common/error.hpp"
@@ -13,6 +15,7 @@ constexpr size_t kOwnTaps = 16;    // LMS inputs: the channel's last linear resi
 constexpr size_t kCrossTaps = 2;   // and, for channels > 0, channel 0's of this frame and the last
 constexpr int32_t kLmsStep = 192;  // sign-sign step, in 1/65536
 constexpr int32_t kLmsLimit = 1 << 18;
+constexpr size_t kShortlist = 4;  // parameter sets the encoder runs the predictor on
 
 int64_t sign(int64_t v) { return (v > 0) - (v < 0); }
 
@@ -46,14 +49,22 @@ uint64_t rice_bits(std::span<const int64_t> r) {
   return total;
 }
 
-// Levinson-Durbin on a windowed autocorrelation: coefficient sets for orders 1..max.
-std::vector<std::vector<double>> lpc_sets(std::span<const int64_t> x, int max_order) {
+// Windows the encoder tries, as powers of the Welch window 1 - u^2 (no libm): 0 is the
+// rectangle; higher powers taper more, which tonal signals with little noise need (their
+// spectral peaks leak through the Welch window's sidelobes).
+constexpr std::array<int, 3> kWindowPowers = {1, 0, 2};
+
+// Levinson-Durbin on an autocorrelation windowed by (1 - u^2)^power: coefficient sets
+// for orders 1..max.
+std::vector<std::vector<double>> lpc_sets(std::span<const int64_t> x, int max_order, int power) {
   const size_t n = x.size();
   std::vector<double> w(n);
   const double half = (static_cast<double>(n) + 1.0) / 2.0, mid = (static_cast<double>(n) - 1.0) / 2.0;
   for (size_t i = 0; i < n; ++i) {
     const double u = (static_cast<double>(i) - mid) / half;
-    w[i] = static_cast<double>(x[i]) * (1.0 - u * u);  // Welch window: no libm
+    double f = 1.0;
+    for (int e = 0; e < power; ++e) f *= 1.0 - u * u;
+    w[i] = static_cast<double>(x[i]) * f;
   }
   std::vector<double> r(static_cast<size_t>(max_order) + 1, 0.0);
   for (int lag = 0; lag <= max_order; ++lag)
@@ -119,6 +130,45 @@ int64_t initial_mae16(int initial_scale) {
   return std::max<int64_t>(8, ((int64_t{16} << (initial_scale >> 2)) * kQuarterPowers[initial_scale & 3]) >> 16);
 }
 
+namespace {
+
+// The initial scale code nearest the mean absolute residual of samples 1..32.
+int initial_scale_for(std::span<const int64_t> r) {
+  int64_t sum = 0, count = 0;
+  for (size_t t = 1; t < r.size() && t <= 32; ++t, ++count) sum += r[t] < 0 ? -r[t] : r[t];
+  const int64_t target = count ? 16 * sum / count : 16;
+  int k = 0;
+  for (int c = 1; c < 128; ++c) {
+    const int64_t d = initial_mae16(c) - target, dk = initial_mae16(k) - target;
+    if ((d < 0 ? -d : d) < (dk < 0 ? -dk : dk)) k = c;
+  }
+  return k;
+}
+
+// log2(v) in 1/256 for v >= 1: the exponent and a linear mantissa (integers only).
+int64_t log2_256(int64_t v) {
+  const int e = static_cast<int>(std::bit_width(static_cast<uint64_t>(v))) - 1;
+  const int64_t frac = e >= 8 ? (v >> (e - 8)) - 256 : (v << (8 - e)) - 256;
+  return 256 * e + frac;
+}
+
+// Bits (in 1/256) that the predictor with these parameters would spend on the channel,
+// as a Laplace code of its own guesses: log2 of the spread plus |error| / (spread ln 2).
+int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int bits) {
+  SamplePredictor predictor({p}, x.size(), bits);
+  int64_t cost = 0;
+  for (int64_t v : x) {
+    const auto g = predictor.predict(0);
+    const int64_t e16 = 16 * v - g.mu16;
+    const int64_t tail = (e16 < 0 ? -e16 : e16) / g.mae16;  // the model's table ends at 24 spreads
+    cost += log2_256(g.mae16) + (tail < 64 ? 369 * (e16 < 0 ? -e16 : e16) / g.mae16 : 369 * 64);
+    predictor.update(v);
+  }
+  return cost;
+}
+
+}  // namespace
+
 ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
   uint64_t any = 0;
   for (int64_t v : samples) any |= static_cast<uint64_t>(v);
@@ -127,30 +177,38 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
   std::vector<int64_t> x(samples.size());
   for (size_t i = 0; i < x.size(); ++i) x[i] = samples[i] >> wasted;
   const int max_order = static_cast<int>(std::min<size_t>(kMaxLpcOrder, x.size() / 4));
-  const auto sets = lpc_sets(x, max_order);
-  ChannelParams best;
-  std::vector<int64_t> best_r = linear_residual(best, x);
-  uint64_t best_bits = rice_bits(best_r) + static_cast<uint64_t>(side_bits(best));
-  for (int order : lpc_orders()) {
-    if (order == 0 || order > max_order || sets[static_cast<size_t>(order)].empty()) continue;
-    for (int precision : {9, 12, 15}) {
-      ChannelParams p = quantize(sets[static_cast<size_t>(order)], precision);
-      if (p.order == 0) continue;
-      auto r = linear_residual(p, x);
-      const uint64_t cost = rice_bits(r) + static_cast<uint64_t>(side_bits(p));
-      if (cost < best_bits) best_bits = cost, best = std::move(p), best_r = std::move(r);
+  // Every window, order and precision, estimated by a partitioned Rice code of the
+  // linear residuals (cheap); the kShortlist best are then run through the predictor
+  // itself, whose adaptive stages change which linear predictor codes best.
+  struct Candidate {
+    uint64_t rice;
+    ChannelParams p;
+  };
+  std::vector<Candidate> candidates;
+  candidates.push_back({rice_bits(linear_residual(ChannelParams{}, x)) + static_cast<uint64_t>(side_bits({})), {}});
+  for (int power : kWindowPowers) {
+    const auto sets = lpc_sets(x, max_order, power);
+    for (int order : lpc_orders()) {
+      if (order == 0 || order > max_order || sets[static_cast<size_t>(order)].empty()) continue;
+      for (int precision : {9, 12, 15}) {
+        ChannelParams p = quantize(sets[static_cast<size_t>(order)], precision);
+        if (p.order == 0) continue;
+        const uint64_t cost = rice_bits(linear_residual(p, x)) + static_cast<uint64_t>(side_bits(p));
+        candidates.push_back({cost, std::move(p)});
+      }
     }
   }
-  // Start the spread at the mean absolute residual of the first samples after the first.
-  int64_t sum = 0, count = 0;
-  for (size_t t = 1; t < best_r.size() && t <= 32; ++t, ++count) sum += best_r[t] < 0 ? -best_r[t] : best_r[t];
-  const int64_t target = count ? 16 * sum / count : 16;
-  int k = 0;
-  for (int c = 1; c < 128; ++c) {
-    const int64_t d = initial_mae16(c) - target, dk = initial_mae16(k) - target;
-    if ((d < 0 ? -d : d) < (dk < 0 ? -dk : dk)) k = c;
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.rice < b.rice; });
+  candidates.resize(std::min(candidates.size(), kShortlist));
+  ChannelParams best;
+  int64_t best_cost = INT64_MAX;
+  for (auto& c : candidates) {
+    c.p.wasted = 0;
+    c.p.initial_scale = initial_scale_for(linear_residual(c.p, x));
+    const int64_t cost = predicted_cost(c.p, x, bits - wasted) + 256 * side_bits(c.p);
+    if (cost < best_cost) best_cost = cost, best = std::move(c.p);
   }
-  best.initial_scale = k;
   best.wasted = wasted;
   return best;
 }
