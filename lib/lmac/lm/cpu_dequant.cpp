@@ -446,7 +446,7 @@ struct V {
     float f[16];
   };
   LMAC_FUSED static Scales scale_products(const int8_t* sc, float d) {
-    Scales s;
+    Scales s{};
     for (int j = 0; j < 16; ++j) s.f[j] = d * static_cast<float>(sc[j]);
     return s;
   }

@@ -149,7 +149,7 @@ int initial_scale_for(std::span<const int64_t> r) {
 int64_t log2_256(int64_t v) {
   const int e = static_cast<int>(std::bit_width(static_cast<uint64_t>(v))) - 1;
   const int64_t frac = e >= 8 ? (v >> (e - 8)) - 256 : (v << (8 - e)) - 256;
-  return 256 * e + frac;
+  return int64_t{256} * e + frac;
 }
 
 // Bits (in 1/256) that the predictor with these parameters would spend on the channel,
@@ -161,7 +161,7 @@ int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int b
     const auto g = predictor.predict(0);
     const int64_t e16 = 16 * v - g.mu16;
     const int64_t tail = (e16 < 0 ? -e16 : e16) / g.mae16;  // the model's table ends at 24 spreads
-    cost += log2_256(g.mae16) + (tail < 64 ? 369 * (e16 < 0 ? -e16 : e16) / g.mae16 : 369 * 64);
+    cost += log2_256(g.mae16) + (tail < 64 ? 369 * (e16 < 0 ? -e16 : e16) / g.mae16 : int64_t{369} * 64);
     predictor.update(v);
   }
   return cost;
@@ -181,7 +181,7 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
   // linear residuals (cheap); the kShortlist best are then run through the predictor
   // itself, whose adaptive stages change which linear predictor codes best.
   struct Candidate {
-    uint64_t rice;
+    uint64_t rice = 0;
     ChannelParams p;
   };
   std::vector<Candidate> candidates;
@@ -206,7 +206,7 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
   for (auto& c : candidates) {
     c.p.wasted = 0;
     c.p.initial_scale = initial_scale_for(linear_residual(c.p, x));
-    const int64_t cost = predicted_cost(c.p, x, bits - wasted) + 256 * side_bits(c.p);
+    const int64_t cost = predicted_cost(c.p, x, bits - wasted) + int64_t{256} * side_bits(c.p);
     if (cost < best_cost) best_cost = cost, best = std::move(c.p);
   }
   best.wasted = wasted;
