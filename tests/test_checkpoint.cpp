@@ -43,11 +43,15 @@ void expect_same(const std::vector<CompressorResult>& a, const std::vector<Compr
 
 TEST(Checkpoint, ResumedRunGivesTheUninterruptedAnswerAndMeasuresOnlyWhatIsMissing) {
   const Dataset d = small_dataset("resume");
-  auto model = load_model("builtin:order2");
+  auto model = load_model("builtin:order2"), audio = load_model("audio");
   EvalOptions o;
-  o.compressors = {"lm", "gzip", "flac"};
+  o.compressors = {"lm", "audio", "gzip", "flac"};
   o.model = model.get();
+  o.audio_model = audio.get();
   const std::vector<CompressorResult> whole = evaluate(d, o);
+  // The audio model runs whole files too (each as one chunk); a language model cannot.
+  EXPECT_FALSE(whole[0].whole_bytes.has_value());
+  ASSERT_TRUE(whole[1].whole_bytes.has_value());
   const std::string path = test::temp_dir() + "/resume.ckpt";
   {
     Checkpoint cp(path, "run-1", true);
@@ -69,7 +73,8 @@ TEST(Checkpoint, ResumedRunGivesTheUninterruptedAnswerAndMeasuresOnlyWhatIsMissi
   ASSERT_TRUE(run.failure.empty()) << run.failure;
   expect_same(run.results, whole);
   const size_t n = d.chunks.size(), half = (n + 1) / 2, wholes = whole_count(d);
-  EXPECT_EQ(total, 2 * (n - half) + n + (wholes - 1) + wholes);  // lm, gzip, flac chunks; gzip, flac wholes
+  // lm, audio, gzip, flac chunks; audio, gzip, flac wholes
+  EXPECT_EQ(total, 2 * (n - half) + 2 * n + wholes + (wholes - 1) + wholes);
   // Everything is recorded now: a third run measures nothing.
   total = 0;
   const RunOutcome again = run_evaluation(d, o, *world, &cp);

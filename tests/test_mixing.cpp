@@ -6,10 +6,12 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/eval/evaluate.hpp"
 #include "lmac/mixing/logistic.hpp"
 #include "lmac/mixing/value_distribution.hpp"
 #include "lmac/models/model_registry.hpp"
@@ -230,6 +232,35 @@ TEST(Mixing, AudioModelPredictsTonalSoundAsWellAsFlacWindows) {
   for (size_t off = 0; off < data.size(); off += 2048)
     theirs += flac->compress(ByteSpan(data).subspan(off, std::min<size_t>(2048, data.size() - off)), f).size();
   EXPECT_LT(ours, theirs * 86 / 100) << ours << " vs FLAC " << theirs;  // Welch window alone: 87.2 %
+}
+
+// lmac eval's whole-file run of the audio model: each file one chunk, so the predictor
+// adapts over the whole file and pays for its parameters once. On a steady tone that is
+// clearly less than 2048-byte chunks, and a whole file decodes like any stream.
+TEST(Mixing, EvalRunsTheAudioModelOnWholeFiles) {
+  const std::string dir = test::temp_dir() + "/eval-whole-audio";
+  std::filesystem::create_directories(dir);
+  PcmFormat f;
+  f.channels = 2;
+  const Bytes pcm = test::make_pcm(f, 20000, Content::SineNoise);
+  test::write_bytes(dir + "/a.wav", test::make_wav(f, pcm));
+  DatasetOptions dopt;
+  dopt.dirs = {dir};
+  dopt.chunk_bytes = 2048;
+  const Dataset d = load_dataset(dopt);
+  auto audio = load_model("audio");
+  EvalOptions o;
+  o.compressors = {"audio"};
+  o.audio_model = audio.get();
+  const auto results = evaluate(d, o);
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_TRUE(results[0].whole_bytes.has_value());
+  EXPECT_LT(*results[0].whole_bytes, results[0].compressed_bytes * 95 / 100);
+  CompressOptions co;
+  co.chunk_bytes = static_cast<uint32_t>(pcm.size());
+  size_t one_chunk = 0;
+  round_trip(*audio, test::make_wav(f, pcm), co, "whole file", &one_chunk);
+  EXPECT_LT(*results[0].whole_bytes, one_chunk);  // the record alone, without the stream's header
 }
 
 }  // namespace

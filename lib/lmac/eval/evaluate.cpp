@@ -158,13 +158,40 @@ size_t whole_count(const Dataset& d) {
   return n;
 }
 
+bool has_whole_run(const std::string& name) { return !is_model_row(name) || name == "audio"; }
+
 std::vector<uint64_t> measure_whole(const Dataset& d, const std::string& name, std::span<const size_t> wholes,
-                                    const EvalOptions&) {
-  if (is_model_row(name)) fail("the " + name + " compressor has no whole-file run");
-  auto comp = make_compressor(name);
+                                    const EvalOptions& o) {
+  if (!has_whole_run(name)) fail("the " + name + " compressor has no whole-file run");
   const auto inputs = whole_inputs(d);
-  std::vector<uint64_t> out;
-  for (size_t w : wholes) out.push_back(comp->compress(inputs.at(w).second, d.files[inputs[w].first].format).size());
+  std::vector<uint64_t> out(wholes.size());
+  if (name == "audio") {
+    // Each input one chunk, as `lmac compress -m audio --chunk-size` of the file's size;
+    // inputs side by side (a chunk is one thread's work).
+    const CodecModel* model = model_for(name, o);
+    if (model == nullptr) fail("the audio compressor needs its model");
+    CodecOptions co;
+    co.store_incompressible = true;
+    std::vector<std::string> lost(wholes.size());
+    parallel_for_each(o.threads, wholes.size(), [&](size_t k) {
+      const auto& [file, bytes] = inputs.at(wholes[k]);
+      const ChunkSpec spec{&d.files[file].format, &o.serial};
+      const std::vector<ChunkRange> range = {{0, bytes.size()}};
+      const std::vector<ChunkRecord> recs = encode_chunks(*model, spec, bytes, range, co);
+      out[k] = record_bytes(recs.at(0));
+      if (!o.verify) return;
+      const DecodedChunks dec = decode_chunks(*model, spec, recs, range, {true}, co);
+      if (!dec.chunks[0] || *dec.chunks[0] != bytes) lost[k] = dec.errors[0].empty() ? "bytes differ" : dec.errors[0];
+    });
+    for (size_t k = 0; k < wholes.size(); ++k)
+      if (!lost[k].empty())
+        fail(fmt::format("audio did not give back the whole of {} ({})", d.files[inputs[wholes[k]].first].path,
+                         lost[k]));
+    return out;
+  }
+  auto comp = make_compressor(name);
+  for (size_t k = 0; k < wholes.size(); ++k)
+    out[k] = comp->compress(inputs.at(wholes[k]).second, d.files[inputs[wholes[k]].first].format).size();
   return out;
 }
 
@@ -195,11 +222,6 @@ CompressorResult summarize(const Dataset& d, const std::string& name, const Eval
     r.header_bytes = comp->compress(samples_to_pcm(std::vector<int32_t>(f0.channels, 0), f0), f0).size();
     const uint64_t repeated = r.header_bytes * (d.chunks.size() - 1);
     r.paper_bytes = double(r.compressed_bytes - std::min(r.compressed_bytes, repeated));
-    if (wholes) {
-      uint64_t total = 0;
-      for (uint64_t w : *wholes) total += w;
-      r.whole_bytes = total;
-    }
   } else if (name == "lm") {
     r.model_bytes = o.model_parameters * 2;
     r.paper_bytes = double(coded_tokens) * 8.0 / 7.0;
@@ -207,6 +229,11 @@ CompressorResult summarize(const Dataset& d, const std::string& name, const Eval
     // Every bit is coded together: nothing to rescale, the paper's figure is the real one.
     r.model_bytes = name == "mix" ? o.model_parameters * 2 : 0;
     r.paper_bytes = double(r.compressed_bytes);
+  }
+  if (wholes) {
+    uint64_t total = 0;
+    for (uint64_t w : *wholes) total += w;
+    r.whole_bytes = total;
   }
   r.compress_seconds = timing.compress_seconds;
   r.decompress_seconds = timing.decompress_seconds;
@@ -226,7 +253,7 @@ std::vector<CompressorResult> evaluate(const Dataset& d, const EvalOptions& o) {
     }
     Measured m = measure_chunks(d, name, all, o);
     std::optional<std::vector<uint64_t>> wholes;
-    if (o.whole_files && !is_model_row(name)) wholes = measure_whole(d, name, all_wholes, o);
+    if (o.whole_files && has_whole_run(name)) wholes = measure_whole(d, name, all_wholes, o);
     out.push_back(summarize(d, name, o, m.chunks, wholes, m));
   }
   return out;

@@ -50,8 +50,12 @@ struct Measured {
 };
 
 // Whether `compressor` is one of lmac's own codecs ("lm", "audio", "mix"): measured by
-// coding chunks with a CodecModel, no whole-file run.
+// coding chunks with a CodecModel.
 bool is_model_row(const std::string& compressor);
+// Whether `compressor` has a whole-file run: the classical compressors and the audio
+// model (a whole input as one chunk); not the rows with a language model, whose context
+// bounds a chunk.
+bool has_whole_run(const std::string& compressor);
 
 // Chunks measured (and recorded in a checkpoint) together: for a model row its batch
 // (when the codec chooses, the most it may choose: a GPU needs many chunks at once),

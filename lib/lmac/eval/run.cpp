@@ -28,7 +28,7 @@ void remaining(const Dataset& d, const std::string& name, const EvalOptions& o, 
                std::vector<size_t>& chunks, std::vector<size_t>& wholes) {
   for (size_t i = 0; i < d.chunks.size(); ++i)
     if (!done.chunks.count({name, i})) chunks.push_back(i);
-  if (o.whole_files && !is_model_row(name))
+  if (o.whole_files && has_whole_run(name))
     for (size_t w = 0; w < whole_count(d); ++w)
       if (!done.wholes.count({name, w})) wholes.push_back(w);
 }
@@ -180,7 +180,7 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
       continue;
     }
     std::optional<std::vector<uint64_t>> w;
-    if (o.whole_files && !is_model_row(n)) w = wholes[c];
+    if (o.whole_files && has_whole_run(n)) w = wholes[c];
     out.results.push_back(summarize(d, n, o, figures[c], w, timing[c]));
     ++c;
   }
