@@ -11,6 +11,7 @@
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/container/lmac_format.hpp"
 #include "lmac/eval/evaluate.hpp"
 #include "lmac/mixing/logistic.hpp"
 #include "lmac/mixing/value_distribution.hpp"
@@ -232,6 +233,25 @@ TEST(Mixing, AudioModelPredictsTonalSoundAsWellAsFlacWindows) {
   for (size_t off = 0; off < data.size(); off += 2048)
     theirs += flac->compress(ByteSpan(data).subspan(off, std::min<size_t>(2048, data.size() - off)), f).size();
   EXPECT_LT(ours, theirs * 86 / 100) << ours << " vs FLAC " << theirs;  // Welch window alone: 87.2 %
+}
+
+// With no --chunk-size, the audio model alone makes chunks of 4096 frames (no context
+// bounds it); mixed with the bundled model a chunk is what its context holds.
+TEST(Mixing, AudioModelChunksAre4096FramesByDefault) {
+  PcmFormat f;
+  f.channels = 2;
+  const Bytes wav = test::make_wav(f, test::make_pcm(f, 10000, Content::SineNoise));
+  auto audio = load_model("audio");
+  const CompressOptions o;
+  const Bytes packed = compress_audio(*audio, wav, o);
+  EXPECT_EQ(parse_lmac(packed).stream.header.chunk_bytes, 4096u * 4);
+  EXPECT_EQ(default_chunk_bytes(*audio, f), 4096u * 4);
+  f.bits = 24;
+  f.channels = 1;
+  EXPECT_EQ(default_chunk_bytes(*audio, f), 4096u * 3);
+  EXPECT_EQ(default_chunk_bytes(*load_model("mix:" + kBundled), f), 2046u);
+  size_t size = 0;
+  round_trip(*audio, wav, o, "default chunks", &size);
 }
 
 // lmac eval's whole-file run of the audio model: each file one chunk, so the predictor

@@ -10,6 +10,8 @@ namespace lmac {
 
 uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format) {
   const uint64_t fb = static_cast<uint64_t>(format.frame_bytes());
+  if (const uint64_t frames = model.preferred_chunk_frames(); frames > 0)
+    return static_cast<uint32_t>(std::min<uint64_t>(frames, UINT32_MAX / fb) * fb);
   // One token per byte at most, plus one for a SentencePiece space prefix.
   const uint64_t fits = model.max_tokens() == SIZE_MAX ? kDefaultChunkBytes : model.max_tokens() - 1;
   const uint64_t bytes = std::min<uint64_t>(kDefaultChunkBytes, fits);

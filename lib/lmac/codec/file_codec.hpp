@@ -21,8 +21,8 @@ struct CompressOptions {
 
 Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& options);
 
-// The chunk size used when none is given: kDefaultChunkBytes, made to fit the model's
-// context, rounded down to whole frames.
+// The chunk size used when none is given: the model's preferred frames per chunk, or
+// else kDefaultChunkBytes made to fit the model's context, rounded down to whole frames.
 uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format);
 
 struct DecompressResult {

@@ -41,6 +41,9 @@ class CodecModel {
   virtual std::string detokenize(std::span<const int32_t> tokens) const = 0;
   // Largest number of tokens one chunk may have (the context minus BOS).
   virtual size_t max_tokens() const = 0;
+  // Frames per chunk when none is asked for, for a model that no context bounds; 0: the
+  // 2048-byte default (docs/DESIGN.md, "Chunks").
+  virtual size_t preferred_chunk_frames() const { return 0; }
   // A predictor over the mode's alphabet. threads: threads it may use inside one call.
   virtual std::unique_ptr<Predictor> predictor(TokenMode mode, int threads) const = 0;
   // Whether several one-thread predictors may run at once, each on its own group of

@@ -19,6 +19,10 @@ class AudioModel final : public CodecModel {
   std::vector<int32_t> tokenize(std::string_view) const override { fail("the audio model has no tokenizer"); }
   std::string detokenize(std::span<const int32_t>) const override { fail("the audio model has no tokenizer"); }
   size_t max_tokens() const override { return SIZE_MAX; }
+  // FLAC's block size: longer than 2048 bytes, the predictor adapts longer and its
+  // parameters are paid for less often; much longer, one linear predictor no longer
+  // fits the whole chunk (speech).
+  size_t preferred_chunk_frames() const override { return 4096; }
   std::unique_ptr<Predictor> predictor(TokenMode, int) const override {
     fail("the audio model has no symbol predictor");
   }
