@@ -70,6 +70,21 @@ inline SubScales sub_scales(const uint8_t* scales, float d, float mn, int is) {
   return {d * sc1, mn * m1, d * sc2, mn * m2};
 }
 
+// A Q4_K / Q5_K super-block's eight 6-bit scales and eight 6-bit mins (bytes 0-7 and
+// 8-15), as scale_min_k4 reads them, unpacked four at a time from the 12 packed bytes
+// taken as 32-bit words.
+__attribute__((target("avx2,fma"))) inline __m128i kquant_fields(const uint8_t* block) {
+  uint32_t a, b, c;  // packed bytes 0-3, 4-7, 8-11
+  std::memcpy(&a, block + 4, 4);
+  std::memcpy(&b, block + 8, 4);
+  std::memcpy(&c, block + 12, 4);
+  const uint32_t sc_lo = a & 0x3F3F3F3F, m_lo = b & 0x3F3F3F3F;  // sub-blocks 0-3
+  const uint32_t sc_hi = (c & 0x0F0F0F0F) | ((a >> 2) & 0x30303030);
+  const uint32_t m_hi = ((c >> 4) & 0x0F0F0F0F) | ((b >> 2) & 0x30303030);
+  return _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(m_lo),
+                        static_cast<int>(m_hi));
+}
+
 // The quants (bias 32 removed) of values l .. l + 15 of the four groups of a Q6_K half
 // (value l + 32 g in group g), from its low nibbles ql and 2-bit highs qh.
 __attribute__((target("avx2,fma"))) inline void q6_quants(const uint8_t* ql, const uint8_t* qh, size_t l,
@@ -295,6 +310,13 @@ struct V {
     return _mm512_mul_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s)));
   }
   LMAC_FUSED static V scale(Scales s, int j) { return {_mm512_permutexvar_ps(_mm512_set1_epi32(j), s)}; }
+  // [d * sc0..7, dmin * m0..7] of a Q4_K / Q5_K super-block, each product rounded once
+  // as the reference's.
+  LMAC_FUSED static Scales kquant_scales(const uint8_t* block) {
+    const __m512 factor =
+        _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(half_f16c(block)), _mm512_set1_ps(half_f16c(block + 2)));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(kquant_fields(block))), factor);
+  }
 };
 
 // Blocks of 32: per block and row, the 16 (Q5: 32) values a quant can stand for, each
@@ -307,24 +329,6 @@ template <bool kQ5, int R, int TB>
 LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
 
 #include "lmac/lm/detail/fused_products.inc"
-
-// A Q4_K / Q5_K super-block's eight sub-block scales and mins as [d * sc0..7,
-// dmin * m0..7], each product rounded once as the reference's: the 6-bit fields of
-// scale_min_k4, unpacked four at a time from the 12 bytes as 32-bit words.
-LMAC_FUSED inline __m512 kquant_scales_mins(const uint8_t* block) {
-  uint32_t a, b, c;  // bytes 0-3, 4-7, 8-11 of the packed scales
-  std::memcpy(&a, block + 4, 4);
-  std::memcpy(&b, block + 8, 4);
-  std::memcpy(&c, block + 12, 4);
-  const uint32_t sc_lo = a & 0x3F3F3F3F, m_lo = b & 0x3F3F3F3F;  // sub-blocks 0-3
-  const uint32_t sc_hi = (c & 0x0F0F0F0F) | ((a >> 2) & 0x30303030);
-  const uint32_t m_hi = ((c >> 4) & 0x0F0F0F0F) | ((b >> 2) & 0x30303030);
-  const __m128i fields =
-      _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(m_lo), static_cast<int>(m_hi));
-  const __m512 factor =
-      _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(half_f16c(block)), _mm512_set1_ps(half_f16c(block + 2)));
-  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(fields)), factor);
-}
 
 // The values of sub-block j's quants from `base` on: d_j * (base + i) - m_j for i < 16.
 LMAC_FUSED inline __m512 kquant_table(__m512 scales_mins, int j, __m512 base) {
@@ -343,7 +347,7 @@ LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float
   for (size_t i = 0, off = 0; i < k; i += 256, off += kBytes) {
     __m512 sm[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) sm[r] = kquant_scales_mins(rows[r] + off);
+    for (int r = 0; r < R; ++r) sm[r] = V::kquant_scales(rows[r] + off);
 #pragma GCC unroll 8
     for (int is = 0; is < 8; is += 2) {
       const size_t at = i + 32 * static_cast<size_t>(is);
@@ -451,6 +455,15 @@ struct V {
     return s;
   }
   LMAC_FUSED static V scale(const Scales& s, int j) { return set1(s.f[j]); }
+  LMAC_FUSED static Scales kquant_scales(const uint8_t* block) {
+    const __m128i fields = kquant_fields(block);
+    Scales s{};
+    _mm256_storeu_ps(s.f,
+                     _mm256_mul_ps(_mm256_set1_ps(half_f16c(block)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(fields))));
+    _mm256_storeu_ps(s.f + 8, _mm256_mul_ps(_mm256_set1_ps(half_f16c(block + 2)),
+                                            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(fields, 8)))));
+    return s;
+  }
 };
 
 template <GgmlType T, int R, int TB>
