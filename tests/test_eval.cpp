@@ -135,6 +135,29 @@ TEST(Dataset, ChunkCountsSelectionAndSkippedFiles) {
   }
 }
 
+// A file reached by several paths (a link, a hard link, a folder given twice or inside
+// another given) is measured once, under its first path; the others are listed.
+TEST(Dataset, AFileReachedByTwoPathsCountsOnce) {
+  std::string dir = make_dir("dup");
+  PcmFormat f = s16(1);
+  test::write_bytes(dir + "/a.wav", test::make_wav(f, test::make_pcm(f, 1000, test::Content::SineNoise)));
+  fs::create_directories(dir + "/sub");
+  test::write_bytes(dir + "/sub/b.wav", test::make_wav(f, test::make_pcm(f, 600, test::Content::Square)));
+  fs::create_symlink(dir + "/a.wav", dir + "/sub/link.wav");
+  fs::create_hard_link(dir + "/sub/b.wav", dir + "/hard.wav");
+  DatasetOptions o;
+  o.dirs = {dir, dir + "/sub"};
+  o.chunk_bytes = 256;
+  const Dataset d = load_dataset(o);
+  ASSERT_EQ(d.files.size(), 2u);
+  EXPECT_EQ(d.files[0].path, dir + "/a.wav");
+  EXPECT_EQ(d.files[1].path, dir + "/hard.wav");  // first in path order: "hard.wav" < "sub/b.wav"
+  EXPECT_EQ(d.chunks.size(), 4u + 3u);            // ceil(1000/256) + ceil(600/256), 8-bit
+  ASSERT_EQ(d.skipped.size(), 2u);                // the same path twice is one path
+  EXPECT_EQ(d.skipped[0], std::make_pair(dir + "/sub/b.wav", "the same file as " + dir + "/hard.wav"));
+  EXPECT_EQ(d.skipped[1], std::make_pair(dir + "/sub/link.wav", "the same file as " + dir + "/a.wav"));
+}
+
 Bytes gzip_independent(ByteSpan in) {
   z_stream s{};
   deflateInit2(&s, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY);

@@ -7,7 +7,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
+
+#include <sys/stat.h>
 
 #include "lmac/audio/audio_file.hpp"
 #include "lmac/baselines/compressor.hpp"
@@ -118,8 +121,18 @@ Dataset load_dataset(const DatasetOptions& o) {
     if (ec) fail(d + ": cannot list its files: " + ec.message());
   }
   std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());  // a folder given twice
   Hasher list_hash;
+  std::map<std::pair<dev_t, ino_t>, std::string> seen;  // each file once, by its first path
   for (const auto& p : paths) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      const auto [first, fresh] = seen.try_emplace({st.st_dev, st.st_ino}, p);
+      if (!fresh) {
+        ds.skipped.emplace_back(p, "the same file as " + first->second);
+        continue;
+      }
+    }
     try {
       AudioFile a = parse_audio(read_file(p), std::nullopt);
       DatasetFile f = convert_audio(p, a.format, a.data, o);
