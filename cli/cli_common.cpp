@@ -122,11 +122,13 @@ std::string decode_model_spec(const std::string& given, const std::string& strea
   return mixed ? "mix:" + default_model_spec() : default_model_spec();
 }
 
+std::string input_name(const std::string& path) { return path == "-" ? "stdin" : path; }
+
 Bytes read_input(const std::string& path) {
   try {
     return read_file(path);
   } catch (const Error& e) {
-    throw Error((path == "-" ? std::string("stdin") : path) + ": " + e.what());
+    throw Error(input_name(path) + ": " + e.what());
   }
 }
 

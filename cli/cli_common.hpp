@@ -76,6 +76,8 @@ std::string decode_model_spec(const std::string& given, const std::string& strea
 
 // The bytes of a file ('-': stdin); its errors name the file.
 Bytes read_input(const std::string& path);
+// How messages name an input: its path, or "stdin" for '-'.
+std::string input_name(const std::string& path);
 
 // Whole numbers from `least` to `most`, with a short message (CLI11's own range checks
 // print the largest double in full).

@@ -108,7 +108,7 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
     } catch (const CLI::ParseError&) {
       throw;
     } catch (const std::exception& e) {
-      report_error(in == "-" ? "stdin" : in, e.what());
+      report_error(input_name(in), e.what());
       rc = kError;
     }
   }
@@ -183,13 +183,14 @@ void add_compress(CLI::App& app) {
       }
       return each_input(io, true, [&](const std::string& in, const std::string& out) {
         Bytes file = read_file(in);
-        Progress bar("compress " + in, file.size());
+        const std::string name = input_name(in);
+        Progress bar("compress " + name, file.size());
         o.codec.progress = bar.callback();
-        o.codec.note = codec_note(in);
+        o.codec.note = codec_note(name);
         Bytes packed = compress_audio(*m, file, o);
         bar.finish();
         if (verify) {  // like flac --verify: refuse to write a stream that does not give the input back
-          Progress check("verify " + in, file.size());
+          Progress check("verify " + name, file.size());
           o.codec.progress = check.callback();
           if (decompress_audio(*m, parse_lmac(packed), o.codec, false).file != file)
             fail("verification failed: the stream does not decode to the input (nothing written)");
@@ -200,8 +201,8 @@ void add_compress(CLI::App& app) {
           note(fmt::format(
               "{}: not WAV or AIFF: its samples are kept, but decompress gives them back as a WAV file (tags in "
               "LIST/INFO), not this file's own format",
-              in));
-        verbose(fmt::format("{}: {} -> {} bytes ({:.2f}%), {:.1f} s, {:.1f} KB/s", in, file.size(), packed.size(),
+              name));
+        verbose(fmt::format("{}: {} -> {} bytes ({:.2f}%), {:.1f} s, {:.1f} KB/s", name, file.size(), packed.size(),
                             file.empty() ? 0.0 : 100.0 * packed.size() / file.size(), bar.seconds(),
                             file.size() / 1000.0 / std::max(bar.seconds(), 1e-9)));
       });
@@ -227,24 +228,25 @@ void add_decompress(CLI::App& app) {
     action() = [] {
       return each_input(io, false, [&](const std::string& in, const std::string& out) {
         Bytes file = read_file(in);
+        const std::string name = input_name(in);
         ParsedStream parsed = parse_lmac(file, keep_going);
         const std::string spec = decode_model_spec(model, parsed.stream.header.model_name);
         std::unique_ptr<CodecModel> m = load_model(spec);
         CodecOptions o;
         o.batch = batch;
         o.threads = thread_count();
-        Progress bar("decompress " + in, parsed.stream.header.data_bytes);
+        Progress bar("decompress " + name, parsed.stream.header.data_bytes);
         o.progress = bar.callback();
-        o.note = codec_note(in);
+        o.note = codec_note(name);
         DecompressResult r = decompress_audio(*m, parsed, o, keep_going);
         bar.finish();
         write_file_atomic(out, r.file, io.force);
-        verbose(fmt::format("{}: {} -> {} bytes restored (the stream was {:.2f}% of them), {:.1f} s, {:.1f} KB/s", in,
+        verbose(fmt::format("{}: {} -> {} bytes restored (the stream was {:.2f}% of them), {:.1f} s, {:.1f} KB/s", name,
                             file.size(), r.file.size(), r.file.empty() ? 0.0 : 100.0 * file.size() / r.file.size(),
                             bar.seconds(), r.file.size() / 1000.0 / std::max(bar.seconds(), 1e-9)));
-        if (!r.end_damage.empty()) report_error(in, "end of stream: " + r.end_damage);
+        if (!r.end_damage.empty()) report_error(name, "end of stream: " + r.end_damage);
         if (!r.bad_chunks.empty()) {
-          for (const auto& e : r.errors) report_error(in, e);
+          for (const auto& e : r.errors) report_error(name, e);
           fail(fmt::format("{} damaged chunks replaced by silence in {}", r.bad_chunks.size(), out));
         }
         if (!r.end_damage.empty()) fail(fmt::format("every chunk intact and restored in {}", out));

@@ -33,8 +33,9 @@ void add_info(CLI::App& app) {
             audio += ch.mode == TokenMode::Audio;
             mixed += ch.mode == TokenMode::Mixed;
           }
-          fmt::print("{}:\n  source     {} ({}), {} header + {} trailer bytes kept\n", in, container_name(h.container),
-                     h.format.describe(), h.original_header.size(), h.original_trailer.size());
+          fmt::print("{}:\n  source     {} ({}), {} header + {} trailer bytes kept\n", input_name(in),
+                     container_name(h.container), h.format.describe(), h.original_header.size(),
+                     h.original_trailer.size());
           fmt::print("  restores   {}\n", h.container == Container::Decoded
                                               ? "a WAV file with the samples (and tags) of the original, not its "
                                                 "own format (it was decoded by libsndfile)"
@@ -61,7 +62,7 @@ void add_info(CLI::App& app) {
             rc = kError;
           }
         } catch (const std::exception& e) {
-          report_error(in, e.what());
+          report_error(input_name(in), e.what());
           rc = kError;
         }
       }

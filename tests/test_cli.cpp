@@ -227,6 +227,11 @@ TEST(Cli, CompressDecompressInfo) {
       0);
   EXPECT_EQ(run("decompress -c - < " + out + ".lmac > " + out).code, 0);
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
+  // Reports and errors call standard input "stdin", as read errors always did.
+  EXPECT_EQ(run("info - < " + out + ".lmac | head -1 | grep -qx 'stdin:'").code, 0);
+  const auto bad = run("info - < " + in);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("stdin: not an .lmac file"), std::string::npos) << bad.err;
 }
 
 // The text a command prints on stdout (help).
