@@ -1,6 +1,6 @@
 // Round trips of arbitrary audio: the input bytes choose a PCM format, serialization
-// options, a chunk size, a tokenization and a model (the built-in one or a tiny random
-// Llama), the rest are the samples; compress then decompress must give the file back
+// options, a chunk size, a tokenization and a model (the built-in one, a tiny random
+// Llama, the audio model, or the two mixed), the rest are the samples; compress then decompress must give the file back
 // byte for byte. The fuzz build checks no checksum, so a wrong decode is caught here
 // by the comparison alone.
 #include <unistd.h>
@@ -16,9 +16,15 @@
 
 namespace {
 
-const lmac::CodecModel& model(bool llama) {
+// The models a round trip may use: the built-in one, a tiny random Llama, the audio
+// model, and the audio model mixed with the tiny Llama.
+enum class Model { Builtin, Llama, Audio, Mixed };
+
+const lmac::CodecModel& model(Model which) {
   static std::unique_ptr<lmac::CodecModel> builtin = lmac::make_builtin_order2();
-  static std::unique_ptr<lmac::CodecModel> tiny = [] {
+  static std::unique_ptr<lmac::CodecModel> audio = lmac::load_model("audio");
+  static std::unique_ptr<lmac::CodecModel> tiny, mixed;
+  if (!tiny) {
     lmac::test::TinyLlamaShape shape;  // 2 layers of 64: milliseconds per chunk
     shape.type = lmac::GgmlType::Q8_0;
     // A name of this process's own, gone once mapped: another fuzzer (CI's, or a longer
@@ -27,11 +33,20 @@ const lmac::CodecModel& model(bool llama) {
     const lmac::Bytes b = lmac::test::make_random_llama(shape);
     std::FILE* f = std::fopen(path.c_str(), "wb");
     if (!f || std::fwrite(b.data(), 1, b.size(), f) != b.size() || std::fclose(f) != 0) __builtin_trap();
-    auto m = lmac::load_model(path);
+    tiny = lmac::load_model(path);
+    mixed = lmac::load_model("mix:" + path);
     std::remove(path.c_str());
-    return m;
-  }();
-  return llama ? *tiny : *builtin;
+  }
+  switch (which) {
+    case Model::Builtin:
+      return *builtin;
+    case Model::Llama:
+      return *tiny;
+    case Model::Audio:
+      return *audio;
+    default:
+      return *mixed;
+  }
 }
 
 }  // namespace
@@ -58,11 +73,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.codec.tokenization = (data[4] & 1) ? TokenMode::Char : TokenMode::Subword;
   o.codec.batch = 1 + (data[4] >> 1) % 4;
   o.codec.store_incompressible = (data[4] & 0x40) != 0;
-  const bool llama = (data[5] & 1) != 0;
+  const auto which = static_cast<Model>(data[5] & 3);
+  if (which == Model::Audio || which == Model::Mixed) {  // the audio model reads a sample from its top
+    o.serial.mapping = Mapping::Shift;
+    o.serial.byte_order = ByteOrder::MsbFirst;
+  }
+  const bool llama = which == Model::Llama || which == Model::Mixed;
   const ByteSpan pcm(data + 6, std::min<size_t>(size - 6, llama ? 512 : 4096));
   try {
-    const Bytes packed = compress_audio(model(llama), pcm, o);
-    const Bytes back = decompress_audio(model(llama), parse_lmac(packed), o.codec, false).file;
+    const Bytes packed = compress_audio(model(which), pcm, o);
+    const Bytes back = decompress_audio(model(which), parse_lmac(packed), o.codec, false).file;
     if (back.size() != pcm.size() || !std::equal(back.begin(), back.end(), pcm.begin())) __builtin_trap();
   } catch (const Error& e) {
     // Only the context limit may refuse an input: anything else is a bug.

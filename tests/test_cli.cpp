@@ -227,6 +227,12 @@ TEST(Cli, CompressDecompressInfo) {
       0);
   EXPECT_EQ(run("decompress -c - < " + out + ".lmac > " + out).code, 0);
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
+  // A stream without the .lmac suffix restores into NAME.out, and says so.
+  std::filesystem::copy_file(in + ".lmac", out + ".bin", std::filesystem::copy_options::overwrite_existing);
+  const auto plain = run("decompress -f " + out + ".bin");
+  EXPECT_EQ(plain.code, 0);
+  EXPECT_NE(plain.err.find("restoring into " + out + ".bin.out"), std::string::npos) << plain.err;
+  EXPECT_EQ(test::read_bytes(out + ".bin.out"), test::read_bytes(in));
   // Reports and errors call standard input "stdin", as read errors always did.
   EXPECT_EQ(run("info - < " + out + ".lmac | head -1 | grep -qx 'stdin:'").code, 0);
   const auto bad = run("info - < " + in);
