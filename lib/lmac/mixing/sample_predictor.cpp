@@ -159,9 +159,9 @@ int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int b
   int64_t cost = 0;
   for (int64_t v : x) {
     const auto g = predictor.predict(0);
-    const int64_t e16 = 16 * v - g.mu16;
-    const int64_t tail = (e16 < 0 ? -e16 : e16) / g.mae16;  // the model's table ends at 24 spreads
-    cost += log2_256(g.mae16) + (tail < 64 ? 369 * (e16 < 0 ? -e16 : e16) / g.mae16 : int64_t{369} * 64);
+    const int64_t e16 = 16 * v - g.mu16, error16 = e16 < 0 ? -e16 : e16;
+    // 369 / 256 = 1 / ln 2; at most 64 bits a sample (the model's table ends at 24 spreads).
+    cost += log2_256(g.mae16) + std::min(369 * error16 / g.mae16, int64_t{369} * 64);
     predictor.update(v);
   }
   return cost;
