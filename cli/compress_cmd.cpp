@@ -92,7 +92,8 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
   int rc = kOk;
   for (const std::string& in : my_inputs(io.inputs)) {
     std::string out = output_for(io, in, compressing);
-    if (!compressing && out == in + ".out") note(in + ": no .lmac suffix to drop: restoring into " + out);
+    if (!compressing && out == in + ".out")
+      note(fmt::format("{}: no .lmac suffix to drop: restoring into {}", in, out));
     try {
       std::error_code ec;
       if (in != "-" && out != "-" && std::filesystem::equivalent(in, out, ec))
