@@ -8,7 +8,8 @@
 # Usage: scripts/bench-vs-llamacpp.sh [rounds] [model.gguf | tinyllama-1.1b ...]
 #   default: 9 rounds on the bundled Q8_0 model and ../shared's F16 model when present.
 #   tinyllama-1.1b: the random-weight 1.1B TinyLlama-shaped Q8_0 file (22 layers, made
-#   once by bench/lmac_make_model under build/models/), measured at pp128 / tg32.
+#   once by bench/lmac_make_model under build/models/), measured at pp128 / tg32;
+#   tinyllama-1.1b-q4_k: the same shape in Q4_K (the K-quant products), likewise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-9}
@@ -30,6 +31,12 @@ for model in "${models[@]}"; do
   if [ "$model" = tinyllama-1.1b ]; then
     model=build/models/tinyllama-1.1b-shape-q8_0.gguf
     [ -f "$model" ] || { mkdir -p build/models && build/release/bench/lmac_make_model "$model" >/dev/null; }
+    prompt=128 gen=32
+  elif [ "$model" = tinyllama-1.1b-q4_k ]; then
+    model=build/models/tinyllama-1.1b-shape-q4_k.gguf
+    [ -f "$model" ] || {
+      mkdir -p build/models && build/release/bench/lmac_make_model "$model" --shape tinyllama-1.1b q4_k 22 >/dev/null
+    }
     prompt=128 gen=32
   fi
   for r in $(seq "$rounds"); do
