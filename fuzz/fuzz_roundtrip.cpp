@@ -1,7 +1,7 @@
 // Round trips of arbitrary audio: the input bytes choose a PCM format, serialization
 // options, a chunk size, a tokenization and a model (the built-in one, a tiny random
-// Llama, the audio model, or the two mixed), the rest are the samples; compress then decompress must give the file back
-// byte for byte. The fuzz build checks no checksum, so a wrong decode is caught here
+// Llama, the audio model, or the two mixed), the rest are the samples; compress then
+// decompress must give the file back byte for byte. The fuzz build checks no checksum, so a wrong decode is caught here
 // by the comparison alone.
 #include <unistd.h>
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "gguf_writer.hpp"
 #include "lmac/codec/file_codec.hpp"
@@ -20,32 +21,34 @@ namespace {
 // model, and the audio model mixed with the tiny Llama.
 enum class Model { Builtin, Llama, Audio, Mixed };
 
+// The tiny Llama alone and mixed with the audio model, from one file of this process's
+// own, gone once mapped: another fuzzer (CI's, or a longer campaign beside it) rewriting
+// a shared file would change this one's mapped weights.
+std::pair<std::unique_ptr<lmac::CodecModel>, std::unique_ptr<lmac::CodecModel>> tiny_llamas() {
+  lmac::test::TinyLlamaShape shape;  // 2 layers of 64: milliseconds per chunk
+  shape.type = lmac::GgmlType::Q8_0;
+  const std::string path = "/tmp/lmac-fuzz-tiny-llama-" + std::to_string(::getpid()) + ".gguf";
+  const lmac::Bytes b = lmac::test::make_random_llama(shape);
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f || std::fwrite(b.data(), 1, b.size(), f) != b.size() || std::fclose(f) != 0) __builtin_trap();
+  auto models = std::make_pair(lmac::load_model(path), lmac::load_model("mix:" + path));
+  std::remove(path.c_str());
+  return models;
+}
+
 const lmac::CodecModel& model(Model which) {
-  static std::unique_ptr<lmac::CodecModel> builtin = lmac::make_builtin_order2();
-  static std::unique_ptr<lmac::CodecModel> audio = lmac::load_model("audio");
-  static std::unique_ptr<lmac::CodecModel> tiny, mixed;
-  if (!tiny) {
-    lmac::test::TinyLlamaShape shape;  // 2 layers of 64: milliseconds per chunk
-    shape.type = lmac::GgmlType::Q8_0;
-    // A name of this process's own, gone once mapped: another fuzzer (CI's, or a longer
-    // campaign beside it) rewriting a shared file would change this one's mapped weights.
-    const std::string path = "/tmp/lmac-fuzz-tiny-llama-" + std::to_string(::getpid()) + ".gguf";
-    const lmac::Bytes b = lmac::test::make_random_llama(shape);
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f || std::fwrite(b.data(), 1, b.size(), f) != b.size() || std::fclose(f) != 0) __builtin_trap();
-    tiny = lmac::load_model(path);
-    mixed = lmac::load_model("mix:" + path);
-    std::remove(path.c_str());
-  }
+  static const std::unique_ptr<lmac::CodecModel> builtin = lmac::make_builtin_order2();
+  static const std::unique_ptr<lmac::CodecModel> audio = lmac::load_model("audio");
+  static const auto tiny = tiny_llamas();
   switch (which) {
     case Model::Builtin:
       return *builtin;
     case Model::Llama:
-      return *tiny;
+      return *tiny.first;
     case Model::Audio:
       return *audio;
     default:
-      return *mixed;
+      return *tiny.second;
   }
 }
 

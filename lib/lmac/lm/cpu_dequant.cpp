@@ -58,18 +58,6 @@ __attribute__((target("avx2,fma"))) inline __m128i load16(const uint8_t* p) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
 }
 
-// d * sc and dmin * m of sub-blocks is and is + 1 of a Q4_K / Q5_K super-block, as the
-// reference computes them.
-struct SubScales {
-  float d1, m1, d2, m2;
-};
-inline SubScales sub_scales(const uint8_t* scales, float d, float mn, int is) {
-  uint8_t sc1, m1, sc2, m2;
-  scale_min_k4(is, scales, &sc1, &m1);
-  scale_min_k4(is + 1, scales, &sc2, &m2);
-  return {d * sc1, mn * m1, d * sc2, mn * m2};
-}
-
 // A Q4_K / Q5_K super-block's eight 6-bit scales and eight 6-bit mins (bytes 0-7 and
 // 8-15), as scale_min_k4 reads them, unpacked four at a time from the 12 packed bytes
 // taken as 32-bit words.
@@ -85,6 +73,16 @@ __attribute__((target("avx2,fma"))) inline __m128i kquant_fields(const uint8_t* 
                         static_cast<int>(m_hi));
 }
 
+// Their products [d * sc0..7, dmin * m0..7] into out, each rounded once as the
+// reference's (the 8-lane form, for the row dequantizer and the AVX2 products).
+__attribute__((target("avx2,fma,f16c"))) inline void kquant_scale_products(const uint8_t* block, float* out) {
+  const __m128i fields = kquant_fields(block);
+  _mm256_storeu_ps(out,
+                   _mm256_mul_ps(_mm256_set1_ps(half_f16c(block)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(fields))));
+  _mm256_storeu_ps(out + 8, _mm256_mul_ps(_mm256_set1_ps(half_f16c(block + 2)),
+                                          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(fields, 8)))));
+}
+
 // The quants (bias 32 removed) of values l .. l + 15 of the four groups of a Q6_K half
 // (value l + 32 g in group g), from its low nibbles ql and 2-bit highs qh.
 __attribute__((target("avx2,fma"))) inline void q6_quants(const uint8_t* ql, const uint8_t* qh, size_t l,
@@ -98,10 +96,10 @@ __attribute__((target("avx2,fma"))) inline void q6_quants(const uint8_t* ql, con
   for (auto& v : q) v = _mm_sub_epi8(v, bias);
 }
 
-// Super-blocks of 256: per 64 values, two sub-blocks' (d * sc, dmin * m), then the low
-// nibbles of 32 bytes (plus a high bit for Q5_K) for the first, the high nibbles for
-// the second.
-// Q5_K: 16 quants (one nibble each) + 16 where their bit `bit` of the mask bytes qh is set.
+// Super-blocks of 256: per 64 values, two sub-blocks' (d * sc, dmin * m), from the
+// super-block's products made at once, then the low nibbles of 32 bytes (plus a high bit for Q5_K) for the first, the
+// high nibbles for the second. Q5_K: 16 quants (one nibble each) + 16 where their bit `bit` of the mask bytes qh is
+// set.
 __attribute__((target("avx2,fma"))) inline __m128i add_fifth(__m128i q, const uint8_t* qh, int bit) {
   const __m128i u = _mm_set1_epi8(static_cast<char>(1 << bit));
   return _mm_add_epi8(q, _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(load16(qh), u), u), _mm_set1_epi8(16)));
@@ -111,18 +109,17 @@ template <bool kQ5>
 __attribute__((target("avx2,fma,f16c"))) void q45_k_avx2(const uint8_t* s, float* y, size_t n) {
   const __m128i low4 = _mm_set1_epi8(0x0F);
   for (size_t b = 0; b < n / 256; ++b, s += kQ5 ? 176 : 144) {
-    const float d = half_f16c(s), mn = half_f16c(s + 2);
-    const uint8_t* scales = s + 4;
+    float sm[16];  // d * sc0..7, dmin * m0..7
+    kquant_scale_products(s, sm);
     const uint8_t* qh = s + 16;
     const uint8_t* q = s + (kQ5 ? 48 : 16);
     for (int is = 0; is < 8; is += 2, q += 32, y += 64) {
-      const SubScales ss = sub_scales(scales, d, mn, is);
       for (int h = 0; h < 32; h += 16) {
         const __m128i v = load16(q + h);
         __m128i lo = _mm_and_si128(v, low4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low4);
         if constexpr (kQ5) lo = add_fifth(lo, qh + h, is), hi = add_fifth(hi, qh + h, is + 1);
-        store16_dqm(y + h, lo, ss.d1, ss.m1);
-        store16_dqm(y + 32 + h, hi, ss.d2, ss.m2);
+        store16_dqm(y + h, lo, sm[is], sm[8 + is]);
+        store16_dqm(y + 32 + h, hi, sm[is + 1], sm[9 + is]);
       }
     }
   }
@@ -456,12 +453,8 @@ struct V {
   }
   LMAC_FUSED static V scale(const Scales& s, int j) { return set1(s.f[j]); }
   LMAC_FUSED static Scales kquant_scales(const uint8_t* block) {
-    const __m128i fields = kquant_fields(block);
     Scales s{};
-    _mm256_storeu_ps(s.f,
-                     _mm256_mul_ps(_mm256_set1_ps(half_f16c(block)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(fields))));
-    _mm256_storeu_ps(s.f + 8, _mm256_mul_ps(_mm256_set1_ps(half_f16c(block + 2)),
-                                            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(fields, 8)))));
+    kquant_scale_products(block, s.f);
     return s;
   }
 };

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <climits>
 #include <cmath>
+#include <cstdint>
 
 #include "lmac/common/error.hpp"
 
@@ -204,7 +204,6 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
   ChannelParams best;
   int64_t best_cost = INT64_MAX;
   for (auto& c : candidates) {
-    c.p.wasted = 0;
     c.p.initial_scale = initial_scale_for(linear_residual(c.p, x));
     const int64_t cost = predicted_cost(c.p, x, bits - wasted) + int64_t{256} * side_bits(c.p);
     if (cost < best_cost) best_cost = cost, best = std::move(c.p);
