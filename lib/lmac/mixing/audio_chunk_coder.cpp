@@ -167,6 +167,7 @@ void put_params(ArithmeticEncoder& enc, const ChannelParams& p) {
     for (int32_t c : p.coefs) put_bits(enc, static_cast<uint32_t>(c + (1 << (p.precision - 1))), p.precision);
   }
   put_bits(enc, static_cast<uint32_t>(p.initial_scale), 7);
+  put_bits(enc, static_cast<uint32_t>(p.adaptive), 2);
 }
 
 ChannelParams get_params(ArithmeticDecoder& dec) {
@@ -184,6 +185,8 @@ ChannelParams get_params(ArithmeticDecoder& dec) {
       p.coefs.push_back(static_cast<int32_t>(get_bits(dec, p.precision)) - (1 << (p.precision - 1)));
   }
   p.initial_scale = static_cast<int>(get_bits(dec, 7));
+  p.adaptive = static_cast<int>(get_bits(dec, 2));
+  if (p.adaptive >= kAdaptiveCodes) fail_format("audio model parameters name an unknown least-squares stage");
   return p;
 }
 

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include <string>
+
 #include "lmac/common/error.hpp"
 
 namespace lmac::mixing {
@@ -15,7 +17,8 @@ constexpr size_t kOwnTaps = 16;    // LMS inputs: the channel's last linear resi
 constexpr size_t kCrossTaps = 2;   // and, for channels > 0, channel 0's of this frame and the last
 constexpr int32_t kLmsStep = 192;  // sign-sign step, in 1/65536
 constexpr int32_t kLmsLimit = 1 << 18;
-constexpr size_t kShortlist = 4;  // parameter sets the encoder runs the predictor on
+constexpr size_t kShortlist = 4;          // parameter sets the encoder runs the predictor on
+constexpr size_t kLeastSquaresTaps = 32;  // least-squares inputs: the channel's last values
 
 int64_t sign(int64_t v) { return (v > 0) - (v < 0); }
 
@@ -116,13 +119,19 @@ std::vector<int64_t> linear_residual(const ChannelParams& p, std::span<const int
   return r;
 }
 
-int side_bits(const ChannelParams& p) { return 4 + 7 + (p.order ? 8 + p.order * p.precision : 0); }
+int side_bits(const ChannelParams& p) { return 4 + 7 + 2 + (p.order ? 8 + p.order * p.precision : 0); }
 
 }  // namespace
 
 std::span<const int> lpc_orders() {
   static constexpr std::array<int, 11> kOrders = {0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32};
   return kOrders;
+}
+
+double least_squares_forget(int adaptive) {
+  if (adaptive < 1 || adaptive >= kAdaptiveCodes)
+    fail("audio model: no least-squares stage has code " + std::to_string(adaptive));
+  return adaptive == 1 ? 0.998 : 0.995;
 }
 
 int64_t initial_mae16(int initial_scale) {
@@ -208,6 +217,15 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
     const int64_t cost = predicted_cost(c.p, x, bits - wasted) + int64_t{256} * side_bits(c.p);
     if (cost < best_cost) best_cost = cost, best = std::move(c.p);
   }
+  // The least-squares stage follows sound that changes within the chunk; it costs a
+  // short chunk more than it gains while it learns, so it is tried on the best choice.
+  const ChannelParams fixed = best;
+  for (int adaptive = 1; adaptive < kAdaptiveCodes; ++adaptive) {
+    ChannelParams p = fixed;
+    p.adaptive = adaptive;
+    const int64_t cost = predicted_cost(p, x, bits - wasted) + int64_t{256} * side_bits(p);
+    if (cost < best_cost) best_cost = cost, best = std::move(p);
+  }
   best.wasted = wasted;
   return best;
 }
@@ -219,61 +237,95 @@ SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frame
     if (p.wasted >= bits) fail_format("audio model parameters drop every bit of the samples");
     c.params = std::move(p);
     c.x.reserve(frames);
-    c.r1.reserve(frames);
+    c.r.reserve(frames);
     c.lms.assign(kOwnTaps + kCrossTaps, 0);
+    if (c.params.adaptive != 0) {
+      // own values, channel 0's of this frame and the last (channels > 0), the linear prediction
+      const size_t inputs = kLeastSquaresTaps + (ch_.empty() ? 0 : 2) + 1;
+      c.ls = std::make_unique<LeastSquaresStage>(inputs, least_squares_forget(c.params.adaptive));
+    }
     c.mae16 = initial_mae16(c.params.initial_scale);
     ch_.push_back(std::move(c));
   }
   if (ch_.empty()) fail("audio model: no channels");
 }
 
+void SamplePredictor::gather_least_squares_inputs(const Channel& c, int ch) {
+  const size_t t = c.x.size();
+  ls_in_.assign(c.ls->inputs(), 0.0);
+  for (size_t k = 0; k < kLeastSquaresTaps && k < t; ++k) ls_in_[k] = static_cast<double>(c.x[t - 1 - k]);
+  const auto& x0 = ch_[0].x;
+  if (ch > 0) {
+    if (t < x0.size()) ls_in_[kLeastSquaresTaps] = static_cast<double>(x0[t]);
+    if (t >= 1 && t - 1 < x0.size()) ls_in_[kLeastSquaresTaps + 1] = static_cast<double>(x0[t - 1]);
+  }
+  ls_in_.back() = static_cast<double>(pred1_);
+}
+
 void SamplePredictor::gather_inputs(const Channel& c, int ch) {
-  const size_t f = c.r1.size();  // this frame; channel 0 has coded it already
-  for (size_t k = 0; k < kOwnTaps; ++k) in_[k] = f > k ? c.r1[f - 1 - k] : 0;
-  const auto& r0 = ch_[0].r1;
+  const size_t f = c.r.size();  // this frame; channel 0 has coded it already
+  for (size_t k = 0; k < kOwnTaps; ++k) in_[k] = f > k ? c.r[f - 1 - k] : 0;
+  const auto& r0 = ch_[0].r;
   for (size_t back = 0; back < kCrossTaps; ++back)
     in_[kOwnTaps + back] = ch > 0 && f < r0.size() && f >= back ? r0[f - back] : 0;
 }
+
+namespace {
+
+// The nearest integer to v within [lo, hi] (a value that is not a number gives lo).
+int64_t round_within(double v, int64_t lo, int64_t hi) {
+  const double dlo = static_cast<double>(lo), dhi = static_cast<double>(hi);
+  const double clamped = v >= dlo ? (v <= dhi ? v : dhi) : dlo;
+  return static_cast<int64_t>(std::floor(clamped + 0.5));
+}
+
+}  // namespace
 
 SamplePredictor::Guess SamplePredictor::predict(int channel) {
   current_ = channel;
   Channel& c = ch_[static_cast<size_t>(channel)];
   const size_t t = c.x.size();
-  gather_inputs(c, channel);
-  if (t == 0) {
-    // Nothing to go on: channel 0's sample of this frame, or mid-scale, spread wide.
-    pred1_ = channel > 0 && !ch_[0].x.empty() ? ch_[0].x[0] : 0;
-    pred2_ = 0;
-    guess_ = {16 * pred1_, std::max(c.mae16, int64_t{16} << std::max(0, bits_ - c.params.wasted - 4))};
-    return guess_;
-  }
   // Kept within the values the channel can hold, so no sum below can overflow whatever
   // coefficients a (hostile) stream names.
   const int n = bits_ - c.params.wasted;
   const int64_t lo = -(int64_t{1} << (n - 1)), hi = (int64_t{1} << (n - 1)) - 1;
-  pred1_ = std::clamp(linear_prediction(c.params, c.x, t), lo, hi);
+  // Nothing to go on for the first sample: channel 0's sample of this frame, or mid-scale.
+  pred1_ = t > 0 ? std::clamp(linear_prediction(c.params, c.x, t), lo, hi)
+                 : (channel > 0 && !ch_[0].x.empty() ? ch_[0].x[0] : 0);
+  base_ = pred1_;
+  if (c.ls) {
+    gather_least_squares_inputs(c, channel);
+    if (t > 0) base_ = round_within(c.ls->predict(ls_in_), lo, hi);
+  }
+  gather_inputs(c, channel);
+  if (t == 0) {
+    pred2_ = 0;
+    guess_ = {16 * base_, std::max(c.mae16, int64_t{16} << std::max(0, n - 4))};
+    return guess_;
+  }
   int64_t dot = 0;
   for (size_t k = 0; k < in_.size(); ++k) dot += int64_t{c.lms[k]} * in_[k];
   pred2_ = dot >> 16;
-  guess_ = {std::clamp(16 * (pred1_ + pred2_) + c.bias16, 16 * lo, 16 * hi), c.mae16};
+  guess_ = {std::clamp(16 * (base_ + pred2_) + c.bias16, 16 * lo, 16 * hi), c.mae16};
   return guess_;
 }
 
 void SamplePredictor::update(int64_t value) {
   Channel& c = ch_[static_cast<size_t>(current_)];
-  const int64_t r1 = value - pred1_;
-  const int64_t e2 = sign(r1 - pred2_);
+  const int64_t r = value - base_;
+  const int64_t e2 = sign(r - pred2_);
   if (e2 != 0)
     for (size_t k = 0; k < in_.size(); ++k)
       c.lms[k] =
           std::clamp<int32_t>(c.lms[k] + static_cast<int32_t>(e2 * sign(in_[k])) * kLmsStep, -kLmsLimit, kLmsLimit);
   const int64_t e16 = 16 * value - guess_.mu16;
   if (!c.x.empty()) {
-    c.bias16 += (16 * (value - pred1_ - pred2_) - c.bias16) >> 5;
+    c.bias16 += (16 * (r - pred2_) - c.bias16) >> 5;
     c.mae16 = std::max<int64_t>(8, c.mae16 + (((e16 < 0 ? -e16 : e16) - c.mae16) >> 4));
   }
+  if (c.ls) c.ls->update(ls_in_, static_cast<double>(value));
   c.x.push_back(value);
-  c.r1.push_back(r1);
+  c.r.push_back(r);
 }
 
 }  // namespace lmac::mixing

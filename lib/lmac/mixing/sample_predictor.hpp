@@ -1,14 +1,18 @@
 // The audio model's prediction of each sample of a chunk (docs/ARITHMETIC.md, "Mixing
 // codec"): per channel, a forward-adaptive linear predictor whose quantized
-// coefficients the encoder chooses and stores (as FLAC), then a backward-adaptive
-// sign-sign LMS stage on its residual that also sees the first channel's residual of the
-// same frame (inter-channel prediction), then a running bias. Every chunk starts from
-// the same state, so chunks stay independent. Integer arithmetic only.
+// coefficients the encoder chooses and stores (as FLAC); optionally a backward-adaptive
+// least-squares stage that starts from that prediction and follows the sound as it
+// changes within the chunk; then a sign-sign LMS stage on the residual that also sees the
+// first channel's residual of the same frame (inter-channel prediction), then a running
+// bias. Every chunk starts from the same state, so chunks stay independent.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
+
+#include "lmac/mixing/least_squares.hpp"
 
 namespace lmac::mixing {
 
@@ -25,7 +29,13 @@ struct ChannelParams {
   int shift = 0;      // coefficients are in 1/2^shift (0..15)
   std::vector<int32_t> coefs;
   int initial_scale = 0;  // 0..127: the mean absolute error starts at 2^(initial_scale / 4)
+  int adaptive = 0;       // 0: no least-squares stage; 1, 2: with the forget factor least_squares_forget(adaptive)
 };
+
+// The least-squares stage's forget factor for a stored `adaptive` code (1 or 2): slower
+// for sound whose spectrum changes slowly at its sample rate, faster for speech.
+double least_squares_forget(int adaptive);
+constexpr int kAdaptiveCodes = 3;  // codes 0..2; a stream naming 3 is refused
 
 // Encoder only: the parameters that code `samples` (one channel, in time order, of
 // `bits`-bit width) in the fewest estimated bits. Its choice is a pure function of the
@@ -56,19 +66,22 @@ class SamplePredictor {
  private:
   struct Channel {
     ChannelParams params;
-    std::vector<int64_t> x;   // samples so far
-    std::vector<int64_t> r1;  // residual of the linear predictor, per frame
+    std::vector<int64_t> x;  // samples so far
+    std::vector<int64_t> r;  // residual of the linear (and least-squares) prediction, per frame
     std::vector<int32_t> lms;
+    std::unique_ptr<LeastSquaresStage> ls;
     int64_t bias16 = 0, mae16 = 0;
   };
-  // The LMS stage's inputs for the next sample of channel `ch`, into in_.
+  // The stages' inputs for the next sample of channel `ch`, into ls_in_ and in_.
+  void gather_least_squares_inputs(const Channel& c, int ch);
   void gather_inputs(const Channel& c, int ch);
 
   std::vector<Channel> ch_;
   int bits_;
   int current_ = 0;
-  int64_t pred1_ = 0, pred2_ = 0;
-  std::vector<int64_t> in_;  // LMS inputs of the sample just predicted
+  int64_t pred1_ = 0, base_ = 0, pred2_ = 0;  // linear, linear or least-squares, LMS
+  std::vector<int64_t> in_;                   // LMS inputs of the sample just predicted
+  std::vector<double> ls_in_;                 // least-squares inputs of the sample just predicted
   Guess guess_{};
 };
 

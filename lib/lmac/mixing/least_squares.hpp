@@ -1,0 +1,42 @@
+// The audio model's backward-adaptive stage (docs/ARITHMETIC.md §6.3): an exponentially
+// weighted least-squares fit of the next value from the inputs of the samples before it,
+// pulled toward a prior (1 on the last input, the stored linear prediction; 0 elsewhere)
+// with the weight of a few samples, so that it starts as the stored predictor and tracks
+// the sound as it changes. Every operation is an IEEE double operation in a fixed order,
+// so encoder and decoder on any machine walk the same weights.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace lmac::mixing {
+
+class LeastSquaresStage {
+ public:
+  // inputs: the length of every input vector; forget: the weight of the last sample
+  // relative to the next (0 < forget < 1).
+  LeastSquaresStage(size_t inputs, double forget);
+
+  // The weighted sum of `in` (inputs() values), in input order.
+  double predict(std::span<const double> in) const;
+  // Takes the value that followed `in`; refits the weights every kRefitInterval values.
+  void update(std::span<const double> in, double value);
+
+  size_t inputs() const { return n_; }
+  static constexpr int kRefitInterval = 4;
+
+ private:
+  void refit();
+
+  size_t n_;
+  double forget_;
+  std::vector<double> cov_;  // lower triangle, row-major n x n: the weighted sum of in * in^T
+  std::vector<double> xty_;  // the weighted sum of in * value
+  std::vector<double> w_;
+  std::vector<double> chol_, tmp_;
+  double samples_ = 0;  // the weighted count of samples taken
+  int since_fit_ = 0;
+};
+
+}  // namespace lmac::mixing
