@@ -24,7 +24,7 @@ class LeastSquaresStage {
   void update(std::span<const double> in, double value);
 
   size_t inputs() const { return n_; }
-  static constexpr int kRefitInterval = 4;
+  static constexpr int kRefitInterval = 8;
 
  private:
   void refit();
