@@ -204,25 +204,34 @@ TEST(Mixing, AudioModelBeatsChunkedFlacOnTheBundledRecording) {
   EXPECT_LT(ours, theirs * 95 / 100) << ours << " vs FLAC " << theirs;
 }
 
+// Signed 16-bit mono at `rate`, and a sample appended to its little-endian bytes.
+PcmFormat mono16(int rate) {
+  PcmFormat f;
+  f.bits = 16;
+  f.channels = 1;
+  f.rate = rate;
+  f.kind = SampleKind::Signed;
+  return f;
+}
+
+void put16(Bytes& data, int16_t s) {
+  data.push_back(static_cast<uint8_t>(s));
+  data.push_back(static_cast<uint8_t>(static_cast<uint16_t>(s) >> 8));
+}
+
 // A chord of three steady tones with a little noise, 16-bit: spectral peaks far above the
 // noise floor, where the Welch window's sidelobes smear the autocorrelation; the encoder
 // tries more tapered windows (84.7 % of FLAC's bytes; 87.2 % with the Welch window
 // alone). One-second chord, 2048-byte chunks, each coded on its own by both.
 TEST(Mixing, AudioModelPredictsTonalSoundAsWellAsFlacWindows) {
-  PcmFormat f;
-  f.bits = 16;
-  f.channels = 1;
-  f.rate = 44100;
-  f.kind = SampleKind::Signed;
+  const PcmFormat f = mono16(44100);
   Bytes data;
   uint32_t lcg = 1;
   for (int t = 0; t < 44100; ++t) {
     double v = 0;
     for (double hz : {220.0, 277.18, 329.63}) v += 6000.0 * std::sin(2 * M_PI * hz * t / 44100.0);
     lcg = lcg * 1664525u + 1013904223u;
-    const auto s = static_cast<int16_t>(std::lround(v) + static_cast<int>(lcg >> 30) - 1);  // noise in -1..2
-    data.push_back(static_cast<uint8_t>(s));
-    data.push_back(static_cast<uint8_t>(static_cast<uint16_t>(s) >> 8));
+    put16(data, static_cast<int16_t>(std::lround(v) + static_cast<int>(lcg >> 30) - 1));  // noise in -1..2
   }
   auto model = load_model("audio");
   CompressOptions o;
@@ -241,11 +250,7 @@ TEST(Mixing, AudioModelPredictsTonalSoundAsWellAsFlacWindows) {
 // (revision 5) follows it. Coded as one chunk, against FLAC's 4096-sample blocks, which
 // refit their predictor every block.
 TEST(Mixing, AudioModelFollowsSoundThatChangesWithinAChunk) {
-  PcmFormat f;
-  f.bits = 16;
-  f.channels = 1;
-  f.rate = 16000;
-  f.kind = SampleKind::Signed;
+  const PcmFormat f = mono16(16000);
   Bytes data;
   std::vector<int64_t> samples;
   uint32_t lcg = 7;
@@ -258,8 +263,7 @@ TEST(Mixing, AudioModelFollowsSoundThatChangesWithinAChunk) {
     y2 = y1, y1 = y;
     const auto s = static_cast<int16_t>(std::clamp(std::lround(y), -32768L, 32767L));
     samples.push_back(s);
-    data.push_back(static_cast<uint8_t>(s));
-    data.push_back(static_cast<uint8_t>(static_cast<uint16_t>(s) >> 8));
+    put16(data, s);
   }
   EXPECT_NE(mixing::choose_params(samples, 16).adaptive, 0);
   auto model = load_model("audio");
