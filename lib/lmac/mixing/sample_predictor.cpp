@@ -162,11 +162,14 @@ int64_t log2_256(int64_t v) {
 }
 
 // Bits (in 1/256) that the predictor with these parameters would spend on the channel,
-// as a Laplace code of its own guesses: log2 of the spread plus |error| / (spread ln 2).
-int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int bits) {
+// as a Laplace code of its own guesses: log2 of the spread plus |error| / (spread ln 2),
+// parameters included. The sum only grows, so a run stops once it passes `limit` (the
+// best so far): it has lost, and the choice is the same as if it had run to the end.
+int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int bits, int64_t limit) {
   SamplePredictor predictor({p}, x.size(), bits);
-  int64_t cost = 0;
+  int64_t cost = int64_t{256} * side_bits(p);
   for (int64_t v : x) {
+    if (cost > limit) return cost;
     const auto g = predictor.predict(0);
     const int64_t e16 = 16 * v - g.mu16, error16 = e16 < 0 ? -e16 : e16;
     // 369 / 256 = 1 / ln 2; at most 64 bits a sample (the model's table ends at 24 spreads).
@@ -214,7 +217,7 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
   int64_t best_cost = INT64_MAX;
   for (auto& c : candidates) {
     c.p.initial_scale = initial_scale_for(linear_residual(c.p, x));
-    const int64_t cost = predicted_cost(c.p, x, bits - wasted) + int64_t{256} * side_bits(c.p);
+    const int64_t cost = predicted_cost(c.p, x, bits - wasted, best_cost);
     if (cost < best_cost) best_cost = cost, best = std::move(c.p);
   }
   // The least-squares stage follows sound that changes within the chunk; it costs a
@@ -223,7 +226,7 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
   for (int adaptive = 1; adaptive < kAdaptiveCodes; ++adaptive) {
     ChannelParams p = fixed;
     p.adaptive = adaptive;
-    const int64_t cost = predicted_cost(p, x, bits - wasted) + int64_t{256} * side_bits(p);
+    const int64_t cost = predicted_cost(p, x, bits - wasted, best_cost);
     if (cost < best_cost) best_cost = cost, best = std::move(p);
   }
   best.wasted = wasted;
