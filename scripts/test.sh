@@ -19,6 +19,7 @@ bash scripts/build.sh fuzz
 mkdir -p build/fuzz/corpus
 build/release/lmac compress -q -f -m builtin:order2 audio/Front_Center.wav --chunk-size 512 \
   -o build/fuzz/corpus/seed.lmac
+cp tests/golden/r[0-9]*-audio-*.lmac build/fuzz/corpus/  # the audio decoder's parameters and stages
 build/fuzz/fuzz/fuzz_lmac_parser -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=65536 -rss_limit_mb=2048 \
   build/fuzz/corpus 2>&1 | tail -n 3
 mkdir -p build/fuzz/corpus-inputs
