@@ -2,12 +2,14 @@
 # Real recordings from Debian packages for the mixing figures (README, "Audio model and
 # mixing"): speech (speech-dispatcher, 16 kHz 16-bit), music samples (sonic-pi-samples,
 # 44.1 kHz 16-bit, mostly stereo), drums (hydrogen-drumkits' rumpf kit, 48 kHz 24-bit).
-# The bundled voice recordings (alsa-utils) are in audio/.
+# The bundled voice recordings (alsa-utils) are in audio/. A fourth set, dev (17 other
+# files of the same packages: sonic-pi samples and two other hydrogen kits), is for tuning
+# the audio model, so the reported sets stay unseen by its choices.
 #   bash scripts/fetch-debian-audio.sh [DIR]   (default build/debian-audio)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-build/debian-audio}
-mkdir -p "$out/debs" "$out/x" "$out/speech" "$out/music" "$out/drums24"
+mkdir -p "$out/debs" "$out/x" "$out/speech" "$out/music" "$out/drums24" "$out/dev"
 (cd "$out/debs" && apt-get download speech-dispatcher sonic-pi-samples hydrogen-drumkits >/dev/null)
 for d in "$out"/debs/*.deb; do dpkg-deb -x "$d" "$out/x"; done
 ln -sf "$PWD/$out/x/usr/share/sounds/speech-dispatcher/dummy-message.wav" "$out/speech/"
@@ -17,4 +19,14 @@ done
 # every 25th file of the kit, in name order: 8 takes
 find "$out/x/usr/share/hydrogen/data/drumkits/rumpf_kit_z01_h2" -name '*.flac' | sort | awk 'NR % 25 == 1' | head -8 |
   while read -r f; do ln -sf "$PWD/$f" "$out/drums24/"; done
-echo "$out: speech $(ls "$out/speech" | wc -l), music $(ls "$out/music" | wc -l), drums24 $(ls "$out/drums24" | wc -l) files"
+# dev: every 14th other sonic-pi sample (from the 3rd), and 3 takes of each of two kits
+ls "$out/x/usr/share/sonic-pi/samples" | grep -v -e ambi_choir -e ambi_drone -e ambi_piano -e bass_voxy_c \
+  -e bass_woodsy_c -e guit_harmonics -e loop_amen -e loop_compus | awk 'NR % 14 == 3' |
+  while read -r f; do ln -sf "$PWD/$out/x/usr/share/sonic-pi/samples/$f" "$out/dev/"; done
+for k in Audiophob ColomboAcousticDrumkit; do
+  (cd "$out/x/usr/share/hydrogen/data/drumkits" && find "$k" -name '*.wav' -o -name '*.flac') | sort |
+    awk 'NR % 9 == 2' | head -3 | while read -r f; do
+      ln -sf "$PWD/$out/x/usr/share/hydrogen/data/drumkits/$f" "$out/dev/${k}_$(basename "$f")"
+    done
+done
+echo "$out: speech $(ls "$out/speech" | wc -l), music $(ls "$out/music" | wc -l), drums24 $(ls "$out/drums24" | wc -l), dev $(ls "$out/dev" | wc -l) files"
