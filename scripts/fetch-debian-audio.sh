@@ -20,7 +20,7 @@ done
 find "$out/x/usr/share/hydrogen/data/drumkits/rumpf_kit_z01_h2" -name '*.flac' | sort | awk 'NR % 25 == 1' | head -8 |
   while read -r f; do ln -sf "$PWD/$f" "$out/drums24/"; done
 # dev: every 14th other sonic-pi sample (from the 3rd), and 3 takes of each of two kits
-ls "$out/x/usr/share/sonic-pi/samples" | grep -v -e ambi_choir -e ambi_drone -e ambi_piano -e bass_voxy_c \
+find "$out/x/usr/share/sonic-pi/samples" -maxdepth 1 -type f -printf '%f\n' | sort | grep -v -e ambi_choir -e ambi_drone -e ambi_piano -e bass_voxy_c \
   -e bass_woodsy_c -e guit_harmonics -e loop_amen -e loop_compus | awk 'NR % 14 == 3' |
   while read -r f; do ln -sf "$PWD/$out/x/usr/share/sonic-pi/samples/$f" "$out/dev/"; done
 for k in Audiophob ColomboAcousticDrumkit; do
