@@ -34,8 +34,9 @@ class LeastSquaresStage {
   std::vector<double> cov_;  // lower triangle, row-major n x n: the weighted sum of in * in^T
   std::vector<double> xty_;  // the weighted sum of in * value
   std::vector<double> w_;
-  std::vector<double> chol_, tmp_;
-  double samples_ = 0;  // the weighted count of samples taken
+  std::vector<double> chol_;  // the Cholesky factor, transposed (column k of L is row k here)
+  std::vector<double> tmp_;   // a column being factored, then the forward solution
+  double samples_ = 0;        // the weighted count of samples taken
   int since_fit_ = 0;
 };
 
