@@ -5,7 +5,6 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
-
 #include <string>
 
 #include "lmac/common/error.hpp"
@@ -13,7 +12,7 @@
 namespace lmac::mixing {
 namespace {
 
-constexpr size_t kOwnTaps = 16;    // LMS inputs: the channel's last linear residuals
+constexpr size_t kOwnTaps = 16;    // LMS inputs: the channel's last residuals
 constexpr size_t kCrossTaps = 2;   // and, for channels > 0, channel 0's of this frame and the last
 constexpr int32_t kLmsStep = 192;  // sign-sign step, in 1/65536
 constexpr int32_t kLmsLimit = 1 << 18;
