@@ -2,8 +2,8 @@
 # Regenerates tests/golden/*.lmac and tests/golden/MANIFEST from the bundled recordings.
 # Only for a new arithmetic revision (docs/ARITHMETIC.md): the golden streams exist to
 # prove that this build still decodes what earlier builds of the same revision made.
-# The streams of earlier revisions (rev3-*.lmac, rev4-*.lmac) are kept as they are: they
-# must be refused. sox -R keeps
+# The streams of earlier revisions (rev3-*.lmac, rev4-*.lmac, rev5-*.lmac) are kept as
+# they are: they must be refused. sox -R keeps
 # the dither of the 8-bit inputs the same from run to run.
 #   bash scripts/make-golden-streams.sh [path/to/lmac]
 set -euo pipefail
@@ -13,7 +13,7 @@ G=tests/golden
 M=models/tinyllama-text-15m-q8_0.gguf
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-rm -f $G/r5-*.lmac
+rm -f $G/r6-*.lmac
 # name | sox conversion of the bundled recordings | lmac flags
 cases=(
   "llm-u8-mono-subword|-b 8 -e unsigned|-m $M"
@@ -39,7 +39,7 @@ for c in "${cases[@]}"; do
   IFS='|' read -r name conv flags <<<"$c"
   ext=wav
   [[ $conv == *aiff* ]] && ext=aiff && conv=${conv/ aiff/}
-  # "long": a quarter second, long enough for the encoder to choose the least-squares stage
+  # "long": a quarter second, long enough for the encoder to choose the adaptive stages
   seconds=0.006
   [[ $conv == *long* ]] && conv=${conv/ long/} && seconds=0.25
   if [[ $conv == *stereo* ]]; then
@@ -51,12 +51,12 @@ for c in "${cases[@]}"; do
   fi
   # --model-only: golden streams exist to exercise the model's arithmetic, never stored chunks
   # shellcheck disable=SC2086
-  "$lmac" compress -q -f --model-only $flags "$tmp/$name.$ext" -o "$G/r5-$name.lmac"
+  "$lmac" compress -q -f --model-only $flags "$tmp/$name.$ext" -o "$G/r6-$name.lmac"
   model=bundled
   [[ $flags == *builtin:order2* ]] && model=builtin:order2
   [[ $flags == *"-m audio"* ]] && model=audio
   [[ $flags == *"-m mix:$M"* ]] && model=mix:bundled
   [[ $flags == *"-m mix:builtin:order2"* ]] && model=mix:builtin:order2
-  echo "r5-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
+  echo "r6-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
 done
 ls -l $G

@@ -8,9 +8,10 @@
 
 namespace lmac {
 
+// 6: the audio model's long NLMS stage (a 1-bit flag in each channel's parameters).
 // 5: the audio model's least-squares stage (a 2-bit code in each channel's parameters).
 // 4: RoPE angles from lmac's own double math, IEEE-half KV cache, det_exp NaN -> -87.
 // (3: Q8_0 products in integers; 2: attention scores as one chain; 1: the first.)
-constexpr uint16_t kArithmeticRevision = 5;
+constexpr uint16_t kArithmeticRevision = 6;
 
 }  // namespace lmac

@@ -168,6 +168,7 @@ void put_params(ArithmeticEncoder& enc, const ChannelParams& p) {
   }
   put_bits(enc, static_cast<uint32_t>(p.initial_scale), 7);
   put_bits(enc, static_cast<uint32_t>(p.adaptive), 2);
+  put_bits(enc, p.cascade ? 1 : 0, 1);
 }
 
 ChannelParams get_params(ArithmeticDecoder& dec) {
@@ -187,6 +188,7 @@ ChannelParams get_params(ArithmeticDecoder& dec) {
   p.initial_scale = static_cast<int>(get_bits(dec, 7));
   p.adaptive = static_cast<int>(get_bits(dec, 2));
   if (p.adaptive >= kAdaptiveCodes) fail_format("audio model parameters name an unknown least-squares stage");
+  p.cascade = get_bits(dec, 1) != 0;
   return p;
 }
 

@@ -18,6 +18,8 @@ constexpr int32_t kLmsStep = 192;  // sign-sign step, in 1/65536
 constexpr int32_t kLmsLimit = 1 << 18;
 constexpr size_t kShortlist = 4;          // parameter sets the encoder runs the predictor on
 constexpr size_t kLeastSquaresTaps = 32;  // least-squares inputs: the channel's last values
+constexpr size_t kNlmsTaps = 256;         // NLMS inputs: the last residuals of the least-squares stage
+constexpr double kNlmsRate = 1.0 / 32;
 
 int64_t sign(int64_t v) { return (v > 0) - (v < 0); }
 
@@ -118,7 +120,7 @@ std::vector<int64_t> linear_residual(const ChannelParams& p, std::span<const int
   return r;
 }
 
-int side_bits(const ChannelParams& p) { return 4 + 7 + 2 + (p.order ? 8 + p.order * p.precision : 0); }
+int side_bits(const ChannelParams& p) { return 4 + 7 + 2 + 1 + (p.order ? 8 + p.order * p.precision : 0); }
 
 }  // namespace
 
@@ -219,8 +221,9 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
     const int64_t cost = predicted_cost(c.p, x, bits - wasted, best_cost);
     if (cost < best_cost) best_cost = cost, best = std::move(c.p);
   }
-  // The least-squares stage follows sound that changes within the chunk; it costs a
-  // short chunk more than it gains while it learns, so it is tried on the best choice.
+  // The adaptive stages follow sound that changes within the chunk, and the NLMS stage
+  // a pitch; they cost a short chunk more than they gain while they learn, so they are
+  // tried on the best choice, one after the other.
   const ChannelParams fixed = best;
   for (int adaptive = 1; adaptive < kAdaptiveCodes; ++adaptive) {
     ChannelParams p = fixed;
@@ -228,6 +231,9 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
     const int64_t cost = predicted_cost(p, x, bits - wasted, best_cost);
     if (cost < best_cost) best_cost = cost, best = std::move(p);
   }
+  ChannelParams with_cascade = best;
+  with_cascade.cascade = true;
+  if (predicted_cost(with_cascade, x, bits - wasted, best_cost) < best_cost) best = std::move(with_cascade);
   best.wasted = wasted;
   return best;
 }
@@ -246,6 +252,7 @@ SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frame
       const size_t inputs = kLeastSquaresTaps + (ch_.empty() ? 0 : 2) + 1;
       c.ls = std::make_unique<LeastSquaresStage>(inputs, least_squares_forget(c.params.adaptive));
     }
+    if (c.params.cascade) c.nlms = std::make_unique<NlmsStage>(kNlmsTaps, kNlmsRate);
     c.mae16 = initial_mae16(c.params.initial_scale);
     ch_.push_back(std::move(c));
   }
@@ -294,11 +301,13 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
   // Nothing to go on for the first sample: channel 0's sample of this frame, or mid-scale.
   pred1_ = t > 0 ? std::clamp(linear_prediction(c.params, c.x, t), lo, hi)
                  : (channel > 0 && !ch_[0].x.empty() ? ch_[0].x[0] : 0);
-  base_ = pred1_;
+  adapted_ = pred1_;
   if (c.ls) {
     gather_least_squares_inputs(c, channel);
-    if (t > 0) base_ = round_within(c.ls->predict(ls_in_), lo, hi);
+    if (t > 0) adapted_ = round_within(c.ls->predict(ls_in_), lo, hi);
   }
+  base_ = adapted_;
+  if (c.nlms && t > 0) base_ = std::clamp(adapted_ + round_within(c.nlms->predict(), lo - hi, hi - lo), lo, hi);
   gather_inputs(c, channel);
   if (t == 0) {
     pred2_ = 0;
@@ -326,6 +335,7 @@ void SamplePredictor::update(int64_t value) {
     c.mae16 = std::max<int64_t>(8, c.mae16 + (((e16 < 0 ? -e16 : e16) - c.mae16) >> 4));
   }
   if (c.ls) c.ls->update(ls_in_, static_cast<double>(value));
+  if (c.nlms && !c.x.empty()) c.nlms->update(static_cast<double>(value - adapted_));
   c.x.push_back(value);
   c.r.push_back(r);
 }

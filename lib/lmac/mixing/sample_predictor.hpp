@@ -2,9 +2,10 @@
 // codec"): per channel, a forward-adaptive linear predictor whose quantized
 // coefficients the encoder chooses and stores (as FLAC); optionally a backward-adaptive
 // least-squares stage that starts from that prediction and follows the sound as it
-// changes within the chunk; then a sign-sign LMS stage on the residual that also sees the
-// first channel's residual of the same frame (inter-channel prediction), then a running
-// bias. Every chunk starts from the same state, so chunks stay independent.
+// changes within the chunk; optionally a long normalized-LMS stage on its residual that
+// reaches back a pitch period; then a sign-sign LMS stage on the residual that also sees
+// the first channel's residual of the same frame (inter-channel prediction), then a
+// running bias. Every chunk starts from the same state, so chunks stay independent.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "lmac/mixing/least_squares.hpp"
+#include "lmac/mixing/nlms.hpp"
 
 namespace lmac::mixing {
 
@@ -30,6 +32,7 @@ struct ChannelParams {
   std::vector<int32_t> coefs;
   int initial_scale = 0;  // 0..127: the mean absolute error starts at 2^(initial_scale / 4)
   int adaptive = 0;       // 0: no least-squares stage; 1, 2: with the forget factor least_squares_forget(adaptive)
+  bool cascade = false;   // with the long NLMS stage
 };
 
 // The least-squares stage's forget factor for a stored `adaptive` code (1 or 2): slower
@@ -70,6 +73,7 @@ class SamplePredictor {
     std::vector<int64_t> r;  // residual of the linear (and least-squares) prediction, per frame
     std::vector<int32_t> lms;
     std::unique_ptr<LeastSquaresStage> ls;
+    std::unique_ptr<NlmsStage> nlms;
     int64_t bias16 = 0, mae16 = 0;
   };
   // The stages' inputs for the next sample of channel `ch`, into ls_in_ and in_.
@@ -79,9 +83,12 @@ class SamplePredictor {
   std::vector<Channel> ch_;
   int bits_;
   int current_ = 0;
-  int64_t pred1_ = 0, base_ = 0, pred2_ = 0;  // linear, linear or least-squares, LMS
-  std::vector<int64_t> in_;                   // LMS inputs of the sample just predicted
-  std::vector<double> ls_in_;                 // least-squares inputs of the sample just predicted
+  int64_t pred1_ = 0;        // linear
+  int64_t adapted_ = 0;      // pred1_ or the least-squares prediction: what the NLMS stage's signal is the residual of
+  int64_t base_ = 0;         // adapted_, plus the NLMS stage's prediction
+  int64_t pred2_ = 0;        // sign-sign LMS
+  std::vector<int64_t> in_;  // LMS inputs of the sample just predicted
+  std::vector<double> ls_in_;  // least-squares inputs of the sample just predicted
   Guess guess_{};
 };
 

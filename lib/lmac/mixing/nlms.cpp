@@ -1,0 +1,49 @@
+#include "lmac/mixing/nlms.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "lmac/common/error.hpp"
+
+namespace lmac::mixing {
+namespace {
+
+// The sum of a[k] * b[k] for k < n (n a multiple of 8) in lanes k mod 8, each from +0
+// with k ascending, then ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). The lanes
+// are independent chains, so the loop runs them side by side.
+double dot8(const double* a, const double* b, size_t n) {
+  std::array<double, 8> lane{};
+  for (size_t k = 0; k < n; k += 8)
+    for (size_t l = 0; l < 8; ++l) lane[l] += a[k + l] * b[k + l];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+}  // namespace
+
+NlmsStage::NlmsStage(size_t taps, double rate)
+    : n_(taps), rate_(rate), w_(taps, 0.0), hist_(2 * taps, 0.0), head_(taps) {
+  if (taps == 0 || taps % 8 != 0) fail("NLMS stage: taps must be a positive multiple of 8");
+}
+
+double NlmsStage::predict() {
+  const double* h = &hist_[head_];
+  pred_ = dot8(w_.data(), h, n_);
+  power_ = dot8(h, h, n_);
+  return pred_;
+}
+
+void NlmsStage::update(double value) {
+  const double* h = &hist_[head_];
+  const double step = rate_ * (value - pred_) / (power_ + 1.0);
+  for (size_t k = 0; k < n_; ++k) w_[k] += step * h[k];
+  // The window slides down one place; at the bottom, its newest n - 1 values are copied
+  // to the top half first (once every n values, so a push costs O(1) on average).
+  if (head_ == 0) {
+    const auto keep = static_cast<std::ptrdiff_t>(n_ - 1);
+    std::copy(hist_.begin(), hist_.begin() + keep, hist_.begin() + keep + 2);
+    head_ = n_ + 1;
+  }
+  hist_[--head_] = value;
+}
+
+}  // namespace lmac::mixing

@@ -1,0 +1,33 @@
+// The audio model's long normalized-LMS stage (docs/ARITHMETIC.md §6.3): it predicts the
+// next value of a signal (the residual of the stages before it) from that signal's last
+// `taps` values, which reach back far enough to hold a voice's pitch period, and moves
+// its weights along the error, scaled by the inverse power of those values. Every
+// operation is an IEEE double operation in a fixed order (sums in 8 lanes, k mod 8,
+// then a fixed tree), so encoder and decoder on any machine walk the same weights.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace lmac::mixing {
+
+class NlmsStage {
+ public:
+  // taps: a multiple of 8; rate: the step relative to the power of the last `taps` values.
+  NlmsStage(size_t taps, double rate);
+
+  // The prediction of the next value of the signal.
+  double predict();
+  // Takes the value that followed the last predict(): moves the weights, then the history.
+  void update(double value);
+
+ private:
+  size_t n_;
+  double rate_;
+  std::vector<double> w_;
+  std::vector<double> hist_;  // 2n values: the last n, newest first, from hist_[head_]
+  size_t head_;
+  double pred_ = 0.0, power_ = 0.0;  // of the last predict()
+};
+
+}  // namespace lmac::mixing
