@@ -18,6 +18,7 @@
 #include "lmac/common/error.hpp"
 #include "lmac/container/lmac_format.hpp"
 #include "lmac/eval/evaluate.hpp"
+#include "lmac/mixing/least_squares.hpp"
 #include "lmac/mixing/logistic.hpp"
 #include "lmac/mixing/nlms.hpp"
 #include "lmac/mixing/sample_predictor.hpp"
@@ -339,6 +340,69 @@ TEST(Mixing, NlmsStageComputesWhatArithmeticMdSays) {
     hist.push_front(v);
     hist.pop_back();
     stage.update(v);
+  }
+}
+
+// The least-squares stage against docs/ARITHMETIC.md §6.3 as written there: the
+// Cholesky factor row by row (the stage makes it column by column, which must give the
+// same bits), every prediction compared bit for bit over many refits.
+TEST(Mixing, LeastSquaresStageComputesWhatArithmeticMdSays) {
+  constexpr size_t kN = 35;
+  constexpr double kForget = 0.995;
+  mixing::LeastSquaresStage stage(kN, kForget);
+  std::vector<double> c(kN * kN, 0.0), b(kN, 0.0), w(kN, 0.0), l(kN * kN, 0.0), y(kN, 0.0);
+  w[kN - 1] = 1.0;
+  double samples = 0.0;
+  const auto refit = [&] {
+    double tr = 0.0;
+    for (size_t i = 0; i < kN; ++i) tr = tr + c[i * kN + i];
+    const double reg = 2.0 * (tr / static_cast<double>(kN) / samples + 1.0);
+    for (size_t i = 0; i < kN; ++i)
+      for (size_t j = 0; j <= i; ++j) {
+        double s = c[i * kN + j];
+        if (i == j) s = s + reg;
+        for (size_t k = 0; k < j; ++k) s = s - l[i * kN + k] * l[j * kN + k];
+        if (j < i) {
+          l[i * kN + j] = s / l[j * kN + j];
+        } else {
+          if (!(s > 0.0 && std::isfinite(s))) return;
+          l[i * kN + i] = std::sqrt(s);
+        }
+      }
+    for (size_t i = 0; i < kN; ++i) {
+      double s = b[i];
+      if (i == kN - 1) s = s + reg;
+      for (size_t k = 0; k < i; ++k) s = s - l[i * kN + k] * y[k];
+      y[i] = s / l[i * kN + i];
+    }
+    for (size_t i = kN; i-- > 0;) {
+      double s = y[i];
+      for (size_t k = i + 1; k < kN; ++k) s = s - l[k * kN + i] * w[k];
+      w[i] = s / l[i * kN + i];
+    }
+  };
+  // A resonance with noise, silent and loud stretches; inputs as the predictor makes them.
+  std::vector<double> x(kN + 1, 0.0);
+  uint32_t lcg = 9;
+  for (int t = 0; t < 6000; ++t) {
+    std::vector<double> u(x.begin(), x.begin() + kN);  // newest first
+    u[kN - 1] = 2.0 * x[0] - x[1];                     // a stored linear prediction
+    double predicted = 0.0;
+    for (size_t k = 0; k < kN; ++k) predicted = predicted + w[k] * u[k];
+    ASSERT_EQ(std::bit_cast<uint64_t>(stage.predict(u)), std::bit_cast<uint64_t>(predicted)) << "value " << t;
+    lcg = lcg * 1664525u + 1013904223u;
+    const double loud = (t / 1500) % 3 == 1 ? 0.0 : (t / 1500) % 3 == 2 ? 8000.0 : 300.0;
+    const double v =
+        std::floor(1.6 * x[0] - 0.8 * x[1] + loud * std::sin(0.05 * t) / 8) + static_cast<double>(lcg >> 27) - 16.0;
+    stage.update(u, v);
+    for (size_t i = 0; i < kN; ++i) {
+      for (size_t j = 0; j <= i; ++j) c[i * kN + j] = kForget * c[i * kN + j] + u[i] * u[j];
+      b[i] = kForget * b[i] + u[i] * v;
+    }
+    samples = kForget * samples + 1.0;
+    if (t % 8 == 7) refit();
+    x.insert(x.begin(), v);
+    x.pop_back();
   }
 }
 
