@@ -70,7 +70,7 @@ class SamplePredictor {
   struct Channel {
     ChannelParams params;
     std::vector<int64_t> x;  // samples so far
-    std::vector<int64_t> r;  // residual of the linear (and least-squares) prediction, per frame
+    std::vector<int64_t> r;  // residual of base (the linear, least-squares and NLMS predictions), per frame
     std::vector<int32_t> lms;
     std::unique_ptr<LeastSquaresStage> ls;
     std::unique_ptr<NlmsStage> nlms;
