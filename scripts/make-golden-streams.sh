@@ -13,7 +13,10 @@ G=tests/golden
 M=models/tinyllama-text-15m-q8_0.gguf
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-rm -f $G/r6-*.lmac
+# The prefix of the current revision's streams, from the one place that defines it.
+rev=r$(sed -n 's/.*kArithmeticRevision = \([0-9]*\);.*/\1/p' lib/lmac/common/arithmetic_revision.hpp)
+[[ $rev != r ]] || { echo "no kArithmeticRevision found" >&2; exit 1; }
+rm -f "$G/$rev-"*.lmac
 # name | sox conversion of the bundled recordings | lmac flags
 cases=(
   "llm-u8-mono-subword|-b 8 -e unsigned|-m $M"
@@ -41,22 +44,22 @@ for c in "${cases[@]}"; do
   [[ $conv == *aiff* ]] && ext=aiff && conv=${conv/ aiff/}
   # "long": a quarter second, long enough for the encoder to choose the adaptive stages
   seconds=0.006
+  [[ $conv == *stereo* ]] && seconds=0.0025
   [[ $conv == *long* ]] && conv=${conv/ long/} && seconds=0.25
   if [[ $conv == *stereo* ]]; then
     conv=${conv/ stereo/}
-    [[ $seconds == 0.006 ]] && seconds=0.0025
     sox -R -M audio/Front_Center.wav audio/Rear_Right.wav $conv "$tmp/$name.$ext" trim 0.30 $seconds
   else
     sox -R audio/Front_Center.wav $conv "$tmp/$name.$ext" trim 0.30 $seconds
   fi
   # --model-only: golden streams exist to exercise the model's arithmetic, never stored chunks
   # shellcheck disable=SC2086
-  "$lmac" compress -q -f --model-only $flags "$tmp/$name.$ext" -o "$G/r6-$name.lmac"
+  "$lmac" compress -q -f --model-only $flags "$tmp/$name.$ext" -o "$G/$rev-$name.lmac"
   model=bundled
   [[ $flags == *builtin:order2* ]] && model=builtin:order2
   [[ $flags == *"-m audio"* ]] && model=audio
   [[ $flags == *"-m mix:$M"* ]] && model=mix:bundled
   [[ $flags == *"-m mix:builtin:order2"* ]] && model=mix:builtin:order2
-  echo "r6-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
+  echo "$rev-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
 done
 ls -l $G
