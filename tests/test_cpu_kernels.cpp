@@ -151,19 +151,20 @@ std::vector<uint32_t> canonical_bits(const std::vector<float>& v) {
 
 // Products widen each row as the reference dequantizer does, at every SIMD level: for
 // every block type, at decode shapes (1, 5, 11 tokens: K-quants widened in registers)
-// and the tiled one (20).
+// and tiled ones (20, and 70: more than one block of tokens), over 768 columns (a
+// whole block of k and a part of one).
 TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
   std::mt19937 rng(12);
   for (GgmlType type :
        {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
         GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
-    const size_t rows = 21, cols = 512;
+    const size_t rows = 21, cols = 768;
     const std::vector<uint8_t> raw = random_blocks(type, rows, cols, rng);
     const Matrix w{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};
     std::vector<float> reference(rows * cols);
     for (size_t r = 0; r < rows; ++r)
       ggml_type_info(type).dequantize(raw.data() + r * w.row_bytes, &reference[r * cols], cols);
-    for (size_t n : {1, 3, 5, 11, 20}) {  // the fused products' token groups, and tiles
+    for (size_t n : {1, 3, 5, 11, 20, 70}) {  // the fused products' token groups, and tiles
       std::vector<float> x(n * cols);
       std::uniform_real_distribution<float> u(-1.0f, 1.0f);
       for (auto& v : x) v = u(rng);
