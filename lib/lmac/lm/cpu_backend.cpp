@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,9 @@ constexpr size_t kTile = 16;  // output rows per piece of a product
 // The blocked products' sizes (tile_loop): k values per block, tokens per block, and
 // the rows an accumulator block holds (a tile's).
 constexpr size_t kBlockK = 512, kBlockTokens = 60, kAccRows = kTile;
+// AVX2's register block (2 rows x 3 tokens) measured 10-15 % slower with k in blocks
+// (its accumulators fill most of the 16 registers): it takes k whole.
+constexpr size_t kWholeK = std::numeric_limits<size_t>::max() / 2;
 
 // The 16 lanes of row r and token t of a register block, in its accumulator block.
 inline float* acc_slot(float* acc, int r, int t) {
@@ -227,20 +231,20 @@ struct Prefetch {
 // Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens, nj <= kTile.
 // A row of a real model's matrix is kilobytes, so a register block's rows and tokens
 // taken whole over k would come from the second-level cache at every step. Instead k
-// runs in blocks of kBlockK: one block of the tile's rows (32 KB) stays in L1 while every
+// runs in blocks of BlockK (AVX-512: kBlockK): one block of the tile's rows (32 KB) stays in L1 while every
 // token group of a block of kBlockTokens tokens meets it, and the groups' 16-lane
 // accumulators wait in `acc` between k blocks. Each lane's chain still runs over i = l,
 // l + 16, ... in order, so the outputs are dot16's bits. (Blocks of 256, 512 and 1024
 // values measured alike; taking k whole was 10-25 % slower at the 1.1B shapes.)
-template <int RB, int TB, typename Kernel>
+template <int RB, int TB, size_t BlockK, typename Kernel>
 void tile_loop(const float* w, size_t w_stride, size_t nj, const float* x, size_t n, size_t k, float* y,
                size_t y_stride, Prefetch& next, Kernel&& kernel) {
   thread_local std::vector<float> acc_buf(kBlockTokens * kAccRows * 16 + 16);
   float* acc = acc_buf.data() + (16 - reinterpret_cast<uintptr_t>(acc_buf.data()) / 4 % 16) % 16;  // 64-byte aligned
   for (size_t tb0 = 0; tb0 < n; tb0 += kBlockTokens) {
     const size_t nb = std::min(kBlockTokens, n - tb0);
-    for (size_t k0 = 0; k0 < k; k0 += kBlockK) {
-      const size_t k1 = std::min(k, k0 + kBlockK);
+    for (size_t k0 = 0; k0 < k; k0 += BlockK) {
+      const size_t k1 = std::min(k, k0 + BlockK);
       auto rows = [&](auto tb_tag, size_t t0) {
         constexpr int tb = decltype(tb_tag)::value;
         const float* xt[tb];
@@ -331,12 +335,12 @@ class CpuBackend final : public HostBackend {
     for (size_t j = 0; j < nj; ++j) dequantize_row(w, w.product_row(rows, j0 + j), &buf[j * stride]);
     Prefetch next = fetch_next ? next_tile_bytes(w, rows, j0 + kTile, n_out, n, w.cols) : Prefetch{};
     if (fast && have_avx512())
-      tile_loop<4, 4>(
+      tile_loop<4, 4, kBlockK>(
           buf.data(), stride, nj, x, n, w.cols, y + j0, n_out, next,
           []<int R, int T>(const float* const* a, const float* const* b, size_t k0, size_t k1, float* acc, bool first,
                            float* o, size_t st) { microkernel_avx512<R, T>(a, b, k0, k1, acc, first, o, st); });
     else if (fast)
-      tile_loop<2, 3>(
+      tile_loop<2, 3, kWholeK>(
           buf.data(), stride, nj, x, n, w.cols, y + j0, n_out, next,
           []<int R, int T>(const float* const* a, const float* const* b, size_t k0, size_t k1, float* acc, bool first,
                            float* o, size_t st) { microkernel_avx2<R, T>(a, b, k0, k1, acc, first, o, st); });
