@@ -48,7 +48,9 @@ void add_info(CLI::App& app) {
                 "  bits       {} chunks by the audio model alone, {} mixed with the language model, {} bytes "
                 "coded\n",
                 audio, mixed, tok_bytes);
-          else
+          if (mixed > 0 && h.lm_segment_bytes > 0)
+            fmt::print("  segments   the language model starts afresh every {} bytes of a chunk\n", h.lm_segment_bytes);
+          if (audio + mixed == 0)
             fmt::print("  tokens     {} ({} chunks subword, {} char), {} bytes coded\n", tokens, subword,
                        h.chunk_count - subword - stored, tok_bytes);
           if (stored > 0)

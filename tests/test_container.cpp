@@ -154,5 +154,32 @@ TEST(Container, RejectsForeignAndFutureFiles) {
   }
 }
 
+// Flag bit 0 announces the language model's segment length at the end of the header;
+// other bits, and a segment that is empty or not shorter than a chunk, are refused.
+TEST(Container, LanguageModelSegmentsRoundTripAndBadOnesAreRefused) {
+  auto model = make_builtin_order2();
+  ParsedStream p = parse_lmac(sample_stream(*model));
+  EXPECT_EQ(p.stream.header.lm_segment_bytes, 0u);
+  p.stream.header.lm_segment_bytes = 512;
+  const Bytes with = write_lmac(p.stream);
+  EXPECT_EQ(with[10], 1);  // flags, after magic and version
+  EXPECT_EQ(parse_lmac(with).stream.header.lm_segment_bytes, 512u);
+  for (uint32_t bad : {uint32_t{1024}, uint32_t{4096}}) {  // chunks of 1024
+    p.stream.header.lm_segment_bytes = bad;
+    EXPECT_THROW(parse_lmac(write_lmac(p.stream)), FormatError) << bad;
+  }
+  Bytes zero = with;
+  zero[10] = 0;  // the segment field is then read as the header hash: refused
+  EXPECT_THROW(parse_lmac(zero), FormatError);
+  Bytes future = with;
+  future[10] = 3;
+  try {
+    parse_lmac(future);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown header flags 0x3"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace lmac

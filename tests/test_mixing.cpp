@@ -407,7 +407,8 @@ TEST(Mixing, LeastSquaresStageComputesWhatArithmeticMdSays) {
 }
 
 // With no --chunk-size, the audio model alone makes chunks of 4096 frames (no context
-// bounds it); mixed with the bundled model a chunk is what its context holds.
+// bounds it); mixed with the bundled model, about as many in whole segments of what its
+// context holds (2046 bytes of 24-bit mono: 6 of them).
 TEST(Mixing, AudioModelChunksAre4096FramesByDefault) {
   PcmFormat f;
   f.channels = 2;
@@ -420,9 +421,44 @@ TEST(Mixing, AudioModelChunksAre4096FramesByDefault) {
   f.bits = 24;
   f.channels = 1;
   EXPECT_EQ(default_chunk_bytes(*audio, f), 4096u * 3);
-  EXPECT_EQ(default_chunk_bytes(*load_model("mix:" + kBundled), f), 2046u);
+  EXPECT_EQ(default_chunk_bytes(*load_model("mix:" + kBundled), f), 6u * 2046);
   size_t size = 0;
   round_trip(*audio, wav, o, "default chunks", &size);
+}
+
+// A mixed chunk may be longer than the language model's context: the language model
+// starts afresh every segment (what its context holds) while the audio model runs on
+// through the chunk, so the default chunks are the audio model's length. Round trips at
+// any threads and batch; smaller than chunks of one segment; chunks that fit the context
+// keep the stream as it was (no segment field).
+TEST(Mixing, MixedChunksRunTheLanguageModelInSegmentsOfItsContext) {
+  auto mix = load_model("mix:" + kBundled);
+  PcmFormat f;  // 16-bit mono: segments of 2046 bytes, chunks of 4 of them
+  const Bytes wav = test::make_wav(f, test::make_pcm(f, 5000, Content::SineNoise));
+  CompressOptions o;
+  Bytes first;
+  for (int threads : {1, 2}) {
+    o.codec.threads = threads;
+    o.codec.batch = threads == 1 ? 1 : 16;
+    Bytes packed = compress_audio(*mix, wav, o);
+    if (first.empty()) first = packed;
+    EXPECT_EQ(packed, first) << threads << " threads";
+    EXPECT_EQ(decompress_audio(*mix, parse_lmac(packed), o.codec, false).file, wav);
+  }
+  const StreamHeader h = parse_lmac(first).stream.header;
+  EXPECT_EQ(h.chunk_bytes, 4u * 2046);
+  EXPECT_EQ(h.lm_segment_bytes, 2046u);
+  o.chunk_bytes = 2046;
+  const Bytes short_chunks = compress_audio(*mix, wav, o);
+  EXPECT_EQ(parse_lmac(short_chunks).stream.header.lm_segment_bytes, 0u);
+  EXPECT_LT(first.size(), short_chunks.size());
+  // A segment the context cannot hold is refused, per chunk, before decoding it (the
+  // last chunk, 1,816 bytes, is one segment either way).
+  ParsedStream p = parse_lmac(first);
+  p.stream.header.lm_segment_bytes = 4000;
+  const DecompressResult r = decompress_audio(*mix, parse_lmac(write_lmac(p.stream)), o.codec, true);
+  ASSERT_EQ(r.bad_chunks, std::vector<size_t>{0});
+  EXPECT_NE(r.errors[0].find("its context holds"), std::string::npos) << r.errors[0];
 }
 
 // lmac eval's whole-file run of the audio model: each file one chunk, so the predictor

@@ -54,30 +54,54 @@ void fill_record(ChunkRecord& r, TokenMode mode, Bytes coded, ByteSpan chunk, bo
 using Encoders = std::vector<std::unique_ptr<mixing::AudioChunkEncoder>>;
 using Decoders = std::vector<std::unique_ptr<mixing::AudioChunkDecoder>>;
 
-// A group of chunks mixed with the language model: its tables come a slice at a time.
-void encode_mixed_group(Predictor& pred, Encoders& enc, const std::vector<std::vector<uint8_t>>& bytes) {
+// The lengths of segment `start` of each chunk: the language model's sequences for one
+// round (0 where a chunk has ended).
+std::vector<size_t> segment_lengths(const std::vector<size_t>& sizes, size_t start, size_t segment) {
   std::vector<size_t> lengths;
-  lengths.reserve(bytes.size());
-  for (const auto& b : bytes) lengths.push_back(b.size());
-  feed_known(
-      pred, lengths, [&](size_t g, size_t t) { return static_cast<int32_t>(bytes[g][t] >> 1); },
-      [&](size_t g, size_t, const FreqTable& table) { enc[g]->encode_next(&table); });
+  lengths.reserve(sizes.size());
+  for (size_t n : sizes) lengths.push_back(n > start ? std::min(segment, n - start) : 0);
+  return lengths;
 }
 
-// Decodes one group; tables from the language model when mixed, a byte at a time.
-std::vector<std::vector<uint8_t>> decode_group(Predictor* pred, Decoders& dec, const std::vector<size_t>& sizes) {
+size_t longest(const std::vector<size_t>& sizes) {
+  return sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+}
+
+// A group of chunks mixed with the language model, a segment of every chunk per round
+// (the language model starts each afresh; the audio model runs on through the chunk);
+// within a round its tables come a slice at a time.
+void encode_mixed_group(Predictor& pred, Encoders& enc, const std::vector<std::vector<uint8_t>>& bytes,
+                        size_t segment) {
+  std::vector<size_t> sizes;
+  sizes.reserve(bytes.size());
+  for (const auto& b : bytes) sizes.push_back(b.size());
+  for (size_t start = 0; start < longest(sizes); start += segment)
+    feed_known(
+        pred, segment_lengths(sizes, start, segment),
+        [&](size_t g, size_t t) { return static_cast<int32_t>(bytes[g][start + t] >> 1); },
+        [&](size_t g, size_t, const FreqTable& table) { enc[g]->encode_next(&table); });
+}
+
+// Decodes one group; tables from the language model when mixed, a byte at a time, in
+// rounds of a segment as the encoder.
+std::vector<std::vector<uint8_t>> decode_group(Predictor* pred, Decoders& dec, const std::vector<size_t>& sizes,
+                                               size_t segment) {
   std::vector<std::vector<uint8_t>> out(dec.size());
   if (!pred) {
     for (size_t g = 0; g < dec.size(); ++g)
       while (out[g].size() < sizes[g]) out[g].push_back(dec[g]->decode_next(nullptr));
     return out;
   }
-  feed_decoded(*pred, sizes, [&](size_t g, const FreqTable& table) {
-    out[g].push_back(dec[g]->decode_next(&table));
-    return static_cast<int32_t>(out[g].back() >> 1);
-  });
+  for (size_t start = 0; start < longest(sizes); start += segment)
+    feed_decoded(*pred, segment_lengths(sizes, start, segment), [&](size_t g, const FreqTable& table) {
+      out[g].push_back(dec[g]->decode_next(&table));
+      return static_cast<int32_t>(out[g].back() >> 1);
+    });
   return out;
 }
+
+// The bytes of a segment: the spec's, or the whole chunk.
+size_t segment_of(const ChunkSpec& spec) { return spec.lm_segment ? spec.lm_segment : SIZE_MAX; }
 
 // Mixed chunks go through the language model in batches; audio-only ones one by one.
 std::optional<TokenMode> predictor_mode(bool with_lm) {
@@ -106,7 +130,7 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
   const bool with_lm = model.audio_mixing() == AudioMixing::WithLanguageModel;
   const TokenMode mode = with_lm ? TokenMode::Mixed : TokenMode::Audio;
   for (const ChunkRange& r : ranges)
-    if (with_lm && r.size > model.max_tokens())
+    if (with_lm && std::min(r.size, segment_of(spec)) > model.max_tokens())
       fail(
           fmt::format("a chunk of {} bytes needs {} tokens but the model's context holds {}; use a chunk size of at "
                       "most {} bytes",
@@ -127,7 +151,7 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
           enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, ranges[i].size), bytes.back()));
         }
         if (pred)
-          encode_mixed_group(*pred, enc, bytes);
+          encode_mixed_group(*pred, enc, bytes, segment_of(spec));
         else
           for (auto& e : enc)
             while (!e->done()) e->encode_next(nullptr);
@@ -154,6 +178,9 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
       d.errors[i] = "chunk was coded by the audio model; decode it with audio or mix:MODEL";
     else if (r.token_count != ranges[i].size)
       d.errors[i] = "audio-coded chunk records the wrong size";
+    else if (r.mode == TokenMode::Mixed && std::min<size_t>(r.token_count, segment_of(spec)) > model.max_tokens())
+      d.errors[i] = fmt::format("the language model would see {} bytes at once but its context holds {}",
+                                std::min<size_t>(r.token_count, segment_of(spec)), model.max_tokens());
     else
       todo.push_back(i);
   }
@@ -170,7 +197,7 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
         d.errors[i] = e.what();
       }
     }
-    auto bytes = decode_group(pred, dec, sizes);
+    auto bytes = decode_group(pred, dec, sizes, segment_of(spec));
     for (size_t g = 0; g < live.size(); ++g) {
       const size_t i = live[g];
       try {

@@ -33,6 +33,9 @@ struct CodecOptions {
 struct ChunkSpec {
   const PcmFormat* format;
   const SerialOptions* serial;
+  // Mixed chunks: the language model starts afresh every this many bytes of a chunk
+  // (StreamHeader::lm_segment_bytes); 0: it sees each chunk whole.
+  size_t lm_segment = 0;
 };
 
 // Encodes every chunk of `data` given by `ranges`.

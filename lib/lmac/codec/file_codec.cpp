@@ -8,14 +8,37 @@
 
 namespace lmac {
 
-uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format) {
-  const uint64_t fb = static_cast<uint64_t>(format.frame_bytes());
-  if (const uint64_t frames = model.preferred_chunk_frames(); frames > 0)
-    return static_cast<uint32_t>(std::min<uint64_t>(frames, UINT32_MAX / fb) * fb);
+namespace {
+
+// What a language model's context holds of a chunk: kDefaultChunkBytes at most, in whole
+// frames (at least one).
+uint64_t context_chunk_bytes(const CodecModel& model, uint64_t frame_bytes) {
   // One token per byte at most, plus one for a SentencePiece space prefix.
   const uint64_t fits = model.max_tokens() == SIZE_MAX ? kDefaultChunkBytes : model.max_tokens() - 1;
   const uint64_t bytes = std::min<uint64_t>(kDefaultChunkBytes, fits);
-  return static_cast<uint32_t>(std::max(fb, bytes / fb * fb));
+  return std::max(frame_bytes, bytes / frame_bytes * frame_bytes);
+}
+
+bool mixes(const CodecModel& model) { return model.audio_mixing() == AudioMixing::WithLanguageModel; }
+
+}  // namespace
+
+uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format) {
+  const uint64_t fb = static_cast<uint64_t>(format.frame_bytes());
+  const uint64_t frames = model.preferred_chunk_frames();
+  if (frames > 0 && !mixes(model)) return static_cast<uint32_t>(std::min<uint64_t>(frames, UINT32_MAX / fb) * fb);
+  const uint64_t segment = context_chunk_bytes(model, fb);
+  if (frames == 0) return static_cast<uint32_t>(segment);
+  // Mixing: about the audio model's chunk, in whole segments of the language model's.
+  const uint64_t n = std::clamp<uint64_t>((std::min<uint64_t>(frames, UINT32_MAX / fb) * fb + segment / 2) / segment, 1,
+                                          UINT32_MAX / segment);
+  return static_cast<uint32_t>(n * segment);
+}
+
+uint32_t lm_segment_bytes(const CodecModel& model, const PcmFormat& format, uint32_t chunk_bytes) {
+  if (!mixes(model)) return 0;
+  const uint64_t segment = context_chunk_bytes(model, static_cast<uint64_t>(format.frame_bytes()));
+  return chunk_bytes > segment ? static_cast<uint32_t>(segment) : 0;
 }
 
 Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& o) {
@@ -26,6 +49,7 @@ Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptio
   h.format = audio.format;
   h.serial = o.serial;
   h.chunk_bytes = o.chunk_bytes != 0 ? o.chunk_bytes : default_chunk_bytes(model, audio.format);
+  h.lm_segment_bytes = lm_segment_bytes(model, audio.format, h.chunk_bytes);
   h.tokenization = o.codec.tokenization;
   h.model_name = model.name();
   h.model_fingerprint = model.fingerprint();
@@ -34,7 +58,7 @@ Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptio
   h.data_bytes = audio.data.size();
   auto ranges = split_chunks(audio.data.size(), audio.format.frame_bytes(), h.chunk_bytes);
   h.chunk_count = ranges.size();
-  s.chunks = encode_chunks(model, {&h.format, &h.serial}, audio.data, ranges, o.codec);
+  s.chunks = encode_chunks(model, {&h.format, &h.serial, h.lm_segment_bytes}, audio.data, ranges, o.codec);
   s.data_checksum = hash64(audio.data);
   return write_lmac(s);
 }
@@ -69,7 +93,7 @@ DecompressResult decompress_audio(const CodecModel& model, const ParsedStream& p
     wanted[i] = false;
     why[i] = "record checksum mismatch (corrupted chunk)";
   }
-  DecodedChunks d = decode_chunks(model, {&h.format, &h.serial}, s.chunks, ranges, wanted, o);
+  DecodedChunks d = decode_chunks(model, {&h.format, &h.serial, h.lm_segment_bytes}, s.chunks, ranges, wanted, o);
   AudioFile audio;
   audio.container = h.container;
   audio.format = h.format;

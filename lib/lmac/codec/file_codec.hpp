@@ -23,7 +23,14 @@ Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptio
 
 // The chunk size used when none is given: the model's preferred frames per chunk, or
 // else kDefaultChunkBytes made to fit the model's context, rounded down to whole frames.
+// A mix takes about the audio model's chunk, in whole segments of what the language
+// model's context holds (lm_segment_bytes).
 uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format);
+
+// For a mix whose chunks are longer than its language model's context holds: the bytes
+// after which the language model starts afresh within a chunk (what the context holds,
+// in whole frames); else 0.
+uint32_t lm_segment_bytes(const CodecModel& model, const PcmFormat& format, uint32_t chunk_bytes);
 
 struct DecompressResult {
   Bytes file;                       // the restored file (damaged chunks silent when keep_going)

@@ -14,6 +14,7 @@ constexpr uint8_t kStoredMode = 2;  // record mode of a stored chunk
 constexpr uint8_t kMagic[8] = {'L', 'M', 'A', 'C', 0x0D, 0x0A, 0x1A, 0x0A};
 constexpr uint8_t kEndMagic[4] = {'C', 'A', 'M', 'L'};
 constexpr size_t kRecordFixedBytes = 1 + 4 + 1 + 4 + 4 + 8 + 8;
+constexpr uint16_t kFlagLmSegments = 1;  // the header ends with lm_segment_bytes
 
 void write_header(ByteWriter& w, const StreamHeader& h) {
   w.u8(static_cast<uint8_t>(h.container));
@@ -35,6 +36,7 @@ void write_header(ByteWriter& w, const StreamHeader& h) {
   w.blob32(h.original_trailer);
   w.u64(h.data_bytes);
   w.u64(h.chunk_count);
+  if (h.lm_segment_bytes) w.u32(h.lm_segment_bytes);
 }
 
 template <typename E>
@@ -43,7 +45,7 @@ E enum_field(uint8_t v, uint8_t max, const char* what) {
   return static_cast<E>(v);
 }
 
-StreamHeader read_header(ByteReader& r) {
+StreamHeader read_header(ByteReader& r, uint16_t flags) {
   StreamHeader h;
   h.container = enum_field<Container>(r.u8(), 3, "container kind");
   h.format.bits = r.u16();
@@ -78,6 +80,12 @@ StreamHeader read_header(ByteReader& r) {
     fail_format("data size is not a whole number of frames");
   if (h.chunk_count != (h.data_bytes + h.chunk_bytes - 1) / h.chunk_bytes)
     fail_format("chunk count does not match data size");
+  if (flags & kFlagLmSegments) {
+    h.lm_segment_bytes = r.u32();
+    if (h.lm_segment_bytes == 0 || h.lm_segment_bytes >= h.chunk_bytes)
+      fail_format(
+          fmt::format("invalid language-model segment of {} bytes in chunks of {}", h.lm_segment_bytes, h.chunk_bytes));
+  }
   return h;
 }
 
@@ -128,7 +136,7 @@ Bytes write_lmac(const LmacStream& s) {
   ByteWriter w(out);
   w.bytes(ByteSpan(kMagic, 8));
   w.u16(kFormatVersion);
-  w.u16(0);  // flags, reserved
+  w.u16(s.header.lm_segment_bytes ? kFlagLmSegments : 0);
   size_t header_start = out.size();
   w.u16(s.header.arithmetic_revision);
   write_header(w, s.header);
@@ -163,7 +171,8 @@ ParsedStream parse_lmac(ByteSpan file, bool keep_going) {
                     kArithmeticRevision));
   if (version != kFormatVersion)
     fail_format(fmt::format("unsupported .lmac version {} (this lmac reads version {})", version, kFormatVersion));
-  if (r.u16() != 0) fail_format("unknown header flags");
+  const uint16_t flags = r.u16();
+  if (flags & ~kFlagLmSegments) fail_format(fmt::format("unknown header flags {:#x}", flags));
   ParsedStream p;
   size_t header_start = r.pos();
   const uint16_t revision = r.u16();
@@ -172,7 +181,7 @@ ParsedStream parse_lmac(ByteSpan file, bool keep_going) {
         fmt::format("made by engine arithmetic revision {}; this lmac implements revision {} only: decode "
                     "it with an lmac of revision {}",
                     revision, kArithmeticRevision, revision));
-  p.stream.header = read_header(r);
+  p.stream.header = read_header(r, flags);
   uint64_t header_hash = hash64(file.subspan(header_start, r.pos() - header_start));
   if (!checksum_matches(r.u64(), header_hash)) fail_format("header checksum mismatch (corrupted header)");
   const StreamHeader& h = p.stream.header;

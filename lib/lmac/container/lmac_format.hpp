@@ -31,6 +31,10 @@ struct StreamHeader {
   Bytes original_trailer;  // file bytes after the samples
   uint64_t data_bytes = 0;
   uint64_t chunk_count = 0;
+  // Mixed chunks longer than the language model's context: it starts afresh (BOS) every
+  // this many bytes of a chunk, while the audio model runs through the whole chunk. 0:
+  // it sees each chunk whole. Written only when non-zero (header flag bit 0).
+  uint32_t lm_segment_bytes = 0;
 };
 
 struct ChunkRecord {

@@ -11,6 +11,11 @@ namespace {
 constexpr char kAudioId[] = "lmac audio v1";
 constexpr char kMixId[] = "lmac mix v1";
 
+// FLAC's block size: longer than 2048 bytes, the predictor adapts longer and its
+// parameters are paid for less often; much longer, one linear predictor no longer
+// fits the whole chunk (speech).
+constexpr size_t kAudioChunkFrames = 4096;
+
 class AudioModel final : public CodecModel {
  public:
   std::string name() const override { return "audio"; }
@@ -19,10 +24,7 @@ class AudioModel final : public CodecModel {
   std::vector<int32_t> tokenize(std::string_view) const override { fail("the audio model has no tokenizer"); }
   std::string detokenize(std::span<const int32_t>) const override { fail("the audio model has no tokenizer"); }
   size_t max_tokens() const override { return SIZE_MAX; }
-  // FLAC's block size: longer than 2048 bytes, the predictor adapts longer and its
-  // parameters are paid for less often; much longer, one linear predictor no longer
-  // fits the whole chunk (speech).
-  size_t preferred_chunk_frames() const override { return 4096; }
+  size_t preferred_chunk_frames() const override { return kAudioChunkFrames; }
   std::unique_ptr<Predictor> predictor(TokenMode, int) const override {
     fail("the audio model has no symbol predictor");
   }
@@ -42,6 +44,8 @@ class MixedModel final : public CodecModel {
   std::vector<int32_t> tokenize(std::string_view) const override { fail("mixing codes char tokens only"); }
   std::string detokenize(std::span<const int32_t>) const override { fail("mixing codes char tokens only"); }
   size_t max_tokens() const override { return lm_->max_tokens(); }
+  // The audio model's chunk (file_codec rounds it to whole segments of the context).
+  size_t preferred_chunk_frames() const override { return kAudioChunkFrames; }
   std::unique_ptr<Predictor> predictor(TokenMode, int threads) const override {
     return lm_->predictor(TokenMode::Char, threads);
   }
