@@ -35,7 +35,8 @@ cases=(
   "audio-s32-stereo-blocked|-b 32 stereo|-m audio --layout blocked:4 --chunk-size 256"
   "audio-s16-stereo-long|-b 16 stereo long|-m audio"
   "mix-s16-stereo|-b 16 stereo|-m mix:$M --chunk-size 256"
-  "mix-u8-mono-builtin|-b 8 -e unsigned|-m mix:builtin:order2"
+  "mix-u8-mono-builtin|-b 8 -e unsigned|-m mix:builtin:order2 --chunk-size 2048"
+  "mix-s16-mono-segments|-b 16 medium|-m mix:$M"
 )
 : >$G/MANIFEST
 for c in "${cases[@]}"; do
@@ -46,6 +47,8 @@ for c in "${cases[@]}"; do
   seconds=0.006
   [[ $conv == *stereo* ]] && seconds=0.0025
   [[ $conv == *long* ]] && conv=${conv/ long/} && seconds=0.25
+  # "medium": 4,800 bytes, one chunk that the language model reads in three segments
+  [[ $conv == *medium* ]] && conv=${conv/ medium/} && seconds=0.05
   if [[ $conv == *stereo* ]]; then
     conv=${conv/ stereo/}
     sox -R -M audio/Front_Center.wav audio/Rear_Right.wav $conv "$tmp/$name.$ext" trim 0.30 $seconds

@@ -20,7 +20,10 @@ mkdir -p build/fuzz/corpus
 build/release/lmac compress -q -f -m builtin:order2 audio/Front_Center.wav --chunk-size 512 \
   -o build/fuzz/corpus/seed.lmac
 # the audio decoder's parameters and stages; not the long stream, whose runs take 0.2 s each
-for f in tests/golden/r[0-9]*-audio-*.lmac; do [[ $f == *-long.lmac ]] || cp "$f" build/fuzz/corpus/; done
+# and the mixing (with the built-in model; a segmented stream for the header's flag)
+for f in tests/golden/r[0-9]*-audio-*.lmac tests/golden/r[0-9]*-mix-*.lmac; do
+  [[ $f == *-long.lmac ]] || cp "$f" build/fuzz/corpus/
+done
 build/fuzz/fuzz/fuzz_lmac_parser -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=65536 -rss_limit_mb=2048 \
   build/fuzz/corpus 2>&1 | tail -n 3
 mkdir -p build/fuzz/corpus-inputs

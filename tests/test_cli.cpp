@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <fmt/format.h>
+
+#include "lmac/common/arithmetic_revision.hpp"
 #include "test_support.hpp"
 
 namespace lmac {
@@ -218,6 +221,14 @@ TEST(Cli, CompressDecompressInfo) {
   std::string out = test::temp_dir() + "/a.out.wav";
   EXPECT_EQ(run("compress -f --verify -m builtin:order2 " + in).code, 0);
   EXPECT_EQ(run("info " + in + ".lmac > /dev/null").code, 0);
+  // A mixed stream whose chunks are longer than the language model's context says where
+  // the language model starts afresh.
+  const std::string segmented =
+      fmt::format("{}/tests/golden/r{}-mix-s16-mono-segments.lmac", LMAC_SOURCE_DIR, kArithmeticRevision);
+  EXPECT_EQ(
+      run("info " + segmented + " | grep -q 'segments   the language model starts afresh every 2046 bytes of a chunk'")
+          .code,
+      0);
   EXPECT_EQ(run("decompress -f " + in + ".lmac -o " + out).code, 0);
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
   // Old Python spellings and stdin/stdout.

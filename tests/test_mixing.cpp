@@ -422,6 +422,11 @@ TEST(Mixing, AudioModelChunksAre4096FramesByDefault) {
   f.channels = 1;
   EXPECT_EQ(default_chunk_bytes(*audio, f), 4096u * 3);
   EXPECT_EQ(default_chunk_bytes(*load_model("mix:" + kBundled), f), 6u * 2046);
+  EXPECT_EQ(lm_segment_bytes(*load_model("mix:" + kBundled), f, 6u * 2046), 2046u);
+  // A language model without a context limit sees each chunk whole: no segments.
+  auto unbounded = load_model("mix:builtin:order2");
+  EXPECT_EQ(default_chunk_bytes(*unbounded, f), 4096u * 3);
+  EXPECT_EQ(lm_segment_bytes(*unbounded, f, 4096u * 3), 0u);
   size_t size = 0;
   round_trip(*audio, wav, o, "default chunks", &size);
 }

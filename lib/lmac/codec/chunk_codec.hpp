@@ -31,8 +31,8 @@ struct CodecOptions {
 };
 
 struct ChunkSpec {
-  const PcmFormat* format;
-  const SerialOptions* serial;
+  const PcmFormat* format = nullptr;
+  const SerialOptions* serial = nullptr;
   // Mixed chunks: the language model starts afresh every this many bytes of a chunk
   // (StreamHeader::lm_segment_bytes); 0: it sees each chunk whole.
   size_t lm_segment = 0;

@@ -29,14 +29,16 @@ uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format) {
   if (frames > 0 && !mixes(model)) return static_cast<uint32_t>(std::min<uint64_t>(frames, UINT32_MAX / fb) * fb);
   const uint64_t segment = context_chunk_bytes(model, fb);
   if (frames == 0) return static_cast<uint32_t>(segment);
-  // Mixing: about the audio model's chunk, in whole segments of the language model's.
+  // Mixing: the audio model's chunk, in whole segments where a context bounds the
+  // language model.
+  if (model.max_tokens() == SIZE_MAX) return static_cast<uint32_t>(std::min<uint64_t>(frames, UINT32_MAX / fb) * fb);
   const uint64_t n = std::clamp<uint64_t>((std::min<uint64_t>(frames, UINT32_MAX / fb) * fb + segment / 2) / segment, 1,
                                           UINT32_MAX / segment);
   return static_cast<uint32_t>(n * segment);
 }
 
 uint32_t lm_segment_bytes(const CodecModel& model, const PcmFormat& format, uint32_t chunk_bytes) {
-  if (!mixes(model)) return 0;
+  if (!mixes(model) || model.max_tokens() == SIZE_MAX) return 0;
   const uint64_t segment = context_chunk_bytes(model, static_cast<uint64_t>(format.frame_bytes()));
   return chunk_bytes > segment ? static_cast<uint32_t>(segment) : 0;
 }
