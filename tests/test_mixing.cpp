@@ -466,6 +466,30 @@ TEST(Mixing, MixedChunksRunTheLanguageModelInSegmentsOfItsContext) {
   EXPECT_NE(r.errors[0].find("its context holds"), std::string::npos) << r.errors[0];
 }
 
+// lmac eval on chunks longer than the context: the mix reads them in segments, as lmac
+// compress does, instead of refusing them, and verifies each chunk.
+TEST(Mixing, EvalMixesChunksLongerThanTheContext) {
+  const std::string dir = test::temp_dir() + "/eval-long-mix";
+  std::filesystem::create_directories(dir);
+  PcmFormat f;
+  test::write_bytes(dir + "/a.wav", test::make_wav(f, test::make_pcm(f, 4092, Content::SineNoise)));
+  DatasetOptions dopt;
+  dopt.dirs = {dir};
+  dopt.bit_depth = 16;
+  dopt.chunk_bytes = 2 * 2046;
+  const Dataset d = load_dataset(dopt);
+  auto mix = load_model("mix:" + kBundled);
+  EvalOptions o;
+  o.compressors = {"mix"};
+  o.mix_model = mix.get();
+  o.whole_files = false;
+  const auto results = evaluate(d, o);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].chunks, 2u);
+  EXPECT_TRUE(results[0].verified);
+  EXPECT_LT(results[0].compressed_bytes, results[0].raw_bytes);
+}
+
 // lmac eval's whole-file run of the audio model: each file one chunk, so the predictor
 // adapts over the whole file and pays for its parameters once. On a steady tone that is
 // clearly less than 2048-byte chunks, and a whole file decodes like any stream.

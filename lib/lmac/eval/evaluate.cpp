@@ -8,6 +8,7 @@
 #include "lmac/audio/pcm_samples.hpp"
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/chunk_codec.hpp"
+#include "lmac/codec/file_codec.hpp"
 #include "lmac/common/error.hpp"
 #include "lmac/common/parallel.hpp"
 #include "lmac/container/lmac_format.hpp"
@@ -96,16 +97,21 @@ Measured measure_model(const Dataset& d, const std::string& name, std::span<cons
       buf.insert(buf.end(), b.begin(), b.end());
     }
     if (o.progress) co.progress = [&](size_t done, size_t) { o.progress(name, done_before + done, indices.size()); };
+    // A mix on chunks longer than its language model's context reads them in segments,
+    // as `lmac compress` does.
+    const size_t longest = std::max_element(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) {
+                             return a.size < b.size;
+                           })->size;
+    const ChunkSpec spec{&f, &o.serial, lm_segment_bytes(*model, f, static_cast<uint32_t>(longest))};
     auto t0 = Clock::now();
-    std::vector<ChunkRecord> recs = encode_chunks(*model, {&f, &o.serial}, buf, ranges, co);
+    std::vector<ChunkRecord> recs = encode_chunks(*model, spec, buf, ranges, co);
     m.compress_seconds += seconds_since(t0);
     for (size_t g = 0; g < recs.size(); ++g)
       m.chunks[ks[g]] = {record_bytes(recs[g]), recs[g].tokens.size(), recs[g].residual.size(), recs[g].token_count};
     if (o.verify) {
       co.progress = {};
       auto t1 = Clock::now();
-      DecodedChunks dec =
-          decode_chunks(*model, {&f, &o.serial}, recs, ranges, std::vector<bool>(recs.size(), true), co);
+      DecodedChunks dec = decode_chunks(*model, spec, recs, ranges, std::vector<bool>(recs.size(), true), co);
       m.decompress_seconds += seconds_since(t1);
       for (size_t g = 0; g < recs.size(); ++g)
         if (!dec.chunks[g] || !std::equal(dec.chunks[g]->begin(), dec.chunks[g]->end(),
