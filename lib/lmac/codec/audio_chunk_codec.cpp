@@ -103,6 +103,13 @@ std::vector<std::vector<uint8_t>> decode_group(Predictor* pred, Decoders& dec, c
 // The bytes of a segment: the spec's, or the whole chunk.
 size_t segment_of(const ChunkSpec& spec) { return spec.lm_segment ? spec.lm_segment : SIZE_MAX; }
 
+// A chunk's bytes coded by the audio model alone.
+Bytes audio_alone(const ChunkSpec& spec, size_t chunk_bytes, const std::vector<uint8_t>& bytes) {
+  mixing::AudioChunkEncoder e(shape_of(spec, chunk_bytes), bytes);
+  while (!e.done()) e.encode_next(nullptr);
+  return e.finish();
+}
+
 // Mixed chunks go through the language model in batches; audio-only ones one by one.
 std::optional<TokenMode> predictor_mode(bool with_lm) {
   return with_lm ? std::optional(TokenMode::Char) : std::nullopt;
@@ -155,9 +162,18 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
         else
           for (auto& e : enc)
             while (!e->done()) e->encode_next(nullptr);
-        for (size_t g = 0; g < idx.size(); ++g)
-          fill_record(records[idx[g]], mode, enc[g]->finish(), data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size),
-                      o.store_incompressible);
+        for (size_t g = 0; g < idx.size(); ++g) {
+          const ByteSpan chunk = data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size);
+          Bytes coded = enc[g]->finish();
+          TokenMode chosen = mode;
+          if (pred && o.store_incompressible) {
+            // The audio model alone where the language model did not help: no larger, and
+            // decoding it needs no language model (a small part of the encoder's time).
+            Bytes alone = audio_alone(spec, ranges[idx[g]].size, bytes[g]);
+            if (alone.size() <= coded.size()) coded = std::move(alone), chosen = TokenMode::Audio;
+          }
+          fill_record(records[idx[g]], chosen, std::move(coded), chunk, o.store_incompressible);
+        }
         progress.add(idx.size());
       });
   return records;

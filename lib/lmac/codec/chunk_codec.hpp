@@ -22,7 +22,9 @@ struct CodecOptions {
   int batch = 0;  // chunks advanced together per predictor call; 0: the codec's choice (kHostBatch, kDeviceBatch)
   int threads = 1;
   // Store a chunk verbatim when its coded form would not be smaller, so no file grows
-  // by more than the container's fixed bytes (off for the paper's model-alone figures).
+  // by more than the container's fixed bytes, and code a mix's chunk by the audio model
+  // alone where mixing would not be smaller (off for the paper's model-alone figures:
+  // then every chunk of a mix is mixed).
   bool store_incompressible = true;
   std::function<void(size_t done, size_t total)> progress;  // optional
   // Optional: one line per run of chunks on how the codec grouped them (the batch it
