@@ -153,8 +153,9 @@ void add_compress(CLI::App& app) {
       ->check(CLI::IsMember({"subword", "char"}));
   c->add_option("--batch", batch, kBatchHelp)->check(at_least(1));
   c->add_flag("--model-only", model_only,
-              "code every chunk with the model, even where storing it as it is would be smaller (research; by "
-              "default such chunks are stored, so no file grows beyond a few bytes per chunk)");
+              "code every chunk with the model, even where storing it as it is would be smaller, and with a mix, "
+              "mix every chunk even where the audio model alone would be smaller (research; by default such "
+              "chunks are stored or coded by the audio model alone, so no file grows beyond a few bytes per chunk)");
   c->callback([] {
     action() = [] {
       CompressOptions o;

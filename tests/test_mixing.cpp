@@ -141,7 +141,7 @@ TEST(Mixing, MixedRoundTripsWithTheBundledModelAndIsDeterministic) {
   const uint64_t audio = records(compress_audio(*load_model("audio"), wav, o)).first;
   const auto [mixed, alone] = records(first);
   EXPECT_LE(mixed, audio);
-  EXPECT_GT(alone, 0u);  // 16-bit noise: the language model helps few chunks
+  EXPECT_GT(alone, 0u);                  // 16-bit noise: the language model helps few chunks
   o.codec.store_incompressible = false;  // --model-only: every chunk mixed
   const Bytes every = compress_audio(*mix, wav, o);
   EXPECT_EQ(records(every).second, 0u);
