@@ -500,6 +500,7 @@ TEST(Mixing, EvalMixesChunksLongerThanTheContext) {
   EXPECT_EQ(results[0].chunks, 2u);
   EXPECT_TRUE(results[0].verified);
   EXPECT_LT(results[0].compressed_bytes, results[0].raw_bytes);
+  EXPECT_NE(results[0].settings.find("coded by the audio model alone"), std::string::npos) << results[0].settings;
 }
 
 // lmac eval's whole-file run of the audio model: each file one chunk, so the predictor

@@ -83,7 +83,8 @@ Measured measure_model(const Dataset& d, const std::string& name, std::span<cons
   co.threads = o.threads;
   co.batch = o.batch;
   // The `lm` row is the model alone (the paper's experiment); audio and mix are what
-  // `lmac compress` does, incompressible chunks stored.
+  // `lmac compress` does: incompressible chunks stored, a mix's chunks coded by the
+  // audio model alone where mixing is not smaller.
   co.store_incompressible = name != "lm";
   size_t done_before = 0;
   for (const auto& [key, ks] : groups) {
@@ -126,6 +127,11 @@ Measured measure_model(const Dataset& d, const std::string& name, std::span<cons
 std::string model_settings(const std::string& name, const EvalOptions& o) {
   const CodecModel* m = model_for(name, o);
   if (m == nullptr) return "";
+  if (m->audio_mixing() == AudioMixing::WithLanguageModel)
+    return fmt::format(
+        "{}, {}, every bit coded, chunks the language model does not help coded by the audio model "
+        "alone, incompressible chunks stored",
+        m->name(), o.serial.describe());
   if (m->audio_mixing() != AudioMixing::None)
     return fmt::format("{}, {}, every bit coded, incompressible chunks stored", m->name(), o.serial.describe());
   return fmt::format("{}, {}, {} tokens", m->name(), o.serial.describe(),
