@@ -54,60 +54,72 @@ void fill_record(ChunkRecord& r, TokenMode mode, Bytes coded, ByteSpan chunk, bo
 using Encoders = std::vector<std::unique_ptr<mixing::AudioChunkEncoder>>;
 using Decoders = std::vector<std::unique_ptr<mixing::AudioChunkDecoder>>;
 
-// The lengths of segment `start` of each chunk: the language model's sequences for one
-// round (0 where a chunk has ended).
-std::vector<size_t> segment_lengths(const std::vector<size_t>& sizes, size_t start, size_t segment) {
-  std::vector<size_t> lengths;
-  lengths.reserve(sizes.size());
-  for (size_t n : sizes) lengths.push_back(n > start ? std::min(segment, n - start) : 0);
-  return lengths;
+// The bytes of a segment: the spec's, or the whole chunk.
+size_t segment_of(const ChunkSpec& spec) { return spec.lm_segment ? spec.lm_segment : SIZE_MAX; }
+
+// The most bytes of a chunk the language model reads at once.
+size_t lm_window(size_t chunk_bytes, const ChunkSpec& spec) { return std::min(chunk_bytes, segment_of(spec)); }
+
+// Calls round(lengths, start) for each round of a group of chunks of `sizes`: segment
+// `start` of every chunk, the language model's sequences for that round (length 0 where
+// a chunk has ended). The language model starts each segment afresh; the audio model
+// runs on through the chunk.
+template <typename Round>
+void segment_rounds(const std::vector<size_t>& sizes, const ChunkSpec& spec, Round&& round) {
+  const size_t segment = segment_of(spec);
+  const size_t longest = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+  for (size_t start = 0; start < longest; start += segment) {
+    std::vector<size_t> lengths;
+    lengths.reserve(sizes.size());
+    for (size_t n : sizes) lengths.push_back(n > start ? std::min(segment, n - start) : 0);
+    round(lengths, start);
+  }
 }
 
-size_t longest(const std::vector<size_t>& sizes) {
-  return sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
-}
-
-// A group of chunks mixed with the language model, a segment of every chunk per round
-// (the language model starts each afresh; the audio model runs on through the chunk);
-// within a round its tables come a slice at a time.
-void encode_mixed_group(Predictor& pred, Encoders& enc, const std::vector<std::vector<uint8_t>>& bytes,
-                        size_t segment) {
+// A group of chunks' serialized bytes (one per PCM byte) mixed with the language model,
+// in segment rounds; within a round its tables come a slice at a time.
+std::vector<Bytes> encode_mixed_group(Predictor& pred, const ChunkSpec& spec,
+                                      const std::vector<std::vector<uint8_t>>& bytes) {
+  Encoders enc;
   std::vector<size_t> sizes;
-  sizes.reserve(bytes.size());
-  for (const auto& b : bytes) sizes.push_back(b.size());
-  for (size_t start = 0; start < longest(sizes); start += segment)
+  for (const auto& b : bytes) {
+    enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, b.size()), b));
+    sizes.push_back(b.size());
+  }
+  segment_rounds(sizes, spec, [&](const std::vector<size_t>& lengths, size_t start) {
     feed_known(
-        pred, segment_lengths(sizes, start, segment),
-        [&](size_t g, size_t t) { return static_cast<int32_t>(bytes[g][start + t] >> 1); },
+        pred, lengths, [&](size_t g, size_t t) { return static_cast<int32_t>(bytes[g][start + t] >> 1); },
         [&](size_t g, size_t, const FreqTable& table) { enc[g]->encode_next(&table); });
+  });
+  std::vector<Bytes> coded;
+  for (auto& e : enc) coded.push_back(e->finish());
+  return coded;
+}
+
+// A chunk's serialized bytes coded by the audio model alone.
+Bytes audio_alone(const ChunkSpec& spec, const std::vector<uint8_t>& bytes) {
+  mixing::AudioChunkEncoder e(shape_of(spec, bytes.size()), bytes);
+  while (!e.done()) e.encode_next(nullptr);
+  return e.finish();
 }
 
 // Decodes one group; tables from the language model when mixed, a byte at a time, in
-// rounds of a segment as the encoder.
+// segment rounds as the encoder.
 std::vector<std::vector<uint8_t>> decode_group(Predictor* pred, Decoders& dec, const std::vector<size_t>& sizes,
-                                               size_t segment) {
+                                               const ChunkSpec& spec) {
   std::vector<std::vector<uint8_t>> out(dec.size());
   if (!pred) {
     for (size_t g = 0; g < dec.size(); ++g)
       while (out[g].size() < sizes[g]) out[g].push_back(dec[g]->decode_next(nullptr));
     return out;
   }
-  for (size_t start = 0; start < longest(sizes); start += segment)
-    feed_decoded(*pred, segment_lengths(sizes, start, segment), [&](size_t g, const FreqTable& table) {
+  segment_rounds(sizes, spec, [&](const std::vector<size_t>& lengths, size_t) {
+    feed_decoded(*pred, lengths, [&](size_t g, const FreqTable& table) {
       out[g].push_back(dec[g]->decode_next(&table));
       return static_cast<int32_t>(out[g].back() >> 1);
     });
+  });
   return out;
-}
-
-// The bytes of a segment: the spec's, or the whole chunk.
-size_t segment_of(const ChunkSpec& spec) { return spec.lm_segment ? spec.lm_segment : SIZE_MAX; }
-
-// A chunk's bytes coded by the audio model alone.
-Bytes audio_alone(const ChunkSpec& spec, size_t chunk_bytes, const std::vector<uint8_t>& bytes) {
-  mixing::AudioChunkEncoder e(shape_of(spec, chunk_bytes), bytes);
-  while (!e.done()) e.encode_next(nullptr);
-  return e.finish();
 }
 
 // Mixed chunks go through the language model in batches; audio-only ones one by one.
@@ -135,9 +147,8 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
                                              const std::vector<ChunkRange>& ranges, const CodecOptions& o) {
   if (const std::string why = audio_coding_obstacle(spec); !why.empty()) fail(why);
   const bool with_lm = model.audio_mixing() == AudioMixing::WithLanguageModel;
-  const TokenMode mode = with_lm ? TokenMode::Mixed : TokenMode::Audio;
   for (const ChunkRange& r : ranges)
-    if (with_lm && std::min(r.size, segment_of(spec)) > model.max_tokens())
+    if (with_lm && lm_window(r.size, spec) > model.max_tokens())
       fail(
           fmt::format("a chunk of {} bytes needs {} tokens but the model's context holds {}; use a chunk size of at "
                       "most {} bytes",
@@ -148,34 +159,26 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
   std::vector<size_t> sizes;
   sizes.reserve(ranges.size());
   for (const ChunkRange& r : ranges) sizes.push_back(r.size);
-  run_batches(
-      model, predictor_mode(with_lm), all_of(ranges.size()), sizes, with_lm ? o.batch : 1, o,
-      [&](const std::vector<size_t>& idx, Predictor* pred) {
-        std::vector<std::vector<uint8_t>> bytes;
-        Encoders enc;
-        for (size_t i : idx) {
-          bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
-          enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, ranges[i].size), bytes.back()));
-        }
-        if (pred)
-          encode_mixed_group(*pred, enc, bytes, segment_of(spec));
-        else
-          for (auto& e : enc)
-            while (!e->done()) e->encode_next(nullptr);
-        for (size_t g = 0; g < idx.size(); ++g) {
-          const ByteSpan chunk = data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size);
-          Bytes coded = enc[g]->finish();
-          TokenMode chosen = mode;
-          if (pred && o.store_incompressible) {
-            // The audio model alone where the language model did not help: no larger, and
-            // decoding it needs no language model (a small part of the encoder's time).
-            Bytes alone = audio_alone(spec, ranges[idx[g]].size, bytes[g]);
-            if (alone.size() <= coded.size()) coded = std::move(alone), chosen = TokenMode::Audio;
-          }
-          fill_record(records[idx[g]], chosen, std::move(coded), chunk, o.store_incompressible);
-        }
-        progress.add(idx.size());
-      });
+  run_batches(model, predictor_mode(with_lm), all_of(ranges.size()), sizes, with_lm ? o.batch : 1, o,
+              [&](const std::vector<size_t>& idx, Predictor* pred) {
+                std::vector<std::vector<uint8_t>> bytes;
+                for (size_t i : idx) bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
+                std::vector<Bytes> mixed;
+                if (pred) mixed = encode_mixed_group(*pred, spec, bytes);
+                for (size_t g = 0; g < idx.size(); ++g) {
+                  Bytes coded = pred ? std::move(mixed[g]) : audio_alone(spec, bytes[g]);
+                  TokenMode chosen = pred ? TokenMode::Mixed : TokenMode::Audio;
+                  if (pred && o.store_incompressible) {
+                    // The audio model alone where the language model did not help: no larger, and
+                    // decoding it needs no language model (a small part of the encoder's time).
+                    Bytes alone = audio_alone(spec, bytes[g]);
+                    if (alone.size() <= coded.size()) coded = std::move(alone), chosen = TokenMode::Audio;
+                  }
+                  fill_record(records[idx[g]], chosen, std::move(coded),
+                              data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size), o.store_incompressible);
+                }
+                progress.add(idx.size());
+              });
   return records;
 }
 
@@ -194,9 +197,9 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
       d.errors[i] = "chunk was coded by the audio model; decode it with audio or mix:MODEL";
     else if (r.token_count != ranges[i].size)
       d.errors[i] = "audio-coded chunk records the wrong size";
-    else if (r.mode == TokenMode::Mixed && std::min<size_t>(r.token_count, segment_of(spec)) > model.max_tokens())
+    else if (r.mode == TokenMode::Mixed && lm_window(r.token_count, spec) > model.max_tokens())
       d.errors[i] = fmt::format("the language model would see {} bytes at once but its context holds {}",
-                                std::min<size_t>(r.token_count, segment_of(spec)), model.max_tokens());
+                                lm_window(r.token_count, spec), model.max_tokens());
     else
       todo.push_back(i);
   }
@@ -213,7 +216,7 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
         d.errors[i] = e.what();
       }
     }
-    auto bytes = decode_group(pred, dec, sizes, segment_of(spec));
+    auto bytes = decode_group(pred, dec, sizes, spec);
     for (size_t g = 0; g < live.size(); ++g) {
       const size_t i = live[g];
       try {

@@ -19,26 +19,27 @@ uint64_t context_chunk_bytes(const CodecModel& model, uint64_t frame_bytes) {
   return std::max(frame_bytes, bytes / frame_bytes * frame_bytes);
 }
 
-bool mixes(const CodecModel& model) { return model.audio_mixing() == AudioMixing::WithLanguageModel; }
+// A mix whose language model a context bounds: it reads long chunks in segments.
+bool segments(const CodecModel& model) {
+  return model.audio_mixing() == AudioMixing::WithLanguageModel && model.max_tokens() != SIZE_MAX;
+}
 
 }  // namespace
 
 uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format) {
   const uint64_t fb = static_cast<uint64_t>(format.frame_bytes());
   const uint64_t frames = model.preferred_chunk_frames();
-  if (frames > 0 && !mixes(model)) return static_cast<uint32_t>(std::min<uint64_t>(frames, UINT32_MAX / fb) * fb);
+  if (frames == 0) return static_cast<uint32_t>(context_chunk_bytes(model, fb));
+  const uint64_t preferred = std::min<uint64_t>(frames, UINT32_MAX / fb) * fb;
+  if (!segments(model)) return static_cast<uint32_t>(preferred);
+  // About the audio model's chunk, in whole segments of the language model's context.
   const uint64_t segment = context_chunk_bytes(model, fb);
-  if (frames == 0) return static_cast<uint32_t>(segment);
-  // Mixing: the audio model's chunk, in whole segments where a context bounds the
-  // language model.
-  if (model.max_tokens() == SIZE_MAX) return static_cast<uint32_t>(std::min<uint64_t>(frames, UINT32_MAX / fb) * fb);
-  const uint64_t n = std::clamp<uint64_t>((std::min<uint64_t>(frames, UINT32_MAX / fb) * fb + segment / 2) / segment, 1,
-                                          UINT32_MAX / segment);
-  return static_cast<uint32_t>(n * segment);
+  return static_cast<uint32_t>(std::clamp<uint64_t>((preferred + segment / 2) / segment, 1, UINT32_MAX / segment) *
+                               segment);
 }
 
 uint32_t lm_segment_bytes(const CodecModel& model, const PcmFormat& format, uint32_t chunk_bytes) {
-  if (!mixes(model) || model.max_tokens() == SIZE_MAX) return 0;
+  if (!segments(model)) return 0;
   const uint64_t segment = context_chunk_bytes(model, static_cast<uint64_t>(format.frame_bytes()));
   return chunk_bytes > segment ? static_cast<uint32_t>(segment) : 0;
 }
