@@ -162,6 +162,7 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
   run_batches(model, predictor_mode(with_lm), all_of(ranges.size()), sizes, with_lm ? o.batch : 1, o,
               [&](const std::vector<size_t>& idx, Predictor* pred) {
                 std::vector<std::vector<uint8_t>> bytes;
+                bytes.reserve(idx.size());
                 for (size_t i : idx) bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
                 std::vector<Bytes> mixed;
                 if (pred) mixed = encode_mixed_group(*pred, spec, bytes);
