@@ -2,7 +2,7 @@
 # Regenerates tests/golden/*.lmac and tests/golden/MANIFEST from the bundled recordings.
 # Only for a new arithmetic revision (docs/ARITHMETIC.md): the golden streams exist to
 # prove that this build still decodes what earlier builds of the same revision made.
-# The streams of earlier revisions (rev3-*.lmac, rev4-*.lmac, rev5-*.lmac) are kept as
+# The streams of earlier revisions (rev3-*.lmac to rev6-*.lmac) are kept as
 # they are: they must be refused. sox -R keeps
 # the dither of the 8-bit inputs the same from run to run.
 #   bash scripts/make-golden-streams.sh [path/to/lmac]
@@ -34,6 +34,7 @@ cases=(
   "audio-s24-mono|-b 24|-m audio --chunk-size 2046"
   "audio-s32-stereo-blocked|-b 32 stereo|-m audio --layout blocked:4 --chunk-size 256"
   "audio-s16-stereo-long|-b 16 stereo long|-m audio"
+  "audio-s16-mono-later|-b 16 later|-m audio"
   "mix-s16-stereo|-b 16 stereo|-m mix:$M --chunk-size 256"
   "mix-u8-mono-builtin|-b 8 -e unsigned|-m mix:builtin:order2 --chunk-size 2048"
   "mix-s16-mono-segments|-b 16 medium|-m mix:$M"
@@ -49,11 +50,15 @@ for c in "${cases[@]}"; do
   [[ $conv == *long* ]] && conv=${conv/ long/} && seconds=0.25
   # "medium": 4,800 bytes, one chunk that the language model reads in three segments
   [[ $conv == *medium* ]] && conv=${conv/ medium/} && seconds=0.05
+  # "later": a quarter second from 1 s in, where the encoder chooses the slowest
+  # least-squares stage (code 3) and the context bias
+  start=0.30
+  [[ $conv == *later* ]] && conv=${conv/ later/} && seconds=0.25 && start=1.0
   if [[ $conv == *stereo* ]]; then
     conv=${conv/ stereo/}
-    sox -R -M audio/Front_Center.wav audio/Rear_Right.wav $conv "$tmp/$name.$ext" trim 0.30 $seconds
+    sox -R -M audio/Front_Center.wav audio/Rear_Right.wav $conv "$tmp/$name.$ext" trim $start $seconds
   else
-    sox -R audio/Front_Center.wav $conv "$tmp/$name.$ext" trim 0.30 $seconds
+    sox -R audio/Front_Center.wav $conv "$tmp/$name.$ext" trim $start $seconds
   fi
   # --model-only: golden streams exist to exercise the model's arithmetic, never stored chunks
   # shellcheck disable=SC2086

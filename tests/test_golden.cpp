@@ -77,7 +77,8 @@ TEST(GoldenStreams, AStreamOfAnotherRevisionIsRefusedBeforeDecoding) {
   for (const auto& [name, revision] :
        {std::pair<std::string, std::string>{"rev3-llm-u8-mono-subword.lmac", "revision 3"},
         {"rev4-audio-u8-mono.lmac", "revision 4"},
-        {"rev5-audio-u8-mono.lmac", "revision 5"}}) {
+        {"rev5-audio-u8-mono.lmac", "revision 5"},
+        {"rev6-audio-u8-mono.lmac", "revision 6"}}) {
     const std::string old = kGolden + "/" + name;
     try {
       parse_lmac(test::read_bytes(old));
@@ -99,7 +100,7 @@ TEST(GoldenStreams, AStreamOfAnotherRevisionIsRefusedBeforeDecoding) {
     EXPECT_FALSE(std::filesystem::exists(out));
   }
   // A made-up future revision is named too.
-  Bytes future = test::read_bytes(kGolden + "/r6-builtin-u8-mono.lmac");
+  Bytes future = test::read_bytes(kGolden + "/r7-builtin-u8-mono.lmac");
   future[12] = 9;  // the revision field follows magic, version and flags
   try {
     parse_lmac(future);

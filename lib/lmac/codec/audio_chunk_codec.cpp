@@ -76,10 +76,14 @@ void segment_rounds(const std::vector<size_t>& sizes, const ChunkSpec& spec, Rou
   }
 }
 
+struct GroupCoding {
+  Bytes mixed, alone;  // a chunk mixed with the language model, and by the audio model alone
+};
+
 // A group of chunks' serialized bytes (one per PCM byte) mixed with the language model,
 // in segment rounds; within a round its tables come a slice at a time.
-std::vector<Bytes> encode_mixed_group(Predictor& pred, const ChunkSpec& spec,
-                                      const std::vector<std::vector<uint8_t>>& bytes) {
+std::vector<GroupCoding> encode_mixed_group(Predictor& pred, const ChunkSpec& spec,
+                                            const std::vector<std::vector<uint8_t>>& bytes) {
   Encoders enc;
   std::vector<size_t> sizes;
   for (const auto& b : bytes) {
@@ -91,16 +95,15 @@ std::vector<Bytes> encode_mixed_group(Predictor& pred, const ChunkSpec& spec,
         pred, lengths, [&](size_t g, size_t t) { return static_cast<int32_t>(bytes[g][start + t] >> 1); },
         [&](size_t g, size_t, const FreqTable& table) { enc[g]->encode_next(&table); });
   });
-  std::vector<Bytes> coded;
-  for (auto& e : enc) coded.push_back(e->finish());
+  std::vector<GroupCoding> coded;
+  coded.reserve(enc.size());
+  for (auto& e : enc) coded.push_back({e->finish(), e->alone()});
   return coded;
 }
 
 // A chunk's serialized bytes coded by the audio model alone.
 Bytes audio_alone(const ChunkSpec& spec, const std::vector<uint8_t>& bytes) {
-  mixing::AudioChunkEncoder e(shape_of(spec, bytes.size()), bytes);
-  while (!e.done()) e.encode_next(nullptr);
-  return e.finish();
+  return mixing::encode_audio_alone(shape_of(spec, bytes.size()), bytes);
 }
 
 // Decodes one group; tables from the language model when mixed, a byte at a time, in
@@ -164,17 +167,15 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
                 std::vector<std::vector<uint8_t>> bytes;
                 bytes.reserve(idx.size());
                 for (size_t i : idx) bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
-                std::vector<Bytes> mixed;
+                std::vector<GroupCoding> mixed;
                 if (pred) mixed = encode_mixed_group(*pred, spec, bytes);
                 for (size_t g = 0; g < idx.size(); ++g) {
-                  Bytes coded = pred ? std::move(mixed[g]) : audio_alone(spec, bytes[g]);
+                  Bytes coded = pred ? std::move(mixed[g].mixed) : audio_alone(spec, bytes[g]);
                   TokenMode chosen = pred ? TokenMode::Mixed : TokenMode::Audio;
-                  if (pred && o.store_incompressible) {
-                    // The audio model alone where the language model did not help: no larger, and
-                    // decoding it needs no language model (a small part of the encoder's time).
-                    Bytes alone = audio_alone(spec, bytes[g]);
-                    if (alone.size() <= coded.size()) coded = std::move(alone), chosen = TokenMode::Audio;
-                  }
+                  // The audio model alone where the language model did not help: no larger, and
+                  // decoding it needs no language model (the encoder coded it while choosing).
+                  if (pred && o.store_incompressible && mixed[g].alone.size() <= coded.size())
+                    coded = std::move(mixed[g].alone), chosen = TokenMode::Audio;
                   fill_record(records[idx[g]], chosen, std::move(coded),
                               data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size), o.store_incompressible);
                 }

@@ -26,18 +26,26 @@ struct ChunkShape {
 
 class ChunkBitModel;
 
+// The chunk (as for AudioChunkEncoder) coded by the audio model alone: the same bytes as
+// an AudioChunkEncoder given no language model for any byte.
+Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes);
+
 class AudioChunkEncoder {
  public:
   // bytes: shape.channel.size() samples of bits / 8 bytes each, as described above.
+  // Chooses the predictor's parameters, which codes the chunk by the audio model alone.
   AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes);
   ~AudioChunkEncoder();
   // Codes the next byte; lm: the language model's distribution of its symbol, or null.
   void encode_next(const FreqTable* lm);
   bool done() const;
   Bytes finish();
+  // The chunk coded by the audio model alone (encode_audio_alone), found while choosing.
+  const Bytes& alone() const { return alone_; }
 
  private:
   std::span<const uint8_t> bytes_;
+  Bytes alone_;
   size_t next_ = 0;
   std::unique_ptr<ChunkBitModel> model_;
   struct Coder;

@@ -65,7 +65,8 @@ int32_t Mixer<kInputs>::mix(int context, std::span<const int32_t, kInputs> input
     dot += int64_t{weights_[i]} * inputs[static_cast<size_t>(i)];
   }
   // Weights are in 1/65536; an arithmetic shift rounds toward minus infinity.
-  last_p_ = squash(static_cast<int32_t>(std::clamp<int64_t>(dot >> 16, -kLogitLimit, kLogitLimit)));
+  last_logit_ = static_cast<int32_t>(std::clamp<int64_t>(dot >> 16, -kLogitLimit, kLogitLimit));
+  last_p_ = squash(last_logit_);
   return last_p_;
 }
 
@@ -81,16 +82,30 @@ void Mixer<kInputs>::update(int bit, int rate) {
 template class Mixer<3>;
 template class Mixer<4>;
 
+namespace {
+
+// A bucket's step is 2 / (2 count + 3): it starts at kStartCount (step 2/27) and stops
+// at kMaxCount (step 2/123).
+constexpr uint8_t kStartCount = 12;
+constexpr uint8_t kMaxCount = 60;
+
+}  // namespace
+
 Refiner::Refiner(int contexts) {
-  if (contexts < 1 || contexts > 64) fail("refiner: 1 to 64 contexts");
-  for (int c = 0; c < contexts; ++c)
-    for (int j = 0; j < kBuckets; ++j)
-      table_[static_cast<size_t>(c) * kBuckets + static_cast<size_t>(j)] = squash((j - 16) * kLogitLimit / 16);
+  if (contexts < 1 || contexts > 4096) fail("refiner: 1 to 4096 contexts");
+  static const std::array<int32_t, kBuckets> row = [] {
+    std::array<int32_t, kBuckets> r{};
+    for (int j = 0; j < kBuckets; ++j) r[static_cast<size_t>(j)] = squash((j - 16) * kLogitLimit / 16);
+    return r;
+  }();
+  table_.reserve(static_cast<size_t>(contexts) * kBuckets);
+  for (int c = 0; c < contexts; ++c) table_.insert(table_.end(), row.begin(), row.end());
+  count_.assign(table_.size(), kStartCount);
 }
 
-int32_t Refiner::refine(int context, int32_t p16) {
+int32_t Refiner::refine_logit(int context, int32_t logit) {
   // Bucket j sits at logit (j - 16) * limit / 16; interpolate between the two around p.
-  const int32_t pos = (stretch(p16) + kLogitLimit) * 16;  // 0 .. 32 * limit
+  const int32_t pos = (logit + kLogitLimit) * 16;  // 0 .. 32 * limit
   const int32_t j = std::min(pos / kLogitLimit, kBuckets - 2);
   weight_ = ((pos - j * kLogitLimit) << 12) / kLogitLimit;  // 0..4096 toward j + 1
   index_ = context * kBuckets + j;
@@ -99,12 +114,14 @@ int32_t Refiner::refine(int context, int32_t p16) {
 }
 
 void Refiner::update(int bit) {
-  // The nearer bucket learns (rate 1/32), as in lpaq.
-  const int k = index_ + (weight_ >= 2048 ? 1 : 0);
-  int32_t& t = table_[static_cast<size_t>(k)];
+  // The nearer bucket learns, as in lpaq.
+  const size_t k = static_cast<size_t>(index_ + (weight_ >= 2048 ? 1 : 0));
+  int32_t& t = table_[k];
+  uint8_t& n = count_[k];
   const int32_t target = bit ? kProbOne - 1 : 1;
-  t += (target - t) >> 5;
+  t += static_cast<int32_t>(int64_t{target - t} * 2 / (2 * n + 3));  // toward zero
   t = std::clamp(t, 1, kProbOne - 1);
+  if (n < kMaxCount) ++n;
 }
 
 ExpertSwitch::ExpertSwitch(int contexts) {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace lmac::mixing {
 
@@ -26,27 +27,34 @@ class Mixer {
   Mixer(int contexts, std::span<const int32_t, kInputs> initial_weights);
   // Mixes the inputs (logits) in weight set `context`; remembers them for update().
   int32_t mix(int context, std::span<const int32_t, kInputs> inputs);
+  // The logit of the last mix (within the limit): mix() is its squash.
+  int32_t logit() const { return last_logit_; }
   // Moves the last used weights toward `bit` by `rate` (larger learns faster).
   void update(int bit, int rate);
 
  private:
   std::array<int32_t, kInputs> last_{};
   int32_t* weights_ = nullptr;  // of the last mix
-  int32_t last_p_ = kProbOne / 2;
+  int32_t last_p_ = kProbOne / 2, last_logit_ = 0;
   std::array<int32_t, size_t{64} * kInputs> storage_{};  // up to 64 contexts
 };
 
 // Secondary estimation (PAQ's APM): refines a probability by what actually followed
 // similar probabilities in the same context, interpolating between 33 logit buckets.
+// A bucket learns fast at first and settles to a rate of 1/61 (its count of updates
+// sets the step), so the many contexts of a large refiner still learn within a chunk.
 class Refiner {
  public:
-  explicit Refiner(int contexts);
-  int32_t refine(int context, int32_t p16);
+  explicit Refiner(int contexts);  // 1 to 4096
+  int32_t refine(int context, int32_t p16) { return refine_logit(context, stretch(p16)); }
+  // The same for a probability given by its logit (within the limit).
+  int32_t refine_logit(int context, int32_t logit);
   void update(int bit);
 
  private:
   static constexpr int kBuckets = 33;
-  std::array<int32_t, size_t{64} * kBuckets> table_{};
+  std::vector<int32_t> table_;
+  std::vector<uint8_t> count_;  // updates each bucket has had, from kStartCount to kMaxCount
   int index_ = 0;
   int32_t weight_ = 0;  // of the upper bucket, in 1/4096
 };

@@ -132,7 +132,8 @@ std::span<const int> lpc_orders() {
 double least_squares_forget(int adaptive) {
   if (adaptive < 1 || adaptive >= kAdaptiveCodes)
     fail("audio model: no least-squares stage has code " + std::to_string(adaptive));
-  return adaptive == 1 ? 0.998 : 0.995;
+  static constexpr std::array<double, kAdaptiveCodes> kForget = {0.0, 0.998, 0.995, 0.999};
+  return kForget[static_cast<size_t>(adaptive)];
 }
 
 int64_t initial_mae16(int initial_scale) {
@@ -317,8 +318,29 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
   int64_t dot = 0;
   for (size_t k = 0; k < in_.size(); ++k) dot += int64_t{c.lms[k]} * in_[k];
   pred2_ = dot >> 16;
-  guess_ = {std::clamp(16 * (base_ + pred2_) + c.bias16, 16 * lo, 16 * hi), c.mae16};
+  guess_ = {std::clamp(16 * (base_ + pred2_) + bias16(c, base_ + pred2_), 16 * lo, 16 * hi), c.mae16};
   return guess_;
+}
+
+int64_t SamplePredictor::bias16(Channel& c, int64_t prediction) {
+  if (!c.params.context_bias) return c.bias16;
+  c.sign_ctx = static_cast<size_t>(3 * c.last_sign + c.sign_before);
+  c.slope_ctx = static_cast<size_t>(sign(prediction - c.x.back()) + 1);
+  return c.sign_bias[c.sign_ctx] + c.slope_bias[c.slope_ctx];
+}
+
+// error16: the residual after the sign-sign stage, in 1/16. The two context biases learn
+// as an additive model, each toward what the other leaves, from an error held within one
+// mean absolute error of the channel's bias so that a transient does not throw them off.
+void SamplePredictor::update_bias(Channel& c, int64_t error16) {
+  c.bias16 += (error16 - c.bias16) >> 5;
+  if (!c.params.context_bias) return;
+  const int64_t held = std::clamp(error16, c.bias16 - c.mae16, c.bias16 + c.mae16);
+  int64_t& by_sign = c.sign_bias[c.sign_ctx];
+  int64_t& by_slope = c.slope_bias[c.slope_ctx];
+  const int64_t sign_old = by_sign;
+  by_sign += (held - by_slope - by_sign) >> 5;
+  by_slope += (held - sign_old - by_slope) >> 5;
 }
 
 void SamplePredictor::update(int64_t value) {
@@ -331,7 +353,9 @@ void SamplePredictor::update(int64_t value) {
           std::clamp<int32_t>(c.lms[k] + static_cast<int32_t>(e2 * sign(in_[k])) * kLmsStep, -kLmsLimit, kLmsLimit);
   const int64_t e16 = 16 * value - guess_.mu16;
   if (!c.x.empty()) {
-    c.bias16 += (16 * (r - pred2_) - c.bias16) >> 5;
+    update_bias(c, 16 * (r - pred2_));
+    c.sign_before = c.last_sign;
+    c.last_sign = static_cast<int>(sign(e16) + 1);
     c.mae16 = std::max<int64_t>(8, c.mae16 + (((e16 < 0 ? -e16 : e16) - c.mae16) >> 4));
   }
   if (c.ls) c.ls->update(ls_in_, static_cast<double>(value));

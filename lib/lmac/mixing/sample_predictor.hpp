@@ -5,9 +5,12 @@
 // changes within the chunk; optionally a long normalized-LMS stage on its residual that
 // reaches back a pitch period; then a sign-sign LMS stage on the residual that also sees
 // the first channel's residual of the same frame (inter-channel prediction), then a
-// running bias. Every chunk starts from the same state, so chunks stay independent.
+// running bias: one for the channel, or (chosen per channel) one per context of the
+// signs of the last two errors plus one per direction the prediction moves from the
+// last value. Every chunk starts from the same state, so chunks stay independent.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -30,19 +33,21 @@ struct ChannelParams {
   int precision = 0;  // bits per coefficient (2..16) when order > 0
   int shift = 0;      // coefficients are in 1/2^shift (0..15)
   std::vector<int32_t> coefs;
-  int initial_scale = 0;  // 0..127: the mean absolute error starts at 2^(initial_scale / 4)
-  int adaptive = 0;       // 0: no least-squares stage; 1, 2: with the forget factor least_squares_forget(adaptive)
-  bool cascade = false;   // with the long NLMS stage
+  int initial_scale = 0;      // 0..127: the mean absolute error starts at 2^(initial_scale / 4)
+  int adaptive = 0;           // 0: no least-squares stage; 1..3: with the forget factor least_squares_forget(adaptive)
+  bool cascade = false;       // with the long NLMS stage
+  bool context_bias = false;  // the bias by context rather than one for the channel
 };
 
-// The least-squares stage's forget factor for a stored `adaptive` code (1 or 2): slower
+// The least-squares stage's forget factor for a stored `adaptive` code (1..3): slower
 // for sound whose spectrum changes slowly at its sample rate, faster for speech.
 double least_squares_forget(int adaptive);
-constexpr int kAdaptiveCodes = 3;  // codes 0..2; a stream naming 3 is refused
+constexpr int kAdaptiveCodes = 4;  // codes 0..3 (all a 2-bit field holds)
 
 // Encoder only: the parameters that code `samples` (one channel, in time order, of
 // `bits`-bit width) in the fewest estimated bits. Its choice is a pure function of the
-// samples.
+// samples. It leaves context_bias off: the estimate cannot judge it (the chunk coder
+// tries both).
 ChannelParams choose_params(std::span<const int64_t> samples, int bits);
 
 // The starting mean absolute error, in 1/16, of an initial scale code.
@@ -75,7 +80,17 @@ class SamplePredictor {
     std::unique_ptr<LeastSquaresStage> ls;
     std::unique_ptr<NlmsStage> nlms;
     int64_t bias16 = 0, mae16 = 0;
+    // The context bias, in 1/16: by the signs of the last two errors (each -, 0, +) and
+    // by the direction of the prediction from the last value; their sum is the bias.
+    std::array<int64_t, 9> sign_bias{};
+    std::array<int64_t, 3> slope_bias{};
+    int last_sign = 1, sign_before = 1;  // sign + 1 of the last two errors
+    size_t sign_ctx = 4, slope_ctx = 1;  // of the sample just predicted
   };
+  // The bias added to the prediction of channel c's next sample, whose prediction
+  // (before the bias) is `prediction` (t > 0).
+  int64_t bias16(Channel& c, int64_t prediction);
+  void update_bias(Channel& c, int64_t error16);
   // The stages' inputs for the next sample of channel `ch`, into ls_in_ and in_.
   void gather_least_squares_inputs(const Channel& c, int ch);
   void gather_inputs(const Channel& c, int ch);

@@ -19,6 +19,8 @@ class BitNarrowing {
   // Values lie in [lo, lo + 2^bits).
   BitNarrowing(int64_t lo, int bits, int64_t mu16, int64_t mae16);
   int bits_left() const { return bits_left_; }
+  // The value at which the interval splits: the next bit is 1 for values from it up.
+  int64_t split() const { return lo_ + (int64_t{1} << (bits_left_ - 1)); }
   // P(next bit = 1) in 1/65536 (32768 when the interval carries no mass).
   int32_t p1();
   void take(int bit);
