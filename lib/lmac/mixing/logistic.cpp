@@ -115,7 +115,7 @@ int32_t Refiner::refine_logit(int context, int32_t logit) {
 
 void Refiner::update(int bit) {
   // The nearer bucket learns, as in lpaq.
-  const size_t k = static_cast<size_t>(index_ + (weight_ >= 2048 ? 1 : 0));
+  const size_t k = static_cast<size_t>(index_) + (weight_ >= 2048 ? 1 : 0);
   int32_t& t = table_[k];
   uint8_t& n = count_[k];
   const int32_t target = bit ? kProbOne - 1 : 1;

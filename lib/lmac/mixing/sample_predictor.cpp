@@ -324,7 +324,7 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
 
 int64_t SamplePredictor::bias16(Channel& c, int64_t prediction) {
   if (!c.params.context_bias) return c.bias16;
-  c.sign_ctx = static_cast<size_t>(3 * c.last_sign + c.sign_before);
+  c.sign_ctx = 3 * static_cast<size_t>(c.last_sign) + static_cast<size_t>(c.sign_before);
   c.slope_ctx = static_cast<size_t>(sign(prediction - c.x.back()) + 1);
   return c.sign_bias[c.sign_ctx] + c.slope_bias[c.slope_ctx];
 }
