@@ -205,21 +205,27 @@ TEST(Mixing, RefusesSerializationsItCannotReadFromTheTop) {
   EXPECT_THROW(compress_audio(*load_model("audio"), wav, o), Error);
 }
 
-TEST(Mixing, AudioModelBeatsChunkedFlacOnTheBundledRecording) {
-  // A regression guard on the method, not a tuning target: the bundled voice recording
-  // in 2048-byte chunks, each coded on its own by both.
-  const Bytes wav = test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav");
-  const AudioFile a = parse_audio(wav, std::nullopt);
+// The bytes of `data` (PCM of format f) coded in 2048-byte chunks by the audio model,
+// round-tripped, and by FLAC -8, each chunk on its own.
+std::pair<size_t, size_t> chunked_audio_and_flac(const PcmFormat& f, const Bytes& data, const std::string& what) {
   auto model = load_model("audio");
   CompressOptions o;
   o.chunk_bytes = 2048;
   size_t ours = 0;
-  round_trip(*model, wav, o, "bundled recording", &ours);
+  round_trip(*model, test::make_wav(f, data), o, what, &ours);
   auto flac = make_compressor("flac");
   size_t theirs = 0;
-  for (size_t off = 0; off < a.data.size(); off += 2048)
-    theirs +=
-        flac->compress(ByteSpan(a.data).subspan(off, std::min<size_t>(2048, a.data.size() - off)), a.format).size();
+  for (size_t off = 0; off < data.size(); off += 2048)
+    theirs += flac->compress(ByteSpan(data).subspan(off, std::min<size_t>(2048, data.size() - off)), f).size();
+  return {ours, theirs};
+}
+
+TEST(Mixing, AudioModelBeatsChunkedFlacOnTheBundledRecording) {
+  // A regression guard on the method, not a tuning target: the bundled voice recording
+  // in 2048-byte chunks, each coded on its own by both.
+  const AudioFile a =
+      parse_audio(test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav"), std::nullopt);
+  const auto [ours, theirs] = chunked_audio_and_flac(a.format, a.data, "bundled recording");
   EXPECT_LT(ours, theirs * 95 / 100) << ours << " vs FLAC " << theirs;
 }
 
@@ -236,15 +242,7 @@ TEST(Mixing, AudioModelBeatsChunkedFlacOnTheBundledRecordingAt8Bits) {
   f.kind = SampleKind::Unsigned;
   Bytes data;
   for (size_t i = 1; i < a.data.size(); i += 2) data.push_back(static_cast<uint8_t>(a.data[i] ^ 0x80));
-  auto model = load_model("audio");
-  CompressOptions o;
-  o.chunk_bytes = 2048;
-  size_t ours = 0;
-  round_trip(*model, test::make_wav(f, data), o, "bundled recording at 8 bits", &ours);
-  auto flac = make_compressor("flac");
-  size_t theirs = 0;
-  for (size_t off = 0; off < data.size(); off += 2048)
-    theirs += flac->compress(ByteSpan(data).subspan(off, std::min<size_t>(2048, data.size() - off)), f).size();
+  const auto [ours, theirs] = chunked_audio_and_flac(f, data, "bundled recording at 8 bits");
   EXPECT_LT(ours, theirs * 76 / 100) << ours << " vs FLAC " << theirs;
 }
 
@@ -303,15 +301,7 @@ TEST(Mixing, AudioModelPredictsTonalSoundAsWellAsFlacWindows) {
     lcg = lcg * 1664525u + 1013904223u;
     put16(data, static_cast<int16_t>(std::lround(v) + static_cast<int>(lcg >> 30) - 1));  // noise in -1..2
   }
-  auto model = load_model("audio");
-  CompressOptions o;
-  o.chunk_bytes = 2048;
-  size_t ours = 0;
-  round_trip(*model, test::make_wav(f, data), o, "chord", &ours);
-  auto flac = make_compressor("flac");
-  size_t theirs = 0;
-  for (size_t off = 0; off < data.size(); off += 2048)
-    theirs += flac->compress(ByteSpan(data).subspan(off, std::min<size_t>(2048, data.size() - off)), f).size();
+  const auto [ours, theirs] = chunked_audio_and_flac(f, data, "chord");
   EXPECT_LT(ours, theirs * 86 / 100) << ours << " vs FLAC " << theirs;  // Welch window alone: 87.2 %
 }
 
