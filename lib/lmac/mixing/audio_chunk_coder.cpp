@@ -231,10 +231,6 @@ std::vector<std::vector<int64_t>> channel_samples(const ChunkShape& s, std::span
   return out;
 }
 
-}  // namespace
-
-namespace {
-
 // Codes one byte of the chunk, bit by bit from the top.
 void encode_byte(ChunkBitModel& model, ArithmeticEncoder& enc, uint8_t byte) {
   for (int i = 7; i >= 0; --i) {
