@@ -88,7 +88,8 @@ class SamplePredictor {
     size_t sign_ctx = 4, slope_ctx = 1;  // of the sample just predicted
   };
   // The bias added to the prediction of channel c's next sample, whose prediction
-  // (before the bias) is `prediction` (t > 0).
+  // (before the bias) is `prediction` (t > 0); remembers the contexts it used, which
+  // update_bias then moves.
   int64_t bias16(Channel& c, int64_t prediction);
   void update_bias(Channel& c, int64_t error16);
   // The stages' inputs for the next sample of channel `ch`, into ls_in_ and in_.

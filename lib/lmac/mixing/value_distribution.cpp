@@ -62,7 +62,7 @@ BitNarrowing::BitNarrowing(int64_t lo, int bits, int64_t mu16, int64_t mae16)
 
 int32_t BitNarrowing::p1() {
   if (!mid_known_) {
-    cdf_mid_ = value_cdf(lo_ + (int64_t{1} << (bits_left_ - 1)), mu16_, mae16_);
+    cdf_mid_ = value_cdf(split(), mu16_, mae16_);
     mid_known_ = true;
   }
   const uint64_t all = cdf_hi_ - cdf_lo_;
@@ -72,13 +72,13 @@ int32_t BitNarrowing::p1() {
 
 void BitNarrowing::take(int bit) {
   if (!mid_known_) p1();
-  --bits_left_;
   if (bit) {
-    lo_ += int64_t{1} << bits_left_;
+    lo_ = split();
     cdf_lo_ = cdf_mid_;
   } else {
     cdf_hi_ = cdf_mid_;
   }
+  --bits_left_;
   mid_known_ = false;
 }
 
