@@ -1,5 +1,6 @@
 // CPU kernels. Batch invariance: a matmul output is dot16(dequantized row, x) for every
-// batch size and thread count (Q8_0 weights: the integer block products of cpu_q8);
+// batch size and thread count (Q8_0 and K-quant weights: the integer block products of
+// cpu_q8 and cpu_kquant);
 // threads split rows or tokens, never a reduction. SIMD width never changes the order:
 // AVX2 runs the 16 lanes as two registers, the scalar path as an array, both with fused
 // multiply-add. Attention lives in cpu_attention.
@@ -21,6 +22,7 @@
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/detail/cpu_attention.hpp"
 #include "lmac/lm/detail/cpu_dequant.hpp"
+#include "lmac/lm/detail/cpu_kquant.hpp"
 #include "lmac/lm/detail/cpu_q8.hpp"
 #include "lmac/lm/detail/host_backend.hpp"
 
@@ -281,12 +283,12 @@ class CpuBackend final : public HostBackend {
   explicit CpuBackend(int threads) : HostBackend(threads) {}
   const char* name() const override { return "cpu"; }
 
-  // The CPU computes on the mapped file as it is, and Q8_0 matrices also on a copy in
-  // the VNNI kernel's layout where the CPU has it.
+  // The CPU computes on the mapped file as it is, and Q8_0 and K-quant matrices also on
+  // a copy in their tile kernels' layout where the CPU has them.
   Matrix weights(const Matrix& w, WeightUse use) override {
     Matrix m = w;
     if (use == WeightUse::RowsOnly) return m;
-    if (auto p = cpu::pack_q8(w, threads_)) {
+    if (auto p = cpu::kq_product_ok(w) ? cpu::pack_kq(w, threads_) : cpu::pack_q8(w, threads_)) {
       m.prepared = p.get();
       packed_.push_back(std::move(p));
     }
@@ -297,14 +299,20 @@ class CpuBackend final : public HostBackend {
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size();
     const size_t tiles = (n_out + kTile - 1) / kTile;
-    if (cpu::q8_product_ok(w)) {
-      cpu::size_q8(n, w.cols, xq_);
+    const bool q8 = cpu::q8_product_ok(w), kq = cpu::kq_product_ok(w);
+    if (q8 || kq) {  // integer products on quantized activations
+      cpu::size_q8(n, w.cols, xq_, q8 ? cpu::have_vnni() : cpu::kq_wants_bytes());
       parallel_for_each(threads_, n, [&](size_t t) { cpu::quantize_q8_row(x, t, xq_); });
+      const auto* packed = static_cast<const cpu::PackedTiles*>(w.prepared);
       parallel_for(threads_, tiles, stream_grain(tiles), [&](size_t b, size_t e) {
         thread_local std::vector<uint8_t> scratch;
-        for (size_t tile = b; tile < e; ++tile)
-          cpu::q8_product_tile(w, static_cast<const cpu::PackedQ8*>(w.prepared), rows, tile * kTile,
-                               std::min(kTile, n_out - tile * kTile), xq_, y, n_out, scratch);
+        for (size_t tile = b; tile < e; ++tile) {
+          const size_t j0 = tile * kTile, nj = std::min(kTile, n_out - j0);
+          if (q8)
+            cpu::q8_product_tile(w, packed, rows, j0, nj, xq_, y, n_out, scratch);
+          else
+            cpu::kq_product_tile(w, packed, rows, j0, nj, xq_, y, n_out, scratch);
+        }
       });
       return;
     }
@@ -430,8 +438,8 @@ class CpuBackend final : public HostBackend {
   }
 
  private:
-  cpu::Q8Activations xq_;  // the current product's activations, for Q8_0 weights
-  std::vector<std::shared_ptr<const cpu::PackedQ8>> packed_;
+  cpu::Q8Activations xq_;  // the current product's activations, for Q8_0 and K-quant weights
+  std::vector<std::shared_ptr<const cpu::PackedTiles>> packed_;
 };
 
 }  // namespace

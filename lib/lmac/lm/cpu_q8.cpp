@@ -38,11 +38,6 @@ constexpr size_t kPrefetchAhead = 16 * kTileQ;
 // Bytes of one packed tile of nb blocks (weights, then fp16 scales; whole cache lines).
 size_t tile_bytes(size_t nb) { return (nb * (kTileQ + kTileRows * 2) + 63) / 64 * 64; }
 
-bool have_vnni() {
-  static const bool ok = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
-  return have_avx512() && ok;
-}
-
 // The fp16 bits of a block's scale; missing rows (nullptr) have scale 0.
 uint16_t scale_bits(const uint8_t* block) { return block ? static_cast<uint16_t>(block[0] | block[1] << 8) : 0; }
 
@@ -251,6 +246,14 @@ __attribute__((target("avx512f,avx512bw"))) void split_bytes_avx512(const int16_
   }
 }
 
+void split_bytes_scalar(const int16_t* q, size_t k, uint8_t* out) {
+  for (size_t i = 0; i < k; ++i) {
+    const auto u = static_cast<uint16_t>(q[i] + 32768);
+    out[i / kBlock * 64 + i % kBlock] = static_cast<uint8_t>(u >> 8);
+    out[i / kBlock * 64 + kBlock + i % kBlock] = static_cast<uint8_t>(u & 0xFF);
+  }
+}
+
 inline int32_t load_i32(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -372,38 +375,50 @@ void product_avx512(const Matrix& w, std::span<const int32_t> rows, size_t j0, s
 
 bool q8_product_ok(const Matrix& w) { return w.type == GgmlType::Q8_0 && w.cols % kBlock == 0; }
 
-std::shared_ptr<const PackedQ8> pack_q8(const Matrix& w, int threads) {
-  if (!have_vnni() || !q8_product_ok(w) || w.rows == 0) return nullptr;
+bool have_vnni() {
+  static const bool ok = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+  return have_avx512() && ok;
+}
+
+std::shared_ptr<const PackedTiles> pack_once(const Matrix& w, size_t tile_bytes, int threads,
+                                             const std::function<void(size_t, size_t, uint8_t*)>& pack_tile) {
   // Keyed by the tensor's contents (its content id, else a hash of its bytes): an
   // address alone could be another tensor's by now.
   const uint64_t key = w.content_id != 0 ? w.content_id : hash64(w.data, w.bytes());
   static std::mutex lock;
-  static std::map<std::tuple<uint64_t, size_t, size_t>, std::weak_ptr<const PackedQ8>> made;
+  static std::map<std::tuple<uint64_t, GgmlType, size_t, size_t>, std::weak_ptr<const PackedTiles>> made;
   std::lock_guard guard(lock);
   std::erase_if(made, [](const auto& e) { return e.second.expired(); });
-  auto& slot = made[{key, w.rows, w.cols}];
+  auto& slot = made[{key, w.type, w.rows, w.cols}];
   if (auto p = slot.lock()) return p;
-  auto p = std::make_shared<PackedQ8>();
-  const size_t nb = w.cols / kBlock, tiles = (w.rows + kTileRows - 1) / kTileRows;
+  auto p = std::make_shared<PackedTiles>();
+  const size_t tiles = (w.rows + kTileRows - 1) / kTileRows;
   p->rows = w.rows;
   p->cols = w.cols;
-  p->tile_bytes = tile_bytes(nb);
-  p->data = {static_cast<uint8_t*>(std::aligned_alloc(64, tiles * p->tile_bytes)), [](uint8_t* q) { std::free(q); }};
+  p->tile_bytes = tile_bytes;
+  p->data = {static_cast<uint8_t*>(std::aligned_alloc(64, tiles * tile_bytes)), [](uint8_t* q) { std::free(q); }};
   if (!p->data) throw std::bad_alloc();
   uint8_t* out = p->data.get();
   parallel_for_each(threads, tiles, [&](size_t t) {
-    pack_tile(w, {}, t * kTileRows, std::min(kTileRows, w.rows - t * kTileRows), out + t * p->tile_bytes);
+    pack_tile(t * kTileRows, std::min(kTileRows, w.rows - t * kTileRows), out + t * tile_bytes);
   });
   slot = p;
   return p;
 }
 
-void size_q8(size_t n, size_t k, Q8Activations& out) {
+std::shared_ptr<const PackedTiles> pack_q8(const Matrix& w, int threads) {
+  if (!have_vnni() || !q8_product_ok(w) || w.rows == 0) return nullptr;
+  return pack_once(w, tile_bytes(w.cols / kBlock), threads,
+                   [&](size_t j0, size_t nj, uint8_t* out) { pack_tile(w, {}, j0, nj, out); });
+}
+
+void size_q8(size_t n, size_t k, Q8Activations& out, bool bytes) {
   out.n = n;
   out.k = k;
   out.q.resize(n * k);
-  out.bytes.resize(have_vnni() ? 2 * n * k : 0);
+  out.bytes.resize(bytes ? 2 * n * k : 0);
   out.d.resize(n * k / kBlock);
+  out.s16.resize(n * k / 16);
 }
 
 void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
@@ -412,12 +427,22 @@ void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
   const auto quantize = have_avx512() && has_bw ? quantize_block_avx512
                         : have_avx2()           ? quantize_block_avx2
                                                 : quantize_block_scalar;
+  const int16_t* q = out.q.data() + t * out.k;
   for (size_t b = 0; b < nb; ++b)
     quantize(x + t * out.k + b * kBlock, out.q.data() + t * out.k + b * kBlock, &out.d[t * nb + b]);
-  if (!out.bytes.empty()) split_bytes_avx512(out.q.data() + t * out.k, out.k, out.bytes.data() + 2 * t * out.k);
+  for (size_t i = 0; i < out.k / 16; ++i) {
+    int32_t sum = 0;
+    for (size_t j = 0; j < 16; ++j) sum += q[16 * i + j];
+    out.s16[t * (out.k / 16) + i] = sum;
+  }
+  if (out.bytes.empty()) return;
+  if (have_avx512() && has_bw)
+    split_bytes_avx512(q, out.k, out.bytes.data() + 2 * t * out.k);
+  else
+    split_bytes_scalar(q, out.k, out.bytes.data() + 2 * t * out.k);
 }
 
-void q8_product_tile(const Matrix& w, const PackedQ8* packed, std::span<const int32_t> rows, size_t j0, size_t nj,
+void q8_product_tile(const Matrix& w, const PackedTiles* packed, std::span<const int32_t> rows, size_t j0, size_t nj,
                      const Q8Activations& x, float* y, size_t y_stride, std::vector<uint8_t>& scratch) {
   if (packed != nullptr && rows.empty() && have_vnni())
     tile_all_tokens(packed->data.get() + j0 / kTileRows * packed->tile_bytes, w.cols / kBlock, x, y + j0, y_stride, nj);

@@ -21,6 +21,7 @@
 #include "lmac/lm/cuda_backend.hpp"
 #include "lmac/lm/detail/block_value.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
+#include "lmac/lm/detail/kquant_int.hpp"
 #include "lmac/lm/detail/q8_mma.hpp"
 
 namespace lmac {
@@ -109,6 +110,19 @@ __global__ void __launch_bounds__(256) k_block_matmul(const uint8_t* w, size_t r
       for (int step = 8; step > 0; step /= 2) v = km::add(v, __shfl_xor_sync(0xFFFFFFFFu, v, step, 16));
       if (l == 0 && hw < tiles && r0 + r < n_out && t0 + c < n) y[(t0 + c) * n_out + r0 + r] = v;
     }
+}
+
+// K-quants: a thread per output and token, its integer sums and float chain in order
+// (lm/detail/kquant_int.hpp). The activations are the Q8_0 path's planes.
+template <GgmlType W>
+__global__ void __launch_bounds__(256) k_kq_matmul(const uint8_t* w, size_t row_bytes, size_t k, const int32_t* rows,
+                                                   size_t n_out, const int8_t* xh, const uint8_t* xl, const float* xd,
+                                                   size_t n, float* y) {
+  const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
+  if (i >= n_out * n) return;
+  const size_t j = i % n_out, t = i / n_out;
+  const uint8_t* row = w + km::q8_plane_row(rows, n_out, j) * row_bytes;
+  y[t * n_out + j] = km::kq_dot<W>(row, k, km::SplitQx{xh + t * k, xl + t * k}, xd + t * (k / 32));
 }
 
 template <GgmlType W>
@@ -427,12 +441,14 @@ class CudaBackend final : public Backend {
     const int32_t* drows = rows.empty() ? nullptr : stage(rows);
     if (w.type == GgmlType::Q8_0) {
       q8_matmul(w, x, n, y, drows, n_out);
+    } else if (km::kq_type(w.type)) {
+      kq_matmul(w, x, n, y, drows, n_out);
     } else {
       const unsigned token_groups = static_cast<unsigned>(n < 4 ? n : (n + 3) / 4);
       const dim3 grid(blocks_for((n_out + kRows - 1) / kRows * 16), token_groups);
       km::with_block_type(w.type, [&](auto tag) {
         constexpr GgmlType W = decltype(tag)::value;
-        if constexpr (W != GgmlType::Q8_0) {  // (no block kernel for the type the MMA path takes)
+        if constexpr (W != GgmlType::Q8_0 && !km::kq_type(W)) {  // (no block kernel for the integer paths' types)
           if (n < 4)
             k_block_matmul<W, 1><<<grid, kThreads>>>(w.data, w.row_bytes, w.cols, drows, n_out, x, n, y);
           else
@@ -607,6 +623,19 @@ class CudaBackend final : public Backend {
     uint32_t* totals = grow<uint32_t>(totals_, n);
     k_frequencies<<<static_cast<unsigned>(n), kFreqThreads>>>(logits, vocab, total_bits, e, f, totals);
     launched("frequencies");
+  }
+
+  void kq_matmul(const Matrix& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
+    const size_t nb = w.cols / 32;
+    auto* xh = grow<int8_t>(xh_, n * w.cols);
+    auto* xl = grow<uint8_t>(xl_, n * w.cols);
+    auto* xd = grow<float>(xd_, n * nb);
+    k_q8_quantize<<<blocks_for(n * nb), kThreads>>>(x, n * nb, xh, xl, xd);
+    km::with_block_type(w.type, [&](auto tag) {
+      constexpr GgmlType W = decltype(tag)::value;
+      if constexpr (km::kq_type(W))
+        k_kq_matmul<W><<<blocks_for(n_out * n), kThreads>>>(w.data, w.row_bytes, w.cols, rows, n_out, xh, xl, xd, n, y);
+    });
   }
 
   // Activations quantized into planes, then warps of MMA over row and token tiles. Few

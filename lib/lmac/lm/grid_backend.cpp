@@ -17,6 +17,7 @@
 #include "lmac/lm/detail/block_value.hpp"
 #include "lmac/lm/detail/host_backend.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
+#include "lmac/lm/detail/kquant_int.hpp"
 #include "lmac/lm/detail/q8_mma.hpp"
 
 namespace lmac {
@@ -62,6 +63,7 @@ class GridBackend final : public HostBackend {
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size(), k = w.cols;
     if (w.type == GgmlType::Q8_0) return q8_matmul(planes(w), x, n, y, rows.empty() ? nullptr : rows.data(), n_out);
+    if (km::kq_type(w.type)) return kq_matmul(w, x, n, y, rows, n_out);
     // The GPU's half-warps: lane l of dot16 over the row's values as block_value reads
     // them, then the butterfly that adds reduce16's pairs.
     km::with_block_type(w.type, [&](auto tag) {
@@ -178,15 +180,20 @@ class GridBackend final : public HostBackend {
     return {reinterpret_cast<const int8_t*>(w.data), static_cast<const float*>(w.prepared), w.rows, w.cols};
   }
 
-  // The kernel's grid: the activations quantized per (token, block), then one warp per
-  // kQ8WarpRows outputs and NR token tiles, its 32 lanes in lock step.
-  void q8_matmul(const km::Q8Planes& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
-    if (n == 0 || n_out == 0) return;
-    const size_t nb = w.cols / 32;
-    xh_.resize(n * w.cols), xl_.resize(n * w.cols), xd_.resize(n * nb);
+  // The activations quantized per (token, block) into the GPU's planes.
+  void quantize_split(const float* x, size_t n, size_t k) {
+    const size_t nb = k / 32;
+    xh_.resize(n * k), xl_.resize(n * k), xd_.resize(n * nb);
     parallel_for(threads_, n * nb, 64, [&](size_t b, size_t e) {
       for (size_t i = b; i < e; ++i) km::q8_quantize_split(x + i * 32, &xh_[i * 32], &xl_[i * 32], &xd_[i]);
     });
+  }
+
+  // The kernel's grid: one warp per kQ8WarpRows outputs and NR token tiles, its 32
+  // lanes in lock step.
+  void q8_matmul(const km::Q8Planes& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
+    if (n == 0 || n_out == 0) return;
+    quantize_split(x, n, w.cols);
     const km::Q8Acts acts{xh_.data(), xl_.data(), xd_.data(), n};
     switch (km::q8_token_tiles(n)) {
       case 1:
@@ -205,6 +212,23 @@ class GridBackend final : public HostBackend {
     parallel_for_each(threads_, row_warps * tok_warps, [&](size_t i) {
       km::q8_warp_tile<32, NR>(w, rows, n_out, x, i % row_warps * km::kQ8WarpRows, i / row_warps * 8 * NR, 0, y,
                                km::MmaM16N8K32Emulated{});
+    });
+  }
+
+  // As the CUDA kernel: a thread per output and token.
+  void kq_matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows, size_t n_out) {
+    if (n == 0 || n_out == 0) return;
+    const size_t k = w.cols;
+    quantize_split(x, n, k);
+    km::with_block_type(w.type, [&](auto tag) {
+      constexpr GgmlType W = decltype(tag)::value;
+      if constexpr (km::kq_type(W))
+        parallel_for(threads_, n_out, 4, [&](size_t b, size_t e) {
+          for (size_t j = b; j < e; ++j)
+            for (size_t t = 0; t < n; ++t)
+              y[t * n_out + j] =
+                  km::kq_dot<W>(w.product_row(rows, j), k, km::SplitQx{&xh_[t * k], &xl_[t * k]}, &xd_[t * (k / 32)]);
+        });
     });
   }
 

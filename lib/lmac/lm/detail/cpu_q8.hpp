@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -28,31 +29,41 @@ struct Q8Activations {
   std::vector<int16_t> q;      // n x k
   std::vector<uint8_t> bytes;  // n x 2k, for the VNNI tiles: per block, the 32 high bytes of q + 32768, then the 32 low
   std::vector<float> d;        // n x k/32 block scales
+  std::vector<int32_t> s16;    // n x k/16 sums of q over 16 values (the K-quants' mins and offsets)
 };
 
 bool q8_product_ok(const Matrix& w);
+// Whether the CPU has AVX-512 VNNI and the SIMD level allows it.
+bool have_vnni();
 
-// Q8_0 weights in the VNNI kernel's layout, made once per tensor: tiles of 16 rows (the
-// last padded with zero rows); a tile holds, per block, 8 groups of 64 bytes (group g:
-// weights 4g..4g+3 of each of the 16 rows, row after row), then the 16 rows' fp16 scales
-// of every block. The same bytes as the file's, moved; shared by every CPU backend of
-// the process that computes on the same tensor (one session per thread would otherwise
-// copy the model once per thread).
-struct PackedQ8 {
+// Weights repacked for a kernel, once per tensor: tiles of 16 rows (the last padded with
+// zero rows), tile_bytes each, 64-byte aligned. Shared by every CPU backend of the
+// process that computes on the same tensor (one session per thread would otherwise copy
+// the model once per thread).
+struct PackedTiles {
   size_t rows = 0, cols = 0, tile_bytes = 0;
   std::unique_ptr<uint8_t[], void (*)(uint8_t*)> data{nullptr, nullptr};
 };
-// Null where the CPU has no VNNI kernel for w (then products read w as stored).
-std::shared_ptr<const PackedQ8> pack_q8(const Matrix& w, int threads);
+// w's tiles, made by pack_tile(j0, nj, out) for rows [j0, j0 + nj) on `threads` threads
+// unless the process holds them already (keyed by the tensor's contents and type).
+std::shared_ptr<const PackedTiles> pack_once(const Matrix& w, size_t tile_bytes, int threads,
+                                             const std::function<void(size_t, size_t, uint8_t*)>& pack_tile);
+
+// Q8_0 weights in the VNNI kernel's layout: a tile holds, per block, 8 groups of 64
+// bytes (group g: weights 4g..4g+3 of each of the 16 rows, row after row), then the 16
+// rows' fp16 scales of every block. The same bytes as the file's, moved. Null where
+// the CPU has no VNNI kernel for w (then products read w as stored).
+std::shared_ptr<const PackedTiles> pack_q8(const Matrix& w, int threads);
 
 // Sizes `out` for n rows of k values; then quantize_q8_row fills row t from x (n x k),
-// rows independently (threads may share the work).
-void size_q8(size_t n, size_t k, Q8Activations& out);
+// rows independently (threads may share the work). `bytes`: also fill `bytes` (the
+// VNNI and K-quant tile kernels read them).
+void size_q8(size_t n, size_t k, Q8Activations& out, bool bytes);
 void quantize_q8_row(const float* x, size_t t, Q8Activations& out);
 // y[t * y_stride + j] for output rows j in [j0, j0 + nj), nj <= 16; row j of the product
 // is weight row rows[j] (or j when rows is empty). `packed`: w in pack_q8's layout, or
 // null (used only when rows is empty).
-void q8_product_tile(const Matrix& w, const PackedQ8* packed, std::span<const int32_t> rows, size_t j0, size_t nj,
+void q8_product_tile(const Matrix& w, const PackedTiles* packed, std::span<const int32_t> rows, size_t j0, size_t nj,
                      const Q8Activations& x, float* y, size_t y_stride, std::vector<uint8_t>& scratch);
 
 }  // namespace lmac::cpu

@@ -1,0 +1,327 @@
+// K-quant x 16-bit activation products. A tile keeps 16 weight rows in the lanes of a
+// register, 4 quants of a row per 32-bit lane, as the Q8_0 VNNI kernel does: per 32
+// values and row, sum u qx = 256 sum u h + sum u l - 32768 sum u (u = qx + 32768 split
+// into bytes h, l; the quants u at most 63), each an exact byte-product sum (vpdpbusd,
+// or on AVX2 vpmaddubsw, whose pair sums stay below 2 * 255 * 63 < 2^15, then
+// vpmaddwd). The offset and mins come from the activations' sums over 16 values.
+#include "lmac/lm/detail/cpu_kquant.hpp"
+#include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "lmac/lm/detail/kquant_int.hpp"
+
+namespace lmac::cpu {
+namespace {
+
+using km::KqShape;
+
+constexpr size_t kTileRows = 16, kChunk = 32;
+constexpr size_t kTileTokens = 4;      // AVX-512: tokens per pass over a tile
+constexpr size_t kTileTokensAvx2 = 2;  // AVX2 has half the registers
+
+// Bytes per 32 values of a tile: nibbles, high-bit planes, then per sub-block the 16
+// rows' D (and -M) as float32.
+constexpr size_t chunk_bytes(const KqShape& s) {
+  return 256 + 64 * static_cast<size_t>(s.high_bits) + kChunk / static_cast<size_t>(s.sub) * (s.min ? 128 : 64);
+}
+
+// ---- Packing (once per tensor, or per call for a selection of rows)
+
+template <GgmlType W>
+void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, uint8_t* out) {
+  constexpr KqShape sh = km::kq_shape(W);
+  constexpr size_t cb = chunk_bytes(sh), ns = kChunk / sh.sub, sc_bytes = sh.min ? 128 : 64;
+  const size_t n_sb = w.cols / 256;
+  std::memset(out, 0, n_sb * 8 * cb);
+  for (size_t r = 0; r < nj; ++r) {
+    const uint8_t* row = w.product_row(rows, j0 + r);
+    for (size_t sb = 0; sb < n_sb; ++sb) {
+      uint8_t u[256];
+      float D[16], M[16];
+      km::kq_unpack<W>(row + sb * sh.block, u, D, M);
+      for (size_t cc = 0; cc < 8; ++cc) {
+        uint8_t* chunk = out + (sb * 8 + cc) * cb;
+        const uint8_t* uc = u + kChunk * cc;
+        for (size_t k = 0; k < 4; ++k) {
+          for (size_t v = 0; v < 4; ++v)
+            chunk[64 * v + 4 * r + k] = static_cast<uint8_t>((uc[4 * v + k] & 0xF) | (uc[4 * (v + 4) + k] & 0xF) << 4);
+          if constexpr (sh.high_bits == 1) {
+            uint32_t bits = 0;
+            for (size_t g = 0; g < 8; ++g) bits |= (uc[4 * g + k] >> 4 & 1u) << g;
+            chunk[256 + 4 * r + k] = static_cast<uint8_t>(bits);
+          }
+          if constexpr (sh.high_bits == 2)
+            for (size_t p = 0; p < 2; ++p) {
+              uint32_t bits = 0;
+              for (size_t c = 0; c < 4; ++c) bits |= (uc[4 * (4 * p + c) + k] >> 4 & 3u) << (2 * c);
+              chunk[256 + 64 * p + 4 * r + k] = static_cast<uint8_t>(bits);
+            }
+        }
+        uint8_t* scales = chunk + 256 + 64 * sh.high_bits;
+        for (size_t s = 0; s < ns; ++s) {
+          const size_t j = cc * ns + s;
+          std::memcpy(scales + s * sc_bytes + 4 * r, &D[j], 4);
+          if constexpr (sh.min) {
+            const float neg_m = -M[j];
+            std::memcpy(scales + s * sc_bytes + 64 + 4 * r, &neg_m, 4);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- Scalar: the definition itself, on the rows as stored.
+
+template <GgmlType W>
+void product_scalar(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, const Q8Activations& x,
+                    float* y, size_t y_stride) {
+  for (size_t t = 0; t < x.n; ++t) {
+    const int16_t* q = x.q.data() + t * x.k;
+    const float* d = x.d.data() + t * (x.k / kChunk);
+    for (size_t j = 0; j < nj; ++j)
+      y[t * y_stride + j] = km::kq_dot<W>(
+          w.product_row(rows, j0 + j), w.cols, [q](size_t i) { return int32_t{q[i]}; }, d);
+  }
+}
+
+// ---- The finishing float steps, shared by both vector kernels: per sub-block s of
+// chunk c and token t, S = (256 H + L - 32768 SW) - o X and X from the 16-value sums.
+inline int32_t sub_sum_x(const Q8Activations& x, size_t t, size_t c, size_t s, int sub) {
+  const int32_t* s16 = x.s16.data() + t * (x.k / 16) + 2 * c;
+  return sub == 16 ? s16[s] : s16[0] + s16[1];
+}
+
+inline int32_t load_i32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// ---- AVX-512 VNNI
+
+// Quants 4g..4g+3 of the 16 rows (group g of a chunk) as bytes.
+template <int HB>
+__attribute__((target("avx512f,avx512bw"))) inline __m512i group_avx512(const __m512i* nib, const __m512i* hp, int g) {
+  const __m512i low_mask = _mm512_set1_epi8(0x0F);
+  const __m512i low =
+      g < 4 ? _mm512_and_si512(nib[g], low_mask) : _mm512_and_si512(_mm512_srli_epi16(nib[g - 4], 4), low_mask);
+  if constexpr (HB == 1) {
+    const __m512i b = g < 4 ? _mm512_slli_epi16(hp[0], static_cast<unsigned>(4 - g))
+                            : _mm512_srli_epi16(hp[0], static_cast<unsigned>(g - 4));
+    return _mm512_or_si512(low, _mm512_and_si512(b, _mm512_set1_epi8(0x10)));
+  } else if constexpr (HB == 2) {
+    const int c = g % 4;
+    const __m512i v = hp[g / 4];
+    const __m512i b = c < 2 ? _mm512_slli_epi16(v, static_cast<unsigned>(4 - 2 * c))
+                            : _mm512_srli_epi16(v, static_cast<unsigned>(2 * c - 4));
+    return _mm512_or_si512(low, _mm512_and_si512(b, _mm512_set1_epi8(0x30)));
+  } else {
+    return low;
+  }
+}
+
+template <GgmlType W, int T>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(const uint8_t* tile, size_t nc,
+                                                                               const Q8Activations& x, size_t t0,
+                                                                               float* y, size_t y_stride, size_t nj) {
+  constexpr KqShape sh = km::kq_shape(W);
+  constexpr size_t cb = chunk_bytes(sh);
+  constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;  // sub-blocks, groups per sub-block
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512 acc[T];
+  const uint8_t* xb[T];
+  for (int t = 0; t < T; ++t) {
+    acc[t] = _mm512_setzero_ps();
+    xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
+  }
+  for (size_t c = 0; c < nc; ++c) {
+    const uint8_t* p = tile + c * cb;
+    _mm_prefetch(reinterpret_cast<const char*>(p + 16 * cb), _MM_HINT_T0);
+    __m512i nib[4], hp[2];
+    for (int v = 0; v < 4; ++v) nib[v] = _mm512_load_si512(p + 64 * v);
+    for (int v = 0; v < sh.high_bits; ++v) hp[v] = _mm512_load_si512(p + 256 + 64 * v);
+    const float* scales = reinterpret_cast<const float*>(p + 256 + 64 * sh.high_bits);
+    for (int s = 0; s < ns; ++s) {
+      __m512i sw = _mm512_setzero_si512(), h[T], l[T];
+      for (int t = 0; t < T; ++t) h[t] = l[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int g = s * gps; g < (s + 1) * gps; ++g) {
+        const __m512i wv = group_avx512<sh.high_bits>(nib, hp, g);
+        sw = _mm512_dpbusd_epi32(sw, ones, wv);
+        for (int t = 0; t < T; ++t) {
+          h[t] = _mm512_dpbusd_epi32(h[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)), wv);
+          l[t] = _mm512_dpbusd_epi32(l[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
+        }
+      }
+      const __m512i offset = _mm512_slli_epi32(sw, 15);
+      const __m512 D = _mm512_load_ps(scales + s * (sh.min ? 32 : 16));
+      for (int t = 0; t < T; ++t) {
+        const size_t tt = t0 + static_cast<size_t>(t);
+        const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
+        const __m512i S = _mm512_sub_epi32(_mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]), offset),
+                                           _mm512_set1_epi32(sh.offset * X));
+        const __m512 dx = _mm512_set1_ps(x.d[tt * (x.k / kChunk) + c]);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(D, dx), acc[t]);
+        if constexpr (sh.min) {
+          const __m512 neg_m = _mm512_load_ps(scales + s * 32 + 16);
+          acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(static_cast<float>(X)), _mm512_mul_ps(neg_m, dx), acc[t]);
+        }
+      }
+    }
+  }
+  const __mmask16 m = static_cast<__mmask16>((1u << nj) - 1u);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + static_cast<size_t>(t)) * y_stride, m, acc[t]);
+}
+
+// ---- AVX2: the same tile, rows 0..7 in one register and 8..15 in another; a byte
+// product sum per 32-bit lane is vpmaddubsw then vpmaddwd with ones.
+
+__attribute__((target("avx2"))) inline __m256i dot_bytes_avx2(__m256i acc, __m256i a_unsigned, __m256i b_signed) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a_unsigned, b_signed), _mm256_set1_epi16(1)));
+}
+
+template <int HB>
+__attribute__((target("avx2"))) inline __m256i group_avx2(const __m256i* nib, const __m256i* hp, int g) {
+  const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  const __m256i low =
+      g < 4 ? _mm256_and_si256(nib[g], low_mask) : _mm256_and_si256(_mm256_srli_epi16(nib[g - 4], 4), low_mask);
+  if constexpr (HB == 1) {
+    const __m256i b = g < 4 ? _mm256_slli_epi16(hp[0], 4 - g) : _mm256_srli_epi16(hp[0], g - 4);
+    return _mm256_or_si256(low, _mm256_and_si256(b, _mm256_set1_epi8(0x10)));
+  } else if constexpr (HB == 2) {
+    const int c = g % 4;
+    const __m256i v = hp[g / 4];
+    const __m256i b = c < 2 ? _mm256_slli_epi16(v, 4 - 2 * c) : _mm256_srli_epi16(v, 2 * c - 4);
+    return _mm256_or_si256(low, _mm256_and_si256(b, _mm256_set1_epi8(0x30)));
+  } else {
+    return low;
+  }
+}
+
+template <GgmlType W, int T>
+__attribute__((target("avx2,fma"))) void tile_tokens_avx2(const uint8_t* tile, size_t nc, const Q8Activations& x,
+                                                          size_t t0, float* y, size_t y_stride, size_t nj) {
+  constexpr KqShape sh = km::kq_shape(W);
+  constexpr size_t cb = chunk_bytes(sh);
+  constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;
+  const __m256i ones = _mm256_set1_epi8(1);
+  __m256 acc[2][T];
+  const uint8_t* xb[T];
+  for (int t = 0; t < T; ++t) {
+    acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
+  }
+  for (size_t c = 0; c < nc; ++c) {
+    const uint8_t* p = tile + c * cb;
+    const float* scales = reinterpret_cast<const float*>(p + 256 + 64 * sh.high_bits);
+    for (int half = 0; half < 2; ++half) {
+      __m256i nib[4], hp[2];
+      for (int v = 0; v < 4; ++v) nib[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 64 * v + 32 * half));
+      for (int v = 0; v < sh.high_bits; ++v)
+        hp[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 256 + 64 * v + 32 * half));
+      for (int s = 0; s < ns; ++s) {
+        __m256i sw = _mm256_setzero_si256(), h[T], l[T];
+        for (int t = 0; t < T; ++t) h[t] = l[t] = _mm256_setzero_si256();
+        for (int g = s * gps; g < (s + 1) * gps; ++g) {
+          const __m256i wv = group_avx2<sh.high_bits>(nib, hp, g);
+          sw = dot_bytes_avx2(sw, ones, wv);
+          for (int t = 0; t < T; ++t) {
+            h[t] = dot_bytes_avx2(h[t], _mm256_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)), wv);
+            l[t] = dot_bytes_avx2(l[t], _mm256_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
+          }
+        }
+        const __m256i offset = _mm256_slli_epi32(sw, 15);
+        const __m256 D = _mm256_load_ps(scales + s * (sh.min ? 32 : 16) + 8 * half);
+        for (int t = 0; t < T; ++t) {
+          const size_t tt = t0 + static_cast<size_t>(t);
+          const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
+          const __m256i S =
+              _mm256_sub_epi32(_mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(h[t], 8), l[t]), offset),
+                               _mm256_set1_epi32(sh.offset * X));
+          const __m256 dx = _mm256_set1_ps(x.d[tt * (x.k / kChunk) + c]);
+          acc[half][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(D, dx), acc[half][t]);
+          if constexpr (sh.min) {
+            const __m256 neg_m = _mm256_load_ps(scales + s * 32 + 16 + 8 * half);
+            acc[half][t] =
+                _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(X)), _mm256_mul_ps(neg_m, dx), acc[half][t]);
+          }
+        }
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    alignas(32) float out[16];
+    _mm256_store_ps(out, acc[0][t]);
+    _mm256_store_ps(out + 8, acc[1][t]);
+    std::copy_n(out, nj, y + (t0 + static_cast<size_t>(t)) * y_stride);
+  }
+}
+
+template <GgmlType W>
+void tile_all_tokens(const uint8_t* tile, size_t nc, const Q8Activations& x, float* y, size_t y_stride, size_t nj) {
+  if (have_vnni()) {
+    for (size_t t = 0; t < x.n; t += kTileTokens)
+      with_count<kTileTokens>(
+          x.n - t, [&](auto n) { tile_tokens_avx512<W, decltype(n)::value>(tile, nc, x, t, y, y_stride, nj); });
+  } else {
+    for (size_t t = 0; t < x.n; t += kTileTokensAvx2)
+      with_count<kTileTokensAvx2>(
+          x.n - t, [&](auto n) { tile_tokens_avx2<W, decltype(n)::value>(tile, nc, x, t, y, y_stride, nj); });
+  }
+}
+
+// f(integral_constant<GgmlType, t>) for the K-quant type t.
+template <typename F>
+void with_kq_type(GgmlType t, F&& f) {
+  switch (t) {
+    case GgmlType::Q2_K:
+      return f(std::integral_constant<GgmlType, GgmlType::Q2_K>{});
+    case GgmlType::Q3_K:
+      return f(std::integral_constant<GgmlType, GgmlType::Q3_K>{});
+    case GgmlType::Q4_K:
+      return f(std::integral_constant<GgmlType, GgmlType::Q4_K>{});
+    case GgmlType::Q5_K:
+      return f(std::integral_constant<GgmlType, GgmlType::Q5_K>{});
+    default:
+      return f(std::integral_constant<GgmlType, GgmlType::Q6_K>{});
+  }
+}
+
+size_t tile_bytes(const Matrix& w) { return w.cols / kChunk * chunk_bytes(km::kq_shape(w.type)); }
+
+}  // namespace
+
+bool kq_product_ok(const Matrix& w) { return km::kq_type(w.type) && w.cols % 256 == 0; }
+
+bool kq_wants_bytes() { return have_avx2(); }
+
+std::shared_ptr<const PackedTiles> pack_kq(const Matrix& w, int threads) {
+  if (!have_avx2() || !kq_product_ok(w) || w.rows == 0) return nullptr;
+  return pack_once(w, tile_bytes(w), threads, [&](size_t j0, size_t nj, uint8_t* out) {
+    with_kq_type(w.type, [&](auto tag) { pack_tile<decltype(tag)::value>(w, {}, j0, nj, out); });
+  });
+}
+
+void kq_product_tile(const Matrix& w, const PackedTiles* packed, std::span<const int32_t> rows, size_t j0, size_t nj,
+                     const Q8Activations& x, float* y, size_t y_stride, std::vector<uint8_t>& scratch) {
+  with_kq_type(w.type, [&](auto tag) {
+    constexpr GgmlType W = decltype(tag)::value;
+    if (!have_avx2()) return product_scalar<W>(w, rows, j0, nj, x, y + j0, y_stride);
+    const uint8_t* tile = nullptr;
+    if (packed != nullptr && rows.empty()) {
+      tile = packed->data.get() + j0 / kTileRows * packed->tile_bytes;
+    } else {
+      scratch.resize(tile_bytes(w) + 64);
+      auto* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+      pack_tile<W>(w, rows, j0, nj, aligned);
+      tile = aligned;
+    }
+    tile_all_tokens<W>(tile, w.cols / kChunk, x, y + j0, y_stride, nj);
+  });
+}
+
+}  // namespace lmac::cpu

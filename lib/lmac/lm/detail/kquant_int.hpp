@@ -1,0 +1,150 @@
+// The K-quants' integer view (docs/ARITHMETIC.md §2.3): a super-block of 256 weights as
+// unsigned quants u (0..63), a per-type offset o (value = u - o), and per sub-block a
+// scale D and a min M, each the exact float32 product the reference dequantizer forms
+// (fp16 times a small integer: at most 19 significant bits). Weight i of sub-block j is
+// D_j (u_i - o) - M_j. One definition for the CPU's kernels and packers, the GPU's
+// kernels and the grid backend that checks them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lmac/lm/detail/block_value.hpp"
+#include "lmac/lm/detail/kernel_math.hpp"
+#include "lmac/lm/detail/kquant_scales.hpp"
+#include "lmac/lm/ggml_types.hpp"
+
+namespace lmac::km {
+
+struct KqShape {
+  int sub = 0;        // values per sub-block: 16 or 32
+  int offset = 0;     // o: Q6_K 32, Q3_K 4, the rest 0
+  bool min = false;   // whether sub-blocks have a min (Q2_K, Q4_K, Q5_K)
+  int high_bits = 0;  // bits of u above the low four (Q5_K 1, Q6_K 2)
+  size_t block = 0;   // bytes per super-block
+};
+
+LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q2_K:
+      return {16, 0, true, 0, 84};
+    case GgmlType::Q3_K:
+      return {16, 4, false, 0, 110};
+    case GgmlType::Q4_K:
+      return {32, 0, true, 0, 144};
+    case GgmlType::Q5_K:
+      return {32, 0, true, 1, 176};
+    case GgmlType::Q6_K:
+      return {16, 32, false, 2, 210};
+    default:
+      return {};
+  }
+}
+
+LMAC_HD constexpr bool kq_type(GgmlType t) { return kq_shape(t).sub != 0; }
+
+// Super-block `s` of type T into u[256], D[256 / sub] and M[256 / sub] (M untouched
+// without mins). Loops as the reference dequantizers run (lm/ggml_types.cpp).
+template <GgmlType T>
+LMAC_HD void kq_unpack(const uint8_t* s, uint8_t* u, float* D, float* M);
+
+template <>
+LMAC_HD void kq_unpack<GgmlType::Q2_K>(const uint8_t* s, uint8_t* u, float* D, float* M) {
+  const float d = half_at(s + 80), mn = half_at(s + 82);
+  for (int is = 0; is < 16; ++is) {
+    D[is] = mul(d, i2f(s[is] & 0xF));
+    M[is] = mul(mn, i2f(s[is] >> 4));
+  }
+  for (int k = 0; k < 2; ++k)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 32; ++l) u[128 * k + 32 * j + l] = static_cast<uint8_t>((s[16 + 32 * k + l] >> (2 * j)) & 3);
+}
+
+template <>
+LMAC_HD void kq_unpack<GgmlType::Q3_K>(const uint8_t* s, uint8_t* u, float* D, float*) {
+  const float d = half_at(s + 108);
+  for (int is = 0; is < 16; ++is) D[is] = mul(d, i2f(q3_k_scale(s + 96, static_cast<size_t>(is))));
+  for (int k = 0; k < 2; ++k)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 32; ++l) {
+        const uint32_t high = (s[l] >> (4 * k + j)) & 1u;  // set: value = low bits; clear: low bits - 4
+        u[128 * k + 32 * j + l] = static_cast<uint8_t>(((s[32 + 32 * k + l] >> (2 * j)) & 3u) | high << 2);
+      }
+}
+
+template <bool kQ5>
+LMAC_HD void kq_unpack_45(const uint8_t* s, uint8_t* u, float* D, float* M) {
+  const float d = half_at(s), mn = half_at(s + 2);
+  for (int is = 0; is < 8; ++is) {
+    uint8_t sc = 0, m = 0;
+    scale_min_k4(is, s + 4, &sc, &m);
+    D[is] = mul(d, i2f(sc));
+    M[is] = mul(mn, i2f(m));
+  }
+  const uint8_t* q = s + (kQ5 ? 48 : 16);
+  for (int jb = 0; jb < 4; ++jb)
+    for (int l = 0; l < 32; ++l) {
+      const uint32_t qh = kQ5 ? s[16 + l] >> (2 * jb) : 0u;
+      u[64 * jb + l] = static_cast<uint8_t>((q[32 * jb + l] & 0xFu) | (qh & 1u) << 4);
+      u[64 * jb + 32 + l] = static_cast<uint8_t>((q[32 * jb + l] >> 4) | (qh >> 1 & 1u) << 4);
+    }
+}
+template <>
+LMAC_HD void kq_unpack<GgmlType::Q4_K>(const uint8_t* s, uint8_t* u, float* D, float* M) {
+  kq_unpack_45<false>(s, u, D, M);
+}
+template <>
+LMAC_HD void kq_unpack<GgmlType::Q5_K>(const uint8_t* s, uint8_t* u, float* D, float* M) {
+  kq_unpack_45<true>(s, u, D, M);
+}
+
+template <>
+LMAC_HD void kq_unpack<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u, float* D, float*) {
+  const float d = half_at(s + 208);
+  for (int is = 0; is < 16; ++is) D[is] = mul(d, i2f(static_cast<int8_t>(s[192 + is])));
+  for (int k = 0; k < 2; ++k)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* ql = s + 64 * k;
+      const uint32_t qh = s[128 + 32 * k + l];
+      u[128 * k + l] = static_cast<uint8_t>((ql[l] & 0xFu) | (qh & 3u) << 4);
+      u[128 * k + 32 + l] = static_cast<uint8_t>((ql[l + 32] & 0xFu) | (qh >> 2 & 3u) << 4);
+      u[128 * k + 64 + l] = static_cast<uint8_t>((ql[l] >> 4) | (qh >> 4 & 3u) << 4);
+      u[128 * k + 96 + l] = static_cast<uint8_t>((ql[l + 32] >> 4) | (qh >> 6 & 3u) << 4);
+    }
+}
+
+// Activation i as the GPU keeps it: high byte (signed) and low byte apart.
+struct SplitQx {
+  const int8_t* h;
+  const uint8_t* l;
+  LMAC_HD int32_t operator()(size_t i) const { return static_cast<int32_t>(h[i]) * 256 + l[i]; }
+};
+
+// One output of a K-quant product (§2.3): weight row `row` (cols values) against a
+// token's 16-bit activations, qx(i) their value i and dx[b] the scale of block b of 32.
+// Per sub-block j, in order: S = sum (u_i - o) qx_i and X = sum qx_i, exact integers;
+// acc = fma(float(S), D_j dx, acc), then with mins acc = fma(float(X), (-M_j) dx, acc).
+template <GgmlType T, class QX>
+LMAC_HD float kq_dot(const uint8_t* row, size_t cols, QX qx, const float* dx) {
+  constexpr KqShape shape = kq_shape(T);
+  float acc = 0.0f;
+  for (size_t sb = 0; sb < cols / 256; ++sb) {
+    uint8_t u[256];
+    float D[16], M[16];
+    kq_unpack<T>(row + sb * shape.block, u, D, M);
+    for (int j = 0; j < 256 / shape.sub; ++j) {
+      int32_t S = 0, X = 0;
+      for (int i = j * shape.sub; i < (j + 1) * shape.sub; ++i) {
+        const int32_t q = qx(sb * 256 + static_cast<size_t>(i));
+        S += (static_cast<int32_t>(u[i]) - shape.offset) * q;
+        X += q;
+      }
+      const float d = dx[(sb * 256 + static_cast<size_t>(j * shape.sub)) / 32];
+      acc = fma(i2f(S), mul(D[j], d), acc);
+      if (shape.min) acc = fma(i2f(X), mul(-M[j], d), acc);
+    }
+  }
+  return acc;
+}
+
+}  // namespace lmac::km
