@@ -101,10 +101,11 @@ int dequantize(const char* in_path, const char* out_path) {
 
 int main(int argc, char** argv) {
   if (argc == 4 && std::strcmp(argv[2], "--dequantize") == 0) return dequantize(argv[3], argv[1]);
-  if (argc < 2) {
+  if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr,
                  "usage: lmac_make_model OUT.gguf [n_embd n_layer n_ff n_head n_head_kv]\n"
                  "       lmac_make_model OUT.gguf --shape NAME TYPE LAYERS [BPE-VOCAB.gguf]\n"
+                 "       lmac_make_model OUT.gguf --golden TYPE   (the golden streams' small model)\n"
                  "       lmac_make_model OUT.gguf --dequantize IN.gguf   (every tensor as F32)\n"
                  "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: %s\n",
                  kTypes);
@@ -113,7 +114,9 @@ int main(int argc, char** argv) {
   TinyLlamaShape s;
   s.type = GgmlType::Q8_0;
   s.n_ctx = 2048;
-  if (argc > 2 && std::strcmp(argv[2], "--shape") == 0) {
+  if (argc == 4 && std::strcmp(argv[2], "--golden") == 0) {
+    s = lmac::test::golden_shape(type_named(argv[3]));
+  } else if (argc > 2 && std::strcmp(argv[2], "--shape") == 0) {
     std::string vocab;
     if (argc < 6 || !named_shape(argv[3], s, vocab)) {
       std::fprintf(stderr, "unknown or incomplete --shape\n");

@@ -2,7 +2,7 @@
 # Regenerates tests/golden/*.lmac and tests/golden/MANIFEST from the bundled recordings.
 # Only for a new arithmetic revision (docs/ARITHMETIC.md): the golden streams exist to
 # prove that this build still decodes what earlier builds of the same revision made.
-# The streams of earlier revisions (rev3-*.lmac to rev6-*.lmac) are kept as
+# The streams of earlier revisions (rev3-*.lmac to rev7-*.lmac) are kept as
 # they are: they must be refused. sox -R keeps
 # the dither of the 8-bit inputs the same from run to run.
 #   bash scripts/make-golden-streams.sh [path/to/lmac]
@@ -17,6 +17,9 @@ trap 'rm -rf "$tmp"' EXIT
 rev=r$(sed -n 's/.*kArithmeticRevision = \([0-9]*\);.*/\1/p' lib/lmac/common/arithmetic_revision.hpp)
 [[ $rev != r ]] || { echo "no kArithmeticRevision found" >&2; exit 1; }
 rm -f "$G/$rev-"*.lmac
+# The K-quant models: small random-weight files that the tests make the same way.
+make_model=$(dirname "$lmac")/bench/lmac_make_model
+for t in q2_k q3_k q4_k q5_k q6_k; do "$make_model" "$tmp/golden-$t.gguf" --golden $t >/dev/null; done
 # name | sox conversion of the bundled recordings | lmac flags
 cases=(
   "llm-u8-mono-subword|-b 8 -e unsigned|-m $M"
@@ -38,6 +41,11 @@ cases=(
   "mix-s16-stereo|-b 16 stereo|-m mix:$M --chunk-size 256"
   "mix-u8-mono-builtin|-b 8 -e unsigned|-m mix:builtin:order2 --chunk-size 2048"
   "mix-s16-mono-segments|-b 16 medium|-m mix:$M"
+  "kq-q2_k-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-q2_k.gguf --tokenization char"
+  "kq-q3_k-s16-mono-subword|-b 16|-m $tmp/golden-q3_k.gguf"
+  "kq-q4_k-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-q4_k.gguf --tokenization char"
+  "kq-q5_k-s16-stereo-char|-b 16 stereo|-m $tmp/golden-q5_k.gguf --tokenization char"
+  "kq-q6_k-u8-mono-subword|-b 8 -e unsigned|-m $tmp/golden-q6_k.gguf"
 )
 : >$G/MANIFEST
 for c in "${cases[@]}"; do
@@ -68,6 +76,7 @@ for c in "${cases[@]}"; do
   [[ $flags == *"-m audio"* ]] && model=audio
   [[ $flags == *"-m mix:$M"* ]] && model=mix:bundled
   [[ $flags == *"-m mix:builtin:order2"* ]] && model=mix:builtin:order2
+  [[ $flags =~ golden-(q[0-9]_k) ]] && model=golden:${BASH_REMATCH[1]}
   echo "$rev-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
 done
 ls -l $G

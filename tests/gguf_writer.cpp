@@ -231,6 +231,20 @@ size_t vocab_size(ByteSpan g) {
 
 }  // namespace
 
+TinyLlamaShape golden_shape(GgmlType type) {
+  TinyLlamaShape s;
+  s.n_embd = 256;
+  s.n_ff = 512;
+  s.n_layer = 2;
+  s.n_head = 4;
+  s.n_head_kv = 2;
+  s.n_ctx = 2048;
+  s.type = type;
+  s.seed = 7;
+  s.weight_std = 0.05f;
+  return s;
+}
+
 Bytes make_random_llama(const TinyLlamaShape& s) {
   std::mt19937 rng(s.seed);
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};

@@ -48,6 +48,10 @@ struct TinyLlamaShape {
   Bytes vocab_gguf;               // a vocabulary-only GGUF whose tokenizer.* keys replace the built-in one
 };
 
+// The small random-weight model of the golden streams in `type` (widths that K-quant
+// super-blocks divide), made the same way by the tests and by lmac_make_model --golden.
+TinyLlamaShape golden_shape(GgmlType type);
+
 // A random-weight Llama with a small SentencePiece-style vocabulary (control tokens,
 // 256 byte tokens, the printable ASCII characters and a few merges).
 Bytes make_random_llama(const TinyLlamaShape& shape);

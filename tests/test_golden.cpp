@@ -6,6 +6,7 @@
 #include <nettle/sha2.h>
 #include <sys/wait.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,11 +14,14 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "gguf_writer.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/common/arithmetic_revision.hpp"
+#include "lmac/lm/ggml_types.hpp"
 #include "lmac/models/model_registry.hpp"
 #include "test_support.hpp"
 
@@ -41,12 +45,29 @@ std::string sha256_hex(ByteSpan data) {
   return hex;
 }
 
+// "golden:q4_k": the K-quant streams' small random-weight model, made here as
+// lmac_make_model --golden made it for scripts/make-golden-streams.sh.
+std::string golden_model_file(const std::string& type_name) {
+  for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    std::string name = ggml_type_info(t).name;
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name != type_name) continue;
+    const std::string path = test::temp_dir() + "/golden-" + name + ".gguf";
+    test::write_bytes(path, test::make_random_llama(test::golden_shape(t)));
+    return path;
+  }
+  throw std::runtime_error("no golden model " + type_name);
+}
+
 const CodecModel& model(const std::string& name) {
   static std::map<std::string, std::unique_ptr<CodecModel>> models;
   auto& m = models[name];
   if (!m) {
     const std::string bundled = std::string(LMAC_SOURCE_DIR) + "/models/tinyllama-text-15m-q8_0.gguf";
-    m = load_model(name == "bundled" ? bundled : name == "mix:bundled" ? "mix:" + bundled : name);
+    m = load_model(name == "bundled"               ? bundled
+                   : name == "mix:bundled"         ? "mix:" + bundled
+                   : name.rfind("golden:", 0) == 0 ? golden_model_file(name.substr(7))
+                                                   : name);
   }
   return *m;
 }
@@ -79,7 +100,8 @@ TEST(GoldenStreams, AStreamOfAnotherRevisionIsRefusedBeforeDecoding) {
        {std::pair<std::string, std::string>{"rev3-llm-u8-mono-subword.lmac", "revision 3"},
         {"rev4-audio-u8-mono.lmac", "revision 4"},
         {"rev5-audio-u8-mono.lmac", "revision 5"},
-        {"rev6-audio-u8-mono.lmac", "revision 6"}}) {
+        {"rev6-audio-u8-mono.lmac", "revision 6"},
+        {"rev7-llm-u8-mono-subword.lmac", "revision 7"}}) {
     const std::string old = kGolden + "/" + name;
     try {
       parse_lmac(test::read_bytes(old));

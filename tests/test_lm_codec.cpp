@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "gguf_writer.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/llama_model.hpp"
@@ -72,6 +73,26 @@ TEST(LmCodec, RoundTripsAtEveryDepthChannelsMappingAndTokenization) {
               << fmt::format("{} bit, {} ch, {}, {}", bits, ch, m == Mapping::Shift ? "shift" : "mask",
                              mode == TokenMode::Char ? "char" : "subword");
         }
+}
+
+// A small vocabulary's tokenizer can spend more tokens than characters (its lone
+// word-start token): such chunks are coded as characters, never as a count the decoder
+// refuses.
+TEST(LmCodec, SubwordNeverCodesMoreTokensThanCharacters) {
+  const std::string path = test::temp_dir() + "/small-vocab.gguf";
+  test::write_bytes(path, test::make_random_llama(test::golden_shape(GgmlType::Q6_K)));
+  const auto model = load_model(path);
+  PcmFormat f;
+  f.bits = 8;
+  f.kind = SampleKind::Unsigned;
+  const Bytes wav = test::make_wav(f, speech_like(f, 300));
+  CompressOptions o;
+  o.chunk_bytes = 100;
+  o.codec.store_incompressible = false;
+  o.codec.threads = 2;
+  const ParsedStream p = parse_lmac(compress_audio(*model, wav, o));
+  for (const ChunkRecord& c : p.stream.chunks) EXPECT_LE(c.token_count, o.chunk_bytes);
+  EXPECT_EQ(decompress_audio(*model, p, o.codec, false).file, wav);
 }
 
 TEST(LmCodec, SameBytesForAnyThreadsAndBatchAndDecodesWithAny) {

@@ -25,7 +25,9 @@ Prepared prepare(const CodecModel& model, const ChunkSpec& spec, ByteSpan chunk,
   Prepared p{TokenMode::Char, {}, encode_residual(s.residual, spec.format->bytes_per_sample())};
   if (wanted == TokenMode::Subword && model.has_subword() && !s.symbols.empty()) {
     std::vector<int32_t> t = model.tokenize(s.symbols);
-    if (model.detokenize(t) == s.symbols) {
+    // Never more tokens than characters: the decoder refuses such a count (a small
+    // vocabulary's lone word-start token can make one more), and it would cost more.
+    if (t.size() <= s.symbols.size() && model.detokenize(t) == s.symbols) {
       p.mode = TokenMode::Subword;
       p.tokens = std::move(t);
     }
