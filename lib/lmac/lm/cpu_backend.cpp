@@ -301,7 +301,8 @@ class CpuBackend final : public HostBackend {
     const size_t tiles = (n_out + kTile - 1) / kTile;
     const bool q8 = cpu::q8_product_ok(w), kq = cpu::kq_product_ok(w);
     if (q8 || kq) {  // integer products on quantized activations
-      cpu::size_q8(n, w.cols, xq_, q8 ? cpu::have_vnni() : cpu::kq_wants_bytes());
+      cpu::size_q8(n, w.cols, xq_,
+                   q8 ? (cpu::have_vnni() ? cpu::ActBytes::Offset : cpu::ActBytes::None) : cpu::kq_act_bytes());
       parallel_for_each(threads_, n, [&](size_t t) { cpu::quantize_q8_row(x, t, xq_); });
       const auto* packed = static_cast<const cpu::PackedTiles*>(w.prepared);
       parallel_for(threads_, tiles, stream_grain(tiles), [&](size_t b, size_t e) {

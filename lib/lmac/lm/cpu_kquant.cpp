@@ -1,9 +1,10 @@
 // K-quant x 16-bit activation products. A tile keeps 16 weight rows in the lanes of a
-// register, 4 quants of a row per 32-bit lane, as the Q8_0 VNNI kernel does: per 32
-// values and row, sum u qx = 256 sum u h + sum u l - 32768 sum u (u = qx + 32768 split
-// into bytes h, l; the quants u at most 63), each an exact byte-product sum (vpdpbusd,
-// or on AVX2 vpmaddubsw, whose pair sums stay below 2 * 255 * 63 < 2^15, then
-// vpmaddwd). The offset and mins come from the activations' sums over 16 values.
+// register, 4 quants of a row per 32-bit lane, as the Q8_0 VNNI kernel does: per
+// sub-block and row, sum u qx = 256 sum u h + sum u l (qx = 256 h + l, h a signed byte,
+// l an unsigned one), each an exact byte-product sum: the quants u (0..63) are the
+// unsigned operand against h and the signed one against l (vpdpbusd; on AVX2 vpmaddubsw,
+// whose pair sums stay below 2 * 255 * 63 < 2^15, then vpmaddwd). The offset and mins
+// come from the activations' sums over 16 values.
 #include "lmac/lm/detail/cpu_kquant.hpp"
 #include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
@@ -131,7 +132,6 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
   constexpr KqShape sh = km::kq_shape(W);
   constexpr size_t cb = chunk_bytes(sh);
   constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;  // sub-blocks, groups per sub-block
-  const __m512i ones = _mm512_set1_epi8(1);
   __m512 acc[T];
   const uint8_t* xb[T];
   for (int t = 0; t < T; ++t) {
@@ -146,24 +146,22 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
     for (int v = 0; v < sh.high_bits; ++v) hp[v] = _mm512_load_si512(p + 256 + 64 * v);
     const float* scales = reinterpret_cast<const float*>(p + 256 + 64 * sh.high_bits);
     for (int s = 0; s < ns; ++s) {
-      __m512i sw = _mm512_setzero_si512(), h[T], l[T];
+      __m512i h[T], l[T];
       for (int t = 0; t < T; ++t) h[t] = l[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
       for (int g = s * gps; g < (s + 1) * gps; ++g) {
         const __m512i wv = group_avx512<sh.high_bits>(nib, hp, g);
-        sw = _mm512_dpbusd_epi32(sw, ones, wv);
         for (int t = 0; t < T; ++t) {
-          h[t] = _mm512_dpbusd_epi32(h[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)), wv);
+          h[t] = _mm512_dpbusd_epi32(h[t], wv, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
           l[t] = _mm512_dpbusd_epi32(l[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
         }
       }
-      const __m512i offset = _mm512_slli_epi32(sw, 15);
       const __m512 D = _mm512_load_ps(scales + s * (sh.min ? 32 : 16));
       for (int t = 0; t < T; ++t) {
         const size_t tt = t0 + static_cast<size_t>(t);
         const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
-        const __m512i S = _mm512_sub_epi32(_mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]), offset),
-                                           _mm512_set1_epi32(sh.offset * X));
+        const __m512i S =
+            _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]), _mm512_set1_epi32(sh.offset * X));
         const __m512 dx = _mm512_set1_ps(x.d[tt * (x.k / kChunk) + c]);
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(D, dx), acc[t]);
         if constexpr (sh.min) {
@@ -208,7 +206,6 @@ __attribute__((target("avx2,fma"))) void tile_tokens_avx2(const uint8_t* tile, s
   constexpr KqShape sh = km::kq_shape(W);
   constexpr size_t cb = chunk_bytes(sh);
   constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;
-  const __m256i ones = _mm256_set1_epi8(1);
   __m256 acc[2][T];
   const uint8_t* xb[T];
   for (int t = 0; t < T; ++t) {
@@ -224,24 +221,21 @@ __attribute__((target("avx2,fma"))) void tile_tokens_avx2(const uint8_t* tile, s
       for (int v = 0; v < sh.high_bits; ++v)
         hp[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 256 + 64 * v + 32 * half));
       for (int s = 0; s < ns; ++s) {
-        __m256i sw = _mm256_setzero_si256(), h[T], l[T];
+        __m256i h[T], l[T];
         for (int t = 0; t < T; ++t) h[t] = l[t] = _mm256_setzero_si256();
         for (int g = s * gps; g < (s + 1) * gps; ++g) {
           const __m256i wv = group_avx2<sh.high_bits>(nib, hp, g);
-          sw = dot_bytes_avx2(sw, ones, wv);
           for (int t = 0; t < T; ++t) {
-            h[t] = dot_bytes_avx2(h[t], _mm256_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)), wv);
+            h[t] = dot_bytes_avx2(h[t], wv, _mm256_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
             l[t] = dot_bytes_avx2(l[t], _mm256_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
           }
         }
-        const __m256i offset = _mm256_slli_epi32(sw, 15);
         const __m256 D = _mm256_load_ps(scales + s * (sh.min ? 32 : 16) + 8 * half);
         for (int t = 0; t < T; ++t) {
           const size_t tt = t0 + static_cast<size_t>(t);
           const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
           const __m256i S =
-              _mm256_sub_epi32(_mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(h[t], 8), l[t]), offset),
-                               _mm256_set1_epi32(sh.offset * X));
+              _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(h[t], 8), l[t]), _mm256_set1_epi32(sh.offset * X));
           const __m256 dx = _mm256_set1_ps(x.d[tt * (x.k / kChunk) + c]);
           acc[half][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(D, dx), acc[half][t]);
           if constexpr (sh.min) {
@@ -297,7 +291,7 @@ size_t tile_bytes(const Matrix& w) { return w.cols / kChunk * chunk_bytes(km::kq
 
 bool kq_product_ok(const Matrix& w) { return km::kq_type(w.type) && w.cols % 256 == 0; }
 
-bool kq_wants_bytes() { return have_avx2(); }
+ActBytes kq_act_bytes() { return have_avx2() ? ActBytes::Signed : ActBytes::None; }
 
 std::shared_ptr<const PackedTiles> pack_kq(const Matrix& w, int threads) {
   if (!have_avx2() || !kq_product_ok(w) || w.rows == 0) return nullptr;

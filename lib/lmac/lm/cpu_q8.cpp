@@ -236,19 +236,22 @@ __attribute__((target("avx512f,avx512bw"))) void pack_tile(const Matrix& w, std:
   }
 }
 
-// Per block of 32 values, q + 32768 as 32 high bytes then 32 low bytes.
-__attribute__((target("avx512f,avx512bw"))) void split_bytes_avx512(const int16_t* q, size_t k, uint8_t* out) {
+// Per block of 32 values, 32 high bytes then 32 low bytes of q + 32768 (the high byte
+// of q itself, signed, when `flip` is 0: q + 32768's high byte is q's with its top bit
+// flipped).
+__attribute__((target("avx512f,avx512bw"))) void split_bytes_avx512(const int16_t* q, size_t k, uint8_t* out,
+                                                                    int16_t flip) {
   for (size_t b = 0; b < k / kBlock; ++b) {
-    const __m512i u = _mm512_xor_si512(_mm512_loadu_si512(q + b * kBlock), _mm512_set1_epi16(-32768));
+    const __m512i u = _mm512_xor_si512(_mm512_loadu_si512(q + b * kBlock), _mm512_set1_epi16(flip));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 64), _mm512_cvtepi16_epi8(_mm512_srli_epi16(u, 8)));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 64 + 32),
                         _mm512_cvtepi16_epi8(_mm512_and_si512(u, _mm512_set1_epi16(0xff))));
   }
 }
 
-void split_bytes_scalar(const int16_t* q, size_t k, uint8_t* out) {
+void split_bytes_scalar(const int16_t* q, size_t k, uint8_t* out, int16_t flip) {
   for (size_t i = 0; i < k; ++i) {
-    const auto u = static_cast<uint16_t>(q[i] + 32768);
+    const auto u = static_cast<uint16_t>(q[i] ^ flip);
     out[i / kBlock * 64 + i % kBlock] = static_cast<uint8_t>(u >> 8);
     out[i / kBlock * 64 + kBlock + i % kBlock] = static_cast<uint8_t>(u & 0xFF);
   }
@@ -412,11 +415,12 @@ std::shared_ptr<const PackedTiles> pack_q8(const Matrix& w, int threads) {
                    [&](size_t j0, size_t nj, uint8_t* out) { pack_tile(w, {}, j0, nj, out); });
 }
 
-void size_q8(size_t n, size_t k, Q8Activations& out, bool bytes) {
+void size_q8(size_t n, size_t k, Q8Activations& out, ActBytes bytes) {
   out.n = n;
   out.k = k;
+  out.split = bytes;
   out.q.resize(n * k);
-  out.bytes.resize(bytes ? 2 * n * k : 0);
+  out.bytes.resize(bytes != ActBytes::None ? 2 * n * k : 0);
   out.d.resize(n * k / kBlock);
   out.s16.resize(n * k / 16);
 }
@@ -435,11 +439,12 @@ void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
     for (size_t j = 0; j < 16; ++j) sum += q[16 * i + j];
     out.s16[t * (out.k / 16) + i] = sum;
   }
-  if (out.bytes.empty()) return;
+  if (out.split == ActBytes::None) return;
+  const int16_t flip = out.split == ActBytes::Offset ? int16_t{-32768} : int16_t{0};
   if (have_avx512() && has_bw)
-    split_bytes_avx512(q, out.k, out.bytes.data() + 2 * t * out.k);
+    split_bytes_avx512(q, out.k, out.bytes.data() + 2 * t * out.k, flip);
   else
-    split_bytes_scalar(q, out.k, out.bytes.data() + 2 * t * out.k);
+    split_bytes_scalar(q, out.k, out.bytes.data() + 2 * t * out.k, flip);
 }
 
 void q8_product_tile(const Matrix& w, const PackedTiles* packed, std::span<const int32_t> rows, size_t j0, size_t nj,

@@ -19,8 +19,8 @@
 namespace lmac::cpu {
 
 bool kq_product_ok(const Matrix& w);
-// Whether the kernels want Q8Activations::bytes (the tile kernels read them).
-bool kq_wants_bytes();
+// The activation bytes the kernels read (the tile kernels: the signed split).
+ActBytes kq_act_bytes();
 
 // w in the tile layout, or null where the CPU has no tile kernel (then products read w
 // as stored).

@@ -24,12 +24,19 @@ namespace lmac::cpu {
 // Tokens' activations, quantized: n rows of k values (k a multiple of 32). 16 bits keep
 // the products within what float32 activations give (the 8 bits of llama.cpp's Q8_0
 // path cost about 0.1 nats per token on the conformance sequences).
+// Which split of the quants into bytes a product's kernel reads, if any.
+enum class ActBytes { None, Offset, Signed };
+
 struct Q8Activations {
   size_t n = 0, k = 0;
-  std::vector<int16_t> q;      // n x k
-  std::vector<uint8_t> bytes;  // n x 2k, for the VNNI tiles: per block, the 32 high bytes of q + 32768, then the 32 low
-  std::vector<float> d;        // n x k/32 block scales
-  std::vector<int32_t> s16;    // n x k/16 sums of q over 16 values (the K-quants' mins and offsets)
+  ActBytes split{};
+  std::vector<int16_t> q;  // n x k
+  // n x 2k, for the tile kernels: per block, 32 high bytes then the 32 low bytes of q
+  // (ActBytes::Offset: of q + 32768, both unsigned; ActBytes::Signed: the high byte
+  // signed, q = 256 h + l).
+  std::vector<uint8_t> bytes;
+  std::vector<float> d;      // n x k/32 block scales
+  std::vector<int32_t> s16;  // n x k/16 sums of q over 16 values (the K-quants' mins and offsets)
 };
 
 bool q8_product_ok(const Matrix& w);
@@ -56,9 +63,8 @@ std::shared_ptr<const PackedTiles> pack_once(const Matrix& w, size_t tile_bytes,
 std::shared_ptr<const PackedTiles> pack_q8(const Matrix& w, int threads);
 
 // Sizes `out` for n rows of k values; then quantize_q8_row fills row t from x (n x k),
-// rows independently (threads may share the work). `bytes`: also fill `bytes` (the
-// VNNI and K-quant tile kernels read them).
-void size_q8(size_t n, size_t k, Q8Activations& out, bool bytes);
+// rows independently (threads may share the work), `bytes` as asked.
+void size_q8(size_t n, size_t k, Q8Activations& out, ActBytes bytes);
 void quantize_q8_row(const float* x, size_t t, Q8Activations& out);
 // y[t * y_stride + j] for output rows j in [j0, j0 + nj), nj <= 16; row j of the product
 // is weight row rows[j] (or j when rows is empty). `packed`: w in pack_q8's layout, or
