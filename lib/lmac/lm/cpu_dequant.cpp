@@ -282,7 +282,7 @@ namespace avx512 {
 #define LMAC_FUSED __attribute__((target("avx512f,avx2,fma,f16c")))
 struct V {
   __m512 v;
-  static constexpr int kTokens = 8, kKquantTokens = 8;
+  static constexpr int kTokens = 8;
   static constexpr int rows_for(int tb) { return tb <= 2 ? 4 : tb <= 4 ? 2 : 1; }
   LMAC_FUSED static V zero() { return {_mm512_setzero_ps()}; }
   LMAC_FUSED static V set1(float f) { return {_mm512_set1_ps(f)}; }
@@ -301,19 +301,6 @@ struct V {
     return {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
   }
   LMAC_FUSED void store(float* out) const { _mm512_storeu_ps(out, v); }
-  using Scales = __m512;
-  LMAC_FUSED static Scales scale_products(const int8_t* sc, float d) {
-    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
-    return _mm512_mul_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s)));
-  }
-  LMAC_FUSED static V scale(Scales s, int j) { return {_mm512_permutexvar_ps(_mm512_set1_epi32(j), s)}; }
-  // [d * sc0..7, dmin * m0..7] of a Q4_K / Q5_K super-block, each product rounded once
-  // as the reference's.
-  LMAC_FUSED static Scales kquant_scales(const uint8_t* block) {
-    const __m512 factor =
-        _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(half_f16c(block)), _mm512_set1_ps(half_f16c(block + 2)));
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(kquant_fields(block))), factor);
-  }
 };
 
 // Blocks of 32: per block and row, the 16 (Q5: 32) values a quant can stand for, each
@@ -321,64 +308,8 @@ struct V {
 // vectors of 16 (values 0-15, then 16-31) looked up by quant.
 template <GgmlType T, int R, int TB>
 LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
-// Q4_K / Q5_K likewise: per sub-block the 16 (Q5_K: 32) values d * q - m, looked up.
-template <bool kQ5, int R, int TB>
-LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
 
 #include "lmac/lm/detail/fused_products.inc"
-
-// The values of sub-block j's quants from `base` on: d_j * (base + i) - m_j for i < 16.
-LMAC_FUSED inline __m512 kquant_table(__m512 scales_mins, int j, __m512 base) {
-  const __m512 d = _mm512_permutexvar_ps(_mm512_set1_epi32(j), scales_mins);
-  const __m512 m = _mm512_permutexvar_ps(_mm512_set1_epi32(8 + j), scales_mins);
-  return _mm512_sub_ps(_mm512_mul_ps(d, base), m);
-}
-
-template <bool kQ5, int R, int TB>
-LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
-  constexpr size_t kBytes = kQ5 ? 176 : 144, kNibbles = kQ5 ? 48 : 16;
-  const __m512 k_lo = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 k_hi = _mm512_add_ps(k_lo, _mm512_set1_ps(16.0f));
-  V acc[R][TB];
-  zero(acc);
-  for (size_t i = 0, off = 0; i < k; i += 256, off += kBytes) {
-    __m512 sm[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) sm[r] = V::kquant_scales(rows[r] + off);
-#pragma GCC unroll 8
-    for (int is = 0; is < 8; is += 2) {
-      const size_t at = i + 32 * static_cast<size_t>(is);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* q = rows[r] + off + kNibbles + 16 * static_cast<size_t>(is);
-        const __m512 t1 = kquant_table(sm[r], is, k_lo), t2 = kquant_table(sm[r], is + 1, k_lo);
-        if constexpr (kQ5) {
-          // Indices of 5 bits (nibble + 16 x fifth bit) into [values 0-15, values 16-31].
-          const __m512 u1 = kquant_table(sm[r], is, k_hi), u2 = kquant_table(sm[r], is + 1, k_hi);
-          const __m128i low4 = _mm_set1_epi8(0x0F);
-          const uint8_t* qh = rows[r] + off + 16;
-          const __m128i v0 = load16(q), v1 = load16(q + 16);
-          const __m128i lo0 = add_fifth(_mm_and_si128(v0, low4), qh, is);
-          const __m128i lo1 = add_fifth(_mm_and_si128(v1, low4), qh + 16, is);
-          const __m128i hi0 = add_fifth(_mm_and_si128(_mm_srli_epi16(v0, 4), low4), qh, is + 1);
-          const __m128i hi1 = add_fifth(_mm_and_si128(_mm_srli_epi16(v1, 4), low4), qh + 16, is + 1);
-          fma_tokens<TB>(acc[r], V{_mm512_permutex2var_ps(t1, _mm512_cvtepu8_epi32(lo0), u1)}, x, k, at);
-          fma_tokens<TB>(acc[r], V{_mm512_permutex2var_ps(t1, _mm512_cvtepu8_epi32(lo1), u1)}, x, k, at + 16);
-          fma_tokens<TB>(acc[r], V{_mm512_permutex2var_ps(t2, _mm512_cvtepu8_epi32(hi0), u2)}, x, k, at + 32);
-          fma_tokens<TB>(acc[r], V{_mm512_permutex2var_ps(t2, _mm512_cvtepu8_epi32(hi1), u2)}, x, k, at + 48);
-        } else {
-          // A permutation reads the index's low four bits: the byte's low nibble as it is.
-          const __m512i b0 = _mm512_cvtepu8_epi32(load16(q)), b1 = _mm512_cvtepu8_epi32(load16(q + 16));
-          fma_tokens<TB>(acc[r], V{_mm512_permutexvar_ps(b0, t1)}, x, k, at);
-          fma_tokens<TB>(acc[r], V{_mm512_permutexvar_ps(b1, t1)}, x, k, at + 16);
-          fma_tokens<TB>(acc[r], V{_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t2)}, x, k, at + 32);
-          fma_tokens<TB>(acc[r], V{_mm512_permutexvar_ps(_mm512_srli_epi32(b1, 4), t2)}, x, k, at + 48);
-        }
-      }
-    }
-  }
-  store_sums<R, TB>(acc, y, y_stride);
-}
 
 template <GgmlType T, int R, int TB>
 LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
@@ -414,11 +345,10 @@ LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float
 namespace avx2 {
 #define LMAC_FUSED __attribute__((target("avx2,fma,f16c")))
 // 16 lanes in two registers (lanes 0-7, 8-15): half the registers of AVX-512 for as
-// many accumulators, so fewer rows and tokens a call (K-quants, whose widening needs
-// more registers: 2 tokens; measured at 1, 4 and 8 tokens against 4).
+// many accumulators, so fewer rows and tokens a call.
 struct V {
   __m256 lo, hi;
-  static constexpr int kTokens = 4, kKquantTokens = 2;
+  static constexpr int kTokens = 4;
   static constexpr int rows_for(int tb) { return tb <= 1 ? 4 : tb <= 2 ? 2 : 1; }
   LMAC_FUSED static V zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
   LMAC_FUSED static V set1(float f) { return {_mm256_set1_ps(f), _mm256_set1_ps(f)}; }
@@ -443,36 +373,15 @@ struct V {
   }
   LMAC_FUSED static V from_bf16(const uint8_t* p) { return {bf16x8(p), bf16x8(p + 16)}; }
   LMAC_FUSED void store(float* out) const { _mm256_storeu_ps(out, lo), _mm256_storeu_ps(out + 8, hi); }
-  struct Scales {
-    float f[16];
-  };
-  LMAC_FUSED static Scales scale_products(const int8_t* sc, float d) {
-    Scales s{};
-    for (int j = 0; j < 16; ++j) s.f[j] = d * static_cast<float>(sc[j]);
-    return s;
-  }
-  LMAC_FUSED static V scale(const Scales& s, int j) { return set1(s.f[j]); }
-  LMAC_FUSED static Scales kquant_scales(const uint8_t* block) {
-    Scales s{};
-    kquant_scale_products(block, s.f);
-    return s;
-  }
 };
 
 template <GgmlType T, int R, int TB>
 LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
-template <bool kQ5, int R, int TB>
-LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
-
 #include "lmac/lm/detail/fused_products.inc"
 
 template <GgmlType T, int R, int TB>
 LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
   small_products_converted<T, R, TB>(rows, k, x, y, y_stride);
-}
-template <bool kQ5, int R, int TB>
-LMAC_FUSED void q45_k_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
-  q45_k_products_converted<kQ5, R, TB>(rows, k, x, y, y_stride);
 }
 #undef LMAC_FUSED
 }  // namespace avx2
@@ -485,12 +394,6 @@ bool fused_products_ok(const Matrix& w, size_t n) {
     case GgmlType::F16:
     case GgmlType::BF16:
       return have_avx2() && w.cols % 16 == 0;
-    case GgmlType::Q2_K:
-    case GgmlType::Q3_K:
-    case GgmlType::Q4_K:
-    case GgmlType::Q5_K:
-    case GgmlType::Q6_K:  // on AVX2 the dequantized tiles are faster from 8 tokens on (measured)
-      return have_avx512() || (have_avx2() && n <= 4);
     case GgmlType::Q4_0:
     case GgmlType::Q4_1:
     case GgmlType::Q5_0:

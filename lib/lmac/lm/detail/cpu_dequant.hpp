@@ -16,8 +16,8 @@ namespace lmac::cpu {
 // A stored row of w (w.data + i * w.row_bytes), w.cols floats into out.
 void dequantize_row(const Matrix& w, const uint8_t* row, float* out);
 
-// Whether fused_products serves w (F16, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; AVX2 or
-// AVX-512) best for n tokens (at most 16).
+// Whether fused_products serves w (F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1; AVX2 or AVX-512)
+// best for n tokens (at most 16). Q8_0 and the K-quants take integer products instead.
 bool fused_products_ok(const Matrix& w, size_t n);
 // y[t * y_stride + j] = dot16(weight row of output j0 + j, token t of x) for j < nj,
 // t < n; output j is row rows[j] of w (j when rows is empty); x holds n rows of
