@@ -23,10 +23,18 @@ constexpr size_t kTileRows = 16, kChunk = 32;
 constexpr size_t kTileTokens = 4;      // AVX-512: tokens per pass over a tile
 constexpr size_t kTileTokensAvx2 = 2;  // AVX2 has half the registers
 
-// Bytes per 32 values of a tile: nibbles, high-bit planes, then per sub-block the 16
-// rows' D (and -M) as float32.
-constexpr size_t chunk_bytes(const KqShape& s) {
-  return 256 + 64 * static_cast<size_t>(s.high_bits) + kChunk / static_cast<size_t>(s.sub) * (s.min ? 128 : 64);
+// A tile's layout per super-block (16 rows x 256 values): 8 chunks of 32 values, each
+// 4 x 64 bytes of nibbles and 64 bytes per high-bit plane; then per sub-block the 16
+// rows' integer scales (16 signed bytes), then their mins likewise; then the rows' d and
+// dmin as float32. Q4_K: 4.75 bits a weight (its file: 4.5).
+struct TileLayout {
+  size_t chunk, scales, mins, d, dmin, super;  // chunk stride; offsets in a super-block; its bytes
+};
+constexpr TileLayout tile_layout(const KqShape& s) {
+  const size_t chunk = 256 + 64 * static_cast<size_t>(s.high_bits), n_sub = 256 / static_cast<size_t>(s.sub);
+  const size_t scales = 8 * chunk, mins = scales + 16 * n_sub, d = mins + (s.min ? 16 * n_sub : 0);
+  const size_t dmin = d + 64;
+  return {chunk, scales, mins, d, dmin, dmin + (s.min ? 64 : 0)};
 }
 
 // ---- Packing (once per tensor, or per call for a selection of rows)
@@ -34,17 +42,20 @@ constexpr size_t chunk_bytes(const KqShape& s) {
 template <GgmlType W>
 void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, uint8_t* out) {
   constexpr KqShape sh = km::kq_shape(W);
-  constexpr size_t cb = chunk_bytes(sh), ns = kChunk / sh.sub, sc_bytes = sh.min ? 128 : 64;
+  constexpr TileLayout L = tile_layout(sh);
   const size_t n_sb = w.cols / 256;
-  std::memset(out, 0, n_sb * 8 * cb);
+  std::memset(out, 0, n_sb * L.super);
   for (size_t r = 0; r < nj; ++r) {
     const uint8_t* row = w.product_row(rows, j0 + r);
     for (size_t sb = 0; sb < n_sb; ++sb) {
       uint8_t u[256];
-      float D[16], M[16];
-      km::kq_unpack<W>(row + sb * sh.block, u, D, M);
+      int8_t sc[16], m[16];
+      float d = 0.0f, dmin = 0.0f;
+      km::kq_quants<W>(row + sb * sh.block, u);
+      km::kq_scales<W>(row + sb * sh.block, sc, m, &d, &dmin);
+      uint8_t* group = out + sb * L.super;
       for (size_t cc = 0; cc < 8; ++cc) {
-        uint8_t* chunk = out + (sb * 8 + cc) * cb;
+        uint8_t* chunk = group + cc * L.chunk;
         const uint8_t* uc = u + kChunk * cc;
         for (size_t k = 0; k < 4; ++k) {
           for (size_t v = 0; v < 4; ++v)
@@ -61,16 +72,13 @@ void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t
               chunk[256 + 64 * p + 4 * r + k] = static_cast<uint8_t>(bits);
             }
         }
-        uint8_t* scales = chunk + 256 + 64 * sh.high_bits;
-        for (size_t s = 0; s < ns; ++s) {
-          const size_t j = cc * ns + s;
-          std::memcpy(scales + s * sc_bytes + 4 * r, &D[j], 4);
-          if constexpr (sh.min) {
-            const float neg_m = -M[j];
-            std::memcpy(scales + s * sc_bytes + 64 + 4 * r, &neg_m, 4);
-          }
-        }
       }
+      for (size_t j = 0; j < 256 / sh.sub; ++j) {
+        group[L.scales + 16 * j + r] = static_cast<uint8_t>(sc[j]);
+        if constexpr (sh.min) group[L.mins + 16 * j + r] = static_cast<uint8_t>(m[j]);
+      }
+      std::memcpy(group + L.d + 4 * r, &d, 4);
+      if constexpr (sh.min) std::memcpy(group + L.dmin + 4 * r, &dmin, 4);
     }
   }
 }
@@ -104,6 +112,11 @@ inline int32_t load_i32(const uint8_t* p) {
 
 // ---- AVX-512 VNNI
 
+// 16 rows' signed integer scales as floats.
+__attribute__((target("avx512f"))) inline __m512 scale_ints_avx512(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
 // Quants 4g..4g+3 of the 16 rows (group g of a chunk) as bytes.
 template <int HB>
 __attribute__((target("avx512f,avx512bw"))) inline __m512i group_avx512(const __m512i* nib, const __m512i* hp, int g) {
@@ -126,11 +139,11 @@ __attribute__((target("avx512f,avx512bw"))) inline __m512i group_avx512(const __
 }
 
 template <GgmlType W, int T>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(const uint8_t* tile, size_t nc,
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(const uint8_t* tile, size_t n_sb,
                                                                                const Q8Activations& x, size_t t0,
                                                                                float* y, size_t y_stride, size_t nj) {
   constexpr KqShape sh = km::kq_shape(W);
-  constexpr size_t cb = chunk_bytes(sh);
+  constexpr TileLayout L = tile_layout(sh);
   constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;  // sub-blocks, groups per sub-block
   __m512 acc[T];
   const uint8_t* xb[T];
@@ -138,35 +151,41 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
     acc[t] = _mm512_setzero_ps();
     xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
   }
-  for (size_t c = 0; c < nc; ++c) {
-    const uint8_t* p = tile + c * cb;
-    _mm_prefetch(reinterpret_cast<const char*>(p + 16 * cb), _MM_HINT_T0);
-    __m512i nib[4], hp[2];
-    for (int v = 0; v < 4; ++v) nib[v] = _mm512_load_si512(p + 64 * v);
-    for (int v = 0; v < sh.high_bits; ++v) hp[v] = _mm512_load_si512(p + 256 + 64 * v);
-    const float* scales = reinterpret_cast<const float*>(p + 256 + 64 * sh.high_bits);
-    for (int s = 0; s < ns; ++s) {
-      __m512i h[T], l[T];
-      for (int t = 0; t < T; ++t) h[t] = l[t] = _mm512_setzero_si512();
+  for (size_t sb = 0; sb < n_sb; ++sb) {
+    const uint8_t* group = tile + sb * L.super;
+    const __m512 d = _mm512_load_ps(group + L.d);
+    const __m512 dmin = sh.min ? _mm512_load_ps(group + L.dmin) : _mm512_setzero_ps();
+    for (size_t cc = 0; cc < 8; ++cc) {
+      const size_t c = 8 * sb + cc;  // the chunk's index in the row: its activation block
+      const uint8_t* p = group + cc * L.chunk;
+      _mm_prefetch(reinterpret_cast<const char*>(p + 16 * L.chunk), _MM_HINT_T0);
+      __m512i nib[4], hp[2];
+      for (int v = 0; v < 4; ++v) nib[v] = _mm512_load_si512(p + 64 * v);
+      for (int v = 0; v < sh.high_bits; ++v) hp[v] = _mm512_load_si512(p + 256 + 64 * v);
+      for (int s = 0; s < ns; ++s) {
+        __m512i h[T], l[T];
+        for (int t = 0; t < T; ++t) h[t] = l[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
-      for (int g = s * gps; g < (s + 1) * gps; ++g) {
-        const __m512i wv = group_avx512<sh.high_bits>(nib, hp, g);
-        for (int t = 0; t < T; ++t) {
-          h[t] = _mm512_dpbusd_epi32(h[t], wv, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
-          l[t] = _mm512_dpbusd_epi32(l[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
+        for (int g = s * gps; g < (s + 1) * gps; ++g) {
+          const __m512i wv = group_avx512<sh.high_bits>(nib, hp, g);
+          for (int t = 0; t < T; ++t) {
+            h[t] = _mm512_dpbusd_epi32(h[t], wv, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
+            l[t] = _mm512_dpbusd_epi32(l[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
+          }
         }
-      }
-      const __m512 D = _mm512_load_ps(scales + s * (sh.min ? 32 : 16));
-      for (int t = 0; t < T; ++t) {
-        const size_t tt = t0 + static_cast<size_t>(t);
-        const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
-        const __m512i S =
-            _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]), _mm512_set1_epi32(sh.offset * X));
-        const __m512 dx = _mm512_set1_ps(x.d[tt * (x.k / kChunk) + c]);
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(D, dx), acc[t]);
-        if constexpr (sh.min) {
-          const __m512 neg_m = _mm512_load_ps(scales + s * 32 + 16);
-          acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(static_cast<float>(X)), _mm512_mul_ps(neg_m, dx), acc[t]);
+        const size_t j = cc * ns + static_cast<size_t>(s);  // sub-block in the super-block
+        const __m512 D = _mm512_mul_ps(d, scale_ints_avx512(group + L.scales + 16 * j));
+        const __m512 M = sh.min ? _mm512_mul_ps(dmin, scale_ints_avx512(group + L.mins + 16 * j)) : D;
+        for (int t = 0; t < T; ++t) {
+          const size_t tt = t0 + static_cast<size_t>(t);
+          const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
+          const __m512i S =
+              _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]), _mm512_set1_epi32(sh.offset * X));
+          const __m512 dx = _mm512_set1_ps(x.d[tt * (x.k / kChunk) + c]);
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(D, dx), acc[t]);
+          // fma(X, (-M) dx, acc): -(M dx) is (-M) dx exactly
+          if constexpr (sh.min)
+            acc[t] = _mm512_fnmadd_ps(_mm512_set1_ps(static_cast<float>(X)), _mm512_mul_ps(M, dx), acc[t]);
         }
       }
     }
@@ -177,6 +196,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
 
 // ---- AVX2: the same tile, rows 0..7 in one register and 8..15 in another; a byte
 // product sum per 32-bit lane is vpmaddubsw then vpmaddwd with ones.
+
+// 8 rows' signed integer scales as floats.
+__attribute__((target("avx2"))) inline __m256 scale_ints_avx2(const uint8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
 
 __attribute__((target("avx2"))) inline __m256i dot_bytes_avx2(__m256i acc, __m256i a_unsigned, __m256i b_signed) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a_unsigned, b_signed), _mm256_set1_epi16(1)));
@@ -201,10 +225,10 @@ __attribute__((target("avx2"))) inline __m256i group_avx2(const __m256i* nib, co
 }
 
 template <GgmlType W, int T>
-__attribute__((target("avx2,fma"))) void tile_tokens_avx2(const uint8_t* tile, size_t nc, const Q8Activations& x,
+__attribute__((target("avx2,fma"))) void tile_tokens_avx2(const uint8_t* tile, size_t n_sb, const Q8Activations& x,
                                                           size_t t0, float* y, size_t y_stride, size_t nj) {
   constexpr KqShape sh = km::kq_shape(W);
-  constexpr size_t cb = chunk_bytes(sh);
+  constexpr TileLayout L = tile_layout(sh);
   constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;
   __m256 acc[2][T];
   const uint8_t* xb[T];
@@ -212,36 +236,42 @@ __attribute__((target("avx2,fma"))) void tile_tokens_avx2(const uint8_t* tile, s
     acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
   }
-  for (size_t c = 0; c < nc; ++c) {
-    const uint8_t* p = tile + c * cb;
-    const float* scales = reinterpret_cast<const float*>(p + 256 + 64 * sh.high_bits);
-    for (int half = 0; half < 2; ++half) {
-      __m256i nib[4], hp[2];
-      for (int v = 0; v < 4; ++v) nib[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 64 * v + 32 * half));
-      for (int v = 0; v < sh.high_bits; ++v)
-        hp[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 256 + 64 * v + 32 * half));
-      for (int s = 0; s < ns; ++s) {
-        __m256i h[T], l[T];
-        for (int t = 0; t < T; ++t) h[t] = l[t] = _mm256_setzero_si256();
-        for (int g = s * gps; g < (s + 1) * gps; ++g) {
-          const __m256i wv = group_avx2<sh.high_bits>(nib, hp, g);
-          for (int t = 0; t < T; ++t) {
-            h[t] = dot_bytes_avx2(h[t], wv, _mm256_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
-            l[t] = dot_bytes_avx2(l[t], _mm256_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
+  for (size_t sb = 0; sb < n_sb; ++sb) {
+    const uint8_t* group = tile + sb * L.super;
+    for (int half = 0; half < 2; ++half) {  // rows 8 half .. 8 half + 7
+      const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(group + L.d) + 8 * half);
+      const __m256 dmin =
+          sh.min ? _mm256_load_ps(reinterpret_cast<const float*>(group + L.dmin) + 8 * half) : _mm256_setzero_ps();
+      for (size_t cc = 0; cc < 8; ++cc) {
+        const size_t c = 8 * sb + cc;
+        const uint8_t* p = group + cc * L.chunk + 32 * half;
+        __m256i nib[4], hp[2];
+        for (int v = 0; v < 4; ++v) nib[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 64 * v));
+        for (int v = 0; v < sh.high_bits; ++v)
+          hp[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 256 + 64 * v));
+        for (int s = 0; s < ns; ++s) {
+          __m256i h[T], l[T];
+          for (int t = 0; t < T; ++t) h[t] = l[t] = _mm256_setzero_si256();
+          for (int g = s * gps; g < (s + 1) * gps; ++g) {
+            const __m256i wv = group_avx2<sh.high_bits>(nib, hp, g);
+            for (int t = 0; t < T; ++t) {
+              h[t] = dot_bytes_avx2(h[t], wv, _mm256_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
+              l[t] = dot_bytes_avx2(l[t], _mm256_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
+            }
           }
-        }
-        const __m256 D = _mm256_load_ps(scales + s * (sh.min ? 32 : 16) + 8 * half);
-        for (int t = 0; t < T; ++t) {
-          const size_t tt = t0 + static_cast<size_t>(t);
-          const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
-          const __m256i S =
-              _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(h[t], 8), l[t]), _mm256_set1_epi32(sh.offset * X));
-          const __m256 dx = _mm256_set1_ps(x.d[tt * (x.k / kChunk) + c]);
-          acc[half][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(D, dx), acc[half][t]);
-          if constexpr (sh.min) {
-            const __m256 neg_m = _mm256_load_ps(scales + s * 32 + 16 + 8 * half);
-            acc[half][t] =
-                _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(X)), _mm256_mul_ps(neg_m, dx), acc[half][t]);
+          const size_t j = cc * ns + static_cast<size_t>(s);
+          const __m256 D = _mm256_mul_ps(d, scale_ints_avx2(group + L.scales + 16 * j + 8 * half));
+          const __m256 M = sh.min ? _mm256_mul_ps(dmin, scale_ints_avx2(group + L.mins + 16 * j + 8 * half)) : D;
+          for (int t = 0; t < T; ++t) {
+            const size_t tt = t0 + static_cast<size_t>(t);
+            const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
+            const __m256i S =
+                _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(h[t], 8), l[t]), _mm256_set1_epi32(sh.offset * X));
+            const __m256 dx = _mm256_set1_ps(x.d[tt * (x.k / kChunk) + c]);
+            acc[half][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(D, dx), acc[half][t]);
+            if constexpr (sh.min)
+              acc[half][t] =
+                  _mm256_fnmadd_ps(_mm256_set1_ps(static_cast<float>(X)), _mm256_mul_ps(M, dx), acc[half][t]);
           }
         }
       }
@@ -256,15 +286,15 @@ __attribute__((target("avx2,fma"))) void tile_tokens_avx2(const uint8_t* tile, s
 }
 
 template <GgmlType W>
-void tile_all_tokens(const uint8_t* tile, size_t nc, const Q8Activations& x, float* y, size_t y_stride, size_t nj) {
+void tile_all_tokens(const uint8_t* tile, size_t n_sb, const Q8Activations& x, float* y, size_t y_stride, size_t nj) {
   if (have_vnni()) {
     for (size_t t = 0; t < x.n; t += kTileTokens)
       with_count<kTileTokens>(
-          x.n - t, [&](auto n) { tile_tokens_avx512<W, decltype(n)::value>(tile, nc, x, t, y, y_stride, nj); });
+          x.n - t, [&](auto n) { tile_tokens_avx512<W, decltype(n)::value>(tile, n_sb, x, t, y, y_stride, nj); });
   } else {
     for (size_t t = 0; t < x.n; t += kTileTokensAvx2)
       with_count<kTileTokensAvx2>(
-          x.n - t, [&](auto n) { tile_tokens_avx2<W, decltype(n)::value>(tile, nc, x, t, y, y_stride, nj); });
+          x.n - t, [&](auto n) { tile_tokens_avx2<W, decltype(n)::value>(tile, n_sb, x, t, y, y_stride, nj); });
   }
 }
 
@@ -285,7 +315,7 @@ void with_kq_type(GgmlType t, F&& f) {
   }
 }
 
-size_t tile_bytes(const Matrix& w) { return w.cols / kChunk * chunk_bytes(km::kq_shape(w.type)); }
+size_t tile_bytes(const Matrix& w) { return w.cols / 256 * tile_layout(km::kq_shape(w.type)).super; }
 
 }  // namespace
 
@@ -314,7 +344,7 @@ void kq_product_tile(const Matrix& w, const PackedTiles* packed, std::span<const
       pack_tile<W>(w, rows, j0, nj, aligned);
       tile = aligned;
     }
-    tile_all_tokens<W>(tile, w.cols / kChunk, x, y + j0, y_stride, nj);
+    tile_all_tokens<W>(tile, w.cols / 256, x, y + j0, y_stride, nj);
   });
 }
 

@@ -1,8 +1,8 @@
 // The K-quants' integer view (docs/ARITHMETIC.md §2.3): a super-block of 256 weights as
 // unsigned quants u (0..63), a per-type offset o (value = u - o), and per sub-block a
-// scale D and a min M, each the exact float32 product the reference dequantizer forms
-// (fp16 times a small integer: at most 19 significant bits). Weight i of sub-block j is
-// D_j (u_i - o) - M_j. One definition for the CPU's kernels and packers, the GPU's
+// scale D_j = d sc_j and a min M_j = dmin m_j, each the exact float32 product the
+// reference dequantizer forms (fp16 times a small integer: at most 19 significant
+// bits). Weight i of sub-block j is D_j (u_i - o) - M_j. One definition for the CPU's kernels and packers, the GPU's
 // kernels and the grid backend that checks them.
 #pragma once
 
@@ -43,27 +43,57 @@ LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
 
 LMAC_HD constexpr bool kq_type(GgmlType t) { return kq_shape(t).sub != 0; }
 
-// Super-block `s` of type T into u[256], D[256 / sub] and M[256 / sub] (M untouched
-// without mins). Loops as the reference dequantizers run (lm/ggml_types.cpp).
+// The integer fields of super-block `s`: per sub-block its scale sc[j] and min m[j]
+// (types without mins leave m alone), and the super-block's d and dmin widened from
+// fp16 (dmin 0 without mins). D_j = d * sc_j and M_j = dmin * m_j, each exact.
 template <GgmlType T>
-LMAC_HD void kq_unpack(const uint8_t* s, uint8_t* u, float* D, float* M);
+LMAC_HD void kq_scales(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin);
 
 template <>
-LMAC_HD void kq_unpack<GgmlType::Q2_K>(const uint8_t* s, uint8_t* u, float* D, float* M) {
-  const float d = half_at(s + 80), mn = half_at(s + 82);
-  for (int is = 0; is < 16; ++is) {
-    D[is] = mul(d, i2f(s[is] & 0xF));
-    M[is] = mul(mn, i2f(s[is] >> 4));
+LMAC_HD void kq_scales<GgmlType::Q2_K>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  *d = half_at(s + 80), *dmin = half_at(s + 82);
+  for (int is = 0; is < 16; ++is) sc[is] = static_cast<int8_t>(s[is] & 0xF), m[is] = static_cast<int8_t>(s[is] >> 4);
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::Q3_K>(const uint8_t* s, int8_t* sc, int8_t*, float* d, float* dmin) {
+  *d = half_at(s + 108), *dmin = 0.0f;
+  for (int is = 0; is < 16; ++is) sc[is] = static_cast<int8_t>(q3_k_scale(s + 96, static_cast<size_t>(is)));
+}
+LMAC_HD void kq_scales_45(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  *d = half_at(s), *dmin = half_at(s + 2);
+  for (int is = 0; is < 8; ++is) {
+    uint8_t a = 0, b = 0;
+    scale_min_k4(is, s + 4, &a, &b);
+    sc[is] = static_cast<int8_t>(a), m[is] = static_cast<int8_t>(b);
   }
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::Q4_K>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  kq_scales_45(s, sc, m, d, dmin);
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::Q5_K>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  kq_scales_45(s, sc, m, d, dmin);
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::Q6_K>(const uint8_t* s, int8_t* sc, int8_t*, float* d, float* dmin) {
+  *d = half_at(s + 208), *dmin = 0.0f;
+  for (int is = 0; is < 16; ++is) sc[is] = static_cast<int8_t>(s[192 + is]);
+}
+
+// The quants u[256] of super-block `s` (loops as the reference dequantizers run,
+// lm/ggml_types.cpp).
+template <GgmlType T>
+LMAC_HD void kq_quants(const uint8_t* s, uint8_t* u);
+
+template <>
+LMAC_HD void kq_quants<GgmlType::Q2_K>(const uint8_t* s, uint8_t* u) {
   for (int k = 0; k < 2; ++k)
     for (int j = 0; j < 4; ++j)
       for (int l = 0; l < 32; ++l) u[128 * k + 32 * j + l] = static_cast<uint8_t>((s[16 + 32 * k + l] >> (2 * j)) & 3);
 }
-
 template <>
-LMAC_HD void kq_unpack<GgmlType::Q3_K>(const uint8_t* s, uint8_t* u, float* D, float*) {
-  const float d = half_at(s + 108);
-  for (int is = 0; is < 16; ++is) D[is] = mul(d, i2f(q3_k_scale(s + 96, static_cast<size_t>(is))));
+LMAC_HD void kq_quants<GgmlType::Q3_K>(const uint8_t* s, uint8_t* u) {
   for (int k = 0; k < 2; ++k)
     for (int j = 0; j < 4; ++j)
       for (int l = 0; l < 32; ++l) {
@@ -71,16 +101,8 @@ LMAC_HD void kq_unpack<GgmlType::Q3_K>(const uint8_t* s, uint8_t* u, float* D, f
         u[128 * k + 32 * j + l] = static_cast<uint8_t>(((s[32 + 32 * k + l] >> (2 * j)) & 3u) | high << 2);
       }
 }
-
 template <bool kQ5>
-LMAC_HD void kq_unpack_45(const uint8_t* s, uint8_t* u, float* D, float* M) {
-  const float d = half_at(s), mn = half_at(s + 2);
-  for (int is = 0; is < 8; ++is) {
-    uint8_t sc = 0, m = 0;
-    scale_min_k4(is, s + 4, &sc, &m);
-    D[is] = mul(d, i2f(sc));
-    M[is] = mul(mn, i2f(m));
-  }
+LMAC_HD void kq_quants_45(const uint8_t* s, uint8_t* u) {
   const uint8_t* q = s + (kQ5 ? 48 : 16);
   for (int jb = 0; jb < 4; ++jb)
     for (int l = 0; l < 32; ++l) {
@@ -90,18 +112,15 @@ LMAC_HD void kq_unpack_45(const uint8_t* s, uint8_t* u, float* D, float* M) {
     }
 }
 template <>
-LMAC_HD void kq_unpack<GgmlType::Q4_K>(const uint8_t* s, uint8_t* u, float* D, float* M) {
-  kq_unpack_45<false>(s, u, D, M);
+LMAC_HD void kq_quants<GgmlType::Q4_K>(const uint8_t* s, uint8_t* u) {
+  kq_quants_45<false>(s, u);
 }
 template <>
-LMAC_HD void kq_unpack<GgmlType::Q5_K>(const uint8_t* s, uint8_t* u, float* D, float* M) {
-  kq_unpack_45<true>(s, u, D, M);
+LMAC_HD void kq_quants<GgmlType::Q5_K>(const uint8_t* s, uint8_t* u) {
+  kq_quants_45<true>(s, u);
 }
-
 template <>
-LMAC_HD void kq_unpack<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u, float* D, float*) {
-  const float d = half_at(s + 208);
-  for (int is = 0; is < 16; ++is) D[is] = mul(d, i2f(static_cast<int8_t>(s[192 + is])));
+LMAC_HD void kq_quants<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u) {
   for (int k = 0; k < 2; ++k)
     for (int l = 0; l < 32; ++l) {
       const uint8_t* ql = s + 64 * k;
@@ -130,8 +149,10 @@ LMAC_HD float kq_dot(const uint8_t* row, size_t cols, QX qx, const float* dx) {
   float acc = 0.0f;
   for (size_t sb = 0; sb < cols / 256; ++sb) {
     uint8_t u[256];
-    float D[16], M[16];
-    kq_unpack<T>(row + sb * shape.block, u, D, M);
+    int8_t sc[16], m[16];
+    float d = 0.0f, dmin = 0.0f;
+    kq_quants<T>(row + sb * shape.block, u);
+    kq_scales<T>(row + sb * shape.block, sc, m, &d, &dmin);
     for (int j = 0; j < 256 / shape.sub; ++j) {
       int32_t S = 0, X = 0;
       for (int i = j * shape.sub; i < (j + 1) * shape.sub; ++i) {
@@ -139,9 +160,9 @@ LMAC_HD float kq_dot(const uint8_t* row, size_t cols, QX qx, const float* dx) {
         S += (static_cast<int32_t>(u[i]) - shape.offset) * q;
         X += q;
       }
-      const float d = dx[(sb * 256 + static_cast<size_t>(j * shape.sub)) / 32];
-      acc = fma(i2f(S), mul(D[j], d), acc);
-      if (shape.min) acc = fma(i2f(X), mul(-M[j], d), acc);
+      const float x_scale = dx[(sb * 256 + static_cast<size_t>(j * shape.sub)) / 32];
+      acc = fma(i2f(S), mul(mul(d, i2f(sc[j])), x_scale), acc);
+      if (shape.min) acc = fma(i2f(X), mul(-mul(dmin, i2f(m[j])), x_scale), acc);
     }
   }
   return acc;
