@@ -191,6 +191,9 @@ TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
         ASSERT_NEAR(want[t * rows + 3], exact, scale / 8192) << ggml_type_info(type).name;
       }
       EXPECT_EQ(run_matmul(1, 2, w, x, n, {}), want) << ggml_type_info(type).name << " AVX2, " << n << " tokens";
+      set_cpu_avx_vnni(false);  // (the K-quants' 256-bit kernels without AVX-VNNI, where the CPU has it)
+      EXPECT_EQ(run_matmul(1, 2, w, x, n, {}), want) << ggml_type_info(type).name << " AVX2 alone, " << n << " tokens";
+      set_cpu_avx_vnni(true);
       EXPECT_EQ(run_matmul(2, 2, w, x, n, {}), want) << ggml_type_info(type).name << " AVX-512, " << n << " tokens";
     }
   }

@@ -22,20 +22,31 @@ int detect_simd_level() {
   if (const char* e = std::getenv("LMAC_SIMD")) {
     if (std::string(e) == "scalar")
       level = 0;
-    else if (std::string(e) == "avx2")
+    else if (std::string(e) == "avx2" || std::string(e) == "avx2-novnni")
       level = std::min(level, 1);
   }
   return level;
 }
 
+bool detect_avx_vnni() {
+  const char* e = std::getenv("LMAC_SIMD");
+  return __builtin_cpu_supports("avxvnni") && !(e != nullptr && std::string(e) == "avx2-novnni");
+}
+
 const int g_cpu_level = detect_simd_level();
+const bool g_cpu_avx_vnni = detect_avx_vnni();
 std::atomic<int> g_level_cap{2};
+std::atomic<bool> g_avx_vnni_allowed{true};
 
 }  // namespace
 
 int simd_level() { return std::min(g_cpu_level, g_level_cap.load(std::memory_order_relaxed)); }
 
 void set_cpu_simd_level(int level) { g_level_cap = std::clamp(level, 0, 2); }
+
+bool have_avx_vnni() { return have_avx2() && g_cpu_avx_vnni && g_avx_vnni_allowed.load(std::memory_order_relaxed); }
+
+void set_cpu_avx_vnni(bool allowed) { g_avx_vnni_allowed = allowed; }
 
 const char* cpu_simd_name() {
   static const char* names[] = {"scalar", "avx2+fma", "avx512f"};

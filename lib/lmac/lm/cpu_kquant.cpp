@@ -21,7 +21,7 @@ using km::KqShape;
 
 constexpr size_t kTileRows = 16, kChunk = 32;
 constexpr size_t kTileTokens = 4;      // AVX-512: tokens per pass over a tile
-constexpr size_t kTileTokensAvx2 = 2;  // AVX2 has half the registers
+constexpr size_t kTileTokensAvx2 = 4;
 
 // A tile's layout per super-block (16 rows x 256 values): 8 chunks of 32 values, each
 // 4 x 64 bytes of nibbles and 64 bytes per high-bit plane; then per sub-block the 16
@@ -194,96 +194,23 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + static_cast<size_t>(t)) * y_stride, m, acc[t]);
 }
 
-// ---- AVX2: the same tile, rows 0..7 in one register and 8..15 in another; a byte
-// product sum per 32-bit lane is vpmaddubsw then vpmaddwd with ones.
+// ---- 256-bit registers: AVX2, and AVX-VNNI where the CPU has it (the same sums).
 
-// 8 rows' signed integer scales as floats.
-__attribute__((target("avx2"))) inline __m256 scale_ints_avx2(const uint8_t* p) {
-  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-}
+namespace avx2 {
+#define LMAC_KQ_TARGET __attribute__((target("avx2,fma")))
+#define LMAC_KQ_VNNI 0
+#include "lmac/lm/detail/kquant_avx2.inc"
+#undef LMAC_KQ_VNNI
+#undef LMAC_KQ_TARGET
+}  // namespace avx2
 
-__attribute__((target("avx2"))) inline __m256i dot_bytes_avx2(__m256i acc, __m256i a_unsigned, __m256i b_signed) {
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a_unsigned, b_signed), _mm256_set1_epi16(1)));
-}
-
-template <int HB>
-__attribute__((target("avx2"))) inline __m256i group_avx2(const __m256i* nib, const __m256i* hp, int g) {
-  const __m256i low_mask = _mm256_set1_epi8(0x0F);
-  const __m256i low =
-      g < 4 ? _mm256_and_si256(nib[g], low_mask) : _mm256_and_si256(_mm256_srli_epi16(nib[g - 4], 4), low_mask);
-  if constexpr (HB == 1) {
-    const __m256i b = g < 4 ? _mm256_slli_epi16(hp[0], 4 - g) : _mm256_srli_epi16(hp[0], g - 4);
-    return _mm256_or_si256(low, _mm256_and_si256(b, _mm256_set1_epi8(0x10)));
-  } else if constexpr (HB == 2) {
-    const int c = g % 4;
-    const __m256i v = hp[g / 4];
-    const __m256i b = c < 2 ? _mm256_slli_epi16(v, 4 - 2 * c) : _mm256_srli_epi16(v, 2 * c - 4);
-    return _mm256_or_si256(low, _mm256_and_si256(b, _mm256_set1_epi8(0x30)));
-  } else {
-    return low;
-  }
-}
-
-template <GgmlType W, int T>
-__attribute__((target("avx2,fma"))) void tile_tokens_avx2(const uint8_t* tile, size_t n_sb, const Q8Activations& x,
-                                                          size_t t0, float* y, size_t y_stride, size_t nj) {
-  constexpr KqShape sh = km::kq_shape(W);
-  constexpr TileLayout L = tile_layout(sh);
-  constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;
-  __m256 acc[2][T];
-  const uint8_t* xb[T];
-  for (int t = 0; t < T; ++t) {
-    acc[0][t] = acc[1][t] = _mm256_setzero_ps();
-    xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
-  }
-  for (size_t sb = 0; sb < n_sb; ++sb) {
-    const uint8_t* group = tile + sb * L.super;
-    for (int half = 0; half < 2; ++half) {  // rows 8 half .. 8 half + 7
-      const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(group + L.d) + 8 * half);
-      const __m256 dmin =
-          sh.min ? _mm256_load_ps(reinterpret_cast<const float*>(group + L.dmin) + 8 * half) : _mm256_setzero_ps();
-      for (size_t cc = 0; cc < 8; ++cc) {
-        const size_t c = 8 * sb + cc;
-        const uint8_t* p = group + cc * L.chunk + 32 * half;
-        __m256i nib[4], hp[2];
-        for (int v = 0; v < 4; ++v) nib[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 64 * v));
-        for (int v = 0; v < sh.high_bits; ++v)
-          hp[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 256 + 64 * v));
-        for (int s = 0; s < ns; ++s) {
-          __m256i h[T], l[T];
-          for (int t = 0; t < T; ++t) h[t] = l[t] = _mm256_setzero_si256();
-          for (int g = s * gps; g < (s + 1) * gps; ++g) {
-            const __m256i wv = group_avx2<sh.high_bits>(nib, hp, g);
-            for (int t = 0; t < T; ++t) {
-              h[t] = dot_bytes_avx2(h[t], wv, _mm256_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
-              l[t] = dot_bytes_avx2(l[t], _mm256_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
-            }
-          }
-          const size_t j = cc * ns + static_cast<size_t>(s);
-          const __m256 D = _mm256_mul_ps(d, scale_ints_avx2(group + L.scales + 16 * j + 8 * half));
-          const __m256 M = sh.min ? _mm256_mul_ps(dmin, scale_ints_avx2(group + L.mins + 16 * j + 8 * half)) : D;
-          for (int t = 0; t < T; ++t) {
-            const size_t tt = t0 + static_cast<size_t>(t);
-            const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
-            const __m256i S =
-                _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(h[t], 8), l[t]), _mm256_set1_epi32(sh.offset * X));
-            const __m256 dx = _mm256_set1_ps(x.d[tt * (x.k / kChunk) + c]);
-            acc[half][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(D, dx), acc[half][t]);
-            if constexpr (sh.min)
-              acc[half][t] =
-                  _mm256_fnmadd_ps(_mm256_set1_ps(static_cast<float>(X)), _mm256_mul_ps(M, dx), acc[half][t]);
-          }
-        }
-      }
-    }
-  }
-  for (int t = 0; t < T; ++t) {
-    alignas(32) float out[16];
-    _mm256_store_ps(out, acc[0][t]);
-    _mm256_store_ps(out + 8, acc[1][t]);
-    std::copy_n(out, nj, y + (t0 + static_cast<size_t>(t)) * y_stride);
-  }
-}
+namespace avx_vnni {
+#define LMAC_KQ_TARGET __attribute__((target("avx2,fma,avxvnni")))
+#define LMAC_KQ_VNNI 1
+#include "lmac/lm/detail/kquant_avx2.inc"
+#undef LMAC_KQ_VNNI
+#undef LMAC_KQ_TARGET
+}  // namespace avx_vnni
 
 template <GgmlType W>
 void tile_all_tokens(const uint8_t* tile, size_t n_sb, const Q8Activations& x, float* y, size_t y_stride, size_t nj) {
@@ -292,9 +219,14 @@ void tile_all_tokens(const uint8_t* tile, size_t n_sb, const Q8Activations& x, f
       with_count<kTileTokens>(
           x.n - t, [&](auto n) { tile_tokens_avx512<W, decltype(n)::value>(tile, n_sb, x, t, y, y_stride, nj); });
   } else {
-    for (size_t t = 0; t < x.n; t += kTileTokensAvx2)
-      with_count<kTileTokensAvx2>(
-          x.n - t, [&](auto n) { tile_tokens_avx2<W, decltype(n)::value>(tile, n_sb, x, t, y, y_stride, nj); });
+    for (int half = 0; half < (nj > 8 ? 2 : 1); ++half)
+      for (size_t t = 0; t < x.n; t += kTileTokensAvx2)
+        with_count<kTileTokensAvx2>(x.n - t, [&](auto n) {
+          if (have_avx_vnni())
+            avx_vnni::half_tokens_avx2<W, decltype(n)::value>(tile, n_sb, half, x, t, y, y_stride, nj);
+          else
+            avx2::half_tokens_avx2<W, decltype(n)::value>(tile, n_sb, half, x, t, y, y_stride, nj);
+        });
   }
 }
 
