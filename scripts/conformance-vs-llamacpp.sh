@@ -9,7 +9,7 @@
 # log-softmax of the next token, in nats; and both with llama.cpp computing the same
 # weights dequantized to F32 (the exact model the file describes). PASS: lmac within
 # 0.02 nats of that reference at every position. Exits 1 if any model fails.
-#   scripts/conformance-vs-llamacpp.sh [shape ...]
+#   [LAYERS=n] [TYPES="f16 q8_0 q4_k"] scripts/conformance-vs-llamacpp.sh [shape ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh >/dev/null
@@ -23,7 +23,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0
 for shape in "${shapes[@]}"; do
-  for type in f16 q8_0 q4_k; do
+  for type in ${TYPES:-f16 q8_0 q4_k}; do
     model=$work/$shape-$type.gguf
     build/release/bench/lmac_make_model "$model" --shape "$shape" "$type" "${LAYERS:-2}" "$vocab" >/dev/null
     build/release/bench/lmac_make_model "$work/reference.gguf" --dequantize "$model"

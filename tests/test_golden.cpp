@@ -52,7 +52,7 @@ std::string golden_model_file(const std::string& type_name) {
     std::string name = ggml_type_info(t).name;
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (name != type_name) continue;
-    const std::string path = test::temp_dir() + "/golden-" + name + ".gguf";
+    std::string path = test::temp_dir() + "/golden-" + name + ".gguf";
     test::write_bytes(path, test::make_random_llama(test::golden_shape(t)));
     return path;
   }

@@ -28,9 +28,14 @@ int detect_simd_level() {
   return level;
 }
 
+bool cpu_has_avx_vnni() {  // CPUID leaf 7, sub-leaf 1, EAX bit 4 (no __builtin_cpu_supports name in clang 14)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) != 0;
+}
+
 bool detect_avx_vnni() {
   const char* e = std::getenv("LMAC_SIMD");
-  return __builtin_cpu_supports("avxvnni") && !(e != nullptr && std::string(e) == "avx2-novnni");
+  return cpu_has_avx_vnni() && !(e != nullptr && std::string(e) == "avx2-novnni");
 }
 
 const int g_cpu_level = detect_simd_level();

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <memory>
 
 #include "lmac/lm/detail/kquant_int.hpp"
 
@@ -20,7 +21,7 @@ namespace {
 using km::KqShape;
 
 constexpr size_t kTileRows = 16, kChunk = 32;
-constexpr size_t kTileTokens = 4;      // AVX-512: tokens per pass over a tile
+constexpr size_t kTileTokens = 4;  // AVX-512: tokens per pass over a tile
 constexpr size_t kTileTokensAvx2 = 4;
 
 // A tile's layout per super-block (16 rows x 256 values): 8 chunks of 32 values, each
@@ -160,8 +161,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
       const uint8_t* p = group + cc * L.chunk;
       _mm_prefetch(reinterpret_cast<const char*>(p + 16 * L.chunk), _MM_HINT_T0);
       __m512i nib[4], hp[2];
-      for (int v = 0; v < 4; ++v) nib[v] = _mm512_load_si512(p + 64 * v);
-      for (int v = 0; v < sh.high_bits; ++v) hp[v] = _mm512_load_si512(p + 256 + 64 * v);
+      for (size_t v = 0; v < 4; ++v) nib[v] = _mm512_load_si512(p + 64 * v);
+      for (size_t v = 0; v < size_t{sh.high_bits}; ++v) hp[v] = _mm512_load_si512(p + 256 + 64 * v);
       for (int s = 0; s < ns; ++s) {
         __m512i h[T], l[T];
         for (int t = 0; t < T; ++t) h[t] = l[t] = _mm512_setzero_si512();
@@ -219,7 +220,7 @@ void tile_all_tokens(const uint8_t* tile, size_t n_sb, const Q8Activations& x, f
       with_count<kTileTokens>(
           x.n - t, [&](auto n) { tile_tokens_avx512<W, decltype(n)::value>(tile, n_sb, x, t, y, y_stride, nj); });
   } else {
-    for (int half = 0; half < (nj > 8 ? 2 : 1); ++half)
+    for (size_t half = 0; half < (nj > 8 ? 2u : 1u); ++half)
       for (size_t t = 0; t < x.n; t += kTileTokensAvx2)
         with_count<kTileTokensAvx2>(x.n - t, [&](auto n) {
           if (have_avx_vnni())
@@ -271,8 +272,11 @@ void kq_product_tile(const Matrix& w, const PackedTiles* packed, std::span<const
     if (packed != nullptr && rows.empty()) {
       tile = packed->data.get() + j0 / kTileRows * packed->tile_bytes;
     } else {
-      scratch.resize(tile_bytes(w) + 64);
-      auto* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+      const size_t bytes = tile_bytes(w);
+      scratch.resize(bytes + 64);
+      void* start = scratch.data();
+      size_t space = scratch.size();
+      auto* aligned = static_cast<uint8_t*>(std::align(64, bytes, start, space));
       pack_tile<W>(w, rows, j0, nj, aligned);
       tile = aligned;
     }

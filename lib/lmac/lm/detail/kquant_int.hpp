@@ -121,8 +121,8 @@ LMAC_HD void kq_quants<GgmlType::Q5_K>(const uint8_t* s, uint8_t* u) {
 }
 template <>
 LMAC_HD void kq_quants<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u) {
-  for (int k = 0; k < 2; ++k)
-    for (int l = 0; l < 32; ++l) {
+  for (size_t k = 0; k < 2; ++k)
+    for (size_t l = 0; l < 32; ++l) {
       const uint8_t* ql = s + 64 * k;
       const uint32_t qh = s[128 + 32 * k + l];
       u[128 * k + l] = static_cast<uint8_t>((ql[l] & 0xFu) | (qh & 3u) << 4);
