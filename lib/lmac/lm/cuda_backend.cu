@@ -625,16 +625,23 @@ class CudaBackend final : public Backend {
     launched("frequencies");
   }
 
-  void kq_matmul(const Matrix& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
-    const size_t nb = w.cols / 32;
-    auto* xh = grow<int8_t>(xh_, n * w.cols);
-    auto* xl = grow<uint8_t>(xl_, n * w.cols);
+  // n tokens' activations (k values each) quantized into the planes of q8_mma.hpp.
+  km::Q8Acts quantize_planes(const float* x, size_t n, size_t k) {
+    const size_t nb = k / 32;
+    auto* xh = grow<int8_t>(xh_, n * k);
+    auto* xl = grow<uint8_t>(xl_, n * k);
     auto* xd = grow<float>(xd_, n * nb);
     k_q8_quantize<<<blocks_for(n * nb), kThreads>>>(x, n * nb, xh, xl, xd);
+    return {xh, xl, xd, n};
+  }
+
+  void kq_matmul(const Matrix& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
+    const km::Q8Acts a = quantize_planes(x, n, w.cols);
     km::with_block_type(w.type, [&](auto tag) {
       constexpr GgmlType W = decltype(tag)::value;
       if constexpr (km::kq_type(W))
-        k_kq_matmul<W><<<blocks_for(n_out * n), kThreads>>>(w.data, w.row_bytes, w.cols, rows, n_out, xh, xl, xd, n, y);
+        k_kq_matmul<W><<<blocks_for(n_out * n), kThreads>>>(w.data, w.row_bytes, w.cols, rows, n_out, a.h, a.l, a.d,
+                                                            n, y);
     });
   }
 
@@ -642,14 +649,9 @@ class CudaBackend final : public Backend {
   // token tiles a warp when the rows alone would leave the GPU idle (decode): a weight
   // tile is then read by several warps, mostly from L2.
   void q8_matmul(const Matrix& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
-    const size_t nb = w.cols / 32;
-    auto* xh = grow<int8_t>(xh_, n * w.cols);
-    auto* xl = grow<uint8_t>(xl_, n * w.cols);
-    auto* xd = grow<float>(xd_, n * nb);
-    k_q8_quantize<<<blocks_for(n * nb), kThreads>>>(x, n * nb, xh, xl, xd);
     const km::Q8Planes planes{reinterpret_cast<const int8_t*>(w.data), static_cast<const float*>(w.prepared), w.rows,
                               w.cols};
-    const km::Q8Acts acts{xh, xl, xd, n};
+    const km::Q8Acts acts = quantize_planes(x, n, w.cols);
     const size_t row_warps = (n_out + km::kQ8WarpRows - 1) / km::kQ8WarpRows;
     size_t nr = std::min(km::q8_token_tiles(n), forced_token_tiles_ > 0 ? forced_token_tiles_ : size_t{8});
     while (forced_token_tiles_ == 0 && nr > 1 && row_warps * ((n + 8 * nr - 1) / (8 * nr)) < kBusyWarps) nr /= 2;
