@@ -9,7 +9,7 @@
 #     every operation GPU == CPU bitwise (lmac check-device), the same .lmac bytes from the
 #     GPU as from the dev machine's CPU, GPU-made streams decoded by the CPU, and speed on
 #     the generated 1.1B TinyLlama-shaped and 7B Llama-2-shaped Q8_0 files; streams of
-#     Q4_K and F16 models (weights kept in their block format) from the GPU and the CPU;
+#     Q4_K, Q6_K and F16 models (weights kept in their block format) from the GPU and the CPU;
 #  4. CPU thread scaling of lmac and of llama.cpp's llama-bench built there (1-16 threads),
 #     bundled model and the generated 1.1B TinyLlama-shaped Q8_0 file.
 # Output: $OUT/check.log. (RPATH, not RUNPATH: libsndfile's own dependencies must come
@@ -95,8 +95,8 @@ if command -v nvidia-smi >/dev/null; then
     LMAC_CUDA_Q8_TOKEN_TILES=$nr timeout 60 $LMAC --device cuda bench /tmp/tl11.gguf --prefill 2048 --decode 16 \
       --batches 64 --reps 1 | sed "s/^/token tiles $nr: /"
   done
-  stamp "GPU: weights in their block format (2-layer 1.1B-shaped Q4_K and F16): GPU stream == CPU stream"
-  for t in q4_k f16; do
+  stamp "GPU: weights in their block format (2-layer 1.1B-shaped Q4_K and Q6_K: integer products; F16): GPU stream == CPU stream"
+  for t in q4_k q6_k f16; do
     build/dev/bench/lmac_make_model /tmp/tl_$t.gguf --shape tinyllama-1.1b $t 2
     $GLMAC --device cuda compress -q -f -m /tmp/tl_$t.gguf --model-only xm/data/a8.wav -o $G/$t.gpu.lmac
     timeout 120 $LMAC --device cpu compress -q -f -m /tmp/tl_$t.gguf --model-only xm/data/a8.wav -o $G/$t.cpu.lmac
