@@ -37,9 +37,9 @@ std::string mb(size_t bytes) { return std::to_string((bytes + 500000) / 1000000)
 constexpr int kThreads = 256;
 unsigned blocks_for(size_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-__global__ void k_q8_quantize(const float* x, size_t n_blocks, int8_t* xh, uint8_t* xl, float* xd) {
+__global__ void k_q8_quantize(const float* x, size_t n_blocks, int8_t* xh, uint8_t* xl, float* xd, int32_t* xs) {
   const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
-  if (i < n_blocks) km::q8_quantize_split(x + i * 32, xh + i * 32, xl + i * 32, xd + i);
+  if (i < n_blocks) km::q8_quantize_split(x + i * 32, xh + i * 32, xl + i * 32, xd + i, xs + 2 * i);
 }
 
 // mma.sync m16n8k32 for this thread's lane: A s8, B s8 or u8, C zero.
@@ -112,27 +112,15 @@ __global__ void __launch_bounds__(256) k_block_matmul(const uint8_t* w, size_t r
     }
 }
 
-// K-quants: a thread per output and token, its integer sums and float chain in order
-// (lm/detail/kquant_int.hpp). The activations are the Q8_0 path's planes.
 template <GgmlType W>
-__global__ void __launch_bounds__(256) k_kq_matmul(const uint8_t* w, size_t row_bytes, size_t k, const int32_t* rows,
-                                                   size_t n_out, const int8_t* xh, const uint8_t* xl, const float* xd,
-                                                   size_t n, float* y) {
-  const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
-  if (i >= n_out * n) return;
-  const size_t j = i % n_out, t = i / n_out;
-  const uint8_t* row = w + km::q8_plane_row(rows, n_out, j) * row_bytes;
-  y[t * n_out + j] = km::kq_dot<W>(row, k, km::SplitQx{xh + t * k, xl + t * k}, xd + t * (k / 32));
-}
-
-template <GgmlType W>
-__global__ void k_get_rows(const uint8_t* w, size_t row_bytes, const float* q8_scales, size_t cols, const int32_t* ids,
-                           size_t n, float* out) {
+__global__ void k_get_rows(const uint8_t* w, size_t row_bytes, const float* plane_scales, size_t rows, size_t cols,
+                           const int32_t* ids, size_t n, float* out) {
   const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
   if (i >= n * cols) return;
   const size_t r = static_cast<size_t>(ids[i / cols]);
-  if constexpr (W == GgmlType::Q8_0)
-    out[i] = km::q8_plane_value({reinterpret_cast<const int8_t*>(w), q8_scales, 0, cols}, r, i % cols);
+  if constexpr (W == GgmlType::Q8_0 || km::kq_type(W))
+    out[i] = km::q8_plane_value(km::matrix_planes(W, reinterpret_cast<const int8_t*>(w), plane_scales, rows, cols), r,
+                                i % cols);
   else
     out[i] = km::block_value<W>(w + r * row_bytes, i % cols);
 }
@@ -375,7 +363,7 @@ class CudaBackend final : public Backend {
     for (const SharedWeights::Key& k : shared_) SharedWeights::get().leave(k);
     for (void* p : owned_) cudaFree(p);
     for (auto* b :
-         {&ring_, &xh_, &xl_, &xd_, &scores_, &scale_, &exp_weights_, &freq_, &totals_, &intervals_, &symbols_})
+         {&ring_, &xh_, &xl_, &xd_, &xs_, &scores_, &scale_, &exp_weights_, &freq_, &totals_, &intervals_, &symbols_})
       cudaFree(b->p);
     cudaFreeHost(ring_host_);
   }
@@ -439,10 +427,8 @@ class CudaBackend final : public Backend {
     const size_t n_out = rows.empty() ? w.rows : rows.size();
     if (n == 0 || n_out == 0) return;
     const int32_t* drows = rows.empty() ? nullptr : stage(rows);
-    if (w.type == GgmlType::Q8_0) {
+    if (w.type == GgmlType::Q8_0 || km::kq_type(w.type)) {
       q8_matmul(w, x, n, y, drows, n_out);
-    } else if (km::kq_type(w.type)) {
-      kq_matmul(w, x, n, y, drows, n_out);
     } else {
       const unsigned token_groups = static_cast<unsigned>(n < 4 ? n : (n + 3) / 4);
       const dim3 grid(blocks_for((n_out + kRows - 1) / kRows * 16), token_groups);
@@ -465,8 +451,8 @@ class CudaBackend final : public Backend {
     const auto* scales = static_cast<const float*>(w.prepared);
     const int32_t* d_ids = stage(ids);
     km::with_block_type(w.type, [&](auto tag) {
-      k_get_rows<decltype(tag)::value>
-          <<<blocks_for(ids.size() * w.cols), kThreads>>>(w.data, w.row_bytes, scales, w.cols, d_ids, ids.size(), out);
+      k_get_rows<decltype(tag)::value><<<blocks_for(ids.size() * w.cols), kThreads>>>(
+          w.data, w.row_bytes, scales, w.rows, w.cols, d_ids, ids.size(), out);
     });
     launched("get_rows");
   }
@@ -574,22 +560,27 @@ class CudaBackend final : public Backend {
   };
 
   static size_t device_bytes(const Matrix& m) {
-    return m.bytes() + (m.type == GgmlType::Q8_0 ? m.rows * (m.cols / 32) * sizeof(float) : 0);
+    const bool planes = m.type == GgmlType::Q8_0 || km::kq_type(m.type);
+    return planes ? m.rows * m.cols + km::plane_scale_count(m.type, m.rows, m.cols) * sizeof(float) : m.bytes();
   }
 
-  // w in the GPU's memory, its blocks added to `blocks`: Q8_0 as the two planes of
-  // lm/detail/q8_mma.hpp (quants in data, scales in prepared), other types as stored
-  // (the kernels read their values with lm/detail/block_value.hpp).
+  // w in the GPU's memory, its blocks added to `blocks`: Q8_0 and K-quants as the planes
+  // of lm/detail/q8_mma.hpp (quants in data, scales in prepared; a K-quant's 8-bit values
+  // take more memory than its file, Q4_K 10 bits a weight), other types as stored (the
+  // kernels read their values with lm/detail/block_value.hpp).
   Matrix upload_matrix(const Matrix& w, std::vector<void*>& blocks) {
     auto put = [&](const void* host, size_t bytes) {
       void* d = blocks.emplace_back(alloc(bytes));
       upload(d, host, bytes);
       return static_cast<const uint8_t*>(d);
     };
-    if (w.type == GgmlType::Q8_0) {
+    if (w.type == GgmlType::Q8_0 || km::kq_type(w.type)) {
       std::vector<int8_t> q(w.rows * w.cols);
-      std::vector<float> d(w.rows * (w.cols / 32));
-      km::q8_repack(w.data, w.rows, w.cols, w.row_bytes, q.data(), d.data());
+      std::vector<float> d(km::plane_scale_count(w.type, w.rows, w.cols));
+      if (w.type == GgmlType::Q8_0)
+        km::q8_repack(w.data, w.rows, w.cols, w.row_bytes, q.data(), d.data());
+      else
+        km::kq_repack(w.type, w.data, w.rows, w.cols, w.row_bytes, q.data(), d.data());
       const uint8_t* dq = put(q.data(), q.size());
       return {w.type, w.rows, w.cols, dq, w.cols, w.content_id, put(d.data(), d.size() * sizeof(float))};
     }
@@ -631,26 +622,17 @@ class CudaBackend final : public Backend {
     auto* xh = grow<int8_t>(xh_, n * k);
     auto* xl = grow<uint8_t>(xl_, n * k);
     auto* xd = grow<float>(xd_, n * nb);
-    k_q8_quantize<<<blocks_for(n * nb), kThreads>>>(x, n * nb, xh, xl, xd);
-    return {xh, xl, xd, n};
-  }
-
-  void kq_matmul(const Matrix& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
-    const km::Q8Acts a = quantize_planes(x, n, w.cols);
-    km::with_block_type(w.type, [&](auto tag) {
-      constexpr GgmlType W = decltype(tag)::value;
-      if constexpr (km::kq_type(W))
-        k_kq_matmul<W><<<blocks_for(n_out * n), kThreads>>>(w.data, w.row_bytes, w.cols, rows, n_out, a.h, a.l, a.d,
-                                                            n, y);
-    });
+    auto* xs = grow<int32_t>(xs_, 2 * n * nb);
+    k_q8_quantize<<<blocks_for(n * nb), kThreads>>>(x, n * nb, xh, xl, xd, xs);
+    return {xh, xl, xd, n, xs};
   }
 
   // Activations quantized into planes, then warps of MMA over row and token tiles. Few
   // token tiles a warp when the rows alone would leave the GPU idle (decode): a weight
   // tile is then read by several warps, mostly from L2.
   void q8_matmul(const Matrix& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
-    const km::Q8Planes planes{reinterpret_cast<const int8_t*>(w.data), static_cast<const float*>(w.prepared), w.rows,
-                              w.cols};
+    const km::Q8Planes planes = km::matrix_planes(w.type, reinterpret_cast<const int8_t*>(w.data),
+                                                  static_cast<const float*>(w.prepared), w.rows, w.cols);
     const km::Q8Acts acts = quantize_planes(x, n, w.cols);
     const size_t row_warps = (n_out + km::kQ8WarpRows - 1) / km::kQ8WarpRows;
     size_t nr = std::min(km::q8_token_tiles(n), forced_token_tiles_ > 0 ? forced_token_tiles_ : size_t{8});
@@ -716,7 +698,7 @@ class CudaBackend final : public Backend {
   std::vector<void*> owned_;                // weights of this session alone
   std::vector<SharedWeights::Key> shared_;  // weights it shares
   size_t weight_bytes_ = 0;
-  Scratch ring_, xh_, xl_, xd_, scores_, scale_, exp_weights_, freq_, totals_, intervals_, symbols_;
+  Scratch ring_, xh_, xl_, xd_, xs_, scores_, scale_, exp_weights_, freq_, totals_, intervals_, symbols_;
   void* ring_host_ = nullptr;
   std::vector<AttentionTask> tasks_;
   struct PageList {

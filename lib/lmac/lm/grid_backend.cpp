@@ -1,8 +1,9 @@
 // The "grid" backend: the CUDA backend's kernels on the host. Each operation loops over
 // the same grid of threads as its kernel and calls the same per-thread function of
-// lm/kernel_math.hpp, with the same weight layout (Q8_0 repacked into planes and
-// multiplied by whole warps with the tensor-core MMA emulated, lm/detail/q8_mma.hpp;
-// everything else read in its block format, value by value, lm/detail/block_value.hpp). Tests hold it bit for bit
+// lm/kernel_math.hpp, with the same weight layout (Q8_0 and K-quants repacked into planes
+// and multiplied by whole warps with the tensor-core MMA emulated, lm/detail/q8_mma.hpp
+// and kquant_int.hpp; everything else read in its block format, value by value,
+// lm/detail/block_value.hpp). Tests hold it bit for bit
 // against the CPU backend, which checks the GPU's order of arithmetic on machines without a GPU.
 #include <algorithm>
 #include <cstdlib>
@@ -49,11 +50,14 @@ class GridBackend final : public HostBackend {
 
   Matrix weights(const Matrix& w, WeightUse) override {
     if (w.type == GgmlType::F32) return w;
-    if (w.type == GgmlType::Q8_0) {
+    if (w.type == GgmlType::Q8_0 || km::kq_type(w.type)) {
       Q8Owned& o = q8_owned_.emplace_back();
       o.q.resize(w.rows * w.cols);
-      o.d.resize(w.rows * (w.cols / 32));
-      km::q8_repack(w.data, w.rows, w.cols, w.row_bytes, o.q.data(), o.d.data());
+      o.d.resize(km::plane_scale_count(w.type, w.rows, w.cols));
+      if (w.type == GgmlType::Q8_0)
+        km::q8_repack(w.data, w.rows, w.cols, w.row_bytes, o.q.data(), o.d.data());
+      else
+        km::kq_repack(w.type, w.data, w.rows, w.cols, w.row_bytes, o.q.data(), o.d.data());
       return {w.type, w.rows, w.cols, reinterpret_cast<const uint8_t*>(o.q.data()), w.cols, w.content_id, o.d.data()};
     }
     return w;
@@ -62,8 +66,8 @@ class GridBackend final : public HostBackend {
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size(), k = w.cols;
-    if (w.type == GgmlType::Q8_0) return q8_matmul(planes(w), x, n, y, rows.empty() ? nullptr : rows.data(), n_out);
-    if (km::kq_type(w.type)) return kq_matmul(w, x, n, y, rows, n_out);
+    if (w.type == GgmlType::Q8_0 || km::kq_type(w.type))
+      return q8_matmul(planes(w), x, n, y, rows.empty() ? nullptr : rows.data(), n_out);
     // The GPU's half-warps: lane l of dot16 over the row's values as block_value reads
     // them, then the butterfly that adds reduce16's pairs.
     km::with_block_type(w.type, [&](auto tag) {
@@ -84,8 +88,8 @@ class GridBackend final : public HostBackend {
       if (id < 0 || static_cast<size_t>(id) >= w.rows) fail("token id outside the embedding");
     for (size_t i = 0; i < ids.size() * w.cols; ++i) {
       const size_t r = static_cast<size_t>(ids[i / w.cols]), c = i % w.cols;
-      out[i] = w.type == GgmlType::Q8_0 ? km::q8_plane_value(planes(w), r, c)
-                                        : km::block_value(w.type, w.data + r * w.row_bytes, c);
+      out[i] = w.type == GgmlType::Q8_0 || km::kq_type(w.type) ? km::q8_plane_value(planes(w), r, c)
+                                                               : km::block_value(w.type, w.data + r * w.row_bytes, c);
     }
   }
 
@@ -177,15 +181,17 @@ class GridBackend final : public HostBackend {
     std::vector<float> d;
   };
   static km::Q8Planes planes(const Matrix& w) {
-    return {reinterpret_cast<const int8_t*>(w.data), static_cast<const float*>(w.prepared), w.rows, w.cols};
+    return km::matrix_planes(w.type, reinterpret_cast<const int8_t*>(w.data), static_cast<const float*>(w.prepared),
+                             w.rows, w.cols);
   }
 
   // The activations quantized per (token, block) into the GPU's planes.
   void quantize_split(const float* x, size_t n, size_t k) {
     const size_t nb = k / 32;
-    xh_.resize(n * k), xl_.resize(n * k), xd_.resize(n * nb);
+    xh_.resize(n * k), xl_.resize(n * k), xd_.resize(n * nb), xs_.resize(2 * n * nb);
     parallel_for(threads_, n * nb, 64, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; ++i) km::q8_quantize_split(x + i * 32, &xh_[i * 32], &xl_[i * 32], &xd_[i]);
+      for (size_t i = b; i < e; ++i)
+        km::q8_quantize_split(x + i * 32, &xh_[i * 32], &xl_[i * 32], &xd_[i], &xs_[2 * i]);
     });
   }
 
@@ -194,7 +200,7 @@ class GridBackend final : public HostBackend {
   void q8_matmul(const km::Q8Planes& w, const float* x, size_t n, float* y, const int32_t* rows, size_t n_out) {
     if (n == 0 || n_out == 0) return;
     quantize_split(x, n, w.cols);
-    const km::Q8Acts acts{xh_.data(), xl_.data(), xd_.data(), n};
+    const km::Q8Acts acts{xh_.data(), xl_.data(), xd_.data(), n, xs_.data()};
     switch (km::q8_token_tiles(n)) {
       case 1:
         return q8_warps<1>(w, acts, y, rows, n_out);
@@ -212,23 +218,6 @@ class GridBackend final : public HostBackend {
     parallel_for_each(threads_, row_warps * tok_warps, [&](size_t i) {
       km::q8_warp_tile<32, NR>(w, rows, n_out, x, i % row_warps * km::kQ8WarpRows, i / row_warps * 8 * NR, 0, y,
                                km::MmaM16N8K32Emulated{});
-    });
-  }
-
-  // As the CUDA kernel: a thread per output and token.
-  void kq_matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows, size_t n_out) {
-    if (n == 0 || n_out == 0) return;
-    const size_t k = w.cols;
-    quantize_split(x, n, k);
-    km::with_block_type(w.type, [&](auto tag) {
-      constexpr GgmlType W = decltype(tag)::value;
-      if constexpr (km::kq_type(W))
-        parallel_for(threads_, n_out, 4, [&](size_t b, size_t e) {
-          for (size_t j = b; j < e; ++j)
-            for (size_t t = 0; t < n; ++t)
-              y[t * n_out + j] =
-                  km::kq_dot<W>(w.product_row(rows, j), k, km::SplitQx{&xh_[t * k], &xl_[t * k]}, &xd_[t * (k / 32)]);
-        });
     });
   }
 
@@ -253,12 +242,13 @@ class GridBackend final : public HostBackend {
     });
   }
 
-  std::deque<Q8Owned> q8_owned_;  // repacked Q8_0 weights
+  std::deque<Q8Owned> q8_owned_;  // repacked Q8_0 and K-quant weights
   std::unordered_map<void*, size_t> allocated_;
   size_t held_ = 0;
   std::vector<int8_t> xh_;
   std::vector<uint8_t> xl_;
   std::vector<float> xd_, p_, inv_, e_;
+  std::vector<int32_t> xs_;
   std::vector<uint32_t> f_, totals_;
 };
 

@@ -12,6 +12,7 @@
 #include "lmac/lm/detail/block_value.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
 #include "lmac/lm/detail/kquant_scales.hpp"
+#include "lmac/lm/detail/q8_mma.hpp"
 #include "lmac/lm/ggml_types.hpp"
 
 namespace lmac::km {
@@ -132,13 +133,6 @@ LMAC_HD void kq_quants<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u) {
     }
 }
 
-// Activation i as the GPU keeps it: high byte (signed) and low byte apart.
-struct SplitQx {
-  const int8_t* h;
-  const uint8_t* l;
-  LMAC_HD int32_t operator()(size_t i) const { return static_cast<int32_t>(h[i]) * 256 + l[i]; }
-};
-
 // One output of a K-quant product (§2.3): weight row `row` (cols values) against a
 // token's 16-bit activations, qx(i) their value i and dx[b] the scale of block b of 32.
 // Per sub-block j, in order: S = sum (u_i - o) qx_i and X = sum qx_i, exact integers;
@@ -166,6 +160,62 @@ LMAC_HD float kq_dot(const uint8_t* row, size_t cols, QX qx, const float* dx) {
     }
   }
   return acc;
+}
+
+// The MMA planes of a repacked matrix (Q8_0, or a K-quant by kq_repack): `scales` holds
+// the rows' scales, then for types with mins their -M.
+LMAC_HD Q8Planes matrix_planes(GgmlType t, const int8_t* q, const float* scales, size_t rows, size_t cols) {
+  if (!kq_type(t)) return {q, scales, rows, cols, nullptr, 32};
+  const KqShape sh = kq_shape(t);
+  const auto sub = static_cast<size_t>(sh.sub);
+  return {q, scales, rows, cols, sh.min ? scales + rows * (cols / sub) : nullptr, sub};
+}
+
+// Floats the scales of matrix_planes take: rows x cols/sub, twice with mins.
+inline size_t plane_scale_count(GgmlType t, size_t rows, size_t cols) {
+  if (!kq_type(t)) return rows * (cols / 32);
+  const KqShape sh = kq_shape(t);
+  return rows * (cols / static_cast<size_t>(sh.sub)) * (sh.min ? 2 : 1);
+}
+
+// A stored K-quant matrix into the MMA planes: q the values u - o, `scales` as
+// matrix_planes reads them.
+template <GgmlType T>
+inline void kq_repack_typed(const uint8_t* data, size_t rows, size_t cols, size_t row_bytes, int8_t* q, float* scales) {
+  constexpr KqShape sh = kq_shape(T);
+  const size_t nsub = cols / static_cast<size_t>(sh.sub);
+  float* neg_m = scales + rows * nsub;
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t sb = 0; sb < cols / 256; ++sb) {
+      const uint8_t* s = data + r * row_bytes + sb * sh.block;
+      uint8_t u[256];
+      int8_t sc[16], m[16];
+      float d = 0.0f, dmin = 0.0f;
+      kq_quants<T>(s, u);
+      kq_scales<T>(s, sc, m, &d, &dmin);
+      for (size_t i = 0; i < 256; ++i) q[r * cols + sb * 256 + i] = static_cast<int8_t>(u[i] - sh.offset);
+      for (size_t j = 0; j < 256 / static_cast<size_t>(sh.sub); ++j) {
+        const size_t at = r * nsub + sb * (256 / static_cast<size_t>(sh.sub)) + j;
+        scales[at] = mul(d, i2f(sc[j]));
+        if (sh.min) neg_m[at] = -mul(dmin, i2f(m[j]));
+      }
+    }
+}
+
+inline void kq_repack(GgmlType t, const uint8_t* data, size_t rows, size_t cols, size_t row_bytes, int8_t* q,
+                      float* scales) {
+  switch (t) {
+    case GgmlType::Q2_K:
+      return kq_repack_typed<GgmlType::Q2_K>(data, rows, cols, row_bytes, q, scales);
+    case GgmlType::Q3_K:
+      return kq_repack_typed<GgmlType::Q3_K>(data, rows, cols, row_bytes, q, scales);
+    case GgmlType::Q4_K:
+      return kq_repack_typed<GgmlType::Q4_K>(data, rows, cols, row_bytes, q, scales);
+    case GgmlType::Q5_K:
+      return kq_repack_typed<GgmlType::Q5_K>(data, rows, cols, row_bytes, q, scales);
+    default:
+      return kq_repack_typed<GgmlType::Q6_K>(data, rows, cols, row_bytes, q, scales);
+  }
 }
 
 }  // namespace lmac::km

@@ -31,12 +31,16 @@
 
 namespace lmac::km {
 
-// Q8_0 weights repacked once: the int8 quants row after row (cols bytes a row, so every
-// block is 32-byte aligned) and every block's fp16 scale widened to f32 (exact).
+// Weights repacked once: int8 quants row after row (cols bytes a row, so every block is
+// 32-byte aligned) and every (sub-)block's scale as f32. Q8_0: its quants and fp16
+// scale widened (exact). K-quants (lm/detail/kquant_int.hpp): the values u - o (within
+// -32..63), D_j per sub-block of `sub` values and, for types with mins, -M_j.
 struct Q8Planes {
   const int8_t* q;
-  const float* d;  // rows x cols/32
+  const float* d;  // rows x cols/sub
   size_t rows, cols;
+  const float* neg_m = nullptr;  // rows x cols/sub, or null (no mins)
+  size_t sub = 32;               // values per scale: 32, or 16 (Q2_K, Q3_K, Q6_K)
 };
 
 // Activations quantized per token (§2.3), the 16-bit quants split in two byte planes.
@@ -45,14 +49,18 @@ struct Q8Acts {
   const uint8_t* l;  // q & 255,  n x cols
   const float* d;    // dx,       n x cols/32
   size_t n;
+  const int32_t* s16 = nullptr;  // sums of q over 16 values, n x cols/16 (for the mins)
 };
 
-LMAC_HD void q8_quantize_split(const float* x, int8_t* h, uint8_t* l, float* d) {
+// One block of 32 activations into the planes, and the sums of its two halves' quants.
+LMAC_HD void q8_quantize_split(const float* x, int8_t* h, uint8_t* l, float* d, int32_t* s16) {
   int16_t q[32];
   q8_quantize_block(x, q, d);
+  s16[0] = s16[1] = 0;
   for (int i = 0; i < 32; ++i) {
     h[i] = static_cast<int8_t>(q[i] >> 8);
     l[i] = static_cast<uint8_t>(q[i] & 0xFF);
+    s16[i / 16] += q[i];
   }
 }
 
@@ -92,7 +100,7 @@ LMAC_HD size_t q8_plane_row(const int32_t* rows, size_t n_out, size_t j) {
 template <size_t kLanes, size_t NR, class Mma>
 LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, const Q8Acts& x, size_t r0, size_t t0,
                           size_t lane0, float* y, Mma mma) {
-  const size_t nb = w.cols / 32;
+  const size_t nb = w.cols / 32, nsub = w.cols / w.sub;
   // Plane rows and tokens a lane reads (32 bits: fewer registers on the device).
   uint32_t arow[kLanes][kQ8RowTiles][2], btok[kLanes][NR], ctok[kLanes][NR][2];
   float acc[kLanes][kQ8RowTiles][NR][4];
@@ -140,18 +148,31 @@ LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, 
         bl[li][0] = load_u32(x.l + at), bl[li][1] = load_u32(x.l + at + 16);
       }
       LMAC_UNROLL
-      for (size_t i = 0; i < kQ8RowTiles; ++i) {
-        int32_t dh[kLanes][4], dl[kLanes][4];
-        mma(dh, a[i], bh, false);
-        mma(dl, a[i], bl, true);
-        for (size_t li = 0; li < kLanes; ++li) {
-          LMAC_UNROLL
-          for (size_t e = 0; e < 4; ++e) {
-            const float dw = w.d[size_t{arow[li][i][e / 2]} * nb + b], dx = x.d[size_t{ctok[li][u][e % 2]} * nb + b];
-            acc[li][i][u][e] = fma(i2f(dh[li][e] * 256 + dl[li][e]), mul(dw, dx), acc[li][i][u][e]);
+      for (size_t i = 0; i < kQ8RowTiles; ++i)
+        // Sub-blocks of 16: one MMA pair per half, the other half's weights zero.
+        for (size_t half = 0; half < 32 / w.sub; ++half) {
+          uint32_t ah[kLanes][4];
+          for (size_t li = 0; li < kLanes; ++li)
+            for (size_t r = 0; r < 4; ++r) ah[li][r] = w.sub == 32 || r / 2 == half ? a[i][li][r] : 0u;
+          int32_t dh[kLanes][4], dl[kLanes][4];
+          mma(dh, ah, bh, false);
+          mma(dl, ah, bl, true);
+          const size_t j = b * (32 / w.sub) + half;  // the sub-block
+          for (size_t li = 0; li < kLanes; ++li) {
+            LMAC_UNROLL
+            for (size_t e = 0; e < 4; ++e) {
+              const size_t row = arow[li][i][e / 2], tok = ctok[li][u][e % 2];
+              const float dx = x.d[tok * nb + b];
+              float v = fma(i2f(dh[li][e] * 256 + dl[li][e]), mul(w.d[row * nsub + j], dx), acc[li][i][u][e]);
+              if (w.neg_m != nullptr) {
+                const int32_t* s16 = x.s16 + tok * (w.cols / 16);
+                const int32_t sum = w.sub == 16 ? s16[j] : s16[2 * j] + s16[2 * j + 1];
+                v = fma(i2f(sum), mul(w.neg_m[row * nsub + j], dx), v);
+              }
+              acc[li][i][u][e] = v;
+            }
           }
         }
-      }
     }
     if (b + 1 < nb) std::memcpy(a, next, sizeof a);
   }
@@ -167,9 +188,12 @@ LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, 
   }
 }
 
-// Element i of row r of the repacked weights (get_rows): q * d, exact.
+// Element i of row r of the repacked weights (get_rows), as the reference dequantizer
+// makes it: Q8_0 q * d (exact), K-quants D (u - o), less M where there are mins.
 LMAC_HD float q8_plane_value(const Q8Planes& w, size_t r, size_t i) {
-  return mul(i2f(w.q[r * w.cols + i]), w.d[r * (w.cols / 32) + i / 32]);
+  const size_t j = r * (w.cols / w.sub) + i / w.sub;
+  const float v = mul(w.d[j], i2f(w.q[r * w.cols + i]));
+  return w.neg_m != nullptr ? add(v, w.neg_m[j]) : v;
 }
 
 // The planes of a stored Q8_0 matrix (ggml blocks: an fp16 scale, 32 int8).
