@@ -64,12 +64,13 @@ struct MmaPtx {
 // Four warps a block, each kQ8WarpRows weight rows x NR token tiles (grid.y); a warp
 // leaves as a whole (mma.sync needs all its lanes).
 constexpr int kQ8Warps = 4;
-template <size_t NR>
+template <size_t NR, size_t kSub, bool kMins>
 __global__ void __launch_bounds__(32 * kQ8Warps)
     k_q8_mma(km::Q8Planes w, const int32_t* rows, size_t n_out, km::Q8Acts x, float* y) {
   const size_t r0 = (blockIdx.x * size_t{kQ8Warps} + threadIdx.x / 32) * km::kQ8WarpRows;
   if (r0 >= n_out) return;
-  km::q8_warp_tile<1, NR>(w, rows, n_out, x, r0, blockIdx.y * size_t{8 * NR}, size_t{threadIdx.x % 32}, y, MmaPtx{});
+  km::q8_warp_tile<1, NR, kSub, kMins>(w, rows, n_out, x, r0, blockIdx.y * size_t{8 * NR}, size_t{threadIdx.x % 32}, y,
+                                       MmaPtx{});
 }
 
 // dot16 on half-warps: thread l of 16 runs lane l's chain (i = l mod 16, increasing i)
@@ -639,19 +640,23 @@ class CudaBackend final : public Backend {
     while (forced_token_tiles_ == 0 && nr > 1 && row_warps * ((n + 8 * nr - 1) / (8 * nr)) < kBusyWarps) nr /= 2;
     const auto blocks = static_cast<unsigned>((row_warps + kQ8Warps - 1) / kQ8Warps);
     const auto token_groups = [&](size_t r) { return static_cast<unsigned>((n + 8 * r - 1) / (8 * r)); };
-    switch (nr) {
-      case 1:
-        k_q8_mma<1><<<dim3(blocks, token_groups(1)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
-        break;
-      case 2:
-        k_q8_mma<2><<<dim3(blocks, token_groups(2)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
-        break;
-      case 4:
-        k_q8_mma<4><<<dim3(blocks, token_groups(4)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
-        break;
-      default:
-        k_q8_mma<8><<<dim3(blocks, token_groups(8)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
-    }
+    km::with_plane_kind(planes, [&](auto sub, auto mins) {
+      constexpr size_t S = decltype(sub)::value;
+      constexpr bool M = decltype(mins)::value;
+      switch (nr) {
+        case 1:
+          k_q8_mma<1, S, M><<<dim3(blocks, token_groups(1)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
+          break;
+        case 2:
+          k_q8_mma<2, S, M><<<dim3(blocks, token_groups(2)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
+          break;
+        case 4:
+          k_q8_mma<4, S, M><<<dim3(blocks, token_groups(4)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
+          break;
+        default:
+          k_q8_mma<8, S, M><<<dim3(blocks, token_groups(8)), 32 * kQ8Warps>>>(planes, rows, n_out, acts, y);
+      }
+    });
   }
   // Warps that keep an H200's 132 SMs busy (16 each).
   static constexpr size_t kBusyWarps = 132 * 16;

@@ -215,9 +215,11 @@ class GridBackend final : public HostBackend {
   template <size_t NR>
   void q8_warps(const km::Q8Planes& w, const km::Q8Acts& x, float* y, const int32_t* rows, size_t n_out) {
     const size_t row_warps = (n_out + km::kQ8WarpRows - 1) / km::kQ8WarpRows, tok_warps = (x.n + 8 * NR - 1) / (8 * NR);
-    parallel_for_each(threads_, row_warps * tok_warps, [&](size_t i) {
-      km::q8_warp_tile<32, NR>(w, rows, n_out, x, i % row_warps * km::kQ8WarpRows, i / row_warps * 8 * NR, 0, y,
-                               km::MmaM16N8K32Emulated{});
+    km::with_plane_kind(w, [&](auto sub, auto mins) {
+      parallel_for_each(threads_, row_warps * tok_warps, [&](size_t i) {
+        km::q8_warp_tile<32, NR, decltype(sub)::value, decltype(mins)::value>(
+            w, rows, n_out, x, i % row_warps * km::kQ8WarpRows, i / row_warps * 8 * NR, 0, y, km::MmaM16N8K32Emulated{});
+      });
     });
   }
 

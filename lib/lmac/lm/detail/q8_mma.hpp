@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "lmac/lm/detail/kernel_math.hpp"
 
@@ -97,10 +98,12 @@ LMAC_HD size_t q8_plane_row(const int32_t* rows, size_t n_out, size_t j) {
 // One warp's outputs y[tok * n_out + j] for j in [r0, r0 + kQ8WarpRows) and tokens
 // [t0, t0 + 8 NR), cut at n_out and x.n. lane0: the first lane this call computes.
 // Mma(d, a, b, b_unsigned) computes d[l] = fragments of A B for the kLanes lanes.
-template <size_t kLanes, size_t NR, class Mma>
+// kSub, kMins: the planes' sub-block size and whether they have mins, as constants
+// (Q8_0's code stays what it was; with_plane_kind picks them).
+template <size_t kLanes, size_t NR, size_t kSub, bool kMins, class Mma>
 LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, const Q8Acts& x, size_t r0, size_t t0,
                           size_t lane0, float* y, Mma mma) {
-  const size_t nb = w.cols / 32, nsub = w.cols / w.sub;
+  const size_t nb = w.cols / 32, nsub = w.cols / kSub;
   // Plane rows and tokens a lane reads (32 bits: fewer registers on the device).
   uint32_t arow[kLanes][kQ8RowTiles][2], btok[kLanes][NR], ctok[kLanes][NR][2];
   float acc[kLanes][kQ8RowTiles][NR][4];
@@ -150,23 +153,24 @@ LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, 
       LMAC_UNROLL
       for (size_t i = 0; i < kQ8RowTiles; ++i)
         // Sub-blocks of 16: one MMA pair per half, the other half's weights zero.
-        for (size_t half = 0; half < 32 / w.sub; ++half) {
+        for (size_t half = 0; half < 32 / kSub; ++half) {
           uint32_t ah[kLanes][4];
           for (size_t li = 0; li < kLanes; ++li)
-            for (size_t r = 0; r < 4; ++r) ah[li][r] = w.sub == 32 || r / 2 == half ? a[i][li][r] : 0u;
+            LMAC_UNROLL
+            for (size_t r = 0; r < 4; ++r) ah[li][r] = kSub == 32 || r / 2 == half ? a[i][li][r] : 0u;
           int32_t dh[kLanes][4], dl[kLanes][4];
           mma(dh, ah, bh, false);
           mma(dl, ah, bl, true);
-          const size_t j = b * (32 / w.sub) + half;  // the sub-block
+          const size_t j = b * (32 / kSub) + half;  // the sub-block
           for (size_t li = 0; li < kLanes; ++li) {
             LMAC_UNROLL
             for (size_t e = 0; e < 4; ++e) {
               const size_t row = arow[li][i][e / 2], tok = ctok[li][u][e % 2];
               const float dx = x.d[tok * nb + b];
               float v = fma(i2f(dh[li][e] * 256 + dl[li][e]), mul(w.d[row * nsub + j], dx), acc[li][i][u][e]);
-              if (w.neg_m != nullptr) {
+              if constexpr (kMins) {
                 const int32_t* s16 = x.s16 + tok * (w.cols / 16);
-                const int32_t sum = w.sub == 16 ? s16[j] : s16[2 * j] + s16[2 * j + 1];
+                const int32_t sum = kSub == 16 ? s16[j] : s16[2 * j] + s16[2 * j + 1];
                 v = fma(i2f(sum), mul(w.neg_m[row * nsub + j], dx), v);
               }
               acc[li][i][u][e] = v;
@@ -186,6 +190,17 @@ LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, 
         if (j < n_out && tok < x.n) y[tok * n_out + j] = acc[li][i][u][e];
       }
   }
+}
+
+// f(integral_constant<size_t, sub>, bool_constant<mins>) for planes w (host code).
+template <class F>
+void with_plane_kind(const Q8Planes& w, F&& f) {
+  using S16 = std::integral_constant<size_t, 16>;
+  using S32 = std::integral_constant<size_t, 32>;
+  if (w.sub == 16)
+    w.neg_m != nullptr ? f(S16{}, std::true_type{}) : f(S16{}, std::false_type{});
+  else
+    w.neg_m != nullptr ? f(S32{}, std::true_type{}) : f(S32{}, std::false_type{});
 }
 
 // Element i of row r of the repacked weights (get_rows), as the reference dequantizer
