@@ -37,19 +37,19 @@ namespace lmac::km {
 // scale widened (exact). K-quants (lm/detail/kquant_int.hpp): the values u - o (within
 // -32..63), D_j per sub-block of `sub` values and, for types with mins, -M_j.
 struct Q8Planes {
-  const int8_t* q;
-  const float* d;  // rows x cols/sub
-  size_t rows, cols;
+  const int8_t* q = nullptr;
+  const float* d = nullptr;  // rows x cols/sub
+  size_t rows = 0, cols = 0;
   const float* neg_m = nullptr;  // rows x cols/sub, or null (no mins)
   size_t sub = 32;               // values per scale: 32, or 16 (Q2_K, Q3_K, Q6_K)
 };
 
 // Activations quantized per token (§2.3), the 16-bit quants split in two byte planes.
 struct Q8Acts {
-  const int8_t* h;   // q >> 8,   n x cols
-  const uint8_t* l;  // q & 255,  n x cols
-  const float* d;    // dx,       n x cols/32
-  size_t n;
+  const int8_t* h = nullptr;   // q >> 8,   n x cols
+  const uint8_t* l = nullptr;  // q & 255,  n x cols
+  const float* d = nullptr;    // dx,       n x cols/32
+  size_t n = 0;
   const int32_t* s16 = nullptr;  // sums of q over 16 values, n x cols/16 (for the mins)
 };
 
