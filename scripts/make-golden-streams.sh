@@ -17,9 +17,10 @@ trap 'rm -rf "$tmp"' EXIT
 rev=r$(sed -n 's/.*kArithmeticRevision = \([0-9]*\);.*/\1/p' lib/lmac/common/arithmetic_revision.hpp)
 [[ $rev != r ]] || { echo "no kArithmeticRevision found" >&2; exit 1; }
 rm -f "$G/$rev-"*.lmac
-# The K-quant models: small random-weight files that the tests make the same way.
+# The K-quant and 32-value-block models: small random-weight files that the tests make
+# the same way.
 make_model=$(dirname "$lmac")/bench/lmac_make_model
-for t in q2_k q3_k q4_k q5_k q6_k; do "$make_model" "$tmp/golden-$t.gguf" --golden $t >/dev/null; done
+for t in q2_k q3_k q4_k q5_k q6_k q4_0 q5_1; do "$make_model" "$tmp/golden-$t.gguf" --golden $t >/dev/null; done
 # name | sox conversion of the bundled recordings | lmac flags
 cases=(
   "llm-u8-mono-subword|-b 8 -e unsigned|-m $M"
@@ -46,6 +47,8 @@ cases=(
   "kq-q4_k-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-q4_k.gguf --tokenization char"
   "kq-q5_k-s16-stereo-char|-b 16 stereo|-m $tmp/golden-q5_k.gguf --tokenization char"
   "kq-q6_k-u8-mono-subword|-b 8 -e unsigned|-m $tmp/golden-q6_k.gguf"
+  "kq-q4_0-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-q4_0.gguf --tokenization char"
+  "kq-q5_1-s16-mono-subword|-b 16|-m $tmp/golden-q5_1.gguf"
 )
 : >$G/MANIFEST
 for c in "${cases[@]}"; do
@@ -76,7 +79,7 @@ for c in "${cases[@]}"; do
   [[ $flags == *"-m audio"* ]] && model=audio
   [[ $flags == *"-m mix:$M"* ]] && model=mix:bundled
   [[ $flags == *"-m mix:builtin:order2"* ]] && model=mix:builtin:order2
-  [[ $flags =~ golden-(q[0-9]_k) ]] && model=golden:${BASH_REMATCH[1]}
+  [[ $flags =~ golden-(q[0-9]_[k01]) ]] && model=golden:${BASH_REMATCH[1]}
   echo "$rev-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
 done
 ls -l $G

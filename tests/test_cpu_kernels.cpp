@@ -149,10 +149,7 @@ std::vector<uint32_t> canonical_bits(const std::vector<float>& v) {
   return b;
 }
 
-bool integer_product(GgmlType t) {
-  return t == GgmlType::Q8_0 || t == GgmlType::Q2_K || t == GgmlType::Q3_K || t == GgmlType::Q4_K ||
-         t == GgmlType::Q5_K || t == GgmlType::Q6_K;
-}
+bool integer_product(GgmlType t) { return t != GgmlType::F32 && t != GgmlType::F16 && t != GgmlType::BF16; }
 
 // Products are the same bits at every SIMD level: for every block type, at decode
 // shapes (1, 5, 11 tokens: weights widened in registers) and tiled ones (20, and 70:

@@ -231,8 +231,8 @@ __attribute__((target("avx2,fma"))) inline __m128i fifth_bits(const uint8_t* p, 
 }
 
 // The block's 32 quants as bytes, values 0-15 in lo and 16-31 in hi: signed (bias
-// removed) for Q4_0 / Q5_0, unsigned for Q4_1 / Q5_1; all unsigned with kRaw.
-template <GgmlType T, bool kRaw = false>
+// removed) for Q4_0 / Q5_0, unsigned for Q4_1 / Q5_1.
+template <GgmlType T>
 __attribute__((target("avx2,fma"))) inline void small_quants(const uint8_t* s, __m128i& lo, __m128i& hi) {
   constexpr SmallBlock kB = small_block(T);
   const uint8_t* qs = s + (kB.offset ? 4 : 2) + (kB.five ? 4 : 0);
@@ -244,7 +244,7 @@ __attribute__((target("avx2,fma"))) inline void small_quants(const uint8_t* s, _
     lo = _mm_or_si128(lo, fifth_bits(qh, 0));
     hi = _mm_or_si128(hi, fifth_bits(qh, 16));
   }
-  if constexpr (!kB.offset && !kRaw) {
+  if constexpr (!kB.offset) {
     const __m128i bias = _mm_set1_epi8(kB.five ? 16 : 8);
     lo = _mm_sub_epi8(lo, bias);
     hi = _mm_sub_epi8(hi, bias);
@@ -276,23 +276,14 @@ __attribute__((target("avx2,fma,f16c"))) void small_avx2(const uint8_t* s, float
 
 // ---- Decode-shaped products (lm/detail/fused_products.inc), once per instruction set.
 
-// Rows per call for TB tokens: about eight chains, fewer rows where their widening
-// work would spill registers (measured: 8 rows of 1 token ran at half speed).
 namespace avx512 {
 #define LMAC_FUSED __attribute__((target("avx512f,avx2,fma,f16c")))
 struct V {
   __m512 v;
   static constexpr int kTokens = 8;
-  static constexpr int rows_for(int tb) { return tb <= 2 ? 4 : tb <= 4 ? 2 : 1; }
   LMAC_FUSED static V zero() { return {_mm512_setzero_ps()}; }
-  LMAC_FUSED static V set1(float f) { return {_mm512_set1_ps(f)}; }
   LMAC_FUSED static V load(const float* p) { return {_mm512_loadu_ps(p)}; }
   LMAC_FUSED static V fma(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
-  LMAC_FUSED static V mul(V a, V b) { return {_mm512_mul_ps(a.v, b.v)}; }
-  LMAC_FUSED static V sub(V a, V b) { return {_mm512_sub_ps(a.v, b.v)}; }
-  LMAC_FUSED static V add(V a, V b) { return {_mm512_add_ps(a.v, b.v)}; }
-  LMAC_FUSED static V from_u8(__m128i q) { return {_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q))}; }
-  LMAC_FUSED static V from_s8(__m128i q) { return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q))}; }
   LMAC_FUSED static V from_f16(const uint8_t* p) {
     return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
   }
@@ -303,42 +294,8 @@ struct V {
   LMAC_FUSED void store(float* out) const { _mm512_storeu_ps(out, v); }
 };
 
-// Blocks of 32: per block and row, the 16 (Q5: 32) values a quant can stand for, each
-// by the reference's operations (float(q - bias) * d, or float(q) * d + m), then two
-// vectors of 16 (values 0-15, then 16-31) looked up by quant.
-template <GgmlType T, int R, int TB>
-LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
-
 #include "lmac/lm/detail/fused_products.inc"
 
-template <GgmlType T, int R, int TB>
-LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
-  constexpr SmallBlock kB = small_block(T);
-  const __m512 k_lo = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 k_hi = _mm512_add_ps(k_lo, _mm512_set1_ps(16.0f));
-  const __m512 bias = _mm512_set1_ps(kB.offset ? 0.0f : kB.five ? 16.0f : 8.0f);
-  V acc[R][TB];
-  zero(acc);
-  for (size_t i = 0, off = 0; i < k; i += 32, off += kB.bytes) {
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* s = rows[r] + off;
-      const __m512 d = _mm512_set1_ps(half_f16c(s)), m = _mm512_set1_ps(kB.offset ? half_f16c(s + 2) : 0.0f);
-      // q - bias is exact (small integers), as is float(q) in the reference.
-      __m512 lo = _mm512_mul_ps(_mm512_sub_ps(k_lo, bias), d), hi = _mm512_mul_ps(_mm512_sub_ps(k_hi, bias), d);
-      if constexpr (kB.offset) lo = _mm512_add_ps(lo, m), hi = _mm512_add_ps(hi, m);
-      __m128i q[2];
-      small_quants<T, true>(s, q[0], q[1]);
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h) {
-        const __m512i idx = _mm512_cvtepu8_epi32(q[h]);
-        const V v{kB.five ? _mm512_permutex2var_ps(lo, idx, hi) : _mm512_permutexvar_ps(idx, lo)};
-        fma_tokens<TB>(acc[r], v, x, k, i + 16 * static_cast<size_t>(h));
-      }
-    }
-  }
-  store_sums<R, TB>(acc, y, y_stride);
-}
 #undef LMAC_FUSED
 }  // namespace avx512
 
@@ -349,23 +306,10 @@ namespace avx2 {
 struct V {
   __m256 lo, hi;
   static constexpr int kTokens = 4;
-  static constexpr int rows_for(int tb) { return tb <= 1 ? 4 : tb <= 2 ? 2 : 1; }
   LMAC_FUSED static V zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
-  LMAC_FUSED static V set1(float f) { return {_mm256_set1_ps(f), _mm256_set1_ps(f)}; }
   LMAC_FUSED static V load(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
   LMAC_FUSED static V fma(V a, V b, V c) {
     return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
-  }
-  LMAC_FUSED static V mul(V a, V b) { return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
-  LMAC_FUSED static V sub(V a, V b) { return {_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
-  LMAC_FUSED static V add(V a, V b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
-  LMAC_FUSED static V from_u8(__m128i q) {
-    return {_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)),
-            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)))};
-  }
-  LMAC_FUSED static V from_s8(__m128i q) {
-    return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)),
-            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)))};
   }
   LMAC_FUSED static V from_f16(const uint8_t* p) {
     return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
@@ -375,14 +319,7 @@ struct V {
   LMAC_FUSED void store(float* out) const { _mm256_storeu_ps(out, lo), _mm256_storeu_ps(out + 8, hi); }
 };
 
-template <GgmlType T, int R, int TB>
-LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride);
 #include "lmac/lm/detail/fused_products.inc"
-
-template <GgmlType T, int R, int TB>
-LMAC_FUSED void small_products(const uint8_t* const* rows, size_t k, const float* x, float* y, size_t y_stride) {
-  small_products_converted<T, R, TB>(rows, k, x, y, y_stride);
-}
 #undef LMAC_FUSED
 }  // namespace avx2
 
@@ -394,11 +331,6 @@ bool fused_products_ok(const Matrix& w, size_t n) {
     case GgmlType::F16:
     case GgmlType::BF16:
       return have_avx2() && w.cols % 16 == 0;
-    case GgmlType::Q4_0:
-    case GgmlType::Q4_1:
-    case GgmlType::Q5_0:
-    case GgmlType::Q5_1:
-      return have_avx2();
     default:
       return false;
   }

@@ -24,18 +24,23 @@ constexpr size_t kTileRows = 16, kChunk = 32;
 constexpr size_t kTileTokens = 4;  // AVX-512: tokens per pass over a tile
 constexpr size_t kTileTokensAvx2 = 4;
 
-// A tile's layout per super-block (16 rows x 256 values): 8 chunks of 32 values, each
-// 4 x 64 bytes of nibbles and 64 bytes per high-bit plane; then per sub-block the 16
-// rows' integer scales (16 signed bytes), then their mins likewise; then the rows' d and
-// dmin as float32. Q4_K: 4.75 bits a weight (its file: 4.5).
+// A tile's layout per block (16 rows x 256 values, or 32 for the 32-value types):
+// chunks of 32 values, each 4 x 64 bytes of nibbles and 64 bytes per high-bit plane;
+// then, K-quants, per sub-block the 16 rows' integer scales (16 signed bytes), then
+// their mins likewise, then the rows' d and dmin as float32; 32-value types the rows'
+// fp16 scales and mins as stored. Q4_K: 4.75 bits a weight (its file: 4.5); Q4_0 and
+// Q4_1 5 (4.5 and 5).
 struct TileLayout {
-  size_t chunk, scales, mins, d, dmin, super;  // chunk stride; offsets in a super-block; its bytes
+  size_t chunk, chunks, scales, mins, d, dmin, block;  // chunk stride and count; offsets; bytes a block
 };
+constexpr size_t round64(size_t n) { return (n + 63) / 64 * 64; }
 constexpr TileLayout tile_layout(const KqShape& s) {
-  const size_t chunk = 256 + 64 * static_cast<size_t>(s.high_bits), n_sub = 256 / static_cast<size_t>(s.sub);
-  const size_t scales = 8 * chunk, mins = scales + 16 * n_sub, d = mins + (s.min ? 16 * n_sub : 0);
+  const size_t chunk = 256 + 64 * static_cast<size_t>(s.high_bits), chunks = s.values / kChunk;
+  if (s.values == kChunk) return {chunk, 1, 0, 0, chunk, chunk + 32, round64(chunk + (s.min ? 64 : 32))};
+  const size_t n_sub = s.values / static_cast<size_t>(s.sub);
+  const size_t scales = chunks * chunk, mins = scales + 16 * n_sub, d = mins + (s.min ? 16 * n_sub : 0);
   const size_t dmin = d + 64;
-  return {chunk, scales, mins, d, dmin, dmin + (s.min ? 64 : 0)};
+  return {chunk, chunks, scales, mins, d, dmin, dmin + (s.min ? 64 : 0)};
 }
 
 // ---- Packing (once per tensor, or per call for a selection of rows)
@@ -44,18 +49,19 @@ template <GgmlType W>
 void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, uint8_t* out) {
   constexpr KqShape sh = km::kq_shape(W);
   constexpr TileLayout L = tile_layout(sh);
-  const size_t n_sb = w.cols / 256;
-  std::memset(out, 0, n_sb * L.super);
+  const size_t n_sb = w.cols / sh.values;
+  std::memset(out, 0, n_sb * L.block);
   for (size_t r = 0; r < nj; ++r) {
     const uint8_t* row = w.product_row(rows, j0 + r);
     for (size_t sb = 0; sb < n_sb; ++sb) {
       uint8_t u[256];
       int8_t sc[16], m[16];
       float d = 0.0f, dmin = 0.0f;
-      km::kq_quants<W>(row + sb * sh.block, u);
-      km::kq_scales<W>(row + sb * sh.block, sc, m, &d, &dmin);
-      uint8_t* group = out + sb * L.super;
-      for (size_t cc = 0; cc < 8; ++cc) {
+      const uint8_t* src = row + sb * sh.block;
+      km::kq_quants<W>(src, u);
+      km::kq_scales<W>(src, sc, m, &d, &dmin);
+      uint8_t* group = out + sb * L.block;
+      for (size_t cc = 0; cc < L.chunks; ++cc) {
         uint8_t* chunk = group + cc * L.chunk;
         const uint8_t* uc = u + kChunk * cc;
         for (size_t k = 0; k < 4; ++k) {
@@ -74,7 +80,12 @@ void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t
             }
         }
       }
-      for (size_t j = 0; j < 256 / sh.sub; ++j) {
+      if constexpr (sh.values == kChunk) {  // the fp16 scale and min as stored
+        std::memcpy(group + L.d + 2 * r, src, 2);
+        if constexpr (sh.min) std::memcpy(group + L.dmin + 2 * r, src + 2, 2);
+        continue;
+      }
+      for (size_t j = 0; j < sh.values / sh.sub; ++j) {
         group[L.scales + 16 * j + r] = static_cast<uint8_t>(sc[j]);
         if constexpr (sh.min) group[L.mins + 16 * j + r] = static_cast<uint8_t>(m[j]);
       }
@@ -118,6 +129,15 @@ __attribute__((target("avx512f"))) inline __m512 scale_ints_avx512(const uint8_t
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p))));
 }
 
+// 16 rows' fp16 scales widened (exact).
+__attribute__((target("avx512f"))) inline __m512 half_scales_avx512(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+__attribute__((target("avx512f"))) inline __m512 negate(__m512 v) {
+  return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN)));
+}
+
 // Quants 4g..4g+3 of the 16 rows (group g of a chunk) as bytes.
 template <int HB>
 __attribute__((target("avx512f,avx512bw"))) inline __m512i group_avx512(const __m512i* nib, const __m512i* hp, int g) {
@@ -140,9 +160,10 @@ __attribute__((target("avx512f,avx512bw"))) inline __m512i group_avx512(const __
 }
 
 template <GgmlType W, int T>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(const uint8_t* tile, size_t n_sb,
-                                                                               const Q8Activations& x, size_t t0,
-                                                                               float* y, size_t y_stride, size_t nj) {
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx512(const uint8_t* tile, size_t n_sb,
+                                                                                    const Q8Activations& x, size_t t0,
+                                                                                    float* y, size_t y_stride,
+                                                                                    size_t nj) {
   constexpr KqShape sh = km::kq_shape(W);
   constexpr TileLayout L = tile_layout(sh);
   constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;  // sub-blocks, groups per sub-block
@@ -153,11 +174,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
     xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
   }
   for (size_t sb = 0; sb < n_sb; ++sb) {
-    const uint8_t* group = tile + sb * L.super;
-    const __m512 d = _mm512_load_ps(group + L.d);
-    const __m512 dmin = sh.min ? _mm512_load_ps(group + L.dmin) : _mm512_setzero_ps();
-    for (size_t cc = 0; cc < 8; ++cc) {
-      const size_t c = 8 * sb + cc;  // the chunk's index in the row: its activation block
+    const uint8_t* group = tile + sb * L.block;
+    const bool k_quant = sh.values != kChunk;
+    const __m512 d = k_quant ? _mm512_load_ps(group + L.d) : _mm512_setzero_ps();
+    const __m512 dmin = k_quant && sh.min ? _mm512_load_ps(group + L.dmin) : _mm512_setzero_ps();
+    for (size_t cc = 0; cc < L.chunks; ++cc) {
+      const size_t c = L.chunks * sb + cc;  // the chunk's index in the row: its activation block
       const uint8_t* p = group + cc * L.chunk;
       _mm_prefetch(reinterpret_cast<const char*>(p + 16 * L.chunk), _MM_HINT_T0);
       __m512i nib[4], hp[2];
@@ -174,9 +196,16 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
             l[t] = _mm512_dpbusd_epi32(l[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
           }
         }
-        const size_t j = cc * ns + static_cast<size_t>(s);  // sub-block in the super-block
-        const __m512 D = _mm512_mul_ps(d, scale_ints_avx512(group + L.scales + 16 * j));
-        const __m512 M = sh.min ? _mm512_mul_ps(dmin, scale_ints_avx512(group + L.mins + 16 * j)) : D;
+        // D_j, and -M_j (the min term adds X (-M_j) dx; -(M dx) is (-M) dx exactly)
+        const size_t j = cc * ns + static_cast<size_t>(s);  // sub-block in the block
+        __m512 D, neg_m = _mm512_setzero_ps();
+        if (k_quant) {
+          D = _mm512_mul_ps(d, scale_ints_avx512(group + L.scales + 16 * j));
+          if (sh.min) neg_m = negate(_mm512_mul_ps(dmin, scale_ints_avx512(group + L.mins + 16 * j)));
+        } else {
+          D = half_scales_avx512(group + L.d);
+          if (sh.min) neg_m = half_scales_avx512(group + L.dmin);  // the stored min is -M
+        }
         for (int t = 0; t < T; ++t) {
           const size_t tt = t0 + static_cast<size_t>(t);
           const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
@@ -184,9 +213,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
               _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]), _mm512_set1_epi32(sh.offset * X));
           const __m512 dx = _mm512_set1_ps(x.d[tt * (x.k / kChunk) + c]);
           acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(D, dx), acc[t]);
-          // fma(X, (-M) dx, acc): -(M dx) is (-M) dx exactly
           if constexpr (sh.min)
-            acc[t] = _mm512_fnmadd_ps(_mm512_set1_ps(static_cast<float>(X)), _mm512_mul_ps(M, dx), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(static_cast<float>(X)), _mm512_mul_ps(neg_m, dx), acc[t]);
         }
       }
     }
@@ -198,7 +226,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
 // ---- 256-bit registers: AVX2, and AVX-VNNI where the CPU has it (the same sums).
 
 namespace avx2 {
-#define LMAC_KQ_TARGET __attribute__((target("avx2,fma")))
+#define LMAC_KQ_TARGET __attribute__((target("avx2,fma,f16c")))
 #define LMAC_KQ_VNNI 0
 #include "lmac/lm/detail/kquant_avx2.inc"
 #undef LMAC_KQ_VNNI
@@ -206,7 +234,7 @@ namespace avx2 {
 }  // namespace avx2
 
 namespace avx_vnni {
-#define LMAC_KQ_TARGET __attribute__((target("avx2,fma,avxvnni")))
+#define LMAC_KQ_TARGET __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define LMAC_KQ_VNNI 1
 #include "lmac/lm/detail/kquant_avx2.inc"
 #undef LMAC_KQ_VNNI
@@ -243,16 +271,27 @@ void with_kq_type(GgmlType t, F&& f) {
       return f(std::integral_constant<GgmlType, GgmlType::Q4_K>{});
     case GgmlType::Q5_K:
       return f(std::integral_constant<GgmlType, GgmlType::Q5_K>{});
+    case GgmlType::Q4_0:
+      return f(std::integral_constant<GgmlType, GgmlType::Q4_0>{});
+    case GgmlType::Q4_1:
+      return f(std::integral_constant<GgmlType, GgmlType::Q4_1>{});
+    case GgmlType::Q5_0:
+      return f(std::integral_constant<GgmlType, GgmlType::Q5_0>{});
+    case GgmlType::Q5_1:
+      return f(std::integral_constant<GgmlType, GgmlType::Q5_1>{});
     default:
       return f(std::integral_constant<GgmlType, GgmlType::Q6_K>{});
   }
 }
 
-size_t tile_bytes(const Matrix& w) { return w.cols / 256 * tile_layout(km::kq_shape(w.type)).super; }
+size_t tile_bytes(const Matrix& w) {
+  const KqShape sh = km::kq_shape(w.type);
+  return w.cols / sh.values * tile_layout(sh).block;
+}
 
 }  // namespace
 
-bool kq_product_ok(const Matrix& w) { return km::kq_type(w.type) && w.cols % 256 == 0; }
+bool kq_product_ok(const Matrix& w) { return km::kq_type(w.type) && w.cols % km::kq_shape(w.type).values == 0; }
 
 ActBytes kq_act_bytes() { return have_avx2() ? ActBytes::Signed : ActBytes::None; }
 
@@ -280,7 +319,7 @@ void kq_product_tile(const Matrix& w, const PackedTiles* packed, std::span<const
       pack_tile<W>(w, rows, j0, nj, aligned);
       tile = aligned;
     }
-    tile_all_tokens<W>(tile, w.cols / 256, x, y + j0, y_stride, nj);
+    tile_all_tokens<W>(tile, w.cols / km::kq_shape(W).values, x, y + j0, y_stride, nj);
   });
 }
 

@@ -218,7 +218,8 @@ class GridBackend final : public HostBackend {
     km::with_plane_kind(w, [&](auto sub, auto mins) {
       parallel_for_each(threads_, row_warps * tok_warps, [&](size_t i) {
         km::q8_warp_tile<32, NR, decltype(sub)::value, decltype(mins)::value>(
-            w, rows, n_out, x, i % row_warps * km::kQ8WarpRows, i / row_warps * 8 * NR, 0, y, km::MmaM16N8K32Emulated{});
+            w, rows, n_out, x, i % row_warps * km::kQ8WarpRows, i / row_warps * 8 * NR, 0, y,
+            km::MmaM16N8K32Emulated{});
       });
     });
   }

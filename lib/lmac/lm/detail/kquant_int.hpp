@@ -1,9 +1,11 @@
-// The K-quants' integer view (docs/ARITHMETIC.md §2.3): a super-block of 256 weights as
-// unsigned quants u (0..63), a per-type offset o (value = u - o), and per sub-block a
-// scale D_j = d sc_j and a min M_j = dmin m_j, each the exact float32 product the
-// reference dequantizer forms (fp16 times a small integer: at most 19 significant
-// bits). Weight i of sub-block j is D_j (u_i - o) - M_j. One definition for the CPU's kernels and packers, the GPU's
-// kernels and the grid backend that checks them.
+// The integer view of the quantized block types other than Q8_0 (docs/ARITHMETIC.md
+// §2.3): a block (the K-quants' super-block of 256, or 32 values) as unsigned quants u
+// (0..63), a per-type offset o (value = u - o), and per sub-block a scale D_j = d sc_j
+// and a min M_j = dmin m_j, each the exact float32 product the reference dequantizer
+// forms (fp16 times a small integer: at most 19 significant bits; the 32-value types
+// have sc = m = 1, d their scale and dmin minus their min). Weight i of sub-block j is
+// D_j (u_i - o) - M_j. ("kq": K-quant-like; the 32-value types follow the same rules.) One definition for the CPU's
+// kernels and packers, the GPU's kernels and the grid backend that checks them.
 #pragma once
 
 #include <cstddef>
@@ -18,11 +20,12 @@
 namespace lmac::km {
 
 struct KqShape {
-  int sub = 0;        // values per sub-block: 16 or 32
-  int offset = 0;     // o: Q6_K 32, Q3_K 4, the rest 0
-  bool min = false;   // whether sub-blocks have a min (Q2_K, Q4_K, Q5_K)
-  int high_bits = 0;  // bits of u above the low four (Q5_K 1, Q6_K 2)
-  size_t block = 0;   // bytes per super-block
+  int sub = 0;          // values per sub-block: 16 or 32
+  int offset = 0;       // o: Q6_K 32, Q5_0 16, Q4_0 8, Q3_K 4, the rest 0
+  bool min = false;     // whether sub-blocks have a min (Q2_K, Q4_K, Q5_K, Q4_1, Q5_1)
+  int high_bits = 0;    // bits of u above the low four (Q5_K, Q5_0, Q5_1 1; Q6_K 2)
+  size_t block = 0;     // bytes per block
+  size_t values = 256;  // values per block: 256, or 32 (Q4_0 .. Q5_1)
 };
 
 LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
@@ -37,6 +40,14 @@ LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
       return {32, 0, true, 1, 176};
     case GgmlType::Q6_K:
       return {16, 32, false, 2, 210};
+    case GgmlType::Q4_0:
+      return {32, 8, false, 0, 18, 32};
+    case GgmlType::Q4_1:
+      return {32, 0, true, 0, 20, 32};
+    case GgmlType::Q5_0:
+      return {32, 16, false, 1, 22, 32};
+    case GgmlType::Q5_1:
+      return {32, 0, true, 1, 24, 32};
     default:
       return {};
   }
@@ -82,7 +93,30 @@ LMAC_HD void kq_scales<GgmlType::Q6_K>(const uint8_t* s, int8_t* sc, int8_t*, fl
   for (int is = 0; is < 16; ++is) sc[is] = static_cast<int8_t>(s[192 + is]);
 }
 
-// The quants u[256] of super-block `s` (loops as the reference dequantizers run,
+// The 32-value types: sc = m = 1, d the block's scale, dmin minus its min (value d u + m).
+template <bool kMin>
+LMAC_HD void kq_scales_32(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  *d = half_at(s), *dmin = kMin ? -half_at(s + 2) : 0.0f;
+  sc[0] = 1, m[0] = 1;
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::Q4_0>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  kq_scales_32<false>(s, sc, m, d, dmin);
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::Q4_1>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  kq_scales_32<true>(s, sc, m, d, dmin);
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::Q5_0>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  kq_scales_32<false>(s, sc, m, d, dmin);
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::Q5_1>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  kq_scales_32<true>(s, sc, m, d, dmin);
+}
+
+// The quants u[values] of block `s` (loops as the reference dequantizers run,
 // lm/ggml_types.cpp).
 template <GgmlType T>
 LMAC_HD void kq_quants(const uint8_t* s, uint8_t* u);
@@ -120,6 +154,29 @@ template <>
 LMAC_HD void kq_quants<GgmlType::Q5_K>(const uint8_t* s, uint8_t* u) {
   kq_quants_45<true>(s, u);
 }
+// 32-value types: nibbles at `qs` (values 0..15 low, 16..31 high), the fifth bit from
+// the 32-bit mask at `qh` (Q5_0, Q5_1).
+LMAC_HD void kq_quants_32(const uint8_t* qs, const uint8_t* qh, uint8_t* u) {
+  const uint32_t mask = qh != nullptr ? u32_at(qh) : 0u;
+  for (size_t j = 0; j < 32; ++j) u[j] = static_cast<uint8_t>(nibble32(qs, j) | fifth_bit32(mask, j));
+}
+template <>
+LMAC_HD void kq_quants<GgmlType::Q4_0>(const uint8_t* s, uint8_t* u) {
+  kq_quants_32(s + 2, nullptr, u);
+}
+template <>
+LMAC_HD void kq_quants<GgmlType::Q4_1>(const uint8_t* s, uint8_t* u) {
+  kq_quants_32(s + 4, nullptr, u);
+}
+template <>
+LMAC_HD void kq_quants<GgmlType::Q5_0>(const uint8_t* s, uint8_t* u) {
+  kq_quants_32(s + 6, s + 2, u);
+}
+template <>
+LMAC_HD void kq_quants<GgmlType::Q5_1>(const uint8_t* s, uint8_t* u) {
+  kq_quants_32(s + 8, s + 4, u);
+}
+
 template <>
 LMAC_HD void kq_quants<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u) {
   for (size_t k = 0; k < 2; ++k)
@@ -141,20 +198,20 @@ template <GgmlType T, class QX>
 LMAC_HD float kq_dot(const uint8_t* row, size_t cols, QX qx, const float* dx) {
   constexpr KqShape shape = kq_shape(T);
   float acc = 0.0f;
-  for (size_t sb = 0; sb < cols / 256; ++sb) {
+  for (size_t sb = 0; sb < cols / shape.values; ++sb) {
     uint8_t u[256];
     int8_t sc[16], m[16];
     float d = 0.0f, dmin = 0.0f;
     kq_quants<T>(row + sb * shape.block, u);
     kq_scales<T>(row + sb * shape.block, sc, m, &d, &dmin);
-    for (int j = 0; j < 256 / shape.sub; ++j) {
+    for (int j = 0; j < static_cast<int>(shape.values) / shape.sub; ++j) {
       int32_t S = 0, X = 0;
       for (int i = j * shape.sub; i < (j + 1) * shape.sub; ++i) {
-        const int32_t q = qx(sb * 256 + static_cast<size_t>(i));
+        const int32_t q = qx(sb * shape.values + static_cast<size_t>(i));
         S += (static_cast<int32_t>(u[i]) - shape.offset) * q;
         X += q;
       }
-      const float x_scale = dx[(sb * 256 + static_cast<size_t>(j * shape.sub)) / 32];
+      const float x_scale = dx[(sb * shape.values + static_cast<size_t>(j * shape.sub)) / 32];
       acc = fma(i2f(S), mul(mul(d, i2f(sc[j])), x_scale), acc);
       if (shape.min) acc = fma(i2f(X), mul(-mul(dmin, i2f(m[j])), x_scale), acc);
     }
@@ -186,16 +243,16 @@ inline void kq_repack_typed(const uint8_t* data, size_t rows, size_t cols, size_
   const size_t nsub = cols / static_cast<size_t>(sh.sub);
   float* neg_m = scales + rows * nsub;
   for (size_t r = 0; r < rows; ++r)
-    for (size_t sb = 0; sb < cols / 256; ++sb) {
+    for (size_t sb = 0; sb < cols / sh.values; ++sb) {
       const uint8_t* s = data + r * row_bytes + sb * sh.block;
       uint8_t u[256];
       int8_t sc[16], m[16];
       float d = 0.0f, dmin = 0.0f;
       kq_quants<T>(s, u);
       kq_scales<T>(s, sc, m, &d, &dmin);
-      for (size_t i = 0; i < 256; ++i) q[r * cols + sb * 256 + i] = static_cast<int8_t>(u[i] - sh.offset);
-      for (size_t j = 0; j < 256 / static_cast<size_t>(sh.sub); ++j) {
-        const size_t at = r * nsub + sb * (256 / static_cast<size_t>(sh.sub)) + j;
+      for (size_t i = 0; i < sh.values; ++i) q[r * cols + sb * sh.values + i] = static_cast<int8_t>(u[i] - sh.offset);
+      for (size_t j = 0; j < sh.values / static_cast<size_t>(sh.sub); ++j) {
+        const size_t at = r * nsub + sb * (sh.values / static_cast<size_t>(sh.sub)) + j;
         scales[at] = mul(d, i2f(sc[j]));
         if (sh.min) neg_m[at] = -mul(dmin, i2f(m[j]));
       }
@@ -213,6 +270,14 @@ inline void kq_repack(GgmlType t, const uint8_t* data, size_t rows, size_t cols,
       return kq_repack_typed<GgmlType::Q4_K>(data, rows, cols, row_bytes, q, scales);
     case GgmlType::Q5_K:
       return kq_repack_typed<GgmlType::Q5_K>(data, rows, cols, row_bytes, q, scales);
+    case GgmlType::Q4_0:
+      return kq_repack_typed<GgmlType::Q4_0>(data, rows, cols, row_bytes, q, scales);
+    case GgmlType::Q4_1:
+      return kq_repack_typed<GgmlType::Q4_1>(data, rows, cols, row_bytes, q, scales);
+    case GgmlType::Q5_0:
+      return kq_repack_typed<GgmlType::Q5_0>(data, rows, cols, row_bytes, q, scales);
+    case GgmlType::Q5_1:
+      return kq_repack_typed<GgmlType::Q5_1>(data, rows, cols, row_bytes, q, scales);
     default:
       return kq_repack_typed<GgmlType::Q6_K>(data, rows, cols, row_bytes, q, scales);
   }

@@ -155,9 +155,8 @@ LMAC_HD void q8_warp_tile(const Q8Planes& w, const int32_t* rows, size_t n_out, 
         // Sub-blocks of 16: one MMA pair per half, the other half's weights zero.
         for (size_t half = 0; half < 32 / kSub; ++half) {
           uint32_t ah[kLanes][4];
-          for (size_t li = 0; li < kLanes; ++li)
-            LMAC_UNROLL
-            for (size_t r = 0; r < 4; ++r) ah[li][r] = kSub == 32 || r / 2 == half ? a[i][li][r] : 0u;
+          for (size_t li = 0; li < kLanes; ++li) LMAC_UNROLL
+          for (size_t r = 0; r < 4; ++r) ah[li][r] = kSub == 32 || r / 2 == half ? a[i][li][r] : 0u;
           int32_t dh[kLanes][4], dl[kLanes][4];
           mma(dh, ah, bh, false);
           mma(dl, ah, bl, true);
