@@ -58,8 +58,7 @@ void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t
       int8_t sc[16], m[16];
       float d = 0.0f, dmin = 0.0f;
       const uint8_t* src = row + sb * sh.block;
-      km::kq_quants<W>(src, u);
-      km::kq_scales<W>(src, sc, m, &d, &dmin);
+      km::kq_block<W>(src, u, sc, m, &d, &dmin);
       uint8_t* group = out + sb * L.block;
       for (size_t cc = 0; cc < L.chunks; ++cc) {
         uint8_t* chunk = group + cc * L.chunk;
@@ -259,29 +258,12 @@ void tile_all_tokens(const uint8_t* tile, size_t n_sb, const Q8Activations& x, f
   }
 }
 
-// f(integral_constant<GgmlType, t>) for the K-quant type t.
+// f(tag) for w's type, one of the kq types (km::with_block_type's tags).
 template <typename F>
 void with_kq_type(GgmlType t, F&& f) {
-  switch (t) {
-    case GgmlType::Q2_K:
-      return f(std::integral_constant<GgmlType, GgmlType::Q2_K>{});
-    case GgmlType::Q3_K:
-      return f(std::integral_constant<GgmlType, GgmlType::Q3_K>{});
-    case GgmlType::Q4_K:
-      return f(std::integral_constant<GgmlType, GgmlType::Q4_K>{});
-    case GgmlType::Q5_K:
-      return f(std::integral_constant<GgmlType, GgmlType::Q5_K>{});
-    case GgmlType::Q4_0:
-      return f(std::integral_constant<GgmlType, GgmlType::Q4_0>{});
-    case GgmlType::Q4_1:
-      return f(std::integral_constant<GgmlType, GgmlType::Q4_1>{});
-    case GgmlType::Q5_0:
-      return f(std::integral_constant<GgmlType, GgmlType::Q5_0>{});
-    case GgmlType::Q5_1:
-      return f(std::integral_constant<GgmlType, GgmlType::Q5_1>{});
-    default:
-      return f(std::integral_constant<GgmlType, GgmlType::Q6_K>{});
-  }
+  km::with_block_type(t, [&](auto tag) {
+    if constexpr (km::kq_type(decltype(tag)::value)) f(tag);
+  });
 }
 
 size_t tile_bytes(const Matrix& w) {

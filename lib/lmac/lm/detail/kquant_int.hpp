@@ -59,7 +59,7 @@ LMAC_HD constexpr bool kq_type(GgmlType t) { return kq_shape(t).sub != 0; }
 // (types without mins leave m alone), and the super-block's d and dmin widened from
 // fp16 (dmin 0 without mins). D_j = d * sc_j and M_j = dmin * m_j, each exact.
 template <GgmlType T>
-LMAC_HD void kq_scales(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin);
+LMAC_HD void kq_scales(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin);  // K-quants below
 
 template <>
 LMAC_HD void kq_scales<GgmlType::Q2_K>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
@@ -91,29 +91,6 @@ template <>
 LMAC_HD void kq_scales<GgmlType::Q6_K>(const uint8_t* s, int8_t* sc, int8_t*, float* d, float* dmin) {
   *d = half_at(s + 208), *dmin = 0.0f;
   for (int is = 0; is < 16; ++is) sc[is] = static_cast<int8_t>(s[192 + is]);
-}
-
-// The 32-value types: sc = m = 1, d the block's scale, dmin minus its min (value d u + m).
-template <bool kMin>
-LMAC_HD void kq_scales_32(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
-  *d = half_at(s), *dmin = kMin ? -half_at(s + 2) : 0.0f;
-  sc[0] = 1, m[0] = 1;
-}
-template <>
-LMAC_HD void kq_scales<GgmlType::Q4_0>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
-  kq_scales_32<false>(s, sc, m, d, dmin);
-}
-template <>
-LMAC_HD void kq_scales<GgmlType::Q4_1>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
-  kq_scales_32<true>(s, sc, m, d, dmin);
-}
-template <>
-LMAC_HD void kq_scales<GgmlType::Q5_0>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
-  kq_scales_32<false>(s, sc, m, d, dmin);
-}
-template <>
-LMAC_HD void kq_scales<GgmlType::Q5_1>(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
-  kq_scales_32<true>(s, sc, m, d, dmin);
 }
 
 // The quants u[values] of block `s` (loops as the reference dequantizers run,
@@ -154,29 +131,6 @@ template <>
 LMAC_HD void kq_quants<GgmlType::Q5_K>(const uint8_t* s, uint8_t* u) {
   kq_quants_45<true>(s, u);
 }
-// 32-value types: nibbles at `qs` (values 0..15 low, 16..31 high), the fifth bit from
-// the 32-bit mask at `qh` (Q5_0, Q5_1).
-LMAC_HD void kq_quants_32(const uint8_t* qs, const uint8_t* qh, uint8_t* u) {
-  const uint32_t mask = qh != nullptr ? u32_at(qh) : 0u;
-  for (size_t j = 0; j < 32; ++j) u[j] = static_cast<uint8_t>(nibble32(qs, j) | fifth_bit32(mask, j));
-}
-template <>
-LMAC_HD void kq_quants<GgmlType::Q4_0>(const uint8_t* s, uint8_t* u) {
-  kq_quants_32(s + 2, nullptr, u);
-}
-template <>
-LMAC_HD void kq_quants<GgmlType::Q4_1>(const uint8_t* s, uint8_t* u) {
-  kq_quants_32(s + 4, nullptr, u);
-}
-template <>
-LMAC_HD void kq_quants<GgmlType::Q5_0>(const uint8_t* s, uint8_t* u) {
-  kq_quants_32(s + 6, s + 2, u);
-}
-template <>
-LMAC_HD void kq_quants<GgmlType::Q5_1>(const uint8_t* s, uint8_t* u) {
-  kq_quants_32(s + 8, s + 4, u);
-}
-
 template <>
 LMAC_HD void kq_quants<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u) {
   for (size_t k = 0; k < 2; ++k)
@@ -188,6 +142,36 @@ LMAC_HD void kq_quants<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u) {
       u[128 * k + 64 + l] = static_cast<uint8_t>((ql[l] >> 4) | (qh >> 4 & 3u) << 4);
       u[128 * k + 96 + l] = static_cast<uint8_t>((ql[l + 32] >> 4) | (qh >> 6 & 3u) << 4);
     }
+}
+
+// The 32-value types (Q4_0, Q4_1, Q5_0, Q5_1): fp16 d, the fp16 min m where there is one,
+// the 32-bit mask of fifth bits (Q5), then 16 bytes of nibbles (values 0..15 low,
+// 16..31 high). sc = m = 1, d the scale and dmin minus the min (value d u + m).
+template <GgmlType T>
+LMAC_HD void kq_scales_32(const uint8_t* s, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  constexpr bool kMin = kq_shape(T).min;
+  *d = half_at(s), *dmin = kMin ? -half_at(s + 2) : 0.0f;
+  sc[0] = 1, m[0] = 1;
+}
+template <GgmlType T>
+LMAC_HD void kq_quants_32(const uint8_t* s, uint8_t* u) {
+  constexpr KqShape sh = kq_shape(T);
+  const uint8_t* qh = s + (sh.min ? 4 : 2);
+  const uint32_t mask = sh.high_bits != 0 ? u32_at(qh) : 0u;
+  const uint8_t* qs = qh + (sh.high_bits != 0 ? 4 : 0);
+  for (size_t j = 0; j < 32; ++j) u[j] = static_cast<uint8_t>(nibble32(qs, j) | fifth_bit32(mask, j));
+}
+
+// The quants and fields of a block of any of these types.
+template <GgmlType T>
+LMAC_HD void kq_block(const uint8_t* s, uint8_t* u, int8_t* sc, int8_t* m, float* d, float* dmin) {
+  if constexpr (kq_shape(T).values == 32) {
+    kq_quants_32<T>(s, u);
+    kq_scales_32<T>(s, sc, m, d, dmin);
+  } else {
+    kq_quants<T>(s, u);
+    kq_scales<T>(s, sc, m, d, dmin);
+  }
 }
 
 // One output of a K-quant product (§2.3): weight row `row` (cols values) against a
@@ -202,8 +186,7 @@ LMAC_HD float kq_dot(const uint8_t* row, size_t cols, QX qx, const float* dx) {
     uint8_t u[256];
     int8_t sc[16], m[16];
     float d = 0.0f, dmin = 0.0f;
-    kq_quants<T>(row + sb * shape.block, u);
-    kq_scales<T>(row + sb * shape.block, sc, m, &d, &dmin);
+    kq_block<T>(row + sb * shape.block, u, sc, m, &d, &dmin);
     for (int j = 0; j < static_cast<int>(shape.values) / shape.sub; ++j) {
       int32_t S = 0, X = 0;
       for (int i = j * shape.sub; i < (j + 1) * shape.sub; ++i) {
@@ -248,8 +231,7 @@ inline void kq_repack_typed(const uint8_t* data, size_t rows, size_t cols, size_
       uint8_t u[256];
       int8_t sc[16], m[16];
       float d = 0.0f, dmin = 0.0f;
-      kq_quants<T>(s, u);
-      kq_scales<T>(s, sc, m, &d, &dmin);
+      kq_block<T>(s, u, sc, m, &d, &dmin);
       for (size_t i = 0; i < sh.values; ++i) q[r * cols + sb * sh.values + i] = static_cast<int8_t>(u[i] - sh.offset);
       for (size_t j = 0; j < sh.values / static_cast<size_t>(sh.sub); ++j) {
         const size_t at = r * nsub + sb * (sh.values / static_cast<size_t>(sh.sub)) + j;
@@ -261,26 +243,10 @@ inline void kq_repack_typed(const uint8_t* data, size_t rows, size_t cols, size_
 
 inline void kq_repack(GgmlType t, const uint8_t* data, size_t rows, size_t cols, size_t row_bytes, int8_t* q,
                       float* scales) {
-  switch (t) {
-    case GgmlType::Q2_K:
-      return kq_repack_typed<GgmlType::Q2_K>(data, rows, cols, row_bytes, q, scales);
-    case GgmlType::Q3_K:
-      return kq_repack_typed<GgmlType::Q3_K>(data, rows, cols, row_bytes, q, scales);
-    case GgmlType::Q4_K:
-      return kq_repack_typed<GgmlType::Q4_K>(data, rows, cols, row_bytes, q, scales);
-    case GgmlType::Q5_K:
-      return kq_repack_typed<GgmlType::Q5_K>(data, rows, cols, row_bytes, q, scales);
-    case GgmlType::Q4_0:
-      return kq_repack_typed<GgmlType::Q4_0>(data, rows, cols, row_bytes, q, scales);
-    case GgmlType::Q4_1:
-      return kq_repack_typed<GgmlType::Q4_1>(data, rows, cols, row_bytes, q, scales);
-    case GgmlType::Q5_0:
-      return kq_repack_typed<GgmlType::Q5_0>(data, rows, cols, row_bytes, q, scales);
-    case GgmlType::Q5_1:
-      return kq_repack_typed<GgmlType::Q5_1>(data, rows, cols, row_bytes, q, scales);
-    default:
-      return kq_repack_typed<GgmlType::Q6_K>(data, rows, cols, row_bytes, q, scales);
-  }
+  with_block_type(t, [&](auto tag) {
+    if constexpr (kq_type(decltype(tag)::value))
+      kq_repack_typed<decltype(tag)::value>(data, rows, cols, row_bytes, q, scales);
+  });
 }
 
 }  // namespace lmac::km
