@@ -27,8 +27,14 @@ for shape in "${shapes[@]}"; do
     model=$work/$shape-$type.gguf
     build/release/bench/lmac_make_model "$model" --shape "$shape" "$type" "${LAYERS:-2}" "$vocab" >/dev/null
     build/release/bench/lmac_make_model "$work/reference.gguf" --dequantize "$model"
-    LD_LIBRARY_PATH="$llama/build/bin" build/release/bench/lmac_vs_llamacpp "$model" "$work/reference.gguf" \
-      2>/dev/null | sed "s|$work/||" || fail=1
+    # llama.cpp's log goes to a file, shown when the comparison fails (a model that
+    # printed nothing once, on a loaded machine, left no trace of why)
+    if ! LD_LIBRARY_PATH="$llama/build/bin" build/release/bench/lmac_vs_llamacpp "$model" "$work/reference.gguf" \
+      2>"$work/stderr.log" | sed "s|$work/||"; then
+      fail=1
+      echo "$shape $type: lmac_vs_llamacpp failed; its last messages:"
+      tail -5 "$work/stderr.log"
+    fi
     rm -f "$model" "$work/reference.gguf"
   done
 done
