@@ -108,17 +108,11 @@ void product_scalar(const Matrix& w, std::span<const int32_t> rows, size_t j0, s
   }
 }
 
-// ---- The finishing float steps, shared by both vector kernels: per sub-block s of
-// chunk c and token t, S = (256 H + L - 32768 SW) - o X and X from the 16-value sums.
+// X of sub-block s of chunk c for token t, from the 16-value sums (both vector kernels:
+// S = 256 H + L - o X, and the min term).
 inline int32_t sub_sum_x(const Q8Activations& x, size_t t, size_t c, size_t s, int sub) {
   const int32_t* s16 = x.s16.data() + t * (x.k / 16) + 2 * c;
   return sub == 16 ? s16[s] : s16[0] + s16[1];
-}
-
-inline int32_t load_i32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
 }
 
 // ---- AVX-512 VNNI
@@ -174,7 +168,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
   }
   for (size_t sb = 0; sb < n_sb; ++sb) {
     const uint8_t* group = tile + sb * L.block;
-    const bool k_quant = sh.values != kChunk;
+    constexpr bool k_quant = sh.values != kChunk;
     const __m512 d = k_quant ? _mm512_load_ps(group + L.d) : _mm512_setzero_ps();
     const __m512 dmin = k_quant && sh.min ? _mm512_load_ps(group + L.dmin) : _mm512_setzero_ps();
     for (size_t cc = 0; cc < L.chunks; ++cc) {
@@ -198,12 +192,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
         // D_j, and -M_j (the min term adds X (-M_j) dx; -(M dx) is (-M) dx exactly)
         const size_t j = cc * ns + static_cast<size_t>(s);  // sub-block in the block
         __m512 D, neg_m = _mm512_setzero_ps();
-        if (k_quant) {
+        if constexpr (k_quant) {
           D = _mm512_mul_ps(d, scale_ints_avx512(group + L.scales + 16 * j));
-          if (sh.min) neg_m = negate(_mm512_mul_ps(dmin, scale_ints_avx512(group + L.mins + 16 * j)));
+          if constexpr (sh.min) neg_m = negate(_mm512_mul_ps(dmin, scale_ints_avx512(group + L.mins + 16 * j)));
         } else {
           D = half_scales_avx512(group + L.d);
-          if (sh.min) neg_m = half_scales_avx512(group + L.dmin);  // the stored min is -M
+          if constexpr (sh.min) neg_m = half_scales_avx512(group + L.dmin);  // the stored min is -M
         }
         for (int t = 0; t < T; ++t) {
           const size_t tt = t0 + static_cast<size_t>(t);

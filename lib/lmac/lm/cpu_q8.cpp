@@ -257,12 +257,6 @@ void split_bytes_scalar(const int16_t* q, size_t k, uint8_t* out, int16_t flip) 
   }
 }
 
-inline int32_t load_i32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // T tokens from t0 against one packed tile: per block, three exact vpdpbusd sums per
 // row (weights times the high bytes, the low bytes, and ones) make sum qw qx.
 template <int T>
@@ -422,7 +416,7 @@ void size_q8(size_t n, size_t k, Q8Activations& out, ActBytes bytes) {
   out.q.resize(n * k);
   out.bytes.resize(bytes != ActBytes::None ? 2 * n * k : 0);
   out.d.resize(n * k / kBlock);
-  out.s16.resize(n * k / 16);
+  out.s16.resize(bytes == ActBytes::Signed ? n * k / 16 : 0);
 }
 
 void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
@@ -434,12 +428,13 @@ void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
   const int16_t* q = out.q.data() + t * out.k;
   for (size_t b = 0; b < nb; ++b)
     quantize(x + t * out.k + b * kBlock, out.q.data() + t * out.k + b * kBlock, &out.d[t * nb + b]);
-  for (size_t i = 0; i < out.k / 16; ++i) {
+  if (out.split == ActBytes::None) return;
+  const size_t n16 = out.s16.empty() ? 0 : out.k / 16;  // the K-quant tiles' offsets and mins
+  for (size_t i = 0; i < n16; ++i) {
     int32_t sum = 0;
     for (size_t j = 0; j < 16; ++j) sum += q[16 * i + j];
     out.s16[t * (out.k / 16) + i] = sum;
   }
-  if (out.split == ActBytes::None) return;
   const int16_t flip = out.split == ActBytes::Offset ? int16_t{-32768} : int16_t{0};
   if (have_avx512() && has_bw)
     split_bytes_avx512(q, out.k, out.bytes.data() + 2 * t * out.k, flip);

@@ -36,7 +36,7 @@ struct Q8Activations {
   // signed, q = 256 h + l).
   std::vector<uint8_t> bytes;
   std::vector<float> d;      // n x k/32 block scales
-  std::vector<int32_t> s16;  // n x k/16 sums of q over 16 values (the K-quants' mins and offsets)
+  std::vector<int32_t> s16;  // ActBytes::Signed: n x k/16 sums of q over 16 values (the tiles' mins and offsets)
 };
 
 bool q8_product_ok(const Matrix& w);

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -25,6 +27,13 @@ inline float reduce16(const float* acc) {
   for (int l = 0; l < 8; ++l) s8[l] = acc[l] + acc[l + 8];
   for (int l = 0; l < 4; ++l) s4[l] = s8[l] + s8[l + 4];
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+// Four bytes of activations as one 32-bit lane (the tile kernels broadcast them).
+inline int32_t load_i32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
 }
 
 // Calls f(std::integral_constant<int, N>{}) with N = n clamped to [1, Max]: kernels
