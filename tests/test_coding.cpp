@@ -65,6 +65,27 @@ TEST(ArithmeticCoder, OverheadBelowPointOnePercentOfTheModelsIdeal) {
   }
 }
 
+// bits() tracks the cost of what was coded so far, -log2 of the product of the coded
+// probabilities (totals of at most 2^16 lose little to rounding), within 2 bits at every
+// step, and the finished stream's size with it.
+TEST(ArithmeticCoder, BitsSoFarTrackTheCodedCost) {
+  std::mt19937 rng(5);
+  ArithmeticEncoder enc;
+  double cost = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const uint32_t total = 1u << (4 + rng() % 13);  // up to 2^16, as the audio model codes
+    const uint32_t freq = 1 + rng() % (i % 3 == 0 ? total : std::max(1u, total / 64));
+    const uint32_t cum = rng() % (total - freq + 1);
+    enc.encode(cum, freq, total);
+    cost -= std::log2(static_cast<double>(freq) / total);
+    ASSERT_NEAR(static_cast<double>(enc.bits()), cost, 2.0) << i;
+  }
+  const uint64_t before = enc.bits();
+  const double size = 8.0 * static_cast<double>(enc.finish().size());
+  EXPECT_GE(size, static_cast<double>(before) - 2);
+  EXPECT_LE(size, static_cast<double>(before) + 10);
+}
+
 TEST(FreqTable, DeterministicExpAndFloor) {
   EXPECT_EQ(det_exp(0.0f), 1.0f);
   EXPECT_EQ(det_exp(-100.0f), det_exp(-87.0f));

@@ -6,11 +6,13 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <random>
 #include <utility>
 
 #include "lmac/baselines/compressor.hpp"
@@ -148,6 +150,92 @@ TEST(Mixing, MixedRoundTripsWithTheBundledModelAndIsDeterministic) {
   EXPECT_EQ(records(every).second, 0u);
   EXPECT_LE(records(every).first, audio + 4 * (wav.size() / o.chunk_bytes + 1)) << audio;
   EXPECT_EQ(decompress_audio(*mix, parse_lmac(every), o.codec, false).file, wav);
+}
+
+// A language model that counts the positions it is fed.
+class CountingModel final : public CodecModel {
+ public:
+  explicit CountingModel(std::unique_ptr<CodecModel> m) : m_(std::move(m)) {}
+  std::string name() const override { return m_->name(); }
+  uint64_t fingerprint() const override { return m_->fingerprint(); }
+  bool has_subword() const override { return false; }
+  std::vector<int32_t> tokenize(std::string_view t) const override { return m_->tokenize(t); }
+  std::string detokenize(std::span<const int32_t> t) const override { return m_->detokenize(t); }
+  size_t max_tokens() const override { return m_->max_tokens(); }
+  std::unique_ptr<Predictor> predictor(TokenMode mode, int threads) const override {
+    return std::make_unique<Counting>(m_->predictor(mode, threads), fed_);
+  }
+  bool parallel_predictors() const override { return m_->parallel_predictors(); }
+  size_t fed() const { return fed_; }
+  void reset() { fed_ = 0; }
+
+ private:
+  class Counting final : public Predictor {
+   public:
+    Counting(std::unique_ptr<Predictor> p, std::atomic<size_t>& fed) : p_(std::move(p)), fed_(fed) {}
+    uint32_t alphabet_size() const override { return p_->alphabet_size(); }
+    void feed(std::span<const Feed> feeds, std::span<FreqTable> out) override {
+      fed_ += feeds.size();
+      p_->feed(feeds, out);
+    }
+    void release(uint32_t seq) override { p_->release(seq); }
+
+   private:
+    std::unique_ptr<Predictor> p_;
+    std::atomic<size_t>& fed_;
+  };
+  std::unique_ptr<CodecModel> m_;
+  mutable std::atomic<size_t> fed_ = 0;
+};
+
+// The encoder stops running the language model on a chunk once its mixed coding is no
+// smaller than the audio model's alone at a checkpoint (AudioChunkEncoder::pays): on
+// 16-bit noise, where the language model cannot help, it reads a fraction of the chunk;
+// on a sequence it predicts well it reads every byte, and the chunk stays mixed.
+TEST(Mixing, TheEncoderStopsMixingWhereTheLanguageModelDoesNotPay) {
+  auto counting = std::make_shared<CountingModel>(make_builtin_order2());
+  auto mix = make_mixed_model(counting);
+  CompressOptions o;
+  o.chunk_bytes = 8192;
+  auto chunks = [](const Bytes& stream) {
+    std::vector<TokenMode> modes;
+    for (const ChunkRecord& r : parse_lmac(stream).stream.chunks) modes.push_back(r.mode);
+    return modes;
+  };
+  PcmFormat f;  // 16-bit mono noise: 4 chunks
+  const Bytes noise = test::make_wav(f, test::make_pcm(f, 16384, Content::SineNoise));
+  const Bytes probed = compress_audio(*mix, noise, o);
+  const size_t probed_fed = counting->fed();
+  EXPECT_EQ(chunks(probed), std::vector<TokenMode>(4, TokenMode::Audio));
+  EXPECT_EQ(decompress_audio(*mix, parse_lmac(probed), o.codec, false).file, noise);
+  counting->reset();
+  o.codec.store_incompressible = false;  // --model-only: every chunk mixed, every byte read
+  const Bytes every = compress_audio(*mix, noise, o);
+  EXPECT_EQ(counting->fed(), 4 * 8192u);
+  EXPECT_LT(probed_fed * 8, counting->fed()) << probed_fed;
+  auto coded = [](const Bytes& stream) {
+    uint64_t n = 0;
+    for (const ChunkRecord& r : parse_lmac(stream).stream.chunks) n += record_bytes(r);
+    return n;
+  };
+  EXPECT_EQ(coded(probed), coded(compress_audio(*load_model("audio"), noise, o)));
+  // Unsigned 8-bit, a random sequence of four levels with period 5: a context model
+  // learns it at once, a linear predictor does not.
+  o.codec.store_incompressible = true;
+  f.bits = 8;
+  f.channels = 1;
+  f.kind = SampleKind::Unsigned;
+  Bytes pattern;
+  std::mt19937 rng(7);
+  std::array<uint8_t, 5> period{};
+  for (uint8_t& v : period) v = static_cast<uint8_t>(64 * (rng() % 4) + 32);
+  for (size_t i = 0; i < 8192; ++i) pattern.push_back(period[i % period.size()]);
+  const Bytes wav = test::make_wav(f, pattern);
+  counting->reset();
+  const Bytes mixed = compress_audio(*mix, wav, o);
+  EXPECT_EQ(chunks(mixed), std::vector<TokenMode>(1, TokenMode::Mixed));
+  EXPECT_EQ(counting->fed(), 8192u);
+  EXPECT_EQ(decompress_audio(*mix, parse_lmac(mixed), o.codec, false).file, wav);
 }
 
 TEST(Mixing, MixedStreamsNeedTheirLanguageModelAndAudioStreamsTheAudioModel) {

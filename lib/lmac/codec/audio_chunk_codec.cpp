@@ -77,13 +77,16 @@ void segment_rounds(const std::vector<size_t>& sizes, const ChunkSpec& spec, Rou
 }
 
 struct GroupCoding {
-  Bytes mixed, alone;  // a chunk mixed with the language model, and by the audio model alone
+  std::optional<Bytes> mixed;  // a chunk mixed with the language model; none where mixing stopped paying
+  Bytes alone;                 // the chunk by the audio model alone
 };
 
 // A group of chunks' serialized bytes (one per PCM byte) mixed with the language model,
-// in segment rounds; within a round its tables come a slice at a time.
+// in segment rounds; within a round its tables come a slice at a time. With `probe`, a
+// chunk leaves the language model's batch where its mixed coding stops paying
+// (AudioChunkEncoder::pays).
 std::vector<GroupCoding> encode_mixed_group(Predictor& pred, const ChunkSpec& spec,
-                                            const std::vector<std::vector<uint8_t>>& bytes) {
+                                            const std::vector<std::vector<uint8_t>>& bytes, bool probe) {
   Encoders enc;
   std::vector<size_t> sizes;
   for (const auto& b : bytes) {
@@ -91,13 +94,18 @@ std::vector<GroupCoding> encode_mixed_group(Predictor& pred, const ChunkSpec& sp
     sizes.push_back(b.size());
   }
   segment_rounds(sizes, spec, [&](const std::vector<size_t>& lengths, size_t start) {
-    feed_known(
+    feed_known_while(
         pred, lengths, [&](size_t g, size_t t) { return static_cast<int32_t>(bytes[g][start + t] >> 1); },
-        [&](size_t g, size_t, const FreqTable& table) { enc[g]->encode_next(&table); });
+        [&](size_t g, size_t, const FreqTable& table) { enc[g]->encode_next(&table); },
+        [&](size_t g, size_t) { return !probe || enc[g]->pays(); });
   });
   std::vector<GroupCoding> coded;
   coded.reserve(enc.size());
-  for (auto& e : enc) coded.push_back({e->finish(), e->alone()});
+  for (auto& e : enc) {
+    std::optional<Bytes> mixed;
+    if (e->done()) mixed = e->finish();
+    coded.push_back({std::move(mixed), e->alone()});
+  }
   return coded;
 }
 
@@ -168,13 +176,17 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
                 bytes.reserve(idx.size());
                 for (size_t i : idx) bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
                 std::vector<GroupCoding> mixed;
-                if (pred) mixed = encode_mixed_group(*pred, spec, bytes);
+                if (pred) mixed = encode_mixed_group(*pred, spec, bytes, o.store_incompressible);
                 for (size_t g = 0; g < idx.size(); ++g) {
-                  Bytes coded = pred ? std::move(mixed[g].mixed) : audio_alone(spec, bytes[g]);
-                  TokenMode chosen = pred ? TokenMode::Mixed : TokenMode::Audio;
+                  Bytes coded;
+                  TokenMode chosen = TokenMode::Audio;
+                  if (!pred)
+                    coded = audio_alone(spec, bytes[g]);
+                  else if (mixed[g].mixed)
+                    coded = std::move(*mixed[g].mixed), chosen = TokenMode::Mixed;
                   // The audio model alone where the language model did not help: no larger, and
                   // decoding it needs no language model (the encoder coded it while choosing).
-                  if (pred && o.store_incompressible && mixed[g].alone.size() <= coded.size())
+                  if (pred && o.store_incompressible && (!mixed[g].mixed || mixed[g].alone.size() <= coded.size()))
                     coded = std::move(mixed[g].alone), chosen = TokenMode::Audio;
                   fill_record(records[idx[g]], chosen, std::move(coded),
                               data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size), o.store_incompressible);

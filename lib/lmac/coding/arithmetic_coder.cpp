@@ -1,5 +1,7 @@
 #include "lmac/coding/arithmetic_coder.hpp"
 
+#include <bit>
+
 #include "lmac/common/error.hpp"
 
 namespace lmac {
@@ -44,6 +46,11 @@ void ArithmeticEncoder::encode(uint32_t cum, uint32_t freq, uint32_t total) {
     low_ <<= 1;
     high_ = (high_ << 1) | 1;
   }
+}
+
+uint64_t ArithmeticEncoder::bits() const {
+  const uint64_t range = high_ - low_ + 1;  // in (2^30, 2^32] after renormalization
+  return 8 * out_.size() + static_cast<uint64_t>(nbits_) + pending_ + static_cast<uint64_t>(33 - std::bit_width(range));
 }
 
 Bytes ArithmeticEncoder::finish() {

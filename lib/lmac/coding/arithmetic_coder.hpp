@@ -17,6 +17,10 @@ class ArithmeticEncoder {
   void encode(uint32_t cum, uint32_t freq, uint32_t total);
   // Flushes and returns the coded bytes; the encoder is then spent.
   Bytes finish();
+  // The bits the coding has taken so far: those emitted, pending, and what the narrowed
+  // interval has yet to emit (within a bit of the cost, -log2 of the product of the
+  // coded probabilities). Two encoders compare by it before either finishes.
+  uint64_t bits() const;
 
  private:
   void emit(int bit);

@@ -28,6 +28,10 @@ constexpr int kSplitSteps = 4;
 constexpr int32_t kMinP = 16;  // coded probabilities stay in [16, 65520] / 65536
 constexpr int kWideFactor = 4;
 constexpr int kBias = 256;
+// The encoder compares the mixed coding with the audio model's alone after 512, 1024,
+// 2048, ... bytes (AudioChunkEncoder::pays). Tuned on the `dev` set: against mixing every
+// chunk whole, 0.04 % larger at 8 bits and 0.005 % at 16, with 1.5x and 13x less time.
+constexpr size_t kFirstCheckpoint = 512;
 
 }  // namespace
 
@@ -245,22 +249,27 @@ void encode_byte(ChunkBitModel& model, ArithmeticEncoder& enc, uint8_t byte) {
   }
 }
 
+struct Choice {
+  std::vector<ChannelParams> params;
+  Bytes alone;                  // the chunk coded by the audio model alone with them
+  std::vector<uint64_t> costs;  // costs[k]: the bits of that coding after k bytes
+};
+
 // The chunk coded by the audio model alone with these parameters: them, then its bits.
-Bytes code_alone(const ChunkShape& shape, std::span<const uint8_t> bytes, std::vector<ChannelParams> params) {
+void code_alone(const ChunkShape& shape, std::span<const uint8_t> bytes, Choice& c) {
   ArithmeticEncoder enc;
-  for (const auto& p : params) put_params(enc, p);
-  ChunkBitModel model(shape, std::move(params));
+  for (const auto& p : c.params) put_params(enc, p);
+  ChunkBitModel model(shape, c.params);
+  c.costs.clear();
+  c.costs.reserve(bytes.size() + 1);
+  c.costs.push_back(enc.bits());
   for (uint8_t byte : bytes) {
     model.begin_byte(nullptr);
     encode_byte(model, enc, byte);
+    c.costs.push_back(enc.bits());
   }
-  return enc.finish();
+  c.alone = enc.finish();
 }
-
-struct Choice {
-  std::vector<ChannelParams> params;
-  Bytes alone;  // the chunk coded by the audio model alone with them
-};
 
 // Each channel's parameters by choose_params; then the context bias on every channel or
 // on none, whichever codes the chunk smaller (the estimate choose_params goes by cannot
@@ -271,10 +280,10 @@ Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes) {
     fail("audio model: byte count does not match the samples");
   Choice plain;
   for (const auto& x : channel_samples(shape, bytes)) plain.params.push_back(choose_params(x, shape.bits));
-  Choice biased{plain.params, {}};
+  Choice biased{plain.params, {}, {}};
   for (auto& p : biased.params) p.context_bias = true;
-  plain.alone = code_alone(shape, bytes, plain.params);
-  biased.alone = code_alone(shape, bytes, biased.params);
+  code_alone(shape, bytes, plain);
+  code_alone(shape, bytes, biased);
   return biased.alone.size() < plain.alone.size() ? biased : plain;
 }
 
@@ -294,6 +303,7 @@ AudioChunkEncoder::AudioChunkEncoder(const ChunkShape& shape, std::span<const ui
     : bytes_(bytes), coder_(std::make_unique<Coder>()) {
   Choice choice = choose(shape, bytes);
   alone_ = std::move(choice.alone);
+  alone_costs_ = std::move(choice.costs);
   for (const auto& p : choice.params) put_params(coder_->enc, p);
   model_ = std::make_unique<ChunkBitModel>(shape, std::move(choice.params));
 }
@@ -306,6 +316,9 @@ void AudioChunkEncoder::encode_next(const FreqTable* lm) {
   if (done()) fail("audio model: no bytes left to code");
   model_->begin_byte(lm);
   encode_byte(*model_, coder_->enc, bytes_[next_++]);
+  const size_t n = next_ / kFirstCheckpoint;
+  if (pays_ && next_ % kFirstCheckpoint == 0 && std::has_single_bit(n))
+    pays_ = coder_->enc.bits() < alone_costs_[next_];
 }
 
 Bytes AudioChunkEncoder::finish() { return coder_->enc.finish(); }

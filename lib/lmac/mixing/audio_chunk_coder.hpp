@@ -42,10 +42,18 @@ class AudioChunkEncoder {
   Bytes finish();
   // The chunk coded by the audio model alone (encode_audio_alone), found while choosing.
   const Bytes& alone() const { return alone_; }
+  // Whether the mixed coding still pays: false from the first checkpoint (after 512,
+  // 1024, 2048, ... bytes) at which it is no smaller than the audio model's alone over
+  // the same bytes (ArithmeticEncoder::bits). The codec then codes the chunk by the audio
+  // model alone and saves the rest of the language model's run; a pure function of the
+  // chunk and the language model's tables, as every encoder choice.
+  bool pays() const { return pays_; }
 
  private:
   std::span<const uint8_t> bytes_;
   Bytes alone_;
+  std::vector<uint64_t> alone_costs_;  // bits of alone_ after each byte
+  bool pays_ = true;
   size_t next_ = 0;
   std::unique_ptr<ChunkBitModel> model_;
   struct Coder;

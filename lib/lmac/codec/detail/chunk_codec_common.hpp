@@ -35,11 +35,13 @@ inline std::vector<std::vector<size_t>> batches(const std::vector<size_t>& membe
 constexpr size_t kSliceTokens = 16;
 
 // Encoding a group whose symbols are known: sequence g is fed BOS, then symbol(g, t)
-// for t = 0 .. lengths[g] - 2, a slice per chunk and call; predict(feeds, who) runs
-// one call, who[i] = (chunk in group, position feed i predicts). The sequences are
-// released at the end.
-template <typename Symbol, typename Predict>
-void feed_slices(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Predict&& predict) {
+// for t = 0 .. lengths[g] - 2, a slice per chunk and call, while keep(g, t) holds before
+// position t is fed (once false for a chunk, it must stay false: the chunk stops there);
+// predict(feeds, who) runs one call, who[i] = (chunk in group, position feed i
+// predicts). The sequences are released at the end.
+template <typename Symbol, typename Predict, typename Keep>
+void feed_slices_while(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Predict&& predict,
+                       Keep&& keep) {
   std::vector<size_t> fed(lengths.size(), 0);  // positions fed so far (BOS is position 0)
   std::vector<Feed> feeds;
   std::vector<std::pair<size_t, size_t>> who;
@@ -47,7 +49,7 @@ void feed_slices(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& s
     feeds.clear();
     who.clear();
     for (size_t g = 0; g < lengths.size(); ++g)
-      for (size_t k = 0; k < kSliceTokens && fed[g] < lengths[g]; ++k, ++fed[g]) {
+      for (size_t k = 0; k < kSliceTokens && fed[g] < lengths[g] && keep(g, fed[g]); ++k, ++fed[g]) {
         feeds.push_back({static_cast<uint32_t>(g), fed[g] == 0 ? kStartOfSequence : symbol(g, fed[g] - 1)});
         who.emplace_back(g, fed[g]);
       }
@@ -57,15 +59,28 @@ void feed_slices(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& s
   for (size_t g = 0; g < lengths.size(); ++g) pred.release(static_cast<uint32_t>(g));
 }
 
-// feed_slices with use(g, t, table) getting the distribution of position t.
+template <typename Symbol, typename Predict>
+void feed_slices(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Predict&& predict) {
+  feed_slices_while(pred, lengths, symbol, predict, [](size_t, size_t) { return true; });
+}
+
+// feed_slices_while with use(g, t, table) getting the distribution of position t.
+template <typename Symbol, typename Use, typename Keep>
+void feed_known_while(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Use&& use, Keep&& keep) {
+  std::vector<FreqTable> out;
+  feed_slices_while(
+      pred, lengths, symbol,
+      [&](std::span<const Feed> feeds, const auto& who) {
+        out.resize(feeds.size());
+        pred.feed(feeds, out);
+        for (size_t i = 0; i < feeds.size(); ++i) use(who[i].first, who[i].second, out[i]);
+      },
+      keep);
+}
+
 template <typename Symbol, typename Use>
 void feed_known(Predictor& pred, const std::vector<size_t>& lengths, Symbol&& symbol, Use&& use) {
-  std::vector<FreqTable> out;
-  feed_slices(pred, lengths, symbol, [&](std::span<const Feed> feeds, const auto& who) {
-    out.resize(feeds.size());
-    pred.feed(feeds, out);
-    for (size_t i = 0; i < feeds.size(); ++i) use(who[i].first, who[i].second, out[i]);
-  });
+  feed_known_while(pred, lengths, symbol, use, [](size_t, size_t) { return true; });
 }
 
 // feed_slices with use(g, t, interval) getting the interval of symbol(g, t), the
