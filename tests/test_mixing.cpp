@@ -320,7 +320,7 @@ TEST(Mixing, AudioModelBeatsChunkedFlacOnTheBundledRecording) {
 // The same recording reduced to 8 bits (its high bytes, unsigned), where most of a
 // sample is the part a predictor cannot see: revision 7's split-position mixer and
 // refiner and its context bias brought the audio model from 78.6 % of chunked FLAC's
-// bytes to 73.2 %.
+// bytes to 73.2 %; choosing the adaptive stages by coding at 8 bits to 71.7 %.
 TEST(Mixing, AudioModelBeatsChunkedFlacOnTheBundledRecordingAt8Bits) {
   const AudioFile a =
       parse_audio(test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav"), std::nullopt);
@@ -331,7 +331,7 @@ TEST(Mixing, AudioModelBeatsChunkedFlacOnTheBundledRecordingAt8Bits) {
   Bytes data;
   for (size_t i = 1; i < a.data.size(); i += 2) data.push_back(static_cast<uint8_t>(a.data[i] ^ 0x80));
   const auto [ours, theirs] = chunked_audio_and_flac(f, data, "bundled recording at 8 bits");
-  EXPECT_LT(ours, theirs * 76 / 100) << ours << " vs FLAC " << theirs;
+  EXPECT_LT(ours, theirs * 725 / 1000) << ours << " vs FLAC " << theirs;
 }
 
 // encode_audio_alone is what an encoder given no language model makes, and it decodes.

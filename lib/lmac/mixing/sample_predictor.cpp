@@ -183,7 +183,7 @@ int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int b
 
 }  // namespace
 
-ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
+ChannelParams choose_params(std::span<const int64_t> samples, int bits, bool estimate_stages) {
   uint64_t any = 0;
   for (int64_t v : samples) any |= static_cast<uint64_t>(v);
   int wasted = 0;
@@ -225,6 +225,10 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits) {
   // The adaptive stages follow sound that changes within the chunk, and the NLMS stage
   // a pitch; they cost a short chunk more than they gain while they learn, so they are
   // tried on the best choice, one after the other.
+  if (!estimate_stages) {
+    best.wasted = wasted;
+    return best;
+  }
   const ChannelParams fixed = best;
   for (int adaptive = 1; adaptive < kAdaptiveCodes; ++adaptive) {
     ChannelParams p = fixed;
