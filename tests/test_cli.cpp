@@ -231,6 +231,10 @@ TEST(Cli, CompressDecompressInfo) {
       0);
   EXPECT_EQ(run("decompress -f " + in + ".lmac -o " + out).code, 0);
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
+  // The audio model's exhaustive search, which the decoder needs not know of.
+  EXPECT_EQ(run("compress -f --verify -m audio --exhaustive " + in + " -o " + out + ".e.lmac").code, 0);
+  EXPECT_EQ(run("decompress -f " + out + ".e.lmac -o " + out).code, 0);
+  EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
   // Old Python spellings and stdin/stdout.
   EXPECT_EQ(
       run("compress -m builtin:order2 --chunk_size 1024 --stereo_blocking_n 4 -c - < " + in + " > " + out + ".lmac")

@@ -76,21 +76,26 @@ void segment_rounds(const std::vector<size_t>& sizes, const ChunkSpec& spec, Rou
   }
 }
 
+mixing::StageSearch search_of(const CodecOptions& o) {
+  return o.exhaustive ? mixing::StageSearch::Exhaustive : mixing::StageSearch::Default;
+}
+
 struct GroupCoding {
   std::optional<Bytes> mixed;  // a chunk mixed with the language model; none where mixing stopped paying
   Bytes alone;                 // the chunk by the audio model alone
 };
 
 // A group of chunks' serialized bytes (one per PCM byte) mixed with the language model,
-// in segment rounds; within a round its tables come a slice at a time. With `probe`, a
-// chunk leaves the language model's batch where its mixed coding stops paying
-// (AudioChunkEncoder::pays).
+// in segment rounds; within a round its tables come a slice at a time. Unless every
+// chunk must be mixed (--model-only), a chunk leaves the language model's batch where
+// its mixed coding stops paying (AudioChunkEncoder::pays).
 std::vector<GroupCoding> encode_mixed_group(Predictor& pred, const ChunkSpec& spec,
-                                            const std::vector<std::vector<uint8_t>>& bytes, bool probe) {
+                                            const std::vector<std::vector<uint8_t>>& bytes, const CodecOptions& o) {
+  const bool probe = o.store_incompressible;
   Encoders enc;
   std::vector<size_t> sizes;
   for (const auto& b : bytes) {
-    enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, b.size()), b));
+    enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, b.size()), b, search_of(o)));
     sizes.push_back(b.size());
   }
   segment_rounds(sizes, spec, [&](const std::vector<size_t>& lengths, size_t start) {
@@ -110,8 +115,8 @@ std::vector<GroupCoding> encode_mixed_group(Predictor& pred, const ChunkSpec& sp
 }
 
 // A chunk's serialized bytes coded by the audio model alone.
-Bytes audio_alone(const ChunkSpec& spec, const std::vector<uint8_t>& bytes) {
-  return mixing::encode_audio_alone(shape_of(spec, bytes.size()), bytes);
+Bytes audio_alone(const ChunkSpec& spec, const std::vector<uint8_t>& bytes, const CodecOptions& o) {
+  return mixing::encode_audio_alone(shape_of(spec, bytes.size()), bytes, search_of(o));
 }
 
 // Decodes one group; tables from the language model when mixed, a byte at a time, in
@@ -176,12 +181,12 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
                 bytes.reserve(idx.size());
                 for (size_t i : idx) bytes.push_back(audio_bytes(spec, data.subspan(ranges[i].offset, ranges[i].size)));
                 std::vector<GroupCoding> mixed;
-                if (pred) mixed = encode_mixed_group(*pred, spec, bytes, o.store_incompressible);
+                if (pred) mixed = encode_mixed_group(*pred, spec, bytes, o);
                 for (size_t g = 0; g < idx.size(); ++g) {
                   Bytes coded;
                   TokenMode chosen = TokenMode::Audio;
                   if (!pred)
-                    coded = audio_alone(spec, bytes[g]);
+                    coded = audio_alone(spec, bytes[g], o);
                   else if (mixed[g].mixed)
                     coded = std::move(*mixed[g].mixed), chosen = TokenMode::Mixed;
                   // The audio model alone where the language model did not help: no larger, and

@@ -26,6 +26,9 @@ struct CodecOptions {
   // alone where mixing would not be smaller (off for the paper's model-alone figures:
   // then every chunk of a mix is mixed).
   bool store_incompressible = true;
+  // The audio model's encoder codes each chunk with every adaptive stage at every sample
+  // width, not only at 8 bits (mixing::StageSearch::Exhaustive): smaller, slower.
+  bool exhaustive = false;
   std::function<void(size_t done, size_t total)> progress;  // optional
   // Optional: one line per run of chunks on how the codec grouped them (the batch it
   // chose, the threads), for a verbose log.

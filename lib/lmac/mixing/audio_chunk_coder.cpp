@@ -288,12 +288,12 @@ void try_coding(const ChunkShape& shape, std::span<const uint8_t> bytes, Choice&
 // cheap, the stages are chosen by coding as well: adaptive 0..3 on every channel, then
 // the cascade switched, then the context bias switched again, each kept where smaller
 // (on the `dev` set 2.0 % smaller than estimating them, for 1.25x the time; at 16 bits
-// 0.15 % for 2.6x, so there they are estimated).
-Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes) {
+// 0.15 % for 2.6x, so there they are estimated unless the search is exhaustive).
+Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search) {
   check_shape(shape);
   if (bytes.size() != shape.channel.size() * static_cast<size_t>(shape.bits / 8))
     fail("audio model: byte count does not match the samples");
-  const bool by_coding = shape.bits == 8;
+  const bool by_coding = shape.bits == 8 || search == StageSearch::Exhaustive;
   Choice best;
   for (const auto& x : channel_samples(shape, bytes)) best.params.push_back(choose_params(x, shape.bits, !by_coding));
   code_alone(shape, bytes, best);
@@ -308,7 +308,9 @@ Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes) {
 
 }  // namespace
 
-Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes) { return choose(shape, bytes).alone; }
+Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search) {
+  return choose(shape, bytes, search).alone;
+}
 
 struct AudioChunkEncoder::Coder {
   ArithmeticEncoder enc;
@@ -318,9 +320,9 @@ struct AudioChunkDecoder::Coder {
   ArithmeticDecoder dec;
 };
 
-AudioChunkEncoder::AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes)
+AudioChunkEncoder::AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search)
     : bytes_(bytes), coder_(std::make_unique<Coder>()) {
-  Choice choice = choose(shape, bytes);
+  Choice choice = choose(shape, bytes, search);
   alone_ = std::move(choice.alone);
   alone_costs_ = std::move(choice.costs);
   for (const auto& p : choice.params) put_params(coder_->enc, p);

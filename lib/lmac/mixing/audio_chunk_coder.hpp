@@ -26,15 +26,21 @@ struct ChunkShape {
 
 class ChunkBitModel;
 
+// How the encoder chooses the audio model's adaptive stages (any choice decodes):
+// Default codes the chunk with each at 8 bits and estimates them at wider samples;
+// Exhaustive codes the chunk with each at every width (smaller, slower to compress).
+enum class StageSearch : uint8_t { Default, Exhaustive };
+
 // The chunk (as for AudioChunkEncoder) coded by the audio model alone: the same bytes as
 // an AudioChunkEncoder given no language model for any byte.
-Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes);
+Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes,
+                         StageSearch search = StageSearch::Default);
 
 class AudioChunkEncoder {
  public:
   // bytes: shape.channel.size() samples of bits / 8 bytes each, as described above.
   // Chooses the predictor's parameters, which codes the chunk by the audio model alone.
-  AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes);
+  AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search = StageSearch::Default);
   ~AudioChunkEncoder();
   // Codes the next byte; lm: the language model's distribution of its symbol, or null.
   void encode_next(const FreqTable* lm);
