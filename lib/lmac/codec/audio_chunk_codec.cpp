@@ -185,14 +185,17 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
                 for (size_t g = 0; g < idx.size(); ++g) {
                   Bytes coded;
                   TokenMode chosen = TokenMode::Audio;
-                  if (!pred)
+                  if (!pred) {
                     coded = audio_alone(spec, bytes[g], o);
-                  else if (mixed[g].mixed)
-                    coded = std::move(*mixed[g].mixed), chosen = TokenMode::Mixed;
-                  // The audio model alone where the language model did not help: no larger, and
-                  // decoding it needs no language model (the encoder coded it while choosing).
-                  if (pred && o.store_incompressible && (!mixed[g].mixed || mixed[g].alone.size() <= coded.size()))
-                    coded = std::move(mixed[g].alone), chosen = TokenMode::Audio;
+                  } else if (GroupCoding& m = mixed[g];
+                             m.mixed && !(o.store_incompressible && m.alone.size() <= m.mixed->size())) {
+                    coded = std::move(*m.mixed), chosen = TokenMode::Mixed;
+                  } else {
+                    // The audio model alone where the language model did not help (or stopped
+                    // paying): no larger, and decoding it needs no language model (the encoder
+                    // coded it while choosing).
+                    coded = std::move(m.alone);
+                  }
                   fill_record(records[idx[g]], chosen, std::move(coded),
                               data.subspan(ranges[idx[g]].offset, ranges[idx[g]].size), o.store_incompressible);
                 }

@@ -337,8 +337,7 @@ void AudioChunkEncoder::encode_next(const FreqTable* lm) {
   if (done()) fail("audio model: no bytes left to code");
   model_->begin_byte(lm);
   encode_byte(*model_, coder_->enc, bytes_[next_++]);
-  const size_t n = next_ / kFirstCheckpoint;
-  if (pays_ && next_ % kFirstCheckpoint == 0 && std::has_single_bit(n))
+  if (pays_ && next_ % kFirstCheckpoint == 0 && std::has_single_bit(next_ / kFirstCheckpoint))
     pays_ = coder_->enc.bits() < alone_costs_[next_];
 }
 

@@ -222,13 +222,13 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits, bool est
     const int64_t cost = predicted_cost(c.p, x, bits - wasted, best_cost);
     if (cost < best_cost) best_cost = cost, best = std::move(c.p);
   }
-  // The adaptive stages follow sound that changes within the chunk, and the NLMS stage
-  // a pitch; they cost a short chunk more than they gain while they learn, so they are
-  // tried on the best choice, one after the other.
   if (!estimate_stages) {
     best.wasted = wasted;
     return best;
   }
+  // The adaptive stages follow sound that changes within the chunk, and the NLMS stage
+  // a pitch; they cost a short chunk more than they gain while they learn, so they are
+  // tried on the best choice, one after the other.
   const ChannelParams fixed = best;
   for (int adaptive = 1; adaptive < kAdaptiveCodes; ++adaptive) {
     ChannelParams p = fixed;
