@@ -84,7 +84,7 @@ void add_eval(CLI::App& app) {
                      checkpoint;
   static std::vector<std::string> merge;
   static int blocking = 0, batch = 0;
-  static bool paper = false, no_verify = false, no_whole = false, use_16bit = false, force = true;
+  static bool paper = false, no_verify = false, no_whole = false, use_16bit = false, force = true, exhaustive = false;
   static uint32_t chunk = 0;
   c->add_option("--audio-dir,--audio_dir", d.dirs, "folder of audio, read recursively (repeatable)");
   c->add_option("--bit-depth,--bit_depth", d.bit_depth,
@@ -115,6 +115,9 @@ void add_eval(CLI::App& app) {
   c->add_option("--batch", batch, kBatchHelp)->check(at_least(1));
   c->add_flag("--no-verify", no_verify, "do not decode and compare every chunk");
   c->add_flag("--no-whole", no_whole, "skip the unchunked (whole-file) runs");
+  c->add_flag("-e,--exhaustive", exhaustive,
+              "audio and mix: search the audio model's stages by coding at every sample width, as lmac compress -e "
+              "(smaller, slower to compress)");
   c->add_option("--json", json_out, "write the report as JSON");
   c->add_option("--csv", csv_out, "write one CSV row per compressor");
   c->add_option("--plot", plot_out, "write an SVG chart");
@@ -200,6 +203,7 @@ void add_eval(CLI::App& app) {
         o.tokenization = tokenization == "char" ? TokenMode::Char : TokenMode::Subword;
         o.verify = !no_verify;
         o.whole_files = !no_whole;
+        o.exhaustive = exhaustive;
         o.threads = thread_count();
         o.batch = batch;
         o.progress = eval_progress(static_cast<double>(data.chunked_bytes()));
@@ -216,7 +220,8 @@ void add_eval(CLI::App& app) {
                                   {"tokenization", tokenization},
                                   {"compressors", o.compressors},
                                   {"verify", o.verify},
-                                  {"whole_files", o.whole_files}};
+                                  {"whole_files", o.whole_files},
+                                  {"exhaustive", o.exhaustive}};
         World& w = world();
         std::unique_ptr<Checkpoint> cp;
         if (!checkpoint.empty()) cp = open_checkpoint(checkpoint, run_identity(options, data, m.get()), w);

@@ -684,5 +684,75 @@ TEST(Mixing, EvalRunsTheAudioModelOnWholeFiles) {
   EXPECT_LT(*results[0].whole_bytes, one_chunk);  // the record alone, without the stream's header
 }
 
+// The record `lmac compress` makes of `wav` as one chunk (the stream less its header).
+uint64_t one_chunk_record(const CodecModel& model, const Bytes& wav, size_t pcm_bytes, bool exhaustive) {
+  CompressOptions co;
+  co.chunk_bytes = static_cast<uint32_t>(pcm_bytes);
+  co.codec.exhaustive = exhaustive;
+  const ParsedStream p = parse_lmac(compress_audio(model, wav, co));
+  EXPECT_EQ(p.stream.chunks.size(), 1u);
+  return record_bytes(p.stream.chunks.at(0));
+}
+
+// The mix runs whole files too: each file one chunk, its language model starting afresh
+// at each segment of what its context holds (the file here is several), exactly the
+// record `lmac compress` makes of the file as one chunk; at 8 bits, where the language
+// model helps, it is smaller than the audio model's whole run.
+TEST(Mixing, EvalRunsTheMixOnWholeFiles) {
+  const std::string dir = test::temp_dir() + "/eval-whole-mix";
+  std::filesystem::create_directories(dir);
+  PcmFormat f;
+  f.bits = 8;
+  f.kind = SampleKind::Unsigned;
+  const Bytes pcm = test::make_pcm(f, 6000, Content::Square);
+  const Bytes wav = test::make_wav(f, pcm);
+  test::write_bytes(dir + "/a.wav", wav);
+  DatasetOptions dopt;
+  dopt.dirs = {dir};
+  dopt.chunk_bytes = 2046;
+  const Dataset d = load_dataset(dopt);
+  auto mix = load_model("mix:" + kBundled);
+  auto audio = load_model("audio");
+  ASSERT_GT(pcm.size(), 2 * lm_segment_bytes(*mix, f, static_cast<uint32_t>(pcm.size())));
+  EvalOptions o;
+  o.compressors = {"audio", "mix"};
+  o.audio_model = audio.get();
+  o.mix_model = mix.get();
+  const auto results = evaluate(d, o);
+  ASSERT_EQ(results.size(), 2u);
+  ASSERT_TRUE(results[1].whole_bytes.has_value());
+  EXPECT_TRUE(results[1].verified);
+  EXPECT_EQ(*results[1].whole_bytes, one_chunk_record(*mix, wav, pcm.size(), false));
+  EXPECT_LT(*results[1].whole_bytes, *results[0].whole_bytes);
+}
+
+// lmac eval -e: the audio and mix rows search the stages at every width, as lmac
+// compress -e, on chunks and whole files alike.
+TEST(Mixing, EvalSearchesTheStagesWhenAskedToBeExhaustive) {
+  const std::string dir = test::temp_dir() + "/eval-exhaustive";
+  std::filesystem::create_directories(dir);
+  const std::string wav_path = std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav";
+  std::filesystem::copy_file(wav_path, dir + "/a.wav", std::filesystem::copy_options::overwrite_existing);
+  DatasetOptions dopt;
+  dopt.dirs = {dir};
+  dopt.bit_depth = 16;
+  dopt.chunk_bytes = 8192;
+  const Dataset d = load_dataset(dopt);
+  auto audio = load_model("audio");
+  EvalOptions o;
+  o.compressors = {"audio"};
+  o.audio_model = audio.get();
+  o.verify = false;
+  const auto plain = evaluate(d, o);
+  o.exhaustive = true;
+  const auto searched = evaluate(d, o);
+  ASSERT_TRUE(plain[0].whole_bytes && searched[0].whole_bytes);
+  EXPECT_LT(searched[0].compressed_bytes, plain[0].compressed_bytes);
+  EXPECT_LE(*searched[0].whole_bytes, *plain[0].whole_bytes);
+  const Bytes wav = test::read_bytes(wav_path);
+  const size_t pcm_bytes = parse_audio(wav, std::nullopt).data.size();
+  EXPECT_EQ(*searched[0].whole_bytes, one_chunk_record(*audio, wav, pcm_bytes, true));
+}
+
 }  // namespace
 }  // namespace lmac

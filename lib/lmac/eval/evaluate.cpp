@@ -66,29 +66,68 @@ const CodecModel* model_for(const std::string& name, const EvalOptions& o) {
   return name == "lm" ? o.model : name == "audio" ? o.audio_model : o.mix_model;
 }
 
+// The codec's options for a model row: what `lmac compress` does for audio and mix
+// (incompressible chunks stored, a mix's chunks coded by the audio model alone where
+// mixing is not smaller); the `lm` row is the model alone (the paper's experiment).
+CodecOptions codec_options(const std::string& name, const EvalOptions& o) {
+  CodecOptions co;
+  co.tokenization = o.tokenization;
+  co.threads = o.threads;
+  co.batch = o.batch;
+  co.exhaustive = o.exhaustive;
+  co.store_incompressible = name != "lm";
+  return co;
+}
+
+// Codes the inputs `ranges` of `buf` (all of format f) with a model row in one codec
+// call, verifying each when asked (one that does not come back throws, named by
+// `what(g)`); adds the times to m and returns each input's records.
+std::vector<ChunkRecord> code_inputs(const CodecModel& model, const std::string& name, const PcmFormat& f,
+                                     const Bytes& buf, const std::vector<ChunkRange>& ranges, const EvalOptions& o,
+                                     CodecOptions co, const std::function<std::string(size_t)>& what, Measured& m) {
+  // A mix on inputs longer than its language model's context reads them in segments,
+  // as `lmac compress` does.
+  const size_t longest = std::max_element(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) {
+                           return a.size < b.size;
+                         })->size;
+  const ChunkSpec spec{&f, &o.serial, lm_segment_bytes(model, f, static_cast<uint32_t>(longest))};
+  auto t0 = Clock::now();
+  std::vector<ChunkRecord> recs = encode_chunks(model, spec, buf, ranges, co);
+  m.compress_seconds += seconds_since(t0);
+  if (!o.verify) return recs;
+  co.progress = {};
+  auto t1 = Clock::now();
+  DecodedChunks dec = decode_chunks(model, spec, recs, ranges, std::vector<bool>(recs.size(), true), co);
+  m.decompress_seconds += seconds_since(t1);
+  for (size_t g = 0; g < recs.size(); ++g)
+    if (!dec.chunks[g] || !std::equal(dec.chunks[g]->begin(), dec.chunks[g]->end(),
+                                      buf.begin() + static_cast<ptrdiff_t>(ranges[g].offset)))
+      fail(fmt::format("{} did not give back {} ({})", name, what(g), dec.errors[g]));
+  return recs;
+}
+
+// Inputs (positions 0..n-1) grouped by format, so that each group goes through the codec
+// together: format -> positions.
+template <typename FormatOf>
+std::map<std::pair<uint16_t, uint16_t>, std::vector<size_t>> by_format(size_t n, FormatOf&& format_of) {
+  std::map<std::pair<uint16_t, uint16_t>, std::vector<size_t>> groups;
+  for (size_t k = 0; k < n; ++k) {
+    const PcmFormat& f = format_of(k);
+    groups[{f.bits, f.channels}].push_back(k);
+  }
+  return groups;
+}
+
 Measured measure_model(const Dataset& d, const std::string& name, std::span<const size_t> indices,
                        const EvalOptions& o) {
   const CodecModel* model = model_for(name, o);
   if (model == nullptr) fail("the " + name + " compressor needs a model");
   Measured m;
   m.chunks.resize(indices.size());
-  // Chunks of files with the same format go through the codec together.
-  std::map<std::pair<uint16_t, uint16_t>, std::vector<size_t>> groups;  // -> positions in indices
-  for (size_t k = 0; k < indices.size(); ++k) {
-    const PcmFormat& f = d.files[d.chunks[indices[k]].file].format;
-    groups[{f.bits, f.channels}].push_back(k);
-  }
-  CodecOptions co;
-  co.tokenization = o.tokenization;
-  co.threads = o.threads;
-  co.batch = o.batch;
-  // The `lm` row is the model alone (the paper's experiment); audio and mix are what
-  // `lmac compress` does: incompressible chunks stored, a mix's chunks coded by the
-  // audio model alone where mixing is not smaller.
-  co.store_incompressible = name != "lm";
+  CodecOptions co = codec_options(name, o);
   size_t done_before = 0;
-  for (const auto& [key, ks] : groups) {
-    const PcmFormat& f = d.files[d.chunks[indices[ks.front()]].file].format;
+  const auto format_of = [&](size_t k) -> const PcmFormat& { return d.files[d.chunks[indices[k]].file].format; };
+  for (const auto& [key, ks] : by_format(indices.size(), format_of)) {
     // One contiguous buffer per group so the codec sees plain ranges.
     Bytes buf;
     std::vector<ChunkRange> ranges;
@@ -98,27 +137,10 @@ Measured measure_model(const Dataset& d, const std::string& name, std::span<cons
       buf.insert(buf.end(), b.begin(), b.end());
     }
     if (o.progress) co.progress = [&](size_t done, size_t) { o.progress(name, done_before + done, indices.size()); };
-    // A mix on chunks longer than its language model's context reads them in segments,
-    // as `lmac compress` does.
-    const size_t longest = std::max_element(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) {
-                             return a.size < b.size;
-                           })->size;
-    const ChunkSpec spec{&f, &o.serial, lm_segment_bytes(*model, f, static_cast<uint32_t>(longest))};
-    auto t0 = Clock::now();
-    std::vector<ChunkRecord> recs = encode_chunks(*model, spec, buf, ranges, co);
-    m.compress_seconds += seconds_since(t0);
+    const auto what = [&](size_t g) { return fmt::format("chunk {}", indices[ks[g]]); };
+    const auto recs = code_inputs(*model, name, format_of(ks.front()), buf, ranges, o, co, what, m);
     for (size_t g = 0; g < recs.size(); ++g)
       m.chunks[ks[g]] = {record_bytes(recs[g]), recs[g].tokens.size(), recs[g].residual.size(), recs[g].token_count};
-    if (o.verify) {
-      co.progress = {};
-      auto t1 = Clock::now();
-      DecodedChunks dec = decode_chunks(*model, spec, recs, ranges, std::vector<bool>(recs.size(), true), co);
-      m.decompress_seconds += seconds_since(t1);
-      for (size_t g = 0; g < recs.size(); ++g)
-        if (!dec.chunks[g] || !std::equal(dec.chunks[g]->begin(), dec.chunks[g]->end(),
-                                          buf.begin() + static_cast<ptrdiff_t>(ranges[g].offset)))
-          fail(fmt::format("{} did not give back chunk {} ({})", name, indices[ks[g]], dec.errors[g]));
-    }
     done_before += ks.size();
   }
   return m;
@@ -164,41 +186,45 @@ Measured measure_chunks(const Dataset& d, const std::string& name, std::span<con
   return is_model_row(name) ? measure_model(d, name, indices, o) : measure_baseline(d, name, indices, o);
 }
 
-size_t whole_count(const Dataset& d) {
-  size_t n = 0;
-  for (size_t i = 0; i < d.chunks.size(); ++i) n += i == 0 || d.chunks[i].file != d.chunks[i - 1].file;
-  return n;
+std::vector<uint64_t> whole_input_bytes(const Dataset& d) {
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < d.chunks.size(); ++i) {
+    if (i == 0 || d.chunks[i].file != d.chunks[i - 1].file) out.push_back(0);
+    out.back() += d.chunks[i].size;
+  }
+  return out;
 }
 
-bool has_whole_run(const std::string& name) { return !is_model_row(name) || name == "audio"; }
+size_t whole_count(const Dataset& d) { return whole_input_bytes(d).size(); }
+
+bool has_whole_run(const std::string& name) { return name != "lm"; }
 
 std::vector<uint64_t> measure_whole(const Dataset& d, const std::string& name, std::span<const size_t> wholes,
                                     const EvalOptions& o) {
   if (!has_whole_run(name)) fail("the " + name + " compressor has no whole-file run");
   const auto inputs = whole_inputs(d);
   std::vector<uint64_t> out(wholes.size());
-  if (name == "audio") {
-    // Each input one chunk, as `lmac compress -m audio --chunk-size` of the file's size;
-    // inputs side by side (a chunk is one thread's work).
+  if (is_model_row(name)) {
+    // Each input one chunk, as `lmac compress -m audio` (or a mix) with --chunk-size of
+    // the file's size: a mix's language model starts afresh at each segment of what its
+    // context holds, while the audio model runs through the file.
     const CodecModel* model = model_for(name, o);
-    if (model == nullptr) fail("the audio compressor needs its model");
-    CodecOptions co;
-    co.store_incompressible = true;
-    std::vector<std::string> lost(wholes.size());
-    parallel_for_each(o.threads, wholes.size(), [&](size_t k) {
-      const auto& [file, bytes] = inputs.at(wholes[k]);
-      const ChunkSpec spec{&d.files[file].format, &o.serial};
-      const std::vector<ChunkRange> range = {{0, bytes.size()}};
-      const std::vector<ChunkRecord> recs = encode_chunks(*model, spec, bytes, range, co);
-      out[k] = record_bytes(recs.at(0));
-      if (!o.verify) return;
-      const DecodedChunks dec = decode_chunks(*model, spec, recs, range, {true}, co);
-      if (!dec.chunks[0] || *dec.chunks[0] != bytes) lost[k] = dec.errors[0].empty() ? "bytes differ" : dec.errors[0];
-    });
-    for (size_t k = 0; k < wholes.size(); ++k)
-      if (!lost[k].empty())
-        fail(fmt::format("audio did not give back the whole of {} ({})", d.files[inputs[wholes[k]].first].path,
-                         lost[k]));
+    if (model == nullptr) fail("the " + name + " compressor needs a model");
+    const auto format_of = [&](size_t k) -> const PcmFormat& { return d.files[inputs.at(wholes[k]).first].format; };
+    Measured unused;
+    for (const auto& [key, ks] : by_format(wholes.size(), format_of)) {
+      Bytes buf;
+      std::vector<ChunkRange> ranges;
+      for (size_t k : ks) {
+        const Bytes& b = inputs[wholes[k]].second;
+        ranges.push_back({buf.size(), b.size()});
+        buf.insert(buf.end(), b.begin(), b.end());
+      }
+      const auto what = [&](size_t g) { return "the whole of " + d.files[inputs[wholes[ks[g]]].first].path; };
+      const auto recs = code_inputs(*model, name, format_of(ks.front()), buf, ranges, o, codec_options(name, o), what,
+                                    unused);
+      for (size_t g = 0; g < recs.size(); ++g) out[ks[g]] = record_bytes(recs[g]);
+    }
     return out;
   }
   auto comp = make_compressor(name);

@@ -30,6 +30,7 @@ struct EvalOptions {
   TokenMode tokenization = TokenMode::Subword;
   bool verify = true;          // decode every chunk and compare
   bool whole_files = true;     // also run each compressor unchunked
+  bool exhaustive = false;     // audio, mix: the encoder searches the audio model's stages at every width
   int threads = 1, batch = 0;  // batch 0: the codec's choice (CodecOptions)
   std::function<void(const std::string& label, size_t done, size_t total)> progress;
 };
@@ -52,9 +53,9 @@ struct Measured {
 // Whether `compressor` is one of lmac's own codecs ("lm", "audio", "mix"): measured by
 // coding chunks with a CodecModel.
 bool is_model_row(const std::string& compressor);
-// Whether `compressor` has a whole-file run: the classical compressors and the audio
-// model (a whole input as one chunk); not the rows with a language model, whose context
-// bounds a chunk.
+// Whether `compressor` has a whole-file run: every one but `lm`, whose context bounds a
+// chunk (the paper's experiment). The audio model and the mix code a whole input as one
+// chunk, the mix's language model starting afresh at each segment its context holds.
 bool has_whole_run(const std::string& compressor);
 
 // Chunks measured (and recorded in a checkpoint) together: for a model row its batch
@@ -71,6 +72,7 @@ Measured measure_chunks(const Dataset& data, const std::string& compressor, std:
 
 // The unchunked inputs: for each file with chunks, in order, the bytes they cover.
 size_t whole_count(const Dataset& data);
+std::vector<uint64_t> whole_input_bytes(const Dataset& data);  // how many, per input
 std::vector<uint64_t> measure_whole(const Dataset& data, const std::string& compressor, std::span<const size_t> wholes,
                                     const EvalOptions& options);
 

@@ -62,12 +62,17 @@ void work(const Dataset& d, const std::string& name, const EvalOptions& o, World
     world.progress(units);
     injected_fault(world, units);
   }
-  for (size_t w : share.wholes) {
-    if (world.stop_requested()) break;
-    const std::vector<uint64_t> size = measure_whole(d, name, std::span<const size_t>(&w, 1), o);
-    if (cp) cp->add_wholes(name, std::span<const size_t>(&w, 1), size);
-    share.whole_sizes.push_back(size[0]);
-    world.progress(++units);
+  // Whole files go through a model row several at a time, so that they run side by side
+  // (audio) or share the language model's batch (mix).
+  const size_t wholes_at_once = is_model_row(name) ? std::max(batch, static_cast<size_t>(std::max(1, o.threads))) : 1;
+  for (size_t at = 0; at < share.wholes.size() && !world.stop_requested(); at += wholes_at_once) {
+    const std::span<const size_t> ws =
+        std::span<const size_t>(share.wholes).subspan(at, std::min(wholes_at_once, share.wholes.size() - at));
+    const std::vector<uint64_t> sizes = measure_whole(d, name, ws, o);
+    if (cp) cp->add_wholes(name, ws, sizes);
+    share.whole_sizes.insert(share.whole_sizes.end(), sizes.begin(), sizes.end());
+    units += ws.size();
+    world.progress(units);
   }
 }
 
@@ -119,8 +124,11 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
     chunk_costs.reserve(chunks.size());
     for (size_t i : chunks) chunk_costs.push_back(d.chunks[i].size);
     shares[c].chunks = split_by_cost(chunks, chunk_costs, world.size())[static_cast<size_t>(world.rank())];
-    shares[c].wholes =
-        split_by_cost(wholes, std::vector<uint64_t>(wholes.size(), 1), world.size())[static_cast<size_t>(world.rank())];
+    const std::vector<uint64_t> input_bytes = whole_input_bytes(d);
+    std::vector<uint64_t> whole_costs;
+    whole_costs.reserve(wholes.size());
+    for (size_t w : wholes) whole_costs.push_back(input_bytes[w]);
+    shares[c].wholes = split_by_cost(wholes, whole_costs, world.size())[static_cast<size_t>(world.rank())];
     total_units += chunks.size() + wholes.size();
   }
   if (world.rank() == 0 && o.progress)
