@@ -127,7 +127,8 @@ Measured measure_model(const Dataset& d, const std::string& name, std::span<cons
   CodecOptions co = codec_options(name, o);
   size_t done_before = 0;
   const auto format_of = [&](size_t k) -> const PcmFormat& { return d.files[d.chunks[indices[k]].file].format; };
-  for (const auto& [key, ks] : by_format(indices.size(), format_of)) {
+  for (const auto& group : by_format(indices.size(), format_of)) {
+    const std::vector<size_t>& ks = group.second;
     // One contiguous buffer per group so the codec sees plain ranges.
     Bytes buf;
     std::vector<ChunkRange> ranges;
@@ -212,7 +213,8 @@ std::vector<uint64_t> measure_whole(const Dataset& d, const std::string& name, s
     if (model == nullptr) fail("the " + name + " compressor needs a model");
     const auto format_of = [&](size_t k) -> const PcmFormat& { return d.files[inputs.at(wholes[k]).first].format; };
     Measured unused;
-    for (const auto& [key, ks] : by_format(wholes.size(), format_of)) {
+    for (const auto& group : by_format(wholes.size(), format_of)) {
+      const std::vector<size_t>& ks = group.second;
       Bytes buf;
       std::vector<ChunkRange> ranges;
       for (size_t k : ks) {
@@ -221,8 +223,8 @@ std::vector<uint64_t> measure_whole(const Dataset& d, const std::string& name, s
         buf.insert(buf.end(), b.begin(), b.end());
       }
       const auto what = [&](size_t g) { return "the whole of " + d.files[inputs[wholes[ks[g]]].first].path; };
-      const auto recs = code_inputs(*model, name, format_of(ks.front()), buf, ranges, o, codec_options(name, o), what,
-                                    unused);
+      const auto recs =
+          code_inputs(*model, name, format_of(ks.front()), buf, ranges, o, codec_options(name, o), what, unused);
       for (size_t g = 0; g < recs.size(); ++g) out[ks[g]] = record_bytes(recs[g]);
     }
     return out;

@@ -295,7 +295,7 @@ Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSear
     fail("audio model: byte count does not match the samples");
   const bool by_coding = shape.bits == 8 || search == StageSearch::Exhaustive;
   Choice best;
-  for (const auto& x : channel_samples(shape, bytes)) best.params.push_back(choose_params(x, shape.bits, !by_coding));
+  best.params = choose_params(channel_samples(shape, bytes), shape.bits, !by_coding);
   code_alone(shape, bytes, best);
   try_coding(shape, bytes, best, [](ChannelParams& p) { p.context_bias = true; });
   if (!by_coding) return best;

@@ -163,27 +163,48 @@ int64_t log2_256(int64_t v) {
   return int64_t{256} * e + frac;
 }
 
+// Channel 0 as a later channel's estimate sees it: its parameters and values (shifted
+// by its wasted bits). A later channel's stages take channel 0's value and residual of
+// the same frame as inputs (inter-channel prediction), so its estimate runs channel 0
+// beside it, frame by frame; estimated alone, a channel that follows channel 0 closely
+// looked half again as costly as it codes, and its stages were misjudged.
+struct FirstChannel {
+  const ChannelParams& params;
+  std::vector<int64_t> x;
+};
+
 // Bits (in 1/256) that the predictor with these parameters would spend on the channel,
 // as a Laplace code of its own guesses: log2 of the spread plus |error| / (spread ln 2),
-// parameters included. The sum only grows, so a run stops once it passes `limit` (the
-// best so far): it has lost, and the choice is the same as if it had run to the end.
-int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int bits, int64_t limit) {
-  SamplePredictor predictor({p}, x.size(), bits);
+// parameters included (channel 0 beside it, when given, is not counted). The sum only
+// grows, so a run stops once it passes `limit` (the best so far): it has lost, and the
+// choice is the same as if it had run to the end.
+int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int bits, int64_t limit,
+                       const FirstChannel* first) {
+  std::vector<ChannelParams> params;
+  if (first) params.push_back(first->params);
+  params.push_back(p);
+  SamplePredictor predictor(std::move(params), x.size(), bits);
+  const int channel = first ? 1 : 0;
   int64_t cost = int64_t{256} * side_bits(p);
-  for (int64_t v : x) {
+  for (size_t t = 0; t < x.size(); ++t) {
     if (cost > limit) return cost;
-    const auto g = predictor.predict(0);
-    const int64_t e16 = 16 * v - g.mu16, error16 = e16 < 0 ? -e16 : e16;
+    if (first && t < first->x.size()) {
+      predictor.predict(0);
+      predictor.update(first->x[t]);
+    }
+    const auto g = predictor.predict(channel);
+    const int64_t e16 = 16 * x[t] - g.mu16, error16 = e16 < 0 ? -e16 : e16;
     // 369 / 256 = 1 / ln 2; at most 64 bits a sample (the model's table ends at 24 spreads).
     cost += log2_256(g.mae16) + std::min(369 * error16 / g.mae16, int64_t{369} * 64);
-    predictor.update(v);
+    predictor.update(x[t]);
   }
   return cost;
 }
 
-}  // namespace
-
-ChannelParams choose_params(std::span<const int64_t> samples, int bits, bool estimate_stages) {
+// The parameters that code one channel's samples in the fewest estimated bits (see
+// choose_params in the header); `first`: channel 0, for a later channel.
+ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool estimate_stages,
+                             const FirstChannel* first) {
   uint64_t any = 0;
   for (int64_t v : samples) any |= static_cast<uint64_t>(v);
   int wasted = 0;
@@ -218,14 +239,12 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits, bool est
   ChannelParams best;
   int64_t best_cost = INT64_MAX;
   for (auto& c : candidates) {
+    c.p.wasted = wasted;
     c.p.initial_scale = initial_scale_for(linear_residual(c.p, x));
-    const int64_t cost = predicted_cost(c.p, x, bits - wasted, best_cost);
+    const int64_t cost = predicted_cost(c.p, x, bits, best_cost, first);
     if (cost < best_cost) best_cost = cost, best = std::move(c.p);
   }
-  if (!estimate_stages) {
-    best.wasted = wasted;
-    return best;
-  }
+  if (!estimate_stages) return best;
   // The adaptive stages follow sound that changes within the chunk, and the NLMS stage
   // a pitch; they cost a short chunk more than they gain while they learn, so they are
   // tried on the best choice, one after the other.
@@ -233,14 +252,31 @@ ChannelParams choose_params(std::span<const int64_t> samples, int bits, bool est
   for (int adaptive = 1; adaptive < kAdaptiveCodes; ++adaptive) {
     ChannelParams p = fixed;
     p.adaptive = adaptive;
-    const int64_t cost = predicted_cost(p, x, bits - wasted, best_cost);
+    const int64_t cost = predicted_cost(p, x, bits, best_cost, first);
     if (cost < best_cost) best_cost = cost, best = std::move(p);
   }
   ChannelParams with_cascade = best;
   with_cascade.cascade = true;
-  if (predicted_cost(with_cascade, x, bits - wasted, best_cost) < best_cost) best = std::move(with_cascade);
-  best.wasted = wasted;
+  if (predicted_cost(with_cascade, x, bits, best_cost, first) < best_cost) best = std::move(with_cascade);
   return best;
+}
+
+}  // namespace
+
+std::vector<ChannelParams> choose_params(std::span<const std::vector<int64_t>> channels, int bits,
+                                         bool estimate_stages) {
+  std::vector<ChannelParams> out;
+  out.reserve(channels.size());
+  for (size_t c = 0; c < channels.size(); ++c) {
+    if (c == 0) {
+      out.push_back(choose_channel(channels[0], bits, estimate_stages, nullptr));
+      continue;
+    }
+    FirstChannel first{out[0], std::vector<int64_t>(channels[0].size())};
+    for (size_t t = 0; t < first.x.size(); ++t) first.x[t] = channels[0][t] >> out[0].wasted;
+    out.push_back(choose_channel(channels[c], bits, estimate_stages, &first));
+  }
+  return out;
 }
 
 SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frames, int bits)

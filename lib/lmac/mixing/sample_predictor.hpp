@@ -44,12 +44,14 @@ struct ChannelParams {
 double least_squares_forget(int adaptive);
 constexpr int kAdaptiveCodes = 4;  // codes 0..3 (all a 2-bit field holds)
 
-// Encoder only: the parameters that code `samples` (one channel, in time order, of
-// `bits`-bit width) in the fewest estimated bits. Its choice is a pure function of the
-// samples. It leaves context_bias off: the estimate cannot judge it (the chunk coder
-// tries both). With `estimate_stages` false it also leaves the adaptive stages off
-// (adaptive 0, no cascade), for a caller that tries them by coding.
-ChannelParams choose_params(std::span<const int64_t> samples, int bits, bool estimate_stages = true);
+// Encoder only: each channel's parameters (channels[c]: channel c's samples in time
+// order, of `bits`-bit width) that code it in the fewest estimated bits; a channel after
+// the first is estimated with channel 0 beside it, as its stages see it. The choice is a
+// pure function of the samples. It leaves context_bias off: the estimate cannot judge it
+// (the chunk coder tries both). With `estimate_stages` false it also leaves the adaptive
+// stages off (adaptive 0, no cascade), for a caller that tries them by coding.
+std::vector<ChannelParams> choose_params(std::span<const std::vector<int64_t>> channels, int bits,
+                                         bool estimate_stages = true);
 
 // The starting mean absolute error, in 1/16, of an initial scale code.
 int64_t initial_mae16(int initial_scale);
