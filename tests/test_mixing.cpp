@@ -654,18 +654,25 @@ TEST(Mixing, MixedChunksRunTheLanguageModelInSegmentsOfItsContext) {
   EXPECT_NE(r.errors[0].find("its context holds"), std::string::npos) << r.errors[0];
 }
 
+// A dataset of one file, `wav`, in a folder of its own, read at `bit_depth` in chunks of
+// `chunk_bytes` (as lmac eval --audio-dir reads it).
+Dataset one_file_dataset(const std::string& name, const Bytes& wav, int bit_depth, uint32_t chunk_bytes) {
+  const std::string dir = test::temp_dir() + "/" + name;
+  std::filesystem::create_directories(dir);
+  test::write_bytes(dir + "/a.wav", wav);
+  DatasetOptions o;
+  o.dirs = {dir};
+  o.bit_depth = bit_depth;
+  o.chunk_bytes = chunk_bytes;
+  return load_dataset(o);
+}
+
 // lmac eval on chunks longer than the context: the mix reads them in segments, as lmac
 // compress does, instead of refusing them, and verifies each chunk.
 TEST(Mixing, EvalMixesChunksLongerThanTheContext) {
-  const std::string dir = test::temp_dir() + "/eval-long-mix";
-  std::filesystem::create_directories(dir);
   PcmFormat f;
-  test::write_bytes(dir + "/a.wav", test::make_wav(f, test::make_pcm(f, 3000, Content::SineNoise)));
-  DatasetOptions dopt;
-  dopt.dirs = {dir};
-  dopt.bit_depth = 16;
-  dopt.chunk_bytes = 2 * 2046;
-  const Dataset d = load_dataset(dopt);
+  const Dataset d =
+      one_file_dataset("eval-long-mix", test::make_wav(f, test::make_pcm(f, 3000, Content::SineNoise)), 16, 2 * 2046);
   auto mix = load_model("mix:" + kBundled);
   EvalOptions o;
   o.compressors = {"mix"};
@@ -683,16 +690,10 @@ TEST(Mixing, EvalMixesChunksLongerThanTheContext) {
 // adapts over the whole file and pays for its parameters once. On a steady tone that is
 // clearly less than 2048-byte chunks, and a whole file decodes like any stream.
 TEST(Mixing, EvalRunsTheAudioModelOnWholeFiles) {
-  const std::string dir = test::temp_dir() + "/eval-whole-audio";
-  std::filesystem::create_directories(dir);
   PcmFormat f;
   f.channels = 2;
   const Bytes pcm = test::make_pcm(f, 20000, Content::SineNoise);
-  test::write_bytes(dir + "/a.wav", test::make_wav(f, pcm));
-  DatasetOptions dopt;
-  dopt.dirs = {dir};
-  dopt.chunk_bytes = 2048;
-  const Dataset d = load_dataset(dopt);
+  const Dataset d = one_file_dataset("eval-whole-audio", test::make_wav(f, pcm), 8, 2048);
   auto audio = load_model("audio");
   EvalOptions o;
   o.compressors = {"audio"};
@@ -723,18 +724,12 @@ uint64_t one_chunk_record(const CodecModel& model, const Bytes& wav, size_t pcm_
 // record `lmac compress` makes of the file as one chunk; at 8 bits, where the language
 // model helps, it is smaller than the audio model's whole run.
 TEST(Mixing, EvalRunsTheMixOnWholeFiles) {
-  const std::string dir = test::temp_dir() + "/eval-whole-mix";
-  std::filesystem::create_directories(dir);
   PcmFormat f;
   f.bits = 8;
   f.kind = SampleKind::Unsigned;
   const Bytes pcm = test::make_pcm(f, 6000, Content::Square);
   const Bytes wav = test::make_wav(f, pcm);
-  test::write_bytes(dir + "/a.wav", wav);
-  DatasetOptions dopt;
-  dopt.dirs = {dir};
-  dopt.chunk_bytes = 2046;
-  const Dataset d = load_dataset(dopt);
+  const Dataset d = one_file_dataset("eval-whole-mix", wav, 8, 2046);
   auto mix = load_model("mix:" + kBundled);
   auto audio = load_model("audio");
   ASSERT_GT(pcm.size(), 2 * lm_segment_bytes(*mix, f, static_cast<uint32_t>(pcm.size())));
@@ -753,15 +748,8 @@ TEST(Mixing, EvalRunsTheMixOnWholeFiles) {
 // lmac eval -e: the audio and mix rows search the stages at every width, as lmac
 // compress -e, on chunks and whole files alike.
 TEST(Mixing, EvalSearchesTheStagesWhenAskedToBeExhaustive) {
-  const std::string dir = test::temp_dir() + "/eval-exhaustive";
-  std::filesystem::create_directories(dir);
-  const std::string wav_path = std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav";
-  std::filesystem::copy_file(wav_path, dir + "/a.wav", std::filesystem::copy_options::overwrite_existing);
-  DatasetOptions dopt;
-  dopt.dirs = {dir};
-  dopt.bit_depth = 16;
-  dopt.chunk_bytes = 8192;
-  const Dataset d = load_dataset(dopt);
+  const Bytes wav = test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav");
+  const Dataset d = one_file_dataset("eval-exhaustive", wav, 16, 8192);
   auto audio = load_model("audio");
   EvalOptions o;
   o.compressors = {"audio"};
@@ -773,7 +761,6 @@ TEST(Mixing, EvalSearchesTheStagesWhenAskedToBeExhaustive) {
   ASSERT_TRUE(plain[0].whole_bytes && searched[0].whole_bytes);
   EXPECT_LT(searched[0].compressed_bytes, plain[0].compressed_bytes);
   EXPECT_LE(*searched[0].whole_bytes, *plain[0].whole_bytes);
-  const Bytes wav = test::read_bytes(wav_path);
   const size_t pcm_bytes = parse_audio(wav, std::nullopt).data.size();
   EXPECT_EQ(*searched[0].whole_bytes, one_chunk_record(*audio, wav, pcm_bytes, true));
 }
