@@ -187,16 +187,17 @@ Measured measure_chunks(const Dataset& d, const std::string& name, std::span<con
   return is_model_row(name) ? measure_model(d, name, indices, o) : measure_baseline(d, name, indices, o);
 }
 
-std::vector<uint64_t> whole_input_bytes(const Dataset& d) {
-  std::vector<uint64_t> out;
+std::vector<WholeInput> whole_input_sizes(const Dataset& d) {
+  std::vector<WholeInput> out;
   for (size_t i = 0; i < d.chunks.size(); ++i) {
-    if (i == 0 || d.chunks[i].file != d.chunks[i - 1].file) out.push_back(0);
-    out.back() += d.chunks[i].size;
+    if (i == 0 || d.chunks[i].file != d.chunks[i - 1].file) out.emplace_back();
+    out.back().bytes += d.chunks[i].size;
+    ++out.back().chunks;
   }
   return out;
 }
 
-size_t whole_count(const Dataset& d) { return whole_input_bytes(d).size(); }
+size_t whole_count(const Dataset& d) { return whole_input_sizes(d).size(); }
 
 bool has_whole_run(const std::string& name) { return name != "lm"; }
 

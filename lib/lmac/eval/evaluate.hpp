@@ -72,7 +72,11 @@ Measured measure_chunks(const Dataset& data, const std::string& compressor, std:
 
 // The unchunked inputs: for each file with chunks, in order, the bytes they cover.
 size_t whole_count(const Dataset& data);
-std::vector<uint64_t> whole_input_bytes(const Dataset& data);  // how many, per input
+struct WholeInput {
+  uint64_t bytes = 0;
+  size_t chunks = 0;  // that cover it: a model row's whole run costs about as much as they do
+};
+std::vector<WholeInput> whole_input_sizes(const Dataset& data);
 std::vector<uint64_t> measure_whole(const Dataset& data, const std::string& compressor, std::span<const size_t> wholes,
                                     const EvalOptions& options);
 

@@ -64,6 +64,7 @@ void work(const Dataset& d, const std::string& name, const EvalOptions& o, World
   }
   // Whole files go through a model row several at a time, so that they run side by side
   // (audio) or share the language model's batch (mix).
+  const std::vector<WholeInput> inputs = whole_input_sizes(d);
   const size_t wholes_at_once = is_model_row(name) ? std::max(batch, static_cast<size_t>(std::max(1, o.threads))) : 1;
   for (size_t at = 0; at < share.wholes.size() && !world.stop_requested(); at += wholes_at_once) {
     const std::span<const size_t> ws =
@@ -71,7 +72,7 @@ void work(const Dataset& d, const std::string& name, const EvalOptions& o, World
     const std::vector<uint64_t> sizes = measure_whole(d, name, ws, o);
     if (cp) cp->add_wholes(name, ws, sizes);
     share.whole_sizes.insert(share.whole_sizes.end(), sizes.begin(), sizes.end());
-    units += ws.size();
+    for (size_t w : ws) units += inputs[w].chunks;
     world.progress(units);
   }
 }
@@ -114,8 +115,10 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
   std::vector<std::string> names;
   for (const auto& n : o.compressors)
     if (skip_reason(d, n).empty()) names.push_back(n);
-  // Every rank computes the same split from the same inputs.
+  // Every rank computes the same split from the same inputs. Progress counts chunks, a
+  // whole file as many as cover it.
   std::vector<Share> shares(names.size());
+  const std::vector<WholeInput> inputs = whole_input_sizes(d);
   uint64_t total_units = 0;
   for (size_t c = 0; c < names.size(); ++c) {
     std::vector<size_t> chunks, wholes;
@@ -124,12 +127,12 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
     chunk_costs.reserve(chunks.size());
     for (size_t i : chunks) chunk_costs.push_back(d.chunks[i].size);
     shares[c].chunks = split_by_cost(chunks, chunk_costs, world.size())[static_cast<size_t>(world.rank())];
-    const std::vector<uint64_t> input_bytes = whole_input_bytes(d);
     std::vector<uint64_t> whole_costs;
     whole_costs.reserve(wholes.size());
-    for (size_t w : wholes) whole_costs.push_back(input_bytes[w]);
+    for (size_t w : wholes) whole_costs.push_back(inputs[w].bytes);
     shares[c].wholes = split_by_cost(wholes, whole_costs, world.size())[static_cast<size_t>(world.rank())];
-    total_units += chunks.size() + wholes.size();
+    total_units += chunks.size();
+    for (size_t w : wholes) total_units += inputs[w].chunks;
   }
   if (world.rank() == 0 && o.progress)
     world.set_progress([&o, total_units](uint64_t u) { o.progress("eval", u, total_units); });
