@@ -376,7 +376,14 @@ TEST(Cli, EvalWithOldSpellingsAndReports) {
   std::string js(j.begin(), j.end());
   EXPECT_NE(js.find("\"bit_depth\": 16"), std::string::npos);
   EXPECT_NE(js.find("\"chunks\": 3"), std::string::npos);
+  EXPECT_NE(js.find("\"exhaustive\": false"), std::string::npos);
   EXPECT_EQ(run("eval --merge " + json + " " + json + " --plot " + svg + " > /dev/null").code, 0);
+  // -e reaches the audio model's encoder, and the report says so.
+  r = run("eval --audio-dir " + dir + " --num-chunks 2 --compressors audio -e --json " + json + " > /dev/null");
+  EXPECT_EQ(r.code, 0) << r.err;
+  j = test::read_bytes(json);
+  js.assign(j.begin(), j.end());
+  EXPECT_NE(js.find("\"exhaustive\": true"), std::string::npos);
   r = run("eval --audio-dir " + dir + " --compressors rar");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("unknown compressor 'rar' (lm, audio, mix, gzip,"), std::string::npos) << r.err;
