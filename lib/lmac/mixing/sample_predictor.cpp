@@ -163,15 +163,28 @@ int64_t log2_256(int64_t v) {
   return int64_t{256} * e + frac;
 }
 
-// Channel 0 as a later channel's estimate sees it: its parameters and values (shifted
-// by its wasted bits). A later channel's stages take channel 0's value and residual of
-// the same frame as inputs (inter-channel prediction), so its estimate runs channel 0
-// beside it, frame by frame; estimated alone, a channel that follows channel 0 closely
-// looked half again as costly as it codes, and its stages were misjudged.
+// Channel 0 as a later channel's estimate sees it: its parameters, and per frame its
+// value (shifted by its wasted bits) and residual of base, from one run of its predictor.
+// A later channel's stages take channel 0's value and residual of the same frame as
+// inputs (inter-channel prediction), so its estimate runs beside them, frame by frame;
+// estimated alone, a channel that follows channel 0 closely looked half again as costly
+// as it codes, and its stages were misjudged.
 struct FirstChannel {
   const ChannelParams& params;
-  std::vector<int64_t> x;
+  std::vector<int64_t> x, r;
 };
+
+FirstChannel first_channel(const ChannelParams& p, std::span<const int64_t> samples, int bits) {
+  FirstChannel first{p, std::vector<int64_t>(samples.size()), std::vector<int64_t>(samples.size())};
+  SamplePredictor predictor({p}, samples.size(), bits);
+  for (size_t t = 0; t < samples.size(); ++t) {
+    first.x[t] = samples[t] >> p.wasted;
+    predictor.predict(0);
+    predictor.update(first.x[t]);
+    first.r[t] = predictor.last_residual(0);
+  }
+  return first;
+}
 
 // Bits (in 1/256) that the predictor with these parameters would spend on the channel,
 // as a Laplace code of its own guesses: log2 of the spread plus |error| / (spread ln 2),
@@ -188,10 +201,7 @@ int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int b
   int64_t cost = int64_t{256} * side_bits(p);
   for (size_t t = 0; t < x.size(); ++t) {
     if (cost > limit) return cost;
-    if (first && t < first->x.size()) {
-      predictor.predict(0);
-      predictor.update(first->x[t]);
-    }
+    if (first && t < first->x.size()) predictor.take_first(first->x[t], first->r[t]);
     const auto g = predictor.predict(channel);
     const int64_t e16 = 16 * x[t] - g.mu16, error16 = e16 < 0 ? -e16 : e16;
     // 369 / 256 = 1 / ln 2; at most 64 bits a sample (the model's table ends at 24 spreads).
@@ -272,8 +282,7 @@ std::vector<ChannelParams> choose_params(std::span<const std::vector<int64_t>> c
       out.push_back(choose_channel(channels[0], bits, estimate_stages, nullptr));
       continue;
     }
-    FirstChannel first{out[0], std::vector<int64_t>(channels[0].size())};
-    for (size_t t = 0; t < first.x.size(); ++t) first.x[t] = channels[0][t] >> out[0].wasted;
+    const FirstChannel first = first_channel(out[0], channels[0], bits);
     out.push_back(choose_channel(channels[c], bits, estimate_stages, &first));
   }
   return out;
@@ -402,6 +411,11 @@ void SamplePredictor::update(int64_t value) {
   if (c.nlms && !c.x.empty()) c.nlms->update(static_cast<double>(value - adapted_));
   c.x.push_back(value);
   c.r.push_back(r);
+}
+
+void SamplePredictor::take_first(int64_t value, int64_t residual) {
+  ch_[0].x.push_back(value);
+  ch_[0].r.push_back(residual);
 }
 
 }  // namespace lmac::mixing

@@ -74,6 +74,13 @@ class SamplePredictor {
   // Low bits of `channel` that are 0 in every sample (the model sees value >> wasted).
   int wasted(int channel) const { return ch_[static_cast<size_t>(channel)].params.wasted; }
 
+  // Encoder only, for estimating a later channel: the residual of base (the linear,
+  // least-squares and NLMS predictions) of `channel`'s last sample; and, in place of
+  // predict(0) and update(), channel 0's next value and that residual as a run with its
+  // parameters made them (what a later channel's stages read of it).
+  int64_t last_residual(int channel) const { return ch_[static_cast<size_t>(channel)].r.back(); }
+  void take_first(int64_t value, int64_t residual);
+
  private:
   struct Channel {
     ChannelParams params;
