@@ -76,8 +76,8 @@ TEST(Mpi, SameReportAtOneTwoAndThreeRanks) {
     return;
   }
   const std::string dir = test::temp_dir();
-  const std::string args =
-      "eval -q --audio-dir " + kAudio + " --compressors lm,gzip,flac --chunk-size 512 " + "--num-chunks 9 --no-verify ";
+  const std::string args = "eval -q --audio-dir " + kAudio + " --compressors lm,audio,mix,gzip,flac --chunk-size 512 " +
+                           "--num-chunks 9 --no-verify ";
   for (int n : {1, 2, 3}) {
     const std::string out = fmt::format("{}/r{}", dir, n);
     ASSERT_EQ(
