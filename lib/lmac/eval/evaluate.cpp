@@ -19,15 +19,21 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The bytes of each file that the chunks cover, in order (the unchunked inputs).
-std::vector<std::pair<size_t, Bytes>> whole_inputs(const Dataset& d) {
-  std::vector<std::pair<size_t, Bytes>> out;
-  for (const auto& c : d.chunks) {
-    if (out.empty() || out.back().first != c.file) out.emplace_back(c.file, Bytes{});
-    ByteSpan b = d.chunk_bytes(c);
-    out.back().second.insert(out.back().second.end(), b.begin(), b.end());
+// Inputs laid end to end in one buffer, so that the codec sees plain ranges: an input is
+// started, then its bytes appended (a chunk, or the chunks that make a whole file).
+struct PackedInputs {
+  Bytes buf;
+  std::vector<ChunkRange> ranges;
+  void start() { ranges.push_back({buf.size(), 0}); }
+  void append(ByteSpan b) {
+    buf.insert(buf.end(), b.begin(), b.end());
+    ranges.back().size += b.size();
   }
-  return out;
+};
+
+// Whole input `w` (the bytes its file's chunks cover) appended to the packed inputs.
+void append_whole(const Dataset& d, const WholeInput& w, PackedInputs& p) {
+  for (size_t i = w.first_chunk; i < w.first_chunk + w.chunks; ++i) p.append(d.chunk_bytes(d.chunks[i]));
 }
 
 Measured measure_baseline(const Dataset& d, const std::string& name, std::span<const size_t> idx,
@@ -129,17 +135,14 @@ Measured measure_model(const Dataset& d, const std::string& name, std::span<cons
   const auto format_of = [&](size_t k) -> const PcmFormat& { return d.files[d.chunks[indices[k]].file].format; };
   for (const auto& group : by_format(indices.size(), format_of)) {
     const std::vector<size_t>& ks = group.second;
-    // One contiguous buffer per group so the codec sees plain ranges.
-    Bytes buf;
-    std::vector<ChunkRange> ranges;
+    PackedInputs p;
     for (size_t k : ks) {
-      ByteSpan b = d.chunk_bytes(d.chunks[indices[k]]);
-      ranges.push_back({buf.size(), b.size()});
-      buf.insert(buf.end(), b.begin(), b.end());
+      p.start();
+      p.append(d.chunk_bytes(d.chunks[indices[k]]));
     }
     if (o.progress) co.progress = [&](size_t done, size_t) { o.progress(name, done_before + done, indices.size()); };
     const auto what = [&](size_t g) { return fmt::format("chunk {}", indices[ks[g]]); };
-    const auto recs = code_inputs(*model, name, format_of(ks.front()), buf, ranges, o, co, what, m);
+    const auto recs = code_inputs(*model, name, format_of(ks.front()), p.buf, p.ranges, o, co, what, m);
     for (size_t g = 0; g < recs.size(); ++g)
       m.chunks[ks[g]] = {record_bytes(recs[g]), recs[g].tokens.size(), recs[g].residual.size(), recs[g].token_count};
     done_before += ks.size();
@@ -190,7 +193,7 @@ Measured measure_chunks(const Dataset& d, const std::string& name, std::span<con
 std::vector<WholeInput> whole_input_sizes(const Dataset& d) {
   std::vector<WholeInput> out;
   for (size_t i = 0; i < d.chunks.size(); ++i) {
-    if (i == 0 || d.chunks[i].file != d.chunks[i - 1].file) out.emplace_back();
+    if (i == 0 || d.chunks[i].file != d.chunks[i - 1].file) out.push_back({d.chunks[i].file, i, 0, 0});
     out.back().bytes += d.chunks[i].size;
     ++out.back().chunks;
   }
@@ -204,35 +207,37 @@ bool has_whole_run(const std::string& name) { return name != "lm"; }
 std::vector<uint64_t> measure_whole(const Dataset& d, const std::string& name, std::span<const size_t> wholes,
                                     const EvalOptions& o) {
   if (!has_whole_run(name)) fail("the " + name + " compressor has no whole-file run");
-  const auto inputs = whole_inputs(d);
+  const std::vector<WholeInput> inputs = whole_input_sizes(d);
+  const auto format_of = [&](size_t k) -> const PcmFormat& { return d.files[inputs.at(wholes[k]).file].format; };
   std::vector<uint64_t> out(wholes.size());
-  if (is_model_row(name)) {
-    // Each input one chunk, as `lmac compress -m audio` (or a mix) with --chunk-size of
-    // the file's size: a mix's language model starts afresh at each segment of what its
-    // context holds, while the audio model runs through the file.
-    const CodecModel* model = model_for(name, o);
-    if (model == nullptr) fail("the " + name + " compressor needs a model");
-    const auto format_of = [&](size_t k) -> const PcmFormat& { return d.files[inputs.at(wholes[k]).first].format; };
-    Measured unused;
-    for (const auto& group : by_format(wholes.size(), format_of)) {
-      const std::vector<size_t>& ks = group.second;
-      Bytes buf;
-      std::vector<ChunkRange> ranges;
-      for (size_t k : ks) {
-        const Bytes& b = inputs[wholes[k]].second;
-        ranges.push_back({buf.size(), b.size()});
-        buf.insert(buf.end(), b.begin(), b.end());
-      }
-      const auto what = [&](size_t g) { return "the whole of " + d.files[inputs[wholes[ks[g]]].first].path; };
-      const auto recs =
-          code_inputs(*model, name, format_of(ks.front()), buf, ranges, o, codec_options(name, o), what, unused);
-      for (size_t g = 0; g < recs.size(); ++g) out[ks[g]] = record_bytes(recs[g]);
+  if (!is_model_row(name)) {
+    auto comp = make_compressor(name);
+    for (size_t k = 0; k < wholes.size(); ++k) {
+      PackedInputs p;
+      p.start();
+      append_whole(d, inputs.at(wholes[k]), p);
+      out[k] = comp->compress(p.buf, format_of(k)).size();
     }
     return out;
   }
-  auto comp = make_compressor(name);
-  for (size_t k = 0; k < wholes.size(); ++k)
-    out[k] = comp->compress(inputs.at(wholes[k]).second, d.files[inputs[wholes[k]].first].format).size();
+  // Each input one chunk, as `lmac compress -m audio` (or a mix) with --chunk-size of the
+  // file's size: a mix's language model starts afresh at each segment of what its context
+  // holds, while the audio model runs through the file.
+  const CodecModel* model = model_for(name, o);
+  if (model == nullptr) fail("the " + name + " compressor needs a model");
+  Measured unused;
+  for (const auto& group : by_format(wholes.size(), format_of)) {
+    const std::vector<size_t>& ks = group.second;
+    PackedInputs p;
+    for (size_t k : ks) {
+      p.start();
+      append_whole(d, inputs[wholes[k]], p);
+    }
+    const auto what = [&](size_t g) { return "the whole of " + d.files[inputs[wholes[ks[g]]].file].path; };
+    const auto recs =
+        code_inputs(*model, name, format_of(ks.front()), p.buf, p.ranges, o, codec_options(name, o), what, unused);
+    for (size_t g = 0; g < recs.size(); ++g) out[ks[g]] = record_bytes(recs[g]);
+  }
   return out;
 }
 

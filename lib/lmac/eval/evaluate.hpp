@@ -71,12 +71,14 @@ Measured measure_chunks(const Dataset& data, const std::string& compressor, std:
                         const EvalOptions& options);
 
 // The unchunked inputs: for each file with chunks, in order, the bytes they cover.
-size_t whole_count(const Dataset& data);
 struct WholeInput {
+  size_t file = 0;
+  size_t first_chunk = 0;  // its chunks are data.chunks[first_chunk, first_chunk + chunks)
+  size_t chunks = 0;       // a model row's whole run costs about as much as they do
   uint64_t bytes = 0;
-  size_t chunks = 0;  // that cover it: a model row's whole run costs about as much as they do
 };
 std::vector<WholeInput> whole_input_sizes(const Dataset& data);
+size_t whole_count(const Dataset& data);
 std::vector<uint64_t> measure_whole(const Dataset& data, const std::string& compressor, std::span<const size_t> wholes,
                                     const EvalOptions& options);
 

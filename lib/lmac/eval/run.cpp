@@ -43,8 +43,8 @@ void injected_fault(const World& world, uint64_t units) {
 }
 
 // Measures a share batch by batch, recording each batch as it finishes.
-void work(const Dataset& d, const std::string& name, const EvalOptions& o, World& world, Checkpoint* cp, Share& share,
-          uint64_t& units) {
+void work(const Dataset& d, const std::vector<WholeInput>& inputs, const std::string& name, const EvalOptions& o,
+          World& world, Checkpoint* cp, Share& share, uint64_t& units) {
   const size_t batch = work_unit(name, o);
   EvalOptions quiet = o;
   quiet.progress = {};
@@ -64,7 +64,6 @@ void work(const Dataset& d, const std::string& name, const EvalOptions& o, World
   }
   // Whole files go through a model row several at a time, so that they run side by side
   // (audio) or share the language model's batch (mix).
-  const std::vector<WholeInput> inputs = whole_input_sizes(d);
   const size_t wholes_at_once = is_model_row(name) ? std::max(batch, static_cast<size_t>(std::max(1, o.threads))) : 1;
   for (size_t at = 0; at < share.wholes.size() && !world.stop_requested(); at += wholes_at_once) {
     const std::span<const size_t> ws =
@@ -140,7 +139,7 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
   std::string error;
   uint64_t units = 0;
   try {
-    for (size_t c = 0; c < names.size(); ++c) work(d, names[c], o, world, cp, shares[c], units);
+    for (size_t c = 0; c < names.size(); ++c) work(d, inputs, names[c], o, world, cp, shares[c], units);
   } catch (const std::exception& e) {
     error = e.what();
     out.failed_here = true;

@@ -170,7 +170,7 @@ int64_t log2_256(int64_t v) {
 // estimated alone, a channel that follows channel 0 closely looked half again as costly
 // as it codes, and its stages were misjudged.
 struct FirstChannel {
-  const ChannelParams& params;
+  ChannelParams params;
   std::vector<int64_t> x, r;
 };
 
@@ -276,15 +276,13 @@ ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool es
 std::vector<ChannelParams> choose_params(std::span<const std::vector<int64_t>> channels, int bits,
                                          bool estimate_stages) {
   std::vector<ChannelParams> out;
+  if (channels.empty()) return out;
   out.reserve(channels.size());
-  for (size_t c = 0; c < channels.size(); ++c) {
-    if (c == 0) {
-      out.push_back(choose_channel(channels[0], bits, estimate_stages, nullptr));
-      continue;
-    }
-    const FirstChannel first = first_channel(out[0], channels[0], bits);
+  out.push_back(choose_channel(channels[0], bits, estimate_stages, nullptr));
+  if (channels.size() == 1) return out;
+  const FirstChannel first = first_channel(out[0], channels[0], bits);
+  for (size_t c = 1; c < channels.size(); ++c)
     out.push_back(choose_channel(channels[c], bits, estimate_stages, &first));
-  }
   return out;
 }
 
