@@ -7,6 +7,7 @@
 #include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
 #include <immintrin.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cfloat>
@@ -271,8 +272,15 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile_tokens_avx512(c
     acc[t] = _mm512_setzero_ps();
     xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
   }
+  // The scales are a second stream, 32 bytes a block, that the weights' prefetches reach
+  // only at the tile's end: fetched as far ahead (1.1B Q8_0 decoding on one core
+  // measured 21.1-21.5 tok/s without, 23.0-23.2 with).
+  constexpr size_t kScalesAhead = kPrefetchAhead / kTileQ * kTileRows * 2;
+  for (size_t at = 0; at < kScalesAhead; at += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(scales + at), _MM_HINT_T0);
   for (size_t b = 0; b < nb; ++b) {
     const uint8_t* pb = tile + b * kTileQ;
+    if (b % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(scales + kScalesAhead + b * kTileRows * 2), _MM_HINT_T0);
     __m512i sw = _mm512_setzero_si512(), h[T], l[T];
     for (int t = 0; t < T; ++t) h[t] = l[t] = _mm512_setzero_si512();
     for (size_t g = 0; g < 8; ++g) {
@@ -377,6 +385,18 @@ bool have_vnni() {
   return have_avx512() && ok;
 }
 
+// Memory that products stream through once per step. Large blocks start on a 2 MiB
+// boundary and ask for transparent huge pages: with 4 KiB pages, decoding walks the page
+// tables once every 4 KiB of weights. (Past the last whole huge page the kernel keeps
+// small pages, so the rounding costs address space only.)
+uint8_t* alloc_streamed(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  void* p = nullptr;
+  if (posix_memalign(&p, bytes >= kHuge ? kHuge : 64, bytes) != 0) throw std::bad_alloc();
+  if (bytes >= kHuge) ::madvise(p, bytes / kHuge * kHuge, MADV_HUGEPAGE);  // advice: failure is harmless
+  return static_cast<uint8_t*>(p);
+}
+
 std::shared_ptr<const PackedTiles> pack_once(const Matrix& w, size_t tile_bytes, int threads,
                                              const std::function<void(size_t, size_t, uint8_t*)>& pack_tile) {
   // Keyed by the tensor's contents (its content id, else a hash of its bytes): an
@@ -393,8 +413,7 @@ std::shared_ptr<const PackedTiles> pack_once(const Matrix& w, size_t tile_bytes,
   p->rows = w.rows;
   p->cols = w.cols;
   p->tile_bytes = tile_bytes;
-  p->data = {static_cast<uint8_t*>(std::aligned_alloc(64, tiles * tile_bytes)), [](uint8_t* q) { std::free(q); }};
-  if (!p->data) throw std::bad_alloc();
+  p->data = {alloc_streamed(tiles * tile_bytes), [](uint8_t* q) { std::free(q); }};
   uint8_t* out = p->data.get();
   parallel_for_each(threads, tiles, [&](size_t t) {
     pack_tile(t * kTileRows, std::min(kTileRows, w.rows - t * kTileRows), out + t * tile_bytes);
