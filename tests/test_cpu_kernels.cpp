@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "lmac/lm/backend.hpp"
@@ -192,6 +194,39 @@ TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
       EXPECT_EQ(run_matmul(1, 2, w, x, n, {}), want) << ggml_type_info(type).name << " AVX2 alone, " << n << " tokens";
       set_cpu_avx_vnni(true);
       EXPECT_EQ(run_matmul(2, 2, w, x, n, {}), want) << ggml_type_info(type).name << " AVX-512, " << n << " tokens";
+    }
+  }
+}
+
+// The weights as sessions hold them (Backend::weights): matrices of 2 MiB and more are
+// repacked into tiles, or moved as stored, into huge-page memory that the process shares
+// by content and layout. A backend of another SIMD level alive beside the first must
+// not read one layout as another (Q8_0: tiles with VNNI, stored rows without), and the
+// products are the bits of the unprepared matrix's at every level.
+TEST(CpuKernels, PreparedWeightsGiveTheSameProductsAtEverySimdLevel) {
+  std::mt19937 rng(13);
+  const size_t cols = 1024;
+  for (auto [type, rows] : {std::pair{GgmlType::F16, size_t{1024}}, std::pair{GgmlType::Q8_0, size_t{2048}},
+                            std::pair{GgmlType::Q4_K, size_t{3712}}}) {
+    const std::vector<uint8_t> raw = random_blocks(type, rows, cols, rng);
+    const Matrix w{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};
+    ASSERT_GE(w.bytes(), size_t{2} << 20);
+    for (size_t n : {1, 5, 20}) {
+      std::vector<float> x(n * cols);
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      for (auto& v : x) v = u(rng);
+      const auto want = run_matmul(0, 1, w, x, n, {});
+      std::vector<std::unique_ptr<Backend>> alive;
+      for (int level : {2, 1, 0}) {
+        set_cpu_simd_level(level);
+        alive.push_back(make_cpu_backend(2));
+        const Matrix m = alive.back()->weights(w, WeightUse::Products);
+        EXPECT_TRUE(m.prepared != nullptr || m.data != w.data) << "level " << level;
+        std::vector<float> y(n * rows);
+        alive.back()->matmul(m, x.data(), n, y.data(), {});
+        set_cpu_simd_level(2);
+        EXPECT_EQ(y, want) << ggml_type_info(type).name << " level " << level << ", " << n << " tokens";
+      }
     }
   }
 }

@@ -23,6 +23,7 @@
 #include "lmac/lm/detail/cpu_attention.hpp"
 #include "lmac/lm/detail/cpu_dequant.hpp"
 #include "lmac/lm/detail/cpu_kquant.hpp"
+#include "lmac/lm/detail/cpu_packed.hpp"
 #include "lmac/lm/detail/cpu_q8.hpp"
 #include "lmac/lm/detail/host_backend.hpp"
 
@@ -283,14 +284,19 @@ class CpuBackend final : public HostBackend {
   explicit CpuBackend(int threads) : HostBackend(threads) {}
   const char* name() const override { return "cpu"; }
 
-  // The CPU computes on the mapped file as it is, and Q8_0 and K-quant matrices also on
-  // a copy in their tile kernels' layout where the CPU has them.
+  // Q8_0 and K-quant matrices are repacked for their tile kernels where the CPU has
+  // them; other large matrices that products read (F16, BF16, Q8_0 on AVX2) are moved
+  // as stored into memory of the backend's own (cpu_packed.hpp); rows that are only
+  // looked up stay on the mapped file.
   Matrix weights(const Matrix& w, WeightUse use) override {
     Matrix m = w;
     if (use == WeightUse::RowsOnly) return m;
     if (auto p = cpu::kq_product_ok(w) ? cpu::pack_kq(w, threads_) : cpu::pack_q8(w, threads_)) {
       m.prepared = p.get();
       packed_.push_back(std::move(p));
+    } else if (auto rows = cpu::copy_rows(w, threads_)) {
+      m.data = rows->data.get();
+      packed_.push_back(std::move(rows));
     }
     return m;
   }

@@ -280,7 +280,7 @@ namespace avx512 {
 #define LMAC_FUSED __attribute__((target("avx512f,avx2,fma,f16c")))
 struct V {
   __m512 v;
-  static constexpr int kTokens = 8;
+  static constexpr int kTokens = 8, kRows = 4;
   LMAC_FUSED static V zero() { return {_mm512_setzero_ps()}; }
   LMAC_FUSED static V load(const float* p) { return {_mm512_loadu_ps(p)}; }
   LMAC_FUSED static V fma(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
@@ -305,7 +305,7 @@ namespace avx2 {
 // many accumulators, so fewer rows and tokens a call.
 struct V {
   __m256 lo, hi;
-  static constexpr int kTokens = 4;
+  static constexpr int kTokens = 4, kRows = 1;
   LMAC_FUSED static V zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
   LMAC_FUSED static V load(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
   LMAC_FUSED static V fma(V a, V b, V c) {

@@ -20,7 +20,7 @@ namespace {
 
 using km::KqShape;
 
-constexpr size_t kTileRows = 16, kChunk = 32;
+constexpr size_t kTileRows = kPackedTileRows, kChunk = 32;
 constexpr size_t kTileTokens = 4;  // AVX-512: tokens per pass over a tile
 constexpr size_t kTileTokensAvx2 = 4;
 
@@ -298,7 +298,7 @@ ActBytes kq_act_bytes() { return have_avx2() ? ActBytes::Signed : ActBytes::None
 
 std::shared_ptr<const PackedTiles> pack_kq(const Matrix& w, int threads) {
   if (!have_avx2() || !kq_product_ok(w) || w.rows == 0) return nullptr;
-  return pack_once(w, tile_bytes(w), threads, [&](size_t j0, size_t nj, uint8_t* out) {
+  return pack_once(w, PackedLayout::KqTiles, tile_bytes(w), threads, [&](size_t j0, size_t nj, uint8_t* out) {
     with_kq_type(w.type, [&](auto tag) { pack_tile<decltype(tag)::value>(w, {}, j0, nj, out); });
   });
 }

@@ -7,19 +7,14 @@
 #include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
 #include <immintrin.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <map>
-#include <mutex>
 #include <new>
-#include <tuple>
 
-#include "lmac/common/hash.hpp"
 #include "lmac/common/parallel.hpp"
 
 #include "lmac/lm/ggml_types.hpp"
@@ -28,7 +23,7 @@ namespace lmac::cpu {
 namespace {
 
 constexpr size_t kBlock = 32, kBlockBytes = 34;  // Q8_0: fp16 scale, 32 int8
-constexpr size_t kTileRows = 16;
+constexpr size_t kTileRows = kPackedTileRows;
 constexpr size_t kDirectMaxTokens = 2;     // measured: the direct kernel loses from 3 tokens on
 constexpr size_t kTileQ = size_t{8} * 64;  // per block of a packed tile: 8 groups of 16 rows x 4 int8
 constexpr size_t kTileTokens = 4;          // tokens per pass over a tile (measured best of 3-8 at 1.1B)
@@ -385,46 +380,9 @@ bool have_vnni() {
   return have_avx512() && ok;
 }
 
-// Memory that products stream through once per step. Large blocks start on a 2 MiB
-// boundary and ask for transparent huge pages: with 4 KiB pages, decoding walks the page
-// tables once every 4 KiB of weights. (Past the last whole huge page the kernel keeps
-// small pages, so the rounding costs address space only.)
-uint8_t* alloc_streamed(size_t bytes) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  void* p = nullptr;
-  if (posix_memalign(&p, bytes >= kHuge ? kHuge : 64, bytes) != 0) throw std::bad_alloc();
-  if (bytes >= kHuge) ::madvise(p, bytes / kHuge * kHuge, MADV_HUGEPAGE);  // advice: failure is harmless
-  return static_cast<uint8_t*>(p);
-}
-
-std::shared_ptr<const PackedTiles> pack_once(const Matrix& w, size_t tile_bytes, int threads,
-                                             const std::function<void(size_t, size_t, uint8_t*)>& pack_tile) {
-  // Keyed by the tensor's contents (its content id, else a hash of its bytes): an
-  // address alone could be another tensor's by now.
-  const uint64_t key = w.content_id != 0 ? w.content_id : hash64(w.data, w.bytes());
-  static std::mutex lock;
-  static std::map<std::tuple<uint64_t, GgmlType, size_t, size_t>, std::weak_ptr<const PackedTiles>> made;
-  std::lock_guard guard(lock);
-  std::erase_if(made, [](const auto& e) { return e.second.expired(); });
-  auto& slot = made[{key, w.type, w.rows, w.cols}];
-  if (auto p = slot.lock()) return p;
-  auto p = std::make_shared<PackedTiles>();
-  const size_t tiles = (w.rows + kTileRows - 1) / kTileRows;
-  p->rows = w.rows;
-  p->cols = w.cols;
-  p->tile_bytes = tile_bytes;
-  p->data = {alloc_streamed(tiles * tile_bytes), [](uint8_t* q) { std::free(q); }};
-  uint8_t* out = p->data.get();
-  parallel_for_each(threads, tiles, [&](size_t t) {
-    pack_tile(t * kTileRows, std::min(kTileRows, w.rows - t * kTileRows), out + t * tile_bytes);
-  });
-  slot = p;
-  return p;
-}
-
 std::shared_ptr<const PackedTiles> pack_q8(const Matrix& w, int threads) {
   if (!have_vnni() || !q8_product_ok(w) || w.rows == 0) return nullptr;
-  return pack_once(w, tile_bytes(w.cols / kBlock), threads,
+  return pack_once(w, PackedLayout::Q8Tiles, tile_bytes(w.cols / kBlock), threads,
                    [&](size_t j0, size_t nj, uint8_t* out) { pack_tile(w, {}, j0, nj, out); });
 }
 

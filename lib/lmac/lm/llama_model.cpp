@@ -154,7 +154,7 @@ LlamaSession::LlamaSession(const LlamaModel& model, std::unique_ptr<Backend> bac
   // and the copy are never both resident (a second copy of a 7B model would not fit).
   auto take = [&](const Matrix& w, WeightUse use) {
     Matrix m = be.weights(w, use);
-    if (m.prepared != nullptr) model.file().release_pages(w.data, w.bytes());
+    if (m.prepared != nullptr || m.data != w.data) model.file().release_pages(w.data, w.bytes());
     return m;
   };
   w_.token_embd = take(model.token_embd(), c.tied_output ? WeightUse::Products : WeightUse::RowsOnly);

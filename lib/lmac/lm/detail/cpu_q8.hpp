@@ -12,12 +12,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "lmac/lm/backend.hpp"
+#include "lmac/lm/detail/cpu_packed.hpp"
 
 namespace lmac::cpu {
 
@@ -42,19 +42,6 @@ struct Q8Activations {
 bool q8_product_ok(const Matrix& w);
 // Whether the CPU has AVX-512 VNNI and the SIMD level allows it.
 bool have_vnni();
-
-// Weights repacked for a kernel, once per tensor: tiles of 16 rows (the last padded with
-// zero rows), tile_bytes each, 64-byte aligned. Shared by every CPU backend of the
-// process that computes on the same tensor (one session per thread would otherwise copy
-// the model once per thread).
-struct PackedTiles {
-  size_t rows = 0, cols = 0, tile_bytes = 0;
-  std::unique_ptr<uint8_t[], void (*)(uint8_t*)> data{nullptr, nullptr};
-};
-// w's tiles, made by pack_tile(j0, nj, out) for rows [j0, j0 + nj) on `threads` threads
-// unless the process holds them already (keyed by the tensor's contents and type).
-std::shared_ptr<const PackedTiles> pack_once(const Matrix& w, size_t tile_bytes, int threads,
-                                             const std::function<void(size_t, size_t, uint8_t*)>& pack_tile);
 
 // Q8_0 weights in the VNNI kernel's layout: a tile holds, per block, 8 groups of 64
 // bytes (group g: weights 4g..4g+3 of each of the 16 rows, row after row), then the 16
