@@ -3,8 +3,9 @@
 // §2.3, lm/detail/kquant_int.hpp): the same bits for any batch, thread count and SIMD
 // level. The vector kernels read the weights repacked once per tensor into tiles of 16
 // rows: per 32 values, the low four bits of each quant as nibbles, the bits above them
-// (Q5_K one, Q6_K two) in their own plane, then the rows' sub-block scales as float32
-// (Q4_K: 6 bits a weight in all instead of 4.5; Q6_K 8 instead of 6.6).
+// (Q5_K one, Q6_K two) in their own plane, then the rows' integer sub-block scales and
+// mins as bytes and d and dmin as float32 (Q4_K: 4.75 bits a weight in all instead of
+// 4.5), in cpu_packed's shared huge-page memory.
 #pragma once
 
 #include <cstddef>
