@@ -255,24 +255,21 @@ void tile_all_tokens(const uint8_t* tile, size_t n_sb, const Q8Activations& x, f
   if (have_vnni()) {
     for (size_t t = 0; t < x.n; t += kTileTokens)
       with_count<kTileTokens>(x.n - t, [&](auto n) {
-        constexpr int T = decltype(n)::value;
-        if (t == 0)
-          tile_tokens_avx512<W, T, true>(tile, n_sb, x, t, y, y_stride, nj);
-        else
-          tile_tokens_avx512<W, T, false>(tile, n_sb, x, t, y, y_stride, nj);
+        with_flag(t == 0, [&](auto fetch) {
+          tile_tokens_avx512<W, decltype(n)::value, fetch>(tile, n_sb, x, t, y, y_stride, nj);
+        });
       });
   } else {
     for (size_t half = 0; half < (nj > 8 ? 2u : 1u); ++half)
       for (size_t t = 0; t < x.n; t += kTileTokensAvx2)
         with_count<kTileTokensAvx2>(x.n - t, [&](auto n) {
-          constexpr int T = decltype(n)::value;
-          const bool first = half == 0 && t == 0;
-          if (have_avx_vnni())
-            first ? avx_vnni::half_tokens_avx2<W, T, true>(tile, n_sb, half, x, t, y, y_stride, nj)
-                  : avx_vnni::half_tokens_avx2<W, T, false>(tile, n_sb, half, x, t, y, y_stride, nj);
-          else
-            first ? avx2::half_tokens_avx2<W, T, true>(tile, n_sb, half, x, t, y, y_stride, nj)
-                  : avx2::half_tokens_avx2<W, T, false>(tile, n_sb, half, x, t, y, y_stride, nj);
+          with_flag(half == 0 && t == 0, [&](auto fetch) {
+            constexpr int T = decltype(n)::value;
+            if (have_avx_vnni())
+              avx_vnni::half_tokens_avx2<W, T, fetch>(tile, n_sb, half, x, t, y, y_stride, nj);
+            else
+              avx2::half_tokens_avx2<W, T, fetch>(tile, n_sb, half, x, t, y, y_stride, nj);
+          });
         });
   }
 }
