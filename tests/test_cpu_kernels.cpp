@@ -155,14 +155,14 @@ bool integer_product(GgmlType t) { return t != GgmlType::F32 && t != GgmlType::F
 
 // Products are the same bits at every SIMD level: for every block type, at decode
 // shapes (1, 5, 11 tokens: weights widened in registers) and tiled ones (20, and 70:
-// more than one block of tokens), over 768 columns (a whole block of k and a part of
+// more than one block of tokens), over 1280 columns (whole blocks of k and a part of
 // one).
 TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
   std::mt19937 rng(12);
   for (GgmlType type :
        {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
         GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
-    const size_t rows = 21, cols = 768;
+    const size_t rows = 21, cols = 1280;
     const std::vector<uint8_t> raw = random_blocks(type, rows, cols, rng);
     const Matrix w{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};
     std::vector<float> reference(rows * cols);

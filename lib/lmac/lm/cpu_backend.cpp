@@ -96,10 +96,18 @@ constexpr size_t kTile = 16;  // output rows per piece of a product
 
 // The blocked products' sizes (tile_loop): k values per block, tokens per block, and
 // the rows an accumulator block holds (a tile's).
-constexpr size_t kBlockK = 512, kBlockTokens = 60, kAccRows = kTile;
+constexpr size_t kBlockK = 384, kBlockTokens = 60, kAccRows = kTile;
+// AVX-512's register block: 4 rows x 6 tokens, 24 accumulators, 10 loads for 24 fused
+// multiply-adds (4 x 4: 8 for 16). At the 1.1B shapes it ran 5-10 % faster than 4 x 4;
+// 8 x 3 (as many accumulators) ran at half speed.
+constexpr int kRegRows = 4, kRegTokens = 6;
 // AVX2's register block (2 rows x 3 tokens) measured 10-15 % slower with k in blocks
 // (its accumulators fill most of the 16 registers): it takes k whole.
 constexpr size_t kWholeK = std::numeric_limits<size_t>::max() / 2;
+
+// The first 64-byte boundary in a buffer of 16 floats more than it needs: a 16-lane load
+// that crosses a cache line costs two.
+inline float* aligned64(float* p) { return p + (16 - reinterpret_cast<uintptr_t>(p) / 4 % 16) % 16; }
 
 // The 16 lanes of row r and token t of a register block, in its accumulator block.
 inline float* acc_slot(float* acc, int r, int t) {
@@ -165,6 +173,34 @@ __attribute__((target("avx512f"))) inline __m512 add_elements(__m512 a, __m512 b
   return _mm512_add_ps(_mm512_shuffle_ps(a, b, Lo), _mm512_shuffle_ps(a, b, Hi));
 }
 
+// reduce16 of rows 0-3 of tokens t0 .. t0 + 3 (a token past the last repeats the last)
+// in 15 additions of the same pairs (so the same bits): s8 of two tokens of a row, s4
+// of its four tokens (token t0 + q in 128-bit lane q), then per lane (s4[0] + s4[2]) +
+// (s4[1] + s4[3]) of rows 0-3.
+template <int TB>
+__attribute__((target("avx512f"))) inline __m512 reduce_4x4(const __m512 (&acc)[4][TB], int t0) {
+  const auto tok = [&](int q) { return std::min(t0 + q, TB - 1); };
+  __m512 p[4];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+    p[r] = add_lanes<0x88, 0xDD>(add_lanes<0x44, 0xEE>(acc[r][tok(0)], acc[r][tok(1)]),
+                                 add_lanes<0x44, 0xEE>(acc[r][tok(2)], acc[r][tok(3)]));
+  return add_elements<0x88, 0xDD>(add_elements<0x44, 0xEE>(p[0], p[1]), add_elements<0x44, 0xEE>(p[2], p[3]));
+}
+
+__attribute__((target("avx512f"))) inline __m128 extract_lane(__m512 v, int q) {
+  switch (q) {
+    case 0:
+      return _mm512_extractf32x4_ps(v, 0);
+    case 1:
+      return _mm512_extractf32x4_ps(v, 1);
+    case 2:
+      return _mm512_extractf32x4_ps(v, 2);
+    default:
+      return _mm512_extractf32x4_ps(v, 3);
+  }
+}
+
 // Every loop over the accumulators is unrolled: GCC 12 keeps an array indexed by a live
 // loop counter in memory (the stack traffic cost 19 % of F16 prefill). The contract is
 // microkernel_avx2's.
@@ -195,21 +231,14 @@ __attribute__((target("avx512f,avx2,fma"))) void microkernel_avx512(const float*
       for (int t = 0; t < TB; ++t) _mm512_store_ps(acc_slot(acc_mem, r, t), acc[r][t]);
     return;
   }
-  if constexpr (RB == 4 && TB == 4) {
-    // reduce16 of all 16 accumulators in 15 additions of the same pairs (so the same
-    // bits): s8 of tokens (0, 1) and (2, 3) of a row, s4 of its four tokens (token t in
-    // 128-bit lane t), then per lane (s4[0] + s4[2]) + (s4[1] + s4[3]) of rows 0-3.
-    __m512 p[4];
+  if constexpr (RB == 4) {
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r)
-      p[r] = add_lanes<0x88, 0xDD>(add_lanes<0x44, 0xEE>(acc[r][0], acc[r][1]),
-                                   add_lanes<0x44, 0xEE>(acc[r][2], acc[r][3]));
-    const __m512 sum =
-        add_elements<0x88, 0xDD>(add_elements<0x44, 0xEE>(p[0], p[1]), add_elements<0x44, 0xEE>(p[2], p[3]));
-    _mm_storeu_ps(out, _mm512_extractf32x4_ps(sum, 0));  // token t's four row outputs
-    _mm_storeu_ps(out + out_stride, _mm512_extractf32x4_ps(sum, 1));
-    _mm_storeu_ps(out + 2 * out_stride, _mm512_extractf32x4_ps(sum, 2));
-    _mm_storeu_ps(out + 3 * out_stride, _mm512_extractf32x4_ps(sum, 3));
+    for (int t0 = 0; t0 < TB; t0 += 4) {
+      const __m512 sum = reduce_4x4<TB>(acc, t0);
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q)
+        if (t0 + q < TB) _mm_storeu_ps(out + static_cast<size_t>(t0 + q) * out_stride, extract_lane(sum, q));
+    }
   } else {
 #pragma GCC unroll 16
     for (int r = 0; r < RB; ++r)
@@ -234,16 +263,17 @@ struct Prefetch {
 // Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens, nj <= kTile.
 // A row of a real model's matrix is kilobytes, so a register block's rows and tokens
 // taken whole over k would come from the second-level cache at every step. Instead k
-// runs in blocks of BlockK (AVX-512: kBlockK): one block of the tile's rows (32 KB) stays in L1 while every
-// token group of a block of kBlockTokens tokens meets it, and the groups' 16-lane
-// accumulators wait in `acc` between k blocks. Each lane's chain still runs over i = l,
-// l + 16, ... in order, so the outputs are dot16's bits. (Blocks of 256, 512 and 1024
-// values measured alike; taking k whole was 10-25 % slower at the 1.1B shapes.)
+// runs in blocks of BlockK (AVX-512: kBlockK): one block of the tile's rows (24 KB) stays
+// in L1 while every token group of a block of kBlockTokens tokens meets it, and the
+// groups' 16-lane accumulators wait in `acc` between k blocks. Each lane's chain still
+// runs over i = l, l + 16, ... in order, so the outputs are dot16's bits. (Blocks of
+// 256, 384 and 512 values, and of 12 to 120 tokens, measured alike with the 4 x 6
+// register block; taking k whole was 10-25 % slower at the 1.1B shapes.)
 template <int RB, int TB, size_t BlockK, typename Kernel>
 void tile_loop(const float* w, size_t w_stride, size_t nj, const float* x, size_t n, size_t k, float* y,
                size_t y_stride, Prefetch& next, Kernel&& kernel) {
   thread_local std::vector<float> acc_buf(kBlockTokens * kAccRows * 16 + 16);
-  float* acc = acc_buf.data() + (16 - reinterpret_cast<uintptr_t>(acc_buf.data()) / 4 % 16) % 16;  // 64-byte aligned
+  float* acc = aligned64(acc_buf.data());
   for (size_t tb0 = 0; tb0 < n; tb0 += kBlockTokens) {
     const size_t nb = std::min(kBlockTokens, n - tb0);
     for (size_t k0 = 0; k0 < k; k0 += BlockK) {
@@ -345,23 +375,25 @@ class CpuBackend final : public HostBackend {
     // Rows a cache line apart from a power of two: a tile's rows at a stride of 8 KB (k =
     // 2048) would share the first-level cache's sets and evict each other.
     const size_t stride = w.cols + 16;
-    buf.resize(kTile * stride);
+    buf.resize(kTile * stride + 16);
+    float* tile_rows = aligned64(buf.data());
     const size_t j0 = tile * kTile, nj = std::min(kTile, n_out - j0);
-    for (size_t j = 0; j < nj; ++j) dequantize_row(w, w.product_row(rows, j0 + j), &buf[j * stride]);
+    for (size_t j = 0; j < nj; ++j) dequantize_row(w, w.product_row(rows, j0 + j), &tile_rows[j * stride]);
     Prefetch next = fetch_next ? next_tile_bytes(w, rows, j0 + kTile, n_out, n, w.cols) : Prefetch{};
     if (fast && have_avx512())
-      tile_loop<4, 4, kBlockK>(
-          buf.data(), stride, nj, x, n, w.cols, y + j0, n_out, next,
+      tile_loop<kRegRows, kRegTokens, kBlockK>(
+          tile_rows, stride, nj, x, n, w.cols, y + j0, n_out, next,
           []<int R, int T>(const float* const* a, const float* const* b, size_t k0, size_t k1, float* acc, bool first,
                            float* o, size_t st) { microkernel_avx512<R, T>(a, b, k0, k1, acc, first, o, st); });
     else if (fast)
       tile_loop<2, 3, kWholeK>(
-          buf.data(), stride, nj, x, n, w.cols, y + j0, n_out, next,
+          tile_rows, stride, nj, x, n, w.cols, y + j0, n_out, next,
           []<int R, int T>(const float* const* a, const float* const* b, size_t k0, size_t k1, float* acc, bool first,
                            float* o, size_t st) { microkernel_avx2<R, T>(a, b, k0, k1, acc, first, o, st); });
     else
       for (size_t t = 0; t < n; ++t)
-        for (size_t j = 0; j < nj; ++j) y[t * n_out + j0 + j] = dot16_scalar(&buf[j * stride], x + t * w.cols, w.cols);
+        for (size_t j = 0; j < nj; ++j)
+          y[t * n_out + j0 + j] = dot16_scalar(&tile_rows[j * stride], x + t * w.cols, w.cols);
   }
 
   // The bytes of output rows [j0, j0 + kTile) when they are contiguous in the file, spread
@@ -370,7 +402,7 @@ class CpuBackend final : public HostBackend {
                                   size_t k) {
     if (!rows.empty() || j0 >= n_out) return {};
     const size_t bytes = (std::min(n_out, j0 + kTile) - j0) * w.row_bytes;
-    const size_t steps = std::max<size_t>(1, (n + 3) / 4 * ((k + kBlockK - 1) / kBlockK));
+    const size_t steps = std::max<size_t>(1, (n + kRegTokens - 1) / kRegTokens * ((k + kBlockK - 1) / kBlockK));
     return {reinterpret_cast<const char*>(w.data + j0 * w.row_bytes), bytes, (bytes / 64 + steps) / steps};
   }
 
