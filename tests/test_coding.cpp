@@ -9,6 +9,7 @@
 #include "lmac/coding/freq_table.hpp"
 #include "lmac/coding/residual_coder.hpp"
 #include "lmac/common/det_math.hpp"
+#include "lmac/common/error.hpp"
 
 namespace lmac {
 namespace {
@@ -96,6 +97,32 @@ TEST(FreqTable, DeterministicExpAndFloor) {
   EXPECT_EQ(t.freq[1], 1u);
   EXPECT_GT(t.freq[2], t.freq[0]);
   EXPECT_LE(t.total, 1u << 16);
+}
+
+// locate and interval skip whole blocks of symbols by their sums: they must give a plain
+// scan's symbol and start for every target, at sizes around the block's and across it.
+TEST(FreqTable, LocateAndIntervalAgreeWithAPlainScan) {
+  std::mt19937 rng(8);
+  for (size_t n : {1, 2, 63, 64, 65, 127, 128, 129, 300, 32000}) {
+    FreqTable t;
+    t.freq.resize(n);
+    for (auto& f : t.freq) f = 1 + (rng() % 4 == 0 ? rng() % 5000 : rng() % 3);
+    t.recompute_total();
+    std::vector<uint32_t> start(n + 1, 0);
+    for (size_t i = 0; i < n; ++i) start[i + 1] = start[i] + t.freq[i];
+    for (size_t s = 0; s < n; s += std::max<size_t>(1, n / 97)) {
+      ASSERT_EQ(t.interval(static_cast<uint32_t>(s)).cum, start[s]) << n << " " << s;
+      for (uint32_t target : {start[s], start[s + 1] - 1}) {
+        int32_t symbol = -1;
+        const Interval got = t.locate(target, &symbol);
+        ASSERT_EQ(symbol, static_cast<int32_t>(s)) << n << " target " << target;
+        ASSERT_EQ(got.cum, start[s]);
+        ASSERT_EQ(got.freq, t.freq[s]);
+      }
+    }
+    int32_t symbol = -1;
+    EXPECT_THROW(t.locate(t.total, &symbol), Error);
+  }
 }
 
 TEST(FreqTable, VectorExpIsBitIdenticalToScalar) {

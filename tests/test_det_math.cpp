@@ -78,18 +78,31 @@ TEST(DetMath, ExpIsIdenticalAtEverySimdLevelForEdgeAndNonFiniteInput) {
   EXPECT_EQ(det_exp(0.0f), 1.0f);
 }
 
-// Frequency tables for logits of many sizes, with and without non-finite values.
+// Frequency tables for logits of many sizes, with and without non-finite values (NaN
+// right after the largest logit too), and
+// with a largest logit of zero met as -0 and +0 (the vector maximum may take either
+// sign; the exponentials must not tell) and logits far below it (the -87 cut).
 TEST(DetMath, FrequencyTablesAreIdenticalAtEverySimdLevel) {
   std::mt19937 rng(3);
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   for (size_t n : {1, 2, 7, 8, 9, 15, 128, 1001, 32000}) {
-    for (int variant = 0; variant < 5; ++variant) {
+    for (int variant = 0; variant < 8; ++variant) {
       std::vector<float> logits(n);
       for (auto& l : logits) l = std::normal_distribution<float>(0.0f, 6.0f)(rng);
       if (variant == 1) logits[n / 2] = nan;
       if (variant == 2) logits[n - 1] = -inf;
       if (variant == 3) logits[0] = inf;
       if (variant == 4) std::fill(logits.begin(), logits.end(), nan);
+      if (variant == 7) {  // NaN after the largest logit, at every distance a vector lane could hold
+        logits[0] = 60.0f;
+        for (size_t i = 1; i < n && i <= 64; ++i) logits[i] = nan;
+      }
+      if (variant == 5 || variant == 6) {  // all at or below zero, zeros of both signs, some past the cut
+        for (auto& l : logits) l = -std::fabs(l) * 4.0f;
+        logits[0] = variant == 5 ? -0.0f : 0.0f;
+        logits[n - 1] = variant == 5 ? 0.0f : -0.0f;
+        logits[n / 2] = -0.0f;
+      }
       const int total_bits = n <= 4096 ? 24 : 30;
       FreqTable want = at_level(0, [&] {
         FreqTable t;

@@ -1,5 +1,11 @@
 #include "lmac/coding/freq_table.hpp"
 
+// GCC 12's AVX-512 headers trip its own uninitialized-value warnings (_mm512_undefined_*).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -13,16 +19,37 @@
 
 namespace lmac {
 
+namespace {
+
+// Symbols per block that find and cum_below skip whole by its sum (the sums are exact
+// integers, so any order of addition gives them).
+constexpr size_t kSkipBlock = 64;
+
+uint32_t block_sum(const uint32_t* f) {
+  uint32_t s = 0;
+  for (size_t k = 0; k < kSkipBlock; ++k) s += f[k];
+  return s;
+}
+
+}  // namespace
+
 uint32_t FreqTable::cum_below(uint32_t s) const {
-  uint32_t c = 0;
-  for (uint32_t i = 0; i < s; ++i) c += freq[i];
+  uint32_t c = 0, i = 0;
+  for (; i + kSkipBlock <= s; i += kSkipBlock) c += block_sum(&freq[i]);
+  for (; i < s; ++i) c += freq[i];
   return c;
 }
 
 uint32_t FreqTable::find(uint32_t target, uint32_t* cum) const {
   uint32_t c = 0;
   const uint32_t n = static_cast<uint32_t>(freq.size());
-  for (uint32_t i = 0; i < n; ++i) {
+  uint32_t i = 0;
+  for (; i + kSkipBlock <= n; i += kSkipBlock) {
+    const uint32_t b = block_sum(&freq[i]);
+    if (target < c + b) break;
+    c += b;
+  }
+  for (; i < n; ++i) {
     if (target < c + freq[i]) {
       *cum = c;
       return i;
@@ -96,6 +123,47 @@ uint64_t scale_to_freq(const float* e, size_t n, double scale, uint32_t* f) {
   return sum;
 }
 
+// The largest logit, as §4's loop m = (l > m) ? l : m takes it, in 16 lanes: MAXPS
+// returns its second operand when either is NaN, so a lane's max is that loop's over
+// its logits, and the lanes' maxima combine the same way. Only the sign of a maximum of
+// zero can differ from the loop's, and e^(l - m) is the same for m = +0 and -0.
+__attribute__((target("avx512f"))) float max_logit_avx512(const float* l, size_t n) {
+  __m512 m = _mm512_set1_ps(-INFINITY);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(l + i), m);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, m);
+  float mx = -INFINITY;
+  for (float v : lanes) mx = v > mx ? v : mx;
+  for (; i < n; ++i) mx = l[i] > mx ? l[i] : mx;
+  return mx;
+}
+
+float max_logit(const float* l, size_t n) {
+  if (have_avx512()) return max_logit_avx512(l, n);
+  float mx = -INFINITY;
+  for (size_t i = 0; i < n; ++i) mx = l[i] > mx ? l[i] : mx;
+  return mx;
+}
+
+// e_i = 0 where not (l_i - m > -87): the same comparison, 16 at a time.
+__attribute__((target("avx512f"))) void cut_tail_avx512(const float* l, size_t n, float mx, float* e) {
+  const __m512 vm = _mm512_set1_ps(mx), floor = _mm512_set1_ps(-87.0f);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __mmask16 keep = _mm512_cmp_ps_mask(_mm512_sub_ps(_mm512_loadu_ps(l + i), vm), floor, _CMP_GT_OQ);
+    _mm512_storeu_ps(e + i, _mm512_maskz_mov_ps(keep, _mm512_loadu_ps(e + i)));
+  }
+  for (; i < n; ++i)
+    if (!(l[i] - mx > -87.0f)) e[i] = 0.0f;
+}
+
+void cut_tail(const float* l, size_t n, float mx, float* e) {
+  if (have_avx512()) return cut_tail_avx512(l, n, mx, e);
+  for (size_t i = 0; i < n; ++i)
+    if (!(l[i] - mx > -87.0f)) e[i] = 0.0f;
+}
+
 }  // namespace
 
 void check_freq_size(size_t n, int total_bits) {
@@ -111,8 +179,7 @@ void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& 
   const size_t n = logits.size();
   check_freq_size(n, total_bits);
   // The largest logit; NaN never wins a comparison, so it is never the maximum.
-  float mx = -INFINITY;
-  for (float l : logits) mx = l > mx ? l : mx;
+  const float mx = max_logit(logits.data(), n);
   out.freq.resize(n);
   thread_local std::vector<float> e;  // reused: this runs once per coded token
   if (!(std::fabs(mx) <= FLT_MAX)) {
@@ -125,8 +192,7 @@ void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& 
     det_exp_shifted(e.data(), n, mx);
     // Below e^-87 a token's share is far under one count: exactly 0 keeps the sum clean
     // (NaN logits land here too).
-    for (size_t i = 0; i < n; ++i)
-      if (!(logits[i] - mx > -87.0f)) e[i] = 0.0f;
+    cut_tail(logits.data(), n, mx, e.data());
   }
   const double sum = lane_sum8(e.data(), n);
   const double budget = static_cast<double>((1ull << total_bits) - n);
