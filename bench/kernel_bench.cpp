@@ -87,6 +87,8 @@ void BM_matmul_large(benchmark::State& state, GgmlType type) {
       ->Args({2048, 5632, 2})                        \
       ->UseRealTime()
 LARGE_BENCH(F16);
+LARGE_BENCH(Q8_0);
+LARGE_BENCH(Q4_0);
 LARGE_BENCH(Q4_K);
 LARGE_BENCH(Q6_K);
 

@@ -9,7 +9,7 @@
 #   default: 9 rounds on the bundled Q8_0 model and ../shared's F16 model when present.
 #   tinyllama-1.1b: the random-weight 1.1B TinyLlama-shaped Q8_0 file (22 layers, made
 #   once by bench/lmac_make_model under build/models/), measured at pp128 / tg32;
-#   tinyllama-1.1b-q4_k: the same shape in Q4_K (the K-quant products), likewise.
+#   tinyllama-1.1b-TYPE (q4_k, f16, bf16, q4_0, ...): the same shape in that type, likewise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-9}
@@ -28,15 +28,13 @@ bench=$(bash scripts/build-llamacpp.sh llama-bench)/build/bin/llama-bench
 out=$(mktemp -d)
 for model in "${models[@]}"; do
   prompt=512 gen=128
-  if [ "$model" = tinyllama-1.1b ]; then
-    model=build/models/tinyllama-1.1b-shape-q8_0.gguf
-    [ -f "$model" ] || { mkdir -p build/models && build/release/bench/lmac_make_model "$model" >/dev/null; }
-    prompt=128 gen=32
-  elif [ "$model" = tinyllama-1.1b-q4_k ]; then
-    model=build/models/tinyllama-1.1b-shape-q4_k.gguf
-    [ -f "$model" ] || {
-      mkdir -p build/models && build/release/bench/lmac_make_model "$model" --shape tinyllama-1.1b q4_k 22 >/dev/null
-    }
+  if [[ $model == tinyllama-1.1b* ]]; then
+    type=${model#tinyllama-1.1b}
+    type=${type#-}
+    model=build/models/tinyllama-1.1b-shape-${type:-q8_0}.gguf
+    shape=(--shape tinyllama-1.1b "$type" 22)
+    [ -n "$type" ] || shape=()  # the generator's default file: this shape in Q8_0
+    [ -f "$model" ] || { mkdir -p build/models && build/release/bench/lmac_make_model "$model" "${shape[@]}" >/dev/null; }
     prompt=128 gen=32
   fi
   for r in $(seq "$rounds"); do
