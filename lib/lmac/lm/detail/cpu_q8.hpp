@@ -44,8 +44,9 @@ bool q8_product_ok(const Matrix& w);
 bool have_vnni();
 
 // Q8_0 weights in the VNNI kernel's layout: a tile holds, per block, 8 groups of 64
-// bytes (group g: weights 4g..4g+3 of each of the 16 rows, row after row), then the 16
-// rows' fp16 scales of every block. The same bytes as the file's, moved. Null where
+// bytes (group g: weights 4g..4g+3 of each of the 16 rows, row after row), and the 16
+// rows' fp16 scales of each pair of blocks after that pair's weights. The same bytes as
+// the file's, moved. Null where
 // the CPU has no VNNI kernel for w (then products read w as stored).
 std::shared_ptr<const PackedTiles> pack_q8(const Matrix& w, int threads);
 
