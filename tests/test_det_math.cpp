@@ -76,6 +76,7 @@ TEST(DetMath, ExpIsIdenticalAtEverySimdLevelForEdgeAndNonFiniteInput) {
   EXPECT_EQ(bits(det_exp(-std::numeric_limits<float>::infinity())), bits(det_exp(-87.0f)));
   EXPECT_EQ(bits(det_exp(std::numeric_limits<float>::infinity())), bits(det_exp(88.0f)));
   EXPECT_EQ(det_exp(0.0f), 1.0f);
+  EXPECT_EQ(bits(det_exp(-0.0f)), bits(det_exp(0.0f)));  // a maximum of -0 or +0: the same e (§4)
 }
 
 // Frequency tables for logits of many sizes, with and without non-finite values (NaN
