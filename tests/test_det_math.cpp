@@ -69,6 +69,14 @@ TEST(DetMath, ExpIsIdenticalAtEverySimdLevelForEdgeAndNonFiniteInput) {
         return t;
       });
       for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(bits(y[i]), want[i]) << "level " << level << " x " << x[i];
+      // From one array into another (the frequency tables' form), from an odd offset.
+      std::vector<float> z = at_level(level, [&] {
+        std::vector<float> out(x.size() - 3);
+        det_exp_shifted(x.data() + 3, out.data(), out.size(), shift);
+        return out;
+      });
+      for (size_t i = 0; i < z.size(); ++i)
+        ASSERT_EQ(bits(z[i]), want[i + 3]) << "level " << level << " x " << x[i + 3];
     }
   }
   // NaN and -inf go to the low clamp, +inf to the high one: defined values, never UB.

@@ -116,7 +116,27 @@ __attribute__((target("avx2,fma"))) uint64_t scale_to_freq_avx2(const float* e, 
   return sum;
 }
 
+// The same 16 at a time (two halves of 8 doubles).
+__attribute__((target("avx512f"))) uint64_t scale_to_freq_avx512(const float* e, size_t n, double scale, uint32_t* f) {
+  const __m512d vs = _mm512_set1_pd(scale);
+  const __m256i one = _mm256_set1_epi32(1);
+  __m512i total = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int h = 0; h < 2; ++h) {
+      const __m256 half = _mm256_loadu_ps(e + i + 8 * static_cast<size_t>(h));
+      const __m256i q = _mm256_add_epi32(_mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_cvtps_pd(half), vs)), one);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(f + i + 8 * static_cast<size_t>(h)), q);
+      total = _mm512_add_epi64(total, _mm512_cvtepu32_epi64(q));
+    }
+  }
+  uint64_t sum = static_cast<uint64_t>(_mm512_reduce_add_epi64(total));
+  for (; i < n; ++i) sum += f[i] = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
+  return sum;
+}
+
 uint64_t scale_to_freq(const float* e, size_t n, double scale, uint32_t* f) {
+  if (have_avx512()) return scale_to_freq_avx512(e, n, scale, f);
   if (have_avx2()) return scale_to_freq_avx2(e, n, scale, f);
   uint64_t sum = 0;
   for (size_t i = 0; i < n; ++i) sum += f[i] = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
@@ -188,8 +208,8 @@ void freq_from_logits(std::span<const float> logits, int total_bits, FreqTable& 
     e.assign(n, 1.0f);
   } else {
     // e_i = exp(l_i - max), summed in 8 fixed lanes (the order is part of the format).
-    e.assign(logits.begin(), logits.end());
-    det_exp_shifted(e.data(), n, mx);
+    e.resize(n);
+    det_exp_shifted(logits.data(), e.data(), n, mx);
     // Below e^-87 a token's share is far under one count: exactly 0 keeps the sum clean
     // (NaN logits land here too).
     cut_tail(logits.data(), n, mx, e.data());

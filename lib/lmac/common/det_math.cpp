@@ -16,11 +16,11 @@ namespace lmac {
 namespace {
 
 // max(v, -87) then min(., 88): NaN lanes become -87, as in the scalar det_exp.
-__attribute__((target("avx2,fma"))) void det_exp_shifted_avx2(float* x, size_t n, float shift) {
+__attribute__((target("avx2,fma"))) void det_exp_shifted_avx2(const float* in, float* x, size_t n, float shift) {
   const __m256 vshift = _mm256_set1_ps(shift);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i), vshift);
+    __m256 v = _mm256_sub_ps(_mm256_loadu_ps(in + i), vshift);
     v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     const __m256 k =
         _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504f)), _mm256_set1_ps(0.5f)));
@@ -32,15 +32,16 @@ __attribute__((target("avx2,fma"))) void det_exp_shifted_avx2(float* x, size_t n
     const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(k), _mm256_set1_epi32(127)), 23);
     _mm256_storeu_ps(x + i, _mm256_mul_ps(p, _mm256_castsi256_ps(bits)));
   }
-  for (; i < n; ++i) x[i] = det_exp(x[i] - shift);
+  for (; i < n; ++i) x[i] = det_exp(in[i] - shift);
 }
 
 // The same operations on 16 lanes.
-__attribute__((target("avx512f,avx2,fma"))) void det_exp_shifted_avx512(float* x, size_t n, float shift) {
+__attribute__((target("avx512f,avx2,fma"))) void det_exp_shifted_avx512(const float* in, float* x, size_t n,
+                                                                        float shift) {
   const __m512 vshift = _mm512_set1_ps(shift);
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    __m512 v = _mm512_sub_ps(_mm512_loadu_ps(x + i), vshift);
+    __m512 v = _mm512_sub_ps(_mm512_loadu_ps(in + i), vshift);
     v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
     const __m512 k =
         _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(0.5f)),
@@ -53,7 +54,7 @@ __attribute__((target("avx512f,avx2,fma"))) void det_exp_shifted_avx512(float* x
     const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(k), _mm512_set1_epi32(127)), 23);
     _mm512_storeu_ps(x + i, _mm512_mul_ps(p, _mm512_castsi512_ps(bits)));
   }
-  det_exp_shifted_avx2(x + i, n - i, shift);
+  det_exp_shifted_avx2(in + i, x + i, n - i, shift);
 }
 
 double from_bits(uint64_t b) {
@@ -90,11 +91,13 @@ const InverseFactorials kInvFact;
 
 }  // namespace
 
-void det_exp_shifted(float* x, size_t n, float shift) {
-  if (have_avx512()) return det_exp_shifted_avx512(x, n, shift);
-  if (have_avx2()) return det_exp_shifted_avx2(x, n, shift);
-  for (size_t i = 0; i < n; ++i) x[i] = det_exp(x[i] - shift);
+void det_exp_shifted(const float* in, float* out, size_t n, float shift) {
+  if (have_avx512()) return det_exp_shifted_avx512(in, out, n, shift);
+  if (have_avx2()) return det_exp_shifted_avx2(in, out, n, shift);
+  for (size_t i = 0; i < n; ++i) out[i] = det_exp(in[i] - shift);
 }
+
+void det_exp_shifted(float* x, size_t n, float shift) { det_exp_shifted(x, x, n, shift); }
 
 double det_log2(double x) {
   uint64_t bits;

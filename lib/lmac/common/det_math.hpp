@@ -38,6 +38,8 @@ inline float det_exp(float x) {
 // x[i] = det_exp(x[i] - shift) for every i, bit-identical to the scalar function at every
 // SIMD level (common/simd_level).
 void det_exp_shifted(float* x, size_t n, float shift);
+// out[i] = det_exp(in[i] - shift), the same (in == out, or not overlapping).
+void det_exp_shifted(const float* in, float* out, size_t n, float shift);
 
 // log2(x) for a positive normal double (relative error ~1e-16): x = m 2^e with m in
 // [sqrt(1/2), sqrt(2)), ln m = 2 atanh((m-1)/(m+1)) by its series to the 25th power.
