@@ -99,6 +99,13 @@ double lane_sum8(const float* e, size_t n) {
 }
 
 // f = 1 + floor(e * scale) (e * scale < 2^31), returning the total.
+uint64_t scale_to_freq_scalar(const float* e, size_t n, double scale, uint32_t* f) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += f[i] = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
+  return sum;
+}
+
+// The same 4 at a time.
 __attribute__((target("avx2,fma"))) uint64_t scale_to_freq_avx2(const float* e, size_t n, double scale, uint32_t* f) {
   const __m256d vs = _mm256_set1_pd(scale);
   const __m128i one = _mm_set1_epi32(1);
@@ -111,9 +118,7 @@ __attribute__((target("avx2,fma"))) uint64_t scale_to_freq_avx2(const float* e, 
   }
   uint64_t t[4];
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(t), total);
-  uint64_t sum = t[0] + t[1] + t[2] + t[3];
-  for (; i < n; ++i) sum += f[i] = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
-  return sum;
+  return t[0] + t[1] + t[2] + t[3] + scale_to_freq_scalar(e + i, n - i, scale, f + i);
 }
 
 // The same 16 at a time (two halves of 8 doubles).
@@ -130,17 +135,13 @@ __attribute__((target("avx512f"))) uint64_t scale_to_freq_avx512(const float* e,
       total = _mm512_add_epi64(total, _mm512_cvtepu32_epi64(q));
     }
   }
-  uint64_t sum = static_cast<uint64_t>(_mm512_reduce_add_epi64(total));
-  for (; i < n; ++i) sum += f[i] = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
-  return sum;
+  return static_cast<uint64_t>(_mm512_reduce_add_epi64(total)) + scale_to_freq_scalar(e + i, n - i, scale, f + i);
 }
 
 uint64_t scale_to_freq(const float* e, size_t n, double scale, uint32_t* f) {
   if (have_avx512()) return scale_to_freq_avx512(e, n, scale, f);
   if (have_avx2()) return scale_to_freq_avx2(e, n, scale, f);
-  uint64_t sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += f[i] = 1 + static_cast<uint32_t>(static_cast<double>(e[i]) * scale);
-  return sum;
+  return scale_to_freq_scalar(e, n, scale, f);
 }
 
 // The largest logit, as §4's loop m = (l > m) ? l : m takes it, in 16 lanes: MAXPS
