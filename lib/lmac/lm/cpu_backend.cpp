@@ -105,9 +105,17 @@ constexpr int kRegRows = 4, kRegTokens = 6;
 // (its accumulators fill most of the 16 registers): it takes k whole.
 constexpr size_t kWholeK = std::numeric_limits<size_t>::max() / 2;
 
-// The first 64-byte boundary in a buffer of 16 floats more than it needs: a 16-lane load
-// that crosses a cache line costs two.
-inline float* aligned64(float* p) { return p + (16 - reinterpret_cast<uintptr_t>(p) / 4 % 16) % 16; }
+// The elements a cache line holds: a buffer of so many more than it needs has a 64-byte
+// boundary (aligned64) within them, and rows of a tile are that much longer than a row
+// so that a power-of-two width does not put them in the same cache sets.
+template <typename T>
+constexpr size_t kLineOf = 64 / sizeof(T);
+// The first 64-byte boundary at or after p: a 16-lane load that crosses a cache line
+// costs two.
+template <typename T>
+T* aligned64(T* p) {
+  return p + (kLineOf<T> - reinterpret_cast<uintptr_t>(p) / sizeof(T) % kLineOf<T>) % kLineOf<T>;
+}
 
 // The 16 lanes of row r and token t of a register block, in its accumulator block.
 inline float* acc_slot(float* acc, int r, int t) {
@@ -281,7 +289,8 @@ struct Prefetch {
   }
 };
 
-// Outputs of rows [0, nj) of `w` (dequantized, row stride k) for n tokens, nj <= kTile.
+// Outputs of rows [0, nj) of `w` (a tile: float32, or F16 / BF16 that the kernel widens;
+// row stride w_stride) for n tokens, nj <= kTile.
 // A row of a real model's matrix is kilobytes, so a register block's rows and tokens
 // taken whole over k would come from the second-level cache at every step. Instead k
 // runs in blocks of BlockK (AVX-512: kBlockK): one block of the tile's rows (24 KB) stays
@@ -293,7 +302,7 @@ struct Prefetch {
 template <int RB, int TB, size_t BlockK, typename W, typename Kernel>
 void tile_loop(const W* w, size_t w_stride, size_t nj, const float* x, size_t n, size_t k, float* y, size_t y_stride,
                Prefetch& next, Kernel&& kernel) {
-  thread_local std::vector<float> acc_buf(kBlockTokens * kAccRows * 16 + 16);
+  thread_local std::vector<float> acc_buf(kBlockTokens * kAccRows * 16 + kLineOf<float>);
   float* acc = aligned64(acc_buf.data());
   for (size_t tb0 = 0; tb0 < n; tb0 += kBlockTokens) {
     const size_t nb = std::min(kBlockTokens, n - tb0);
@@ -400,8 +409,8 @@ class CpuBackend final : public HostBackend {
     thread_local std::vector<float> buf;
     // Rows a cache line apart from a power of two: a tile's rows at a stride of 8 KB (k =
     // 2048) would share the first-level cache's sets and evict each other.
-    const size_t stride = w.cols + 16;
-    buf.resize(kTile * stride + 16);
+    const size_t stride = w.cols + kLineOf<float>;
+    buf.resize(kTile * stride + kLineOf<float>);
     float* tile_rows = aligned64(buf.data());
     for (size_t j = 0; j < nj; ++j) dequantize_row(w, w.product_row(rows, j0 + j), &tile_rows[j * stride]);
     if (fast && have_avx512())
@@ -428,9 +437,9 @@ class CpuBackend final : public HostBackend {
   static void half_tile(const Matrix& w, const float* x, size_t n, float* y, size_t n_out,
                         std::span<const int32_t> rows, size_t j0, size_t nj, Prefetch& next) {
     thread_local std::vector<uint16_t> buf;
-    const size_t stride = w.cols + 32;
-    buf.resize(kTile * stride + 32);
-    uint16_t* tile_rows = buf.data() + (32 - reinterpret_cast<uintptr_t>(buf.data()) / 2 % 32) % 32;
+    const size_t stride = w.cols + kLineOf<uint16_t>;
+    buf.resize(kTile * stride + kLineOf<uint16_t>);
+    uint16_t* tile_rows = aligned64(buf.data());
     for (size_t j = 0; j < nj; ++j)
       std::memcpy(&tile_rows[j * stride], w.product_row(rows, j0 + j), w.cols * sizeof(uint16_t));
     const auto run = [&]<typename Weights>(Weights) {
