@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The audio model against FLAC -8 and WavPack -hhx6, per set: real rates on 2 KB chunks
 # (2046 bytes at 24 bits: whole samples) and on whole files (`lmac eval`'s whole column:
-# each file one chunk). `dev` is the set the audio model's parameters were tuned on; the
+# each file one chunk). `dev` and `devspeech` are the sets the audio model's parameters were
+# tuned on; the
 # others are the sets the README reports. Sets from scripts/fetch-debian-audio.sh.
 #   bash scripts/bench-audio-model.sh [lmac] [set:bits ...]
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 lmac=${1:-build/release/lmac}
 shift || true
 specs=("$@")
-[ ${#specs[@]} -eq 0 ] && specs=(dev:16 audio:16 speech:16 music:16 drums24:24 speech:8 audio:8)
+[ ${#specs[@]} -eq 0 ] && specs=(dev:16 devspeech:16 audio:16 speech:16 music:16 drums24:24 devspeech:8 speech:8 audio:8)
 printf '| set | bits | audio 2 KB | audio whole | FLAC whole | WavPack whole |\n|---|---|---|---|---|---|\n'
 for spec in "${specs[@]}"; do
   set=${spec%%:*} bits=${spec##*:}

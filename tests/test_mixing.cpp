@@ -467,9 +467,38 @@ TEST(Mixing, AudioModelPredictsAPitchBeyondItsLinearOrder) {
       [](int t) { return t % 157 == 0   ? 4000.0
                          : t % 157 == 1 ? -2500.0
                                         : 0.0; });
-  EXPECT_TRUE(mixing::choose_params(std::vector<std::vector<int64_t>>{samples}, 16)[0].cascade);
+  EXPECT_GT(mixing::choose_params(std::vector<std::vector<int64_t>>{samples}, 16)[0].cascade, 0);
   const auto [ours, theirs] = one_chunk_and_flac(samples, "pulse train");
   EXPECT_LT(ours, theirs * 88 / 100) << ours << " vs FLAC " << theirs;  // 85.1 %; without the stage 90.6 %
+}
+
+// The bundled voice recording as one chunk: after the long NLMS stage, whose steps are
+// small enough to hold a pitch period, what is left still changes faster than it
+// follows; the short stages after it (revision 9) follow that. The encoder takes them,
+// and the predictor then misses by less than with the long stage alone (4.9 % less
+// when measured).
+TEST(Mixing, ShortNlmsStagesFollowWhatTheLongOneLeavesInAVoice) {
+  const AudioFile a =
+      parse_audio(test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav"), std::nullopt);
+  ASSERT_EQ(a.format.bits, 16);
+  std::vector<int64_t> samples;
+  for (size_t i = 0; i + 1 < a.data.size(); i += 2)
+    samples.push_back(static_cast<int16_t>(a.data[i] | a.data[i + 1] << 8));
+  const auto chosen = mixing::choose_params(std::vector<std::vector<int64_t>>{samples}, 16)[0];
+  EXPECT_GT(chosen.cascade, 1);
+  const auto misses = [&samples](mixing::ChannelParams p) {
+    mixing::SamplePredictor predictor({std::move(p)}, samples.size(), 16);
+    int64_t sum = 0;
+    for (int64_t v : samples) {
+      sum += std::abs(16 * v - predictor.predict(0).mu16);
+      predictor.update(v);
+    }
+    return sum;
+  };
+  auto long_only = chosen;
+  long_only.cascade = 1;
+  const int64_t with_short = misses(chosen), without = misses(long_only);
+  EXPECT_LT(with_short, without * 97 / 100) << with_short << " vs " << without;
 }
 
 // Stereo whose second channel is the first one sample late (a microphone a little

@@ -8,6 +8,7 @@
 
 namespace lmac {
 
+// 9: the audio model's NLMS cascade: short stages after the long one (a 2-bit code per channel).
 // 8: K-quant products (Q2_K .. Q6_K) in exact integers per sub-block on 16-bit activations.
 // 7: the audio model's split-position mixer and refiner, context bias (a 1-bit flag per
 //    channel), forget factor 0.999 (least-squares code 3), refiners that count updates.
@@ -15,6 +16,6 @@ namespace lmac {
 // 5: the audio model's least-squares stage (a 2-bit code in each channel's parameters).
 // 4: RoPE angles from lmac's own double math, IEEE-half KV cache, det_exp NaN -> -87.
 // (3: Q8_0 products in integers; 2: attention scores as one chain; 1: the first.)
-constexpr uint16_t kArithmeticRevision = 8;
+constexpr uint16_t kArithmeticRevision = 9;
 
 }  // namespace lmac

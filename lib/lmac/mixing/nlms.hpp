@@ -1,7 +1,8 @@
-// The audio model's long normalized-LMS stage (docs/ARITHMETIC.md §6.3): it predicts the
-// next value of a signal (the residual of the stages before it) from that signal's last
-// `taps` values, which reach back far enough to hold a voice's pitch period, and moves
-// its weights along the error, scaled by the inverse power of those values. Every
+// A normalized-LMS stage of the audio model's cascade (docs/ARITHMETIC.md §6.3): it
+// predicts the next value of a signal (the residual of the stages before it) from that
+// signal's last `taps` values (the long stage's reach back far enough to hold a voice's
+// pitch period) and moves its weights along the error, scaled by the inverse power of
+// those values. Every
 // operation is an IEEE double operation in a fixed order (sums in 8 lanes, k mod 8,
 // then a fixed tree), so encoder and decoder on any machine walk the same weights.
 #pragma once

@@ -18,8 +18,6 @@ constexpr int32_t kLmsStep = 192;  // sign-sign step, in 1/65536
 constexpr int32_t kLmsLimit = 1 << 18;
 constexpr size_t kShortlist = 4;          // parameter sets the encoder runs the predictor on
 constexpr size_t kLeastSquaresTaps = 32;  // least-squares inputs: the channel's last values
-constexpr size_t kNlmsTaps = 256;         // NLMS inputs: the last residuals of the least-squares stage
-constexpr double kNlmsRate = 1.0 / 32;
 
 int64_t sign(int64_t v) { return (v > 0) - (v < 0); }
 
@@ -120,7 +118,7 @@ std::vector<int64_t> linear_residual(const ChannelParams& p, std::span<const int
   return r;
 }
 
-int side_bits(const ChannelParams& p) { return 4 + 7 + 2 + 1 + (p.order ? 8 + p.order * p.precision : 0); }
+int side_bits(const ChannelParams& p) { return 4 + 7 + 2 + 2 + (p.order ? 8 + p.order * p.precision : 0); }
 
 }  // namespace
 
@@ -134,6 +132,12 @@ double least_squares_forget(int adaptive) {
     fail("audio model: no least-squares stage has code " + std::to_string(adaptive));
   static constexpr std::array<double, kAdaptiveCodes> kForget = {0.0, 0.998, 0.995, 0.999};
   return kForget[static_cast<size_t>(adaptive)];
+}
+
+std::span<const CascadeStage> cascade_stages(int cascade) {
+  static constexpr std::array<CascadeStage, 3> kStages = {{{256, 1.0 / 32}, {64, 1.0 / 16}, {8, 1.0 / 16}}};
+  if (cascade < 0 || cascade >= kCascadeCodes) fail("audio model: no NLMS cascade has code " + std::to_string(cascade));
+  return std::span<const CascadeStage>(kStages).first(static_cast<size_t>(cascade));
 }
 
 int64_t initial_mae16(int initial_scale) {
@@ -265,9 +269,13 @@ ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool es
     const int64_t cost = predicted_cost(p, x, bits, best_cost, first);
     if (cost < best_cost) best_cost = cost, best = std::move(p);
   }
-  ChannelParams with_cascade = best;
-  with_cascade.cascade = true;
-  if (predicted_cost(with_cascade, x, bits, best_cost, first) < best_cost) best = std::move(with_cascade);
+  const ChannelParams without = best;
+  for (int cascade = 1; cascade < kCascadeCodes; ++cascade) {
+    ChannelParams p = without;
+    p.cascade = cascade;
+    const int64_t cost = predicted_cost(p, x, bits, best_cost, first);
+    if (cost < best_cost) best_cost = cost, best = std::move(p);
+  }
   return best;
 }
 
@@ -300,7 +308,7 @@ SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frame
       const size_t inputs = kLeastSquaresTaps + (ch_.empty() ? 0 : 2) + 1;
       c.ls = std::make_unique<LeastSquaresStage>(inputs, least_squares_forget(c.params.adaptive));
     }
-    if (c.params.cascade) c.nlms = std::make_unique<NlmsStage>(kNlmsTaps, kNlmsRate);
+    for (const CascadeStage& stage : cascade_stages(c.params.cascade)) c.nlms.emplace_back(stage.taps, stage.rate);
     c.mae16 = initial_mae16(c.params.initial_scale);
     ch_.push_back(std::move(c));
   }
@@ -355,7 +363,11 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
     if (t > 0) adapted_ = round_within(c.ls->predict(ls_in_), lo, hi);
   }
   base_ = adapted_;
-  if (c.nlms && t > 0) base_ = std::clamp(adapted_ + round_within(c.nlms->predict(), lo - hi, hi - lo), lo, hi);
+  before_.resize(c.nlms.size());
+  for (size_t i = 0; i < c.nlms.size() && t > 0; ++i) {
+    before_[i] = base_;
+    base_ = std::clamp(base_ + round_within(c.nlms[i].predict(), lo - hi, hi - lo), lo, hi);
+  }
   gather_inputs(c, channel);
   if (t == 0) {
     pred2_ = 0;
@@ -406,7 +418,8 @@ void SamplePredictor::update(int64_t value) {
     c.mae16 = std::max<int64_t>(8, c.mae16 + (((e16 < 0 ? -e16 : e16) - c.mae16) >> 4));
   }
   if (c.ls) c.ls->update(ls_in_, static_cast<double>(value));
-  if (c.nlms && !c.x.empty()) c.nlms->update(static_cast<double>(value - adapted_));
+  if (!c.x.empty())
+    for (size_t i = 0; i < c.nlms.size(); ++i) c.nlms[i].update(static_cast<double>(value - before_[i]));
   c.x.push_back(value);
   c.r.push_back(r);
 }

@@ -2,8 +2,9 @@
 // codec"): per channel, a forward-adaptive linear predictor whose quantized
 // coefficients the encoder chooses and stores (as FLAC); optionally a backward-adaptive
 // least-squares stage that starts from that prediction and follows the sound as it
-// changes within the chunk; optionally a long normalized-LMS stage on its residual that
-// reaches back a pitch period; then a sign-sign LMS stage on the residual that also sees
+// changes within the chunk; optionally a cascade of normalized-LMS stages on its
+// residual, a long one that reaches back a pitch period and short ones that follow what
+// it leaves; then a sign-sign LMS stage on the residual that also sees
 // the first channel's residual of the same frame (inter-channel prediction), then a
 // running bias: one for the channel, or (chosen per channel) one per context of the
 // signs of the last two errors plus one per direction the prediction moves from the
@@ -35,7 +36,7 @@ struct ChannelParams {
   std::vector<int32_t> coefs;
   int initial_scale = 0;      // 0..127: the mean absolute error starts at 2^(initial_scale / 4)
   int adaptive = 0;           // 0: no least-squares stage; 1..3: with the forget factor least_squares_forget(adaptive)
-  bool cascade = false;       // with the long NLMS stage
+  int cascade = 0;            // NLMS stages on the least-squares residual: cascade_stages(cascade)
   bool context_bias = false;  // the bias by context rather than one for the channel
 };
 
@@ -43,6 +44,17 @@ struct ChannelParams {
 // for sound whose spectrum changes slowly at its sample rate, faster for speech.
 double least_squares_forget(int adaptive);
 constexpr int kAdaptiveCodes = 4;  // codes 0..3 (all a 2-bit field holds)
+
+// An NLMS stage of a cascade: its taps and its step.
+struct CascadeStage {
+  size_t taps;
+  double rate;
+};
+// The NLMS stages a stored `cascade` code (0..3) names, in the order they run, each on
+// the residual of the ones before it: none; the long stage that reaches back a pitch
+// period; then short ones that follow what changes faster.
+std::span<const CascadeStage> cascade_stages(int cascade);
+constexpr int kCascadeCodes = 4;  // codes 0..3 (a 2-bit field)
 
 // Encoder only: each channel's parameters (channels[c]: channel c's samples in time
 // order, of `bits`-bit width) that code it in the fewest estimated bits; a channel after
@@ -88,7 +100,7 @@ class SamplePredictor {
     std::vector<int64_t> r;  // residual of base (the linear, least-squares and NLMS predictions), per frame
     std::vector<int32_t> lms;
     std::unique_ptr<LeastSquaresStage> ls;
-    std::unique_ptr<NlmsStage> nlms;
+    std::vector<NlmsStage> nlms;  // the cascade, in order
     int64_t bias16 = 0, mae16 = 0;
     // The context bias, in 1/16: by the signs of the last two errors (each -, 0, +) and
     // by the direction of the prediction from the last value; their sum is the bias.
@@ -109,12 +121,14 @@ class SamplePredictor {
   std::vector<Channel> ch_;
   int bits_;
   int current_ = 0;
-  int64_t pred1_ = 0;        // linear
-  int64_t adapted_ = 0;      // pred1_ or the least-squares prediction: what the NLMS stage's signal is the residual of
-  int64_t base_ = 0;         // adapted_, plus the NLMS stage's prediction
-  int64_t pred2_ = 0;        // sign-sign LMS
-  std::vector<int64_t> in_;  // LMS inputs of the sample just predicted
-  std::vector<double> ls_in_;  // least-squares inputs of the sample just predicted
+  int64_t pred1_ = 0;  // linear
+  int64_t adapted_ =
+      0;  // pred1_ or the least-squares prediction: what the first NLMS stage's signal is the residual of
+  std::vector<int64_t> before_;  // per NLMS stage: the prediction its signal is the residual of
+  int64_t base_ = 0;             // adapted_, plus the NLMS stages' predictions
+  int64_t pred2_ = 0;            // sign-sign LMS
+  std::vector<int64_t> in_;      // LMS inputs of the sample just predicted
+  std::vector<double> ls_in_;    // least-squares inputs of the sample just predicted
   Guess guess_{};
 };
 
