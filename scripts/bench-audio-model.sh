@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The audio model against FLAC -8 and WavPack -hhx6, per set: real rates on 2 KB chunks
 # (2046 bytes at 24 bits: whole samples) and on whole files (`lmac eval`'s whole column:
-# each file one chunk). `dev` and `devspeech` are the sets the audio model's parameters were
-# tuned on; the
-# others are the sets the README reports. Sets from scripts/fetch-debian-audio.sh.
+# each file one chunk). `dev` and `devspeech` are the sets the audio model's parameters
+# were tuned on; the others are the sets the README reports. Sets from
+# scripts/fetch-debian-audio.sh.
 #   bash scripts/bench-audio-model.sh [lmac] [set:bits ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
