@@ -34,7 +34,12 @@ double NlmsStage::predict() {
 
 void NlmsStage::update(double value) {
   const double* h = &hist_[head_];
-  const double step = rate_ * (value - pred_) / (power_ + 1.0);
+  // The error's square in the denominator bounds the step when an error far larger than
+  // the history's power arrives (a plosive, an onset): the weights then move by at most
+  // rate / sqrt(2 (power + 1)) times the history, not by rate x error / power times it,
+  // which made the next predictions wild once the spike entered the history.
+  const double err = value - pred_;
+  const double step = (rate_ * err) / ((power_ + 1.0) + 0.5 * (err * err));
   for (size_t k = 0; k < n_; ++k) w_[k] += step * h[k];
   // The window slides down one place; at the bottom, its newest n - 1 values are copied
   // to the top half first (once every n values, so a push costs O(1) on average).
