@@ -259,23 +259,21 @@ ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool es
     if (cost < best_cost) best_cost = cost, best = std::move(c.p);
   }
   if (!estimate_stages) return best;
-  // The adaptive stages follow sound that changes within the chunk, and the NLMS stage
-  // a pitch; they cost a short chunk more than they gain while they learn, so they are
-  // tried on the best choice, one after the other.
-  const ChannelParams fixed = best;
-  for (int adaptive = 1; adaptive < kAdaptiveCodes; ++adaptive) {
-    ChannelParams p = fixed;
-    p.adaptive = adaptive;
-    const int64_t cost = predicted_cost(p, x, bits, best_cost, first);
-    if (cost < best_cost) best_cost = cost, best = std::move(p);
-  }
-  const ChannelParams without = best;
-  for (int cascade = 1; cascade < kCascadeCodes; ++cascade) {
-    ChannelParams p = without;
-    p.cascade = cascade;
-    const int64_t cost = predicted_cost(p, x, bits, best_cost, first);
-    if (cost < best_cost) best_cost = cost, best = std::move(p);
-  }
+  // The adaptive stages follow sound that changes within the chunk, and the NLMS stages
+  // a pitch and what it leaves; they cost a short chunk more than they gain while they
+  // learn, so they are tried on the best choice, one after the other.
+  // Each code 1..codes-1 of one stage's field on the best so far, keeping the cheapest.
+  const auto try_codes = [&](int ChannelParams::*field, int codes) {
+    const ChannelParams from = best;
+    for (int code = 1; code < codes; ++code) {
+      ChannelParams p = from;
+      p.*field = code;
+      const int64_t cost = predicted_cost(p, x, bits, best_cost, first);
+      if (cost < best_cost) best_cost = cost, best = std::move(p);
+    }
+  };
+  try_codes(&ChannelParams::adaptive, kAdaptiveCodes);
+  try_codes(&ChannelParams::cascade, kCascadeCodes);
   return best;
 }
 
