@@ -8,7 +8,8 @@
 
 namespace lmac {
 
-// 9: the audio model's NLMS cascade: short stages after the long one (a 2-bit code per channel).
+// 9: the audio model's NLMS cascade: short stages after the long one (a 2-bit code per
+//    channel); every NLMS step bounded by the error's square.
 // 8: K-quant products (Q2_K .. Q6_K) in exact integers per sub-block on 16-bit activations.
 // 7: the audio model's split-position mixer and refiner, context bias (a 1-bit flag per
 //    channel), forget factor 0.999 (least-squares code 3), refiners that count updates.

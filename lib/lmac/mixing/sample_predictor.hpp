@@ -122,8 +122,8 @@ class SamplePredictor {
   int bits_;
   int current_ = 0;
   int64_t pred1_ = 0;  // linear
-  int64_t adapted_ =
-      0;  // pred1_ or the least-squares prediction: what the first NLMS stage's signal is the residual of
+  // pred1_ or the least-squares prediction: what the first NLMS stage's signal is the residual of
+  int64_t adapted_ = 0;
   std::vector<int64_t> before_;  // per NLMS stage: the prediction its signal is the residual of
   int64_t base_ = 0;             // adapted_, plus the NLMS stages' predictions
   int64_t pred2_ = 0;            // sign-sign LMS
