@@ -261,8 +261,8 @@ ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool es
   if (!estimate_stages) return best;
   // The adaptive stages follow sound that changes within the chunk, and the NLMS stages
   // a pitch and what it leaves; they cost a short chunk more than they gain while they
-  // learn, so they are tried on the best choice, one after the other.
-  // Each code 1..codes-1 of one stage's field on the best so far, keeping the cheapest.
+  // learn, so they are tried on the best choice, one after the other: each code of a
+  // stage's field on the best so far, keeping the cheapest.
   const auto try_codes = [&](int ChannelParams::*field, int codes) {
     const ChannelParams from = best;
     for (int code = 1; code < codes; ++code) {
@@ -362,10 +362,11 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
   }
   base_ = adapted_;
   before_.resize(c.nlms.size());
-  for (size_t i = 0; i < c.nlms.size() && t > 0; ++i) {
-    before_[i] = base_;
-    base_ = std::clamp(base_ + round_within(c.nlms[i].predict(), lo - hi, hi - lo), lo, hi);
-  }
+  if (t > 0)
+    for (size_t i = 0; i < c.nlms.size(); ++i) {
+      before_[i] = base_;
+      base_ = std::clamp(base_ + round_within(c.nlms[i].predict(), lo - hi, hi - lo), lo, hi);
+    }
   gather_inputs(c, channel);
   if (t == 0) {
     pred2_ = 0;
