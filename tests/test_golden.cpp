@@ -103,7 +103,8 @@ TEST(GoldenStreams, AStreamOfAnotherRevisionIsRefusedBeforeDecoding) {
         {"rev5-audio-u8-mono.lmac", "revision 5"},
         {"rev6-audio-u8-mono.lmac", "revision 6"},
         {"rev7-llm-u8-mono-subword.lmac", "revision 7"},
-        {"rev8-audio-s16-mono-later.lmac", "revision 8"}}) {
+        {"rev8-audio-s16-mono-later.lmac", "revision 8"},
+        {"rev9-audio-s16-mono-later.lmac", "revision 9"}}) {
     const std::string old = kGolden + "/" + name;
     try {
       parse_lmac(test::read_bytes(old));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "lmac/common/error.hpp"
 
@@ -49,6 +50,15 @@ void NlmsStage::update(double value) {
     head_ = n_ + 1;
   }
   hist_[--head_] = value;
+}
+
+void StageWeight::update(double error_sign) {
+  constexpr double kKeep = 15.0 / 16, kStep = 1.0 / 128, kFloor = 1.0 / 65536;
+  const double g = error_sign * pred_;
+  mean_square_ = kKeep * mean_square_ + (1.0 / 16) * (g * g);
+  w_ = w_ + (kStep * g) / (std::sqrt(mean_square_) + kFloor);
+  // Never negative (a stage is followed or ignored, not inverted); not a number gives 0.
+  w_ = w_ > 0 ? w_ : 0.0;
 }
 
 }  // namespace lmac::mixing

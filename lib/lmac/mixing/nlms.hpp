@@ -31,4 +31,25 @@ class NlmsStage {
   double pred_ = 0.0, power_ = 0.0;  // of the last predict()
 };
 
+// The weight of one NLMS stage's prediction in the cascade's sum (revision 10): a stage
+// whose predictions stop paying (noise between words, a pitch the long stage no longer
+// holds) is turned down until they pay again, instead of adding its miss to every
+// sample. It learns from the sign of the cascade's unrounded error, with a step
+// normalized by the running mean square of its gradient (AdaGrad-like, as sac's stage
+// mixer), so it moves at the same pace whatever the sound's level.
+class StageWeight {
+ public:
+  // The weighted prediction; remembers the stage's prediction for update().
+  double weigh(double prediction) {
+    pred_ = prediction;
+    return w_ * prediction;
+  }
+  double weighted() const { return w_ * pred_; }
+  // error_sign: the sign (-1, 0, 1) of what the cascade's weighted sum missed.
+  void update(double error_sign);
+
+ private:
+  double w_ = 1.0, mean_square_ = 0.0, pred_ = 0.0;
+};
+
 }  // namespace lmac::mixing

@@ -118,7 +118,9 @@ std::vector<int64_t> linear_residual(const ChannelParams& p, std::span<const int
   return r;
 }
 
-int side_bits(const ChannelParams& p) { return 4 + 7 + 2 + 2 + (p.order ? 8 + p.order * p.precision : 0); }
+int side_bits(const ChannelParams& p) {
+  return 4 + 7 + 2 + 2 + (p.cascade > 0 ? 1 : 0) + (p.order ? 8 + p.order * p.precision : 0);
+}
 
 }  // namespace
 
@@ -263,17 +265,16 @@ ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool es
   // a pitch and what it leaves; they cost a short chunk more than they gain while they
   // learn, so they are tried on the best choice, one after the other: each code of a
   // stage's field on the best so far, keeping the cheapest.
-  const auto try_codes = [&](int ChannelParams::*field, int codes) {
-    const ChannelParams from = best;
-    for (int code = 1; code < codes; ++code) {
-      ChannelParams p = from;
-      p.*field = code;
-      const int64_t cost = predicted_cost(p, x, bits, best_cost, first);
-      if (cost < best_cost) best_cost = cost, best = std::move(p);
-    }
+  const auto try_change = [&](auto&& change) {
+    ChannelParams p = best;
+    change(p);
+    const int64_t cost = predicted_cost(p, x, bits, best_cost, first);
+    if (cost < best_cost) best_cost = cost, best = std::move(p);
   };
-  try_codes(&ChannelParams::adaptive, kAdaptiveCodes);
-  try_codes(&ChannelParams::cascade, kCascadeCodes);
+  for (int code = 1; code < kAdaptiveCodes; ++code) try_change([&](ChannelParams& p) { p.adaptive = code; });
+  for (const bool weighted : {true, false})
+    for (int code = 1; code < kCascadeCodes; ++code)
+      try_change([&](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; });
   return best;
 }
 
@@ -307,6 +308,7 @@ SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frame
       c.ls = std::make_unique<LeastSquaresStage>(inputs, least_squares_forget(c.params.adaptive));
     }
     for (const CascadeStage& stage : cascade_stages(c.params.cascade)) c.nlms.emplace_back(stage.taps, stage.rate);
+    if (c.params.weighted_stages) c.weights.resize(c.nlms.size());
     c.mae16 = initial_mae16(c.params.initial_scale);
     ch_.push_back(std::move(c));
   }
@@ -365,7 +367,9 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
   if (t > 0)
     for (size_t i = 0; i < c.nlms.size(); ++i) {
       before_[i] = base_;
-      base_ = std::clamp(base_ + round_within(c.nlms[i].predict(), lo - hi, hi - lo), lo, hi);
+      const double stage = c.nlms[i].predict();
+      const double weighted = c.weights.empty() ? stage : c.weights[i].weigh(stage);
+      base_ = std::clamp(base_ + round_within(weighted, lo - hi, hi - lo), lo, hi);
     }
   gather_inputs(c, channel);
   if (t == 0) {
@@ -417,10 +421,22 @@ void SamplePredictor::update(int64_t value) {
     c.mae16 = std::max<int64_t>(8, c.mae16 + (((e16 < 0 ? -e16 : e16) - c.mae16) >> 4));
   }
   if (c.ls) c.ls->update(ls_in_, static_cast<double>(value));
-  if (!c.x.empty())
-    for (size_t i = 0; i < c.nlms.size(); ++i) c.nlms[i].update(static_cast<double>(value - before_[i]));
+  if (!c.x.empty() && !c.nlms.empty()) update_cascade(c, value);
   c.x.push_back(value);
   c.r.push_back(r);
+}
+
+void SamplePredictor::update_cascade(Channel& c, int64_t value) {
+  for (size_t i = 0; i < c.nlms.size(); ++i) c.nlms[i].update(static_cast<double>(value - before_[i]));
+  if (c.weights.empty()) return;
+  double sum = 0.0;
+  for (const auto& w : c.weights) sum += w.weighted();
+  // The sign of what the unrounded sum missed: at 8 bits the rounded one's is mostly
+  // rounding, which walked the weights at random (dev, whole files: 15.25 % against
+  // 15.00 % with the unrounded sum's).
+  const double miss = static_cast<double>(value - adapted_) - sum;
+  const double error_sign = (miss > 0) - (miss < 0);
+  for (auto& w : c.weights) w.update(error_sign);
 }
 
 void SamplePredictor::take_first(int64_t value, int64_t residual) {

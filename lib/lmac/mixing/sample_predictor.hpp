@@ -4,7 +4,8 @@
 // least-squares stage that starts from that prediction and follows the sound as it
 // changes within the chunk; optionally a cascade of normalized-LMS stages on its
 // residual, a long one that reaches back a pitch period and short ones that follow what
-// it leaves; then a sign-sign LMS stage on the residual that also sees
+// it leaves, their predictions summed or (chosen per channel) each weighted by how it
+// has paid; then a sign-sign LMS stage on the residual that also sees
 // the first channel's residual of the same frame (inter-channel prediction), then a
 // running bias: one for the channel, or (chosen per channel) one per context of the
 // signs of the last two errors plus one per direction the prediction moves from the
@@ -34,9 +35,13 @@ struct ChannelParams {
   int precision = 0;  // bits per coefficient (2..16) when order > 0
   int shift = 0;      // coefficients are in 1/2^shift (0..15)
   std::vector<int32_t> coefs;
-  int initial_scale = 0;      // 0..127: the mean absolute error starts at 2^(initial_scale / 4)
-  int adaptive = 0;           // 0: no least-squares stage; 1..3: with the forget factor least_squares_forget(adaptive)
-  int cascade = 0;            // NLMS stages on the least-squares residual: cascade_stages(cascade)
+  int initial_scale = 0;  // 0..127: the mean absolute error starts at 2^(initial_scale / 4)
+  int adaptive = 0;       // 0: no least-squares stage; 1..3: with the forget factor least_squares_forget(adaptive)
+  int cascade = 0;        // NLMS stages on the least-squares residual: cascade_stages(cascade)
+  // With a cascade: each stage's prediction weighted by a StageWeight rather than summed
+  // (the encoder tries both: weights that learn from the error's sign lose the rare large
+  // pulses of a pulse train, and of 8-bit sound whose residuals are mostly 0).
+  bool weighted_stages = true;
   bool context_bias = false;  // the bias by context rather than one for the channel
 };
 
@@ -100,7 +105,8 @@ class SamplePredictor {
     std::vector<int64_t> r;  // residual of base (the linear, least-squares and NLMS predictions), per frame
     std::vector<int32_t> lms;
     std::unique_ptr<LeastSquaresStage> ls;
-    std::vector<NlmsStage> nlms;  // the cascade, in order
+    std::vector<NlmsStage> nlms;       // the cascade, in order
+    std::vector<StageWeight> weights;  // of each stage's prediction in the cascade's sum
     int64_t bias16 = 0, mae16 = 0;
     // The context bias, in 1/16: by the signs of the last two errors (each -, 0, +) and
     // by the direction of the prediction from the last value; their sum is the bias.
@@ -114,6 +120,8 @@ class SamplePredictor {
   // update_bias then moves.
   int64_t bias16(Channel& c, int64_t prediction);
   void update_bias(Channel& c, int64_t error16);
+  // After sample t > 0 of a channel with NLMS stages: each stage and its weight learn.
+  void update_cascade(Channel& c, int64_t value);
   // The stages' inputs for the next sample of channel `ch`, into ls_in_ and in_.
   void gather_least_squares_inputs(const Channel& c, int ch);
   void gather_inputs(const Channel& c, int ch);
