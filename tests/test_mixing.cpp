@@ -47,13 +47,14 @@ TEST(Mixing, SquashAndStretchAreMonotoneInverses) {
     prev = p;
   }
   EXPECT_EQ(mixing::squash(0), 32768);
-  for (int32_t p : {1, 100, 20000, 32768, 50000, 65535}) EXPECT_NEAR(mixing::squash(mixing::stretch(p)), p, p / 40 + 2);
+  for (int32_t p : {1, 100, 20000, 32768, 50000, 65535})
+    EXPECT_NEAR(mixing::squash(mixing::stretch(p)), p, (p / 40.0) + 2.0);
   EXPECT_NEAR(mixing::stretch(32768), 0, 1);
 }
 
 TEST(Mixing, BitProbabilitiesChainToTheValueDistribution) {
   // The product of the bit probabilities of a value is its probability mass.
-  const int64_t mu16 = 16 * 37 + 5, mae16 = 16 * 9;
+  const int64_t mu16 = (int64_t{16} * 37) + 5, mae16 = int64_t{16} * 9;
   double total = 0;
   for (int64_t v = -128; v < 128; ++v) {
     mixing::BitNarrowing walk(-128, 8, mu16, mae16);
