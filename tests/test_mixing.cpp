@@ -474,22 +474,6 @@ TEST(Mixing, AudioModelPredictsAPitchBeyondItsLinearOrder) {
   EXPECT_LT(ours, theirs * 88 / 100) << ours << " vs FLAC " << theirs;  // 85.1 %; without the stage 90.6 %
 }
 
-// The bundled voice recording as one chunk: after the long NLMS stage, whose steps are
-// small enough to hold a pitch period, what is left still changes faster than it
-// follows; the short stages after it (revision 9) follow that. The encoder takes them,
-// and the predictor then misses by less than with the long stage alone (5.0 % less
-// when measured).
-// The bundled voice recording (mono, 16-bit).
-std::vector<int64_t> bundled_voice() {
-  const AudioFile a =
-      parse_audio(test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav"), std::nullopt);
-  EXPECT_EQ(a.format.bits, 16);
-  std::vector<int64_t> samples;
-  for (size_t i = 0; i + 1 < a.data.size(); i += 2)
-    samples.push_back(static_cast<int16_t>(a.data[i] | a.data[i + 1] << 8));
-  return samples;
-}
-
 // The sum of the predictor's absolute misses (in 1/16) over `samples` with parameters p.
 int64_t predictor_misses(mixing::ChannelParams p, std::span<const int64_t> samples) {
   mixing::SamplePredictor predictor({std::move(p)}, samples.size(), 16);
@@ -501,8 +485,18 @@ int64_t predictor_misses(mixing::ChannelParams p, std::span<const int64_t> sampl
   return sum;
 }
 
+// The bundled voice recording as one chunk: after the long NLMS stage, whose steps are
+// small enough to hold a pitch period, what is left still changes faster than it
+// follows; the short stages after it (revision 9) follow that. The encoder takes them,
+// and the predictor then misses by less than with the long stage alone (5.0 % less
+// when measured).
 TEST(Mixing, ShortNlmsStagesFollowWhatTheLongOneLeavesInAVoice) {
-  const auto samples = bundled_voice();
+  const AudioFile a =
+      parse_audio(test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav"), std::nullopt);
+  ASSERT_EQ(a.format.bits, 16);
+  std::vector<int64_t> samples;
+  for (size_t i = 0; i + 1 < a.data.size(); i += 2)
+    samples.push_back(static_cast<int16_t>(a.data[i] | a.data[i + 1] << 8));
   const auto chosen = mixing::choose_params(std::vector<std::vector<int64_t>>{samples}, 16)[0];
   EXPECT_GT(chosen.cascade, 1);
   auto long_only = chosen;
