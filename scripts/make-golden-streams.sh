@@ -2,7 +2,7 @@
 # Regenerates tests/golden/*.lmac and tests/golden/MANIFEST from the bundled recordings.
 # Only for a new arithmetic revision (docs/ARITHMETIC.md): the golden streams exist to
 # prove that this build still decodes what earlier builds of the same revision made.
-# The streams of earlier revisions (rev3-*.lmac to rev9-*.lmac) are kept as
+# The streams of earlier revisions (rev3-*.lmac to rev10-*.lmac) are kept as
 # they are: they must be refused. sox -R keeps
 # the dither of the 8-bit inputs the same from run to run.
 #   bash scripts/make-golden-streams.sh [path/to/lmac]

@@ -104,7 +104,8 @@ TEST(GoldenStreams, AStreamOfAnotherRevisionIsRefusedBeforeDecoding) {
         {"rev6-audio-u8-mono.lmac", "revision 6"},
         {"rev7-llm-u8-mono-subword.lmac", "revision 7"},
         {"rev8-audio-s16-mono-later.lmac", "revision 8"},
-        {"rev9-audio-s16-mono-later.lmac", "revision 9"}}) {
+        {"rev9-audio-s16-mono-later.lmac", "revision 9"},
+        {"rev10-audio-s16-mono-later.lmac", "revision 10"}}) {
     const std::string old = kGolden + "/" + name;
     try {
       parse_lmac(test::read_bytes(old));

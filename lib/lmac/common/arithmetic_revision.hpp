@@ -8,6 +8,8 @@
 
 namespace lmac {
 
+// 11: the audio model's long NLMS stage may reach back 1024 values (a 1-bit flag per
+//     channel with a cascade).
 // 10: the audio model's NLMS stages weighted by how they pay (a 1-bit flag per channel
 //     with a cascade).
 // 9: the audio model's NLMS cascade: short stages after the long one (a 2-bit code per
@@ -19,6 +21,6 @@ namespace lmac {
 // 5: the audio model's least-squares stage (a 2-bit code in each channel's parameters).
 // 4: RoPE angles from lmac's own double math, IEEE-half KV cache, det_exp NaN -> -87.
 // (3: Q8_0 products in integers; 2: attention scores as one chain; 1: the first.)
-constexpr uint16_t kArithmeticRevision = 10;
+constexpr uint16_t kArithmeticRevision = 11;
 
 }  // namespace lmac

@@ -198,7 +198,10 @@ void put_params(ArithmeticEncoder& enc, const ChannelParams& p) {
   put_bits(enc, static_cast<uint32_t>(p.initial_scale), 7);
   put_bits(enc, static_cast<uint32_t>(p.adaptive), 2);
   put_bits(enc, static_cast<uint32_t>(p.cascade), 2);
-  if (p.cascade > 0) put_bits(enc, p.weighted_stages ? 1 : 0, 1);
+  if (p.cascade > 0) {
+    put_bits(enc, p.weighted_stages ? 1 : 0, 1);
+    put_bits(enc, p.long_reach ? 1 : 0, 1);
+  }
   put_bits(enc, p.context_bias ? 1 : 0, 1);
 }
 
@@ -220,7 +223,10 @@ ChannelParams get_params(ArithmeticDecoder& dec) {
   p.adaptive = static_cast<int>(get_bits(dec, 2));
   if (p.adaptive >= kAdaptiveCodes) fail_format("audio model parameters name an unknown least-squares stage");
   p.cascade = static_cast<int>(get_bits(dec, 2));
-  if (p.cascade > 0) p.weighted_stages = get_bits(dec, 1) != 0;
+  if (p.cascade > 0) {
+    p.weighted_stages = get_bits(dec, 1) != 0;
+    p.long_reach = get_bits(dec, 1) != 0;
+  }
   p.context_bias = get_bits(dec, 1) != 0;
   return p;
 }
@@ -288,10 +294,10 @@ void try_coding(const ChunkShape& shape, std::span<const uint8_t> bytes, Choice&
 // judge it: at 8 bits it rates the context bias a quarter worse where it codes 5% smaller).
 // At 8 bits, where the estimate also misjudges the adaptive stages and coding a chunk is
 // cheap, the stages are chosen by coding as well: adaptive 0..3 on every channel, then
-// cascade codes 1..3 with weighted stages and with summed ones, then the context bias
-// switched again, each kept where smaller (on the `dev` set 2.0 % smaller than estimating
-// them, for 1.25x the time; at 16 bits 0.15 % for 2.6x, so there they are estimated
-// unless the search is exhaustive).
+// cascade codes 1..3 with weighted stages and with summed ones, then the long reach,
+// then the context bias switched again, each kept where smaller (on the `dev` set 2.0 %
+// smaller than estimating them, for 1.25x the time; at 16 bits 0.15 % for 2.6x, so
+// there they are estimated unless the search is exhaustive).
 Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search) {
   check_shape(shape);
   if (bytes.size() != shape.channel.size() * static_cast<size_t>(shape.bits / 8))
@@ -307,6 +313,7 @@ Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSear
   for (const bool weighted : {true, false})  // choose_params left the cascade off (code 0)
     for (int code = 1; code < kCascadeCodes; ++code)
       try_coding(shape, bytes, best, [&](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; });
+  try_coding(shape, bytes, best, [](ChannelParams& p) { p.cascade = std::max(p.cascade, 1), p.long_reach = true; });
   try_coding(shape, bytes, best, [](ChannelParams& p) { p.context_bias = !p.context_bias; });
   return best;
 }

@@ -119,7 +119,7 @@ std::vector<int64_t> linear_residual(const ChannelParams& p, std::span<const int
 }
 
 int side_bits(const ChannelParams& p) {
-  return 4 + 7 + 2 + 2 + (p.cascade > 0 ? 1 : 0) + (p.order ? 8 + p.order * p.precision : 0);
+  return 4 + 7 + 2 + 2 + (p.cascade > 0 ? 2 : 0) + (p.order ? 8 + p.order * p.precision : 0);
 }
 
 }  // namespace
@@ -136,10 +136,15 @@ double least_squares_forget(int adaptive) {
   return kForget[static_cast<size_t>(adaptive)];
 }
 
-std::span<const CascadeStage> cascade_stages(int cascade) {
+std::vector<CascadeStage> cascade_stages(int cascade, bool long_reach) {
   static constexpr std::array<CascadeStage, 3> kStages = {{{256, 1.0 / 32}, {64, 1.0 / 16}, {8, 1.0 / 16}}};
+  // The step is relative to the power of the whole history, so four times the taps take
+  // twice the step: each weight then moves half as far as in the 256-tap stage.
+  static constexpr CascadeStage kLongReach = {1024, 1.0 / 16};
   if (cascade < 0 || cascade >= kCascadeCodes) fail("audio model: no NLMS cascade has code " + std::to_string(cascade));
-  return std::span<const CascadeStage>(kStages).first(static_cast<size_t>(cascade));
+  std::vector<CascadeStage> stages(kStages.begin(), kStages.begin() + cascade);
+  if (long_reach && cascade > 0) stages[0] = kLongReach;
+  return stages;
 }
 
 int64_t initial_mae16(int initial_scale) {
@@ -275,6 +280,9 @@ ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool es
   for (const bool weighted : {true, false})
     for (int code = 1; code < kCascadeCodes; ++code)
       try_change([&](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; });
+  // The long reach on the best cascade, or where none paid, on the long stage alone: a
+  // pitch period beyond 256 values leaves the short reach nothing to hold.
+  try_change([](ChannelParams& p) { p.cascade = std::max(p.cascade, 1), p.long_reach = true; });
   return best;
 }
 
@@ -307,7 +315,8 @@ SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frame
       const size_t inputs = kLeastSquaresTaps + (ch_.empty() ? 0 : 2) + 1;
       c.ls = std::make_unique<LeastSquaresStage>(inputs, least_squares_forget(c.params.adaptive));
     }
-    for (const CascadeStage& stage : cascade_stages(c.params.cascade)) c.nlms.emplace_back(stage.taps, stage.rate);
+    for (const CascadeStage& stage : cascade_stages(c.params.cascade, c.params.long_reach))
+      c.nlms.emplace_back(stage.taps, stage.rate);
     if (c.params.weighted_stages) c.weights.resize(c.nlms.size());
     c.mae16 = initial_mae16(c.params.initial_scale);
     ch_.push_back(std::move(c));

@@ -3,10 +3,11 @@
 // coefficients the encoder chooses and stores (as FLAC); optionally a backward-adaptive
 // least-squares stage that starts from that prediction and follows the sound as it
 // changes within the chunk; optionally a cascade of normalized-LMS stages on its
-// residual, a long one that reaches back a pitch period and short ones that follow what
-// it leaves, their predictions summed or (chosen per channel) each weighted by how it
-// has paid; then a sign-sign LMS stage on the residual that also sees
-// the first channel's residual of the same frame (inter-channel prediction), then a
+// residual, a long one that reaches back a pitch period (256 values, or, chosen per
+// channel, 1024) and short ones that follow what it leaves, their predictions summed or
+// (chosen per channel) each weighted by how it has paid; then a sign-sign LMS stage on
+// the residual that also sees the first channel's residual of the same frame
+// (inter-channel prediction), then a
 // running bias: one for the channel, or (chosen per channel) one per context of the
 // signs of the last two errors plus one per direction the prediction moves from the
 // last value. Every chunk starts from the same state, so chunks stay independent.
@@ -42,6 +43,10 @@ struct ChannelParams {
   // (the encoder tries both: weights that learn from the error's sign lose the rare large
   // pulses of a pulse train, and of 8-bit sound whose residuals are mostly 0).
   bool weighted_stages = true;
+  // With a cascade: its long stage reaches back 1024 values instead of 256 (a low
+  // voice's pitch period at 44.1-48 kHz, the decay of a drum; too slow to train on short
+  // chunks or 8 kHz speech, hence a choice).
+  bool long_reach = false;
   bool context_bias = false;  // the bias by context rather than one for the channel
 };
 
@@ -57,8 +62,8 @@ struct CascadeStage {
 };
 // The NLMS stages a stored `cascade` code (0..3) names, in the order they run, each on
 // the residual of the ones before it: none; the long stage that reaches back a pitch
-// period; then short ones that follow what changes faster.
-std::span<const CascadeStage> cascade_stages(int cascade);
+// period (further with long_reach); then short ones that follow what changes faster.
+std::vector<CascadeStage> cascade_stages(int cascade, bool long_reach);
 constexpr int kCascadeCodes = 4;  // codes 0..3 (a 2-bit field)
 
 // Encoder only: each channel's parameters (channels[c]: channel c's samples in time
