@@ -39,6 +39,7 @@ cases=(
   "audio-s32-stereo-blocked|-b 32 stereo|-m audio --layout blocked:4 --chunk-size 256"
   "audio-s16-stereo-long|-b 16 stereo long|-m audio"
   "audio-s16-mono-later|-b 16 later|-m audio"
+  "audio-s16-mono-pluck|-b 16 pluck|-m audio --chunk-size 24000"
   "mix-s16-stereo|-b 16 stereo|-m mix:$M --chunk-size 256"
   "mix-u8-mono-builtin|-b 8 -e unsigned|-m mix:builtin:order2 --chunk-size 2048"
   "mix-s16-mono-segments|-b 16 medium|-m mix:$M"
@@ -65,7 +66,11 @@ for c in "${cases[@]}"; do
   # least-squares stage (code 3) and the context bias
   start=0.30
   [[ $conv == *later* ]] && conv=${conv/ later/} && seconds=0.25 && start=1.0
-  if [[ $conv == *stereo* ]]; then
+  if [[ $conv == *pluck* ]]; then
+    # a plucked string at 110 Hz, 48 kHz, as one chunk: its period (436 samples) is
+    # beyond 256, so the encoder takes the long reach (revision 11)
+    sox -R -n -r 48000 -c 1 ${conv/ pluck/} "$tmp/$name.$ext" synth 0.25 pluck 110 gain -8
+  elif [[ $conv == *stereo* ]]; then
     conv=${conv/ stereo/}
     sox -R -M audio/Front_Center.wav audio/Rear_Right.wav $conv "$tmp/$name.$ext" trim $start $seconds
   else

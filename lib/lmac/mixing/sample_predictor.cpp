@@ -282,7 +282,8 @@ ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool es
       try_change([&](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; });
   // The long reach on the best cascade, or where none paid, on the long stage alone: a
   // pitch period beyond 256 values leaves the short reach nothing to hold.
-  try_change([](ChannelParams& p) { p.cascade = std::max(p.cascade, 1), p.long_reach = true; });
+  if (x.size() >= kLongReachMinSamples)
+    try_change([](ChannelParams& p) { p.cascade = std::max(p.cascade, 1), p.long_reach = true; });
   return best;
 }
 
