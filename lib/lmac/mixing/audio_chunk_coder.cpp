@@ -14,10 +14,11 @@
 namespace lmac::mixing {
 namespace {
 
-// The audio chain mixes the audio model, its wide twin and a bias (weights 0.75, 0.25, 0
-// in 1/65536), in two mixers whose logits are averaged; the mixed chain mixes the audio
+// The audio chain mixes the audio model, its wide twin, the second opinion (the stages'
+// prediction before the sign-sign stage and the bias) and a bias (weights 0.75, 0.25, 0,
+// 0 in 1/65536), in two mixers whose logits are averaged; the mixed chain mixes the audio
 // chain's probability, the audio model, the language model and a bias (1, 0, 0, 0).
-constexpr std::array<int32_t, 3> kAudioWeights = {49152, 16384, 0};
+constexpr std::array<int32_t, 4> kAudioWeights = {49152, 16384, 0, 0};
 constexpr std::array<int32_t, 4> kMixedWeights = {65536, 0, 0, 0};
 constexpr int kMixerRate = 6;
 // Where the split of a bit's interval lies from the prediction, in quarters of the mean
@@ -42,8 +43,8 @@ class ChunkBitModel {
   ChunkBitModel(const ChunkShape& shape, std::vector<ChannelParams> params)
       : shape_(shape),
         predictor_(std::move(params), shape.channel.size() / static_cast<size_t>(shape.channels) + 1, shape.bits),
-        audio_mixer_(64, std::span<const int32_t, 3>(kAudioWeights)),
-        split_mixer_(kSplitBuckets, std::span<const int32_t, 3>(kAudioWeights)),
+        audio_mixer_(64, std::span<const int32_t, 4>(kAudioWeights)),
+        split_mixer_(kSplitBuckets, std::span<const int32_t, 4>(kAudioWeights)),
         split_refiner_(kSplitBuckets * 16),
         mixed_mixer_(64, std::span<const int32_t, 4>(kMixedWeights)),
         mixed_refiner_(64),
@@ -74,7 +75,7 @@ class ChunkBitModel {
     const int rel =
         std::clamp(b + 1 - static_cast<int>(std::bit_width(static_cast<uint64_t>(guess_.mae16 >> 4))) + 6, 0, 15);
     const int ctx = rel * 4 + std::min(bit_ / 8, 3);
-    const std::array<int32_t, 3> audio_in{narrow, wide, kBias};
+    const std::array<int32_t, 4> audio_in{narrow, wide, stretch(second_->p1()), kBias};
     const int split = split_bucket();
     audio_mixer_.mix(ctx, audio_in);
     split_mixer_.mix(split, audio_in);
@@ -110,6 +111,7 @@ class ChunkBitModel {
       }
       narrow_->take(bit);
       wide_->take(bit);
+      second_->take(bit);
       value_ = value_ * 2 + bit;
       ++bit_;
       if (bit_ == coded_bits_) predictor_.update(value_ - (int64_t{1} << (coded_bits_ - 1)));
@@ -139,6 +141,7 @@ class ChunkBitModel {
     const int64_t lo = -(int64_t{1} << (coded_bits_ - 1));
     narrow_.emplace(lo, coded_bits_, guess_.mu16, guess_.mae16);
     wide_.emplace(lo, coded_bits_, guess_.mu16, guess_.mae16 * kWideFactor);
+    second_.emplace(lo, coded_bits_, guess_.base_mu16, guess_.base_mae16);
     bit_ = 0;
     value_ = 0;
   }
@@ -146,13 +149,13 @@ class ChunkBitModel {
   const ChunkShape shape_;
   int coded_bits_ = 0;  // of the current sample: its width less the channel's wasted bits
   SamplePredictor predictor_;
-  Mixer<3> audio_mixer_, split_mixer_;
+  Mixer<4> audio_mixer_, split_mixer_;
   Refiner split_refiner_;
   Mixer<4> mixed_mixer_;
   Refiner mixed_refiner_;
   ExpertSwitch switch_;
   SamplePredictor::Guess guess_{};
-  std::optional<BitNarrowing> narrow_, wide_;
+  std::optional<BitNarrowing> narrow_, wide_, second_;
   size_t sample_ = 0;
   int bit_;  // bits of the current sample done; `bits` when the next byte starts one
   int64_t value_ = 0;

@@ -319,7 +319,7 @@ SamplePredictor::SamplePredictor(std::vector<ChannelParams> params, size_t frame
     for (const CascadeStage& stage : cascade_stages(c.params.cascade, c.params.long_reach))
       c.nlms.emplace_back(stage.taps, stage.rate);
     if (c.params.weighted_stages) c.weights.resize(c.nlms.size());
-    c.mae16 = initial_mae16(c.params.initial_scale);
+    c.mae16 = c.base_mae16 = initial_mae16(c.params.initial_scale);
     ch_.push_back(std::move(c));
   }
   if (ch_.empty()) fail("audio model: no channels");
@@ -384,13 +384,15 @@ SamplePredictor::Guess SamplePredictor::predict(int channel) {
   gather_inputs(c, channel);
   if (t == 0) {
     pred2_ = 0;
-    guess_ = {16 * base_, std::max(c.mae16, int64_t{16} << std::max(0, n - 4))};
+    const int64_t spread = std::max(c.mae16, int64_t{16} << std::max(0, n - 4));
+    guess_ = {16 * base_, spread, 16 * base_, spread};
     return guess_;
   }
   int64_t dot = 0;
   for (size_t k = 0; k < in_.size(); ++k) dot += int64_t{c.lms[k]} * in_[k];
   pred2_ = dot >> 16;
-  guess_ = {std::clamp(16 * (base_ + pred2_) + bias16(c, base_ + pred2_), 16 * lo, 16 * hi), c.mae16};
+  guess_ = {std::clamp(16 * (base_ + pred2_) + bias16(c, base_ + pred2_), 16 * lo, 16 * hi), c.mae16, 16 * base_,
+            c.base_mae16};
   return guess_;
 }
 
@@ -429,6 +431,8 @@ void SamplePredictor::update(int64_t value) {
     c.sign_before = c.last_sign;
     c.last_sign = static_cast<int>(sign(e16) + 1);
     c.mae16 = std::max<int64_t>(8, c.mae16 + (((e16 < 0 ? -e16 : e16) - c.mae16) >> 4));
+    const int64_t base_e16 = 16 * r;
+    c.base_mae16 = std::max<int64_t>(8, c.base_mae16 + (((base_e16 < 0 ? -base_e16 : base_e16) - c.base_mae16) >> 4));
   }
   if (c.ls) c.ls->update(ls_in_, static_cast<double>(value));
   if (!c.x.empty() && !c.nlms.empty()) update_cascade(c, value);

@@ -92,6 +92,9 @@ class SamplePredictor {
   struct Guess {
     int64_t mu16;   // predicted value, in 1/16
     int64_t mae16;  // expected absolute error, in 1/16 (>= 8)
+    // A second opinion: base, the prediction before the sign-sign stage and the bias,
+    // with its own expected absolute error (both in 1/16).
+    int64_t base_mu16, base_mae16;
   };
   // The prediction for the next sample of `channel` (each channel's samples come in
   // time order; channel c > 0 comes after channel 0 of the same frame).
@@ -117,7 +120,7 @@ class SamplePredictor {
     std::unique_ptr<LeastSquaresStage> ls;
     std::vector<NlmsStage> nlms;       // the cascade, in order
     std::vector<StageWeight> weights;  // of each stage's prediction in the cascade's sum
-    int64_t bias16 = 0, mae16 = 0;
+    int64_t bias16 = 0, mae16 = 0, base_mae16 = 0;
     // The context bias, in 1/16: by the signs of the last two errors (each -, 0, +) and
     // by the direction of the prediction from the last value; their sum is the bias.
     std::array<int64_t, 9> sign_bias{};
