@@ -9,7 +9,8 @@
 namespace lmac {
 
 // 11: the audio model's long NLMS stage may reach back 1024 values (a 1-bit flag per
-//     channel with a cascade).
+//     channel with a cascade); a second opinion (the prediction before the sign-sign
+//     stage and the bias, with its own spread) walked and mixed into the audio chain.
 // 10: the audio model's NLMS stages weighted by how they pay (a 1-bit flag per channel
 //     with a cascade).
 // 9: the audio model's NLMS cascade: short stages after the long one (a 2-bit code per
