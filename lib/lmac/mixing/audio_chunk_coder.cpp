@@ -298,9 +298,9 @@ void try_coding(const ChunkShape& shape, std::span<const uint8_t> bytes, Choice&
 // At 8 bits, where the estimate also misjudges the adaptive stages and coding a chunk is
 // cheap, the stages are chosen by coding as well: adaptive 0..3 on every channel, then
 // cascade codes 1..3 with weighted stages and with summed ones, then the long reach (on
-// long chunks), then the context bias switched again, each kept where smaller (on the `dev` set 2.0 %
-// smaller than estimating them, for 1.25x the time; at 16 bits 0.15 % for 2.6x, so
-// there they are estimated unless the search is exhaustive).
+// long chunks), then the context bias switched again, each kept where smaller (on the
+// `dev` set 2.0 % smaller than estimating them, for 1.25x the time; at 16 bits 0.15 % for
+// 2.6x, so there they are estimated unless the search is exhaustive).
 Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search) {
   check_shape(shape);
   if (bytes.size() != shape.channel.size() * static_cast<size_t>(shape.bits / 8))
@@ -317,7 +317,7 @@ Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSear
     for (int code = 1; code < kCascadeCodes; ++code)
       try_coding(shape, bytes, best, [&](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; });
   if (shape.channel.size() >= kLongReachMinSamples * static_cast<size_t>(shape.channels))
-    try_coding(shape, bytes, best, [](ChannelParams& p) { p.cascade = std::max(p.cascade, 1), p.long_reach = true; });
+    try_coding(shape, bytes, best, reach_long);
   try_coding(shape, bytes, best, [](ChannelParams& p) { p.context_bias = !p.context_bias; });
   return best;
 }

@@ -21,6 +21,12 @@ constexpr size_t kLeastSquaresTaps = 32;  // least-squares inputs: the channel's
 
 int64_t sign(int64_t v) { return (v > 0) - (v < 0); }
 
+// A mean absolute error (in 1/16, at least 8) after an error of error16 (in 1/16): it
+// moves a sixteenth of the way toward |error16|.
+int64_t follow_mae16(int64_t mae16, int64_t error16) {
+  return std::max<int64_t>(8, mae16 + (((error16 < 0 ? -error16 : error16) - mae16) >> 4));
+}
+
 // The linear prediction of sample t from the ones before it: fixed low-order
 // extrapolation until `order` samples exist, then the stored coefficients.
 int64_t linear_prediction(const ChannelParams& p, std::span<const int64_t> x, size_t t) {
@@ -145,6 +151,13 @@ std::vector<CascadeStage> cascade_stages(int cascade, bool long_reach) {
   std::vector<CascadeStage> stages(kStages.begin(), kStages.begin() + cascade);
   if (long_reach && cascade > 0) stages[0] = kLongReach;
   return stages;
+}
+
+void reach_long(ChannelParams& p) {
+  // Where no cascade paid, the long stage alone: a pitch period beyond 256 values leaves
+  // the short reach nothing to hold, so the estimate may have found none worth it.
+  p.cascade = std::max(p.cascade, 1);
+  p.long_reach = true;
 }
 
 int64_t initial_mae16(int initial_scale) {
@@ -280,10 +293,7 @@ ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool es
   for (const bool weighted : {true, false})
     for (int code = 1; code < kCascadeCodes; ++code)
       try_change([&](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; });
-  // The long reach on the best cascade, or where none paid, on the long stage alone: a
-  // pitch period beyond 256 values leaves the short reach nothing to hold.
-  if (x.size() >= kLongReachMinSamples)
-    try_change([](ChannelParams& p) { p.cascade = std::max(p.cascade, 1), p.long_reach = true; });
+  if (x.size() >= kLongReachMinSamples) try_change(reach_long);
   return best;
 }
 
@@ -430,9 +440,8 @@ void SamplePredictor::update(int64_t value) {
     update_bias(c, 16 * (r - pred2_));
     c.sign_before = c.last_sign;
     c.last_sign = static_cast<int>(sign(e16) + 1);
-    c.mae16 = std::max<int64_t>(8, c.mae16 + (((e16 < 0 ? -e16 : e16) - c.mae16) >> 4));
-    const int64_t base_e16 = 16 * r;
-    c.base_mae16 = std::max<int64_t>(8, c.base_mae16 + (((base_e16 < 0 ? -base_e16 : base_e16) - c.base_mae16) >> 4));
+    c.mae16 = follow_mae16(c.mae16, e16);
+    c.base_mae16 = follow_mae16(c.base_mae16, 16 * r);
   }
   if (c.ls) c.ls->update(ls_in_, static_cast<double>(value));
   if (!c.x.empty() && !c.nlms.empty()) update_cascade(c, value);

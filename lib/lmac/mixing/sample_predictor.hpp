@@ -7,10 +7,10 @@
 // channel, 1024) and short ones that follow what it leaves, their predictions summed or
 // (chosen per channel) each weighted by how it has paid; then a sign-sign LMS stage on
 // the residual that also sees the first channel's residual of the same frame
-// (inter-channel prediction), then a
-// running bias: one for the channel, or (chosen per channel) one per context of the
-// signs of the last two errors plus one per direction the prediction moves from the
-// last value. Every chunk starts from the same state, so chunks stay independent.
+// (inter-channel prediction), then a running bias: one for the channel, or (chosen per
+// channel) one per context of the signs of the last two errors plus one per direction
+// the prediction moves from the last value. Every chunk starts from the same state, so
+// chunks stay independent.
 #pragma once
 
 #include <array>
@@ -70,6 +70,9 @@ constexpr int kCascadeCodes = 4;  // codes 0..3 (a 2-bit field)
 // the default of `lmac compress -m audio`, it saved 0.003 % of speech for 1.2-1.5x the
 // compression time).
 constexpr size_t kLongReachMinSamples = 8192;
+// Encoder only: the change the encoder tries for the long reach, on the best cascade
+// found or, where it found none, on the long stage alone.
+void reach_long(ChannelParams& p);
 
 // Encoder only: each channel's parameters (channels[c]: channel c's samples in time
 // order, of `bits`-bit width) that code it in the fewest estimated bits; a channel after
