@@ -135,7 +135,7 @@ void add_compress(CLI::App& app) {
   c->add_option("--chunk-size,--chunk_size", chunk,
                 "chunk size in bytes, a multiple of the frame size "
                 "(default: 2048, or the model's context minus 2 where that is less, e.g. 2046 with the bundled model; "
-                "rounded down to whole frames; -m audio: 4096 frames; a mix (the default model): about 4096 frames "
+                "rounded down to whole frames; -m audio: 65536 frames; a mix (the default model): about 4096 frames "
                 "in whole segments of what the language model's context holds, which starts afresh at each)")
       ->check(at_least(1));
   c->add_option("--mapping", mapping, "byte to 7-bit symbol: shift (byte>>1, the default) or mask (byte&127)")

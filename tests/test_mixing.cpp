@@ -779,21 +779,22 @@ TEST(Mixing, LeastSquaresStageComputesWhatArithmeticMdSays) {
   }
 }
 
-// With no --chunk-size, the audio model alone makes chunks of 4096 frames (no context
-// bounds it); mixed with the bundled model, about as many in whole segments of what its
-// context holds (2046 bytes of 24-bit mono: 6 of them).
-TEST(Mixing, AudioModelChunksAre4096FramesByDefault) {
+// With no --chunk-size, the audio model alone makes chunks of 65536 frames (no context
+// bounds it, and its stages adapt through a chunk); a mix, whose chunks are its language
+// model's batch, about 4096 frames in whole segments of what the bundled model's context
+// holds (2046 bytes of 24-bit mono: 6 of them).
+TEST(Mixing, AudioModelChunksAre65536FramesByDefaultAndAMixs4096) {
   PcmFormat f;
   f.channels = 2;
   const Bytes wav = test::make_wav(f, test::make_pcm(f, 10000, Content::SineNoise));
   auto audio = load_model("audio");
   const CompressOptions o;
   const Bytes packed = compress_audio(*audio, wav, o);
-  EXPECT_EQ(parse_lmac(packed).stream.header.chunk_bytes, 4096u * 4);
-  EXPECT_EQ(default_chunk_bytes(*audio, f), 4096u * 4);
+  EXPECT_EQ(parse_lmac(packed).stream.header.chunk_bytes, 65536u * 4);
+  EXPECT_EQ(default_chunk_bytes(*audio, f), 65536u * 4);
   f.bits = 24;
   f.channels = 1;
-  EXPECT_EQ(default_chunk_bytes(*audio, f), 4096u * 3);
+  EXPECT_EQ(default_chunk_bytes(*audio, f), 65536u * 3);
   EXPECT_EQ(default_chunk_bytes(*load_model("mix:" + kBundled), f), 6u * 2046);
   EXPECT_EQ(lm_segment_bytes(*load_model("mix:" + kBundled), f, 6u * 2046), 2046u);
   // A language model without a context limit sees each chunk whole: no segments.

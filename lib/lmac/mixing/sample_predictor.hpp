@@ -66,9 +66,8 @@ struct CascadeStage {
 std::vector<CascadeStage> cascade_stages(int cascade, bool long_reach);
 constexpr int kCascadeCodes = 4;  // codes 0..3 (a 2-bit field)
 // Encoder only: the long reach is tried on a channel of at least this many samples. In
-// fewer its 1024 weights do not learn enough to pay for the trial (on 4096-frame chunks,
-// the default of `lmac compress -m audio`, it saved 0.003 % of speech for 1.2-1.5x the
-// compression time).
+// fewer its 1024 weights do not learn enough to pay for the trial (on 4096-frame chunks
+// it saved 0.003 % of speech for 1.2-1.5x the compression time).
 constexpr size_t kLongReachMinSamples = 8192;
 // Encoder only: the change the encoder tries for the long reach, on the best cascade
 // found or, where it found none, on the long stage alone.
