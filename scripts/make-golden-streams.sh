@@ -42,7 +42,7 @@ cases=(
   "audio-s16-mono-pluck|-b 16 pluck|-m audio --chunk-size 24000"
   "mix-s16-stereo|-b 16 stereo|-m mix:$M --chunk-size 256"
   "mix-u8-mono-builtin|-b 8 -e unsigned|-m mix:builtin:order2 --chunk-size 2048"
-  "mix-s16-mono-segments|-b 16 medium|-m mix:$M"
+  "mix-s16-mono-segments|-b 16 medium|-m mix:$M --chunk-size 8184"
   "kq-q2_k-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-q2_k.gguf --tokenization char"
   "kq-q3_k-s16-mono-subword|-b 16|-m $tmp/golden-q3_k.gguf"
   "kq-q4_k-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-q4_k.gguf --tokenization char"

@@ -19,7 +19,9 @@ constexpr char kMixId[] = "lmac mix v1";
 constexpr size_t kAudioChunkFrames = 65536;
 // A mix: its decoder advances the language model for every chunk at once, one byte per
 // model call, so the chunks of a file are its batch; 4096 frames keep a few seconds of
-// audio a batch of 16 (file_codec rounds this to whole segments of the context).
+// audio a batch of 16 (file_codec rounds this to whole segments of the context). At
+// 65536 frames the files were 1.6-7.4 % smaller, but a long chunk the language model
+// still helped ran it at batch 1: the bundled Rear_Right restored in 33-38 s, not 0.12 s.
 constexpr size_t kMixChunkFrames = 4096;
 
 class AudioModel final : public CodecModel {
