@@ -135,7 +135,7 @@ void add_compress(CLI::App& app) {
   c->add_option("--chunk-size,--chunk_size", chunk,
                 "chunk size in bytes, a multiple of the frame size "
                 "(default: 2048, or the model's context minus 2 where that is less, e.g. 2046 with the bundled model; "
-                "rounded down to whole frames; -m audio: 65536 frames; a mix (the default model): about 4096 frames "
+                "rounded down to whole frames; -m audio: 65536 frames; a mix (the default model): about 65536 frames "
                 "in whole segments of what the language model's context holds, which starts afresh at each)")
       ->check(at_least(1));
   c->add_option("--mapping", mapping, "byte to 7-bit symbol: shift (byte>>1, the default) or mask (byte&127)")
@@ -155,7 +155,8 @@ void add_compress(CLI::App& app) {
   c->add_flag("--model-only", model_only,
               "code every chunk with the model, even where storing it as it is would be smaller, and with a mix, "
               "mix every chunk even where the audio model alone would be smaller (research; by default such "
-              "chunks are stored or coded by the audio model alone, so no file grows beyond a few bytes per chunk)");
+              "chunks are stored or coded by the audio model alone, so no file grows beyond a few bytes per chunk, "
+              "and a chunk stays mixed only where that saves 1% over the audio model alone)");
   c->add_flag("-e,--exhaustive", exhaustive,
               "the audio model (audio, mix): choose its adaptive stages by coding each chunk with each at every "
               "sample width, as it does at 8 bits (smaller files at 16 bits and more, compressing about 2x slower; "

@@ -154,6 +154,46 @@ TEST(Mixing, MixedRoundTripsWithTheBundledModelAndIsDeterministic) {
   EXPECT_EQ(decompress_audio(*mix, parse_lmac(every), o.codec, false).file, wav);
 }
 
+// A chunk stays mixed only where mixing saves the margin over the audio model alone
+// (decoding it runs the language model over every byte): each chunk is either the
+// margin-free mixed record, kept only where it is that much smaller, or the audio-alone
+// record; a margin of 100 % mixes nothing, and none keeps whatever the language model
+// makes smaller (8-bit square waves: it helps).
+TEST(Mixing, AMixedChunkMustSaveItsMarginOverTheAudioModelAlone) {
+  auto mix = load_model("mix:" + kBundled);
+  PcmFormat f;
+  f.bits = 8;
+  f.kind = SampleKind::Unsigned;
+  const Bytes wav = test::make_wav(f, test::make_pcm(f, 6000, Content::Square));
+  CompressOptions o;
+  o.chunk_bytes = 2046;
+  auto chunks = [&](uint32_t per_mille) {
+    o.codec.mixed_min_saving_per_mille = per_mille;
+    const Bytes packed = compress_audio(*mix, wav, o);
+    EXPECT_EQ(decompress_audio(*mix, parse_lmac(packed), o.codec, false).file, wav) << per_mille;
+    return parse_lmac(packed).stream.chunks;
+  };
+  const auto any = chunks(0), none = chunks(1000);
+  ASSERT_EQ(any.size(), none.size());
+  size_t mixed_any = 0;
+  for (size_t i = 0; i < any.size(); ++i) {
+    EXPECT_EQ(none[i].mode, TokenMode::Audio) << i;
+    mixed_any += any[i].mode == TokenMode::Mixed;
+  }
+  EXPECT_GT(mixed_any, 0u);
+  for (uint32_t per_mille : {10u, 100u}) {
+    const auto some = chunks(per_mille);
+    for (size_t i = 0; i < some.size(); ++i) {
+      if (some[i].mode == TokenMode::Audio) {
+        EXPECT_EQ(some[i].tokens, none[i].tokens) << per_mille << " " << i;
+        continue;
+      }
+      EXPECT_EQ(some[i].tokens, any[i].tokens) << per_mille << " " << i;
+      EXPECT_LT(uint64_t{any[i].tokens.size()} * 1000, uint64_t{none[i].tokens.size()} * (1000 - per_mille));
+    }
+  }
+}
+
 // A language model that counts the positions it is fed.
 class CountingModel final : public CodecModel {
  public:
@@ -780,10 +820,9 @@ TEST(Mixing, LeastSquaresStageComputesWhatArithmeticMdSays) {
 }
 
 // With no --chunk-size, the audio model alone makes chunks of 65536 frames (no context
-// bounds it, and its stages adapt through a chunk); a mix, whose chunks are its language
-// model's batch, about 4096 frames in whole segments of what the bundled model's context
-// holds (2046 bytes of 24-bit mono: 6 of them).
-TEST(Mixing, AudioModelChunksAre65536FramesByDefaultAndAMixs4096) {
+// bounds it, and its stages adapt through a chunk); mixed with the bundled model, about
+// as many in whole segments of what its context holds (2046 bytes of 24-bit mono: 96).
+TEST(Mixing, AudioModelChunksAre65536FramesByDefault) {
   PcmFormat f;
   f.channels = 2;
   const Bytes wav = test::make_wav(f, test::make_pcm(f, 10000, Content::SineNoise));
@@ -795,12 +834,12 @@ TEST(Mixing, AudioModelChunksAre65536FramesByDefaultAndAMixs4096) {
   f.bits = 24;
   f.channels = 1;
   EXPECT_EQ(default_chunk_bytes(*audio, f), 65536u * 3);
-  EXPECT_EQ(default_chunk_bytes(*load_model("mix:" + kBundled), f), 6u * 2046);
-  EXPECT_EQ(lm_segment_bytes(*load_model("mix:" + kBundled), f, 6u * 2046), 2046u);
+  EXPECT_EQ(default_chunk_bytes(*load_model("mix:" + kBundled), f), 96u * 2046);
+  EXPECT_EQ(lm_segment_bytes(*load_model("mix:" + kBundled), f, 96u * 2046), 2046u);
   // A language model without a context limit sees each chunk whole: no segments.
   auto unbounded = load_model("mix:builtin:order2");
-  EXPECT_EQ(default_chunk_bytes(*unbounded, f), 4096u * 3);
-  EXPECT_EQ(lm_segment_bytes(*unbounded, f, 4096u * 3), 0u);
+  EXPECT_EQ(default_chunk_bytes(*unbounded, f), 65536u * 3);
+  EXPECT_EQ(lm_segment_bytes(*unbounded, f, 65536u * 3), 0u);
   size_t size = 0;
   round_trip(*audio, wav, o, "default chunks", &size);
 }
@@ -812,8 +851,8 @@ TEST(Mixing, AudioModelChunksAre65536FramesByDefaultAndAMixs4096) {
 // keep the stream as it was (no segment field).
 TEST(Mixing, MixedChunksRunTheLanguageModelInSegmentsOfItsContext) {
   auto mix = load_model("mix:" + kBundled);
-  PcmFormat f;  // 16-bit mono: segments of 2046 bytes; by default chunks of 4 of them
-  EXPECT_EQ(default_chunk_bytes(*mix, f), 4u * 2046);
+  PcmFormat f;  // 16-bit mono: segments of 2046 bytes; by default chunks of 64 of them
+  EXPECT_EQ(default_chunk_bytes(*mix, f), 64u * 2046);
   const Bytes wav = test::make_wav(f, test::make_pcm(f, 3000, Content::SineNoise));
   CompressOptions o;
   o.chunk_bytes = 2 * 2046;              // kept short for the sanitizer build: 4,092 + 1,908 bytes
@@ -901,6 +940,7 @@ uint64_t one_chunk_record(const CodecModel& model, const Bytes& wav, size_t pcm_
   CompressOptions co;
   co.chunk_bytes = static_cast<uint32_t>(pcm_bytes);
   co.codec.exhaustive = exhaustive;
+  co.codec.mixed_min_saving_per_mille = 0;  // as lmac eval's mix row
   const ParsedStream p = parse_lmac(compress_audio(model, wav, co));
   EXPECT_EQ(p.stream.chunks.size(), 1u);
   return record_bytes(p.stream.chunks.at(0));

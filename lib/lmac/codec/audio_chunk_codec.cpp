@@ -95,7 +95,8 @@ std::vector<GroupCoding> encode_mixed_group(Predictor& pred, const ChunkSpec& sp
   Encoders enc;
   std::vector<size_t> sizes;
   for (const auto& b : bytes) {
-    enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, b.size()), b, search_of(o)));
+    enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, b.size()), b, search_of(o),
+                                                              o.mixed_min_saving_per_mille));
     sizes.push_back(b.size());
   }
   segment_rounds(sizes, spec, [&](const std::vector<size_t>& lengths, size_t start) {
@@ -112,6 +113,13 @@ std::vector<GroupCoding> encode_mixed_group(Predictor& pred, const ChunkSpec& sp
     coded.push_back({std::move(mixed), e->alone()});
   }
   return coded;
+}
+
+// Whether a mixed coding of `mixed` bytes is kept against the audio model's `alone`.
+bool keep_mixed(size_t mixed, size_t alone, const CodecOptions& o) {
+  if (!o.store_incompressible) return true;  // the paper's figures: every chunk mixed
+  const uint64_t per_mille = std::min<uint32_t>(o.mixed_min_saving_per_mille, 1000);
+  return static_cast<uint64_t>(mixed) * 1000 < static_cast<uint64_t>(alone) * (1000 - per_mille);
 }
 
 // A chunk's serialized bytes coded by the audio model alone.
@@ -187,13 +195,12 @@ std::vector<ChunkRecord> encode_audio_chunks(const CodecModel& model, const Chun
                   TokenMode chosen = TokenMode::Audio;
                   if (!pred) {
                     coded = audio_alone(spec, bytes[g], o);
-                  } else if (GroupCoding& m = mixed[g];
-                             m.mixed && !(o.store_incompressible && m.alone.size() <= m.mixed->size())) {
+                  } else if (GroupCoding& m = mixed[g]; m.mixed && keep_mixed(m.mixed->size(), m.alone.size(), o)) {
                     coded = std::move(*m.mixed), chosen = TokenMode::Mixed;
                   } else {
-                    // The audio model alone where the language model did not help (or stopped
-                    // paying): no larger, and decoding it needs no language model (the encoder
-                    // coded it while choosing).
+                    // The audio model alone where the language model did not help enough (or
+                    // stopped paying): at most a percent larger, and decoding it needs no
+                    // language model (the encoder coded it while choosing).
                     coded = std::move(m.alone);
                   }
                   fill_record(records[idx[g]], chosen, std::move(coded),

@@ -26,6 +26,13 @@ struct CodecOptions {
   // alone where mixing would not be smaller (off for the paper's model-alone figures:
   // then every chunk of a mix is mixed).
   bool store_incompressible = true;
+  // With store_incompressible, a mix's chunk stays mixed only where that saves at least
+  // this many thousandths of the audio model's coding alone (also at the encoder's
+  // checkpoints): decoding a mixed chunk runs the language model over every byte of it,
+  // one byte of each chunk per call, so a long chunk that saves a few bytes would decode
+  // hundreds of times slower. `lmac eval` sets 0: its mix row measures whatever the
+  // language model adds.
+  uint32_t mixed_min_saving_per_mille = 10;
   // The audio model's encoder codes each chunk with every adaptive stage at every sample
   // width, not only at 8 bits (mixing::StageSearch::Exhaustive): smaller, slower.
   bool exhaustive = false;

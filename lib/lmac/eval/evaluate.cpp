@@ -74,7 +74,9 @@ const CodecModel* model_for(const std::string& name, const EvalOptions& o) {
 
 // The codec's options for a model row: what `lmac compress` does for audio and mix
 // (incompressible chunks stored, a mix's chunks coded by the audio model alone where
-// mixing is not smaller); the `lm` row is the model alone (the paper's experiment).
+// mixing is not smaller), except that a mix keeps every chunk the language model makes
+// smaller at all (what it adds is what the row measures); the `lm` row is the model
+// alone (the paper's experiment).
 CodecOptions codec_options(const std::string& name, const EvalOptions& o) {
   CodecOptions co;
   co.tokenization = o.tokenization;
@@ -82,6 +84,7 @@ CodecOptions codec_options(const std::string& name, const EvalOptions& o) {
   co.batch = o.batch;
   co.exhaustive = o.exhaustive;
   co.store_incompressible = name != "lm";
+  co.mixed_min_saving_per_mille = 0;
   return co;
 }
 

@@ -336,8 +336,11 @@ struct AudioChunkDecoder::Coder {
   ArithmeticDecoder dec;
 };
 
-AudioChunkEncoder::AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search)
-    : bytes_(bytes), coder_(std::make_unique<Coder>()) {
+AudioChunkEncoder::AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search,
+                                     uint32_t min_saving_per_mille)
+    : bytes_(bytes),
+      min_saving_per_mille_(std::min<uint32_t>(min_saving_per_mille, 1000)),
+      coder_(std::make_unique<Coder>()) {
   Choice choice = choose(shape, bytes, search);
   alone_ = std::move(choice.alone);
   alone_costs_ = std::move(choice.costs);
@@ -354,7 +357,7 @@ void AudioChunkEncoder::encode_next(const FreqTable* lm) {
   model_->begin_byte(lm);
   encode_byte(*model_, coder_->enc, bytes_[next_++]);
   if (pays_ && next_ % kFirstCheckpoint == 0 && std::has_single_bit(next_ / kFirstCheckpoint))
-    pays_ = coder_->enc.bits() < alone_costs_[next_];
+    pays_ = coder_->enc.bits() * 1000 < alone_costs_[next_] * (1000 - min_saving_per_mille_);
 }
 
 Bytes AudioChunkEncoder::finish() { return coder_->enc.finish(); }

@@ -40,7 +40,9 @@ class AudioChunkEncoder {
  public:
   // bytes: shape.channel.size() samples of bits / 8 bytes each, as described above.
   // Chooses the predictor's parameters, which codes the chunk by the audio model alone.
-  AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search = StageSearch::Default);
+  // min_saving_per_mille: what pays() asks of the mixed coding.
+  AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search = StageSearch::Default,
+                    uint32_t min_saving_per_mille = 0);
   ~AudioChunkEncoder();
   // Codes the next byte; lm: the language model's distribution of its symbol, or null.
   void encode_next(const FreqTable* lm);
@@ -49,10 +51,11 @@ class AudioChunkEncoder {
   // The chunk coded by the audio model alone (encode_audio_alone), found while choosing.
   const Bytes& alone() const { return alone_; }
   // Whether the mixed coding still pays: false from the first checkpoint (after 512,
-  // 1024, 2048, ... bytes) at which it is no smaller than the audio model's alone over
-  // the same bytes (ArithmeticEncoder::bits). The codec then codes the chunk by the audio
-  // model alone and saves the rest of the language model's run; a pure function of the
-  // chunk and the language model's tables, as every encoder choice.
+  // 1024, 2048, ... bytes) at which it does not save min_saving_per_mille thousandths of
+  // the audio model's alone over the same bytes (ArithmeticEncoder::bits; 0: is no
+  // smaller). The codec then codes the chunk by the audio model alone and saves the rest
+  // of the language model's run; a pure function of the chunk and the language model's
+  // tables, as every encoder choice.
   bool pays() const { return pays_; }
 
  private:
@@ -60,6 +63,7 @@ class AudioChunkEncoder {
   Bytes alone_;
   std::vector<uint64_t> alone_costs_;  // bits of alone_ after each byte
   bool pays_ = true;
+  uint32_t min_saving_per_mille_ = 0;
   size_t next_ = 0;
   std::unique_ptr<ChunkBitModel> model_;
   struct Coder;

@@ -11,18 +11,15 @@ namespace {
 constexpr char kAudioId[] = "lmac audio v1";
 constexpr char kMixId[] = "lmac mix v1";
 
-// The audio model alone: its stages adapt through the chunk, so longer chunks code
-// smaller; against 4096 frames (FLAC's block size, the default until 2026-12-07) the
-// `dev` set is 3.6 % smaller and `devspeech` 1.8 %, twice as long only 0.3 % and 0.04 %
-// more (docs/DESIGN.md, "Chunk size"). Chunks are what threads share, so a file shorter
-// than a chunk compresses on one thread.
+// The audio model's stages adapt through a chunk, so longer chunks code smaller: against
+// 4096 frames (FLAC's block size, the default until 2026-12-07) the `dev` set is 3.6 %
+// smaller and `devspeech` 1.8 %, twice as long only 0.3 % and 0.04 % more (docs/DESIGN.md,
+// "Chunk size"). Chunks are what threads share, so a file shorter than a chunk
+// compresses on one thread. A mix takes as many frames in whole segments of its
+// language model's context (file_codec rounds them); its decoder runs the language
+// model at a batch of the file's chunks, so a chunk stays mixed only where it saves
+// enough (CodecOptions::mixed_min_saving_per_mille).
 constexpr size_t kAudioChunkFrames = 65536;
-// A mix: its decoder advances the language model for every chunk at once, one byte per
-// model call, so the chunks of a file are its batch; 4096 frames keep a few seconds of
-// audio a batch of 16 (file_codec rounds this to whole segments of the context). At
-// 65536 frames the files were 1.6-7.4 % smaller, but a long chunk the language model
-// still helped ran it at batch 1: the bundled Rear_Right restored in 33-38 s, not 0.12 s.
-constexpr size_t kMixChunkFrames = 4096;
 
 class AudioModel final : public CodecModel {
  public:
@@ -52,7 +49,7 @@ class MixedModel final : public CodecModel {
   std::vector<int32_t> tokenize(std::string_view) const override { fail("mixing codes char tokens only"); }
   std::string detokenize(std::span<const int32_t>) const override { fail("mixing codes char tokens only"); }
   size_t max_tokens() const override { return lm_->max_tokens(); }
-  size_t preferred_chunk_frames() const override { return kMixChunkFrames; }
+  size_t preferred_chunk_frames() const override { return kAudioChunkFrames; }
   std::unique_ptr<Predictor> predictor(TokenMode, int threads) const override {
     return lm_->predictor(TokenMode::Char, threads);
   }
