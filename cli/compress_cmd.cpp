@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +128,7 @@ void add_compress(CLI::App& app) {
   static uint32_t chunk = 0;
   static int blocking = 0, batch = 0;
   static bool no_offset = false, verify = false, model_only = false, exhaustive = false;
+  static double mix_margin = 1.0;
   add_io(c, io);
   c->add_option("-m,--model,--model_path,--model-path", model,
                 "model: mix (the default: the bundled language model mixed with lmac's audio model), mix:GGUF, audio "
@@ -156,7 +158,12 @@ void add_compress(CLI::App& app) {
               "code every chunk with the model, even where storing it as it is would be smaller, and with a mix, "
               "mix every chunk even where the audio model alone would be smaller (research; by default such "
               "chunks are stored or coded by the audio model alone, so no file grows beyond a few bytes per chunk, "
-              "and a chunk stays mixed only where that saves 1% over the audio model alone)");
+              "and a chunk stays mixed only where that saves --mix-margin)");
+  c->add_option("--mix-margin", mix_margin,
+                "a mix: keep a chunk mixed only where that saves at least this percent over the audio model alone "
+                "(default 1: decoding a mixed chunk runs the language model over all of it; 0 keeps any saving, "
+                "as lmac eval's mix row)")
+      ->check(CLI::Range(0.0, 100.0));
   c->add_flag("-e,--exhaustive", exhaustive,
               "the audio model (audio, mix): choose its adaptive stages by coding each chunk with each at every "
               "sample width, as it does at 8 bits (smaller files at 16 bits and more, compressing about 2x slower; "
@@ -183,6 +190,7 @@ void add_compress(CLI::App& app) {
       o.codec.threads = thread_count();
       o.codec.store_incompressible = !model_only;
       o.codec.exhaustive = exhaustive;
+      o.codec.mixed_min_saving_per_mille = static_cast<uint32_t>(std::lround(mix_margin * 10));
       const std::string spec = expand_model_spec(model.empty() ? "mix" : model);
       std::unique_ptr<CodecModel> m;
       try {

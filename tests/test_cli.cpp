@@ -231,6 +231,22 @@ TEST(Cli, CompressDecompressInfo) {
       0);
   EXPECT_EQ(run("decompress -f " + in + ".lmac -o " + out).code, 0);
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(in));
+  // A mix's margin: at 0 any saving keeps a chunk mixed (8-bit square waves: the
+  // language model helps), at 100 % none stays mixed; both restore.
+  PcmFormat f8;
+  f8.bits = 8;
+  f8.kind = SampleKind::Unsigned;
+  const std::string in8 = test::temp_dir() + "/square8.wav";
+  test::write_bytes(in8, test::make_wav(f8, test::make_pcm(f8, 4000, test::Content::Square)));
+  for (const char* margin : {"0", "100"}) {
+    const std::string cmd =
+        fmt::format("compress -f --verify -m mix:builtin:order2 --mix-margin {} {} -o {}.m.lmac", margin, in8, out);
+    EXPECT_EQ(run(cmd).code, 0);
+    const int none_mixed = run("info " + out + ".m.lmac | grep -q ' 0 mixed with the language model'").code;
+    EXPECT_EQ(none_mixed, margin[0] == '0' ? 1 : 0) << margin;
+    EXPECT_EQ(run("decompress -f " + out + ".m.lmac -o " + out).code, 0);
+    EXPECT_EQ(test::read_bytes(out), test::read_bytes(in8));
+  }
   // The audio model's exhaustive search, which the decoder needs not know of.
   EXPECT_EQ(run("compress -f --verify -m audio --exhaustive " + in + " -o " + out + ".e.lmac").code, 0);
   EXPECT_EQ(run("decompress -f " + out + ".e.lmac -o " + out).code, 0);
@@ -274,7 +290,8 @@ std::string help_entry(const std::string& help, const std::string& option) {
 // Every option with a default says what it is; range errors stay short.
 TEST(Cli, HelpStatesEveryDefaultAndRangeErrorsAreShort) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
-      {"compress", {"-m,", "--chunk-size", "--mapping", "--layout", "--byte-order", "--tokenization", "--batch"}},
+      {"compress",
+       {"-m,", "--chunk-size", "--mapping", "--layout", "--byte-order", "--tokenization", "--batch", "--mix-margin"}},
       {"decompress", {"-m,", "--batch"}},
       {"eval",
        {"--bit-depth", "--chunk-size", "--num-chunks", "--compressors", "-m,", "--channels", "--sample", "--seed",
@@ -290,9 +307,10 @@ TEST(Cli, HelpStatesEveryDefaultAndRangeErrorsAreShort) {
   }
   EXPECT_NE(help_entry(output_of("compress --help"), "--chunk-size").find("2046 with the bundled model"),
             std::string::npos);
-  for (const char* bad : {"compress --chunk-size 0 x.wav", "compress --batch -1 x.wav", "-T -1 info x",
-                          "-T 100000 info x", "eval --stereo-blocking-n 0", "bench --reps 0", "bench --prefill -1",
-                          "bench --decode 0", "bench --batches 8,0", "bench --context -1"}) {
+  for (const char* bad :
+       {"compress --chunk-size 0 x.wav", "compress --batch -1 x.wav", "compress --mix-margin 101 x.wav",
+        "compress --mix-margin -1 x.wav", "-T -1 info x", "-T 100000 info x", "eval --stereo-blocking-n 0",
+        "bench --reps 0", "bench --prefill -1", "bench --decode 0", "bench --batches 8,0", "bench --context -1"}) {
     const CmdResult r = run(std::string(bad));
     EXPECT_EQ(r.code, 2) << bad;
     EXPECT_TRUE(one_line(r.err)) << r.err;
