@@ -118,8 +118,7 @@ std::vector<GroupCoding> encode_mixed_group(Predictor& pred, const ChunkSpec& sp
 // Whether a mixed coding of `mixed` bytes is kept against the audio model's `alone`.
 bool keep_mixed(size_t mixed, size_t alone, const CodecOptions& o) {
   if (!o.store_incompressible) return true;  // the paper's figures: every chunk mixed
-  const uint64_t per_mille = std::min<uint32_t>(o.mixed_min_saving_per_mille, 1000);
-  return static_cast<uint64_t>(mixed) * 1000 < static_cast<uint64_t>(alone) * (1000 - per_mille);
+  return mixing::mixing_saves(mixed, alone, o.mixed_min_saving_per_mille);
 }
 
 // A chunk's serialized bytes coded by the audio model alone.

@@ -324,6 +324,10 @@ Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSear
 
 }  // namespace
 
+bool mixing_saves(uint64_t mixed, uint64_t alone, uint32_t min_saving_per_mille) {
+  return mixed * 1000 < alone * (1000 - std::min<uint64_t>(min_saving_per_mille, 1000));
+}
+
 Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search) {
   return choose(shape, bytes, search).alone;
 }
@@ -338,9 +342,7 @@ struct AudioChunkDecoder::Coder {
 
 AudioChunkEncoder::AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search,
                                      uint32_t min_saving_per_mille)
-    : bytes_(bytes),
-      min_saving_per_mille_(std::min<uint32_t>(min_saving_per_mille, 1000)),
-      coder_(std::make_unique<Coder>()) {
+    : bytes_(bytes), min_saving_per_mille_(min_saving_per_mille), coder_(std::make_unique<Coder>()) {
   Choice choice = choose(shape, bytes, search);
   alone_ = std::move(choice.alone);
   alone_costs_ = std::move(choice.costs);
@@ -357,7 +359,7 @@ void AudioChunkEncoder::encode_next(const FreqTable* lm) {
   model_->begin_byte(lm);
   encode_byte(*model_, coder_->enc, bytes_[next_++]);
   if (pays_ && next_ % kFirstCheckpoint == 0 && std::has_single_bit(next_ / kFirstCheckpoint))
-    pays_ = coder_->enc.bits() * 1000 < alone_costs_[next_] * (1000 - min_saving_per_mille_);
+    pays_ = mixing_saves(coder_->enc.bits(), alone_costs_[next_], min_saving_per_mille_);
 }
 
 Bytes AudioChunkEncoder::finish() { return coder_->enc.finish(); }

@@ -36,6 +36,11 @@ enum class StageSearch : uint8_t { Default, Exhaustive };
 Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes,
                          StageSearch search = StageSearch::Default);
 
+// Whether a mixed coding of `mixed` bits or bytes saves at least min_saving_per_mille
+// thousandths (at most 1000) of the audio model's `alone` over the same bytes; with 0,
+// whether it is smaller at all.
+bool mixing_saves(uint64_t mixed, uint64_t alone, uint32_t min_saving_per_mille);
+
 class AudioChunkEncoder {
  public:
   // bytes: shape.channel.size() samples of bits / 8 bytes each, as described above.
@@ -51,11 +56,10 @@ class AudioChunkEncoder {
   // The chunk coded by the audio model alone (encode_audio_alone), found while choosing.
   const Bytes& alone() const { return alone_; }
   // Whether the mixed coding still pays: false from the first checkpoint (after 512,
-  // 1024, 2048, ... bytes) at which it does not save min_saving_per_mille thousandths of
-  // the audio model's alone over the same bytes (ArithmeticEncoder::bits; 0: is no
-  // smaller). The codec then codes the chunk by the audio model alone and saves the rest
-  // of the language model's run; a pure function of the chunk and the language model's
-  // tables, as every encoder choice.
+  // 1024, 2048, ... bytes) at which mixing_saves says no for the bits so far
+  // (ArithmeticEncoder::bits). The codec then codes the chunk by the audio model alone
+  // and saves the rest of the language model's run; a pure function of the chunk and the
+  // language model's tables, as every encoder choice.
   bool pays() const { return pays_; }
 
  private:
