@@ -14,6 +14,7 @@
 #include <functional>
 #include <random>
 #include <span>
+#include <tuple>
 #include <utility>
 
 #include "lmac/baselines/compressor.hpp"
@@ -423,6 +424,34 @@ TEST(Mixing, AudioAloneIsTheEncoderWithoutALanguageModel) {
     while (back.size() < big_endian.size()) back.push_back(dec.decode_next(nullptr));
     dec.check_end();
     EXPECT_EQ(back, big_endian) << bytes;
+  }
+}
+
+// The encoder tries its parameter choices side by side on as many threads as it is
+// given: the same bytes whatever the count, for estimated and coded searches, mono and
+// stereo (a later channel is chosen with channel 0 beside it).
+TEST(Mixing, TheEncodersTrialsGiveTheSameBytesOnAnyNumberOfThreads) {
+  const AudioFile a =
+      parse_audio(test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav"), std::nullopt);
+  const size_t frames = 8200;  // past kLongReachMinSamples: the long reach is tried as well
+  for (auto [bits, channels, search] : {std::tuple{8, 1, mixing::StageSearch::Default},
+                                        {8, 2, mixing::StageSearch::Default},
+                                        {16, 1, mixing::StageSearch::Default},
+                                        {16, 2, mixing::StageSearch::Exhaustive}}) {
+    mixing::ChunkShape shape;
+    shape.bits = bits;
+    shape.channels = channels;
+    Bytes serialized;  // most significant byte first, offset binary
+    for (size_t t = 0; t < frames; ++t)
+      for (int c = 0; c < channels; ++c) {
+        const size_t at = 2 * (20000 + t + static_cast<size_t>(c) * 30011);
+        serialized.push_back(static_cast<uint8_t>(a.data[at + 1] ^ 0x80));
+        if (bits == 16) serialized.push_back(a.data[at]);
+        shape.channel.push_back(static_cast<uint8_t>(c));
+      }
+    const Bytes one = mixing::encode_audio_alone(shape, serialized, search, 1);
+    EXPECT_EQ(mixing::encode_audio_alone(shape, serialized, search, 3), one) << bits << " bits, " << channels;
+    EXPECT_EQ(mixing::AudioChunkEncoder(shape, serialized, search, 0, 2).alone(), one) << bits << " bits, " << channels;
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -88,6 +89,79 @@ TEST(Parallel, TasksRunSideBySideEvenWhileLoopsBackOff) {
     saw_other[i] = started.load() == 2;
   });
   EXPECT_EQ(saw_other, (std::vector<int>{1, 1}));
+}
+
+// A chunk's trials are tasks started inside a chunk's task: a thread with no chunk left
+// (a helper, or the caller waiting for the others) takes some, so a file's long chunk
+// does not run on one thread while the rest wait. Each inner task here waits to see the
+// other one start; run inline, one after the other, the first would wait in vain.
+TEST(Parallel, NestedTasksUseThreadsTheOuterTasksLeftIdle) {
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> started{0};
+    std::vector<int> saw_other(2, 0);
+    parallel_tasks(2, 2, [&](size_t outer) {
+      if (outer == 1) return;  // the short chunk
+      parallel_tasks(2, 2, [&](size_t i) {
+        started.fetch_add(1);
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (started.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+        saw_other[i] = started.load() == 2;
+      });
+    });
+    ASSERT_EQ(saw_other, (std::vector<int>{1, 1})) << "round " << round;
+  }
+}
+
+// Nested tasks in every outer task at once, more than the pool has room for side by
+// side (those beyond it run inline), and errors from inside them: every task exactly
+// once, and the first error comes back out of both levels.
+TEST(Parallel, NestedTasksRunOnceAndReportErrors) {
+  std::vector<std::atomic<int>> seen(64 * 40);
+  parallel_tasks(4, 64, [&](size_t o) {
+    parallel_tasks(3, 40, [&](size_t i) { parallel_tasks(2, 1, [&](size_t) { seen[o * 40 + i].fetch_add(1); }); });
+  });
+  for (size_t k = 0; k < seen.size(); ++k) ASSERT_EQ(seen[k].load(), 1) << k;
+  std::atomic<int> ran{0};
+  EXPECT_THROW(parallel_tasks(2, 4,
+                              [&](size_t) {
+                                parallel_tasks(2, 8, [&](size_t i) {
+                                  ran.fetch_add(1);
+                                  if (i == 5) throw std::runtime_error("trial failed");
+                                });
+                              }),
+               std::runtime_error);
+  EXPECT_EQ(ran.load(), 32);
+  EXPECT_NO_THROW(parallel_tasks(2, 4, [](size_t) { parallel_tasks(2, 4, [](size_t) {}); }));
+}
+
+// first_least finds what a loop in order finds: the first of the cheapest, below the
+// limit, whatever order the threads finish in and however early losing runs stop.
+TEST(Parallel, FirstLeastIsTheFirstCheapestWhateverTheThreads) {
+  uint32_t seed = 12345;
+  const auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
+  for (int round = 0; round < 200; ++round) {
+    const size_t n = next() % 12;
+    std::vector<int64_t> cost(n);
+    for (auto& c : cost) c = static_cast<int64_t>(next() % 6);  // many ties
+    int64_t expect_limit = round % 3 == 0 ? 3 : INT64_MAX;
+    const int64_t start = expect_limit;
+    size_t expect = n;
+    for (size_t i = 0; i < n; ++i)
+      if (cost[i] < expect_limit) expect = i, expect_limit = cost[i];
+    for (int threads : {1, 2, 5}) {
+      int64_t limit = start;
+      const size_t got = first_least(threads, n, limit, [&](size_t i, const std::atomic<int64_t>& bound) {
+        // A run stops once it passes the bound, as the encoder's estimates do.
+        for (int64_t partial = 0; partial <= cost[i]; ++partial) {
+          if (partial > bound.load()) return partial;
+          std::this_thread::yield();
+        }
+        return cost[i];
+      });
+      ASSERT_EQ(got, expect) << "round " << round << ", " << threads << " threads";
+      ASSERT_EQ(limit, expect_limit) << "round " << round;
+    }
+  }
 }
 
 // The codec's groups of chunks per thread: an 8 KB file of four full chunks and a tiny

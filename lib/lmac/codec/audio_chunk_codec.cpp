@@ -7,6 +7,7 @@
 #include "lmac/codec/detail/audio_chunks.hpp"
 #include "lmac/common/error.hpp"
 #include "lmac/common/hash.hpp"
+#include "lmac/common/parallel.hpp"
 #include "lmac/mixing/audio_chunk_coder.hpp"
 
 namespace lmac {
@@ -94,11 +95,15 @@ std::vector<GroupCoding> encode_mixed_group(Predictor& pred, const ChunkSpec& sp
   const bool probe = o.store_incompressible;
   Encoders enc;
   std::vector<size_t> sizes;
-  for (const auto& b : bytes) {
-    enc.push_back(std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, b.size()), b, search_of(o),
-                                                              o.mixed_min_saving_per_mille));
-    sizes.push_back(b.size());
-  }
+  enc.resize(bytes.size());
+  // Each chunk's encoder chooses its parameters on its own; a group of one gets every
+  // thread for its trials (inside a group that runs beside others, they run inline).
+  parallel_tasks(o.threads, bytes.size(), [&](size_t g) {
+    enc[g] = std::make_unique<mixing::AudioChunkEncoder>(shape_of(spec, bytes[g].size()), bytes[g], search_of(o),
+                                                         o.mixed_min_saving_per_mille, o.threads);
+  });
+  sizes.reserve(bytes.size());
+  for (const auto& b : bytes) sizes.push_back(b.size());
   segment_rounds(sizes, spec, [&](const std::vector<size_t>& lengths, size_t start) {
     feed_known_while(
         pred, lengths, [&](size_t g, size_t t) { return static_cast<int32_t>(bytes[g][start + t] >> 1); },
@@ -123,7 +128,7 @@ bool keep_mixed(size_t mixed, size_t alone, const CodecOptions& o) {
 
 // A chunk's serialized bytes coded by the audio model alone.
 Bytes audio_alone(const ChunkSpec& spec, const std::vector<uint8_t>& bytes, const CodecOptions& o) {
-  return mixing::encode_audio_alone(shape_of(spec, bytes.size()), bytes, search_of(o));
+  return mixing::encode_audio_alone(shape_of(spec, bytes.size()), bytes, search_of(o), o.threads);
 }
 
 // Decodes one group; tables from the language model when mixed, a byte at a time, in

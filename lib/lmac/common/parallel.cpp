@@ -1,12 +1,14 @@
 #include "lmac/common/parallel.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace lmac {
@@ -36,6 +38,22 @@ using Clock = std::chrono::steady_clock;
 
 thread_local bool t_inside = false;  // this thread is running a piece
 
+using Body = std::function<void(size_t, size_t)>;
+
+// One loop's state. Its owner (the caller that started it) writes the fields; any
+// thread claims pieces. A claim succeeds only under the generation it read the fields
+// under, so a thread that slept through a loop can never claim a piece of the next one.
+struct Loop {
+  std::atomic<bool> owned{false};  // slots for nested tasks: taken by a caller
+  uint64_t generation = 0;         // the owner's
+  std::atomic<uint64_t> claim{0};
+  std::atomic<const Body*> body{nullptr};
+  std::atomic<size_t> n{0}, grain{1}, done{0};
+  std::atomic<int> active{0};  // helpers with a lower index may join
+  std::mutex error_lock;
+  std::exception_ptr error;
+};
+
 class Pool {
  public:
   static Pool& get() {
@@ -43,36 +61,34 @@ class Pool {
     return *pool;
   }
 
+  // A loop from outside the pool: one at a time (a second caller runs its loop inline).
   // coarse: pieces long enough that waits for helpers say nothing about the machine.
-  bool try_run(int threads, size_t n, size_t grain, const std::function<void(size_t, size_t)>& body, bool coarse) {
+  bool try_run(int threads, size_t n, size_t grain, const Body& body, bool coarse) {
     std::unique_lock lock(run_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
-    grow(threads - 1);
-    // First close the counter under the new generation, so that no helper still reading
-    // the last loop's fields can claim against the ones written next.
-    generation_ = (generation_ + 1) & 0xffffff;
-    claim_.store(generation_ << kItemBits | kItemMask, std::memory_order_seq_cst);
-    body_.store(&body, std::memory_order_release);
-    n_.store(n, std::memory_order_release);
-    grain_.store(grain, std::memory_order_release);
-    done_.store(0, std::memory_order_release);
-    error_ = nullptr;
-    active_.store(threads - 1, std::memory_order_relaxed);
-    claim_.store(generation_ << kItemBits, std::memory_order_release);
-    wake_.fetch_add(1, std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) > 0) wake_.notify_all();
     const auto start = Clock::now();
-    work();
-    const auto own_done = Clock::now();
-    for (int spins = 0; done_.load(std::memory_order_acquire) < n; ++spins) {
-      if (spins < 4096)
-        cpu_relax();
-      else
-        std::this_thread::yield();
-    }
+    const auto own_done = run(loops_[0], threads, n, grain, body);
     if (!coarse) note_wait(own_done - start, Clock::now() - own_done);
-    if (error_) std::rethrow_exception(error_);
+    if (loops_[0].error) std::rethrow_exception(loops_[0].error);
     return true;
+  }
+
+  // Tasks started inside a piece (a chunk's trials): in a free nested slot, so that
+  // helpers with nothing left of the outer loop, and callers waiting for it, join in.
+  bool try_run_nested(int threads, size_t n, const Body& body) {
+    for (size_t s = 1; s < kLoops; ++s) {
+      Loop& loop = loops_[s];
+      if (bool expected = false; !loop.owned.compare_exchange_strong(expected, true, std::memory_order_acquire))
+        continue;
+      nested_open_.fetch_add(1, std::memory_order_seq_cst);
+      run(loop, threads, n, 1, body);
+      nested_open_.fetch_sub(1, std::memory_order_relaxed);
+      const std::exception_ptr error = std::exchange(loop.error, nullptr);
+      loop.owned.store(false, std::memory_order_release);
+      if (error) std::rethrow_exception(error);
+      return true;
+    }
+    return false;
   }
 
   // Whether loops should run on the caller alone for now (see note_wait).
@@ -81,6 +97,41 @@ class Pool {
   }
 
  private:
+  static constexpr size_t kLoops = 16;  // the outer loop and up to 15 nested ones at once
+
+  // Starts the loop, works on it, then helps nested loops until every piece of it has
+  // ended (never the outer loop's: a waiting caller of a nested loop would take a whole
+  // outer task and keep its own loop's caller waiting that long). Returns when the
+  // caller's own claims ran out.
+  Clock::time_point run(Loop& loop, int threads, size_t n, size_t grain, const Body& body) {
+    grow(threads - 1);
+    // First close the counter under the new generation, so that no helper still reading
+    // the last loop's fields can claim against the ones written next.
+    loop.generation = (loop.generation + 1) & 0xffffff;
+    loop.claim.store(loop.generation << kItemBits | kItemMask, std::memory_order_seq_cst);
+    loop.body.store(&body, std::memory_order_release);
+    loop.n.store(n, std::memory_order_release);
+    loop.grain.store(grain, std::memory_order_release);
+    loop.done.store(0, std::memory_order_release);
+    loop.error = nullptr;
+    loop.active.store(threads - 1, std::memory_order_release);
+    loop.claim.store(loop.generation << kItemBits, std::memory_order_release);
+    wake_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) wake_.notify_all();
+    work(loop, -1);
+    const auto own_done = Clock::now();
+    for (int spins = 0; loop.done.load(std::memory_order_acquire) < n; ++spins) {
+      if (work_nested(&loop)) {
+        spins = 0;
+      } else if (spins < 4096) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+    return own_done;
+  }
+
   // A caller that waited for a helper longer than it worked itself (and long enough to
   // be a descheduled thread, not a slow piece) had better run alone: the machine is
   // busy. It does so for a while that doubles while waits go on and halves after a
@@ -99,6 +150,7 @@ class Pool {
   // When the system refuses another thread, the loops run on the helpers there are: the
   // caller waits for pieces, not for particular helpers.
   void grow(int helpers) {
+    std::lock_guard g(grow_);
     while (static_cast<int>(threads_.size()) < helpers) {
       const int index = static_cast<int>(threads_.size());
       try {
@@ -113,7 +165,8 @@ class Pool {
   void helper(int index, uint32_t seen) {
     for (;;) {
       seen = wait_for_change(seen);
-      if (index < active_.load(std::memory_order_relaxed)) work();
+      while (work(loops_[0], index) | work_nested(nullptr, index)) {
+      }
     }
   }
 
@@ -130,40 +183,51 @@ class Pool {
     return wake_.load(std::memory_order_acquire);
   }
 
-  // Claims and runs pieces of the current loop until none is left.
-  void work() {
-    t_inside = true;
+  // Works on every nested loop but `skip` that has pieces left (none to look at, the
+  // common case, costs one load); whether it ran any.
+  bool work_nested(const Loop* skip, int index = -1) {
+    if (nested_open_.load(std::memory_order_seq_cst) == 0) return false;
+    bool ran = false;
+    for (size_t s = 1; s < kLoops; ++s)
+      if (&loops_[s] != skip) ran |= work(loops_[s], index);
+    return ran;
+  }
+
+  // Claims and runs pieces of `loop` until none is left; helper `index` only where the
+  // loop lets it join (-1: its caller, or a caller waiting for a loop nested in it).
+  // Whether it ran any.
+  bool work(Loop& loop, int index) {
+    const bool was_inside = std::exchange(t_inside, true);
+    bool ran = false;
     for (;;) {
-      uint64_t c = claim_.load(std::memory_order_acquire);
-      const auto* body = body_.load(std::memory_order_acquire);
-      const size_t n = n_.load(std::memory_order_acquire), grain = grain_.load(std::memory_order_acquire);
+      uint64_t c = loop.claim.load(std::memory_order_acquire);
+      const auto* body = loop.body.load(std::memory_order_acquire);
+      const size_t n = loop.n.load(std::memory_order_acquire), grain = loop.grain.load(std::memory_order_acquire);
       const size_t begin = c & kItemMask;
-      if (begin >= n) break;
+      if (begin >= n || (index >= 0 && index >= loop.active.load(std::memory_order_acquire))) break;
       const size_t end = std::min(n, begin + grain);
       // Fails when another thread claimed first or a new loop started: both re-read.
-      if (!claim_.compare_exchange_weak(c, c + (end - begin), std::memory_order_acq_rel)) continue;
+      if (!loop.claim.compare_exchange_weak(c, c + (end - begin), std::memory_order_acq_rel)) continue;
+      ran = true;
       try {
         (*body)(begin, end);
       } catch (...) {
-        std::lock_guard g(error_lock_);
-        if (!error_) error_ = std::current_exception();
+        std::lock_guard g(loop.error_lock);
+        if (!loop.error) loop.error = std::current_exception();
       }
-      done_.fetch_add(end - begin, std::memory_order_release);
+      loop.done.fetch_add(end - begin, std::memory_order_release);
     }
-    t_inside = false;
+    t_inside = was_inside;
+    return ran;
   }
 
-  std::mutex run_;  // one loop at a time; a second caller runs its loop inline
+  std::mutex run_;   // one loop from outside the pool at a time
+  std::mutex grow_;  // callers of nested loops may add helpers at once
   std::vector<std::thread> threads_;
-  uint64_t generation_ = 0;
-  std::atomic<uint64_t> claim_{0};
-  std::atomic<const std::function<void(size_t, size_t)>*> body_{nullptr};
-  std::atomic<size_t> n_{0}, grain_{1}, done_{0};
-  std::atomic<int> active_{0};
+  std::array<Loop, kLoops> loops_;
+  std::atomic<int> nested_open_{0};
   std::atomic<uint32_t> wake_{0};
   std::atomic<int> sleepers_{0};
-  std::mutex error_lock_;
-  std::exception_ptr error_;
   Clock::duration backoff_ = kMinBackoff;
   std::atomic<Clock::rep> quiet_until_{0};
 };
@@ -195,7 +259,25 @@ void parallel_tasks(int threads, size_t n, const std::function<void(size_t)>& ta
   const std::function<void(size_t, size_t)> body = [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) task(i);
   };
-  if (threads <= 1 || n <= 1 || t_inside || !Pool::get().try_run(threads, n, 1, body, true)) run_inline(n, 1, body);
+  if (threads <= 1 || n <= 1) return run_inline(n, 1, body);
+  Pool& pool = Pool::get();
+  if (!(t_inside ? pool.try_run_nested(threads, n, body) : pool.try_run(threads, n, 1, body, true)))
+    run_inline(n, 1, body);
+}
+
+size_t first_least(int threads, size_t n, int64_t& limit,
+                   const std::function<int64_t(size_t, const std::atomic<int64_t>&)>& cost) {
+  std::atomic<int64_t> bound{limit};
+  std::vector<int64_t> costs(n);
+  parallel_tasks(threads, n, [&](size_t i) {
+    costs[i] = cost(i, bound);
+    for (int64_t b = bound.load(); costs[i] < b && !bound.compare_exchange_weak(b, costs[i]);) {
+    }
+  });
+  size_t best = n;
+  for (size_t i = 0; i < n; ++i)
+    if (costs[i] < limit) best = i, limit = costs[i];
+  return best;
 }
 
 std::vector<std::vector<size_t>> balanced_groups(const std::vector<size_t>& members, const std::vector<size_t>& cost,

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
+#include <functional>
 #include <optional>
+#include <utility>
 
 #include "lmac/coding/arithmetic_coder.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/common/parallel.hpp"
 #include "lmac/mixing/logistic.hpp"
 #include "lmac/mixing/sample_predictor.hpp"
 #include "lmac/mixing/value_distribution.hpp"
@@ -282,14 +286,21 @@ void code_alone(const ChunkShape& shape, std::span<const uint8_t> bytes, Choice&
   c.alone = enc.finish();
 }
 
-// The chunk coded with `params` changed by `change` on every channel, where that is
-// smaller than `best`.
-template <typename Change>
-void try_coding(const ChunkShape& shape, std::span<const uint8_t> bytes, Choice& best, Change&& change) {
-  Choice c{best.params, {}, {}};
-  for (auto& p : c.params) change(p);
-  code_alone(shape, bytes, c);
-  if (c.alone.size() < best.alone.size()) best = std::move(c);
+// Codes the chunk with best.params changed by each of `changes` on every channel, the
+// codings side by side on up to `threads` threads, and keeps the first smallest where it
+// is smaller than `best`: as a loop in order that keeps a coding only where it is
+// smaller than the best so far, since each change sets whole fields (none depends on
+// another's outcome).
+void keep_smallest(const ChunkShape& shape, std::span<const uint8_t> bytes, Choice& best,
+                   const std::vector<std::function<void(ChannelParams&)>>& changes, int threads) {
+  std::vector<Choice> tried(changes.size(), Choice{best.params, {}, {}});
+  int64_t least = best.costs.empty() ? INT64_MAX : static_cast<int64_t>(best.alone.size());  // empty: none coded yet
+  const size_t k = first_least(threads, changes.size(), least, [&](size_t i, const std::atomic<int64_t>&) {
+    for (auto& p : tried[i].params) changes[i](p);
+    code_alone(shape, bytes, tried[i]);
+    return static_cast<int64_t>(tried[i].alone.size());
+  });
+  if (k < tried.size()) best = std::move(tried[k]);
 }
 
 // Each channel's parameters by choose_params; then the context bias on every channel or
@@ -300,25 +311,28 @@ void try_coding(const ChunkShape& shape, std::span<const uint8_t> bytes, Choice&
 // cascade codes 1..3 with weighted stages and with summed ones, then the long reach (on
 // long chunks), then the context bias switched again, each kept where smaller (on the
 // `dev` set 2.0 % smaller than estimating them, for 1.25x the time; at 16 bits 0.15 % for
-// 2.6x, so there they are estimated unless the search is exhaustive).
-Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search) {
+// 2.6x, so there they are estimated unless the search is exhaustive). Trials run on up
+// to `threads` threads; the choice does not depend on how many.
+Choice choose(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search, int threads) {
   check_shape(shape);
   if (bytes.size() != shape.channel.size() * static_cast<size_t>(shape.bits / 8))
     fail("audio model: byte count does not match the samples");
   const bool by_coding = shape.bits == 8 || search == StageSearch::Exhaustive;
   Choice best;
-  best.params = choose_params(channel_samples(shape, bytes), shape.bits, !by_coding);
-  code_alone(shape, bytes, best);
-  try_coding(shape, bytes, best, [](ChannelParams& p) { p.context_bias = true; });
+  best.params = choose_params(channel_samples(shape, bytes), shape.bits, !by_coding, threads);
+  keep_smallest(shape, bytes, best, {[](ChannelParams&) {}, [](ChannelParams& p) { p.context_bias = true; }}, threads);
   if (!by_coding) return best;
+  std::vector<std::function<void(ChannelParams&)>> changes;
   for (int adaptive = 1; adaptive < kAdaptiveCodes; ++adaptive)
-    try_coding(shape, bytes, best, [&](ChannelParams& p) { p.adaptive = adaptive; });
+    changes.emplace_back([adaptive](ChannelParams& p) { p.adaptive = adaptive; });
+  keep_smallest(shape, bytes, best, std::exchange(changes, {}), threads);
   for (const bool weighted : {true, false})  // choose_params left the cascade off (code 0)
     for (int code = 1; code < kCascadeCodes; ++code)
-      try_coding(shape, bytes, best, [&](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; });
+      changes.emplace_back([code, weighted](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; });
+  keep_smallest(shape, bytes, best, std::exchange(changes, {}), threads);
   if (shape.channel.size() >= kLongReachMinSamples * static_cast<size_t>(shape.channels))
-    try_coding(shape, bytes, best, reach_long);
-  try_coding(shape, bytes, best, [](ChannelParams& p) { p.context_bias = !p.context_bias; });
+    keep_smallest(shape, bytes, best, {reach_long}, threads);
+  keep_smallest(shape, bytes, best, {[](ChannelParams& p) { p.context_bias = !p.context_bias; }}, threads);
   return best;
 }
 
@@ -328,8 +342,8 @@ bool mixing_saves(uint64_t mixed, uint64_t alone, uint32_t min_saving_per_mille)
   return mixed * 1000 < alone * (1000 - std::min<uint64_t>(min_saving_per_mille, 1000));
 }
 
-Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search) {
-  return choose(shape, bytes, search).alone;
+Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search, int threads) {
+  return choose(shape, bytes, search, threads).alone;
 }
 
 struct AudioChunkEncoder::Coder {
@@ -341,9 +355,9 @@ struct AudioChunkDecoder::Coder {
 };
 
 AudioChunkEncoder::AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search,
-                                     uint32_t min_saving_per_mille)
+                                     uint32_t min_saving_per_mille, int threads)
     : bytes_(bytes), min_saving_per_mille_(min_saving_per_mille), coder_(std::make_unique<Coder>()) {
-  Choice choice = choose(shape, bytes, search);
+  Choice choice = choose(shape, bytes, search, threads);
   alone_ = std::move(choice.alone);
   alone_costs_ = std::move(choice.costs);
   for (const auto& p : choice.params) put_params(coder_->enc, p);

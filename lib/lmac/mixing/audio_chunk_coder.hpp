@@ -34,7 +34,7 @@ enum class StageSearch : uint8_t { Default, Exhaustive };
 // The chunk (as for AudioChunkEncoder) coded by the audio model alone: the same bytes as
 // an AudioChunkEncoder given no language model for any byte.
 Bytes encode_audio_alone(const ChunkShape& shape, std::span<const uint8_t> bytes,
-                         StageSearch search = StageSearch::Default);
+                         StageSearch search = StageSearch::Default, int threads = 1);
 
 // Whether a mixed coding of `mixed` bits or bytes saves at least min_saving_per_mille
 // thousandths (at most 1000) of the audio model's `alone` over the same bytes; with 0,
@@ -44,10 +44,11 @@ bool mixing_saves(uint64_t mixed, uint64_t alone, uint32_t min_saving_per_mille)
 class AudioChunkEncoder {
  public:
   // bytes: shape.channel.size() samples of bits / 8 bytes each, as described above.
-  // Chooses the predictor's parameters, which codes the chunk by the audio model alone.
+  // Chooses the predictor's parameters, which codes the chunk by the audio model alone,
+  // trying them on up to `threads` threads (the bits do not depend on how many).
   // min_saving_per_mille: what pays() asks of the mixed coding.
   AudioChunkEncoder(const ChunkShape& shape, std::span<const uint8_t> bytes, StageSearch search = StageSearch::Default,
-                    uint32_t min_saving_per_mille = 0);
+                    uint32_t min_saving_per_mille = 0, int threads = 1);
   ~AudioChunkEncoder();
   // Codes the next byte; lm: the language model's distribution of its symbol, or null.
   void encode_next(const FreqTable* lm);

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "lmac/common/error.hpp"
+#include "lmac/common/parallel.hpp"
 
 namespace lmac::mixing {
 namespace {
@@ -213,9 +216,9 @@ FirstChannel first_channel(const ChannelParams& p, std::span<const int64_t> samp
 // Bits (in 1/256) that the predictor with these parameters would spend on the channel,
 // as a Laplace code of its own guesses: log2 of the spread plus |error| / (spread ln 2),
 // parameters included (channel 0 beside it, when given, is not counted). The sum only
-// grows, so a run stops once it passes `limit` (the best so far): it has lost, and the
-// choice is the same as if it had run to the end.
-int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int bits, int64_t limit,
+// grows, so a run stops once it passes `bound` (the best so far, which other runs may
+// lower meanwhile): it has lost, and the choice is the same as if it had run to the end.
+int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int bits, const std::atomic<int64_t>& bound,
                        const FirstChannel* first) {
   std::vector<ChannelParams> params;
   if (first) params.push_back(first->params);
@@ -224,7 +227,7 @@ int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int b
   const int channel = first ? 1 : 0;
   int64_t cost = int64_t{256} * side_bits(p);
   for (size_t t = 0; t < x.size(); ++t) {
-    if (cost > limit) return cost;
+    if (cost > bound.load(std::memory_order_relaxed)) return cost;
     if (first && t < first->x.size()) predictor.take_first(first->x[t], first->r[t]);
     const auto g = predictor.predict(channel);
     const int64_t e16 = 16 * x[t] - g.mu16, error16 = e16 < 0 ? -e16 : e16;
@@ -238,7 +241,7 @@ int64_t predicted_cost(const ChannelParams& p, std::span<const int64_t> x, int b
 // The parameters that code one channel's samples in the fewest estimated bits (see
 // choose_params in the header); `first`: channel 0, for a later channel.
 ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool estimate_stages,
-                             const FirstChannel* first) {
+                             const FirstChannel* first, int threads) {
   uint64_t any = 0;
   for (int64_t v : samples) any |= static_cast<uint64_t>(v);
   int wasted = 0;
@@ -253,62 +256,76 @@ ChannelParams choose_channel(std::span<const int64_t> samples, int bits, bool es
     uint64_t rice = 0;
     ChannelParams p;
   };
+  std::vector<std::vector<std::vector<double>>> sets(kWindowPowers.size());
+  parallel_tasks(threads, sets.size(), [&](size_t w) { sets[w] = lpc_sets(x, max_order, kWindowPowers[w]); });
   std::vector<Candidate> candidates;
-  candidates.push_back({rice_bits(linear_residual(ChannelParams{}, x)) + static_cast<uint64_t>(side_bits({})), {}});
-  for (int power : kWindowPowers) {
-    const auto sets = lpc_sets(x, max_order, power);
+  candidates.push_back({0, {}});
+  for (const auto& set : sets)
     for (int order : lpc_orders()) {
-      if (order == 0 || order > max_order || sets[static_cast<size_t>(order)].empty()) continue;
-      for (int precision : {9, 12, 15}) {
-        ChannelParams p = quantize(sets[static_cast<size_t>(order)], precision);
-        if (p.order == 0) continue;
-        const uint64_t cost = rice_bits(linear_residual(p, x)) + static_cast<uint64_t>(side_bits(p));
-        candidates.push_back({cost, std::move(p)});
-      }
+      if (order == 0 || order > max_order || set[static_cast<size_t>(order)].empty()) continue;
+      for (int precision : {9, 12, 15})
+        if (ChannelParams p = quantize(set[static_cast<size_t>(order)], precision); p.order != 0)
+          candidates.push_back({0, std::move(p)});
     }
-  }
+  parallel_tasks(threads, candidates.size(), [&](size_t k) {
+    const ChannelParams& p = candidates[k].p;
+    candidates[k].rice = rice_bits(linear_residual(p, x)) + static_cast<uint64_t>(side_bits(p));
+  });
   std::stable_sort(candidates.begin(), candidates.end(),
                    [](const Candidate& a, const Candidate& b) { return a.rice < b.rice; });
   candidates.resize(std::min(candidates.size(), kShortlist));
-  ChannelParams best;
-  int64_t best_cost = INT64_MAX;
+  std::vector<ChannelParams> trials;
   for (auto& c : candidates) {
     c.p.wasted = wasted;
     c.p.initial_scale = initial_scale_for(linear_residual(c.p, x));
-    const int64_t cost = predicted_cost(c.p, x, bits, best_cost, first);
-    if (cost < best_cost) best_cost = cost, best = std::move(c.p);
+    trials.push_back(std::move(c.p));
   }
+  // Each group of trials runs side by side and keeps the first cheapest (first_least),
+  // as a loop in order that keeps a trial only where it is cheaper than the best so far.
+  ChannelParams best;
+  int64_t best_cost = INT64_MAX;
+  const auto keep_cheapest = [&](std::vector<ChannelParams> group) {
+    const size_t k = first_least(threads, group.size(), best_cost, [&](size_t i, const std::atomic<int64_t>& bound) {
+      return predicted_cost(group[i], x, bits, bound, first);
+    });
+    if (k < group.size()) best = std::move(group[k]);
+  };
+  keep_cheapest(std::move(trials));
   if (!estimate_stages) return best;
   // The adaptive stages follow sound that changes within the chunk, and the NLMS stages
   // a pitch and what it leaves; they cost a short chunk more than they gain while they
-  // learn, so they are tried on the best choice, one after the other: each code of a
-  // stage's field on the best so far, keeping the cheapest.
-  const auto try_change = [&](auto&& change) {
+  // learn, so they are tried on the best choice, one field after the other: each code of
+  // a field on the best so far, keeping the cheapest. A field's codes do not depend on
+  // each other (each sets the whole field), so they are one group.
+  const auto changed = [&](auto&& change) {
     ChannelParams p = best;
     change(p);
-    const int64_t cost = predicted_cost(p, x, bits, best_cost, first);
-    if (cost < best_cost) best_cost = cost, best = std::move(p);
+    return p;
   };
-  for (int code = 1; code < kAdaptiveCodes; ++code) try_change([&](ChannelParams& p) { p.adaptive = code; });
+  std::vector<ChannelParams> group;
+  for (int code = 1; code < kAdaptiveCodes; ++code)
+    group.push_back(changed([&](ChannelParams& p) { p.adaptive = code; }));
+  keep_cheapest(std::exchange(group, {}));
   for (const bool weighted : {true, false})
     for (int code = 1; code < kCascadeCodes; ++code)
-      try_change([&](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; });
-  if (x.size() >= kLongReachMinSamples) try_change(reach_long);
+      group.push_back(changed([&](ChannelParams& p) { p.cascade = code, p.weighted_stages = weighted; }));
+  keep_cheapest(std::exchange(group, {}));
+  if (x.size() >= kLongReachMinSamples) keep_cheapest({changed(reach_long)});
   return best;
 }
 
 }  // namespace
 
-std::vector<ChannelParams> choose_params(std::span<const std::vector<int64_t>> channels, int bits,
-                                         bool estimate_stages) {
+std::vector<ChannelParams> choose_params(std::span<const std::vector<int64_t>> channels, int bits, bool estimate_stages,
+                                         int threads) {
   std::vector<ChannelParams> out;
   if (channels.empty()) return out;
   out.reserve(channels.size());
-  out.push_back(choose_channel(channels[0], bits, estimate_stages, nullptr));
+  out.push_back(choose_channel(channels[0], bits, estimate_stages, nullptr, threads));
   if (channels.size() == 1) return out;
   const FirstChannel first = first_channel(out[0], channels[0], bits);
   for (size_t c = 1; c < channels.size(); ++c)
-    out.push_back(choose_channel(channels[c], bits, estimate_stages, &first));
+    out.push_back(choose_channel(channels[c], bits, estimate_stages, &first, threads));
   return out;
 }
 

@@ -78,9 +78,10 @@ void reach_long(ChannelParams& p);
 // the first is estimated with channel 0 beside it, as its stages see it. The choice is a
 // pure function of the samples. It leaves context_bias off: the estimate cannot judge it
 // (the chunk coder tries both). With `estimate_stages` false it also leaves the adaptive
-// stages off (adaptive 0, no cascade), for a caller that tries them by coding.
+// stages off (adaptive 0, no cascade), for a caller that tries them by coding. Trials
+// run on up to `threads` threads; the choice does not depend on how many.
 std::vector<ChannelParams> choose_params(std::span<const std::vector<int64_t>> channels, int bits,
-                                         bool estimate_stages = true);
+                                         bool estimate_stages = true, int threads = 1);
 
 // The starting mean absolute error, in 1/16, of an initial scale code.
 int64_t initial_mae16(int initial_scale);
