@@ -14,8 +14,8 @@ constexpr char kMixId[] = "lmac mix v1";
 // The audio model's stages adapt through a chunk, so longer chunks code smaller: against
 // 4096 frames (FLAC's block size, the default until 2026-12-07) the `dev` set is 3.6 %
 // smaller and `devspeech` 1.8 %, twice as long only 0.3 % and 0.04 % more (docs/DESIGN.md,
-// "Chunk size"). Chunks are what threads share, so a file shorter than a chunk
-// compresses on one thread. A mix takes as many frames in whole segments of its
+// "Chunk size"). A chunk decodes on one thread (its encoder's trials run side by
+// side), so a file shorter than a chunk restores on one. A mix takes as many frames in whole segments of its
 // language model's context (file_codec rounds them); its decoder runs the language
 // model at a batch of the file's chunks, so a chunk stays mixed only where it saves
 // enough (CodecOptions::mixed_min_saving_per_mille).
