@@ -20,7 +20,6 @@
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/common/error.hpp"
-#include "lmac/common/simd_level.hpp"
 #include "lmac/container/lmac_format.hpp"
 #include "lmac/eval/evaluate.hpp"
 #include "lmac/mixing/audio_chunk_coder.hpp"
@@ -430,7 +429,7 @@ TEST(Mixing, AudioAloneIsTheEncoderWithoutALanguageModel) {
 
 // The encoder tries its parameter choices side by side on as many threads as it is
 // given: the same bytes whatever the count, for estimated and coded searches, mono and
-// stereo (a later channel is chosen with channel 0 beside it), and at every SIMD level.
+// stereo (a later channel is chosen with channel 0 beside it).
 TEST(Mixing, TheEncodersTrialsGiveTheSameBytesOnAnyNumberOfThreads) {
   const AudioFile a =
       parse_audio(test::read_bytes(std::string(LMAC_SOURCE_DIR) + "/audio/Front_Center.wav"), std::nullopt);
@@ -453,15 +452,6 @@ TEST(Mixing, TheEncodersTrialsGiveTheSameBytesOnAnyNumberOfThreads) {
     const Bytes one = mixing::encode_audio_alone(shape, serialized, search, 1);
     EXPECT_EQ(mixing::encode_audio_alone(shape, serialized, search, 3), one) << bits << " bits, " << channels;
     EXPECT_EQ(mixing::AudioChunkEncoder(shape, serialized, search, 0, 2).alone(), one) << bits << " bits, " << channels;
-    if (bits == 8) continue;
-    // And at every SIMD level: the stages' loops take more elements an instruction, no
-    // other order.
-    for (int level : {0, 1}) {
-      set_cpu_simd_level(level);
-      const Bytes at_level = mixing::encode_audio_alone(shape, serialized, search, 2);
-      set_cpu_simd_level(2);
-      EXPECT_EQ(at_level, one) << "SIMD level " << level << ", " << channels << " channels";
-    }
   }
 }
 
@@ -738,12 +728,9 @@ TEST(Mixing, StagesOfALaterChannelAreEstimatedWithChannelZeroBesideThem) {
 // The NLMS stage against docs/ARITHMETIC.md §6.3 written out a second way (a queue, the
 // lanes summed by hand): every prediction's bits must agree, so a change in the order of
 // any sum shows at once, long before it would flip a rounded prediction of a golden stream.
-// The stage's sums at one SIMD level (the stage takes the level it is made at).
-void nlms_computes_what_arithmetic_md_says(int level) {
+TEST(Mixing, NlmsStageComputesWhatArithmeticMdSays) {
   constexpr size_t kTaps = 256;
-  set_cpu_simd_level(level);
   mixing::NlmsStage stage(kTaps, 1.0 / 32);
-  set_cpu_simd_level(2);
   std::deque<double> hist(kTaps, 0.0);  // newest first
   std::vector<double> w(kTaps, 0.0);
   uint32_t lcg = 5;
@@ -758,8 +745,7 @@ void nlms_computes_what_arithmetic_md_says(int level) {
       return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
     };
     const double p = tree(pred), pw = tree(power);
-    ASSERT_EQ(std::bit_cast<uint64_t>(stage.predict()), std::bit_cast<uint64_t>(p))
-        << "value " << t << ", level " << level;
+    ASSERT_EQ(std::bit_cast<uint64_t>(stage.predict()), std::bit_cast<uint64_t>(p)) << "value " << t;
     // A periodic signal with noise, silences and loud stretches: integer residuals.
     lcg = lcg * 1664525u + 1013904223u;
     phase += 0.07;
@@ -772,11 +758,6 @@ void nlms_computes_what_arithmetic_md_says(int level) {
     hist.pop_back();
     stage.update(v);
   }
-}
-
-// Every SIMD level (scalar, AVX2, AVX-512 where the CPU has them) gives these bits.
-TEST(Mixing, NlmsStageComputesWhatArithmeticMdSays) {
-  for (int level : {0, 1, 2}) nlms_computes_what_arithmetic_md_says(level);
 }
 
 // A quiet signal, then one value far louder than anything in the stage's history (an
@@ -807,13 +788,10 @@ TEST(Mixing, NlmsStageStaysCalmAfterASpike) {
 // The least-squares stage against docs/ARITHMETIC.md §6.3 as written there: the
 // Cholesky factor row by row (the stage makes it column by column, which must give the
 // same bits), every prediction compared bit for bit over many refits.
-// The stage's fit at one SIMD level (the stage takes the level it is made at).
-void least_squares_computes_what_arithmetic_md_says(int level) {
+TEST(Mixing, LeastSquaresStageComputesWhatArithmeticMdSays) {
   constexpr size_t kN = 35;
   constexpr double kForget = 0.995;
-  set_cpu_simd_level(level);
   mixing::LeastSquaresStage stage(kN, kForget);
-  set_cpu_simd_level(2);
   std::vector<double> c(kN * kN, 0.0), b(kN, 0.0), w(kN, 0.0), l(kN * kN, 0.0), y(kN, 0.0);
   w[kN - 1] = 1.0;
   double samples = 0.0;
@@ -853,8 +831,7 @@ void least_squares_computes_what_arithmetic_md_says(int level) {
     u[kN - 1] = 2.0 * x[0] - x[1];                     // a stored linear prediction
     double predicted = 0.0;
     for (size_t k = 0; k < kN; ++k) predicted = predicted + w[k] * u[k];
-    ASSERT_EQ(std::bit_cast<uint64_t>(stage.predict(u)), std::bit_cast<uint64_t>(predicted))
-        << "value " << t << ", level " << level;
+    ASSERT_EQ(std::bit_cast<uint64_t>(stage.predict(u)), std::bit_cast<uint64_t>(predicted)) << "value " << t;
     lcg = lcg * 1664525u + 1013904223u;
     const double loud = (t / 1500) % 3 == 1 ? 0.0 : (t / 1500) % 3 == 2 ? 8000.0 : 300.0;
     const double v =
@@ -869,11 +846,6 @@ void least_squares_computes_what_arithmetic_md_says(int level) {
     x.insert(x.begin(), v);
     x.pop_back();
   }
-}
-
-// Every SIMD level (scalar, AVX2, AVX-512 where the CPU has them) gives these bits.
-TEST(Mixing, LeastSquaresStageComputesWhatArithmeticMdSays) {
-  for (int level : {0, 1, 2}) least_squares_computes_what_arithmetic_md_says(level);
 }
 
 // With no --chunk-size, the audio model alone makes chunks of 65536 frames (no context

@@ -34,13 +34,10 @@ class LeastSquaresStage {
   std::vector<double> cov_;  // lower triangle, row-major n x n: the weighted sum of in * in^T
   std::vector<double> xty_;  // the weighted sum of in * value
   std::vector<double> w_;
-  size_t stride_;             // of chol_ and work_ (from their first cache line): n rounded up to whole blocks of 8
   std::vector<double> chol_;  // the Cholesky factor, transposed (column k of L is row k here)
-  std::vector<double> tmp_;   // the forward solution
-  std::vector<double> work_;  // the factor's entries as their sums stand, column by column
+  std::vector<double> tmp_;   // a column being factored, then the forward solution
   double samples_ = 0;        // the weighted count of samples taken
   int since_fit_ = 0;
-  int level_;  // simd_level() when made: the same bits at every level, only faster
 };
 
 }  // namespace lmac::mixing

@@ -29,7 +29,6 @@ class NlmsStage {
   std::vector<double> hist_;  // 2n values: the last n, newest first, from hist_[head_]
   size_t head_;
   double pred_ = 0.0, power_ = 0.0;  // of the last predict()
-  int level_;                        // simd_level() when made: the same bits at every level, only faster
 };
 
 // The weight of one NLMS stage's prediction in the cascade's sum (revision 10): a stage
