@@ -66,29 +66,32 @@ std::function<void(const std::string&)> codec_note(const std::string& file) {
   return [file, tty](const std::string& line) { fmt::print(stderr, "{}{}: {}\n", tty ? "\r\033[K" : "", file, line); };
 }
 
-void draw_progress(const std::string& label, size_t done, size_t total, double seconds, double bytes) {
+void draw_progress(const std::string& label, size_t done, size_t total, double seconds, double bytes,
+                   const char* unit) {
   const int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
   const double eta = done ? seconds * double(total - done) / double(done) : 0;
   const double rate = seconds > 0 ? bytes * double(done) / double(std::max<size_t>(total, 1)) / 1000.0 / seconds : 0;
-  fmt::print(stderr, "\r{} [{}{}] {}/{} chunks, {:.1f} KB/s, {:.0f} s, ETA {:.0f} s   ", label,
-             std::string(filled, '#'), std::string(width - filled, '.'), done, total, rate, seconds, eta);
+  const std::string speed = bytes > 0 ? fmt::format(", {:.1f} KB/s", rate) : "";
+  fmt::print(stderr, "\r{} [{}{}] {}/{} {}{}, {:.0f} s, ETA {:.0f} s   ", label, std::string(filled, '#'),
+             std::string(width - filled, '.'), done, total, unit, speed, seconds, eta);
   if (done == total) fmt::print(stderr, "\n");
 }
 
-Progress::Progress(std::string label, size_t bytes)
-    : label_(std::move(label)), bytes_(bytes), start_(std::chrono::steady_clock::now()) {}
+Progress::Progress(std::string label, size_t bytes, const char* unit)
+    : label_(std::move(label)), unit_(unit), bytes_(bytes), start_(std::chrono::steady_clock::now()) {}
 
 std::function<void(size_t, size_t)> Progress::callback() {
   if (globals().verbosity < 1 || !::isatty(STDERR_FILENO)) return {};
   return [this](size_t done, size_t total) {
     total_ = total;
     done_ = done;
-    draw_progress(label_, done, total, seconds(), static_cast<double>(bytes_));
+    draw_progress(label_, done, total, seconds(), static_cast<double>(bytes_), unit_);
   };
 }
 
 void Progress::finish() {
-  if (total_ != 0 && done_ != total_) draw_progress(label_, total_, total_, seconds(), static_cast<double>(bytes_));
+  if (total_ != 0 && done_ != total_)
+    draw_progress(label_, total_, total_, seconds(), static_cast<double>(bytes_), unit_);
 }
 
 double Progress::seconds() const {

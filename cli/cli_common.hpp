@@ -42,13 +42,15 @@ void verbose(const std::string& message);  // shown with -v
 // For CodecOptions::note: the codec's choices as `file: line` with -v, else nothing.
 std::function<void(const std::string&)> codec_note(const std::string& file);
 
-// One progress line on stderr: bar, chunks, audio KB/s, elapsed and ETA; ends at 100%.
-void draw_progress(const std::string& label, size_t done, size_t total, double seconds, double bytes);
+// One progress line on stderr: bar, chunks (or `unit`), audio KB/s (where bytes > 0),
+// elapsed and ETA; ends at 100%.
+void draw_progress(const std::string& label, size_t done, size_t total, double seconds, double bytes,
+                   const char* unit = "chunks");
 
 // The progress of one file's chunks; drawn only when stderr is a terminal (and not -q).
 class Progress {
  public:
-  Progress(std::string label, size_t bytes);
+  Progress(std::string label, size_t bytes, const char* unit = "chunks");
   // For CodecOptions::progress; empty when nothing is drawn. Valid while this lives.
   std::function<void(size_t, size_t)> callback();
   // Draws the 100% line if the last report fell short (chunks that needed no model).
@@ -57,6 +59,7 @@ class Progress {
 
  private:
   std::string label_;
+  const char* unit_;
   size_t bytes_, done_ = 0, total_ = 0;
   std::chrono::steady_clock::time_point start_;
 };

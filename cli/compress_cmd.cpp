@@ -3,14 +3,20 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <utility>
 
 #include "cli_common.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/common/file_io.hpp"
+#include "lmac/common/parallel.hpp"
 #include "lmac/eval/run.hpp"
 #include "lmac/models/model_registry.hpp"
 
@@ -78,6 +84,62 @@ std::vector<std::string> my_inputs(const std::vector<std::string>& inputs) {
   return mine;
 }
 
+// Inputs larger than this run alone, after the others: they have chunks for every thread
+// of their own (64 chunks of 16-bit stereo audio), and files side by side are all in
+// memory at once.
+constexpr uintmax_t kAloneBytes = uintmax_t{16} << 20;
+
+bool large(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  return !ec && size > kAloneBytes;
+}
+
+// Whether the inputs may be coded side by side, each a task of the work pool: several
+// files (no stdin or stdout), more than one thread. The chunks and trials of each file
+// still take threads that the others leave idle (nested tasks).
+bool side_by_side(const IoFlags& io, const std::vector<std::string>& inputs) {
+  if (inputs.size() < 2 || thread_count() < 2 || io.to_stdout || !io.output.empty()) return false;
+  return std::none_of(inputs.begin(), inputs.end(), [](const std::string& in) { return in == "-"; });
+}
+
+// One progress line for files coded side by side (each file's own bar would overwrite
+// the others'); drawn only when stderr is a terminal (and not -q).
+class FilesProgress {
+ public:
+  // audio: whether the inputs are audio (their sizes give the KB/s), or streams.
+  FilesProgress(const std::string& verb, const std::vector<std::string>& inputs, bool audio)
+      : bar_(verb, audio ? total_bytes(inputs) : 0, "files"), report_(bar_.callback()), total_(inputs.size()) {}
+  void file_done() {
+    std::lock_guard g(lock_);
+    ++done_;
+    if (report_) report_(done_, total_);
+  }
+
+ private:
+  static size_t total_bytes(const std::vector<std::string>& inputs) {
+    size_t total = 0;
+    for (const auto& in : inputs) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(in, ec);
+      if (!ec) total += static_cast<size_t>(size);
+    }
+    return total;
+  }
+  Progress bar_;
+  std::function<void(size_t, size_t)> report_;
+  size_t total_, done_ = 0;
+  std::mutex lock_;
+};
+
+// Runs fn(in, out, own_progress) on each input, reporting errors per file; returns the
+// exit code. Under mpirun, each input goes to one rank (balanced by size); alone, all
+// are ours. Inputs run side by side where side_by_side allows it; fn may then throw
+// Deferred for an input it wants to run alone with every thread (a model that splits
+// each step between threads), which runs after the others. own_progress: whether fn
+// may draw a progress bar of its own (not beside other files).
+struct Deferred {};
+
 template <typename Fn>
 int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
   if (!io.output.empty() && io.inputs.size() > 1) throw CLI::ValidationError("-o needs exactly one input");
@@ -90,10 +152,14 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
   if (io.to_stdout && io.inputs.size() > 1)
     throw CLI::ValidationError(
         "-c with several inputs would write one stream after another, which lmac cannot read back; give one input");
-  int rc = kOk;
-  for (const std::string& in : my_inputs(io.inputs)) {
+  const std::vector<std::string> mine = my_inputs(io.inputs);
+  std::vector<int> rc(mine.size(), kOk);
+  // Returns false where fn deferred the input.
+  std::vector<char> noted(mine.size(), 0);
+  const auto one = [&](size_t i, bool beside_others) {
+    const std::string& in = mine[i];
     std::string out = output_for(io, in, compressing);
-    if (!compressing && out == in + ".out")
+    if (!compressing && out == in + ".out" && !std::exchange(noted[i], 1))
       note(fmt::format("{}: no .lmac suffix to drop: restoring into {}", in, out));
     try {
       std::error_code ec;
@@ -106,17 +172,55 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
       if (io.remove && in != "-" && (kind == OutputKind::Device || kind == OutputKind::Stdout))  // nothing keeps them
         fail("--rm with output " + (out == "-" ? std::string("to stdout") : out) +
              ", which is not a file: the input would be deleted (nothing written)");
-      fn(in, out);
+      fn(in, out, !beside_others);
       if (io.remove && in != "-") std::filesystem::remove(in);
+    } catch (const Deferred&) {
+      return false;
     } catch (const CLI::ParseError&) {
       throw;
     } catch (const std::exception& e) {
       report_error(input_name(in), e.what());
-      rc = kError;
+      rc[i] = kError;
     }
+    return true;
+  };
+  std::vector<size_t> alone;
+  if (side_by_side(io, mine)) {
+    verbose(fmt::format("{} files side by side on {} threads", mine.size(), thread_count()));
+    FilesProgress progress(compressing ? "compress" : "decompress", mine, compressing);
+    std::vector<char> ran(mine.size(), 1);
+    parallel_tasks(thread_count(), mine.size(), [&](size_t i) {
+      ran[i] = !large(mine[i]) && one(i, true);
+      if (ran[i]) progress.file_done();
+    });
+    for (size_t i = 0; i < mine.size(); ++i)
+      if (!ran[i]) {
+        verbose(fmt::format("{}: {}: coded after the others, alone", input_name(mine[i]),
+                            large(mine[i]) ? "large" : "its model splits each step between threads"));
+        alone.push_back(i);
+      }
+  } else {
+    for (size_t i = 0; i < mine.size(); ++i) alone.push_back(i);
   }
-  return world().max_all(rc);  // every rank exits with the job's verdict
+  for (size_t i : alone) one(i, false);
+  return world().max_all(*std::max_element(rc.begin(), rc.end()));  // every rank exits with the job's verdict
 }
+
+// Models by spec, each loaded once for all inputs (decompress: each stream names its
+// own), shared by inputs coded side by side.
+class ModelCache {
+ public:
+  const CodecModel& get(const std::string& spec) {
+    std::lock_guard g(lock_);
+    auto& m = models_[spec];
+    if (!m) m = load_model(spec);
+    return *m;
+  }
+
+ private:
+  std::mutex lock_;
+  std::map<std::string, std::unique_ptr<CodecModel>> models_;
+};
 
 }  // namespace
 
@@ -199,18 +303,20 @@ void add_compress(CLI::App& app) {
         report_error(spec, e.what());
         return static_cast<int>(kError);
       }
-      return each_input(io, true, [&](const std::string& in, const std::string& out) {
+      return each_input(io, true, [&](const std::string& in, const std::string& out, bool own_progress) {
+        if (!own_progress && !m->parallel_predictors()) throw Deferred{};
         Bytes file = read_file(in);
         const std::string name = input_name(in);
         Progress bar("compress " + name, file.size());
-        o.codec.progress = bar.callback();
-        o.codec.note = codec_note(name);
-        Bytes packed = compress_audio(*m, file, o);
+        CompressOptions fo = o;
+        if (own_progress) fo.codec.progress = bar.callback();
+        fo.codec.note = codec_note(name);
+        Bytes packed = compress_audio(*m, file, fo);
         bar.finish();
         if (verify) {  // like flac --verify: refuse to write a stream that does not give the input back
           Progress check("verify " + name, file.size());
-          o.codec.progress = check.callback();
-          if (decompress_audio(*m, parse_lmac(packed), o.codec, false).file != file)
+          if (own_progress) fo.codec.progress = check.callback();
+          if (decompress_audio(*m, parse_lmac(packed), fo.codec, false).file != file)
             fail("verification failed: the stream does not decode to the input (nothing written)");
           check.finish();
         }
@@ -244,19 +350,20 @@ void add_decompress(CLI::App& app) {
               "unsigned 8-bit) and the exit code is 1");
   c->callback([] {
     action() = [] {
-      return each_input(io, false, [&](const std::string& in, const std::string& out) {
+      ModelCache models;
+      return each_input(io, false, [&](const std::string& in, const std::string& out, bool own_progress) {
         Bytes file = read_file(in);
         const std::string name = input_name(in);
         ParsedStream parsed = parse_lmac(file, keep_going);
-        const std::string spec = decode_model_spec(model, parsed.stream.header.model_name);
-        std::unique_ptr<CodecModel> m = load_model(spec);
+        const CodecModel& m = models.get(decode_model_spec(model, parsed.stream.header.model_name));
+        if (!own_progress && !m.parallel_predictors()) throw Deferred{};
         CodecOptions o;
         o.batch = batch;
         o.threads = thread_count();
         Progress bar("decompress " + name, parsed.stream.header.data_bytes);
-        o.progress = bar.callback();
+        if (own_progress) o.progress = bar.callback();
         o.note = codec_note(name);
-        DecompressResult r = decompress_audio(*m, parsed, o, keep_going);
+        DecompressResult r = decompress_audio(m, parsed, o, keep_going);
         bar.finish();
         write_file_atomic(out, r.file, io.force);
         verbose(fmt::format("{}: {} -> {} bytes restored (the stream was {:.2f}% of them), {:.1f} s, {:.1f} KB/s", name,

@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -101,6 +103,70 @@ TEST(Cli, ProgressReachesTheEndAndVerboseSummarizes) {
     EXPECT_NE(out.find("(the codec's choice)"), std::string::npos) << out;
   }
   EXPECT_EQ(test::read_bytes(in + ".out"), test::read_bytes(in));
+}
+
+// Several files and more than one thread: the files run side by side (the same bytes as
+// one after another), with one progress line for all of them on a terminal; an input
+// that fails is reported on its own line and the others are still written; a model
+// that splits each step between threads (here the grid device) takes the files one
+// after another instead.
+TEST(Cli, SeveralFilesRunSideBySide) {
+  const std::string dir = test::temp_dir() + "/side";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/one");
+  std::filesystem::create_directories(dir + "/many");
+  std::vector<std::string> names = {"a.wav", "b.wav", "c.wav", "d.wav"};
+  std::string one_list, many_list;
+  for (size_t k = 0; k < names.size(); ++k) {
+    PcmFormat f;
+    f.bits = k % 2 ? 8 : 16;
+    f.kind = k % 2 ? SampleKind::Unsigned : SampleKind::Signed;
+    f.channels = static_cast<uint16_t>(1 + k % 3 / 2);
+    const Bytes wav = test::make_wav(f, test::make_pcm(f, 2000 + 700 * k, test::Content::SineNoise), true);
+    test::write_bytes(dir + "/one/" + names[k], wav);
+    test::write_bytes(dir + "/many/" + names[k], wav);
+    one_list += " " + dir + "/one/" + names[k];
+    many_list += " " + dir + "/many/" + names[k];
+  }
+  ASSERT_EQ(run("-T 1 compress -m audio" + one_list).code, 0);
+  CmdResult r = run("-T 3 -v compress -m audio" + many_list);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("4 files side by side on 3 threads"), std::string::npos) << r.err;
+  for (const auto& n : names) {
+    EXPECT_EQ(test::read_bytes(dir + "/many/" + n + ".lmac"), test::read_bytes(dir + "/one/" + n + ".lmac")) << n;
+    std::filesystem::rename(dir + "/many/" + n, dir + "/many/" + n + ".original");
+  }
+  std::string streams;
+  for (const auto& n : names) streams += " " + dir + "/many/" + n + ".lmac";
+  test::write_bytes(dir + "/many/e.wav.lmac", Bytes{'n', 'o', 't', ' ', 'a', ' ', 's', 't', 'r', 'e', 'a', 'm'});
+  r = run("-T 3 decompress" + streams + " " + dir + "/many/e.wav.lmac");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("e.wav.lmac"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/many/e.wav"));
+  for (const auto& n : names)
+    EXPECT_EQ(test::read_bytes(dir + "/many/" + n), test::read_bytes(dir + "/many/" + n + ".original")) << n;
+  // One progress line for the files (on a terminal), not one per file.
+  const std::string log = dir + "/progress.txt";
+  const std::string cmd =
+      "script -qec '" + std::string(LMAC_BINARY) + " -T 2 decompress -f" + streams + "' /dev/null > " + log + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const Bytes b = test::read_bytes(log);
+  const std::string out(b.begin(), b.end());
+  EXPECT_NE(out.find("decompress [##############################] 4/4 files"), std::string::npos) << out;
+  EXPECT_EQ(out.find("chunks"), std::string::npos) << out;
+  // The grid device runs the language model's kernels, which split each step: deferred.
+  PcmFormat tiny;
+  tiny.bits = 8;
+  tiny.kind = SampleKind::Unsigned;
+  std::string tiny_list;
+  for (const char* n : {"/t1.wav", "/t2.wav"}) {
+    test::write_bytes(dir + n, test::make_wav(tiny, test::make_pcm(tiny, 40, test::Content::SineNoise), true));
+    tiny_list += " " + dir + n;
+  }
+  r = run("--device grid -T 2 -v compress -m mix" + tiny_list);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("coded after the others, alone"), std::string::npos) << r.err;
 }
 
 // An output that is a device or a pipe (/dev/null, a FIFO) is written into, never
