@@ -115,6 +115,12 @@ class FilesProgress {
     ++done_;
     if (report_) report_(done_, total_);
   }
+  // Ends a line that stopped short (inputs left to run alone draw their own below it).
+  ~FilesProgress() {
+    if (report_ && done_ > 0 && done_ < total_) fmt::print(stderr, "\n");
+  }
+  FilesProgress(const FilesProgress&) = delete;
+  FilesProgress& operator=(const FilesProgress&) = delete;
 
  private:
   static size_t total_bytes(const std::vector<std::string>& inputs) {
@@ -154,8 +160,8 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
         "-c with several inputs would write one stream after another, which lmac cannot read back; give one input");
   const std::vector<std::string> mine = my_inputs(io.inputs);
   std::vector<int> rc(mine.size(), kOk);
-  // Returns false where fn deferred the input.
   std::vector<char> noted(mine.size(), 0);
+  // Returns false where fn deferred the input.
   const auto one = [&](size_t i, bool beside_others) {
     const std::string& in = mine[i];
     std::string out = output_for(io, in, compressing);
@@ -203,7 +209,8 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
     for (size_t i = 0; i < mine.size(); ++i) alone.push_back(i);
   }
   for (size_t i : alone) one(i, false);
-  return world().max_all(*std::max_element(rc.begin(), rc.end()));  // every rank exits with the job's verdict
+  const int mine_rc = rc.empty() ? kOk : *std::max_element(rc.begin(), rc.end());  // a rank may have no inputs
+  return world().max_all(mine_rc);  // every rank exits with the job's verdict
 }
 
 // Models by spec, each loaded once for all inputs (decompress: each stream names its
