@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <utility>
 
 #include "cli_common.hpp"
@@ -65,7 +66,14 @@ std::string output_for(const IoFlags& io, const std::string& in, bool compressin
   return in + ".out";
 }
 
-// Runs fn on each input, reporting errors per file; returns the exit code.
+// An input's size in bytes; 0 for stdin or a file that cannot be read (its error comes
+// when it is opened).
+uint64_t input_size(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = path == "-" ? 0 : std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<uint64_t>(size);
+}
+
 // Under mpirun, each input goes to one rank (balanced by size); alone, all are ours.
 std::vector<std::string> my_inputs(const std::vector<std::string>& inputs) {
   World& w = world();
@@ -73,10 +81,8 @@ std::vector<std::string> my_inputs(const std::vector<std::string>& inputs) {
   std::vector<size_t> items(inputs.size());
   std::vector<uint64_t> sizes(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    std::error_code ec;
     items[i] = i;
-    sizes[i] = inputs[i] == "-" ? 0 : static_cast<uint64_t>(std::filesystem::file_size(inputs[i], ec));
-    if (ec) sizes[i] = 0;
+    sizes[i] = input_size(inputs[i]);
   }
   std::vector<std::string> mine;
   const auto parts = split_by_cost(items, sizes, w.size());
@@ -87,13 +93,7 @@ std::vector<std::string> my_inputs(const std::vector<std::string>& inputs) {
 // Inputs larger than this run alone, after the others: they have chunks for every thread
 // of their own (64 chunks of 16-bit stereo audio), and files side by side are all in
 // memory at once.
-constexpr uintmax_t kAloneBytes = uintmax_t{16} << 20;
-
-bool large(const std::string& path) {
-  std::error_code ec;
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  return !ec && size > kAloneBytes;
-}
+constexpr uint64_t kAloneBytes = uint64_t{16} << 20;
 
 // Whether the inputs may be coded side by side, each a task of the work pool: several
 // files (no stdin or stdout), more than one thread. The chunks and trials of each file
@@ -107,9 +107,11 @@ bool side_by_side(const IoFlags& io, const std::vector<std::string>& inputs) {
 // the others'); drawn only when stderr is a terminal (and not -q).
 class FilesProgress {
  public:
-  // audio: whether the inputs are audio (their sizes give the KB/s), or streams.
-  FilesProgress(const std::string& verb, const std::vector<std::string>& inputs, bool audio)
-      : bar_(verb, audio ? total_bytes(inputs) : 0, "files"), report_(bar_.callback()), total_(inputs.size()) {}
+  // sizes: the inputs' bytes where they are audio (they give the KB/s), else 0.
+  FilesProgress(const std::string& verb, const std::vector<uint64_t>& sizes, bool audio)
+      : bar_(verb, audio ? std::accumulate(sizes.begin(), sizes.end(), size_t{0}) : 0, "files"),
+        report_(bar_.callback()),
+        total_(sizes.size()) {}
   void file_done() {
     std::lock_guard g(lock_);
     ++done_;
@@ -123,15 +125,6 @@ class FilesProgress {
   FilesProgress& operator=(const FilesProgress&) = delete;
 
  private:
-  static size_t total_bytes(const std::vector<std::string>& inputs) {
-    size_t total = 0;
-    for (const auto& in : inputs) {
-      std::error_code ec;
-      const auto size = std::filesystem::file_size(in, ec);
-      if (!ec) total += static_cast<size_t>(size);
-    }
-    return total;
-  }
   Progress bar_;
   std::function<void(size_t, size_t)> report_;
   size_t total_, done_ = 0;
@@ -193,16 +186,18 @@ int each_input(const IoFlags& io, bool compressing, Fn&& fn) {
   std::vector<size_t> alone;
   if (side_by_side(io, mine)) {
     verbose(fmt::format("{} files side by side on {} threads", mine.size(), thread_count()));
-    FilesProgress progress(compressing ? "compress" : "decompress", mine, compressing);
+    std::vector<uint64_t> sizes(mine.size());
+    std::transform(mine.begin(), mine.end(), sizes.begin(), input_size);
+    FilesProgress progress(compressing ? "compress" : "decompress", sizes, compressing);
     std::vector<char> ran(mine.size(), 1);
     parallel_tasks(thread_count(), mine.size(), [&](size_t i) {
-      ran[i] = !large(mine[i]) && one(i, true);
+      ran[i] = sizes[i] <= kAloneBytes && one(i, true);
       if (ran[i]) progress.file_done();
     });
     for (size_t i = 0; i < mine.size(); ++i)
       if (!ran[i]) {
         verbose(fmt::format("{}: {}: coded after the others, alone", input_name(mine[i]),
-                            large(mine[i]) ? "large" : "its model splits each step between threads"));
+                            sizes[i] > kAloneBytes ? "large" : "its model splits each step between threads"));
         alone.push_back(i);
       }
   } else {
