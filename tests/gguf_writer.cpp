@@ -206,6 +206,12 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
           case GgmlType::Q6_K:
             scales = {{208, 2048}};
             break;
+          case GgmlType::IQ4_NL:
+            scales = {{0, 64}};
+            break;
+          case GgmlType::IQ4_XS:
+            scales = {{0, 1024}};
+            break;
           default:
             scales = {{0, 256}, {2, 64}};  // Q4_K, Q5_K
         }

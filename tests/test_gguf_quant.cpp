@@ -100,7 +100,8 @@ TEST(Quant, DequantizationIsBitIdenticalToGgml) {
   const std::vector<std::pair<std::string, GgmlType>> types = {
       {"f16", GgmlType::F16},   {"bf16", GgmlType::BF16}, {"q4_0", GgmlType::Q4_0}, {"q4_1", GgmlType::Q4_1},
       {"q5_0", GgmlType::Q5_0}, {"q5_1", GgmlType::Q5_1}, {"q8_0", GgmlType::Q8_0}, {"q2_K", GgmlType::Q2_K},
-      {"q3_K", GgmlType::Q3_K}, {"q4_K", GgmlType::Q4_K}, {"q5_K", GgmlType::Q5_K}, {"q6_K", GgmlType::Q6_K}};
+      {"q3_K", GgmlType::Q3_K}, {"q4_K", GgmlType::Q4_K}, {"q5_K", GgmlType::Q5_K}, {"q6_K", GgmlType::Q6_K},
+      {"iq4_nl", GgmlType::IQ4_NL}, {"iq4_xs", GgmlType::IQ4_XS}};
   for (const auto& [name, type] : types) {
     Bytes q = test::read_bytes(kData + "/quant/" + name + ".bin");
     std::vector<float> want = read_f32(kData + "/quant/" + name + ".dequant.f32");

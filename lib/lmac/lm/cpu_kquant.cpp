@@ -4,12 +4,18 @@
 // l an unsigned one), each an exact byte-product sum: the quants u (0..63) are the
 // unsigned operand against h and the signed one against l (vpdpbusd; on AVX2 vpmaddubsw,
 // whose pair sums stay below 2 * 255 * 63 < 2^15, then vpmaddwd). The offset and mins
-// come from the activations' sums over 16 values.
+// come from the activations' sums over 16 values. IQ4_NL / IQ4_XS, whose weights are
+// signed levels up to 127 in size, take the levels from their nibbles by a byte shuffle
+// and multiply them as 16-bit words by the activations themselves (vpdpwssd, or
+// vpmaddwd then an add: pair sums below 2 * 127 * 32768 < 2^23); the tile keeps each
+// lane's four quants in the order 0, 2, 1, 3, so that a lane's even bytes are quants 0
+// and 1 and its odd bytes 2 and 3, as pairs of activations lie in memory.
 #include "lmac/lm/detail/cpu_kquant.hpp"
 #include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
 #include <immintrin.h>
 
+#include <array>
 #include <cstring>
 #include <memory>
 
@@ -34,6 +40,15 @@ struct TileLayout {
   size_t chunk, chunks, scales, mins, d, dmin, block;  // chunk stride and count; offsets; bytes a block
 };
 constexpr size_t round64(size_t n) { return (n + 63) / 64 * 64; }
+// Where quant k (0..3) of a group goes in its row's lane (see the top: levels types).
+constexpr size_t lane_byte(const KqShape& s, size_t k) { return s.levels && (k == 1 || k == 2) ? 3 - k : k; }
+
+// The 16 levels of the IQ4 types, as the byte shuffles' table.
+inline std::array<int8_t, 16> iq4_levels() {
+  std::array<int8_t, 16> t{};
+  for (uint32_t u = 0; u < 16; ++u) t[u] = static_cast<int8_t>(iq4_level(u));
+  return t;
+}
 constexpr TileLayout tile_layout(const KqShape& s) {
   const size_t chunk = 256 + 64 * static_cast<size_t>(s.high_bits), chunks = s.values / kChunk;
   if (s.values == kChunk) return {chunk, 1, 0, 0, chunk, chunk + 32, round64(chunk + (s.min ? 64 : 32))};
@@ -79,7 +94,8 @@ void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t
         const uint8_t* uc = u + kChunk * cc;
         for (size_t k = 0; k < 4; ++k) {
           for (size_t v = 0; v < 4; ++v)
-            chunk[64 * v + 4 * r + k] = static_cast<uint8_t>((uc[4 * v + k] & 0xF) | (uc[4 * (v + 4) + k] & 0xF) << 4);
+            chunk[64 * v + 4 * r + lane_byte(sh, k)] =
+                static_cast<uint8_t>((uc[4 * v + k] & 0xF) | (uc[4 * (v + 4) + k] & 0xF) << 4);
           if constexpr (sh.high_bits == 1) {
             uint32_t bits = 0;
             for (size_t g = 0; g < 8; ++g) bits |= (uc[4 * g + k] >> 4 & 1u) << g;
@@ -177,11 +193,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
   constexpr TileLayout L = tile_layout(sh);
   constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;  // sub-blocks, groups per sub-block
   __m512 acc[T];
-  const uint8_t* xb[T];
+  const uint8_t* xb[T];  // the activations' bytes; for levels types the 16-bit values
   for (int t = 0; t < T; ++t) {
     acc[t] = _mm512_setzero_ps();
-    xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
+    xb[t] = sh.levels ? reinterpret_cast<const uint8_t*>(x.q.data() + (t0 + static_cast<size_t>(t)) * x.k)
+                      : x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
   }
+  const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(iq4_levels().data())));
   for (size_t sb = 0; sb < n_sb; ++sb) {
     const uint8_t* group = tile + sb * L.block;
     constexpr bool k_quant = sh.values != kChunk;
@@ -200,6 +218,15 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
 #pragma GCC unroll 8
         for (int g = s * gps; g < (s + 1) * gps; ++g) {
           const __m512i wv = group_avx512<sh.high_bits>(nib, hp, g);
+          if constexpr (sh.levels) {  // h: the sum itself, in 16-bit words (l unused)
+            const __m512i w = _mm512_shuffle_epi8(levels, wv);
+            const __m512i w01 = _mm512_srai_epi16(_mm512_slli_epi16(w, 8), 8), w23 = _mm512_srai_epi16(w, 8);
+            for (int t = 0; t < T; ++t) {
+              h[t] = _mm512_dpwssd_epi32(h[t], w01, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 8 * g)));
+              h[t] = _mm512_dpwssd_epi32(h[t], w23, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 8 * g + 4)));
+            }
+            continue;
+          }
           for (int t = 0; t < T; ++t) {
             h[t] = _mm512_dpbusd_epi32(h[t], wv, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
             l[t] = _mm512_dpbusd_epi32(l[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
@@ -218,8 +245,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
         for (int t = 0; t < T; ++t) {
           const size_t tt = t0 + static_cast<size_t>(t);
           const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
-          const __m512i S =
-              _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]), _mm512_set1_epi32(sh.offset * X));
+          const __m512i S = sh.levels ? h[t]
+                                      : _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]),
+                                                         _mm512_set1_epi32(sh.offset * X));
           const __m512 dx = _mm512_set1_ps(x.d[tt * (x.k / kChunk) + c]);
           acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(D, dx), acc[t]);
           if constexpr (sh.min)

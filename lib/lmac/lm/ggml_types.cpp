@@ -210,6 +210,32 @@ void deq_q6_k(const uint8_t* s, float* y, size_t n) {
   }
 }
 
+// IQ4_NL / IQ4_XS: d * level and (d * (ls - 32)) * level, as ggml's reference writes them.
+void deq_iq4_nl(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 32; ++b, s += 18, y += 32) {
+    const float d = half_at(s);
+    for (uint32_t j = 0; j < 16; ++j) {
+      y[j] = d * static_cast<float>(iq4_level(s[2 + j] & 0xFu));
+      y[j + 16] = d * static_cast<float>(iq4_level(s[2 + j] >> 4u));
+    }
+  }
+}
+
+void deq_iq4_xs(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 256; ++b, s += 136) {
+    const float d = half_at(s);
+    const auto scales_h = static_cast<uint32_t>(load_le(s + 2, 2));
+    const uint8_t* qs = s + 8;
+    for (size_t ib = 0; ib < 8; ++ib, y += 32, qs += 16) {
+      const float dl = d * static_cast<float>(iq4_xs_scale(scales_h, s + 4, ib));
+      for (uint32_t j = 0; j < 16; ++j) {
+        y[j] = dl * static_cast<float>(iq4_level(qs[j] & 0xFu));
+        y[j + 16] = dl * static_cast<float>(iq4_level(qs[j] >> 4u));
+      }
+    }
+  }
+}
+
 constexpr GgmlTypeInfo kTypes[] = {
     {GgmlType::F32, "F32", 1, 4, deq_f32},        {GgmlType::F16, "F16", 1, 2, deq_f16},
     {GgmlType::Q4_0, "Q4_0", 32, 18, deq_q4_0},   {GgmlType::Q4_1, "Q4_1", 32, 20, deq_q4_1},
@@ -217,7 +243,8 @@ constexpr GgmlTypeInfo kTypes[] = {
     {GgmlType::Q8_0, "Q8_0", 32, 34, deq_q8_0},   {GgmlType::Q2_K, "Q2_K", 256, 84, deq_q2_k},
     {GgmlType::Q3_K, "Q3_K", 256, 110, deq_q3_k}, {GgmlType::Q4_K, "Q4_K", 256, 144, deq_q4_k},
     {GgmlType::Q5_K, "Q5_K", 256, 176, deq_q5_k}, {GgmlType::Q6_K, "Q6_K", 256, 210, deq_q6_k},
-    {GgmlType::BF16, "BF16", 1, 2, deq_bf16},
+    {GgmlType::BF16, "BF16", 1, 2, deq_bf16},    {GgmlType::IQ4_NL, "IQ4_NL", 32, 18, deq_iq4_nl},
+    {GgmlType::IQ4_XS, "IQ4_XS", 256, 136, deq_iq4_xs},
 };
 
 }  // namespace

@@ -132,6 +132,21 @@ LMAC_HD float block_value<GgmlType::Q6_K>(const uint8_t* row, size_t i) {
   return mul(mul(half_at(s + 208), i2f(sc)), i2f(q));
 }
 
+// IQ4_NL / IQ4_XS: a nibble (as Q4_0's) names one of 16 levels; IQ4_XS scales each 32
+// values of its super-block by d (ls - 32).
+template <>
+LMAC_HD float block_value<GgmlType::IQ4_NL>(const uint8_t* row, size_t i) {
+  const uint8_t* s = row + i / 32 * 18;
+  return mul(half_at(s), i2f(iq4_level(nibble32(s + 2, i % 32))));
+}
+template <>
+LMAC_HD float block_value<GgmlType::IQ4_XS>(const uint8_t* row, size_t i) {
+  const uint8_t* s = row + i / 256 * 136;
+  const size_t ib = i % 256 / 32;
+  const float dl = mul(half_at(s), i2f(iq4_xs_scale(u16_at(s + 2), s + 4, ib)));
+  return mul(dl, i2f(iq4_level(nibble32(s + 8 + 16 * ib, i % 32))));
+}
+
 // f(TypeTag<t>{}): picks the kernel instantiation for a weight type (host code).
 template <GgmlType T>
 struct TypeTag {
@@ -166,6 +181,10 @@ void with_block_type(GgmlType t, F&& f) {
       return f(TypeTag<GgmlType::Q5_K>{});
     case GgmlType::Q6_K:
       return f(TypeTag<GgmlType::Q6_K>{});
+    case GgmlType::IQ4_NL:
+      return f(TypeTag<GgmlType::IQ4_NL>{});
+    case GgmlType::IQ4_XS:
+      return f(TypeTag<GgmlType::IQ4_XS>{});
   }
 }
 

@@ -1,11 +1,13 @@
 // The integer view of the quantized block types other than Q8_0 (docs/ARITHMETIC.md
-// §2.3): a block (the K-quants' super-block of 256, or 32 values) as unsigned quants u
-// (0..63), a per-type offset o (value = u - o), and per sub-block a scale D_j = d sc_j
-// and a min M_j = dmin m_j, each the exact float32 product the reference dequantizer
-// forms (fp16 times a small integer: at most 19 significant bits; the 32-value types
-// have sc = m = 1, d their scale and dmin minus their min). Weight i of sub-block j is
-// D_j (u_i - o) - M_j. ("kq": K-quant-like; the 32-value types follow the same rules.) One definition for the CPU's
-// kernels and packers, the GPU's kernels and the grid backend that checks them.
+// §2.3): a block (the K-quants' and IQ4_XS's super-block of 256, or 32 values) as
+// unsigned quants u (0..63), each standing for an integer weight w(u): u - o with a
+// per-type offset o, or for IQ4_NL / IQ4_XS one of 16 levels (-127 .. 113); and per
+// sub-block a scale D_j = d sc_j and a min M_j = dmin m_j, each the exact float32
+// product the reference dequantizer forms (fp16 times a small integer: at most 19
+// significant bits; the 32-value types have sc = m = 1, d their scale and dmin minus
+// their min). Weight i of sub-block j is D_j w(u_i) - M_j. ("kq": K-quant-like; the
+// 32-value and IQ4 types follow the same rules.) One definition for the CPU's kernels and
+// packers, the GPU's kernels and the grid backend that checks them.
 #pragma once
 
 #include <cstddef>
@@ -25,7 +27,8 @@ struct KqShape {
   bool min = false;     // whether sub-blocks have a min (Q2_K, Q4_K, Q5_K, Q4_1, Q5_1)
   int high_bits = 0;    // bits of u above the low four (Q5_K, Q5_0, Q5_1 1; Q6_K 2)
   size_t block = 0;     // bytes per block
-  size_t values = 256;  // values per block: 256, or 32 (Q4_0 .. Q5_1)
+  size_t values = 256;  // values per block: 256, or 32 (Q4_0 .. Q5_1, IQ4_NL)
+  bool levels = false;  // w(u) is IQ4's level u (IQ4_NL, IQ4_XS) instead of u - o
 };
 
 LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
@@ -48,12 +51,23 @@ LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
       return {32, 16, false, 1, 22, 32};
     case GgmlType::Q5_1:
       return {32, 0, true, 1, 24, 32};
+    case GgmlType::IQ4_NL:
+      return {32, 0, false, 0, 18, 32, true};
+    case GgmlType::IQ4_XS:
+      return {32, 0, false, 0, 136, 256, true};
     default:
       return {};
   }
 }
 
 LMAC_HD constexpr bool kq_type(GgmlType t) { return kq_shape(t).sub != 0; }
+
+// The integer weight quant u stands for.
+template <GgmlType T>
+LMAC_HD constexpr int32_t kq_weight(uint32_t u) {
+  if constexpr (kq_shape(T).levels) return iq4_level(u);
+  return static_cast<int32_t>(u) - kq_shape(T).offset;
+}
 
 // The integer fields of super-block `s`: per sub-block its scale sc[j] and min m[j]
 // (types without mins leave m alone), and the super-block's d and dmin widened from
@@ -91,6 +105,12 @@ template <>
 LMAC_HD void kq_scales<GgmlType::Q6_K>(const uint8_t* s, int8_t* sc, int8_t*, float* d, float* dmin) {
   *d = half_at(s + 208), *dmin = 0.0f;
   for (int is = 0; is < 16; ++is) sc[is] = static_cast<int8_t>(s[192 + is]);
+}
+
+template <>
+LMAC_HD void kq_scales<GgmlType::IQ4_XS>(const uint8_t* s, int8_t* sc, int8_t*, float* d, float* dmin) {
+  *d = half_at(s), *dmin = 0.0f;
+  for (size_t ib = 0; ib < 8; ++ib) sc[ib] = static_cast<int8_t>(iq4_xs_scale(u16_at(s + 2), s + 4, ib));
 }
 
 // The quants u[values] of block `s` (loops as the reference dequantizers run,
@@ -144,7 +164,12 @@ LMAC_HD void kq_quants<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u) {
     }
 }
 
-// The 32-value types (Q4_0, Q4_1, Q5_0, Q5_1): fp16 d, the fp16 min m where there is one,
+template <>
+LMAC_HD void kq_quants<GgmlType::IQ4_XS>(const uint8_t* s, uint8_t* u) {
+  for (size_t i = 0; i < 256; ++i) u[i] = static_cast<uint8_t>(nibble32(s + 8 + i / 32 * 16, i % 32));
+}
+
+// The 32-value types (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL): fp16 d, the fp16 min m where there is one,
 // the 32-bit mask of fifth bits (Q5), then 16 bytes of nibbles (values 0..15 low,
 // 16..31 high). sc = m = 1, d the scale and dmin minus the min (value d u + m).
 template <GgmlType T>
@@ -176,7 +201,7 @@ LMAC_HD void kq_block(const uint8_t* s, uint8_t* u, int8_t* sc, int8_t* m, float
 
 // One output of a K-quant product (§2.3): weight row `row` (cols values) against a
 // token's 16-bit activations, qx(i) their value i and dx[b] the scale of block b of 32.
-// Per sub-block j, in order: S = sum (u_i - o) qx_i and X = sum qx_i, exact integers;
+// Per sub-block j, in order: S = sum w(u_i) qx_i and X = sum qx_i, exact integers;
 // acc = fma(float(S), D_j dx, acc), then with mins acc = fma(float(X), (-M_j) dx, acc).
 template <GgmlType T, class QX>
 LMAC_HD float kq_dot(const uint8_t* row, size_t cols, QX qx, const float* dx) {
@@ -191,7 +216,7 @@ LMAC_HD float kq_dot(const uint8_t* row, size_t cols, QX qx, const float* dx) {
       int32_t S = 0, X = 0;
       for (int i = j * shape.sub; i < (j + 1) * shape.sub; ++i) {
         const int32_t q = qx(sb * shape.values + static_cast<size_t>(i));
-        S += (static_cast<int32_t>(u[i]) - shape.offset) * q;
+        S += kq_weight<T>(u[i]) * q;
         X += q;
       }
       const float x_scale = dx[(sb * shape.values + static_cast<size_t>(j * shape.sub)) / 32];
@@ -218,7 +243,7 @@ inline size_t plane_scale_count(GgmlType t, size_t rows, size_t cols) {
   return rows * (cols / static_cast<size_t>(sh.sub)) * (sh.min ? 2 : 1);
 }
 
-// A stored K-quant matrix into the MMA planes: q the values u - o, `scales` as
+// A stored K-quant matrix into the MMA planes: q the weights w(u), `scales` as
 // matrix_planes reads them.
 template <GgmlType T>
 inline void kq_repack_typed(const uint8_t* data, size_t rows, size_t cols, size_t row_bytes, int8_t* q, float* scales) {
@@ -232,7 +257,7 @@ inline void kq_repack_typed(const uint8_t* data, size_t rows, size_t cols, size_
       int8_t sc[16], m[16];
       float d = 0.0f, dmin = 0.0f;
       kq_block<T>(s, u, sc, m, &d, &dmin);
-      for (size_t i = 0; i < sh.values; ++i) q[r * cols + sb * sh.values + i] = static_cast<int8_t>(u[i] - sh.offset);
+      for (size_t i = 0; i < sh.values; ++i) q[r * cols + sb * sh.values + i] = static_cast<int8_t>(kq_weight<T>(u[i]));
       for (size_t j = 0; j < sh.values / static_cast<size_t>(sh.sub); ++j) {
         const size_t at = r * nsub + sb * (sh.values / static_cast<size_t>(sh.sub)) + j;
         scales[at] = mul(d, i2f(sc[j]));

@@ -1,6 +1,7 @@
 // The K-quants' packed 6-bit sub-block scales: Q4_K / Q5_K's scale and min as ggml's
-// get_scale_min_k4 reads them, Q3_K's scales as its reference shuffle leaves them. One
-// unpacking for the reference dequantizers, the CPU's vector ones and the GPU kernels.
+// get_scale_min_k4 reads them, Q3_K's scales as its reference shuffle leaves them; IQ4_XS's
+// scales and the non-linear levels of IQ4_NL / IQ4_XS. One unpacking for the reference
+// dequantizers, the CPU's vector ones and the GPU kernels.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +37,21 @@ constexpr int32_t q3_k_scale(const uint8_t* raw, size_t is) {
 // All 16 (plus 32, as bytes), once per super-block for the row-at-a-time dequantizers.
 inline void q3_k_scales(const uint8_t* raw, int8_t* out) {
   for (size_t is = 0; is < 16; ++is) out[is] = static_cast<int8_t>(q3_k_scale(raw, is) + 32);
+}
+
+// The 16 levels of IQ4_NL and IQ4_XS (ggml's kvalues_iq4nl), a nibble's value before its
+// scale (-127, -104, ... 89, 113), as the bytes of two words: a table in host memory
+// would not be there on the GPU.
+constexpr int32_t iq4_level(uint32_t u) {
+  constexpr uint64_t kLow = 0xF6EADDCFBFAD9881ull, kHigh = 0x7159453526190D01ull;
+  return static_cast<int8_t>(static_cast<uint8_t>((u < 8 ? kLow : kHigh) >> (8 * (u & 7))));
+}
+
+// The 6-bit scale of sub-block `ib` (0..7) of an IQ4_XS super-block (scales_h: the u16 at
+// byte 2, scales_l: the four bytes at byte 4) minus 32, as dequantize_row_iq4_xs reads it.
+constexpr int32_t iq4_xs_scale(uint32_t scales_h, const uint8_t* scales_l, size_t ib) {
+  const uint32_t low = (scales_l[ib / 2] >> (4 * (ib % 2))) & 0xFu, high = (scales_h >> (2 * ib)) & 3u;
+  return static_cast<int32_t>(low | high << 4) - 32;
 }
 
 }  // namespace lmac
