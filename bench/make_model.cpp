@@ -67,10 +67,9 @@ bool named_shape(const std::string& name, TinyLlamaShape& s, std::string& vocab)
 }
 
 GgmlType type_named(const std::string& t) {
-  for (GgmlType type :
-       {GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-        GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_NL,
-        GgmlType::IQ4_XS}) {
+  for (GgmlType type : {GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+                        GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
+                        GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
     std::string name = lmac::ggml_type_info(type).name;
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (t == name) return type;

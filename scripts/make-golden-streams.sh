@@ -17,10 +17,10 @@ trap 'rm -rf "$tmp"' EXIT
 rev=r$(sed -n 's/.*kArithmeticRevision = \([0-9]*\);.*/\1/p' lib/lmac/common/arithmetic_revision.hpp)
 [[ $rev != r ]] || { echo "no kArithmeticRevision found" >&2; exit 1; }
 rm -f "$G/$rev-"*.lmac
-# The K-quant and 32-value-block models: small random-weight files that the tests make
+# The K-quant, 32-value-block and IQ4 models: small random-weight files that the tests make
 # the same way.
 make_model=$(dirname "$lmac")/bench/lmac_make_model
-for t in q2_k q3_k q4_k q5_k q6_k q4_0 q5_1; do "$make_model" "$tmp/golden-$t.gguf" --golden $t >/dev/null; done
+for t in q2_k q3_k q4_k q5_k q6_k q4_0 q5_1 iq4_nl iq4_xs; do "$make_model" "$tmp/golden-$t.gguf" --golden $t >/dev/null; done
 # name | sox conversion of the bundled recordings | lmac flags
 cases=(
   "llm-u8-mono-subword|-b 8 -e unsigned|-m $M"
@@ -50,6 +50,8 @@ cases=(
   "kq-q6_k-u8-mono-subword|-b 8 -e unsigned|-m $tmp/golden-q6_k.gguf"
   "kq-q4_0-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-q4_0.gguf --tokenization char"
   "kq-q5_1-s16-mono-subword|-b 16|-m $tmp/golden-q5_1.gguf"
+  "kq-iq4_nl-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-iq4_nl.gguf --tokenization char"
+  "kq-iq4_xs-s16-mono-subword|-b 16|-m $tmp/golden-iq4_xs.gguf"
 )
 : >$G/MANIFEST
 for c in "${cases[@]}"; do
@@ -84,7 +86,7 @@ for c in "${cases[@]}"; do
   [[ $flags == *"-m audio"* ]] && model=audio
   [[ $flags == *"-m mix:$M"* ]] && model=mix:bundled
   [[ $flags == *"-m mix:builtin:order2"* ]] && model=mix:builtin:order2
-  [[ $flags =~ golden-(q[0-9]_[k01]) ]] && model=golden:${BASH_REMATCH[1]}
+  [[ $flags =~ golden-(i?q[0-9]_(k|0|1|nl|xs)) ]] && model=golden:${BASH_REMATCH[1]}
   echo "$rev-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
 done
 ls -l $G

@@ -22,12 +22,15 @@ uint32_t f32_bits(float f) {
   std::memcpy(&u, &f, 4);
   return u;
 }
-uint16_t to_half(float f) {  // round-to-nearest for normal values in range (tests only)
+// Round-to-nearest (ties away) for normal values in range, as the generated models
+// have always been made; values below half's normal range to nearest even subnormals (a
+// 7B model's Q6_K or IQ4_XS scales lie there: flushed to zero, whole tensors were zero).
+uint16_t to_half(float f) {
   uint32_t u = f32_bits(f);
   uint32_t sign = (u >> 16) & 0x8000;
   int exp = static_cast<int>((u >> 23) & 0xFF) - 127 + 15;
   uint32_t man = u & 0x7FFFFF;
-  if (exp <= 0) return static_cast<uint16_t>(sign);
+  if (exp <= 0) return fp32_to_fp16(f);
   uint32_t h = sign | (static_cast<uint32_t>(exp) << 10) | (man >> 13);
   if (man & 0x1000) ++h;
   return static_cast<uint16_t>(h);

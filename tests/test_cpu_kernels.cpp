@@ -159,10 +159,9 @@ bool integer_product(GgmlType t) { return t != GgmlType::F32 && t != GgmlType::F
 // one).
 TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
   std::mt19937 rng(12);
-  for (GgmlType type :
-       {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-        GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
-        GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
+  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+                        GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
+                        GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
     const size_t rows = 21, cols = 1280;
     const std::vector<uint8_t> raw = random_blocks(type, rows, cols, rng);
     const Matrix w{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "gguf_writer.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/gguf.hpp"
 #include "test_support.hpp"
@@ -98,9 +99,9 @@ uint32_t bits_of(float f) {
 
 TEST(Quant, DequantizationIsBitIdenticalToGgml) {
   const std::vector<std::pair<std::string, GgmlType>> types = {
-      {"f16", GgmlType::F16},   {"bf16", GgmlType::BF16}, {"q4_0", GgmlType::Q4_0}, {"q4_1", GgmlType::Q4_1},
-      {"q5_0", GgmlType::Q5_0}, {"q5_1", GgmlType::Q5_1}, {"q8_0", GgmlType::Q8_0}, {"q2_K", GgmlType::Q2_K},
-      {"q3_K", GgmlType::Q3_K}, {"q4_K", GgmlType::Q4_K}, {"q5_K", GgmlType::Q5_K}, {"q6_K", GgmlType::Q6_K},
+      {"f16", GgmlType::F16},       {"bf16", GgmlType::BF16},    {"q4_0", GgmlType::Q4_0}, {"q4_1", GgmlType::Q4_1},
+      {"q5_0", GgmlType::Q5_0},     {"q5_1", GgmlType::Q5_1},    {"q8_0", GgmlType::Q8_0}, {"q2_K", GgmlType::Q2_K},
+      {"q3_K", GgmlType::Q3_K},     {"q4_K", GgmlType::Q4_K},    {"q5_K", GgmlType::Q5_K}, {"q6_K", GgmlType::Q6_K},
       {"iq4_nl", GgmlType::IQ4_NL}, {"iq4_xs", GgmlType::IQ4_XS}};
   for (const auto& [name, type] : types) {
     Bytes q = test::read_bytes(kData + "/quant/" + name + ".bin");
@@ -110,6 +111,33 @@ TEST(Quant, DequantizationIsBitIdenticalToGgml) {
     std::vector<float> got(2048);
     ggml_type_info(type).dequantize(q.data(), got.data(), 2048);
     for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(bits_of(got[i]), bits_of(want[i])) << name << " at " << i;
+  }
+}
+
+// The random-weight models that golden streams and conformance runs are made of have
+// weights of about the size asked for in every tensor of every type: fp16 scales that
+// fall below half's normal range were once flushed to zero, and whole Q6_K models
+// (std 0.05, scale d = std / 2048) held only zeros without any test noticing.
+TEST(Quant, GeneratedModelsHaveWeightsOfTheirSizeInEveryType) {
+  for (GgmlType type : {GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+                        GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
+                        GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
+    for (float std : {0.05f, 0.02f}) {  // the golden models', the conformance files' (trained models' size)
+      test::TinyLlamaShape shape = test::golden_shape(type);
+      shape.weight_std = std;
+      const Bytes bytes = test::make_random_llama(shape);
+      auto file = GgufFile::parse(bytes);
+      const GgufTensor* t = file->find_tensor("blk.0.ffn_down.weight");
+      ASSERT_NE(t, nullptr);
+      ASSERT_EQ(t->type, type) << ggml_type_info(type).name;
+      std::vector<float> v(t->elements());
+      ggml_type_info(type).dequantize(t->data, v.data(), v.size());
+      double sum_sq = 0.0;
+      for (float x : v) sum_sq += double{x} * x;
+      const double rms = std::sqrt(sum_sq / static_cast<double>(v.size()));
+      EXPECT_GT(rms, std / 8) << ggml_type_info(type).name << " std " << std;
+      EXPECT_LT(rms, std * 8) << ggml_type_info(type).name << " std " << std;
+    }
   }
 }
 

@@ -264,10 +264,9 @@ std::vector<BackendCheck> compare_backends(Backend& reference, Backend& candidat
   Pair p{reference, candidate, {}};
   std::vector<BackendCheck> out;
   for (size_t n : {1, 3, 64}) {
-    for (GgmlType type :
-         {GgmlType::Q8_0, GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
-          GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
-          GgmlType::IQ4_NL, GgmlType::IQ4_XS})
+    for (GgmlType type : {GgmlType::Q8_0, GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
+                          GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
+                          GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS})
       check_matmul(p, rng, type, n, out);
     check_elementwise(p, rng, n, out);
   }

@@ -237,13 +237,20 @@ void deq_iq4_xs(const uint8_t* s, float* y, size_t n) {
 }
 
 constexpr GgmlTypeInfo kTypes[] = {
-    {GgmlType::F32, "F32", 1, 4, deq_f32},        {GgmlType::F16, "F16", 1, 2, deq_f16},
-    {GgmlType::Q4_0, "Q4_0", 32, 18, deq_q4_0},   {GgmlType::Q4_1, "Q4_1", 32, 20, deq_q4_1},
-    {GgmlType::Q5_0, "Q5_0", 32, 22, deq_q5_0},   {GgmlType::Q5_1, "Q5_1", 32, 24, deq_q5_1},
-    {GgmlType::Q8_0, "Q8_0", 32, 34, deq_q8_0},   {GgmlType::Q2_K, "Q2_K", 256, 84, deq_q2_k},
-    {GgmlType::Q3_K, "Q3_K", 256, 110, deq_q3_k}, {GgmlType::Q4_K, "Q4_K", 256, 144, deq_q4_k},
-    {GgmlType::Q5_K, "Q5_K", 256, 176, deq_q5_k}, {GgmlType::Q6_K, "Q6_K", 256, 210, deq_q6_k},
-    {GgmlType::BF16, "BF16", 1, 2, deq_bf16},    {GgmlType::IQ4_NL, "IQ4_NL", 32, 18, deq_iq4_nl},
+    {GgmlType::F32, "F32", 1, 4, deq_f32},
+    {GgmlType::F16, "F16", 1, 2, deq_f16},
+    {GgmlType::Q4_0, "Q4_0", 32, 18, deq_q4_0},
+    {GgmlType::Q4_1, "Q4_1", 32, 20, deq_q4_1},
+    {GgmlType::Q5_0, "Q5_0", 32, 22, deq_q5_0},
+    {GgmlType::Q5_1, "Q5_1", 32, 24, deq_q5_1},
+    {GgmlType::Q8_0, "Q8_0", 32, 34, deq_q8_0},
+    {GgmlType::Q2_K, "Q2_K", 256, 84, deq_q2_k},
+    {GgmlType::Q3_K, "Q3_K", 256, 110, deq_q3_k},
+    {GgmlType::Q4_K, "Q4_K", 256, 144, deq_q4_k},
+    {GgmlType::Q5_K, "Q5_K", 256, 176, deq_q5_k},
+    {GgmlType::Q6_K, "Q6_K", 256, 210, deq_q6_k},
+    {GgmlType::BF16, "BF16", 1, 2, deq_bf16},
+    {GgmlType::IQ4_NL, "IQ4_NL", 32, 18, deq_iq4_nl},
     {GgmlType::IQ4_XS, "IQ4_XS", 256, 136, deq_iq4_xs},
 };
 

@@ -34,8 +34,9 @@ namespace lmac::km {
 
 // Weights repacked once: int8 quants row after row (cols bytes a row, so every block is
 // 32-byte aligned) and every (sub-)block's scale as f32. Q8_0: its quants and fp16
-// scale widened (exact). K-quants (lm/detail/kquant_int.hpp): the values u - o (within
-// -32..63), D_j per sub-block of `sub` values and, for types with mins, -M_j.
+// scale widened (exact). K-quants and the like (lm/detail/kquant_int.hpp): the weights
+// w(u) (u - o within -32..63, IQ4's levels -127..113), D_j per sub-block of `sub` values
+// and, for types with mins, -M_j.
 struct Q8Planes {
   const int8_t* q = nullptr;
   const float* d = nullptr;  // rows x cols/sub
