@@ -66,6 +66,24 @@ TEST(Gguf, MalformedFilesAreRejectedWithReasons) {
   }
 }
 
+// A tensor of a type lmac cannot read is refused by name, with the types it can read.
+TEST(Gguf, TensorsOfTypesLmacCannotReadAreRefusedByName) {
+  for (auto [id, name] : {std::pair{16u, "IQ2_XXS (16, lattice grids)"}, std::pair{39u, "MXFP4 (39"},
+                          std::pair{99u, "unknown ggml type 99"}}) {
+    test::GgufWriter w;
+    w.kv_string("general.architecture", "llama");
+    w.tensor("blk.0.attn_q.weight", static_cast<GgmlType>(id), {256, 2}, Bytes(132));
+    try {
+      GgufFile::parse(w.finish());
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const FormatError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(std::string("tensor 'blk.0.attn_q.weight' is ") + name), std::string::npos) << what;
+      EXPECT_NE(what.find("IQ4_XS"), std::string::npos) << what;  // among the types it reads
+    }
+  }
+}
+
 TEST(Gguf, NestedArraysAreRead) {
   auto f = GgufFile::open(kData + "/gguf/nested-array.gguf");
   const GgufArray& outer = f->get("test.nested").as_array();

@@ -262,6 +262,42 @@ const GgmlTypeInfo* ggml_type_info(uint32_t id) {
   return nullptr;
 }
 
+std::string ggml_unsupported_type(uint32_t id) {
+  struct Known {
+    uint32_t id;
+    const char* name;
+    const char* why;
+  };
+  static constexpr Known kKnown[] = {
+      {9, "Q8_1", "an activation type"},
+      {15, "Q8_K", "an activation type"},
+      {16, "IQ2_XXS", "lattice grids"},
+      {17, "IQ2_XS", "lattice grids"},
+      {18, "IQ3_XXS", "lattice grids"},
+      {19, "IQ1_S", "lattice grids"},
+      {21, "IQ3_S", "lattice grids"},
+      {22, "IQ2_S", "lattice grids"},
+      {24, "I8", "integers"},
+      {25, "I16", "integers"},
+      {26, "I32", "integers"},
+      {27, "I64", "integers"},
+      {28, "F64", "64-bit floats"},
+      {29, "IQ1_M", "lattice grids"},
+      {34, "TQ1_0", "ternary"},
+      {35, "TQ2_0", "ternary"},
+      {39, "MXFP4", "4-bit floats with shared exponents"},
+  };
+  for (const Known& k : kKnown)
+    if (k.id == id) return std::string(k.name) + " (" + std::to_string(id) + ", " + k.why + ")";
+  return "unknown ggml type " + std::to_string(id);
+}
+
+std::string ggml_supported_types() {
+  std::string all;
+  for (const auto& t : kTypes) all += (all.empty() ? "" : ", ") + std::string(t.name);
+  return all;
+}
+
 const GgmlTypeInfo& ggml_type_info(GgmlType type) {
   const GgmlTypeInfo* t = ggml_type_info(static_cast<uint32_t>(type));
   if (t == nullptr) fail("unsupported ggml type");

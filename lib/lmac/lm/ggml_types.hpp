@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace lmac {
 
@@ -38,6 +39,10 @@ struct GgmlTypeInfo {
 
 // nullptr for a type id lmac does not support.
 const GgmlTypeInfo* ggml_type_info(uint32_t id);
+// What lmac says of a tensor type it cannot read: "IQ2_XXS (16), whose values come from
+// ggml's lattice grids", or "unknown ggml type 99"; and the types it reads.
+std::string ggml_unsupported_type(uint32_t id);
+std::string ggml_supported_types();
 const GgmlTypeInfo& ggml_type_info(GgmlType type);
 size_t ggml_row_bytes(GgmlType type, size_t elements);
 

@@ -270,7 +270,9 @@ void GgufFile::parse_all() {
     }
     uint64_t type = c.uint(4, "a tensor type");
     const GgmlTypeInfo* info = ggml_type_info(static_cast<uint32_t>(type));
-    if (info == nullptr) fail_format(fmt::format("tensor '{}' has unsupported ggml type {}", t.name, type));
+    if (info == nullptr)
+      fail_format(fmt::format("tensor '{}' is {}, which lmac cannot read (it reads {})", t.name,
+                              ggml_unsupported_type(static_cast<uint32_t>(type)), ggml_supported_types()));
     t.type = info->type;
     t.offset = c.uint(8, "a tensor offset");
     if (t.offset % alignment_) fail_format(fmt::format("tensor '{}' offset {} is not aligned", t.name, t.offset));
