@@ -5,11 +5,14 @@
 // unsigned operand against h and the signed one against l (vpdpbusd; on AVX2 vpmaddubsw,
 // whose pair sums stay below 2 * 255 * 63 < 2^15, then vpmaddwd). The offset and mins
 // come from the activations' sums over 16 values. IQ4_NL / IQ4_XS, whose weights are
-// signed levels up to 127 in size, take the levels from their nibbles by a byte shuffle
-// and multiply them as 16-bit words by the activations themselves (vpdpwssd, or
-// vpmaddwd then an add: pair sums below 2 * 127 * 32768 < 2^23); the tile keeps each
-// lane's four quants in the order 0, 2, 1, 3, so that a lane's even bytes are quants 0
-// and 1 and its odd bytes 2 and 3, as pairs of activations lie in memory.
+// signed levels w up to 127 in size, take the levels from their nibbles by a byte
+// shuffle. With vpdpbusd, w + 128 (0..241) is the unsigned operand against h and w the
+// signed one against l: S = 256 (sum (w + 128) h - 128 sum h) + sum w l, sum h from the
+// activations. AVX2 alone (vpmaddubsw's pair sums would saturate) multiplies the levels
+// as 16-bit words by the activations themselves (vpmaddwd then an add: pair sums below
+// 2 * 127 * 32768 < 2^23), the lanes' four quants first shuffled to the order 0, 2, 1,
+// 3, so that a lane's even bytes are quants 0 and 1 and its odd bytes 2 and 3, as pairs
+// of activations lie in memory.
 #include "lmac/lm/detail/cpu_kquant.hpp"
 #include "lmac/lm/detail/cpu_simd.hpp"  // first: its pragmas cover the intrinsics headers
 
@@ -40,9 +43,6 @@ struct TileLayout {
   size_t chunk, chunks, scales, mins, d, dmin, block;  // chunk stride and count; offsets; bytes a block
 };
 constexpr size_t round64(size_t n) { return (n + 63) / 64 * 64; }
-// Where quant k (0..3) of a group goes in its row's lane (see the top: levels types).
-constexpr size_t lane_byte(const KqShape& s, size_t k) { return s.levels && (k == 1 || k == 2) ? 3 - k : k; }
-
 // The 16 levels of the IQ4 types, as the byte shuffles' table.
 inline std::array<int8_t, 16> iq4_levels() {
   std::array<int8_t, 16> t{};
@@ -94,8 +94,7 @@ void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t
         const uint8_t* uc = u + kChunk * cc;
         for (size_t k = 0; k < 4; ++k) {
           for (size_t v = 0; v < 4; ++v)
-            chunk[64 * v + 4 * r + lane_byte(sh, k)] =
-                static_cast<uint8_t>((uc[4 * v + k] & 0xF) | (uc[4 * (v + 4) + k] & 0xF) << 4);
+            chunk[64 * v + 4 * r + k] = static_cast<uint8_t>((uc[4 * v + k] & 0xF) | (uc[4 * (v + 4) + k] & 0xF) << 4);
           if constexpr (sh.high_bits == 1) {
             uint32_t bits = 0;
             for (size_t g = 0; g < 8; ++g) bits |= (uc[4 * g + k] >> 4 & 1u) << g;
@@ -193,11 +192,10 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
   constexpr TileLayout L = tile_layout(sh);
   constexpr int ns = static_cast<int>(kChunk) / sh.sub, gps = sh.sub / 4;  // sub-blocks, groups per sub-block
   __m512 acc[T];
-  const uint8_t* xb[T];  // the activations' bytes; for levels types the 16-bit values
+  const uint8_t* xb[T];
   for (int t = 0; t < T; ++t) {
     acc[t] = _mm512_setzero_ps();
-    xb[t] = sh.levels ? reinterpret_cast<const uint8_t*>(x.q.data() + (t0 + static_cast<size_t>(t)) * x.k)
-                      : x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
+    xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
   }
   const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(iq4_levels().data())));
   for (size_t sb = 0; sb < n_sb; ++sb) {
@@ -218,18 +216,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
 #pragma GCC unroll 8
         for (int g = s * gps; g < (s + 1) * gps; ++g) {
           const __m512i wv = group_avx512<sh.high_bits>(nib, hp, g);
-          if constexpr (sh.levels) {  // h: the sum itself, in 16-bit words (l unused)
-            const __m512i w = _mm512_shuffle_epi8(levels, wv);
-            const __m512i w01 = _mm512_srai_epi16(_mm512_slli_epi16(w, 8), 8), w23 = _mm512_srai_epi16(w, 8);
-            for (int t = 0; t < T; ++t) {
-              h[t] = _mm512_dpwssd_epi32(h[t], w01, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 8 * g)));
-              h[t] = _mm512_dpwssd_epi32(h[t], w23, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 8 * g + 4)));
-            }
-            continue;
-          }
+          // levels: w against l, w + 128 against h
+          const __m512i w = sh.levels ? _mm512_shuffle_epi8(levels, wv) : wv;
+          const __m512i u = sh.levels ? _mm512_xor_si512(w, _mm512_set1_epi8(-128)) : wv;
           for (int t = 0; t < T; ++t) {
-            h[t] = _mm512_dpbusd_epi32(h[t], wv, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
-            l[t] = _mm512_dpbusd_epi32(l[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), wv);
+            h[t] = _mm512_dpbusd_epi32(h[t], u, _mm512_set1_epi32(load_i32(xb[t] + c * 64 + 4 * g)));
+            l[t] = _mm512_dpbusd_epi32(l[t], _mm512_set1_epi32(load_i32(xb[t] + c * 64 + kChunk + 4 * g)), w);
           }
         }
         // D_j, and -M_j (the min term adds X (-M_j) dx; -(M dx) is (-M) dx exactly)
@@ -245,9 +237,10 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
         for (int t = 0; t < T; ++t) {
           const size_t tt = t0 + static_cast<size_t>(t);
           const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
-          const __m512i S = sh.levels ? h[t]
-                                      : _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(h[t], 8), l[t]),
-                                                         _mm512_set1_epi32(sh.offset * X));
+          const __m512i H =
+              sh.levels ? _mm512_sub_epi32(h[t], _mm512_set1_epi32(128 * x.h32[tt * (x.k / kChunk) + c])) : h[t];
+          const __m512i S =
+              _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(H, 8), l[t]), _mm512_set1_epi32(sh.offset * X));
           const __m512 dx = _mm512_set1_ps(x.d[tt * (x.k / kChunk) + c]);
           acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(D, dx), acc[t]);
           if constexpr (sh.min)

@@ -402,6 +402,7 @@ void size_q8(size_t n, size_t k, Q8Activations& out, ActBytes bytes) {
   out.bytes.resize(bytes != ActBytes::None ? 2 * n * k : 0);
   out.d.resize(n * k / kBlock);
   out.s16.resize(bytes == ActBytes::Signed ? n * k / 16 : 0);
+  out.h32.resize(bytes == ActBytes::Signed ? n * k / 32 : 0);
 }
 
 void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
@@ -419,6 +420,11 @@ void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
     int32_t sum = 0;
     for (size_t j = 0; j < 16; ++j) sum += q[16 * i + j];
     out.s16[t * (out.k / 16) + i] = sum;
+  }
+  for (size_t i = 0; i < n16 / 2; ++i) {
+    int32_t sum = 0;
+    for (size_t j = 0; j < 32; ++j) sum += q[32 * i + j] >> 8;  // h, the signed high byte
+    out.h32[t * (out.k / 32) + i] = sum;
   }
   const int16_t flip = out.split == ActBytes::Offset ? int16_t{-32768} : int16_t{0};
   if (have_avx512() && has_bw)
