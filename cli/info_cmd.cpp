@@ -33,8 +33,9 @@ void add_info(CLI::App& app) {
             audio += ch.mode == TokenMode::Audio;
             mixed += ch.mode == TokenMode::Mixed;
           }
-          fmt::print("{}:\n  source     {} ({}), {} header + {} trailer bytes kept\n", input_name(in),
+          fmt::print("{}:\n  source     {} ({}), {} header{} + {} trailer bytes kept\n", input_name(in),
                      container_name(h.container), h.format.describe(), h.original_header.size(),
+                     h.canonical_wav_header ? " (canonical: made from the fields, not stored)" : "",
                      h.original_trailer.size());
           fmt::print("  restores   {}\n", h.container == Container::Decoded
                                               ? "a WAV file with the samples (and tags) of the original, not its "

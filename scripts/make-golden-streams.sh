@@ -40,6 +40,7 @@ cases=(
   "audio-s16-stereo-long|-b 16 stereo long|-m audio --chunk-size 16384"
   "audio-s16-mono-later|-b 16 later|-m audio --chunk-size 8192"
   "audio-s16-mono-pluck|-b 16 pluck|-m audio --chunk-size 24000"
+  "audio-s16-mono-canonical-header|-b 16|-m audio --chunk-size 1024"
   "mix-s16-stereo|-b 16 stereo|-m mix:$M --chunk-size 256"
   "mix-u8-mono-builtin|-b 8 -e unsigned|-m mix:builtin:order2 --chunk-size 2048"
   "mix-s16-mono-segments|-b 16 medium|-m mix:$M --chunk-size 8184"

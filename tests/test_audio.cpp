@@ -127,6 +127,33 @@ TEST(Wav, CompandedWavIsDecodedAndDoubleIsRefused) {
   }
 }
 
+// make_wav_header's bytes are part of the .lmac format (docs/FORMAT.md, the canonical
+// WAV header): written out here from that description, for both of its forms.
+TEST(Audio, CanonicalWavHeadersAreTheBytesTheFormatDocumentGives) {
+  auto le = [](Bytes& b, uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  auto tag = [](Bytes& b, const char* t) { b.insert(b.end(), t, t + 4); };
+  PcmFormat f;
+  f.bits = 16;
+  f.channels = 1;
+  f.rate = 8000;
+  Bytes want;
+  tag(want, "RIFF"), le(want, 4 + 24 + 8 + 1001 + 1 + 12, 4), tag(want, "WAVE"), tag(want, "fmt "), le(want, 16, 4);
+  le(want, 1, 2), le(want, 1, 2), le(want, 8000, 4), le(want, 16000, 4), le(want, 2, 2), le(want, 16, 2);
+  tag(want, "data"), le(want, 1001, 4);
+  EXPECT_EQ(make_wav_header(f, 1001, 12), want);  // an odd size's pad byte, 12 bytes of chunks after it
+  f.bits = 24, f.channels = 2, f.rate = 48000;
+  want.clear();
+  tag(want, "RIFF"), le(want, 4 + 48 + 8 + 600, 4), tag(want, "WAVE"), tag(want, "fmt "), le(want, 40, 4);
+  le(want, 0xFFFE, 2), le(want, 2, 2), le(want, 48000, 4), le(want, 288000, 4), le(want, 6, 2), le(want, 24, 2);
+  le(want, 22, 2), le(want, 24, 2), le(want, 0, 4), le(want, 1, 2);
+  for (uint8_t b : {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71})
+    want.push_back(b);
+  tag(want, "data"), le(want, 600, 4);
+  EXPECT_EQ(make_wav_header(f, 600), want);
+}
+
 TEST(Audio, TruncatedAndForeignInputsAreFormatErrors) {
   PcmFormat f = make_format(16, 2, SampleKind::Signed);
   Bytes wav = test::make_wav(f, test::make_pcm(f, 50, test::Content::Square));

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "lmac/codec/file_codec.hpp"
+#include "lmac/common/hash.hpp"
 #include "test_support.hpp"
 
 namespace lmac {
@@ -162,7 +163,7 @@ TEST(Container, LanguageModelSegmentsRoundTripAndBadOnesAreRefused) {
   EXPECT_EQ(p.stream.header.lm_segment_bytes, 0u);
   p.stream.header.lm_segment_bytes = 512;
   const Bytes with = write_lmac(p.stream);
-  EXPECT_EQ(with[10], 1);  // flags, after magic and version
+  EXPECT_EQ(with[10], 1);  // flags, after magic and version (the WAV's header has extra chunks: stored)
   EXPECT_EQ(parse_lmac(with).stream.header.lm_segment_bytes, 512u);
   for (uint32_t bad : {uint32_t{1024}, uint32_t{4096}}) {  // chunks of 1024
     p.stream.header.lm_segment_bytes = bad;
@@ -172,13 +173,73 @@ TEST(Container, LanguageModelSegmentsRoundTripAndBadOnesAreRefused) {
   zero[10] = 0;  // the segment field is then read as the header hash: refused
   EXPECT_THROW(parse_lmac(zero), FormatError);
   Bytes future = with;
-  future[10] = 3;
+  future[10] = 5;
   try {
     parse_lmac(future);
     FAIL();
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown header flags 0x3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unknown header flags 0x5"), std::string::npos) << e.what();
   }
+}
+
+// Replaces header byte `at` (from the start of the file) and fixes the header and stream
+// hashes, so that only the field itself is wrong.
+Bytes with_header_byte(Bytes s, size_t at, uint8_t v, size_t header_end) {
+  s[at] = v;
+  const uint64_t h = hash64(ByteSpan(s).subspan(12, header_end - 12));
+  store_le(s.data() + header_end, h, 8);
+  store_le(s.data() + s.size() - 8, hash64(ByteSpan(s).subspan(0, s.size() - 8)), 8);
+  return s;
+}
+
+// A WAV file whose header is the one lmac would write for its samples does not store it
+// (44 bytes less per file; flag bit 1), and restores it byte for byte; any other header
+// (a RIFF size off by one, a trailing chunk it does not count) is stored as before.
+TEST(Container, ACanonicalWavHeaderIsMadeFromTheFieldsNotStored) {
+  auto model = make_builtin_order2();
+  PcmFormat f;
+  f.bits = 16;
+  f.channels = 1;
+  const Bytes pcm = test::make_pcm(f, 301, test::Content::SineNoise);
+  const Bytes wav = test::make_wav(f, pcm, false);
+  Bytes odd_riff = wav;
+  odd_riff[4] ^= 1;
+  Bytes with_chunk = wav;  // a trailing LIST chunk the RIFF size counts
+  const uint8_t list[] = {'L', 'I', 'S', 'T', 4, 0, 0, 0, 'I', 'N', 'F', 'O'};
+  with_chunk.insert(with_chunk.end(), std::begin(list), std::end(list));
+  store_le(with_chunk.data() + 4, load_le(wav.data() + 4, 4) + sizeof list, 4);
+  CompressOptions o;
+  o.chunk_bytes = 256;
+  size_t canonical_size = 0;
+  for (const Bytes* in : std::initializer_list<const Bytes*>{&wav, &with_chunk, &odd_riff}) {
+    const Bytes s = compress_audio(*model, *in, o);
+    const ParsedStream p = parse_lmac(s);
+    const bool canonical = in != &odd_riff;
+    EXPECT_EQ(p.stream.header.canonical_wav_header, canonical);
+    EXPECT_EQ(s[10] & 2, canonical ? 2 : 0);
+    EXPECT_EQ(p.stream.header.original_header.size(), 44u);
+    EXPECT_EQ(decompress_audio(*model, p, {}, false).file, *in);  // byte for byte
+    if (in == &wav) canonical_size = s.size();
+    if (in == &odd_riff) {
+      EXPECT_EQ(s.size(), canonical_size + 44);
+    }
+  }
+  // The flag where no canonical header can be (an AIFF source), or beside a stored
+  // header, is refused.
+  const Bytes s = compress_audio(*model, wav, o);
+  const size_t container_at = 14;                                           // after magic, version, flags, revision
+  size_t hash_at = 14 + 1 + 2 + 2 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 4 + 4 + 1;  // up to the model name
+  hash_at += 2 + load_le(s.data() + hash_at, 2) + 8 + 4 + 4 + 8 + 8;        // name, fingerprint, blobs, sizes
+  try {
+    parse_lmac(with_header_byte(s, container_at, static_cast<uint8_t>(Container::Aiff), hash_at));
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("canonical WAV header"), std::string::npos) << e.what();
+  }
+  Bytes stored = write_lmac(parse_lmac(compress_audio(*model, odd_riff, o)).stream);
+  stored[10] |= 2;
+  stored = with_header_byte(stored, 10, stored[10], hash_at + 44);  // (the flags are not in the header hash)
+  EXPECT_THROW(parse_lmac(stored), FormatError);
 }
 
 }  // namespace

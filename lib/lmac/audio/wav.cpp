@@ -97,6 +97,8 @@ AudioFile parse_wav(ByteSpan file) {
   fail_format(have_fmt ? "WAV has no data chunk" : "WAV has no fmt chunk");
 }
 
+// Its bytes are part of the .lmac format: streams of WAV files whose header is exactly
+// this one do not store it (docs/FORMAT.md, flag bit 1). Never change them.
 Bytes make_wav_header(const PcmFormat& f, uint64_t data_bytes, uint64_t after) {
   bool extensible = f.channels > 2 || f.bits > 16;
   uint32_t fmt_size = extensible ? 40 : 16;

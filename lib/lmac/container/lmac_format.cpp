@@ -15,6 +15,24 @@ constexpr uint8_t kMagic[8] = {'L', 'M', 'A', 'C', 0x0D, 0x0A, 0x1A, 0x0A};
 constexpr uint8_t kEndMagic[4] = {'C', 'A', 'M', 'L'};
 constexpr size_t kRecordFixedBytes = 1 + 4 + 1 + 4 + 4 + 8 + 8;
 constexpr uint16_t kFlagLmSegments = 1;  // the header ends with lm_segment_bytes
+// The original header is not stored: it is make_wav_header's for the fields (most WAV
+// files have exactly it, 44 bytes each).
+constexpr uint16_t kFlagCanonicalWavHeader = 2;
+
+// The canonical WAV header of a WAV source with these samples and trailer (pad byte,
+// then further chunks, which the RIFF size counts); empty where there is none. (A decoded
+// source stores no header at all: it is restored as a WAV of this header anyway.)
+Bytes canonical_wav_header(const StreamHeader& h) {
+  const uint64_t pad = h.data_bytes & 1;
+  if (h.container != Container::Wav || h.original_trailer.size() < pad ||
+      h.data_bytes + h.original_trailer.size() > 0xFFFFFFFFu - 1024)
+    return {};
+  return make_wav_header(h.format, h.data_bytes, h.original_trailer.size() - pad);
+}
+
+bool header_is_canonical(const StreamHeader& h) {
+  return !h.original_header.empty() && h.original_header == canonical_wav_header(h);
+}
 
 void write_header(ByteWriter& w, const StreamHeader& h) {
   w.u8(static_cast<uint8_t>(h.container));
@@ -32,7 +50,7 @@ void write_header(ByteWriter& w, const StreamHeader& h) {
   w.u8(static_cast<uint8_t>(h.tokenization));
   w.str16(h.model_name);
   w.u64(h.model_fingerprint);
-  w.blob32(h.original_header);
+  w.blob32(header_is_canonical(h) ? Bytes{} : h.original_header);
   w.blob32(h.original_trailer);
   w.u64(h.data_bytes);
   w.u64(h.chunk_count);
@@ -86,6 +104,12 @@ StreamHeader read_header(ByteReader& r, uint16_t flags) {
       fail_format(
           fmt::format("invalid language-model segment of {} bytes in chunks of {}", h.lm_segment_bytes, h.chunk_bytes));
   }
+  if (flags & kFlagCanonicalWavHeader) {
+    if (!h.original_header.empty()) fail_format("a stored original header where the canonical WAV header is named");
+    h.original_header = canonical_wav_header(h);
+    if (h.original_header.empty()) fail_format("a canonical WAV header named for a source that cannot have one");
+    h.canonical_wav_header = true;
+  }
   return h;
 }
 
@@ -136,7 +160,8 @@ Bytes write_lmac(const LmacStream& s) {
   ByteWriter w(out);
   w.bytes(ByteSpan(kMagic, 8));
   w.u16(kFormatVersion);
-  w.u16(s.header.lm_segment_bytes ? kFlagLmSegments : 0);
+  w.u16(static_cast<uint16_t>((s.header.lm_segment_bytes ? kFlagLmSegments : 0) |
+                              (header_is_canonical(s.header) ? kFlagCanonicalWavHeader : 0)));
   size_t header_start = out.size();
   w.u16(s.header.arithmetic_revision);
   write_header(w, s.header);
@@ -172,7 +197,8 @@ ParsedStream parse_lmac(ByteSpan file, bool keep_going) {
   if (version != kFormatVersion)
     fail_format(fmt::format("unsupported .lmac version {} (this lmac reads version {})", version, kFormatVersion));
   const uint16_t flags = r.u16();
-  if (flags & ~kFlagLmSegments) fail_format(fmt::format("unknown header flags {:#x}", flags));
+  if (flags & ~(kFlagLmSegments | kFlagCanonicalWavHeader))
+    fail_format(fmt::format("unknown header flags {:#x}", flags));
   ParsedStream p;
   size_t header_start = r.pos();
   const uint16_t revision = r.u16();

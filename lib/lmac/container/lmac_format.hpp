@@ -35,6 +35,9 @@ struct StreamHeader {
   // this many bytes of a chunk, while the audio model runs through the whole chunk. 0:
   // it sees each chunk whole. Written only when non-zero (header flag bit 0).
   uint32_t lm_segment_bytes = 0;
+  // Set by parse_lmac: the stream did not store original_header, the canonical WAV header
+  // of the fields (header flag bit 1; write_lmac sets the flag wherever that holds).
+  bool canonical_wav_header = false;
 };
 
 struct ChunkRecord {
