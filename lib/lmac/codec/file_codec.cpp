@@ -44,6 +44,23 @@ uint32_t lm_segment_bytes(const CodecModel& model, const PcmFormat& format, uint
   return chunk_bytes > segment ? static_cast<uint32_t>(segment) : 0;
 }
 
+uint64_t one_chunk_stream_overhead(const CodecModel& model, const PcmFormat& format, const SerialOptions& serial,
+                                   uint64_t data_bytes) {
+  LmacStream s;
+  StreamHeader& h = s.header;
+  h.container = Container::Raw;
+  h.format = format;
+  h.serial = serial;
+  const uint64_t fb = static_cast<uint64_t>(format.frame_bytes());
+  h.chunk_bytes = static_cast<uint32_t>(std::clamp<uint64_t>(data_bytes, fb, UINT32_MAX / fb * fb));
+  h.lm_segment_bytes = lm_segment_bytes(model, format, h.chunk_bytes);
+  h.model_name = model.name();
+  h.model_fingerprint = model.fingerprint();
+  h.data_bytes = data_bytes;
+  h.chunk_count = data_bytes == 0 ? 0 : 1;
+  return write_lmac(s).size();  // no records: the header and the footer
+}
+
 Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& o) {
   AudioFile audio = parse_audio(file, o.raw_format);
   LmacStream s;

@@ -32,6 +32,13 @@ uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format);
 // in whole frames); else 0.
 uint32_t lm_segment_bytes(const CodecModel& model, const PcmFormat& format, uint32_t chunk_bytes);
 
+// The bytes of the .lmac stream of `data_bytes` of raw samples coded by `model` as one
+// chunk besides that chunk's record (header, hashes, footer): what `lmac compress --raw
+// --chunk-size` of the data's size writes around the record. `lmac eval`'s whole-file
+// runs count them, as FLAC's and WavPack's whole files count their headers.
+uint64_t one_chunk_stream_overhead(const CodecModel& model, const PcmFormat& format, const SerialOptions& serial,
+                                   uint64_t data_bytes);
+
 struct DecompressResult {
   Bytes file;                       // the restored file (damaged chunks silent when keep_going)
   std::vector<size_t> bad_chunks;   // chunk numbers (0-based) that failed
