@@ -114,6 +114,7 @@ std::string default_model_spec() {
 std::string expand_model_spec(const std::string& spec) { return spec == "mix" ? "mix:" + default_model_spec() : spec; }
 
 std::string decode_model_spec(const std::string& given, const std::string& stream) {
+  if (stream == "audio") return stream;  // whatever -m names: a mix's stream where no chunk was mixed
   const bool mixed = stream.rfind("mix:", 0) == 0;
   if (!given.empty()) {
     const std::string spec = expand_model_spec(given);

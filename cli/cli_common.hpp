@@ -72,9 +72,11 @@ std::string default_model_spec();
 // audio model ("mix:" + default_model_spec()).
 std::string expand_model_spec(const std::string& spec);
 
-// The model to decode a stream with: the one given (a bare GGUF for a mixed stream
-// becomes mix:GGUF), else the one the stream names when it needs no file (builtin:order2,
-// audio, mix:builtin:order2), else the bundled model, mixed when the stream was.
+// The model to decode a stream with: `audio` for a stream that names it, whatever is
+// given (a mix's stream where no chunk was mixed names it); else the one given (a bare
+// GGUF for a mixed stream becomes mix:GGUF), else the one the stream names when it needs
+// no file (builtin:order2, mix:builtin:order2), else the bundled model, mixed when the
+// stream was.
 std::string decode_model_spec(const std::string& given, const std::string& stream_model_name);
 
 // The bytes of a file ('-': stdin); its errors name the file.

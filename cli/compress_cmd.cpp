@@ -305,6 +305,11 @@ void add_compress(CLI::App& app) {
         report_error(spec, e.what());
         return static_cast<int>(kError);
       }
+      // A mix's stream with no chunk mixed names the audio model: it decodes without the
+      // language model (not with --model-only, which mixes every chunk).
+      const std::unique_ptr<CodecModel> alone =
+          m->audio_mixing() == AudioMixing::WithLanguageModel ? load_model("audio") : nullptr;
+      o.alone = alone.get();
       return each_input(io, true, [&](const std::string& in, const std::string& out, bool own_progress) {
         if (!own_progress && !m->parallel_predictors()) throw Deferred{};
         Bytes file = read_file(in);
@@ -313,16 +318,22 @@ void add_compress(CLI::App& app) {
         CompressOptions fo = o;
         if (own_progress) fo.codec.progress = bar.callback();
         fo.codec.note = codec_note(name);
-        Bytes packed = compress_audio(*m, file, fo);
+        StreamHeader header;
+        Bytes packed = compress_audio(*m, file, fo, &header);
+        const bool named_alone = alone && header.model_name == alone->name();
         bar.finish();
         if (verify) {  // like flac --verify: refuse to write a stream that does not give the input back
           Progress check("verify " + name, file.size());
           if (own_progress) fo.codec.progress = check.callback();
-          if (decompress_audio(*m, parse_lmac(packed), fo.codec, false).file != file)
+          if (decompress_audio(named_alone ? *alone : *m, parse_lmac(packed), fo.codec, false).file != file)
             fail("verification failed: the stream does not decode to the input (nothing written)");
           check.finish();
         }
         write_file_atomic(out, packed, io.force);
+        if (named_alone)
+          verbose(name +
+                  ": no chunk was mixed with the language model: the stream names the audio model alone, "
+                  "and decoding it needs no language model");
         if (restores_decoded(ByteSpan(packed)))
           note(fmt::format(
               "{}: not WAV or AIFF: its samples are kept, but decompress gives them back as a WAV file (tags in "

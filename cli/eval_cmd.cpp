@@ -186,7 +186,9 @@ void add_eval(CLI::App& app) {
           o.model_parameters = m->parameter_count();
           if (wanted("mix")) o.mix_model = (mix_model = make_mixed_model(m)).get();
         }
-        if (wanted("audio")) o.audio_model = (audio_model = load_model("audio")).get();
+        // (the mix's whole files where nothing was mixed are counted as lmac compress writes
+        // them: naming the audio model)
+        if (wanted("audio") || wanted("mix")) o.audio_model = (audio_model = load_model("audio")).get();
         for (const auto& n : o.compressors)
           if (!is_model_row(n)) make_compressor(n);  // refuse unknown names before reading any audio
         PcmFormat probe;

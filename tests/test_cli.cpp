@@ -337,6 +337,32 @@ TEST(Cli, CompressDecompressInfo) {
   EXPECT_NE(bad.err.find("stdin: not an .lmac file"), std::string::npos) << bad.err;
 }
 
+// A mix's stream in which no chunk stayed mixed names the audio model: it restores
+// without the language model, whatever -m names (a GGUF, a mix), and -v says so; one with
+// a mixed chunk, or made with --model-only, names the mix.
+TEST(Cli, AMixWithNothingMixedNamesTheAudioModel) {
+  const std::string in = wav_file("nothing-mixed.wav");
+  const std::string s = test::temp_dir() + "/nothing-mixed.lmac", out = test::temp_dir() + "/nothing-mixed.out.wav";
+  const std::string bundled = std::string(LMAC_SOURCE_DIR) + "/models/tinyllama-text-15m-q8_0.gguf";
+  const auto made = run("compress -f -v --verify --mix-margin 100 " + in + " -o " + s);  // the default mix
+  EXPECT_EQ(made.code, 0);
+  EXPECT_NE(made.err.find("the stream names the audio model alone"), std::string::npos) << made.err;
+  EXPECT_EQ(run("info " + s + " | grep -q '^  model      audio '").code, 0);
+  for (const std::string& model : std::vector<std::string>{"", "-m " + bundled, "-m mix:" + bundled, "-m audio"}) {
+    EXPECT_EQ(run("decompress -f " + model + " " + s + " -o " + out).code, 0) << model;
+    EXPECT_EQ(test::read_bytes(out), test::read_bytes(in)) << model;
+  }
+  EXPECT_EQ(run("compress -f --model-only -m mix:builtin:order2 " + in + " -o " + s).code, 0);
+  EXPECT_EQ(run("info " + s + " | grep -q '^  model      mix:builtin:order2 '").code, 0);
+  PcmFormat f8;  // 8-bit square waves: the language model helps, a chunk stays mixed
+  f8.bits = 8;
+  f8.kind = SampleKind::Unsigned;
+  const std::string in8 = test::temp_dir() + "/square8-mixed.wav";
+  test::write_bytes(in8, test::make_wav(f8, test::make_pcm(f8, 4000, test::Content::Square)));
+  EXPECT_EQ(run("compress -f --verify -m mix:builtin:order2 --mix-margin 0 " + in8 + " -o " + s).code, 0);
+  EXPECT_EQ(run("info " + s + " | grep -q '^  model      mix:builtin:order2 '").code, 0);
+}
+
 // The text a command prints on stdout (help).
 std::string output_of(const std::string& args) {
   const std::string out = test::temp_dir() + "/stdout.txt";

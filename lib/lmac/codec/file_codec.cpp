@@ -61,7 +61,7 @@ uint64_t one_chunk_stream_overhead(const CodecModel& model, const PcmFormat& for
   return write_lmac(s).size();  // no records: the header and the footer
 }
 
-Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& o) {
+Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& o, StreamHeader* header) {
   AudioFile audio = parse_audio(file, o.raw_format);
   LmacStream s;
   StreamHeader& h = s.header;
@@ -80,6 +80,14 @@ Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptio
   h.chunk_count = ranges.size();
   s.chunks = encode_chunks(model, {&h.format, &h.serial, h.lm_segment_bytes}, audio.data, ranges, o.codec);
   s.data_checksum = hash64(audio.data);
+  const auto mixed = [](const ChunkRecord& c) { return !c.stored && c.mode == TokenMode::Mixed; };
+  if (o.alone != nullptr && model.audio_mixing() == AudioMixing::WithLanguageModel &&
+      o.alone->audio_mixing() == AudioMixing::AudioOnly && std::none_of(s.chunks.begin(), s.chunks.end(), mixed)) {
+    h.model_name = o.alone->name();
+    h.model_fingerprint = o.alone->fingerprint();
+    h.lm_segment_bytes = 0;
+  }
+  if (header != nullptr) *header = h;
   return write_lmac(s);
 }
 

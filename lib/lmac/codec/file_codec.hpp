@@ -17,9 +17,16 @@ struct CompressOptions {
   uint32_t chunk_bytes = 0;             // 0: default_chunk_bytes()
   std::optional<PcmFormat> raw_format;  // headerless PCM input
   CodecOptions codec;
+  // A mix: the model (the audio model) that a stream with no mixed chunk names instead,
+  // its records being exactly that model's, so that decoding it needs no language model
+  // (and its header is shorter). Null: the stream names the mix whatever it holds.
+  const CodecModel* alone = nullptr;
 };
 
-Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& options);
+// `header`, when given, receives the stream's header (as written, its original header
+// bytes included).
+Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& options,
+                     StreamHeader* header = nullptr);
 
 // The chunk size used when none is given: the model's preferred frames per chunk, or
 // else kDefaultChunkBytes made to fit the model's context, rounded down to whole frames.
