@@ -44,47 +44,60 @@ uint32_t lm_segment_bytes(const CodecModel& model, const PcmFormat& format, uint
   return chunk_bytes > segment ? static_cast<uint32_t>(segment) : 0;
 }
 
-uint64_t one_chunk_stream_overhead(const CodecModel& model, const PcmFormat& format, const SerialOptions& serial,
-                                   uint64_t data_bytes) {
-  LmacStream s;
-  StreamHeader& h = s.header;
-  h.container = Container::Raw;
+namespace {
+
+// The header of `data_bytes` of samples in chunks of `chunk_bytes` coded by `model`, but
+// for what the source file gives (container, its header and trailer bytes).
+StreamHeader coded_header(const CodecModel& model, const PcmFormat& format, const SerialOptions& serial,
+                          uint32_t chunk_bytes, uint64_t data_bytes) {
+  StreamHeader h;
   h.format = format;
   h.serial = serial;
-  const uint64_t fb = static_cast<uint64_t>(format.frame_bytes());
-  h.chunk_bytes = static_cast<uint32_t>(std::clamp<uint64_t>(data_bytes, fb, UINT32_MAX / fb * fb));
-  h.lm_segment_bytes = lm_segment_bytes(model, format, h.chunk_bytes);
+  h.chunk_bytes = chunk_bytes;
+  h.lm_segment_bytes = lm_segment_bytes(model, format, chunk_bytes);
   h.model_name = model.name();
   h.model_fingerprint = model.fingerprint();
   h.data_bytes = data_bytes;
-  h.chunk_count = data_bytes == 0 ? 0 : 1;
-  return write_lmac(s).size();  // no records: the header and the footer
+  h.chunk_count = (data_bytes + chunk_bytes - 1) / chunk_bytes;
+  return h;
+}
+
+}  // namespace
+
+const CodecModel& stream_model(const CodecModel& model, const CodecModel* alone, std::span<const ChunkRecord> chunks) {
+  const auto mixed = [](const ChunkRecord& c) { return !c.stored && c.mode == TokenMode::Mixed; };
+  const bool named_alone = alone != nullptr && model.audio_mixing() == AudioMixing::WithLanguageModel &&
+                           alone->audio_mixing() == AudioMixing::AudioOnly &&
+                           std::none_of(chunks.begin(), chunks.end(), mixed);
+  return named_alone ? *alone : model;
+}
+
+uint64_t one_chunk_stream_overhead(const CodecModel& model, const PcmFormat& format, const SerialOptions& serial,
+                                   uint64_t data_bytes) {
+  const uint64_t fb = static_cast<uint64_t>(format.frame_bytes());
+  LmacStream s;  // raw samples (no header bytes), no records: the header and the footer
+  s.header =
+      coded_header(model, format, serial,
+                   static_cast<uint32_t>(std::clamp<uint64_t>(data_bytes, fb, UINT32_MAX / fb * fb)), data_bytes);
+  return write_lmac(s).size();
 }
 
 Bytes compress_audio(const CodecModel& model, ByteSpan file, const CompressOptions& o, StreamHeader* header) {
   AudioFile audio = parse_audio(file, o.raw_format);
+  const uint32_t chunk_bytes = o.chunk_bytes != 0 ? o.chunk_bytes : default_chunk_bytes(model, audio.format);
   LmacStream s;
   StreamHeader& h = s.header;
+  h = coded_header(model, audio.format, o.serial, chunk_bytes, audio.data.size());
   h.container = audio.container;
-  h.format = audio.format;
-  h.serial = o.serial;
-  h.chunk_bytes = o.chunk_bytes != 0 ? o.chunk_bytes : default_chunk_bytes(model, audio.format);
-  h.lm_segment_bytes = lm_segment_bytes(model, audio.format, h.chunk_bytes);
   h.tokenization = o.codec.tokenization;
-  h.model_name = model.name();
-  h.model_fingerprint = model.fingerprint();
   h.original_header = std::move(audio.header);
   h.original_trailer = std::move(audio.trailer);
-  h.data_bytes = audio.data.size();
   auto ranges = split_chunks(audio.data.size(), audio.format.frame_bytes(), h.chunk_bytes);
-  h.chunk_count = ranges.size();
   s.chunks = encode_chunks(model, {&h.format, &h.serial, h.lm_segment_bytes}, audio.data, ranges, o.codec);
   s.data_checksum = hash64(audio.data);
-  const auto mixed = [](const ChunkRecord& c) { return !c.stored && c.mode == TokenMode::Mixed; };
-  if (o.alone != nullptr && model.audio_mixing() == AudioMixing::WithLanguageModel &&
-      o.alone->audio_mixing() == AudioMixing::AudioOnly && std::none_of(s.chunks.begin(), s.chunks.end(), mixed)) {
-    h.model_name = o.alone->name();
-    h.model_fingerprint = o.alone->fingerprint();
+  if (const CodecModel& named = stream_model(model, o.alone, s.chunks); &named != &model) {
+    h.model_name = named.name();
+    h.model_fingerprint = named.fingerprint();
     h.lm_segment_bytes = 0;
   }
   if (header != nullptr) *header = h;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ uint32_t default_chunk_bytes(const CodecModel& model, const PcmFormat& format);
 // after which the language model starts afresh within a chunk (what the context holds,
 // in whole frames); else 0.
 uint32_t lm_segment_bytes(const CodecModel& model, const PcmFormat& format, uint32_t chunk_bytes);
+
+// The model a stream of these records names: `alone` (the audio model) in place of a mix
+// where no chunk is mixed (CompressOptions::alone), else `model`.
+const CodecModel& stream_model(const CodecModel& model, const CodecModel* alone, std::span<const ChunkRecord> chunks);
 
 // The bytes of the .lmac stream of `data_bytes` of raw samples coded by `model` as one
 // chunk besides that chunk's record (header, hashes, footer): what `lmac compress --raw

@@ -34,7 +34,8 @@ bool header_is_canonical(const StreamHeader& h) {
   return !h.original_header.empty() && h.original_header == canonical_wav_header(h);
 }
 
-void write_header(ByteWriter& w, const StreamHeader& h) {
+// canonical: header_is_canonical(h), found once by write_lmac (it sets the flag too).
+void write_header(ByteWriter& w, const StreamHeader& h, bool canonical) {
   w.u8(static_cast<uint8_t>(h.container));
   w.u16(h.format.bits);
   w.u16(h.format.channels);
@@ -50,7 +51,7 @@ void write_header(ByteWriter& w, const StreamHeader& h) {
   w.u8(static_cast<uint8_t>(h.tokenization));
   w.str16(h.model_name);
   w.u64(h.model_fingerprint);
-  w.blob32(header_is_canonical(h) ? Bytes{} : h.original_header);
+  w.blob32(canonical ? Bytes{} : h.original_header);
   w.blob32(h.original_trailer);
   w.u64(h.data_bytes);
   w.u64(h.chunk_count);
@@ -160,11 +161,12 @@ Bytes write_lmac(const LmacStream& s) {
   ByteWriter w(out);
   w.bytes(ByteSpan(kMagic, 8));
   w.u16(kFormatVersion);
+  const bool canonical = header_is_canonical(s.header);
   w.u16(static_cast<uint16_t>((s.header.lm_segment_bytes ? kFlagLmSegments : 0) |
-                              (header_is_canonical(s.header) ? kFlagCanonicalWavHeader : 0)));
+                              (canonical ? kFlagCanonicalWavHeader : 0)));
   size_t header_start = out.size();
   w.u16(s.header.arithmetic_revision);
-  write_header(w, s.header);
+  write_header(w, s.header, canonical);
   w.u64(hash64(ByteSpan(out).subspan(header_start)));
   for (const ChunkRecord& c : s.chunks) {
     size_t start = out.size();

@@ -239,12 +239,9 @@ std::vector<uint64_t> measure_whole(const Dataset& d, const std::string& name, s
     const auto what = [&](size_t g) { return "the whole of " + d.files[inputs[wholes[ks[g]]].file].path; };
     const auto recs =
         code_inputs(*model, name, format_of(ks.front()), p.buf, p.ranges, o, codec_options(name, o), what, unused);
-    for (size_t g = 0; g < recs.size(); ++g) {  // the whole stream, as FLAC's whole file has its header
-      // (lmac compress names the audio model in a mix's stream where nothing was mixed)
-      const bool alone = recs[g].mode != TokenMode::Mixed && o.audio_model != nullptr;
-      out[ks[g]] = record_bytes(recs[g]) + one_chunk_stream_overhead(alone ? *o.audio_model : *model, format_of(ks[g]),
-                                                                     o.serial, p.ranges[g].size);
-    }
+    for (size_t g = 0; g < recs.size(); ++g)  // the whole stream, named as lmac compress names it
+      out[ks[g]] = record_bytes(recs[g]) + one_chunk_stream_overhead(stream_model(*model, o.audio_model, {&recs[g], 1}),
+                                                                     format_of(ks[g]), o.serial, p.ranges[g].size);
   }
   return out;
 }

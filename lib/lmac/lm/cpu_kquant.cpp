@@ -44,11 +44,11 @@ struct TileLayout {
 };
 constexpr size_t round64(size_t n) { return (n + 63) / 64 * 64; }
 // The 16 levels of the IQ4 types, as the byte shuffles' table.
-inline std::array<int8_t, 16> iq4_levels() {
+constexpr std::array<int8_t, 16> kIq4Levels = [] {
   std::array<int8_t, 16> t{};
   for (uint32_t u = 0; u < 16; ++u) t[u] = static_cast<int8_t>(iq4_level(u));
   return t;
-}
+}();
 constexpr TileLayout tile_layout(const KqShape& s) {
   const size_t chunk = 256 + 64 * static_cast<size_t>(s.high_bits), chunks = s.values / kChunk;
   if (s.values == kChunk) return {chunk, 1, 0, 0, chunk, chunk + 32, round64(chunk + (s.min ? 64 : 32))};
@@ -197,7 +197,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
     acc[t] = _mm512_setzero_ps();
     xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
   }
-  const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(iq4_levels().data())));
+  const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Levels.data())));
   for (size_t sb = 0; sb < n_sb; ++sb) {
     const uint8_t* group = tile + sb * L.block;
     constexpr bool k_quant = sh.values != kChunk;
