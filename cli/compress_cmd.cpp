@@ -39,16 +39,12 @@ void add_io(CLI::App* c, IoFlags& io) {
   c->add_flag("-c,--stdout", io.to_stdout, "write to standard output");
 }
 
-// Whether a stream restores a WAV made from another format (FLAC, OGG, ...): its
-// container byte (docs/FORMAT.md: magic, version 2, flags, revision, then container).
-bool restores_decoded(ByteSpan head) {
-  return head.size() >= 15 && std::memcmp(head.data(), "LMAC\r\n\x1a\n", 8) == 0 && head[8] == 2 &&
-         head[14] == static_cast<uint8_t>(Container::Decoded);
-}
+// Whether a stream restores a WAV made from another format (FLAC, OGG, ...).
+bool restores_decoded(ByteSpan head) { return peek_container(head) == Container::Decoded; }
 
 bool restores_decoded(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  uint8_t head[15] = {};
+  uint8_t head[kContainerPeekBytes] = {};
   return f.read(reinterpret_cast<char*>(head), sizeof head) && restores_decoded(ByteSpan(head));
 }
 

@@ -60,6 +60,9 @@ void add_info(CLI::App& app) {
           if (audio + mixed == 0) fmt::print("  residual   {} bytes\n", res_bytes);
           fmt::print("  size       {} bytes ({:.2f}% of the samples)\n", file.size(),
                      h.data_bytes ? 100.0 * file.size() / h.data_bytes : 0.0);
+          fmt::print("  format     .lmac version {}{}, arithmetic revision {}\n", p.version,
+                     p.version < kFormatVersion ? fmt::format(" (this lmac writes {})", kFormatVersion) : "",
+                     h.arithmetic_revision);
           if (!p.damaged.empty()) {
             fmt::print("  damaged    {} chunks\n", p.damaged.size());
             rc = kError;

@@ -3,7 +3,9 @@
 # Only for a new arithmetic revision (docs/ARITHMETIC.md): the golden streams exist to
 # prove that this build still decodes what earlier builds of the same revision made.
 # The streams of earlier revisions (rev3-*.lmac to rev10-*.lmac) are kept as
-# they are: they must be refused. sox -R keeps
+# they are: they must be refused. v2/ holds this revision's streams as format version 2
+# wrote them (lmac 0.1.0 and 0.2.0), kept as they are: they must still decode; at the
+# next revision they become streams to refuse. sox -R keeps
 # the dither of the 8-bit inputs the same from run to run.
 #   bash scripts/make-golden-streams.sh [path/to/lmac]
 set -euo pipefail

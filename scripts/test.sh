@@ -34,6 +34,10 @@ build/release/lmac compress -q -f -m builtin:order2 audio/Front_Center.wav --chu
 for f in tests/golden/r[0-9]*-audio-*.lmac tests/golden/r[0-9]*-mix-*.lmac; do
   [[ $f == *-long.lmac ]] || cp "$f" build/fuzz/corpus/
 done
+# format version 2's reader (lmac 0.1.0 and 0.2.0 streams)
+for f in tests/golden/v2/r[0-9]*-builtin-*.lmac tests/golden/v2/r[0-9]*-audio-u8-mono.lmac; do
+  cp "$f" build/fuzz/corpus/v2-"$(basename "$f")"
+done
 build/fuzz/fuzz/fuzz_lmac_parser -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=65536 -rss_limit_mb=2048 \
   build/fuzz/corpus 2>&1 | tail -n 3
 mkdir -p build/fuzz/corpus-inputs

@@ -286,7 +286,14 @@ TEST(Cli, CompressDecompressInfo) {
   std::string in = wav_file("a.wav");
   std::string out = test::temp_dir() + "/a.out.wav";
   EXPECT_EQ(run("compress -f --verify -m builtin:order2 " + in).code, 0);
-  EXPECT_EQ(run("info " + in + ".lmac > /dev/null").code, 0);
+  const std::string rev = std::to_string(kArithmeticRevision);
+  EXPECT_EQ(run("info " + in + ".lmac | grep -qx '  format     .lmac version 3, arithmetic revision " + rev + "'").code,
+            0);
+  // A stream lmac 0.2.0 wrote (format version 2) is described and restored.
+  const std::string v2 = std::string(LMAC_GOLDEN_DIR) + "/v2/r" + rev + "-builtin-u8-mono.lmac";
+  EXPECT_EQ(run("info " + v2 + " | grep -q 'version 2 (this lmac writes 3)'").code, 0);
+  EXPECT_EQ(run("decompress -f " + v2 + " -o " + out).code, 0);
+  EXPECT_TRUE(std::filesystem::exists(out));
   // A mixed stream whose chunks are longer than the language model's context says where
   // the language model starts afresh.
   const std::string segmented =

@@ -1,13 +1,27 @@
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
+#include <stdexcept>
+#include <string>
 
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/common/hash.hpp"
+#include "lmac/models/model_registry.hpp"
 #include "test_support.hpp"
 
 namespace lmac {
 namespace {
+
+constexpr size_t kFooterBytes = 8 + 4;  // data checksum, stream hash
+
+// Where the header hash (u32) lies in the stream of these fields: the header's bytes
+// are write_lmac's whatever records follow.
+size_t header_hash_at(const LmacStream& s) {
+  LmacStream only_header = s;
+  only_header.chunks.clear();
+  return write_lmac(only_header).size() - kFooterBytes - 4;
+}
 
 Bytes sample_stream(const CodecModel& model) {
   PcmFormat f;
@@ -71,14 +85,8 @@ TEST(Container, DamagedChunkIsReportedByNumberAndOthersDecode) {
   ParsedStream p = parse_lmac(s);
   // Flip a byte inside chunk 1's coded tokens: find it by re-serializing offsets.
   Bytes t = s;
-  size_t header_end = s.size();
-  {
-    LmacStream only_header = p.stream;
-    only_header.chunks.clear();
-    header_end = write_lmac(only_header).size() - 20;  // minus the footer
-  }
-  size_t chunk0 = 30 + p.stream.chunks[0].tokens.size() + p.stream.chunks[0].residual.size();
-  t[header_end + chunk0 + 30] ^= 0x40;
+  const size_t header_end = header_hash_at(p.stream) + 4;
+  t[header_end + record_bytes(p.stream.chunks[0]) + record_bytes(p.stream.chunks[1]) / 2] ^= 0x40;
   ParsedStream q = parse_lmac(t);
   ASSERT_EQ(q.damaged, std::vector<size_t>{1});
   EXPECT_THROW(decompress_audio(*model, q, {}, false), Error);
@@ -133,7 +141,13 @@ TEST(Container, DamagedEndOfStreamStillDecodesEveryChunk) {
   }
   // A stream with valid hashes whose record claims an absurd token count fails that
   // chunk alone.
-  ParsedStream p = parse_lmac(s);
+  PcmFormat f;
+  f.channels = 2;
+  CompressOptions o;
+  o.chunk_bytes = 1024;
+  ParsedStream p =
+      parse_lmac(compress_audio(*model, test::make_wav(f, test::make_pcm(f, 700, test::Content::Square)), o));
+  ASSERT_FALSE(p.stream.chunks[1].stored);
   p.stream.chunks[1].token_count = 1u << 30;
   const ParsedStream q = parse_lmac(write_lmac(p.stream));
   EXPECT_THROW(decompress_audio(*model, q, {}, false), Error);
@@ -183,12 +197,11 @@ TEST(Container, LanguageModelSegmentsRoundTripAndBadOnesAreRefused) {
 }
 
 // Replaces header byte `at` (from the start of the file) and fixes the header and stream
-// hashes, so that only the field itself is wrong.
-Bytes with_header_byte(Bytes s, size_t at, uint8_t v, size_t header_end) {
+// hashes (the header hash at hash_at), so that only the field itself is wrong.
+Bytes with_header_byte(Bytes s, size_t at, uint8_t v, size_t hash_at) {
   s[at] = v;
-  const uint64_t h = hash64(ByteSpan(s).subspan(12, header_end - 12));
-  store_le(s.data() + header_end, h, 8);
-  store_le(s.data() + s.size() - 8, hash64(ByteSpan(s).subspan(0, s.size() - 8)), 8);
+  store_le(s.data() + hash_at, hash64(ByteSpan(s).subspan(12, hash_at - 12)), 4);
+  store_le(s.data() + s.size() - 4, hash64(ByteSpan(s).subspan(0, s.size() - 4)), 4);
   return s;
 }
 
@@ -227,19 +240,143 @@ TEST(Container, ACanonicalWavHeaderIsMadeFromTheFieldsNotStored) {
   // The flag where no canonical header can be (an AIFF source), or beside a stored
   // header, is refused.
   const Bytes s = compress_audio(*model, wav, o);
-  const size_t container_at = 14;                                           // after magic, version, flags, revision
-  size_t hash_at = 14 + 1 + 2 + 2 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 4 + 4 + 1;  // up to the model name
-  hash_at += 2 + load_le(s.data() + hash_at, 2) + 8 + 4 + 4 + 8 + 8;        // name, fingerprint, blobs, sizes
+  const size_t container_at = 14;  // after magic, version, flags, revision: bits 0-1
+  const size_t hash_at = header_hash_at(parse_lmac(s).stream);
+  const uint8_t aiff = static_cast<uint8_t>((s[container_at] & ~3) | static_cast<int>(Container::Aiff));
+  EXPECT_NO_THROW(parse_lmac(with_header_byte(s, container_at, s[container_at], hash_at)));  // the helper itself
   try {
-    parse_lmac(with_header_byte(s, container_at, static_cast<uint8_t>(Container::Aiff), hash_at));
+    parse_lmac(with_header_byte(s, container_at, aiff, hash_at));
     FAIL();
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("canonical WAV header"), std::string::npos) << e.what();
   }
-  Bytes stored = write_lmac(parse_lmac(compress_audio(*model, odd_riff, o)).stream);
+  const ParsedStream odd = parse_lmac(compress_audio(*model, odd_riff, o));
+  Bytes stored = write_lmac(odd.stream);
   stored[10] |= 2;
-  stored = with_header_byte(stored, 10, stored[10], hash_at + 44);  // (the flags are not in the header hash)
+  stored = with_header_byte(stored, 10, stored[10], header_hash_at(odd.stream));  // (flags: not in the header hash)
   EXPECT_THROW(parse_lmac(stored), FormatError);
+}
+
+// Format version 3 writes lengths as LEB128 varints: one encoding per value, so a
+// longer one (or one past 64 bits) is refused rather than read.
+TEST(Container, VariableLengthIntegersHaveOneEncodingEach) {
+  for (uint64_t v : {uint64_t{0}, uint64_t{127}, uint64_t{128}, uint64_t{16383}, uint64_t{16384}, uint64_t{1} << 63,
+                     std::numeric_limits<uint64_t>::max()}) {
+    Bytes b;
+    ByteWriter(b).varint(v);
+    EXPECT_EQ(b.size(), v == 0 ? 1 : (64 - static_cast<size_t>(__builtin_clzll(v)) + 6) / 7) << v;
+    ByteReader r(b, "test");
+    EXPECT_EQ(r.varint(), v);
+    EXPECT_EQ(r.remaining(), 0u);
+  }
+  for (const Bytes& bad : {Bytes{0x80, 0x00}, Bytes{0xFF, 0x00}, Bytes{0x80},
+                           Bytes{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02}}) {
+    ByteReader r(bad, "test");
+    EXPECT_THROW(r.varint(), FormatError);
+  }
+}
+
+// What a stream costs besides its coded bytes: a one-chunk stream of the audio model
+// about 70 bytes (version 2: 135), a further chunk's record 9 to 13 (version 2: 30).
+TEST(Container, AStreamCostsLittleBesidesItsCodedBytes) {
+  auto model = load_model("audio");
+  PcmFormat f;
+  f.rate = 48000;
+  const Bytes wav = test::make_wav(f, test::make_pcm(f, 4000, test::Content::SineNoise));
+  CompressOptions o;
+  o.chunk_bytes = 8000;
+  const Bytes whole = compress_audio(*model, wav, o);
+  const ParsedStream one = parse_lmac(whole);
+  ASSERT_EQ(one.stream.chunks.size(), 1u);
+  ASSERT_FALSE(one.stream.chunks[0].stored);
+  EXPECT_LE(whole.size() - one.stream.chunks[0].tokens.size(), 72u);
+  o.chunk_bytes = 1000;
+  const Bytes chunked = compress_audio(*model, wav, o);
+  const ParsedStream p = parse_lmac(chunked);
+  uint64_t records = 0;
+  for (const ChunkRecord& c : p.stream.chunks) {
+    const uint64_t n = record_bytes(c);
+    EXPECT_LE(n - c.tokens.size(), 13u);
+    EXPECT_GE(n - c.tokens.size(), c.stored ? 9u : 10u);
+    records += n;
+  }
+  EXPECT_EQ(chunked.size(), header_hash_at(p.stream) + 4 + records + kFooterBytes);
+  EXPECT_EQ(decompress_audio(*model, p, {}, false).file, wav);
+}
+
+// A record whose fields contradict its mode cannot be written: its lengths are implied
+// by the mode, so writing it would lose data.
+TEST(Container, ARecordThatContradictsItsModeIsNotWritten) {
+  auto model = load_model("audio");
+  PcmFormat f;
+  const Bytes wav = test::make_wav(f, test::make_pcm(f, 600, test::Content::SineNoise));
+  CompressOptions o;
+  o.chunk_bytes = 400;
+  const ParsedStream p = parse_lmac(compress_audio(*model, wav, o));
+  ASSERT_FALSE(p.stream.chunks[0].stored);
+  LmacStream residual = p.stream, count = p.stream, stored = p.stream;
+  residual.chunks[0].residual = {1};
+  count.chunks[0].token_count += 1;
+  stored.chunks[0].stored = true;  // its tokens are not the chunk's 400 bytes
+  for (const LmacStream* s : {&residual, &count, &stored}) EXPECT_THROW(write_lmac(*s), std::logic_error);
+}
+
+// Reserved bits of a record's mode byte make the record damaged (its hash still
+// holds); reserved bits of the header's packed fields refuse the stream.
+TEST(Container, ReservedBitsAreRefused) {
+  auto model = make_builtin_order2();
+  const Bytes s = sample_stream(*model);
+  const ParsedStream p = parse_lmac(s);
+  const size_t first_record = header_hash_at(p.stream) + 4;
+  Bytes t = s;
+  t[first_record] |= 0x40;
+  const size_t end = first_record + record_bytes(p.stream.chunks[0]);
+  store_le(t.data() + end - 4, hash64(ByteSpan(t).subspan(first_record, end - 4 - first_record)), 4);
+  store_le(t.data() + t.size() - 4, hash64(ByteSpan(t).subspan(0, t.size() - 4)), 4);
+  EXPECT_EQ(parse_lmac(t, true).damaged, std::vector<size_t>{0});
+  const Bytes h = with_header_byte(s, 15, static_cast<uint8_t>(s[15] | 0x80), header_hash_at(p.stream));
+  try {
+    parse_lmac(h);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("reserved header bits"), std::string::npos) << e.what();
+  }
+}
+
+// A version 2 stream (lmac 0.1.0 and 0.2.0) is read with its own layout: a damaged
+// record is found by its hash and the others restore.
+TEST(Container, AVersion2StreamWithADamagedRecordRestoresTheOthers) {
+  const std::string path = std::string(LMAC_GOLDEN_DIR) + "/v2/r11-audio-s16-mono-later.lmac";
+  const Bytes s = test::read_bytes(path);
+  const ParsedStream good = parse_lmac(s);
+  ASSERT_EQ(good.version, 2);
+  ASSERT_GE(good.stream.chunks.size(), 2u);
+  auto model = load_model("audio");
+  const Bytes original = decompress_audio(*model, good, {}, false).file;
+  Bytes t = s;
+  t[t.size() - 20 - 8 - 2] ^= 1;  // the last record's last coded byte (before its hash, the footer)
+  const ParsedStream p = parse_lmac(t, true);
+  EXPECT_EQ(p.damaged, std::vector<size_t>{good.stream.chunks.size() - 1});
+  const DecompressResult r = decompress_audio(*model, p, {}, true);
+  EXPECT_EQ(r.bad_chunks, p.damaged);
+  ASSERT_EQ(r.file.size(), original.size());
+  const StreamHeader& h = good.stream.header;
+  const size_t last = original.size() - (h.data_bytes - (good.stream.chunks.size() - 1) * h.chunk_bytes);
+  EXPECT_TRUE(std::equal(original.begin(), original.begin() + static_cast<ptrdiff_t>(last), r.file.begin()));
+}
+
+// What an output is named for comes from the stream's first bytes alone, in either
+// version.
+TEST(Container, TheContainerIsReadFromTheFirstBytesOfEitherVersion) {
+  for (const std::string dir : {"", "/v2"}) {
+    const Bytes aiff = test::read_bytes(std::string(LMAC_GOLDEN_DIR) + dir + "/r11-builtin-s16-stereo-aiff.lmac");
+    EXPECT_EQ(peek_container(ByteSpan(aiff).first(kContainerPeekBytes)), Container::Aiff) << dir;
+    const Bytes wav = test::read_bytes(std::string(LMAC_GOLDEN_DIR) + dir + "/r11-builtin-u8-mono.lmac");
+    EXPECT_EQ(peek_container(wav), Container::Wav) << dir;
+    EXPECT_EQ(peek_container(ByteSpan(wav).first(kContainerPeekBytes - 1)), std::nullopt) << dir;
+  }
+  const Bytes junk(32, 'L');
+  EXPECT_EQ(peek_container(junk), std::nullopt);
 }
 
 }  // namespace

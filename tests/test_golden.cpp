@@ -73,19 +73,21 @@ const CodecModel& model(const std::string& name) {
   return *m;
 }
 
-TEST(GoldenStreams, EveryStreamDecodesToItsRecordedBytes) {
-  std::ifstream manifest(kGolden + "/MANIFEST");
-  ASSERT_TRUE(manifest) << "tests/golden/MANIFEST";
+// Decodes every stream of dir/MANIFEST, each of format `version`; returns how many.
+int decode_manifest(const std::string& dir, uint16_t version) {
+  std::ifstream manifest(dir + "/MANIFEST");
+  EXPECT_TRUE(manifest) << dir << "/MANIFEST";
   std::string line;
   int count = 0;
   while (std::getline(manifest, line)) {
     std::istringstream in(line);
     std::string file, model_name, sha;
     size_t size = 0;
-    ASSERT_TRUE(in >> file >> model_name >> sha >> size) << line;
-    const Bytes stream = test::read_bytes(kGolden + "/" + file);
+    EXPECT_TRUE(in >> file >> model_name >> sha >> size) << line;
+    const Bytes stream = test::read_bytes(dir + "/" + file);
     const ParsedStream parsed = parse_lmac(stream);
     EXPECT_TRUE(parsed.damaged.empty()) << file;
+    EXPECT_EQ(parsed.version, version) << file;
     CodecOptions o;
     o.threads = 2;
     const DecompressResult r = decompress_audio(model(model_name), parsed, o, false);
@@ -93,8 +95,13 @@ TEST(GoldenStreams, EveryStreamDecodesToItsRecordedBytes) {
     EXPECT_EQ(sha256_hex(r.file), sha) << file << " no longer decodes to its original bytes";
     ++count;
   }
-  EXPECT_GE(count, 10);
+  return count;
 }
+
+TEST(GoldenStreams, EveryStreamDecodesToItsRecordedBytes) { EXPECT_GE(decode_manifest(kGolden, kFormatVersion), 10); }
+
+// Streams of this revision that format version 2 wrote (lmac 0.1.0 and 0.2.0) decode too.
+TEST(GoldenStreams, EveryVersion2StreamStillDecodes) { EXPECT_GE(decode_manifest(kGolden + "/v2", 2), 10); }
 
 TEST(GoldenStreams, AStreamOfAnotherRevisionIsRefusedBeforeDecoding) {
   for (const auto& [name, revision] :
@@ -126,16 +133,18 @@ TEST(GoldenStreams, AStreamOfAnotherRevisionIsRefusedBeforeDecoding) {
     EXPECT_EQ(msg.find('\n'), msg.size() - 1) << msg;
     EXPECT_FALSE(std::filesystem::exists(out));
   }
-  // A made-up future revision is named too.
-  Bytes future = test::read_bytes(kGolden + "/r" + std::to_string(kArithmeticRevision) + "-builtin-u8-mono.lmac");
-  const uint8_t later = kArithmeticRevision + 1;
-  future[12] = later;  // the revision field follows magic, version and flags
-  const std::string named = "revision " + std::to_string(later);
-  try {
-    parse_lmac(future);
-    FAIL() << "a stream of " << named << " was accepted";
-  } catch (const std::exception& ex) {
-    EXPECT_NE(std::string(ex.what()).find(named), std::string::npos) << ex.what();
+  // A made-up future revision is named too, in either format version.
+  for (const std::string& dir : {kGolden, kGolden + "/v2"}) {
+    Bytes future = test::read_bytes(dir + "/r" + std::to_string(kArithmeticRevision) + "-builtin-u8-mono.lmac");
+    const uint8_t later = kArithmeticRevision + 1;
+    future[12] = later;  // the revision field follows magic, version and flags
+    const std::string named = "revision " + std::to_string(later);
+    try {
+      parse_lmac(future);
+      FAIL() << "a stream of " << named << " was accepted";
+    } catch (const std::exception& ex) {
+      EXPECT_NE(std::string(ex.what()).find(named), std::string::npos) << ex.what();
+    }
   }
 }
 

@@ -255,7 +255,7 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
       try {
         dec[g]->check_end();
         Bytes chunk = chunk_from_audio_bytes(spec, bytes[g]);
-        if (!checksum_matches(records[i].checksum, hash64(chunk))) fail_format("checksum mismatch after decoding");
+        if (!chunk_checksum_matches(records[i], chunk)) fail_format("checksum mismatch after decoding");
         d.chunks[i] = std::move(chunk);
       } catch (const Error& e) {
         d.errors[i] = e.what();

@@ -138,7 +138,7 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
       const Bytes& b = records[i].tokens;
       if (b.size() != ranges[i].size)
         d.errors[i] = "stored chunk has the wrong size";
-      else if (!checksum_matches(records[i].checksum, hash64(b)))
+      else if (!chunk_checksum_matches(records[i], b))
         d.errors[i] = "checksum mismatch in a stored chunk";
       else
         d.chunks[i] = b;
@@ -178,7 +178,7 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
         if (symbols.size() != ranges[i].size) fail_format("decoded size differs from the chunk size");
         auto bits = decode_residual({r.residual_mode, r.residual}, symbols.size(), spec.format->bytes_per_sample());
         Bytes chunk = deserialize(*spec.format, *spec.serial, symbols, bits);
-        if (!checksum_matches(r.checksum, hash64(chunk))) fail_format("checksum mismatch after decoding");
+        if (!chunk_checksum_matches(r, chunk)) fail_format("checksum mismatch after decoding");
         d.chunks[i] = std::move(chunk);
       } catch (const Error& e) {
         d.errors[i] = e.what();

@@ -65,6 +65,16 @@ class ByteWriter {
     u16(s.size());
     bytes(ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
   }
+  // Unsigned LEB128: 7 bits a byte, least significant first, the high bit set on every
+  // byte but the last; the shortest form (1 byte below 128, 2 below 16384, ...).
+  void varint(uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out_.push_back(static_cast<uint8_t>(v | 0x80));
+    out_.push_back(static_cast<uint8_t>(v));
+  }
+  void vblob(ByteSpan b) {  // varint length, then the bytes
+    varint(b.size());
+    bytes(b);
+  }
 
  private:
   void put(uint64_t v, int n) {
@@ -95,6 +105,18 @@ class ByteReader {
     ByteSpan s = bytes(u16());
     return {s.begin(), s.end()};
   }
+  // ByteWriter::varint's form; a longer form of a value (a final 0x00 byte after the
+  // first) or one beyond 64 bits is refused, so each value has exactly one encoding.
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+      const uint8_t b = u8();
+      if ((shift == 63 && b > 1) || (shift > 0 && b == 0)) fail_format("malformed variable-length integer in " + what_);
+      v |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if (!(b & 0x80)) return v;
+    }
+  }
+  ByteSpan vblob() { return bytes(varint()); }
   size_t pos() const { return pos_; }
   size_t remaining() const { return data_.size() - pos_; }
   void need(uint64_t n) const {

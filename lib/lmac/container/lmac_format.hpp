@@ -1,9 +1,11 @@
-// The .lmac container, version 2 (docs/FORMAT.md is the normative description).
+// The .lmac container: writes version 3, reads versions 2 and 3 (docs/FORMAT.md is the
+// normative description).
 // Parsing is strict: every length is checked against the bytes present before it is
 // used, so hostile input can neither crash the parser nor make it over-allocate.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,7 +18,7 @@
 
 namespace lmac {
 
-constexpr uint16_t kFormatVersion = 2;
+constexpr uint16_t kFormatVersion = 3;  // what write_lmac writes
 
 struct StreamHeader {
   uint16_t arithmetic_revision = kArithmeticRevision;  // docs/ARITHMETIC.md
@@ -50,7 +52,18 @@ struct ChunkRecord {
   Bytes tokens;           // arithmetic-coded tokens
   Bytes residual;         // coded residual bits
   uint64_t checksum = 0;  // XXH3-64 of the chunk's original PCM bytes
+  // The bits of `checksum` known: 64 where the encoder made it (and in version 2 streams),
+  // its low 32 where it was read from a version 3 stream, which stores no more.
+  int checksum_bits = 64;
 };
+
+// A stream's container from its first kContainerPeekBytes bytes alone (what an output
+// file is to be named for); nullopt where they are no .lmac stream of a version read.
+constexpr size_t kContainerPeekBytes = 15;
+std::optional<Container> peek_container(ByteSpan head);
+
+// Whether decoded PCM bytes are the chunk's, by the bits of its checksum known.
+bool chunk_checksum_matches(const ChunkRecord& record, ByteSpan pcm);
 
 struct LmacStream {
   StreamHeader header;
@@ -59,13 +72,15 @@ struct LmacStream {
 };
 
 Bytes write_lmac(const LmacStream& stream);
-// Bytes a chunk's record takes in the stream: fixed fields, tokens, residual, hashes.
+// Bytes a chunk's record takes in a stream write_lmac writes: mode, lengths, tokens,
+// residual, checksum and hash.
 uint64_t record_bytes(const ChunkRecord& record);
 
 // A parsed stream; chunks whose record checksum fails are listed in `damaged`
 // (indices) instead of aborting, so the rest can still be decoded on request.
 struct ParsedStream {
   LmacStream stream;
+  uint16_t version = kFormatVersion;  // the stream's format version
   std::vector<size_t> damaged;
   // keep_going only: what is wrong after the records (truncated stream, bad footer or
   // stream hash, trailing bytes); empty when the end of the stream is intact.
