@@ -20,6 +20,7 @@
 #include "lmac/baselines/compressor.hpp"
 #include "lmac/codec/file_codec.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/common/simd_level.hpp"
 #include "lmac/container/lmac_format.hpp"
 #include "lmac/eval/evaluate.hpp"
 #include "lmac/mixing/audio_chunk_coder.hpp"
@@ -787,8 +788,9 @@ TEST(Mixing, NlmsStageStaysCalmAfterASpike) {
 
 // The least-squares stage against docs/ARITHMETIC.md §6.3 as written there: the
 // Cholesky factor row by row (the stage makes it column by column, which must give the
-// same bits), every prediction compared bit for bit over many refits.
-TEST(Mixing, LeastSquaresStageComputesWhatArithmeticMdSays) {
+// same bits), every prediction compared bit for bit over many refits, at every SIMD
+// level (the stage's element-wise loops run four at a time with AVX2).
+void least_squares_stage_computes_what_arithmetic_md_says() {
   constexpr size_t kN = 35;
   constexpr double kForget = 0.995;
   mixing::LeastSquaresStage stage(kN, kForget);
@@ -846,6 +848,15 @@ TEST(Mixing, LeastSquaresStageComputesWhatArithmeticMdSays) {
     x.insert(x.begin(), v);
     x.pop_back();
   }
+}
+
+TEST(Mixing, LeastSquaresStageComputesWhatArithmeticMdSays) {
+  for (int level = 0; level <= 2; ++level) {
+    SCOPED_TRACE(level);
+    set_cpu_simd_level(level);
+    least_squares_stage_computes_what_arithmetic_md_says();
+  }
+  set_cpu_simd_level(2);
 }
 
 // With no --chunk-size, the audio model alone makes chunks of 65536 frames (no context

@@ -1,6 +1,10 @@
 #include "lmac/mixing/least_squares.hpp"
 
+#include <immintrin.h>
+
 #include <cmath>
+
+#include "lmac/common/simd_level.hpp"
 
 namespace lmac::mixing {
 namespace {
@@ -8,6 +12,52 @@ namespace {
 // The prior weighs as much as this many samples of the current mean input power, plus
 // a constant so that silence still has a well-posed fit.
 constexpr double kPriorSamples = 2.0;
+
+// The stage's element-wise loops, four elements at a time where AVX2 is (lmac's SIMD
+// level, common/simd_level). Each element is computed as the scalar loop computes it,
+// a multiply and then a subtraction or addition, never fused (the build contracts
+// nothing), so every level gives the same bits.
+
+// y[i] = y[i] - x[i] * a
+void sub_scaled_scalar(double* y, const double* x, double a, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] -= x[i] * a;
+}
+
+// y[i] = f * y[i] + a * x[i]
+void decay_add_scalar(double* y, const double* x, double f, double a, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = f * y[i] + a * x[i];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) void sub_scaled_avx2(double* y, const double* x, double a, size_t n) {
+  const __m256d va = _mm256_set1_pd(a);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    _mm256_storeu_pd(y + i, _mm256_sub_pd(_mm256_loadu_pd(y + i), _mm256_mul_pd(_mm256_loadu_pd(x + i), va)));
+  sub_scaled_scalar(y + i, x + i, a, n - i);
+}
+
+__attribute__((target("avx2"))) void decay_add_avx2(double* y, const double* x, double f, double a, size_t n) {
+  const __m256d vf = _mm256_set1_pd(f), va = _mm256_set1_pd(a);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    _mm256_storeu_pd(
+        y + i, _mm256_add_pd(_mm256_mul_pd(vf, _mm256_loadu_pd(y + i)), _mm256_mul_pd(va, _mm256_loadu_pd(x + i))));
+  decay_add_scalar(y + i, x + i, f, a, n - i);
+}
+#endif
+
+struct ElementOps {
+  void (*sub_scaled)(double*, const double*, double, size_t);
+  void (*decay_add)(double*, const double*, double, double, size_t);
+};
+
+ElementOps element_ops() {
+#if defined(__x86_64__)
+  if (have_avx2()) return {sub_scaled_avx2, decay_add_avx2};
+#endif
+  return {sub_scaled_scalar, decay_add_scalar};
+}
 
 }  // namespace
 
@@ -29,9 +79,9 @@ double LeastSquaresStage::predict(std::span<const double> in) const {
 }
 
 void LeastSquaresStage::update(std::span<const double> in, double value) {
+  const ElementOps ops = element_ops();
   for (size_t i = 0; i < n_; ++i) {
-    double* row = &cov_[i * n_];
-    for (size_t j = 0; j <= i; ++j) row[j] = forget_ * row[j] + in[i] * in[j];
+    ops.decay_add(&cov_[i * n_], in.data(), forget_, in[i], i + 1);  // row i: forget * c + in[i] * in[j]
     xty_[i] = forget_ * xty_[i] + in[i] * value;
   }
   samples_ = forget_ * samples_ + 1.0;
@@ -48,6 +98,7 @@ void LeastSquaresStage::update(std::span<const double> in, double value) {
 // docs/ARITHMETIC.md §6.3 in its order (k ascending), so the bits are the same.
 // chol_ holds L transposed: chol_[k * n + i] = L[i][k].
 void LeastSquaresStage::refit() {
+  const ElementOps ops = element_ops();
   double trace = 0.0;
   for (size_t i = 0; i < n_; ++i) trace += cov_[i * n_ + i];
   const double reg = kPriorSamples * (trace / static_cast<double>(n_) / samples_ + 1.0);
@@ -60,20 +111,14 @@ void LeastSquaresStage::refit() {
     diag = std::sqrt(diag);
     lt[j * n_ + j] = diag;
     for (size_t i = j + 1; i < n_; ++i) col[i] = cov_[i * n_ + j];
-    for (size_t k = 0; k < j; ++k) {
-      const double ljk = lt[k * n_ + j];
-      const double* lk = &lt[k * n_];
-      for (size_t i = j + 1; i < n_; ++i) col[i] -= lk[i] * ljk;
-    }
+    for (size_t k = 0; k < j; ++k) ops.sub_scaled(col + j + 1, &lt[k * n_ + j + 1], lt[k * n_ + j], n_ - j - 1);
     for (size_t i = j + 1; i < n_; ++i) lt[j * n_ + i] = col[i] / diag;
   }
   for (size_t i = 0; i < n_; ++i) col[i] = xty_[i];  // forward: L y = xty + reg prior
   col[n_ - 1] += reg;
   for (size_t k = 0; k < n_; ++k) {
     col[k] /= lt[k * n_ + k];
-    const double yk = col[k];
-    const double* lk = &lt[k * n_];
-    for (size_t i = k + 1; i < n_; ++i) col[i] -= lk[i] * yk;
+    ops.sub_scaled(col + k + 1, &lt[k * n_ + k + 1], col[k], n_ - k - 1);
   }
   for (size_t i = n_; i-- > 0;) {  // back: L^T w = y
     double sum = col[i];
