@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "lmac/common/simd_level.hpp"
@@ -13,7 +14,7 @@ namespace {
 // a constant so that silence still has a well-posed fit.
 constexpr double kPriorSamples = 2.0;
 
-// The stage's element-wise loops, four elements at a time where AVX2 is (lmac's SIMD
+// The stage's element-wise loops, four doubles at a time where AVX2 is (lmac's SIMD
 // level, common/simd_level). Each element is computed as the scalar loop computes it,
 // a multiply and then a subtraction or addition, never fused (the build contracts
 // nothing), so every level gives the same bits.
@@ -26,6 +27,13 @@ void sub_scaled_scalar(double* y, const double* x, double a, size_t n) {
 // y[i] = f * y[i] + a * x[i]
 void decay_add_scalar(double* y, const double* x, double f, double a, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = f * y[i] + a * x[i];
+}
+
+// The chains of one Cholesky column: acc[i] -= col[k * stride + i] * col[k * stride] for
+// k = 0 .. depth-1 in order, for i in [0, n).
+void column_chains_scalar(double* acc, const double* col, size_t stride, size_t depth, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < depth; ++k) acc[i] -= col[k * stride + i] * col[k * stride];
 }
 
 #if defined(__x86_64__)
@@ -45,30 +53,86 @@ __attribute__((target("avx2"))) void decay_add_avx2(double* y, const double* x, 
         y + i, _mm256_add_pd(_mm256_mul_pd(vf, _mm256_loadu_pd(y + i)), _mm256_mul_pd(va, _mm256_loadu_pd(x + i))));
   decay_add_scalar(y + i, x + i, f, a, n - i);
 }
+
+// NV vectors of chains held in registers through all of k: each k costs one multiply
+// and one subtraction per vector, and the chains wait on no memory. `lane` points at
+// the group's first element in row 0 (col + offset); the multiplier is col[k * stride].
+template <int NV>
+__attribute__((target("avx2"))) void column_group_avx2(double* acc, const double* col, const double* lane,
+                                                       size_t stride, size_t depth) {
+  __m256d a[NV];
+  for (int v = 0; v < NV; ++v) a[v] = _mm256_loadu_pd(acc + 4 * v);
+  for (size_t k = 0; k < depth; ++k) {
+    const __m256d m = _mm256_set1_pd(col[k * stride]);
+    const double* row = lane + k * stride;
+    for (int v = 0; v < NV; ++v) a[v] = _mm256_sub_pd(a[v], _mm256_mul_pd(_mm256_loadu_pd(row + 4 * v), m));
+  }
+  for (int v = 0; v < NV; ++v) _mm256_storeu_pd(acc + 4 * v, a[v]);
+}
+
+// Reads and writes up to 3 elements past n: the stage pads its rows for that (the
+// extra lanes are computed and never used).
+__attribute__((target("avx2"))) void column_chains_avx2(double* acc, const double* col, size_t stride, size_t depth,
+                                                        size_t n) {
+  constexpr size_t kGroup = 32;  // 8 vectors: 8 registers of chains, room for the rest
+  for (size_t g = 0; g < n; g += kGroup) {
+    const size_t vectors = (std::min(kGroup, n - g) + 3) / 4;
+    double* a = acc + g;
+    const double* lane = col + g;
+    switch (vectors) {
+      case 1:
+        column_group_avx2<1>(a, col, lane, stride, depth);
+        break;
+      case 2:
+        column_group_avx2<2>(a, col, lane, stride, depth);
+        break;
+      case 3:
+        column_group_avx2<3>(a, col, lane, stride, depth);
+        break;
+      case 4:
+        column_group_avx2<4>(a, col, lane, stride, depth);
+        break;
+      case 5:
+        column_group_avx2<5>(a, col, lane, stride, depth);
+        break;
+      case 6:
+        column_group_avx2<6>(a, col, lane, stride, depth);
+        break;
+      case 7:
+        column_group_avx2<7>(a, col, lane, stride, depth);
+        break;
+      default:
+        column_group_avx2<8>(a, col, lane, stride, depth);
+        break;
+    }
+  }
+}
 #endif
 
 struct ElementOps {
   void (*sub_scaled)(double*, const double*, double, size_t);
   void (*decay_add)(double*, const double*, double, double, size_t);
+  void (*column_chains)(double*, const double*, size_t, size_t, size_t);
 };
 
 ElementOps element_ops() {
 #if defined(__x86_64__)
-  if (have_avx2()) return {sub_scaled_avx2, decay_add_avx2};
+  if (have_avx2()) return {sub_scaled_avx2, decay_add_avx2, column_chains_avx2};
 #endif
-  return {sub_scaled_scalar, decay_add_scalar};
+  return {sub_scaled_scalar, decay_add_scalar, column_chains_scalar};
 }
 
 }  // namespace
 
 LeastSquaresStage::LeastSquaresStage(size_t inputs, double forget)
     : n_(inputs),
+      stride_(inputs + kPad),
       forget_(forget),
-      cov_(inputs * inputs, 0.0),
+      cov_(inputs * stride_, 0.0),
       xty_(inputs, 0.0),
       w_(inputs, 0.0),
-      chol_(inputs * inputs, 0.0),
-      tmp_(inputs, 0.0) {
+      chol_(inputs * stride_, 0.0),
+      tmp_(stride_, 0.0) {
   if (n_ > 0) w_[n_ - 1] = 1.0;
 }
 
@@ -80,9 +144,9 @@ double LeastSquaresStage::predict(std::span<const double> in) const {
 
 void LeastSquaresStage::update(std::span<const double> in, double value) {
   const ElementOps ops = element_ops();
-  for (size_t i = 0; i < n_; ++i) {
-    ops.decay_add(&cov_[i * n_], in.data(), forget_, in[i], i + 1);  // row i: forget * c + in[i] * in[j]
-    xty_[i] = forget_ * xty_[i] + in[i] * value;
+  for (size_t j = 0; j < n_; ++j) {
+    ops.decay_add(&cov_[j * stride_ + j], &in[j], forget_, in[j], n_ - j);  // forget * c + in[j] * in[i], i >= j
+    xty_[j] = forget_ * xty_[j] + in[j] * value;
   }
   samples_ = forget_ * samples_ + 1.0;
   if (++since_fit_ == kRefitInterval) {
@@ -93,37 +157,38 @@ void LeastSquaresStage::update(std::span<const double> in, double value) {
 
 // Solves (cov + reg I) w = xty + reg prior by Cholesky; keeps the old weights when the
 // system is not positive definite (it always is unless a sum overflowed). The factor is
-// made column by column and the forward pass works down the columns, so the entries of
-// a column are independent chains that run side by side; each is still the sum of
-// docs/ARITHMETIC.md §6.3 in its order (k ascending), so the bits are the same.
-// chol_ holds L transposed: chol_[k * n + i] = L[i][k].
+// made column by column: the entries of column j (its diagonal first) are independent
+// chains over k that run side by side, each still the sum of docs/ARITHMETIC.md §6.3
+// in its order (k ascending), so the bits are the same. chol_ holds L transposed:
+// chol_[k * stride + i] = L[i][k].
 void LeastSquaresStage::refit() {
   const ElementOps ops = element_ops();
+  const size_t s = stride_;
   double trace = 0.0;
-  for (size_t i = 0; i < n_; ++i) trace += cov_[i * n_ + i];
+  for (size_t i = 0; i < n_; ++i) trace += cov_[i * s + i];
   const double reg = kPriorSamples * (trace / static_cast<double>(n_) / samples_ + 1.0);
   double* lt = chol_.data();
   double* col = tmp_.data();
   for (size_t j = 0; j < n_; ++j) {
-    double diag = cov_[j * n_ + j] + reg;
-    for (size_t k = 0; k < j; ++k) diag -= lt[k * n_ + j] * lt[k * n_ + j];
+    for (size_t i = j; i < n_; ++i) col[i] = cov_[j * s + i];
+    col[j] += reg;
+    ops.column_chains(col + j, lt + j, s, j, n_ - j);
+    const double diag = col[j];
     if (!(diag > 0.0 && std::isfinite(diag))) return;
-    diag = std::sqrt(diag);
-    lt[j * n_ + j] = diag;
-    for (size_t i = j + 1; i < n_; ++i) col[i] = cov_[i * n_ + j];
-    for (size_t k = 0; k < j; ++k) ops.sub_scaled(col + j + 1, &lt[k * n_ + j + 1], lt[k * n_ + j], n_ - j - 1);
-    for (size_t i = j + 1; i < n_; ++i) lt[j * n_ + i] = col[i] / diag;
+    const double root = std::sqrt(diag);
+    lt[j * s + j] = root;
+    for (size_t i = j + 1; i < n_; ++i) lt[j * s + i] = col[i] / root;
   }
   for (size_t i = 0; i < n_; ++i) col[i] = xty_[i];  // forward: L y = xty + reg prior
   col[n_ - 1] += reg;
   for (size_t k = 0; k < n_; ++k) {
-    col[k] /= lt[k * n_ + k];
-    ops.sub_scaled(col + k + 1, &lt[k * n_ + k + 1], col[k], n_ - k - 1);
+    col[k] /= lt[k * s + k];
+    ops.sub_scaled(col + k + 1, &lt[k * s + k + 1], col[k], n_ - k - 1);
   }
   for (size_t i = n_; i-- > 0;) {  // back: L^T w = y
     double sum = col[i];
-    for (size_t k = i + 1; k < n_; ++k) sum -= lt[i * n_ + k] * w_[k];
-    w_[i] = sum / lt[i * n_ + i];
+    for (size_t k = i + 1; k < n_; ++k) sum -= lt[i * s + k] * w_[k];
+    w_[i] = sum / lt[i * s + i];
   }
 }
 

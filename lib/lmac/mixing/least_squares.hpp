@@ -29,9 +29,14 @@ class LeastSquaresStage {
  private:
   void refit();
 
+  // Rows are padded by kPad elements that stay 0: the vector code reads whole vectors
+  // past a row's last element.
+  static constexpr size_t kPad = 3;
+
   size_t n_;
+  size_t stride_;  // n + kPad: the row stride of cov_ and chol_
   double forget_;
-  std::vector<double> cov_;  // lower triangle, row-major n x n: the weighted sum of in * in^T
+  std::vector<double> cov_;  // upper triangle, row-major: the weighted sum of in * in^T
   std::vector<double> xty_;  // the weighted sum of in * value
   std::vector<double> w_;
   std::vector<double> chol_;  // the Cholesky factor, transposed (column k of L is row k here)
