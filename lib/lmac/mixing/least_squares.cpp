@@ -57,17 +57,17 @@ __attribute__((target("avx2"))) void decay_add_avx2(double* y, const double* x, 
 // NV vectors of chains held in registers through all of k: each k costs one multiply
 // and one subtraction per vector, and the chains wait on no memory. `lane` points at
 // the group's first element in row 0 (col + offset); the multiplier is col[k * stride].
-template <int NV>
+template <size_t NV>
 __attribute__((target("avx2"))) void column_group_avx2(double* acc, const double* col, const double* lane,
                                                        size_t stride, size_t depth) {
   __m256d a[NV];
-  for (int v = 0; v < NV; ++v) a[v] = _mm256_loadu_pd(acc + 4 * v);
+  for (size_t v = 0; v < NV; ++v) a[v] = _mm256_loadu_pd(acc + 4 * v);
   for (size_t k = 0; k < depth; ++k) {
     const __m256d m = _mm256_set1_pd(col[k * stride]);
     const double* row = lane + k * stride;
-    for (int v = 0; v < NV; ++v) a[v] = _mm256_sub_pd(a[v], _mm256_mul_pd(_mm256_loadu_pd(row + 4 * v), m));
+    for (size_t v = 0; v < NV; ++v) a[v] = _mm256_sub_pd(a[v], _mm256_mul_pd(_mm256_loadu_pd(row + 4 * v), m));
   }
-  for (int v = 0; v < NV; ++v) _mm256_storeu_pd(acc + 4 * v, a[v]);
+  for (size_t v = 0; v < NV; ++v) _mm256_storeu_pd(acc + 4 * v, a[v]);
 }
 
 // Reads and writes up to 3 elements past n: the stage pads its rows for that (the
