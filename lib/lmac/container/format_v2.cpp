@@ -63,10 +63,7 @@ void read_footer_v2(ByteReader& r, ByteSpan file, ParsedStream& p) {
   if (std::memcmp(end.data(), kEndMagic, 4) != 0) fail_format("bad end marker (corrupted stream)");
   const uint64_t file_hash = hash64(file.subspan(0, r.pos()));
   const uint64_t stored = r.u64();
-  if (r.remaining() != 0)
-    p.end_damage = "trailing bytes after the end of the stream";
-  else if (!checksum_matches(stored, file_hash) && p.damaged.empty())
-    p.end_damage = "stream checksum mismatch (corrupted file)";
+  note_stream_end(r, checksum_matches(stored, file_hash), p);
 }
 
 }  // namespace lmac::detail

@@ -161,10 +161,7 @@ void read_footer(ByteReader& r, ByteSpan file, ParsedStream& p) {
   p.stream.data_checksum = r.u64();
   const uint32_t file_hash = hash32(file.subspan(0, r.pos()));
   const uint32_t stored = r.u32();
-  if (r.remaining() != 0)
-    p.end_damage = "trailing bytes after the end of the stream";
-  else if (!checksum_matches(stored, file_hash) && p.damaged.empty())
-    p.end_damage = "stream checksum mismatch (corrupted file)";
+  detail::note_stream_end(r, checksum_matches(stored, file_hash), p);
 }
 
 uint16_t read_version(ByteReader& r) {

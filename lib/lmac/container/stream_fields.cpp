@@ -47,4 +47,11 @@ bool accept_record(ChunkRecord& c, uint8_t mode, uint8_t residual_mode, ByteSpan
   return true;
 }
 
+void note_stream_end(const ByteReader& r, bool hash_ok, ParsedStream& p) {
+  if (r.remaining() != 0)
+    p.end_damage = "trailing bytes after the end of the stream";
+  else if (!hash_ok && p.damaged.empty())
+    p.end_damage = "stream checksum mismatch (corrupted file)";
+}
+
 }  // namespace lmac::detail

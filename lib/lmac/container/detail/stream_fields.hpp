@@ -35,4 +35,8 @@ void finish_header(StreamHeader& h, uint16_t flags);
 // audio-coded chunk with residual bits.
 bool accept_record(ChunkRecord& c, uint8_t mode, uint8_t residual_mode, ByteSpan tokens, ByteSpan residual);
 
+// After the stream hash (hash_ok: whether it matched): trailing bytes, or a wrong hash
+// where no record was found damaged, go to end_damage.
+void note_stream_end(const ByteReader& r, bool hash_ok, ParsedStream& p);
+
 }  // namespace lmac::detail
