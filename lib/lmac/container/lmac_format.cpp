@@ -38,6 +38,10 @@ T narrow_field(uint64_t v, const char* what) {
   return static_cast<T>(v);
 }
 
+// Whether a record writes its token count and residual (char and subword chunks); the
+// other modes imply them.
+bool has_token_fields(const ChunkRecord& c) { return !c.stored && !codes_bits(c.mode); }
+
 uint64_t chunk_size(const StreamHeader& h, size_t i) {
   return std::min<uint64_t>(h.chunk_bytes, h.data_bytes - static_cast<uint64_t>(i) * h.chunk_bytes);
 }
@@ -116,7 +120,7 @@ void check_record(const ChunkRecord& c, uint64_t size, size_t i) {
 
 void write_record(ByteWriter& w, Bytes& out, const ChunkRecord& c) {
   const size_t start = out.size();
-  const bool tokens_mode = !c.stored && !codes_bits(c.mode);
+  const bool tokens_mode = has_token_fields(c);
   const unsigned mode = c.stored ? kStoredMode : static_cast<unsigned>(c.mode);
   w.u8(mode | (tokens_mode ? static_cast<unsigned>(c.residual_mode) << 3 : 0));
   if (tokens_mode) {
@@ -186,6 +190,15 @@ void read_revision(ByteReader& r) {
                     revision, kArithmeticRevision, revision));
 }
 
+// How one format version lays out what follows the revision field.
+struct VersionReader {
+  StreamHeader (*header)(ByteReader&, ByteSpan file, size_t header_start, uint16_t flags);
+  void (*record)(ByteReader&, ByteSpan file, ParsedStream&, size_t i);
+  void (*footer)(ByteReader&, ByteSpan file, ParsedStream&);
+};
+constexpr VersionReader kVersion2{detail::read_header_v2, detail::read_record_v2, detail::read_footer_v2};
+constexpr VersionReader kVersion3{read_header, read_record, read_footer};
+
 }  // namespace
 
 Bytes write_lmac(const LmacStream& s) {
@@ -219,25 +232,17 @@ ParsedStream parse_lmac(ByteSpan file, bool keep_going) {
     fail_format(fmt::format("unknown header flags {:#x}", flags));
   ParsedStream p;
   p.version = version;
+  const VersionReader& layout = version == 2 ? kVersion2 : kVersion3;
   const size_t header_start = r.pos();
   read_revision(r);
-  p.stream.header =
-      version == 2 ? detail::read_header_v2(r, file, header_start, flags) : read_header(r, file, header_start, flags);
+  p.stream.header = layout.header(r, file, header_start, flags);
   const StreamHeader& h = p.stream.header;
   if (h.chunk_count > r.remaining() / kMinRecordBytes) fail_format("truncated .lmac stream (too few chunk records)");
   p.stream.chunks.resize(static_cast<size_t>(h.chunk_count));
   size_t i = 0;
   try {
-    for (; i < p.stream.chunks.size(); ++i) {
-      if (version == 2)
-        detail::read_record_v2(r, file, p, i);
-      else
-        read_record(r, file, p, i);
-    }
-    if (version == 2)
-      detail::read_footer_v2(r, file, p);
-    else
-      read_footer(r, file, p);
+    for (; i < p.stream.chunks.size(); ++i) layout.record(r, file, p, i);
+    layout.footer(r, file, p);
   } catch (const FormatError& e) {
     if (!keep_going) throw;
     for (; i < p.stream.chunks.size(); ++i) p.damaged.push_back(i);  // records past the damage cannot be found
@@ -248,11 +253,10 @@ ParsedStream parse_lmac(ByteSpan file, bool keep_going) {
 }
 
 uint64_t record_bytes(const ChunkRecord& c) {
-  const bool tokens_mode = !c.stored && !codes_bits(c.mode);
-  const uint64_t lengths =
-      tokens_mode ? varint_bytes(c.token_count) + varint_bytes(c.tokens.size()) + varint_bytes(c.residual.size())
-      : c.stored  ? 0
-                  : varint_bytes(c.tokens.size());
+  const uint64_t lengths = has_token_fields(c) ? varint_bytes(c.token_count) + varint_bytes(c.tokens.size()) +
+                                                     varint_bytes(c.residual.size())
+                           : c.stored ? 0
+                                      : varint_bytes(c.tokens.size());
   return 1 + lengths + 4 + c.tokens.size() + c.residual.size() + 4;
 }
 
