@@ -20,8 +20,6 @@ namespace {
 using lmac::GgmlType;
 using lmac::test::TinyLlamaShape;
 
-constexpr const char* kTypes = "f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs";
-
 // Llama 3's rope_freqs factors (factor 32, low/high frequency factors 1 and 4, original
 // context 8192), from its published scaling rule, for head size `hd` and base 500000.
 std::vector<float> llama3_rope_factors(uint32_t hd) {
@@ -67,14 +65,8 @@ bool named_shape(const std::string& name, TinyLlamaShape& s, std::string& vocab)
 }
 
 GgmlType type_named(const std::string& t) {
-  for (GgmlType type : {GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
-                        GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
-                        GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
-    std::string name = lmac::ggml_type_info(type).name;
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (t == name) return type;
-  }
-  std::fprintf(stderr, "unknown type %s (%s)\n", t.c_str(), kTypes);
+  if (const lmac::GgmlTypeInfo* info = lmac::test::type_named(t)) return info->type;
+  std::fprintf(stderr, "unknown type %s (%s)\n", t.c_str(), lmac::test::type_names().c_str());
   std::exit(2);
 }
 
@@ -108,7 +100,7 @@ int main(int argc, char** argv) {
                  "       lmac_make_model OUT.gguf --golden TYPE   (the golden streams' small model)\n"
                  "       lmac_make_model OUT.gguf --dequantize IN.gguf   (every tensor as F32)\n"
                  "         NAME: llama2-7b llama3.2-1b tinyllama-1.1b smollm-135m mistral-7b; TYPE: %s\n",
-                 kTypes);
+                 lmac::test::type_names().c_str());
     return 2;
   }
   TinyLlamaShape s;

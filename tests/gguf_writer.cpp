@@ -1,5 +1,6 @@
 #include "gguf_writer.hpp"
 
+#include <cctype>
 #include <cstring>
 #include <random>
 
@@ -215,10 +216,31 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
           case GgmlType::IQ4_XS:
             scales = {{0, 1024}};
             break;
+          case GgmlType::IQ2_XXS:  // d (2 ls + 1) / 8 times grid values of about 29 (rms)
+          case GgmlType::IQ2_XS:
+          case GgmlType::IQ2_S:
+            scales = {{0, 50}};
+            break;
+          case GgmlType::IQ3_XXS:  // d (2 ls + 1) / 4 times about 37; d (2 ls + 1) times about 9
+          case GgmlType::IQ3_S:
+            scales = {{0, 150}};
+            break;
+          case GgmlType::IQ1_S:  // d (2 k + 1) (g +- 1/8), k 0..7
+          case GgmlType::IQ1_M:
+            scales = {{0, 6}};
+            break;
           default:
             scales = {{0, 256}, {2, 64}};  // Q4_K, Q5_K
         }
-        for (const Scale& sc : scales) store_le(p + sc.at, to_half(scale / sc.per), 2);
+        for (const Scale& sc : scales) {
+          const uint16_t d = to_half(scale / sc.per);
+          if (type != GgmlType::IQ1_M) {
+            store_le(p + sc.at, d, 2);
+            continue;
+          }
+          for (size_t w = 0; w < 4; ++w)  // IQ1_M: d's nibble w tops its scale word w (at byte 48)
+            p[49 + 2 * w] = static_cast<uint8_t>((p[49 + 2 * w] & 0x0F) | ((d >> (4 * w)) & 0xF) << 4);
+        }
       }
     }
   }
@@ -239,6 +261,28 @@ size_t vocab_size(ByteSpan g) {
 }
 
 }  // namespace
+
+namespace {
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
+const GgmlTypeInfo* type_named(const std::string& lower_name) {
+  for (const GgmlTypeInfo& t : ggml_types())
+    if (lower(t.name) == lower_name) return &t;
+  return nullptr;
+}
+
+std::string type_names() {
+  std::string all;
+  for (const GgmlTypeInfo& t : ggml_types()) {
+    if (!all.empty()) all += ' ';
+    all += lower(t.name);
+  }
+  return all;
+}
 
 TinyLlamaShape golden_shape(GgmlType type) {
   TinyLlamaShape s;

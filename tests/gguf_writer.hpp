@@ -48,6 +48,11 @@ struct TinyLlamaShape {
   Bytes vocab_gguf;               // a vocabulary-only GGUF whose tokenizer.* keys replace the built-in one
 };
 
+// The block type named as ggml writes names in lower case ("q4_k", "iq2_xxs"), or null.
+const GgmlTypeInfo* type_named(const std::string& lower_name);
+// Those names, separated by spaces.
+std::string type_names();
+
 // The small random-weight model of the golden streams in `type` (widths that K-quant
 // super-blocks divide), made the same way by the tests and by lmac_make_model --golden.
 TinyLlamaShape golden_shape(GgmlType type);

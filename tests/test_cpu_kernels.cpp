@@ -159,9 +159,8 @@ bool integer_product(GgmlType t) { return t != GgmlType::F32 && t != GgmlType::F
 // one).
 TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
   std::mt19937 rng(12);
-  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
-                        GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
-                        GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
+  for (const GgmlTypeInfo& info : ggml_types()) {
+    const GgmlType type = info.type;
     const size_t rows = 21, cols = 1280;
     const std::vector<uint8_t> raw = random_blocks(type, rows, cols, rng);
     const Matrix w{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};
@@ -207,7 +206,8 @@ TEST(CpuKernels, PreparedWeightsGiveTheSameProductsAtEverySimdLevel) {
   std::mt19937 rng(13);
   const size_t cols = 1024;
   for (auto [type, rows] : {std::pair{GgmlType::F16, size_t{1024}}, std::pair{GgmlType::Q8_0, size_t{2048}},
-                            std::pair{GgmlType::Q4_K, size_t{3712}}, std::pair{GgmlType::IQ4_XS, size_t{3856}}}) {
+                            std::pair{GgmlType::Q4_K, size_t{3712}}, std::pair{GgmlType::IQ4_XS, size_t{3856}},
+                            std::pair{GgmlType::IQ2_XS, size_t{7088}}}) {
     const std::vector<uint8_t> raw = random_blocks(type, rows, cols, rng);
     const Matrix w{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};
     ASSERT_GE(w.bytes(), size_t{2} << 20);

@@ -68,8 +68,8 @@ TEST(Gguf, MalformedFilesAreRejectedWithReasons) {
 
 // A tensor of a type lmac cannot read is refused by name, with the types it can read.
 TEST(Gguf, TensorsOfTypesLmacCannotReadAreRefusedByName) {
-  for (auto [id, name] : {std::pair{16u, "IQ2_XXS (16, lattice grids)"}, std::pair{39u, "MXFP4 (39"},
-                          std::pair{99u, "unknown ggml type 99"}}) {
+  for (auto [id, name] :
+       {std::pair{34u, "TQ1_0 (34, ternary)"}, std::pair{39u, "MXFP4 (39"}, std::pair{99u, "unknown ggml type 99"}}) {
     test::GgufWriter w;
     w.kv_string("general.architecture", "llama");
     w.tensor("blk.0.attn_q.weight", static_cast<GgmlType>(id), {256, 2}, Bytes(132));
@@ -117,10 +117,13 @@ uint32_t bits_of(float f) {
 
 TEST(Quant, DequantizationIsBitIdenticalToGgml) {
   const std::vector<std::pair<std::string, GgmlType>> types = {
-      {"f16", GgmlType::F16},       {"bf16", GgmlType::BF16},    {"q4_0", GgmlType::Q4_0}, {"q4_1", GgmlType::Q4_1},
-      {"q5_0", GgmlType::Q5_0},     {"q5_1", GgmlType::Q5_1},    {"q8_0", GgmlType::Q8_0}, {"q2_K", GgmlType::Q2_K},
-      {"q3_K", GgmlType::Q3_K},     {"q4_K", GgmlType::Q4_K},    {"q5_K", GgmlType::Q5_K}, {"q6_K", GgmlType::Q6_K},
-      {"iq4_nl", GgmlType::IQ4_NL}, {"iq4_xs", GgmlType::IQ4_XS}};
+      {"f16", GgmlType::F16},       {"bf16", GgmlType::BF16},     {"q4_0", GgmlType::Q4_0},
+      {"q4_1", GgmlType::Q4_1},     {"q5_0", GgmlType::Q5_0},     {"q5_1", GgmlType::Q5_1},
+      {"q8_0", GgmlType::Q8_0},     {"q2_K", GgmlType::Q2_K},     {"q3_K", GgmlType::Q3_K},
+      {"q4_K", GgmlType::Q4_K},     {"q5_K", GgmlType::Q5_K},     {"q6_K", GgmlType::Q6_K},
+      {"iq4_nl", GgmlType::IQ4_NL}, {"iq4_xs", GgmlType::IQ4_XS}, {"iq2_xxs", GgmlType::IQ2_XXS},
+      {"iq2_xs", GgmlType::IQ2_XS}, {"iq2_s", GgmlType::IQ2_S},   {"iq3_xxs", GgmlType::IQ3_XXS},
+      {"iq3_s", GgmlType::IQ3_S},   {"iq1_s", GgmlType::IQ1_S},   {"iq1_m", GgmlType::IQ1_M}};
   for (const auto& [name, type] : types) {
     Bytes q = test::read_bytes(kData + "/quant/" + name + ".bin");
     std::vector<float> want = read_f32(kData + "/quant/" + name + ".dequant.f32");
@@ -132,14 +135,29 @@ TEST(Quant, DequantizationIsBitIdenticalToGgml) {
   }
 }
 
+// Random blocks (every field's every bit, grid indices over whole grids) dequantized by
+// ggml, for the types whose values come from tables (testdata/quant/README.md).
+TEST(Quant, RandomBlocksDequantizeBitIdenticallyToGgml) {
+  for (const char* name : {"iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m"}) {
+    const GgmlTypeInfo* info = test::type_named(name);
+    ASSERT_NE(info, nullptr) << name;
+    Bytes q = test::read_bytes(kData + "/quant/" + name + ".random.bin");
+    std::vector<float> want = read_f32(kData + "/quant/" + name + ".random.dequant.f32");
+    ASSERT_EQ(q.size(), 16 * size_t{info->block_bytes}) << name;
+    ASSERT_EQ(want.size(), 16 * size_t{info->block_elems}) << name;
+    std::vector<float> got(want.size());
+    info->dequantize(q.data(), got.data(), got.size());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(bits_of(got[i]), bits_of(want[i])) << name << " at " << i;
+  }
+}
+
 // The random-weight models that golden streams and conformance runs are made of have
 // weights of about the size asked for in every tensor of every type: fp16 scales that
 // fall below half's normal range were once flushed to zero, and whole Q6_K models
 // (std 0.05, scale d = std / 2048) held only zeros without any test noticing.
 TEST(Quant, GeneratedModelsHaveWeightsOfTheirSizeInEveryType) {
-  for (GgmlType type : {GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
-                        GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
-                        GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
+  for (const GgmlTypeInfo& info : ggml_types()) {
+    const GgmlType type = info.type;
     for (float std : {0.05f, 0.02f}) {  // the golden models', the conformance files' (trained models' size)
       test::TinyLlamaShape shape = test::golden_shape(type);
       shape.weight_std = std;

@@ -45,19 +45,14 @@ std::string sha256_hex(ByteSpan data) {
   return hex;
 }
 
-// "golden:q4_k": the K-quant (and Q4_0, Q5_1, IQ4_NL, IQ4_XS) streams' small random-weight model, made here as
+// "golden:q4_k": the quantized-type streams' small random-weight model, made here as
 // lmac_make_model --golden made it for scripts/make-golden-streams.sh.
 std::string golden_model_file(const std::string& type_name) {
-  for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q4_0,
-                     GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
-    std::string name = ggml_type_info(t).name;
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (name != type_name) continue;
-    std::string path = test::temp_dir() + "/golden-" + name + ".gguf";
-    test::write_bytes(path, test::make_random_llama(test::golden_shape(t)));
-    return path;
-  }
-  throw std::runtime_error("no golden model " + type_name);
+  const GgmlTypeInfo* t = test::type_named(type_name);
+  if (t == nullptr) throw std::runtime_error("no golden model " + type_name);
+  std::string path = test::temp_dir() + "/golden-" + type_name + ".gguf";
+  test::write_bytes(path, test::make_random_llama(test::golden_shape(t->type)));
+  return path;
 }
 
 const CodecModel& model(const std::string& name) {

@@ -1,10 +1,12 @@
 // Golden quantization vectors from ggml itself, for block types added after the set in
 // testdata/quant/README.md was made: the same 4 x 512 source rows, quantized with
-// ggml_quantize_chunk (no importance matrix: ggml's reference quantizers) and
+// ggml_quantize_chunk (no importance matrix: ggml's reference quantizers; a uniform one
+// for the types that need one) and
 // dequantized with ggml's to_float. Writes T.bin, T.source.f32 and T.dequant.f32 into
 // the directory given, and prints each type's types.tsv line.
 //   make_vectors DIR TYPE...   (TYPE: a ggml type name, e.g. iq4_nl)
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,38 @@ static enum ggml_type type_named(const char* name) {
   exit(2);
 }
 
+// 16 blocks of random bytes (splitmix64), the fp16 scale set to 1.0 (IQ1_M: the top
+// nibbles of its four scale words), dequantized: every bit of every field, grid indices
+// over the whole grid, where quantized rows reach only some. T.random.bin and
+// T.random.dequant.f32.
+static void write_random_blocks(const char* dir, const char* name, enum ggml_type type) {
+  enum { kBlocks = 16 };
+  const size_t block_bytes = ggml_type_size(type), n = kBlocks * (size_t)ggml_blck_size(type);
+  unsigned char* q = malloc(kBlocks * block_bytes);
+  float* deq = malloc(n * sizeof(float));
+  uint64_t state = 0x5EED0000u + (uint64_t)type;
+  for (size_t i = 0; i < kBlocks * block_bytes; ++i) {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    q[i] = (unsigned char)(z ^ (z >> 31));
+  }
+  for (size_t b = 0; b < kBlocks; ++b) {
+    unsigned char* s = q + b * block_bytes;
+    if (type == GGML_TYPE_IQ1_M) {
+      for (int w = 0; w < 4; ++w)  // word w's top nibble: bits 4w .. 4w + 3 of d
+        s[48 + 2 * w + 1] = (unsigned char)((s[48 + 2 * w + 1] & 0x0F) | ((0x3C00 >> (4 * w)) & 0xF) << 4);
+    } else {
+      s[0] = 0x00, s[1] = 0x3C;
+    }
+  }
+  ggml_get_type_traits(type)->to_float(q, deq, (int64_t)n);
+  write_file(dir, name, ".random.bin", q, kBlocks * block_bytes);
+  write_file(dir, name, ".random.dequant.f32", deq, n * sizeof(float));
+  free(q);
+  free(deq);
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: make_vectors DIR TYPE...\n");
@@ -51,11 +85,16 @@ int main(int argc, char** argv) {
     const size_t row_bytes = ggml_row_size(type, kCols);
     unsigned char* q = malloc(kRows * row_bytes);
     ggml_quantize_init(type);
-    if (ggml_quantize_chunk(type, src, q, 0, kRows, kCols, NULL) != kRows * row_bytes) return 1;
+    // IQ2_XXS, IQ2_XS and IQ1_S quantize only with an importance matrix: a uniform one.
+    static float ones[kCols];
+    for (int i = 0; i < kCols; ++i) ones[i] = 1.0f;
+    const float* imatrix = ggml_quantize_requires_imatrix(type) ? ones : NULL;
+    if (ggml_quantize_chunk(type, src, q, 0, kRows, kCols, imatrix) != kRows * row_bytes) return 1;
     ggml_get_type_traits(type)->to_float(q, deq, kRows * kCols);
     write_file(argv[1], argv[a], ".bin", q, kRows * row_bytes);
     write_file(argv[1], argv[a], ".source.f32", src, sizeof src);
     write_file(argv[1], argv[a], ".dequant.f32", deq, sizeof deq);
+    write_random_blocks(argv[1], argv[a], type);
     double rmse[3];
     float maxabs3 = 0.0f;
     for (int r = 0; r < kRows; ++r) {

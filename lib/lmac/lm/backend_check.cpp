@@ -251,11 +251,19 @@ std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols, std:
       halves = {208};
       break;
     default:
-      halves = {0};  // Q4_0, Q5_0, Q8_0
+      halves = {0};  // Q4_0, Q5_0, Q8_0, the IQ types (IQ1_M: its assembled d)
   }
   for (auto& x : b) x = static_cast<uint8_t>(rng());
   for (size_t blk = 0; blk < b.size(); blk += info.block_bytes)
-    for (size_t h : halves) put16(blk + h, static_cast<uint16_t>(0x1800 + rng() % 0x1000));  // about 2^-9 .. 2^-5
+    for (size_t h : halves) {
+      const auto d = static_cast<uint16_t>(0x1800 + rng() % 0x1000);  // about 2^-9 .. 2^-5
+      if (type != GgmlType::IQ1_M) {
+        put16(blk + h, d);
+        continue;
+      }
+      for (size_t w = 0; w < 4; ++w)  // IQ1_M: d's nibble w tops its scale word w (at byte 48)
+        b[blk + 49 + 2 * w] = static_cast<uint8_t>((b[blk + 49 + 2 * w] & 0x0F) | ((d >> (4 * w)) & 0xF) << 4);
+    }
   return b;
 }
 
@@ -264,10 +272,7 @@ std::vector<BackendCheck> compare_backends(Backend& reference, Backend& candidat
   Pair p{reference, candidate, {}};
   std::vector<BackendCheck> out;
   for (size_t n : {1, 3, 64}) {
-    for (GgmlType type : {GgmlType::Q8_0, GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
-                          GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
-                          GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS})
-      check_matmul(p, rng, type, n, out);
+    for (const GgmlTypeInfo& type : ggml_types()) check_matmul(p, rng, type.type, n, out);
     check_elementwise(p, rng, n, out);
   }
   // Token counts that give the Q8_0 warps 2 and 4 token tiles, each with a partial one.

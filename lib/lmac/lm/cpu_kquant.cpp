@@ -5,8 +5,9 @@
 // unsigned operand against h and the signed one against l (vpdpbusd; on AVX2 vpmaddubsw,
 // whose pair sums stay below 2 * 255 * 63 < 2^15, then vpmaddwd). The offset and mins
 // come from the activations' sums over 16 values. IQ4_NL / IQ4_XS, whose weights are
-// signed levels w up to 127 in size, take the levels from their nibbles by a byte
-// shuffle. With vpdpbusd, w + 128 (0..241) is the unsigned operand against h and w the
+// signed levels w up to 127 in size, and the lattice types (IQ2, IQ3, IQ1: signed grid
+// values up to 62, lm/detail/iq_lattice.hpp) take the levels from their nibbles by a byte
+// shuffle, a table per type. With vpdpbusd, w + 128 (0..241) is the unsigned operand against h and w the
 // signed one against l: S = 256 (sum (w + 128) h - 128 sum h) + sum w l, sum h from the
 // activations. AVX2 alone (vpmaddubsw's pair sums would saturate) multiplies the levels
 // as 16-bit words by the activations themselves (vpmaddwd then an add: pair sums below
@@ -43,10 +44,12 @@ struct TileLayout {
   size_t chunk, chunks, scales, mins, d, dmin, block;  // chunk stride and count; offsets; bytes a block
 };
 constexpr size_t round64(size_t n) { return (n + 63) / 64 * 64; }
-// The 16 levels of the IQ4 types, as the byte shuffles' table.
-constexpr std::array<int8_t, 16> kIq4Levels = [] {
+// The 16 levels of a type with levels (the IQ4 and lattice types), as the byte
+// shuffles' table.
+template <GgmlType W>
+constexpr std::array<int8_t, 16> kLevels = [] {
   std::array<int8_t, 16> t{};
-  for (uint32_t u = 0; u < 16; ++u) t[u] = static_cast<int8_t>(iq4_level(u));
+  for (uint32_t u = 0; u < 16; ++u) t[u] = static_cast<int8_t>(km::kq_weight<W>(u));
   return t;
 }();
 constexpr TileLayout tile_layout(const KqShape& s) {
@@ -137,10 +140,11 @@ void product_scalar(const Matrix& w, std::span<const int32_t> rows, size_t j0, s
   }
 }
 
-// X of sub-block s of chunk c for token t, from the 16-value sums (both vector kernels:
-// S = 256 H + L - o X, and the min term).
-inline int32_t sub_sum_x(const Q8Activations& x, size_t t, size_t c, size_t s, int sub) {
-  const int32_t* s16 = x.s16.data() + t * (x.k / 16) + 2 * c;
+// The sum over sub-block s of chunk c for token t from 16-value sums (x.s16: X, for
+// S = 256 H + L - o X and the min term; x.h16: the high bytes' sum the levels' H takes).
+inline int32_t sub_sum(const std::vector<int32_t>& sums16, const Q8Activations& x, size_t t, size_t c, size_t s,
+                       int sub) {
+  const int32_t* s16 = sums16.data() + t * (x.k / 16) + 2 * c;
   return sub == 16 ? s16[s] : s16[0] + s16[1];
 }
 
@@ -197,7 +201,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
     acc[t] = _mm512_setzero_ps();
     xb[t] = x.bytes.data() + (t0 + static_cast<size_t>(t)) * 2 * x.k;
   }
-  const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Levels.data())));
+  const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kLevels<W>.data())));
   for (size_t sb = 0; sb < n_sb; ++sb) {
     const uint8_t* group = tile + sb * L.block;
     constexpr bool k_quant = sh.values != kChunk;
@@ -236,9 +240,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
         }
         for (int t = 0; t < T; ++t) {
           const size_t tt = t0 + static_cast<size_t>(t);
-          const int32_t X = sub_sum_x(x, tt, c, static_cast<size_t>(s), sh.sub);
+          const int32_t X = sub_sum(x.s16, x, tt, c, static_cast<size_t>(s), sh.sub);
           const __m512i H =
-              sh.levels ? _mm512_sub_epi32(h[t], _mm512_set1_epi32(128 * x.h32[tt * (x.k / kChunk) + c])) : h[t];
+              sh.levels ? _mm512_sub_epi32(
+                              h[t], _mm512_set1_epi32(128 * sub_sum(x.h16, x, tt, c, static_cast<size_t>(s), sh.sub)))
+                        : h[t];
           const __m512i S =
               _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(H, 8), l[t]), _mm512_set1_epi32(sh.offset * X));
           const __m512 dx = _mm512_set1_ps(x.d[tt * (x.k / kChunk) + c]);

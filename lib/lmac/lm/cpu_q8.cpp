@@ -402,7 +402,7 @@ void size_q8(size_t n, size_t k, Q8Activations& out, ActBytes bytes) {
   out.bytes.resize(bytes != ActBytes::None ? 2 * n * k : 0);
   out.d.resize(n * k / kBlock);
   out.s16.resize(bytes == ActBytes::Signed ? n * k / 16 : 0);
-  out.h32.resize(bytes == ActBytes::Signed ? n * k / 32 : 0);
+  out.h16.resize(bytes == ActBytes::Signed ? n * k / 16 : 0);
 }
 
 void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
@@ -417,10 +417,10 @@ void quantize_q8_row(const float* x, size_t t, Q8Activations& out) {
   if (out.split == ActBytes::None) return;
   const size_t n16 = out.s16.empty() ? 0 : out.k / 16;  // the K-quant tiles' offsets and mins
   for (size_t i = 0; i < n16; ++i) {
-    int32_t sum = 0, high = 0;  // of q, and of h, its signed high byte (the IQ4 tiles')
+    int32_t sum = 0, high = 0;  // of q, and of h, its signed high byte (the level tiles')
     for (size_t j = 0; j < 16; ++j) sum += q[16 * i + j], high += q[16 * i + j] >> 8;
     out.s16[t * (out.k / 16) + i] = sum;
-    out.h32[t * (out.k / 32) + i / 2] = (i % 2 ? out.h32[t * (out.k / 32) + i / 2] : 0) + high;
+    out.h16[t * (out.k / 16) + i] = high;
   }
   const int16_t flip = out.split == ActBytes::Offset ? int16_t{-32768} : int16_t{0};
   if (have_avx512() && has_bw)

@@ -8,6 +8,7 @@
 
 #include "lmac/common/bytes.hpp"
 #include "lmac/common/error.hpp"
+#include "lmac/lm/detail/iq_lattice.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
 #include "lmac/lm/detail/kquant_scales.hpp"
 
@@ -236,6 +237,14 @@ void deq_iq4_xs(const uint8_t* s, float* y, size_t n) {
   }
 }
 
+// The lattice types: value by value as the block-format kernels read them
+// (lm/detail/iq_lattice.hpp: (d sc) w(u), every product exact, so ggml's bits).
+template <GgmlType T>
+void deq_lattice(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 256; ++b, s += km::lattice_shape(T).block, y += 256)
+    for (size_t i = 0; i < 256; ++i) y[i] = km::lattice_value<T>(s, i);
+}
+
 constexpr GgmlTypeInfo kTypes[] = {
     {GgmlType::F32, "F32", 1, 4, deq_f32},
     {GgmlType::F16, "F16", 1, 2, deq_f16},
@@ -252,6 +261,13 @@ constexpr GgmlTypeInfo kTypes[] = {
     {GgmlType::BF16, "BF16", 1, 2, deq_bf16},
     {GgmlType::IQ4_NL, "IQ4_NL", 32, 18, deq_iq4_nl},
     {GgmlType::IQ4_XS, "IQ4_XS", 256, 136, deq_iq4_xs},
+    {GgmlType::IQ2_XXS, "IQ2_XXS", 256, 66, deq_lattice<GgmlType::IQ2_XXS>},
+    {GgmlType::IQ2_XS, "IQ2_XS", 256, 74, deq_lattice<GgmlType::IQ2_XS>},
+    {GgmlType::IQ2_S, "IQ2_S", 256, 82, deq_lattice<GgmlType::IQ2_S>},
+    {GgmlType::IQ3_XXS, "IQ3_XXS", 256, 98, deq_lattice<GgmlType::IQ3_XXS>},
+    {GgmlType::IQ3_S, "IQ3_S", 256, 110, deq_lattice<GgmlType::IQ3_S>},
+    {GgmlType::IQ1_S, "IQ1_S", 256, 50, deq_lattice<GgmlType::IQ1_S>},
+    {GgmlType::IQ1_M, "IQ1_M", 256, 56, deq_lattice<GgmlType::IQ1_M>},
 };
 
 }  // namespace
@@ -271,18 +287,11 @@ std::string ggml_unsupported_type(uint32_t id) {
   static constexpr Known kKnown[] = {
       {9, "Q8_1", "an activation type"},
       {15, "Q8_K", "an activation type"},
-      {16, "IQ2_XXS", "lattice grids"},
-      {17, "IQ2_XS", "lattice grids"},
-      {18, "IQ3_XXS", "lattice grids"},
-      {19, "IQ1_S", "lattice grids"},
-      {21, "IQ3_S", "lattice grids"},
-      {22, "IQ2_S", "lattice grids"},
       {24, "I8", "integers"},
       {25, "I16", "integers"},
       {26, "I32", "integers"},
       {27, "I64", "integers"},
       {28, "F64", "64-bit floats"},
-      {29, "IQ1_M", "lattice grids"},
       {34, "TQ1_0", "ternary"},
       {35, "TQ2_0", "ternary"},
       {39, "MXFP4", "4-bit floats with shared exponents"},
@@ -297,6 +306,8 @@ std::string ggml_supported_types() {
   for (const auto& t : kTypes) all += (all.empty() ? "" : ", ") + std::string(t.name);
   return all;
 }
+
+std::span<const GgmlTypeInfo> ggml_types() { return kTypes; }
 
 const GgmlTypeInfo& ggml_type_info(GgmlType type) {
   const GgmlTypeInfo* t = ggml_type_info(static_cast<uint32_t>(type));

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 
 namespace lmac {
@@ -21,8 +22,15 @@ enum class GgmlType : uint32_t {
   Q4_K = 12,
   Q5_K = 13,
   Q6_K = 14,
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
   IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
   IQ4_XS = 23,
+  IQ1_M = 29,
   BF16 = 30,
 };
 
@@ -39,10 +47,12 @@ struct GgmlTypeInfo {
 
 // nullptr for a type id lmac does not support.
 const GgmlTypeInfo* ggml_type_info(uint32_t id);
-// What lmac says of a tensor type it cannot read: "IQ2_XXS (16), whose values come from
-// ggml's lattice grids", or "unknown ggml type 99"; and the types it reads.
+// What lmac says of a tensor type it cannot read: "TQ1_0 (34, ternary)", or "unknown
+// ggml type 99"; and the types it reads.
 std::string ggml_unsupported_type(uint32_t id);
 std::string ggml_supported_types();
+// Every type lmac reads, in the order ggml_supported_types names them.
+std::span<const GgmlTypeInfo> ggml_types();
 const GgmlTypeInfo& ggml_type_info(GgmlType type);
 size_t ggml_row_bytes(GgmlType type, size_t elements);
 

@@ -8,29 +8,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "lmac/lm/detail/block_loads.hpp"
+#include "lmac/lm/detail/iq_lattice.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
 #include "lmac/lm/detail/kquant_scales.hpp"
 #include "lmac/lm/ggml_types.hpp"
 
 namespace lmac::km {
-
-// Little-endian loads. Every 16-bit field of every block type lies at an even offset of
-// a row, and rows start at even addresses (block sizes are even), so the device loads
-// each as one 16-bit word; the host assembles bytes (the mapped file promises nothing).
-#if defined(__CUDA_ARCH__)
-__device__ inline uint32_t u16_at(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
-#else
-inline uint32_t u16_at(const uint8_t* p) { return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8; }
-#endif
-LMAC_HD uint32_t u32_at(const uint8_t* p) { return u16_at(p) | u16_at(p + 2) << 16; }
-LMAC_HD float half_at(const uint8_t* p) { return half_to_float(static_cast<uint16_t>(u16_at(p))); }
-
-// Quant j (0..31) of a 32-value block whose low nibbles hold values 0..15 and high
-// nibbles 16..31, with the fifth bit from qh (Q5_0/Q5_1; 0 for Q4).
-LMAC_HD uint32_t nibble32(const uint8_t* qs, size_t j) { return j < 16 ? qs[j] & 0xFu : qs[j - 16] >> 4; }
-LMAC_HD uint32_t fifth_bit32(uint32_t qh, size_t j) {
-  return j < 16 ? ((qh >> j) << 4) & 0x10u : (qh >> (j - 16 + 12)) & 0x10u;
-}
 
 template <GgmlType T>
 LMAC_HD float block_value(const uint8_t* row, size_t i);
@@ -147,6 +131,36 @@ LMAC_HD float block_value<GgmlType::IQ4_XS>(const uint8_t* row, size_t i) {
   return mul(dl, i2f(iq4_level(nibble32(s + 8 + 16 * ib, i % 32))));
 }
 
+// The lattice types (lm/detail/iq_lattice.hpp).
+template <>
+LMAC_HD float block_value<GgmlType::IQ2_XXS>(const uint8_t* row, size_t i) {
+  return lattice_value<GgmlType::IQ2_XXS>(row + i / 256 * 66, i % 256);
+}
+template <>
+LMAC_HD float block_value<GgmlType::IQ2_XS>(const uint8_t* row, size_t i) {
+  return lattice_value<GgmlType::IQ2_XS>(row + i / 256 * 74, i % 256);
+}
+template <>
+LMAC_HD float block_value<GgmlType::IQ2_S>(const uint8_t* row, size_t i) {
+  return lattice_value<GgmlType::IQ2_S>(row + i / 256 * 82, i % 256);
+}
+template <>
+LMAC_HD float block_value<GgmlType::IQ3_XXS>(const uint8_t* row, size_t i) {
+  return lattice_value<GgmlType::IQ3_XXS>(row + i / 256 * 98, i % 256);
+}
+template <>
+LMAC_HD float block_value<GgmlType::IQ3_S>(const uint8_t* row, size_t i) {
+  return lattice_value<GgmlType::IQ3_S>(row + i / 256 * 110, i % 256);
+}
+template <>
+LMAC_HD float block_value<GgmlType::IQ1_S>(const uint8_t* row, size_t i) {
+  return lattice_value<GgmlType::IQ1_S>(row + i / 256 * 50, i % 256);
+}
+template <>
+LMAC_HD float block_value<GgmlType::IQ1_M>(const uint8_t* row, size_t i) {
+  return lattice_value<GgmlType::IQ1_M>(row + i / 256 * 56, i % 256);
+}
+
 // f(TypeTag<t>{}): picks the kernel instantiation for a weight type (host code).
 template <GgmlType T>
 struct TypeTag {
@@ -185,6 +199,20 @@ void with_block_type(GgmlType t, F&& f) {
       return f(TypeTag<GgmlType::IQ4_NL>{});
     case GgmlType::IQ4_XS:
       return f(TypeTag<GgmlType::IQ4_XS>{});
+    case GgmlType::IQ2_XXS:
+      return f(TypeTag<GgmlType::IQ2_XXS>{});
+    case GgmlType::IQ2_XS:
+      return f(TypeTag<GgmlType::IQ2_XS>{});
+    case GgmlType::IQ2_S:
+      return f(TypeTag<GgmlType::IQ2_S>{});
+    case GgmlType::IQ3_XXS:
+      return f(TypeTag<GgmlType::IQ3_XXS>{});
+    case GgmlType::IQ3_S:
+      return f(TypeTag<GgmlType::IQ3_S>{});
+    case GgmlType::IQ1_S:
+      return f(TypeTag<GgmlType::IQ1_S>{});
+    case GgmlType::IQ1_M:
+      return f(TypeTag<GgmlType::IQ1_M>{});
   }
 }
 

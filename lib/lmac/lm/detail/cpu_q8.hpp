@@ -37,7 +37,7 @@ struct Q8Activations {
   std::vector<uint8_t> bytes;
   std::vector<float> d;      // n x k/32 block scales
   std::vector<int32_t> s16;  // ActBytes::Signed: n x k/16 sums of q over 16 values (the tiles' mins and offsets)
-  std::vector<int32_t> h32;  // ActBytes::Signed: n x k/32 sums of the high bytes h (the IQ4 tiles' level offset)
+  std::vector<int32_t> h16;  // ActBytes::Signed: n x k/16 sums of the high bytes h (the level tiles' offset)
 };
 
 bool q8_product_ok(const Matrix& w);

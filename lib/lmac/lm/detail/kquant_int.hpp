@@ -1,7 +1,8 @@
 // The integer view of the quantized block types other than Q8_0 (docs/ARITHMETIC.md
-// §2.3): a block (the K-quants' and IQ4_XS's super-block of 256, or 32 values) as
-// unsigned quants u (0..63), each standing for an integer weight w(u): u - o with a
-// per-type offset o, or for IQ4_NL / IQ4_XS one of 16 levels (-127 .. 113); and per
+// §2.3): a block (the K-quants', IQ4_XS's and the lattice types' super-block of 256, or
+// 32 values) as unsigned quants u (0..63), each standing for an integer weight w(u):
+// u - o with a per-type offset o, or for IQ4_NL / IQ4_XS one of 16 levels (-127 .. 113),
+// for the lattice types a signed grid value (lm/detail/iq_lattice.hpp); and per
 // sub-block a scale D_j = d sc_j and a min M_j = dmin m_j, each the exact float32
 // product the reference dequantizer forms (fp16 times a small integer: at most 19
 // significant bits; the 32-value types have sc = m = 1, d their scale and dmin minus
@@ -14,6 +15,7 @@
 #include <cstdint>
 
 #include "lmac/lm/detail/block_value.hpp"
+#include "lmac/lm/detail/iq_lattice.hpp"
 #include "lmac/lm/detail/kernel_math.hpp"
 #include "lmac/lm/detail/kquant_scales.hpp"
 #include "lmac/lm/detail/q8_mma.hpp"
@@ -28,7 +30,7 @@ struct KqShape {
   int high_bits = 0;    // bits of u above the low four (Q5_K, Q5_0, Q5_1 1; Q6_K 2)
   size_t block = 0;     // bytes per block
   size_t values = 256;  // values per block: 256, or 32 (Q4_0 .. Q5_1, IQ4_NL)
-  bool levels = false;  // w(u) is IQ4's level u (IQ4_NL, IQ4_XS) instead of u - o
+  bool levels = false;  // w(u) is a level (IQ4_NL, IQ4_XS, the lattice types) instead of u - o
 };
 
 LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
@@ -56,6 +58,7 @@ LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
     case GgmlType::IQ4_XS:
       return {32, 0, false, 0, 136, 256, true};
     default:
+      if (lattice_type(t)) return {lattice_shape(t).sub, 0, false, 0, lattice_shape(t).block, 256, true};
       return {};
   }
 }
@@ -65,6 +68,7 @@ LMAC_HD constexpr bool kq_type(GgmlType t) { return kq_shape(t).sub != 0; }
 // The integer weight quant u stands for.
 template <GgmlType T>
 LMAC_HD constexpr int32_t kq_weight(uint32_t u) {
+  if constexpr (lattice_type(T)) return lattice_level<T>(u);
   if constexpr (kq_shape(T).levels) return iq4_level(u);
   return static_cast<int32_t>(u) - kq_shape(T).offset;
 }
@@ -193,6 +197,11 @@ LMAC_HD void kq_block(const uint8_t* s, uint8_t* u, int8_t* sc, int8_t* m, float
   if constexpr (kq_shape(T).values == 32) {
     kq_quants_32<T>(s, u);
     kq_scales_32<T>(s, sc, m, d, dmin);
+  } else if constexpr (lattice_type(T)) {
+    for (uint32_t g = 0; g < 32; ++g) lattice_group<T>(s, g, u + 8 * g);
+    for (uint32_t j = 0; j < 256 / static_cast<uint32_t>(lattice_shape(T).sub); ++j)
+      sc[j] = static_cast<int8_t>(lattice_scale<T>(s, j));
+    *d = lattice_d<T>(s), *dmin = 0.0f;
   } else {
     kq_quants<T>(s, u);
     kq_scales<T>(s, sc, m, d, dmin);
