@@ -19,10 +19,10 @@ trap 'rm -rf "$tmp"' EXIT
 rev=r$(sed -n 's/.*kArithmeticRevision = \([0-9]*\);.*/\1/p' lib/lmac/common/arithmetic_revision.hpp)
 [[ $rev != r ]] || { echo "no kArithmeticRevision found" >&2; exit 1; }
 rm -f "$G/$rev-"*.lmac
-# The K-quant, 32-value-block and IQ4 models: small random-weight files that the tests make
-# the same way.
+# The K-quant, 32-value-block, IQ4 and lattice models: small random-weight files that the
+# tests make the same way.
 make_model=$(dirname "$lmac")/bench/lmac_make_model
-for t in q2_k q3_k q4_k q5_k q6_k q4_0 q5_1 iq4_nl iq4_xs; do "$make_model" "$tmp/golden-$t.gguf" --golden $t >/dev/null; done
+for t in q2_k q3_k q4_k q5_k q6_k q4_0 q5_1 iq4_nl iq4_xs iq2_xxs iq2_xs iq2_s iq3_xxs iq3_s iq1_s iq1_m; do "$make_model" "$tmp/golden-$t.gguf" --golden $t >/dev/null; done
 # name | sox conversion of the bundled recordings | lmac flags
 cases=(
   "llm-u8-mono-subword|-b 8 -e unsigned|-m $M"
@@ -55,6 +55,13 @@ cases=(
   "kq-q5_1-s16-mono-subword|-b 16|-m $tmp/golden-q5_1.gguf"
   "kq-iq4_nl-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-iq4_nl.gguf --tokenization char"
   "kq-iq4_xs-s16-mono-subword|-b 16|-m $tmp/golden-iq4_xs.gguf"
+  "kq-iq2_xxs-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-iq2_xxs.gguf --tokenization char"
+  "kq-iq2_xs-s16-mono-subword|-b 16|-m $tmp/golden-iq2_xs.gguf"
+  "kq-iq2_s-u8-mono-subword|-b 8 -e unsigned|-m $tmp/golden-iq2_s.gguf"
+  "kq-iq3_xxs-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-iq3_xxs.gguf --tokenization char"
+  "kq-iq3_s-s16-mono-subword|-b 16|-m $tmp/golden-iq3_s.gguf"
+  "kq-iq1_s-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-iq1_s.gguf --tokenization char"
+  "kq-iq1_m-s16-mono-subword|-b 16|-m $tmp/golden-iq1_m.gguf"
 )
 : >$G/MANIFEST
 for c in "${cases[@]}"; do
@@ -89,7 +96,7 @@ for c in "${cases[@]}"; do
   [[ $flags == *"-m audio"* ]] && model=audio
   [[ $flags == *"-m mix:$M"* ]] && model=mix:bundled
   [[ $flags == *"-m mix:builtin:order2"* ]] && model=mix:builtin:order2
-  [[ $flags =~ golden-(i?q[0-9]_(k|0|1|nl|xs)) ]] && model=golden:${BASH_REMATCH[1]}
+  [[ $flags =~ golden-(i?q[0-9]_(k|0|1|nl|xs|xxs|s|m)) ]] && model=golden:${BASH_REMATCH[1]}
   echo "$rev-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
 done
 ls -l $G
