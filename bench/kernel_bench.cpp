@@ -58,6 +58,13 @@ TYPE_BENCH(Q5_K);
 TYPE_BENCH(Q6_K);
 TYPE_BENCH(IQ4_NL);
 TYPE_BENCH(IQ4_XS);
+TYPE_BENCH(IQ2_XXS);
+TYPE_BENCH(IQ2_XS);
+TYPE_BENCH(IQ2_S);
+TYPE_BENCH(IQ3_XXS);
+TYPE_BENCH(IQ3_S);
+TYPE_BENCH(IQ1_S);
+TYPE_BENCH(IQ1_M);
 
 // The bundled model's prefill shapes (rows x cols, 512 tokens, 2 threads): with K = 288
 // the per-output reduction weighs more than in the square case above.
@@ -94,6 +101,8 @@ LARGE_BENCH(Q4_0);
 LARGE_BENCH(Q4_K);
 LARGE_BENCH(Q6_K);
 LARGE_BENCH(IQ4_XS);
+LARGE_BENCH(IQ2_XXS);
+LARGE_BENCH(IQ3_S);
 
 // Decode-shaped products at the 1.1B shapes (2048 x 2048 and 5632 x 2048): 1 token as in
 // decoding one chunk, 16 as in decoding a batch of chunks, 2 threads.
@@ -108,6 +117,9 @@ DECODE_BENCH(Q4_K);
 DECODE_BENCH(Q5_K);
 DECODE_BENCH(Q6_K);
 DECODE_BENCH(IQ4_XS);
+DECODE_BENCH(IQ2_XXS);
+DECODE_BENCH(IQ2_XS);
+DECODE_BENCH(IQ3_S);
 
 // Causal attention of a 512-token prefill shaped like the bundled model (6 heads of 48
 // over 2 KV heads), 2 threads, keys and values laid out as the KV cache holds them.

@@ -95,8 +95,8 @@ if command -v nvidia-smi >/dev/null; then
     LMAC_CUDA_Q8_TOKEN_TILES=$nr timeout 60 $LMAC --device cuda bench /tmp/tl11.gguf --prefill 2048 --decode 16 \
       --batches 64 --reps 1 | sed "s/^/token tiles $nr: /"
   done
-  stamp "GPU: weights in their block format (2-layer 1.1B-shaped Q4_K and Q6_K: integer products; F16): GPU stream == CPU stream"
-  for t in q4_k q6_k f16; do
+  stamp "GPU: weights in their block format (2-layer 1.1B-shaped Q4_K, Q6_K and IQ2_XS: integer products; F16): GPU stream == CPU stream"
+  for t in q4_k q6_k iq2_xs f16; do
     build/dev/bench/lmac_make_model /tmp/tl_$t.gguf --shape tinyllama-1.1b $t 2
     $GLMAC --device cuda compress -q -f -m /tmp/tl_$t.gguf --model-only xm/data/a8.wav -o $G/$t.gpu.lmac
     timeout 120 $LMAC --device cpu compress -q -f -m /tmp/tl_$t.gguf --model-only xm/data/a8.wav -o $G/$t.cpu.lmac

@@ -99,8 +99,8 @@ LMAC_HD void iq1_quants(uint64_t entry, bool down, uint8_t* u) {
 // The quants of values 8 g .. 8 g + 7 (g = 0..31) of super-block `s`, as ggml's
 // dequantize_row_* reads them.
 template <GgmlType T>
-LMAC_HD void lattice_group(const uint8_t* s, uint32_t g, uint8_t* u) {
-  const uint32_t ib = g / 4, l = g % 4;  // 32-value sub-block, group in it
+LMAC_HD void lattice_group(const uint8_t* s, size_t g, uint8_t* u) {
+  const size_t ib = g / 4, l = g % 4;  // 32-value sub-block, group in it
   if constexpr (T == GgmlType::IQ2_XXS) {
     const uint32_t aux = u32_at(s + 2 + 8 * ib + 4);
     grid_quants<T>(iq2xxs_grid(s[2 + 8 * ib + l]), even_signs((aux >> (7 * l)) & 127u), u);
@@ -130,7 +130,7 @@ LMAC_HD void lattice_group(const uint8_t* s, uint32_t g, uint8_t* u) {
 
 // sc of sub-block j (of lattice_shape(T).sub values): 2 ls + 1.
 template <GgmlType T>
-LMAC_HD int32_t lattice_scale(const uint8_t* s, uint32_t j) {
+LMAC_HD int32_t lattice_scale(const uint8_t* s, size_t j) {
   uint32_t ls = 0;
   if constexpr (T == GgmlType::IQ2_XXS)
     ls = u32_at(s + 2 + 8 * j + 4) >> 28;
@@ -168,8 +168,8 @@ LMAC_HD float lattice_d(const uint8_t* s) {
 template <GgmlType T>
 LMAC_HD float lattice_value(const uint8_t* s, size_t i) {
   uint8_t u[8];
-  lattice_group<T>(s, static_cast<uint32_t>(i / 8), u);
-  const float D = mul(lattice_d<T>(s), i2f(lattice_scale<T>(s, static_cast<uint32_t>(i) / lattice_shape(T).sub)));
+  lattice_group<T>(s, i / 8, u);
+  const float D = mul(lattice_d<T>(s), i2f(lattice_scale<T>(s, i / static_cast<size_t>(lattice_shape(T).sub))));
   return mul(D, i2f(lattice_level<T>(u[i % 8])));
 }
 

@@ -198,8 +198,8 @@ LMAC_HD void kq_block(const uint8_t* s, uint8_t* u, int8_t* sc, int8_t* m, float
     kq_quants_32<T>(s, u);
     kq_scales_32<T>(s, sc, m, d, dmin);
   } else if constexpr (lattice_type(T)) {
-    for (uint32_t g = 0; g < 32; ++g) lattice_group<T>(s, g, u + 8 * g);
-    for (uint32_t j = 0; j < 256 / static_cast<uint32_t>(lattice_shape(T).sub); ++j)
+    for (size_t g = 0; g < 32; ++g) lattice_group<T>(s, g, u + 8 * g);
+    for (size_t j = 0; j < 256 / static_cast<size_t>(lattice_shape(T).sub); ++j)
       sc[j] = static_cast<int8_t>(lattice_scale<T>(s, j));
     *d = lattice_d<T>(s), *dmin = 0.0f;
   } else {
