@@ -16,8 +16,12 @@
 
 namespace lmac::km {
 
+// The lattice types (lm/detail/iq_lattice.hpp); every other type has its own below.
 template <GgmlType T>
-LMAC_HD float block_value(const uint8_t* row, size_t i);
+LMAC_HD float block_value(const uint8_t* row, size_t i) {
+  static_assert(lattice_type(T), "a type without its block_value");
+  return lattice_value<T>(row + i / 256 * lattice_shape(T).block, i % 256);
+}
 
 template <>
 LMAC_HD float block_value<GgmlType::F32>(const uint8_t* row, size_t i) {
@@ -129,36 +133,6 @@ LMAC_HD float block_value<GgmlType::IQ4_XS>(const uint8_t* row, size_t i) {
   const size_t ib = i % 256 / 32;
   const float dl = mul(half_at(s), i2f(iq4_xs_scale(u16_at(s + 2), s + 4, ib)));
   return mul(dl, i2f(iq4_level(nibble32(s + 8 + 16 * ib, i % 32))));
-}
-
-// The lattice types (lm/detail/iq_lattice.hpp).
-template <>
-LMAC_HD float block_value<GgmlType::IQ2_XXS>(const uint8_t* row, size_t i) {
-  return lattice_value<GgmlType::IQ2_XXS>(row + i / 256 * 66, i % 256);
-}
-template <>
-LMAC_HD float block_value<GgmlType::IQ2_XS>(const uint8_t* row, size_t i) {
-  return lattice_value<GgmlType::IQ2_XS>(row + i / 256 * 74, i % 256);
-}
-template <>
-LMAC_HD float block_value<GgmlType::IQ2_S>(const uint8_t* row, size_t i) {
-  return lattice_value<GgmlType::IQ2_S>(row + i / 256 * 82, i % 256);
-}
-template <>
-LMAC_HD float block_value<GgmlType::IQ3_XXS>(const uint8_t* row, size_t i) {
-  return lattice_value<GgmlType::IQ3_XXS>(row + i / 256 * 98, i % 256);
-}
-template <>
-LMAC_HD float block_value<GgmlType::IQ3_S>(const uint8_t* row, size_t i) {
-  return lattice_value<GgmlType::IQ3_S>(row + i / 256 * 110, i % 256);
-}
-template <>
-LMAC_HD float block_value<GgmlType::IQ1_S>(const uint8_t* row, size_t i) {
-  return lattice_value<GgmlType::IQ1_S>(row + i / 256 * 50, i % 256);
-}
-template <>
-LMAC_HD float block_value<GgmlType::IQ1_M>(const uint8_t* row, size_t i) {
-  return lattice_value<GgmlType::IQ1_M>(row + i / 256 * 56, i % 256);
 }
 
 // f(TypeTag<t>{}): picks the kernel instantiation for a weight type (host code).
