@@ -19,10 +19,10 @@ trap 'rm -rf "$tmp"' EXIT
 rev=r$(sed -n 's/.*kArithmeticRevision = \([0-9]*\);.*/\1/p' lib/lmac/common/arithmetic_revision.hpp)
 [[ $rev != r ]] || { echo "no kArithmeticRevision found" >&2; exit 1; }
 rm -f "$G/$rev-"*.lmac
-# The K-quant, 32-value-block, IQ4 and lattice models: small random-weight files that the
+# The K-quant, 32-value-block, IQ4, lattice and ternary models: small random-weight files that the
 # tests make the same way.
 make_model=$(dirname "$lmac")/bench/lmac_make_model
-for t in q2_k q3_k q4_k q5_k q6_k q4_0 q5_1 iq4_nl iq4_xs iq2_xxs iq2_xs iq2_s iq3_xxs iq3_s iq1_s iq1_m; do "$make_model" "$tmp/golden-$t.gguf" --golden $t >/dev/null; done
+for t in q2_k q3_k q4_k q5_k q6_k q4_0 q5_1 iq4_nl iq4_xs iq2_xxs iq2_xs iq2_s iq3_xxs iq3_s iq1_s iq1_m tq1_0 tq2_0; do "$make_model" "$tmp/golden-$t.gguf" --golden $t >/dev/null; done
 # name | sox conversion of the bundled recordings | lmac flags
 cases=(
   "llm-u8-mono-subword|-b 8 -e unsigned|-m $M"
@@ -62,6 +62,8 @@ cases=(
   "kq-iq3_s-s16-mono-subword|-b 16|-m $tmp/golden-iq3_s.gguf"
   "kq-iq1_s-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-iq1_s.gguf --tokenization char"
   "kq-iq1_m-s16-mono-subword|-b 16|-m $tmp/golden-iq1_m.gguf"
+  "kq-tq1_0-u8-mono-char|-b 8 -e unsigned|-m $tmp/golden-tq1_0.gguf --tokenization char"
+  "kq-tq2_0-s16-mono-subword|-b 16|-m $tmp/golden-tq2_0.gguf"
 )
 : >$G/MANIFEST
 for c in "${cases[@]}"; do
@@ -96,7 +98,7 @@ for c in "${cases[@]}"; do
   [[ $flags == *"-m audio"* ]] && model=audio
   [[ $flags == *"-m mix:$M"* ]] && model=mix:bundled
   [[ $flags == *"-m mix:builtin:order2"* ]] && model=mix:builtin:order2
-  [[ $flags =~ golden-(i?q[0-9]_(k|0|1|nl|xs|xxs|s|m)) ]] && model=golden:${BASH_REMATCH[1]}
+  [[ $flags =~ golden-([it]?q[0-9]_(k|0|1|nl|xs|xxs|s|m)) ]] && model=golden:${BASH_REMATCH[1]}
   echo "$rev-$name.lmac $model $(sha256sum <"$tmp/$name.$ext" | cut -d' ' -f1) $(stat -c %s "$tmp/$name.$ext")" >>$G/MANIFEST
 done
 ls -l $G

@@ -229,6 +229,12 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
           case GgmlType::IQ1_M:
             scales = {{0, 6}};
             break;
+          case GgmlType::TQ1_0:  // d (q - 1), q 0..2 (a few random TQ2_0 fields say 3)
+            scales = {{52, 1}};
+            break;
+          case GgmlType::TQ2_0:
+            scales = {{64, 1}};
+            break;
           default:
             scales = {{0, 256}, {2, 64}};  // Q4_K, Q5_K
         }

@@ -69,7 +69,7 @@ TEST(Gguf, MalformedFilesAreRejectedWithReasons) {
 // A tensor of a type lmac cannot read is refused by name, with the types it can read.
 TEST(Gguf, TensorsOfTypesLmacCannotReadAreRefusedByName) {
   for (auto [id, name] :
-       {std::pair{34u, "TQ1_0 (34, ternary)"}, std::pair{39u, "MXFP4 (39"}, std::pair{99u, "unknown ggml type 99"}}) {
+       {std::pair{24u, "I8 (24, integers)"}, std::pair{39u, "MXFP4 (39"}, std::pair{99u, "unknown ggml type 99"}}) {
     test::GgufWriter w;
     w.kv_string("general.architecture", "llama");
     w.tensor("blk.0.attn_q.weight", static_cast<GgmlType>(id), {256, 2}, Bytes(132));
@@ -123,7 +123,8 @@ TEST(Quant, DequantizationIsBitIdenticalToGgml) {
       {"q4_K", GgmlType::Q4_K},     {"q5_K", GgmlType::Q5_K},     {"q6_K", GgmlType::Q6_K},
       {"iq4_nl", GgmlType::IQ4_NL}, {"iq4_xs", GgmlType::IQ4_XS}, {"iq2_xxs", GgmlType::IQ2_XXS},
       {"iq2_xs", GgmlType::IQ2_XS}, {"iq2_s", GgmlType::IQ2_S},   {"iq3_xxs", GgmlType::IQ3_XXS},
-      {"iq3_s", GgmlType::IQ3_S},   {"iq1_s", GgmlType::IQ1_S},   {"iq1_m", GgmlType::IQ1_M}};
+      {"iq3_s", GgmlType::IQ3_S},   {"iq1_s", GgmlType::IQ1_S},   {"iq1_m", GgmlType::IQ1_M},
+      {"tq1_0", GgmlType::TQ1_0},   {"tq2_0", GgmlType::TQ2_0}};
   for (const auto& [name, type] : types) {
     Bytes q = test::read_bytes(kData + "/quant/" + name + ".bin");
     std::vector<float> want = read_f32(kData + "/quant/" + name + ".dequant.f32");
@@ -138,7 +139,8 @@ TEST(Quant, DequantizationIsBitIdenticalToGgml) {
 // Random blocks (every field's every bit, grid indices over whole grids) dequantized by
 // ggml, for the types whose values come from tables (testdata/quant/README.md).
 TEST(Quant, RandomBlocksDequantizeBitIdenticallyToGgml) {
-  for (const char* name : {"iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m"}) {
+  for (const char* name :
+       {"iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m", "tq1_0", "tq2_0"}) {
     const GgmlTypeInfo* info = test::type_named(name);
     ASSERT_NE(info, nullptr) << name;
     Bytes q = test::read_bytes(kData + "/quant/" + name + ".random.bin");

@@ -35,7 +35,7 @@ static enum ggml_type type_named(const char* name) {
 }
 
 // 16 blocks of random bytes (splitmix64), the fp16 scale set to 1.0 (IQ1_M: the top
-// nibbles of its four scale words), dequantized: every bit of every field, grid indices
+// nibbles of its four scale words; TQ1_0, TQ2_0: the block's last two bytes), dequantized: every bit of every field, grid indices
 // over the whole grid, where quantized rows reach only some. T.random.bin and
 // T.random.dequant.f32.
 static void write_random_blocks(const char* dir, const char* name, enum ggml_type type) {
@@ -55,6 +55,8 @@ static void write_random_blocks(const char* dir, const char* name, enum ggml_typ
     if (type == GGML_TYPE_IQ1_M) {
       for (int w = 0; w < 4; ++w)  // word w's top nibble: bits 4w .. 4w + 3 of d
         s[48 + 2 * w + 1] = (unsigned char)((s[48 + 2 * w + 1] & 0x0F) | ((0x3C00 >> (4 * w)) & 0xF) << 4);
+    } else if (type == GGML_TYPE_TQ1_0 || type == GGML_TYPE_TQ2_0) {  // d: the block's last two bytes
+      s[block_bytes - 2] = 0x00, s[block_bytes - 1] = 0x3C;
     } else {
       s[0] = 0x00, s[1] = 0x3C;
     }

@@ -250,6 +250,12 @@ std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols, std:
     case GgmlType::Q6_K:
       halves = {208};
       break;
+    case GgmlType::TQ1_0:
+      halves = {52};
+      break;
+    case GgmlType::TQ2_0:
+      halves = {64};
+      break;
     default:
       halves = {0};  // Q4_0, Q5_0, Q8_0, the IQ types (IQ1_M: its assembled d)
   }

@@ -245,6 +245,15 @@ void deq_lattice(const uint8_t* s, float* y, size_t n) {
     for (size_t i = 0; i < 256; ++i) y[i] = km::lattice_value<T>(s, i);
 }
 
+// TQ1_0 / TQ2_0: (float)(q - 1) * d, as ggml's reference writes them.
+template <uint32_t (*kQuant)(const uint8_t*, size_t), size_t kBytes>
+void deq_ternary(const uint8_t* s, float* y, size_t n) {
+  for (size_t b = 0; b < n / 256; ++b, s += kBytes, y += 256) {
+    const float d = half_at(s + kBytes - 2);
+    for (size_t i = 0; i < 256; ++i) y[i] = static_cast<float>(static_cast<int32_t>(kQuant(s, i)) - 1) * d;
+  }
+}
+
 constexpr GgmlTypeInfo kTypes[] = {
     {GgmlType::F32, "F32", 1, 4, deq_f32},
     {GgmlType::F16, "F16", 1, 2, deq_f16},
@@ -268,6 +277,8 @@ constexpr GgmlTypeInfo kTypes[] = {
     {GgmlType::IQ3_S, "IQ3_S", 256, 110, deq_lattice<GgmlType::IQ3_S>},
     {GgmlType::IQ1_S, "IQ1_S", 256, 50, deq_lattice<GgmlType::IQ1_S>},
     {GgmlType::IQ1_M, "IQ1_M", 256, 56, deq_lattice<GgmlType::IQ1_M>},
+    {GgmlType::TQ1_0, "TQ1_0", 256, 54, deq_ternary<tq1_quant, 54>},
+    {GgmlType::TQ2_0, "TQ2_0", 256, 66, deq_ternary<tq2_quant, 66>},
 };
 
 }  // namespace
@@ -292,8 +303,6 @@ std::string ggml_unsupported_type(uint32_t id) {
       {26, "I32", "integers"},
       {27, "I64", "integers"},
       {28, "F64", "64-bit floats"},
-      {34, "TQ1_0", "ternary"},
-      {35, "TQ2_0", "ternary"},
       {39, "MXFP4", "4-bit floats with shared exponents"},
   };
   for (const Known& k : kKnown)

@@ -32,6 +32,8 @@ enum class GgmlType : uint32_t {
   IQ4_XS = 23,
   IQ1_M = 29,
   BF16 = 30,
+  TQ1_0 = 34,
+  TQ2_0 = 35,
 };
 
 // Dequantizes `n` values (a multiple of block_elems) from `src` blocks into `dst`.
@@ -47,8 +49,8 @@ struct GgmlTypeInfo {
 
 // nullptr for a type id lmac does not support.
 const GgmlTypeInfo* ggml_type_info(uint32_t id);
-// What lmac says of a tensor type it cannot read: "TQ1_0 (34, ternary)", or "unknown
-// ggml type 99"; and the types it reads.
+// What lmac says of a tensor type it cannot read: "MXFP4 (39, 4-bit floats with shared
+// exponents)", or "unknown ggml type 99"; and the types it reads.
 std::string ggml_unsupported_type(uint32_t id);
 std::string ggml_supported_types();
 // Every type lmac reads, in the order ggml_supported_types names them.

@@ -135,6 +135,18 @@ LMAC_HD float block_value<GgmlType::IQ4_XS>(const uint8_t* row, size_t i) {
   return mul(dl, i2f(iq4_level(nibble32(s + 8 + 16 * ib, i % 32))));
 }
 
+// TQ1_0 / TQ2_0: (q - 1) d, d the block's last two bytes.
+template <>
+LMAC_HD float block_value<GgmlType::TQ1_0>(const uint8_t* row, size_t i) {
+  const uint8_t* s = row + i / 256 * 54;
+  return mul(i2f(static_cast<int32_t>(tq1_quant(s, i % 256)) - 1), half_at(s + 52));
+}
+template <>
+LMAC_HD float block_value<GgmlType::TQ2_0>(const uint8_t* row, size_t i) {
+  const uint8_t* s = row + i / 256 * 66;
+  return mul(i2f(static_cast<int32_t>(tq2_quant(s, i % 256)) - 1), half_at(s + 64));
+}
+
 // f(TypeTag<t>{}): picks the kernel instantiation for a weight type (host code).
 template <GgmlType T>
 struct TypeTag {
@@ -187,6 +199,10 @@ void with_block_type(GgmlType t, F&& f) {
       return f(TypeTag<GgmlType::IQ1_S>{});
     case GgmlType::IQ1_M:
       return f(TypeTag<GgmlType::IQ1_M>{});
+    case GgmlType::TQ1_0:
+      return f(TypeTag<GgmlType::TQ1_0>{});
+    case GgmlType::TQ2_0:
+      return f(TypeTag<GgmlType::TQ2_0>{});
   }
 }
 

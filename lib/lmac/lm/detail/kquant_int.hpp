@@ -25,7 +25,7 @@ namespace lmac::km {
 
 struct KqShape {
   int sub = 0;          // values per sub-block: 16 or 32
-  int offset = 0;       // o: Q6_K 32, Q5_0 16, Q4_0 8, Q3_K 4, the rest 0
+  int offset = 0;       // o: Q6_K 32, Q5_0 16, Q4_0 8, Q3_K 4, TQ1_0 and TQ2_0 1, the rest 0
   bool min = false;     // whether sub-blocks have a min (Q2_K, Q4_K, Q5_K, Q4_1, Q5_1)
   int high_bits = 0;    // bits of u above the low four (Q5_K, Q5_0, Q5_1 1; Q6_K 2)
   size_t block = 0;     // bytes per block
@@ -57,6 +57,10 @@ LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
       return {32, 0, false, 0, 18, 32, true};
     case GgmlType::IQ4_XS:
       return {32, 0, false, 0, 136, 256, true};
+    case GgmlType::TQ1_0:
+      return {32, 1, false, 0, 54};
+    case GgmlType::TQ2_0:
+      return {32, 1, false, 0, 66};
     default:
       if (lattice_type(t)) return {lattice_shape(t).sub, 0, false, 0, lattice_shape(t).block, 256, true};
       return {};
@@ -117,6 +121,21 @@ LMAC_HD void kq_scales<GgmlType::IQ4_XS>(const uint8_t* s, int8_t* sc, int8_t*, 
   for (size_t ib = 0; ib < 8; ++ib) sc[ib] = static_cast<int8_t>(iq4_xs_scale(u16_at(s + 2), s + 4, ib));
 }
 
+// The ternary types: one fp16 d for the 256 values (sc = 1 for each 32).
+template <GgmlType T>
+LMAC_HD void tq_scales(const uint8_t* s, int8_t* sc, float* d, float* dmin) {
+  *d = half_at(s + kq_shape(T).block - 2), *dmin = 0.0f;
+  for (int j = 0; j < 8; ++j) sc[j] = 1;
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::TQ1_0>(const uint8_t* s, int8_t* sc, int8_t*, float* d, float* dmin) {
+  tq_scales<GgmlType::TQ1_0>(s, sc, d, dmin);
+}
+template <>
+LMAC_HD void kq_scales<GgmlType::TQ2_0>(const uint8_t* s, int8_t* sc, int8_t*, float* d, float* dmin) {
+  tq_scales<GgmlType::TQ2_0>(s, sc, d, dmin);
+}
+
 // The quants u[values] of block `s` (loops as the reference dequantizers run,
 // lm/ggml_types.cpp).
 template <GgmlType T>
@@ -171,6 +190,15 @@ LMAC_HD void kq_quants<GgmlType::Q6_K>(const uint8_t* s, uint8_t* u) {
 template <>
 LMAC_HD void kq_quants<GgmlType::IQ4_XS>(const uint8_t* s, uint8_t* u) {
   for (size_t i = 0; i < 256; ++i) u[i] = static_cast<uint8_t>(nibble32(s + 8 + i / 32 * 16, i % 32));
+}
+
+template <>
+LMAC_HD void kq_quants<GgmlType::TQ1_0>(const uint8_t* s, uint8_t* u) {
+  for (size_t i = 0; i < 256; ++i) u[i] = static_cast<uint8_t>(tq1_quant(s, i));
+}
+template <>
+LMAC_HD void kq_quants<GgmlType::TQ2_0>(const uint8_t* s, uint8_t* u) {
+  for (size_t i = 0; i < 256; ++i) u[i] = static_cast<uint8_t>(tq2_quant(s, i));
 }
 
 // The 32-value types (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL): fp16 d, the fp16 min m where there is one,

@@ -47,6 +47,25 @@ constexpr int32_t iq4_level(uint32_t u) {
   return static_cast<int8_t>(static_cast<uint8_t>((u < 8 ? kLow : kHigh) >> (8 * (u & 7))));
 }
 
+// The ternary types' quants (0..2, standing for -1, 0, 1; TQ2_0's 2-bit field may also
+// say 3), value i (0..255) of a block, as dequantize_row_tq*_0 reads them. TQ1_0 packs 5
+// values a byte in base 3 (32 bytes for values 0..159, 16 for 160..239) and 4 a byte in
+// its 4 qh bytes (240..255); digit n of byte b is (uint8(b 3^n) * 3) >> 8.
+constexpr uint32_t tq1_digit(uint32_t byte, size_t n) {
+  uint32_t pow3 = 1;
+  for (size_t k = 0; k < n; ++k) pow3 *= 3;
+  return ((byte * pow3 & 0xFFu) * 3) >> 8;
+}
+constexpr uint32_t tq1_quant(const uint8_t* s, size_t i) {
+  if (i < 160) return tq1_digit(s[i % 32], i / 32);
+  if (i < 240) return tq1_digit(s[32 + (i - 160) % 16], (i - 160) / 16);
+  return tq1_digit(s[48 + (i - 240) % 4], (i - 240) / 4);
+}
+// TQ2_0: four 2-bit fields a byte, values 128 k + 32 l + m in bits 2l of byte 32 k + m.
+constexpr uint32_t tq2_quant(const uint8_t* s, size_t i) {
+  return s[32 * (i / 128) + i % 32] >> (2 * (i % 128 / 32)) & 3u;
+}
+
 // The 6-bit scale of sub-block `ib` (0..7) of an IQ4_XS super-block (scales_h: the u16 at
 // byte 2, scales_l: the four bytes at byte 4) minus 32, as dequantize_row_iq4_xs reads it.
 constexpr int32_t iq4_xs_scale(uint32_t scales_h, const uint8_t* scales_l, size_t ib) {
