@@ -65,6 +65,8 @@ TYPE_BENCH(IQ3_XXS);
 TYPE_BENCH(IQ3_S);
 TYPE_BENCH(IQ1_S);
 TYPE_BENCH(IQ1_M);
+TYPE_BENCH(TQ1_0);
+TYPE_BENCH(TQ2_0);
 
 // The bundled model's prefill shapes (rows x cols, 512 tokens, 2 threads): with K = 288
 // the per-output reduction weighs more than in the square case above.
@@ -103,6 +105,8 @@ LARGE_BENCH(Q6_K);
 LARGE_BENCH(IQ4_XS);
 LARGE_BENCH(IQ2_XXS);
 LARGE_BENCH(IQ3_S);
+LARGE_BENCH(Q2_K);
+LARGE_BENCH(TQ2_0);
 
 // Decode-shaped products at the 1.1B shapes (2048 x 2048 and 5632 x 2048): 1 token as in
 // decoding one chunk, 16 as in decoding a batch of chunks, 2 threads.
@@ -120,6 +124,8 @@ DECODE_BENCH(IQ4_XS);
 DECODE_BENCH(IQ2_XXS);
 DECODE_BENCH(IQ2_XS);
 DECODE_BENCH(IQ3_S);
+DECODE_BENCH(Q2_K);
+DECODE_BENCH(TQ2_0);
 
 // Causal attention of a 512-token prefill shaped like the bundled model (6 heads of 48
 // over 2 KV heads), 2 threads, keys and values laid out as the KV cache holds them.

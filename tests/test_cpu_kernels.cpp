@@ -207,7 +207,7 @@ TEST(CpuKernels, PreparedWeightsGiveTheSameProductsAtEverySimdLevel) {
   const size_t cols = 1024;
   for (auto [type, rows] : {std::pair{GgmlType::F16, size_t{1024}}, std::pair{GgmlType::Q8_0, size_t{2048}},
                             std::pair{GgmlType::Q4_K, size_t{3712}}, std::pair{GgmlType::IQ4_XS, size_t{3856}},
-                            std::pair{GgmlType::IQ2_XS, size_t{7088}}}) {
+                            std::pair{GgmlType::IQ2_XS, size_t{7088}}, std::pair{GgmlType::Q2_K, size_t{6256}}}) {
     const std::vector<uint8_t> raw = random_blocks(type, rows, cols, rng);
     const Matrix w{type, rows, cols, raw.data(), ggml_row_bytes(type, cols)};
     ASSERT_GE(w.bytes(), size_t{2} << 20);

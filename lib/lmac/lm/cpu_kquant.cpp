@@ -35,7 +35,8 @@ constexpr size_t kTileTokens = 4;  // AVX-512: tokens per pass over a tile
 constexpr size_t kTileTokensAvx2 = 4;
 
 // A tile's layout per block (16 rows x 256 values, or 32 for the 32-value types):
-// chunks of 32 values, each 4 x 64 bytes of nibbles and 64 bytes per high-bit plane;
+// chunks of 32 values, each 4 x 64 bytes of nibbles (types whose quants are below 4:
+// 2 x 64 bytes of bit pairs) and 64 bytes per high-bit plane;
 // then, K-quants, per sub-block the 16 rows' integer scales (16 signed bytes), then
 // their mins likewise, then the rows' d and dmin as float32; 32-value types the rows'
 // fp16 scales and mins as stored. Q4_K: 4.75 bits a weight (its file: 4.5); Q4_0 and
@@ -53,7 +54,7 @@ constexpr std::array<int8_t, 16> kLevels = [] {
   return t;
 }();
 constexpr TileLayout tile_layout(const KqShape& s) {
-  const size_t chunk = 256 + 64 * static_cast<size_t>(s.high_bits), chunks = s.values / kChunk;
+  const size_t chunk = 64 * static_cast<size_t>(s.low_bits + s.high_bits), chunks = s.values / kChunk;
   if (s.values == kChunk) return {chunk, 1, 0, 0, chunk, chunk + 32, round64(chunk + (s.min ? 64 : 32))};
   const size_t n_sub = s.values / static_cast<size_t>(s.sub);
   const size_t scales = chunks * chunk, mins = scales + 16 * n_sub, d = mins + (s.min ? 16 * n_sub : 0);
@@ -81,6 +82,7 @@ template <GgmlType W>
 void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t nj, uint8_t* out) {
   constexpr KqShape sh = km::kq_shape(W);
   constexpr TileLayout L = tile_layout(sh);
+  static_assert(sh.low_bits == 4 || sh.high_bits == 0, "high-bit planes follow 4 x 64 bytes of nibbles");
   const size_t n_sb = w.cols / sh.values;
   std::memset(out, 0, n_sb * L.block);
   for (size_t r = 0; r < nj; ++r) {
@@ -96,8 +98,15 @@ void pack_tile(const Matrix& w, std::span<const int32_t> rows, size_t j0, size_t
         uint8_t* chunk = group + cc * L.chunk;
         const uint8_t* uc = u + kChunk * cc;
         for (size_t k = 0; k < 4; ++k) {
-          for (size_t v = 0; v < 4; ++v)
-            chunk[64 * v + 4 * r + k] = static_cast<uint8_t>((uc[4 * v + k] & 0xF) | (uc[4 * (v + 4) + k] & 0xF) << 4);
+          if constexpr (sh.low_bits == 2)  // byte v: groups v, v + 2, v + 4, v + 6 in its bit pairs
+            for (size_t v = 0; v < 2; ++v)
+              chunk[64 * v + 4 * r + k] =
+                  static_cast<uint8_t>((uc[4 * v + k] & 3) | (uc[4 * (v + 2) + k] & 3) << 2 |
+                                       (uc[4 * (v + 4) + k] & 3) << 4 | (uc[4 * (v + 6) + k] & 3) << 6);
+          else
+            for (size_t v = 0; v < 4; ++v)
+              chunk[64 * v + 4 * r + k] =
+                  static_cast<uint8_t>((uc[4 * v + k] & 0xF) | (uc[4 * (v + 4) + k] & 0xF) << 4);
           if constexpr (sh.high_bits == 1) {
             uint32_t bits = 0;
             for (size_t g = 0; g < 8; ++g) bits |= (uc[4 * g + k] >> 4 & 1u) << g;
@@ -165,8 +174,10 @@ __attribute__((target("avx512f"))) inline __m512 negate(__m512 v) {
 }
 
 // Quants 4g..4g+3 of the 16 rows (group g of a chunk) as bytes.
-template <int HB>
+template <int LB, int HB>
 __attribute__((target("avx512f,avx512bw"))) inline __m512i group_avx512(const __m512i* nib, const __m512i* hp, int g) {
+  if constexpr (LB == 2)
+    return _mm512_and_si512(_mm512_srli_epi16(nib[g % 2], static_cast<unsigned>(2 * (g / 2))), _mm512_set1_epi8(3));
   const __m512i low_mask = _mm512_set1_epi8(0x0F);
   const __m512i low =
       g < 4 ? _mm512_and_si512(nib[g], low_mask) : _mm512_and_si512(_mm512_srli_epi16(nib[g - 4], 4), low_mask);
@@ -212,14 +223,15 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c"))) void tile_tokens_avx
       const uint8_t* p = group + cc * L.chunk;
       if constexpr (kFetch) fetch_ahead<W>(group, cc);
       __m512i nib[4], hp[2];
-      for (size_t v = 0; v < 4; ++v) nib[v] = _mm512_load_si512(p + 64 * v);
+      for (size_t v = 0; v < size_t{sh.low_bits}; ++v) nib[v] = _mm512_load_si512(p + 64 * v);
       for (size_t v = 0; v < size_t{sh.high_bits}; ++v) hp[v] = _mm512_load_si512(p + 256 + 64 * v);
+#pragma GCC unroll 2
       for (int s = 0; s < ns; ++s) {
         __m512i h[T], l[T];
         for (int t = 0; t < T; ++t) h[t] = l[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int g = s * gps; g < (s + 1) * gps; ++g) {
-          const __m512i wv = group_avx512<sh.high_bits>(nib, hp, g);
+          const __m512i wv = group_avx512<sh.low_bits, sh.high_bits>(nib, hp, g);
           // levels: w against l, w + 128 against h
           const __m512i w = sh.levels ? _mm512_shuffle_epi8(levels, wv) : wv;
           const __m512i u = sh.levels ? _mm512_xor_si512(w, _mm512_set1_epi8(-128)) : wv;

@@ -31,12 +31,13 @@ struct KqShape {
   size_t block = 0;     // bytes per block
   size_t values = 256;  // values per block: 256, or 32 (Q4_0 .. Q5_1, IQ4_NL)
   bool levels = false;  // w(u) is a level (IQ4_NL, IQ4_XS, the lattice types) instead of u - o
+  int low_bits = 4;     // bits of u below the high bits: 2 where u < 4 (Q2_K, TQ1_0, TQ2_0), else 4
 };
 
 LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
   switch (t) {
     case GgmlType::Q2_K:
-      return {16, 0, true, 0, 84};
+      return {16, 0, true, 0, 84, 256, false, 2};
     case GgmlType::Q3_K:
       return {16, 4, false, 0, 110};
     case GgmlType::Q4_K:
@@ -58,9 +59,9 @@ LMAC_HD constexpr KqShape kq_shape(GgmlType t) {
     case GgmlType::IQ4_XS:
       return {32, 0, false, 0, 136, 256, true};
     case GgmlType::TQ1_0:
-      return {32, 1, false, 0, 54};
+      return {32, 1, false, 0, 54, 256, false, 2};
     case GgmlType::TQ2_0:
-      return {32, 1, false, 0, 66};
+      return {32, 1, false, 0, 66, 256, false, 2};
     default:
       if (lattice_type(t)) return {lattice_shape(t).sub, 0, false, 0, lattice_shape(t).block, 256, true};
       return {};
