@@ -2,10 +2,11 @@
 // exact integers per sub-block and one fixed float order across them (ARITHMETIC.md
 // §2.3, lm/detail/kquant_int.hpp): the same bits for any batch, thread count and SIMD
 // level. The vector kernels read the weights repacked once per tensor into tiles of 16
-// rows: per 32 values, the low four bits of each quant as nibbles, the bits above them
-// (Q5_K one, Q6_K two) in their own plane, then the rows' integer sub-block scales and
-// mins as bytes and d and dmin as float32 (Q4_K: 4.75 bits a weight in all instead of
-// 4.5), in cpu_packed's shared huge-page memory.
+// rows: per 32 values, the low four bits of each quant as nibbles (quants below 4 —
+// Q2_K, TQ1_0, TQ2_0 — as bit pairs), the bits above them (Q5_K one, Q6_K two) in their
+// own plane, then the rows' integer sub-block scales and mins as bytes and d and dmin as
+// float32 (Q4_K: 4.75 bits a weight in all instead of 4.5; Q2_K 3.25 instead of 2.625),
+// in cpu_packed's shared huge-page memory.
 #pragma once
 
 #include <cstddef>
