@@ -180,73 +180,65 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
         store_le(p, f32_bits(g(rng)) >> 16, 2);
         break;
       default: {
-        // Random quants; each scale (a half at these offsets) sized so that the values
-        // spread about `scale`: quants x sub-block scales reach about this many times d.
+        // Random quants; the scale d (and dmin, a half at min_at, for types with mins)
+        // sized so that the values spread about `scale`: quants x sub-block scales reach
+        // about d_per times d.
         for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
-        struct Scale {
-          size_t at;
-          float per;
-        };
-        std::vector<Scale> scales;
+        struct Scales {
+          float d_per;
+          size_t min_at = 0;
+          float min_per = 0.0f;
+        } scales{};
         switch (type) {
           case GgmlType::Q4_0:
-            scales = {{0, 4}};
+            scales = {4};
             break;
           case GgmlType::Q5_0:
-            scales = {{0, 8}};
+            scales = {8};
             break;
           case GgmlType::Q4_1:
-            scales = {{0, 4}, {2, -0.5f}};
+            scales = {4, 2, -0.5f};
             break;
           case GgmlType::Q5_1:
-            scales = {{0, 8}, {2, -0.25f}};
+            scales = {8, 2, -0.25f};
             break;
           case GgmlType::Q2_K:
-            scales = {{80, 32}, {82, 64}};
+            scales = {32, 82, 64};
             break;
           case GgmlType::Q3_K:
-            scales = {{108, 64}};
+            scales = {64};
             break;
           case GgmlType::Q6_K:
-            scales = {{208, 2048}};
+            scales = {2048};
             break;
           case GgmlType::IQ4_NL:
-            scales = {{0, 64}};
+            scales = {64};
             break;
           case GgmlType::IQ4_XS:
-            scales = {{0, 1024}};
+            scales = {1024};
             break;
           case GgmlType::IQ2_XXS:  // d (2 ls + 1) / 8 times grid values of about 29 (rms)
           case GgmlType::IQ2_XS:
           case GgmlType::IQ2_S:
-            scales = {{0, 50}};
+            scales = {50};
             break;
           case GgmlType::IQ3_XXS:  // d (2 ls + 1) / 4 times about 37; d (2 ls + 1) times about 9
           case GgmlType::IQ3_S:
-            scales = {{0, 150}};
+            scales = {150};
             break;
           case GgmlType::IQ1_S:  // d (2 k + 1) (g +- 1/8), k 0..7
           case GgmlType::IQ1_M:
-            scales = {{0, 6}};
+            scales = {6};
             break;
           case GgmlType::TQ1_0:  // d (q - 1), q 0..2 (a few random TQ2_0 fields say 3)
-            scales = {{52, 1}};
-            break;
           case GgmlType::TQ2_0:
-            scales = {{64, 1}};
+            scales = {1};
             break;
           default:
-            scales = {{0, 256}, {2, 64}};  // Q4_K, Q5_K
+            scales = {256, 2, 64};  // Q4_K, Q5_K
         }
-        for (const Scale& sc : scales) {
-          const uint16_t d = to_half(scale / sc.per);
-          if (type != GgmlType::IQ1_M) {
-            store_le(p + sc.at, d, 2);
-            continue;
-          }
-          for (size_t w = 0; w < 4; ++w)  // IQ1_M: d's nibble w tops its scale word w (at byte 48)
-            p[49 + 2 * w] = static_cast<uint8_t>((p[49 + 2 * w] & 0x0F) | ((d >> (4 * w)) & 0xF) << 4);
-        }
+        store_block_scale(type, p, to_half(scale / scales.d_per));
+        if (scales.min_at != 0) store_le(p + scales.min_at, to_half(scale / scales.min_per), 2);
       }
     }
   }

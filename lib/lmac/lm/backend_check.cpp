@@ -233,43 +233,26 @@ std::vector<uint8_t> random_blocks(GgmlType type, size_t rows, size_t cols, std:
     }
     return b;
   }
-  std::vector<size_t> halves;
+  // The fp16 scale d, then dmin for the types with mins: about 2^-9 .. 2^-5.
+  size_t dmin_at = 0;
   switch (type) {
     case GgmlType::Q4_1:
     case GgmlType::Q5_1:
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
-      halves = {0, 2};
+      dmin_at = 2;
       break;
     case GgmlType::Q2_K:
-      halves = {80, 82};
-      break;
-    case GgmlType::Q3_K:
-      halves = {108};
-      break;
-    case GgmlType::Q6_K:
-      halves = {208};
-      break;
-    case GgmlType::TQ1_0:
-      halves = {52};
-      break;
-    case GgmlType::TQ2_0:
-      halves = {64};
+      dmin_at = 82;
       break;
     default:
-      halves = {0};  // Q4_0, Q5_0, Q8_0, the IQ types (IQ1_M: its assembled d)
+      break;
   }
   for (auto& x : b) x = static_cast<uint8_t>(rng());
-  for (size_t blk = 0; blk < b.size(); blk += info.block_bytes)
-    for (size_t h : halves) {
-      const auto d = static_cast<uint16_t>(0x1800 + rng() % 0x1000);  // about 2^-9 .. 2^-5
-      if (type != GgmlType::IQ1_M) {
-        put16(blk + h, d);
-        continue;
-      }
-      for (size_t w = 0; w < 4; ++w)  // IQ1_M: d's nibble w tops its scale word w (at byte 48)
-        b[blk + 49 + 2 * w] = static_cast<uint8_t>((b[blk + 49 + 2 * w] & 0x0F) | ((d >> (4 * w)) & 0xF) << 4);
-    }
+  for (size_t blk = 0; blk < b.size(); blk += info.block_bytes) {
+    store_block_scale(type, &b[blk], static_cast<uint16_t>(0x1800 + rng() % 0x1000));
+    if (dmin_at != 0) put16(blk + dmin_at, static_cast<uint16_t>(0x1800 + rng() % 0x1000));
+  }
   return b;
 }
 

@@ -318,6 +318,28 @@ std::string ggml_supported_types() {
 
 std::span<const GgmlTypeInfo> ggml_types() { return kTypes; }
 
+void store_block_scale(GgmlType type, uint8_t* block, uint16_t d) {
+  size_t at = 0;
+  switch (type) {
+    case GgmlType::IQ1_M:  // d's nibble w tops scale word w (at byte 48)
+      for (size_t w = 0; w < 4; ++w)
+        block[49 + 2 * w] = static_cast<uint8_t>((block[49 + 2 * w] & 0x0F) | ((d >> (4 * w)) & 0xF) << 4);
+      return;
+    case GgmlType::Q2_K:
+      at = 80;
+      break;
+    case GgmlType::Q3_K:
+    case GgmlType::Q6_K:
+    case GgmlType::TQ1_0:
+    case GgmlType::TQ2_0:
+      at = ggml_type_info(type).block_bytes - 2;  // their last two bytes
+      break;
+    default:
+      at = 0;
+  }
+  store_le(block + at, d, 2);
+}
+
 const GgmlTypeInfo& ggml_type_info(GgmlType type) {
   const GgmlTypeInfo* t = ggml_type_info(static_cast<uint32_t>(type));
   if (t == nullptr) fail("unsupported ggml type");

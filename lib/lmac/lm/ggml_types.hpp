@@ -55,6 +55,10 @@ std::string ggml_unsupported_type(uint32_t id);
 std::string ggml_supported_types();
 // Every type lmac reads, in the order ggml_supported_types names them.
 std::span<const GgmlTypeInfo> ggml_types();
+// Writes half `d` as the scale d of a block of a quantized type (for tools and tests that
+// make blocks): where the type keeps it, for IQ1_M the top nibbles of its four scale
+// words. Not for F32, F16, BF16 (no scale).
+void store_block_scale(GgmlType type, uint8_t* block, uint16_t d);
 const GgmlTypeInfo& ggml_type_info(GgmlType type);
 size_t ggml_row_bytes(GgmlType type, size_t elements);
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "lmac/common/simd_level.hpp"
+#include "lmac/common/static_dispatch.hpp"
 
 namespace lmac::mixing {
 namespace {
@@ -79,32 +80,7 @@ __attribute__((target("avx2"))) void column_chains_avx2(double* acc, const doubl
     const size_t vectors = (std::min(kGroup, n - g) + 3) / 4;
     double* a = acc + g;
     const double* lane = col + g;
-    switch (vectors) {
-      case 1:
-        column_group_avx2<1>(a, col, lane, stride, depth);
-        break;
-      case 2:
-        column_group_avx2<2>(a, col, lane, stride, depth);
-        break;
-      case 3:
-        column_group_avx2<3>(a, col, lane, stride, depth);
-        break;
-      case 4:
-        column_group_avx2<4>(a, col, lane, stride, depth);
-        break;
-      case 5:
-        column_group_avx2<5>(a, col, lane, stride, depth);
-        break;
-      case 6:
-        column_group_avx2<6>(a, col, lane, stride, depth);
-        break;
-      case 7:
-        column_group_avx2<7>(a, col, lane, stride, depth);
-        break;
-      default:
-        column_group_avx2<8>(a, col, lane, stride, depth);
-        break;
-    }
+    with_count<8>(vectors, [&](auto nv) { column_group_avx2<decltype(nv)::value>(a, col, lane, stride, depth); });
   }
 }
 #endif

@@ -1,5 +1,5 @@
 // What the CPU kernels share: the SIMD level they run at, the fixed 16-lane reduction
-// tree that every level reproduces bit for bit, and a way to give kernels their
+// tree that every level reproduces bit for bit, and (common/static_dispatch.hpp) their
 // register-blocking counts as template arguments.
 #pragma once
 
@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "lmac/common/simd_level.hpp"
+#include "lmac/common/static_dispatch.hpp"
 
 namespace lmac::cpu {
 
@@ -34,26 +35,6 @@ inline int32_t load_i32(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
-}
-
-// Calls f(std::integral_constant<int, N>{}) with N = n clamped to [1, Max]: kernels
-// keep N accumulators in registers, so N must be known when they are compiled.
-template <int Max, typename F>
-void with_count(size_t n, F&& f) {
-  const int c = static_cast<int>(std::clamp<size_t>(n, 1, Max));
-  [&]<int... I>(std::integer_sequence<int, I...>) {
-    (void)((c == I + 1 ? (f(std::integral_constant<int, I + 1>{}), true) : false) || ...);
-  }
-  (std::make_integer_sequence<int, Max>{});
-}
-
-// Calls f(std::bool_constant<flag>{}): a kernel variant chosen at run time.
-template <typename F>
-void with_flag(bool flag, F&& f) {
-  if (flag)
-    f(std::true_type{});
-  else
-    f(std::false_type{});
 }
 
 }  // namespace lmac::cpu
