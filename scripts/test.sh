@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: Release, then ASan+UBSan, then bounded fuzz runs
 # (the fuzz build checks no checksum, so hostile streams reach the decoders; the
-# round-trip fuzzer compresses and decompresses arbitrary PCM with arbitrary options).
+# round-trip fuzzer compresses and decompresses arbitrary PCM with arbitrary options;
+# the products fuzzer compares every SIMD level and the grid backend on fuzzed blocks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -25,7 +26,7 @@ TSAN_OPTIONS=halt_on_error=1 build/tsan/parallel_tests --gtest_brief=1
 bash scripts/build.sh asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j "$jobs"
-bash scripts/build.sh fuzz fuzz_lmac_parser fuzz_input_parsers fuzz_roundtrip
+bash scripts/build.sh fuzz fuzz_lmac_parser fuzz_input_parsers fuzz_roundtrip fuzz_block_products
 mkdir -p build/fuzz/corpus
 build/release/lmac compress -q -f -m builtin:order2 audio/Front_Center.wav --chunk-size 512 \
   -o build/fuzz/corpus/seed.lmac
@@ -48,4 +49,10 @@ build/fuzz/fuzz/fuzz_input_parsers -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -m
 mkdir -p build/fuzz/corpus-roundtrip
 build/fuzz/fuzz/fuzz_roundtrip -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=2048 \
   build/fuzz/corpus-roundtrip 2>&1 | tail -n 3
+# one seed per block type (its first byte): 16 rows of 3 blocks, 6 tokens; the rest of
+# each matrix comes from the target's own stream
+mkdir -p build/fuzz/corpus-products
+for t in $(seq 0 31); do printf "\\x$(printf %02x "$t")\\x0f\\x02\\x05" > build/fuzz/corpus-products/type"$t"; done
+build/fuzz/fuzz/fuzz_block_products -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=2048 \
+  build/fuzz/corpus-products 2>&1 | tail -n 3
 echo "all test stages passed in $(( $(date +%s) - start )) s"

@@ -1,0 +1,162 @@
+// Differential fuzzing of the engine's products: the input chooses a block type, a shape
+// and every bit of the weights (NaN, infinite and subnormal scales and values, every
+// grid index) and of the activations; the products must have the same bits at every SIMD
+// level (scalar, AVX2 with and without AVX-VNNI, AVX-512; weights as stored and as each
+// backend prepares them) and on the grid backend (the CUDA kernels' arithmetic, run on
+// the CPU), NaNs counted as one value; so must the rows get_rows widens, which are also
+// ggml's dequantization. A difference prints the case and aborts.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "lmac/common/simd_level.hpp"
+#include "lmac/lm/backend.hpp"
+#include "lmac/lm/ggml_types.hpp"
+
+namespace {
+
+using lmac::Backend;
+using lmac::GgmlTypeInfo;
+using lmac::Matrix;
+
+// The input's bytes in order; past its end, a xorshift stream seeded by what was read,
+// so that a short input still fills a whole matrix (and its bytes still decide it).
+class Bytes {
+ public:
+  Bytes(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  uint8_t next() {
+    if (at_ < size_) {
+      state_ = state_ * 31 + data_[at_];
+      return data_[at_++];
+    }
+    state_ ^= state_ << 13, state_ ^= state_ >> 7, state_ ^= state_ << 17;
+    return static_cast<uint8_t>(state_ >> 24);
+  }
+
+ private:
+  const uint8_t* data_;
+  size_t size_, at_ = 0;
+  uint64_t state_ = 0x9E3779B97F4A7C15ull;
+};
+
+// An activation: mostly moderate values of either sign, with the cases that break an
+// order or a rounding: zeros of both signs, subnormals, huge values, infinities, NaN.
+float activation(Bytes& in) {
+  const uint8_t kind = in.next();
+  const auto lo = static_cast<int8_t>(in.next());
+  switch (kind >> 4) {
+    case 0:
+      return (kind & 1) ? -0.0f : 0.0f;
+    case 1:
+      return std::ldexp(static_cast<float>(lo), -140);  // subnormal
+    case 2:
+      return std::ldexp(static_cast<float>(lo), 100 + (kind & 15));
+    case 3:
+      return (kind & 1) ? INFINITY : (kind & 2) ? -INFINITY : NAN;
+    case 4: {  // any bits
+      uint32_t b = static_cast<uint32_t>(lo) << 24 | uint32_t{kind} << 16 | uint32_t{in.next()} << 8 | in.next();
+      float f;
+      std::memcpy(&f, &b, 4);
+      return f;
+    }
+    default:
+      return std::ldexp(static_cast<float>(lo), -(kind & 15));
+  }
+}
+
+uint32_t canonical(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return std::isnan(f) ? 0x7FC00000u : b;
+}
+
+struct Case {
+  const GgmlTypeInfo* type;
+  size_t rows, cols, n;
+  std::vector<uint8_t> weights;
+  std::vector<float> x;
+  std::vector<int32_t> subset;
+  Matrix matrix() const {
+    return {type->type, rows, cols, weights.data(), cols / type->block_elems * type->block_bytes};
+  }
+};
+
+struct Products {
+  std::vector<float> all, subset, rows;
+};
+
+Products run(Backend& be, const Case& c) {
+  const Matrix stored = c.matrix();
+  const Matrix w = be.weights(stored, lmac::WeightUse::Products);
+  Products p{std::vector<float>(c.n * c.rows), std::vector<float>(c.n * c.subset.size()),
+             std::vector<float>(c.subset.size() * c.cols)};
+  be.matmul(w, c.x.data(), c.n, p.all.data(), {});
+  be.matmul(w, c.x.data(), c.n, p.subset.data(), c.subset);
+  be.get_rows(be.weights(stored, lmac::WeightUse::RowsOnly), c.subset, p.rows.data());
+  return p;
+}
+
+void expect_same(const std::vector<float>& want, const std::vector<float>& got, const Case& c, const char* what,
+                 const char* where) {
+  for (size_t i = 0; i < want.size(); ++i)
+    if (canonical(want[i]) != canonical(got[i])) {
+      std::fprintf(stderr, "%s %s, %zu x %zu, %zu tokens: output %zu is %a on the scalar CPU path, %a %s\n",
+                   c.type->name, what, c.rows, c.cols, c.n, i, static_cast<double>(want[i]),
+                   static_cast<double>(got[i]), where);
+      __builtin_trap();
+    }
+}
+
+void expect_same(const Products& want, const Products& got, const Case& c, const char* where) {
+  expect_same(want.all, got.all, c, "products", where);
+  expect_same(want.subset, got.subset, c, "products of a subset of rows", where);
+  expect_same(want.rows, got.rows, c, "rows", where);
+}
+
+Products at_level(int level, bool vnni, const Case& c) {
+  lmac::set_cpu_simd_level(level);
+  lmac::set_cpu_avx_vnni(vnni);
+  const Products p = run(*lmac::make_cpu_backend(1), c);
+  lmac::set_cpu_simd_level(2);
+  lmac::set_cpu_avx_vnni(true);
+  return p;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 4) return 0;
+  Bytes in(data, size);
+  const std::span<const GgmlTypeInfo> types = lmac::ggml_types();
+  Case c;
+  c.type = &types[in.next() % types.size()];
+  c.rows = 1 + in.next() % 40;  // whole tiles of 16 and partial ones
+  // Whole blocks, at most 1024 values; a float type's rows need not fill a vector.
+  const size_t blocks = 1 + in.next() % (c.type->block_elems == 1 ? 300 : 1024 / c.type->block_elems);
+  c.cols = blocks * c.type->block_elems;
+  c.n = 1 + in.next() % 24;  // decode shapes (weights widened in registers) and tiles
+  c.weights.resize(c.rows * blocks * c.type->block_bytes);
+  for (auto& b : c.weights) b = in.next();
+  c.x.resize(c.n * c.cols);
+  for (auto& v : c.x) v = activation(in);
+  for (size_t i = 0; i < 5; ++i) c.subset.push_back(static_cast<int32_t>(in.next() % c.rows));
+
+  const Products want = at_level(0, false, c);
+  std::vector<float> reference(c.subset.size() * c.cols);
+  const Matrix stored = c.matrix();
+  for (size_t i = 0; i < c.subset.size(); ++i)
+    c.type->dequantize(stored.data + static_cast<size_t>(c.subset[i]) * stored.row_bytes, &reference[i * c.cols],
+                       c.cols);
+  expect_same(want.rows, reference, c, "rows", "by ggml's dequantization");
+  const int top = lmac::simd_level();
+  if (top >= 1) expect_same(want, at_level(1, true, c), c, "with AVX2");
+  if (top >= 1) expect_same(want, at_level(1, false, c), c, "with AVX2 without AVX-VNNI");
+  if (top >= 2) expect_same(want, at_level(2, true, c), c, "with AVX-512");
+  expect_same(want, run(*lmac::make_grid_backend(1), c), c, "on the grid backend");
+  return 0;
+}
