@@ -2,7 +2,8 @@
 # Installs, builds and runs every test: Release, then ASan+UBSan, then bounded fuzz runs
 # (the fuzz build checks no checksum, so hostile streams reach the decoders; the
 # round-trip fuzzer compresses and decompresses arbitrary PCM with arbitrary options;
-# the products fuzzer compares every SIMD level and the grid backend on fuzzed blocks).
+# the products and operations fuzzers compare every SIMD level and the grid backend on
+# fuzzed weights, activations, KV caches and logits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -26,7 +27,7 @@ TSAN_OPTIONS=halt_on_error=1 build/tsan/parallel_tests --gtest_brief=1
 bash scripts/build.sh asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j "$jobs"
-bash scripts/build.sh fuzz fuzz_lmac_parser fuzz_input_parsers fuzz_roundtrip fuzz_block_products
+bash scripts/build.sh fuzz fuzz_lmac_parser fuzz_input_parsers fuzz_roundtrip fuzz_block_products fuzz_backend_ops
 mkdir -p build/fuzz/corpus
 build/release/lmac compress -q -f -m builtin:order2 audio/Front_Center.wav --chunk-size 512 \
   -o build/fuzz/corpus/seed.lmac
@@ -55,4 +56,9 @@ mkdir -p build/fuzz/corpus-products
 for t in $(seq 0 31); do printf "\\x$(printf %02x "$t")\\x0f\\x02\\x05" > build/fuzz/corpus-products/type"$t"; done
 build/fuzz/fuzz/fuzz_block_products -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=2048 \
   build/fuzz/corpus-products 2>&1 | tail -n 3
+# attention (odd first byte) and frequency tables (even)
+mkdir -p build/fuzz/corpus-ops
+for t in 0 1 2 3; do printf "\\x$(printf %02x "$t")\\x05\\x03\\x02\\x01\\x40" > build/fuzz/corpus-ops/seed"$t"; done
+build/fuzz/fuzz/fuzz_backend_ops -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=2048 \
+  build/fuzz/corpus-ops 2>&1 | tail -n 3
 echo "all test stages passed in $(( $(date +%s) - start )) s"

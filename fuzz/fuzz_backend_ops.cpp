@@ -1,0 +1,202 @@
+// Differential fuzzing of the operations after the products that decide coded bits:
+// attention over a fuzzed KV cache (any half values: infinities, NaN, subnormals) and
+// the frequency tables of fuzzed logits (the coder's intervals and its search). Every
+// SIMD level and the grid backend (the CUDA kernels' arithmetic, run on the CPU) must
+// give the same bits, NaNs counted as one value; a difference prints the case and aborts.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "lmac/coding/freq_table.hpp"
+#include "lmac/common/simd_level.hpp"
+#include "lmac/lm/backend.hpp"
+
+namespace {
+
+using lmac::Backend;
+
+// The input's bytes in order; past its end, a xorshift stream seeded by what was read.
+class Bytes {
+ public:
+  Bytes(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  uint8_t next() {
+    if (at_ < size_) {
+      state_ = state_ * 31 + data_[at_];
+      return data_[at_++];
+    }
+    state_ ^= state_ << 13, state_ ^= state_ >> 7, state_ ^= state_ << 17;
+    return static_cast<uint8_t>(state_ >> 24);
+  }
+  uint16_t next16() { return static_cast<uint16_t>(next() | next() << 8); }
+
+ private:
+  const uint8_t* data_;
+  size_t size_, at_ = 0;
+  uint64_t state_ = 0x9E3779B97F4A7C15ull;
+};
+
+// A float with the cases of §4 and §5 among moderate values: zeros of both signs,
+// subnormals, huge values, infinities, NaN, and values 87 apart (the table's cutoff).
+float value(Bytes& in, float scale) {
+  const uint8_t kind = in.next();
+  const auto lo = static_cast<int8_t>(in.next());
+  switch (kind >> 4) {
+    case 0:
+      return (kind & 1) ? -0.0f : 0.0f;
+    case 1:
+      return std::ldexp(static_cast<float>(lo), -140);
+    case 2:
+      return std::ldexp(static_cast<float>(lo), 100 + (kind & 15));
+    case 3:
+      return (kind & 1) ? INFINITY : (kind & 2) ? -INFINITY : NAN;
+    case 4:
+      return (kind & 1) ? -87.0f : std::nextafter(-87.0f, 0.0f);
+    default:
+      return scale * std::ldexp(static_cast<float>(lo), -(kind & 7));
+  }
+}
+
+uint32_t canonical(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return std::isnan(f) ? 0x7FC00000u : b;
+}
+
+[[noreturn]] void differs(const char* what, size_t at, const char* where) {
+  std::fprintf(stderr, "%s: output %zu differs from the scalar CPU path's %s\n", what, at, where);
+  __builtin_trap();
+}
+
+// ---- Attention: queries and a paged cache, each page in its own allocation.
+struct AttentionCase {
+  size_t n_head, n_kv, hd, n_keys, n_tokens;
+  std::vector<float> q;
+  std::vector<std::vector<uint16_t>> keys, values;  // per page
+};
+
+std::vector<float> attention(Backend& be, AttentionCase& c) {
+  std::vector<lmac::KvPage> pages;
+  for (size_t i = 0; i < c.keys.size(); ++i) pages.push_back({c.keys[i].data(), c.values[i].data()});
+  const size_t dim = c.n_head * c.hd;
+  std::vector<float> out(c.n_tokens * dim);
+  std::vector<lmac::AttentionJob> jobs;
+  for (size_t t = 0; t < c.n_tokens; ++t)  // token t sees the first n_keys - t keys
+    jobs.push_back({&c.q[t * dim], pages.data(), c.n_keys - t, &out[t * dim]});
+  be.attention(jobs, c.n_head, c.n_kv, c.hd);
+  return out;
+}
+
+AttentionCase attention_case(Bytes& in) {
+  AttentionCase c;
+  static constexpr size_t kHeadDims[] = {16, 32, 48, 64, 80, 128};
+  c.n_kv = 1 + in.next() % 3;
+  c.n_head = c.n_kv * (1 + in.next() % 3);
+  c.hd = kHeadDims[in.next() % 6];
+  c.n_tokens = 1 + in.next() % 4;
+  c.n_keys = c.n_tokens + in.next() % 300;  // past a page of 256, and partial key blocks
+  c.q.resize(c.n_tokens * c.n_head * c.hd);
+  for (float& v : c.q) v = value(in, 1.0f);
+  const size_t n_pages = (c.n_keys + lmac::kKvPage - 1) / lmac::kKvPage, page = lmac::kKvPage * c.n_kv * c.hd;
+  c.keys.assign(n_pages, std::vector<uint16_t>(page));
+  c.values.assign(n_pages, std::vector<uint16_t>(page));
+  // Moderate halves, or any bits (infinities, NaN, subnormals) where the byte says so.
+  const auto half = [&] {
+    const uint16_t h = in.next16();
+    return (h & 0xF000) == 0xF000 ? static_cast<uint16_t>(in.next16()) : static_cast<uint16_t>(h & 0xBFFF);
+  };
+  for (size_t p = 0; p < n_pages; ++p)
+    for (size_t i = 0; i < page; ++i) c.keys[p][i] = half(), c.values[p][i] = half();
+  return c;
+}
+
+// ---- Frequencies: rows of logits, a symbol per row, and the search's targets.
+struct FrequencyCase {
+  size_t rows, vocab;
+  int bits;
+  std::vector<float> logits;
+  std::vector<int32_t> symbols;
+  std::vector<uint32_t> targets;  // in 1/2^32 of each table's total
+};
+
+struct Coded {
+  std::vector<lmac::Interval> given, found;
+  std::vector<int32_t> symbols;
+};
+
+Coded frequencies(Backend& be, const FrequencyCase& c) {
+  Coded out{std::vector<lmac::Interval>(c.rows), std::vector<lmac::Interval>(c.rows), std::vector<int32_t>(c.rows)};
+  be.intervals(c.logits.data(), c.rows, c.vocab, c.bits, c.symbols, out.given.data());
+  const lmac::TargetFn target = [&](size_t i, uint32_t total) {
+    return static_cast<uint32_t>((uint64_t{total} * c.targets[i]) >> 32);
+  };
+  be.search(c.logits.data(), c.rows, c.vocab, c.bits, target, out.symbols.data(), out.found.data());
+  return out;
+}
+
+FrequencyCase frequency_case(Bytes& in) {
+  FrequencyCase c;
+  static constexpr size_t kVocabs[] = {2, 15, 16, 17, 128, 361, 1000, 32000};
+  c.rows = 1 + in.next() % 6;
+  c.vocab = kVocabs[in.next() % 8];
+  c.bits = 16 + in.next() % 15;  // the coder's totals, 2^16 .. 2^30
+  c.logits.resize(c.rows * c.vocab);
+  const float scale = static_cast<float>(1 + in.next() % 64);
+  for (float& v : c.logits) v = value(in, scale);
+  for (size_t r = 0; r < c.rows; ++r) {
+    c.symbols.push_back(static_cast<int32_t>(in.next16() % c.vocab));
+    c.targets.push_back(static_cast<uint32_t>(in.next16()) << 16 | in.next16());
+  }
+  return c;
+}
+
+bool same(const lmac::Interval& a, const lmac::Interval& b) {
+  return a.cum == b.cum && a.freq == b.freq && a.total == b.total;
+}
+
+template <typename Run, typename Check>
+void on_every_path(Run&& run, Check&& check) {
+  const auto at_level = [&](int level, bool vnni) {
+    lmac::set_cpu_simd_level(level);
+    lmac::set_cpu_avx_vnni(vnni);
+    auto got = run(*lmac::make_cpu_backend(1));
+    lmac::set_cpu_simd_level(2);
+    lmac::set_cpu_avx_vnni(true);
+    return got;
+  };
+  const auto want = at_level(0, false);
+  const int top = lmac::simd_level();
+  if (top >= 1) check(want, at_level(1, true), "with AVX2");
+  if (top >= 2) check(want, at_level(2, true), "with AVX-512");
+  check(want, run(*lmac::make_grid_backend(1)), "on the grid backend");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 2) return 0;
+  Bytes in(data, size);
+  if (in.next() & 1) {
+    AttentionCase c = attention_case(in);
+    on_every_path([&](Backend& be) { return attention(be, c); },
+                  [](const std::vector<float>& want, const std::vector<float>& got, const char* where) {
+                    for (size_t i = 0; i < want.size(); ++i)
+                      if (canonical(want[i]) != canonical(got[i])) differs("attention", i, where);
+                  });
+  } else {
+    const FrequencyCase c = frequency_case(in);
+    on_every_path([&](Backend& be) { return frequencies(be, c); },
+                  [](const Coded& want, const Coded& got, const char* where) {
+                    for (size_t i = 0; i < want.given.size(); ++i) {
+                      if (!same(want.given[i], got.given[i])) differs("frequency intervals", i, where);
+                      if (want.symbols[i] != got.symbols[i] || !same(want.found[i], got.found[i]))
+                        differs("frequency search", i, where);
+                    }
+                  });
+  }
+  return 0;
+}
