@@ -1,8 +1,11 @@
-// Differential fuzzing of the operations after the products that decide coded bits:
-// attention over a fuzzed KV cache (any half values: infinities, NaN, subnormals) and
-// the frequency tables of fuzzed logits (the coder's intervals and its search). Every
+// Differential fuzzing of the operations besides the products that decide coded bits:
+// attention over a fuzzed KV cache (any half values: infinities, NaN, subnormals), the
+// frequency tables of fuzzed logits (the coder's intervals and its search), and the
+// element-wise steps (rmsnorm, RoPE, the KV cache's rounding to half, SwiGLU, the
+// residual add) on fuzzed activations. Every
 // SIMD level and the grid backend (the CUDA kernels' arithmetic, run on the CPU) must
 // give the same bits, NaNs counted as one value; a difference prints the case and aborts.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -154,6 +157,54 @@ FrequencyCase frequency_case(Bytes& in) {
   return c;
 }
 
+// ---- Element-wise steps, chained as a layer chains them.
+struct ElementCase {
+  size_t n, heads, hd, rot;
+  std::vector<float> x, weight, gate, cos_sin;
+  std::vector<int32_t> pos;
+  float eps;
+};
+
+ElementCase element_case(Bytes& in) {
+  ElementCase c;
+  static constexpr size_t kHeadDims[] = {2, 16, 48, 64, 80, 128};
+  c.n = 1 + in.next() % 5;
+  c.heads = 1 + in.next() % 4;
+  c.hd = kHeadDims[in.next() % 6];
+  c.rot = 2 * (1 + in.next() % (c.hd / 2));  // rotated dims: all, or the first few pairs
+  c.eps = (in.next() & 1) ? 1e-5f : 1e-6f;
+  const size_t dim = c.heads * c.hd, positions = 8;
+  for (size_t i = 0; i < c.n * dim; ++i) c.x.push_back(value(in, 4.0f)), c.gate.push_back(value(in, 30.0f));
+  for (size_t i = 0; i < dim; ++i) c.weight.push_back(value(in, 1.0f));
+  for (size_t i = 0; i < positions * c.rot; ++i) c.cos_sin.push_back(value(in, 0.5f));
+  for (size_t t = 0; t < c.n; ++t) c.pos.push_back(static_cast<int32_t>(in.next() % positions));
+  return c;
+}
+
+// Every step's output, and the half values a KV page holds after store_kv.
+std::vector<float> element_steps(Backend& be, const ElementCase& c) {
+  const size_t dim = c.heads * c.hd, all = c.n * dim;
+  std::vector<float> out(4 * all), y(all), s(all);
+  be.rmsnorm(c.x.data(), c.weight.data(), c.n, dim, c.eps, y.data());
+  std::copy(y.begin(), y.end(), out.begin());
+  be.rope(y.data(), c.n, c.heads, c.hd, c.rot, c.pos, c.cos_sin.data());
+  std::copy(y.begin(), y.end(), out.begin() + static_cast<ptrdiff_t>(all));
+  be.swiglu(c.gate.data(), c.x.data(), all, s.data());
+  std::copy(s.begin(), s.end(), out.begin() + static_cast<ptrdiff_t>(2 * all));
+  be.add(s.data(), y.data(), all);
+  std::copy(s.begin(), s.end(), out.begin() + static_cast<ptrdiff_t>(3 * all));
+  // The rotated values and the sums as a token's key and value (heads as KV heads).
+  std::vector<uint16_t> keys(lmac::kKvPage * dim), values(lmac::kKvPage * dim);
+  std::vector<lmac::KvWrite> writes;
+  for (size_t t = 0; t < c.n; ++t) writes.push_back({keys.data(), values.data(), 3 * t + 1});
+  be.store_kv(writes, y.data(), s.data(), c.heads, c.hd);
+  // A half NaN counted as one value too: its sign and payload are the float NaN's, and
+  // which NaN an operation yields is never observed (§1; paths differ in it).
+  const auto half = [](uint16_t h) { return (h & 0x7C00) == 0x7C00 && (h & 0x3FF) ? 0x7E00 : h; };
+  for (size_t i = 0; i < keys.size(); ++i) out.push_back(half(keys[i])), out.push_back(half(values[i]));
+  return out;
+}
+
 bool same(const lmac::Interval& a, const lmac::Interval& b) {
   return a.cum == b.cum && a.freq == b.freq && a.total == b.total;
 }
@@ -180,13 +231,19 @@ void on_every_path(Run&& run, Check&& check) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
   Bytes in(data, size);
-  if (in.next() & 1) {
+  const uint8_t mode = in.next() % 3;
+  const auto same_floats = [](const char* what) {
+    return [what](const std::vector<float>& want, const std::vector<float>& got, const char* where) {
+      for (size_t i = 0; i < want.size(); ++i)
+        if (canonical(want[i]) != canonical(got[i])) differs(what, i, where);
+    };
+  };
+  if (mode == 2) {
+    const ElementCase c = element_case(in);
+    on_every_path([&](Backend& be) { return element_steps(be, c); }, same_floats("element-wise steps"));
+  } else if (mode == 1) {
     AttentionCase c = attention_case(in);
-    on_every_path([&](Backend& be) { return attention(be, c); },
-                  [](const std::vector<float>& want, const std::vector<float>& got, const char* where) {
-                    for (size_t i = 0; i < want.size(); ++i)
-                      if (canonical(want[i]) != canonical(got[i])) differs("attention", i, where);
-                  });
+    on_every_path([&](Backend& be) { return attention(be, c); }, same_floats("attention"));
   } else {
     const FrequencyCase c = frequency_case(in);
     on_every_path([&](Backend& be) { return frequencies(be, c); },

@@ -56,9 +56,9 @@ mkdir -p build/fuzz/corpus-products
 for t in $(seq 0 31); do printf "\\x$(printf %02x "$t")\\x0f\\x02\\x05" > build/fuzz/corpus-products/type"$t"; done
 build/fuzz/fuzz/fuzz_block_products -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=2048 \
   build/fuzz/corpus-products 2>&1 | tail -n 3
-# attention (odd first byte) and frequency tables (even)
+# frequency tables, attention and the element-wise steps (first byte mod 3)
 mkdir -p build/fuzz/corpus-ops
-for t in 0 1 2 3; do printf "\\x$(printf %02x "$t")\\x05\\x03\\x02\\x01\\x40" > build/fuzz/corpus-ops/seed"$t"; done
+for t in 0 1 2 3 4 5; do printf "\\x$(printf %02x "$t")\\x05\\x03\\x02\\x01\\x40" > build/fuzz/corpus-ops/seed"$t"; done
 build/fuzz/fuzz/fuzz_backend_ops -max_total_time="${LMAC_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=2048 \
   build/fuzz/corpus-ops 2>&1 | tail -n 3
 echo "all test stages passed in $(( $(date +%s) - start )) s"
