@@ -1,8 +1,9 @@
 // Round trips of arbitrary audio: the input bytes choose a PCM format, serialization
 // options, a chunk size, a tokenization and a model (the built-in one, a tiny random
 // Llama, the audio model, or the two mixed), the rest are the samples; compress then
-// decompress must give the file back byte for byte. The fuzz build checks no checksum, so a wrong decode is caught here
-// by the comparison alone.
+// decompress must give the file back byte for byte, and compressing on the scalar path
+// must give the same stream. The fuzz build checks no checksum, so a wrong decode is
+// caught here by the comparison alone.
 #include <unistd.h>
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +14,7 @@
 
 #include "gguf_writer.hpp"
 #include "lmac/codec/file_codec.hpp"
+#include "lmac/common/simd_level.hpp"
 #include "lmac/models/model_registry.hpp"
 
 namespace {
@@ -87,6 +89,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Bytes packed = compress_audio(model(which), pcm, o);
     const Bytes back = decompress_audio(model(which), parse_lmac(packed), o.codec, false).file;
     if (back.size() != pcm.size() || !std::equal(back.begin(), back.end(), pcm.begin())) __builtin_trap();
+    // The same stream on the scalar path (streams do not depend on the SIMD level).
+    set_cpu_simd_level(0);
+    const Bytes scalar = compress_audio(model(which), pcm, o);
+    set_cpu_simd_level(2);
+    if (scalar != packed) __builtin_trap();
   } catch (const Error& e) {
     // Only the context limit may refuse an input: anything else is a bug.
     if (std::string(e.what()).find("context") == std::string::npos) __builtin_trap();
