@@ -77,7 +77,7 @@ uint32_t canonical(float f) {
 
 // ---- Attention: queries and a paged cache, each page in its own allocation.
 struct AttentionCase {
-  size_t n_head, n_kv, hd, n_keys, n_tokens;
+  size_t n_head = 0, n_kv = 0, hd = 0, n_keys = 0, n_tokens = 0;
   std::vector<float> q;
   std::vector<std::vector<uint16_t>> keys, values;  // per page
 };
@@ -119,8 +119,8 @@ AttentionCase attention_case(Bytes& in) {
 
 // ---- Frequencies: rows of logits, a symbol per row, and the search's targets.
 struct FrequencyCase {
-  size_t rows, vocab;
-  int bits;
+  size_t rows = 0, vocab = 0;
+  int bits = 0;
   std::vector<float> logits;
   std::vector<int32_t> symbols;
   std::vector<uint32_t> targets;  // in 1/2^32 of each table's total
@@ -159,10 +159,10 @@ FrequencyCase frequency_case(Bytes& in) {
 
 // ---- Element-wise steps, chained as a layer chains them.
 struct ElementCase {
-  size_t n, heads, hd, rot;
+  size_t n = 0, heads = 0, hd = 0, rot = 0;
   std::vector<float> x, weight, gate, cos_sin;
   std::vector<int32_t> pos;
-  float eps;
+  float eps = 0.0f;
 };
 
 ElementCase element_case(Bytes& in) {

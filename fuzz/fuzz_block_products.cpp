@@ -76,8 +76,8 @@ uint32_t canonical(float f) {
 }
 
 struct Case {
-  const GgmlTypeInfo* type;
-  size_t rows, cols, n;
+  const GgmlTypeInfo* type = nullptr;
+  size_t rows = 0, cols = 0, n = 0;
   std::vector<uint8_t> weights;
   std::vector<float> x;
   std::vector<int32_t> subset;
@@ -121,7 +121,7 @@ void expect_same(const Products& want, const Products& got, const Case& c, const
 Products at_level(int level, bool vnni, const Case& c) {
   lmac::set_cpu_simd_level(level);
   lmac::set_cpu_avx_vnni(vnni);
-  const Products p = run(*lmac::make_cpu_backend(1), c);
+  Products p = run(*lmac::make_cpu_backend(1), c);
   lmac::set_cpu_simd_level(2);
   lmac::set_cpu_avx_vnni(true);
   return p;
