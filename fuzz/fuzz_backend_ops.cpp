@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "fuzz_input.hpp"
 #include "lmac/coding/freq_table.hpp"
 #include "lmac/common/simd_level.hpp"
 #include "lmac/lm/backend.hpp"
@@ -22,53 +23,9 @@
 namespace {
 
 using lmac::Backend;
-
-// The input's bytes in order; past its end, a xorshift stream seeded by what was read.
-class Bytes {
- public:
-  Bytes(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  uint8_t next() {
-    if (at_ < size_) {
-      state_ = state_ * 31 + data_[at_];
-      return data_[at_++];
-    }
-    state_ ^= state_ << 13, state_ ^= state_ >> 7, state_ ^= state_ << 17;
-    return static_cast<uint8_t>(state_ >> 24);
-  }
-  uint16_t next16() { return static_cast<uint16_t>(next() | next() << 8); }
-
- private:
-  const uint8_t* data_;
-  size_t size_, at_ = 0;
-  uint64_t state_ = 0x9E3779B97F4A7C15ull;
-};
-
-// A float with the cases of §4 and §5 among moderate values: zeros of both signs,
-// subnormals, huge values, infinities, NaN, and values 87 apart (the table's cutoff).
-float value(Bytes& in, float scale) {
-  const uint8_t kind = in.next();
-  const auto lo = static_cast<int8_t>(in.next());
-  switch (kind >> 4) {
-    case 0:
-      return (kind & 1) ? -0.0f : 0.0f;
-    case 1:
-      return std::ldexp(static_cast<float>(lo), -140);
-    case 2:
-      return std::ldexp(static_cast<float>(lo), 100 + (kind & 15));
-    case 3:
-      return (kind & 1) ? INFINITY : (kind & 2) ? -INFINITY : NAN;
-    case 4:
-      return (kind & 1) ? -87.0f : std::nextafter(-87.0f, 0.0f);
-    default:
-      return scale * std::ldexp(static_cast<float>(lo), -(kind & 7));
-  }
-}
-
-uint32_t canonical(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return std::isnan(f) ? 0x7FC00000u : b;
-}
+using lmac::fuzz::canonical_bits;
+using lmac::fuzz::hard_float;
+using lmac::fuzz::InputBytes;
 
 [[noreturn]] void differs(const char* what, size_t at, const char* where) {
   std::fprintf(stderr, "%s: output %zu differs from the scalar CPU path's %s\n", what, at, where);
@@ -94,7 +51,7 @@ std::vector<float> attention(Backend& be, AttentionCase& c) {
   return out;
 }
 
-AttentionCase attention_case(Bytes& in) {
+AttentionCase attention_case(InputBytes& in) {
   AttentionCase c;
   static constexpr size_t kHeadDims[] = {16, 32, 48, 64, 80, 128};
   c.n_kv = 1 + in.next() % 3;
@@ -103,7 +60,7 @@ AttentionCase attention_case(Bytes& in) {
   c.n_tokens = 1 + in.next() % 4;
   c.n_keys = c.n_tokens + in.next() % 300;  // past a page of 256, and partial key blocks
   c.q.resize(c.n_tokens * c.n_head * c.hd);
-  for (float& v : c.q) v = value(in, 1.0f);
+  for (float& v : c.q) v = hard_float(in, 1.0f);
   const size_t n_pages = (c.n_keys + lmac::kKvPage - 1) / lmac::kKvPage, page = lmac::kKvPage * c.n_kv * c.hd;
   c.keys.assign(n_pages, std::vector<uint16_t>(page));
   c.values.assign(n_pages, std::vector<uint16_t>(page));
@@ -141,7 +98,7 @@ Coded frequencies(Backend& be, const FrequencyCase& c) {
   return out;
 }
 
-FrequencyCase frequency_case(Bytes& in) {
+FrequencyCase frequency_case(InputBytes& in) {
   FrequencyCase c;
   static constexpr size_t kVocabs[] = {2, 15, 16, 17, 128, 361, 1000, 32000};
   c.rows = 1 + in.next() % 6;
@@ -149,7 +106,7 @@ FrequencyCase frequency_case(Bytes& in) {
   c.bits = 16 + in.next() % 15;  // the coder's totals, 2^16 .. 2^30
   c.logits.resize(c.rows * c.vocab);
   const float scale = static_cast<float>(1 + in.next() % 64);
-  for (float& v : c.logits) v = value(in, scale);
+  for (float& v : c.logits) v = hard_float(in, scale);
   for (size_t r = 0; r < c.rows; ++r) {
     c.symbols.push_back(static_cast<int32_t>(in.next16() % c.vocab));
     c.targets.push_back(static_cast<uint32_t>(in.next16()) << 16 | in.next16());
@@ -165,7 +122,7 @@ struct ElementCase {
   float eps = 0.0f;
 };
 
-ElementCase element_case(Bytes& in) {
+ElementCase element_case(InputBytes& in) {
   ElementCase c;
   static constexpr size_t kHeadDims[] = {2, 16, 48, 64, 80, 128};
   c.n = 1 + in.next() % 5;
@@ -174,9 +131,9 @@ ElementCase element_case(Bytes& in) {
   c.rot = 2 * (1 + in.next() % (c.hd / 2));  // rotated dims: all, or the first few pairs
   c.eps = (in.next() & 1) ? 1e-5f : 1e-6f;
   const size_t dim = c.heads * c.hd, positions = 8;
-  for (size_t i = 0; i < c.n * dim; ++i) c.x.push_back(value(in, 4.0f)), c.gate.push_back(value(in, 30.0f));
-  for (size_t i = 0; i < dim; ++i) c.weight.push_back(value(in, 1.0f));
-  for (size_t i = 0; i < positions * c.rot; ++i) c.cos_sin.push_back(value(in, 0.5f));
+  for (size_t i = 0; i < c.n * dim; ++i) c.x.push_back(hard_float(in, 4.0f)), c.gate.push_back(hard_float(in, 30.0f));
+  for (size_t i = 0; i < dim; ++i) c.weight.push_back(hard_float(in, 1.0f));
+  for (size_t i = 0; i < positions * c.rot; ++i) c.cos_sin.push_back(hard_float(in, 0.5f));
   for (size_t t = 0; t < c.n; ++t) c.pos.push_back(static_cast<int32_t>(in.next() % positions));
   return c;
 }
@@ -230,12 +187,12 @@ void on_every_path(Run&& run, Check&& check) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  Bytes in(data, size);
+  InputBytes in(data, size);
   const uint8_t mode = in.next() % 3;
   const auto same_floats = [](const char* what) {
     return [what](const std::vector<float>& want, const std::vector<float>& got, const char* where) {
       for (size_t i = 0; i < want.size(); ++i)
-        if (canonical(want[i]) != canonical(got[i])) differs(what, i, where);
+        if (canonical_bits(want[i]) != canonical_bits(got[i])) differs(what, i, where);
     };
   };
   if (mode == 2) {

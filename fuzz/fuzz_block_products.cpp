@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz_input.hpp"
 #include "lmac/common/simd_level.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/ggml_types.hpp"
@@ -23,57 +24,9 @@ namespace {
 using lmac::Backend;
 using lmac::GgmlTypeInfo;
 using lmac::Matrix;
-
-// The input's bytes in order; past its end, a xorshift stream seeded by what was read,
-// so that a short input still fills a whole matrix (and its bytes still decide it).
-class Bytes {
- public:
-  Bytes(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  uint8_t next() {
-    if (at_ < size_) {
-      state_ = state_ * 31 + data_[at_];
-      return data_[at_++];
-    }
-    state_ ^= state_ << 13, state_ ^= state_ >> 7, state_ ^= state_ << 17;
-    return static_cast<uint8_t>(state_ >> 24);
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_, at_ = 0;
-  uint64_t state_ = 0x9E3779B97F4A7C15ull;
-};
-
-// An activation: mostly moderate values of either sign, with the cases that break an
-// order or a rounding: zeros of both signs, subnormals, huge values, infinities, NaN.
-float activation(Bytes& in) {
-  const uint8_t kind = in.next();
-  const auto lo = static_cast<int8_t>(in.next());
-  switch (kind >> 4) {
-    case 0:
-      return (kind & 1) ? -0.0f : 0.0f;
-    case 1:
-      return std::ldexp(static_cast<float>(lo), -140);  // subnormal
-    case 2:
-      return std::ldexp(static_cast<float>(lo), 100 + (kind & 15));
-    case 3:
-      return (kind & 1) ? INFINITY : (kind & 2) ? -INFINITY : NAN;
-    case 4: {  // any bits
-      uint32_t b = static_cast<uint32_t>(lo) << 24 | uint32_t{kind} << 16 | uint32_t{in.next()} << 8 | in.next();
-      float f;
-      std::memcpy(&f, &b, 4);
-      return f;
-    }
-    default:
-      return std::ldexp(static_cast<float>(lo), -(kind & 15));
-  }
-}
-
-uint32_t canonical(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return std::isnan(f) ? 0x7FC00000u : b;
-}
+using lmac::fuzz::canonical_bits;
+using lmac::fuzz::hard_float;
+using lmac::fuzz::InputBytes;
 
 struct Case {
   const GgmlTypeInfo* type = nullptr;
@@ -104,7 +57,7 @@ Products run(Backend& be, const Case& c) {
 void expect_same(const std::vector<float>& want, const std::vector<float>& got, const Case& c, const char* what,
                  const char* where) {
   for (size_t i = 0; i < want.size(); ++i)
-    if (canonical(want[i]) != canonical(got[i])) {
+    if (canonical_bits(want[i]) != canonical_bits(got[i])) {
       std::fprintf(stderr, "%s %s, %zu x %zu, %zu tokens: output %zu is %a on the scalar CPU path, %a %s\n",
                    c.type->name, what, c.rows, c.cols, c.n, i, static_cast<double>(want[i]),
                    static_cast<double>(got[i]), where);
@@ -131,7 +84,7 @@ Products at_level(int level, bool vnni, const Case& c) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4) return 0;
-  Bytes in(data, size);
+  InputBytes in(data, size);
   const std::span<const GgmlTypeInfo> types = lmac::ggml_types();
   Case c;
   c.type = &types[in.next() % types.size()];
@@ -143,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   c.weights.resize(c.rows * blocks * c.type->block_bytes);
   for (auto& b : c.weights) b = in.next();
   c.x.resize(c.n * c.cols);
-  for (auto& v : c.x) v = activation(in);
+  for (auto& v : c.x) v = hard_float(in, 1.0f);
   for (size_t i = 0; i < 5; ++i) c.subset.push_back(static_cast<int32_t>(in.next() % c.rows));
 
   const Products want = at_level(0, false, c);
