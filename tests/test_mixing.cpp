@@ -728,8 +728,9 @@ TEST(Mixing, StagesOfALaterChannelAreEstimatedWithChannelZeroBesideThem) {
 
 // The NLMS stage against docs/ARITHMETIC.md §6.3 written out a second way (a queue, the
 // lanes summed by hand): every prediction's bits must agree, so a change in the order of
-// any sum shows at once, long before it would flip a rounded prediction of a golden stream.
-TEST(Mixing, NlmsStageComputesWhatArithmeticMdSays) {
+// any sum shows at once, long before it would flip a rounded prediction of a golden
+// stream; at every SIMD level (the stage's loops run four lanes at a time with AVX2).
+void nlms_stage_computes_what_arithmetic_md_says() {
   constexpr size_t kTaps = 256;
   mixing::NlmsStage stage(kTaps, 1.0 / 32);
   std::deque<double> hist(kTaps, 0.0);  // newest first
@@ -761,6 +762,15 @@ TEST(Mixing, NlmsStageComputesWhatArithmeticMdSays) {
   }
 }
 
+TEST(Mixing, NlmsStageComputesWhatArithmeticMdSays) {
+  for (int level = 0; level <= 2; ++level) {
+    SCOPED_TRACE(level);
+    set_cpu_simd_level(level);
+    nlms_stage_computes_what_arithmetic_md_says();
+  }
+  set_cpu_simd_level(2);
+}
+
 // A quiet signal, then one value far louder than anything in the stage's history (an
 // onset): the step is bounded by the error's square (revision 9), so that one error
 // barely moves the weights, and the predictions that follow, with the spike in the
@@ -789,7 +799,7 @@ TEST(Mixing, NlmsStageStaysCalmAfterASpike) {
 // The least-squares stage against docs/ARITHMETIC.md §6.3 as written there: the
 // Cholesky factor row by row (the stage makes it column by column, which must give the
 // same bits), every prediction compared bit for bit over many refits, at every SIMD
-// level (the stage's element-wise loops run four at a time with AVX2).
+// level (the stage's element-wise loops run four at a time with AVX2, eight with AVX-512).
 void least_squares_stage_computes_what_arithmetic_md_says() {
   constexpr size_t kN = 35;
   constexpr double kForget = 0.995;

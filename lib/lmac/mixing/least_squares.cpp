@@ -15,8 +15,8 @@ namespace {
 // a constant so that silence still has a well-posed fit.
 constexpr double kPriorSamples = 2.0;
 
-// The stage's element-wise loops, four doubles at a time where AVX2 is (lmac's SIMD
-// level, common/simd_level). Each element is computed as the scalar loop computes it,
+// The stage's element-wise loops, four doubles at a time where AVX2 is and eight where
+// AVX-512 is (lmac's SIMD level, common/simd_level). Each element is computed as the scalar loop computes it,
 // a multiply and then a subtraction or addition, never fused (the build contracts
 // nothing), so every level gives the same bits.
 
@@ -83,6 +83,49 @@ __attribute__((target("avx2"))) void column_chains_avx2(double* acc, const doubl
     with_count<8>(vectors, [&](auto nv) { column_group_avx2<decltype(nv)::value>(a, col, lane, stride, depth); });
   }
 }
+
+// The same 8 at a time where AVX-512 is: tails by the AVX2 loops.
+__attribute__((target("avx512f"))) void sub_scaled_avx512(double* y, const double* x, double a, size_t n) {
+  const __m512d va = _mm512_set1_pd(a);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm512_storeu_pd(y + i, _mm512_sub_pd(_mm512_loadu_pd(y + i), _mm512_mul_pd(_mm512_loadu_pd(x + i), va)));
+  sub_scaled_avx2(y + i, x + i, a, n - i);
+}
+
+__attribute__((target("avx512f"))) void decay_add_avx512(double* y, const double* x, double f, double a, size_t n) {
+  const __m512d vf = _mm512_set1_pd(f), va = _mm512_set1_pd(a);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm512_storeu_pd(
+        y + i, _mm512_add_pd(_mm512_mul_pd(vf, _mm512_loadu_pd(y + i)), _mm512_mul_pd(va, _mm512_loadu_pd(x + i))));
+  decay_add_avx2(y + i, x + i, f, a, n - i);
+}
+
+template <size_t NV>
+__attribute__((target("avx512f"))) void column_group_avx512(double* acc, const double* col, const double* lane,
+                                                            size_t stride, size_t depth) {
+  __m512d a[NV];
+  for (size_t v = 0; v < NV; ++v) a[v] = _mm512_loadu_pd(acc + 8 * v);
+  for (size_t k = 0; k < depth; ++k) {
+    const __m512d m = _mm512_set1_pd(col[k * stride]);
+    const double* row = lane + k * stride;
+    for (size_t v = 0; v < NV; ++v) a[v] = _mm512_sub_pd(a[v], _mm512_mul_pd(_mm512_loadu_pd(row + 8 * v), m));
+  }
+  for (size_t v = 0; v < NV; ++v) _mm512_storeu_pd(acc + 8 * v, a[v]);
+}
+
+// Reads and writes up to 7 elements past n (the rows' padding).
+__attribute__((target("avx512f"))) void column_chains_avx512(double* acc, const double* col, size_t stride,
+                                                             size_t depth, size_t n) {
+  constexpr size_t kGroup = 32;  // 4 vectors of chains
+  for (size_t g = 0; g < n; g += kGroup) {
+    const size_t vectors = (std::min(kGroup, n - g) + 7) / 8;
+    double* a = acc + g;
+    const double* lane = col + g;
+    with_count<4>(vectors, [&](auto nv) { column_group_avx512<decltype(nv)::value>(a, col, lane, stride, depth); });
+  }
+}
 #endif
 
 struct ElementOps {
@@ -93,6 +136,7 @@ struct ElementOps {
 
 ElementOps element_ops() {
 #if defined(__x86_64__)
+  if (have_avx512()) return {sub_scaled_avx512, decay_add_avx512, column_chains_avx512};
   if (have_avx2()) return {sub_scaled_avx2, decay_add_avx2, column_chains_avx2};
 #endif
   return {sub_scaled_scalar, decay_add_scalar, column_chains_scalar};

@@ -31,7 +31,7 @@ class LeastSquaresStage {
 
   // Rows are padded by kPad elements that stay 0: the vector code reads whole vectors
   // past a row's last element.
-  static constexpr size_t kPad = 3;
+  static constexpr size_t kPad = 7;
 
   size_t n_;
   size_t stride_;  // n + kPad: the row stride of cov_ and chol_
