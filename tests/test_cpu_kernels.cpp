@@ -197,6 +197,38 @@ TEST(CpuKernels, EveryBlockTypeGivesTheSameProductsAtEverySimdLevel) {
   }
 }
 
+// A block of activations so small (amax below 32767 / FLT_MAX, about 9.6e-35) that
+// 32767 / amax overflows quantizes to zeros (§2.3) on every path: the infinite scale
+// once left x * id to each path's conversion of infinity and NaN (the scalar path's
+// lrint gave 0, AVX2's and AVX-512's -32768, CUDA's 32767), which fuzz_block_products
+// found. Every integer-product type: the block adds nothing, and every SIMD level and
+// the grid backend give those bits.
+TEST(CpuKernels, ActivationBlocksTooSmallToScaleQuantizeToZeroEverywhere) {
+  std::mt19937 rng(14);
+  const size_t rows = 5, cols = 256, n = 3;
+  // Block 1 of every token holds tiny, subnormal and zero values, the others zeros (so
+  // that what the block adds is not lost in the rounding of larger sums).
+  std::vector<float> x(n * cols, 0.0f), zeroed;
+  for (size_t t = 0; t < n; ++t)
+    for (size_t i = 32; i < 64; ++i)
+      x[t * cols + i] = i % 4 == 0 ? 0.0f : i % 4 == 1 ? 3e-36f : i % 4 == 2 ? -1e-40f : -9e-35f;
+  zeroed = x;
+  for (size_t t = 0; t < n; ++t) std::fill_n(zeroed.begin() + static_cast<ptrdiff_t>(t * cols + 32), 32, 0.0f);
+  for (const GgmlTypeInfo& info : ggml_types()) {
+    if (!integer_product(info.type)) continue;
+    const std::vector<uint8_t> raw = random_blocks(info.type, rows, cols, rng);
+    const Matrix w{info.type, rows, cols, raw.data(), ggml_row_bytes(info.type, cols)};
+    const auto want = run_matmul(0, 1, w, zeroed, n, {});
+    EXPECT_EQ(run_matmul(0, 1, w, x, n, {}), want) << info.name << " scalar";
+    EXPECT_EQ(run_matmul(1, 2, w, x, n, {}), want) << info.name << " AVX2";
+    EXPECT_EQ(run_matmul(2, 2, w, x, n, {}), want) << info.name << " AVX-512";
+    std::vector<float> y(n * rows);
+    const auto grid = make_grid_backend(1);
+    grid->matmul(grid->weights(w, WeightUse::Products), x.data(), n, y.data(), {});
+    EXPECT_EQ(y, want) << info.name << " grid";
+  }
+}
+
 // The weights as sessions hold them (Backend::weights): matrices of 2 MiB and more are
 // repacked into tiles, or moved as stored, into huge-page memory that the process shares
 // by content and layout. A backend of another SIMD level alive beside the first must

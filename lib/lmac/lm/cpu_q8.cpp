@@ -16,6 +16,7 @@
 
 #include "lmac/common/parallel.hpp"
 
+#include "lmac/lm/detail/kernel_math.hpp"
 #include "lmac/lm/ggml_types.hpp"
 
 namespace lmac::cpu {
@@ -66,7 +67,7 @@ void quantize_block_scalar(const float* x, int16_t* q, float* d) {
     std::fill(q, q + kBlock, int16_t{0});
     return;
   }
-  const float id = amax > 0.0f ? 32767.0f / amax : 0.0f;
+  const float id = km::q8_inverse_scale(amax);
   *d = amax / 32767.0f;
   for (size_t i = 0; i < kBlock; ++i) q[i] = static_cast<int16_t>(std::lrint(x[i] * id));
 }
@@ -81,7 +82,7 @@ __attribute__((target("avx512f,avx512bw"))) void quantize_block_avx512(const flo
     return;
   }
   const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-  const float id = amax > 0.0f ? 32767.0f / amax : 0.0f;
+  const float id = km::q8_inverse_scale(amax);
   *d = amax / 32767.0f;
   const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, _mm512_set1_ps(id)));
   const __m512i qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(id)));
@@ -107,7 +108,7 @@ __attribute__((target("avx2,fma"))) void quantize_block_avx2(const float* x, int
   __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax_v), _mm256_extractf128_ps(amax_v, 1));
   m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
   const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
-  const float id = amax > 0.0f ? 32767.0f / amax : 0.0f;
+  const float id = km::q8_inverse_scale(amax);
   *d = amax / 32767.0f;
   __m256i qi[4];
   for (size_t i = 0; i < 4; ++i) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], _mm256_set1_ps(id)));

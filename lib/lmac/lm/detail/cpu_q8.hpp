@@ -1,7 +1,8 @@
 // Products of Q8_0 weights with activations quantized to 16 bits per 32-value block,
 // in integers where the order cannot matter and in one fixed float order where it can:
 //   activations: amax = max |x_i| over the block, dx = amax / 32767,
-//                qx_i = lrint(x_i * (amax > 0 ? 32767 / amax : 0));
+//                qx_i = lrint(x_i * id), id = 32767 / amax (0 where amax is 0 or
+//                the quotient overflows: km::q8_inverse_scale);
 //   y = fma chain over blocks b of (float(sum_i qw_i qx_i), dw_b * dx_b), from 0.
 // Each block sum is an exact integer, so the AVX-512 VNNI kernel (16 rows in the lanes
 // of a register) and the scalar one give the same bits for any batch. The VNNI kernel

@@ -134,6 +134,15 @@ LMAC_HD float dot16(const float* a, const float* b, size_t n) {
 }
 
 // ---- §2.3 Q8_0
+// The activation quantizer's 32767 / amax, or 0 where amax is 0 or so small (below
+// 32767 / FLT_MAX, about 9.6e-35) that the quotient overflows: then every value of the
+// block quantizes to 0, on every path (an infinite id left the conversion of x * id to
+// each path's own rule for infinity and NaN).
+LMAC_HD float q8_inverse_scale(float amax) {
+  const float id = amax > 0.0f ? div(32767.0f, amax) : 0.0f;
+  return id <= kFltMax ? id : 0.0f;
+}
+
 LMAC_HD void q8_quantize_block(const float* x, int16_t* q, float* d) {
   float amax = 0.0f;
   bool finite = true;
@@ -147,7 +156,7 @@ LMAC_HD void q8_quantize_block(const float* x, int16_t* q, float* d) {
     for (int i = 0; i < 32; ++i) q[i] = 0;
     return;
   }
-  const float id = amax > 0.0f ? div(32767.0f, amax) : 0.0f;
+  const float id = q8_inverse_scale(amax);
   *d = div(amax, 32767.0f);
   for (int i = 0; i < 32; ++i) {
     const int32_t v = f2i_rn(mul(x[i], id));
