@@ -17,7 +17,6 @@
 
 #include "fuzz_input.hpp"
 #include "lmac/coding/freq_table.hpp"
-#include "lmac/common/simd_level.hpp"
 #include "lmac/lm/backend.hpp"
 
 namespace {
@@ -26,6 +25,7 @@ using lmac::Backend;
 using lmac::fuzz::canonical_bits;
 using lmac::fuzz::hard_float;
 using lmac::fuzz::InputBytes;
+using lmac::fuzz::on_every_path;
 
 [[noreturn]] void differs(const char* what, size_t at, const char* where) {
   std::fprintf(stderr, "%s: output %zu differs from the scalar CPU path's %s\n", what, at, where);
@@ -164,23 +164,6 @@ std::vector<float> element_steps(Backend& be, const ElementCase& c) {
 
 bool same(const lmac::Interval& a, const lmac::Interval& b) {
   return a.cum == b.cum && a.freq == b.freq && a.total == b.total;
-}
-
-template <typename Run, typename Check>
-void on_every_path(Run&& run, Check&& check) {
-  const auto at_level = [&](int level, bool vnni) {
-    lmac::set_cpu_simd_level(level);
-    lmac::set_cpu_avx_vnni(vnni);
-    auto got = run(*lmac::make_cpu_backend(1));
-    lmac::set_cpu_simd_level(2);
-    lmac::set_cpu_avx_vnni(true);
-    return got;
-  };
-  const auto want = at_level(0, false);
-  const int top = lmac::simd_level();
-  if (top >= 1) check(want, at_level(1, true), "with AVX2");
-  if (top >= 2) check(want, at_level(2, true), "with AVX-512");
-  check(want, run(*lmac::make_grid_backend(1)), "on the grid backend");
 }
 
 }  // namespace

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "fuzz_input.hpp"
-#include "lmac/common/simd_level.hpp"
 #include "lmac/lm/backend.hpp"
 #include "lmac/lm/ggml_types.hpp"
 
@@ -71,15 +70,6 @@ void expect_same(const Products& want, const Products& got, const Case& c, const
   expect_same(want.rows, got.rows, c, "rows", where);
 }
 
-Products at_level(int level, bool vnni, const Case& c) {
-  lmac::set_cpu_simd_level(level);
-  lmac::set_cpu_avx_vnni(vnni);
-  Products p = run(*lmac::make_cpu_backend(1), c);
-  lmac::set_cpu_simd_level(2);
-  lmac::set_cpu_avx_vnni(true);
-  return p;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -99,17 +89,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (auto& v : c.x) v = hard_float(in, 1.0f);
   for (size_t i = 0; i < 5; ++i) c.subset.push_back(static_cast<int32_t>(in.next() % c.rows));
 
-  const Products want = at_level(0, false, c);
+  const Products want = lmac::fuzz::on_every_path(
+      [&](Backend& be) { return run(be, c); },
+      [&](const Products& scalar, const Products& got, const char* where) { expect_same(scalar, got, c, where); },
+      true);
   std::vector<float> reference(c.subset.size() * c.cols);
   const Matrix stored = c.matrix();
   for (size_t i = 0; i < c.subset.size(); ++i)
     c.type->dequantize(stored.data + static_cast<size_t>(c.subset[i]) * stored.row_bytes, &reference[i * c.cols],
                        c.cols);
   expect_same(want.rows, reference, c, "rows", "by ggml's dequantization");
-  const int top = lmac::simd_level();
-  if (top >= 1) expect_same(want, at_level(1, true, c), c, "with AVX2");
-  if (top >= 1) expect_same(want, at_level(1, false, c), c, "with AVX2 without AVX-VNNI");
-  if (top >= 2) expect_same(want, at_level(2, true, c), c, "with AVX-512");
-  expect_same(want, run(*lmac::make_grid_backend(1), c), c, "on the grid backend");
   return 0;
 }

@@ -1,11 +1,15 @@
 // What the differential fuzz targets share: the input read as a stream of bytes, floats
-// with the values that break an order or a rounding, and bits with NaN counted as one.
+// with the values that break an order or a rounding, bits with NaN counted as one, and
+// a run on every path the engine's arithmetic takes.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include "lmac/common/simd_level.hpp"
+#include "lmac/lm/backend.hpp"
 
 namespace lmac::fuzz {
 
@@ -64,6 +68,29 @@ inline uint32_t canonical_bits(float f) {
   uint32_t b;
   std::memcpy(&b, &f, 4);
   return std::isnan(f) ? 0x7FC00000u : b;
+}
+
+// run(backend) on the scalar CPU path, then on each other SIMD level this CPU has (AVX2,
+// also without AVX-VNNI when `without_vnni`, AVX-512) and on the grid backend (the CUDA
+// kernels' arithmetic on the CPU), each result handed to check(scalar, got, where);
+// returns the scalar path's result.
+template <typename Run, typename Check>
+auto on_every_path(Run&& run, Check&& check, bool without_vnni = false) {
+  const auto at_level = [&](int level, bool vnni) {
+    set_cpu_simd_level(level);
+    set_cpu_avx_vnni(vnni);
+    auto got = run(*make_cpu_backend(1));
+    set_cpu_simd_level(2);
+    set_cpu_avx_vnni(true);
+    return got;
+  };
+  auto want = at_level(0, false);
+  const int top = simd_level();
+  if (top >= 1) check(want, at_level(1, true), "with AVX2");
+  if (top >= 1 && without_vnni) check(want, at_level(1, false), "with AVX2 without AVX-VNNI");
+  if (top >= 2) check(want, at_level(2, true), "with AVX-512");
+  check(want, run(*make_grid_backend(1)), "on the grid backend");
+  return want;
 }
 
 }  // namespace lmac::fuzz
