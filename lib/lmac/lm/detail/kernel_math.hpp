@@ -47,7 +47,14 @@ inline float fma(float a, float b, float c) { return std::fma(a, b, c); }
 inline float sqrt(float a) { return std::sqrt(a); }
 inline float floor(float a) { return std::floor(a); }
 inline float i2f(int32_t i) { return static_cast<float>(i); }
-inline int32_t f2i_rn(float f) { return static_cast<int32_t>(std::lrint(f)); }
+// As the device's conversions (PTX cvt): NaN gives 0 and values out of range saturate,
+// where lrint and a plain cast would leave them to the host's instruction (or undefined).
+inline int32_t f2i_rn(float f) {
+  if (!(f == f)) return 0;
+  if (f >= 2147483648.0f) return INT32_MAX;
+  if (f <= -2147483648.0f) return INT32_MIN;
+  return static_cast<int32_t>(std::lrint(f));
+}
 inline float from_bits(uint32_t b) {
   float f;
   std::memcpy(&f, &b, 4);
@@ -61,7 +68,11 @@ inline uint32_t to_bits(float f) {
 inline double dadd(double a, double b) { return a + b; }
 inline double dmul(double a, double b) { return a * b; }
 inline double ddiv(double a, double b) { return a / b; }
-inline uint32_t d2u_trunc(double d) { return static_cast<uint32_t>(d); }
+inline uint32_t d2u_trunc(double d) {
+  if (!(d > 0.0)) return 0;  // NaN and negatives, as the device
+  if (d >= 4294967296.0) return UINT32_MAX;
+  return static_cast<uint32_t>(d);
+}
 #endif
 
 constexpr float kInf = __builtin_huge_valf();
