@@ -91,6 +91,73 @@ json to_json(const std::vector<Share>& shares, const std::string& error) {
   return j;
 }
 
+// Every rank computes the same split from the same inputs: this rank's share of each
+// compressor's remaining work. Progress counts chunks, a whole file as many as cover it
+// (total_units: all ranks' together).
+std::vector<Share> plan_shares(const Dataset& d, const std::vector<WholeInput>& inputs,
+                               const std::vector<std::string>& names, const EvalOptions& o,
+                               const Checkpoint::Finished& done, const World& world, uint64_t& total_units) {
+  std::vector<Share> shares(names.size());
+  const auto rank = static_cast<size_t>(world.rank());
+  for (size_t c = 0; c < names.size(); ++c) {
+    std::vector<size_t> chunks, wholes;
+    remaining(d, names[c], o, done, chunks, wholes);
+    std::vector<uint64_t> chunk_costs;
+    chunk_costs.reserve(chunks.size());
+    for (size_t i : chunks) chunk_costs.push_back(d.chunks[i].size);
+    shares[c].chunks = split_by_cost(chunks, chunk_costs, world.size())[rank];
+    std::vector<uint64_t> whole_costs;
+    whole_costs.reserve(wholes.size());
+    for (size_t w : wholes) whole_costs.push_back(inputs[w].bytes);
+    shares[c].wholes = split_by_cost(wholes, whole_costs, world.size())[rank];
+    total_units += chunks.size();
+    for (size_t w : wholes) total_units += inputs[w].chunks;
+  }
+  return shares;
+}
+
+// Rank 0's view of every chunk's figures and every whole file's size, per compressor
+// run (in the order of `names`), from the checkpoint and from every rank's share.
+struct Gathered {
+  Gathered(size_t compressors, size_t chunks, size_t whole_files)
+      : figures(compressors, std::vector<ChunkFigures>(chunks)),
+        wholes(compressors, std::vector<uint64_t>(whole_files)),
+        timing(compressors) {}
+
+  void take_checkpoint(const std::vector<std::string>& names, const Checkpoint::Finished& done) {
+    const auto index = [&](const std::string& name) {
+      return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+    };
+    for (const auto& [key, f] : done.chunks)
+      if (const size_t c = index(key.first); c < names.size() && key.second < figures[c].size())
+        figures[c][key.second] = f;
+    for (const auto& [key, bytes] : done.wholes)
+      if (const size_t c = index(key.first); c < names.size() && key.second < wholes[c].size())
+        wholes[c][key.second] = bytes;
+  }
+
+  // One rank's shares, as to_json wrote them.
+  void take_rank(const json& j) {
+    for (size_t c = 0; c < figures.size(); ++c) {
+      const json& s = j["shares"][c];
+      const auto chunks = s["chunks"].get<std::vector<size_t>>();
+      for (size_t k = 0; k < s["figures"].size(); ++k) {
+        const json& f = s["figures"][k];
+        figures[c][chunks[k]] = {f[0].get<uint64_t>(), f[1].get<uint64_t>(), f[2].get<uint64_t>(),
+                                 f[3].get<uint64_t>()};
+      }
+      const auto ws = s["wholes"].get<std::vector<size_t>>();
+      for (size_t k = 0; k < s["whole_sizes"].size(); ++k) wholes[c][ws[k]] = s["whole_sizes"][k].get<uint64_t>();
+      timing[c].compress_seconds += s["compress_seconds"].get<double>();
+      timing[c].decompress_seconds += s["decompress_seconds"].get<double>();
+    }
+  }
+
+  std::vector<std::vector<ChunkFigures>> figures;
+  std::vector<std::vector<uint64_t>> wholes;
+  std::vector<Measured> timing;
+};
+
 }  // namespace
 
 std::vector<std::vector<size_t>> split_by_cost(const std::vector<size_t>& items, const std::vector<uint64_t>& costs,
@@ -114,25 +181,9 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
   std::vector<std::string> names;
   for (const auto& n : o.compressors)
     if (skip_reason(d, n).empty()) names.push_back(n);
-  // Every rank computes the same split from the same inputs. Progress counts chunks, a
-  // whole file as many as cover it.
-  std::vector<Share> shares(names.size());
   const std::vector<WholeInput> inputs = whole_input_sizes(d);
   uint64_t total_units = 0;
-  for (size_t c = 0; c < names.size(); ++c) {
-    std::vector<size_t> chunks, wholes;
-    remaining(d, names[c], o, done, chunks, wholes);
-    std::vector<uint64_t> chunk_costs;
-    chunk_costs.reserve(chunks.size());
-    for (size_t i : chunks) chunk_costs.push_back(d.chunks[i].size);
-    shares[c].chunks = split_by_cost(chunks, chunk_costs, world.size())[static_cast<size_t>(world.rank())];
-    std::vector<uint64_t> whole_costs;
-    whole_costs.reserve(wholes.size());
-    for (size_t w : wholes) whole_costs.push_back(inputs[w].bytes);
-    shares[c].wholes = split_by_cost(wholes, whole_costs, world.size())[static_cast<size_t>(world.rank())];
-    total_units += chunks.size();
-    for (size_t w : wholes) total_units += inputs[w].chunks;
-  }
+  std::vector<Share> shares = plan_shares(d, inputs, names, o, done, world, total_units);
   if (world.rank() == 0 && o.progress)
     world.set_progress([&o, total_units](uint64_t u) { o.progress("eval", u, total_units); });
   RunOutcome out;
@@ -149,37 +200,13 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
   const std::string mine = to_json(shares, error).dump();
   const std::vector<Bytes> all = world.gather(ByteSpan(reinterpret_cast<const uint8_t*>(mine.data()), mine.size()));
   if (world.rank() != 0) return out;
-  // Rank 0: every chunk's figures, from the checkpoint and from every rank.
-  std::vector<std::vector<ChunkFigures>> figures(names.size(), std::vector<ChunkFigures>(d.chunks.size()));
-  std::vector<std::vector<uint64_t>> wholes(names.size(), std::vector<uint64_t>(whole_count(d)));
-  std::vector<Measured> timing(names.size());
-  for (const auto& [key, f] : done.chunks) {
-    const auto it = std::find(names.begin(), names.end(), key.first);
-    if (it != names.end() && key.second < d.chunks.size())
-      figures[static_cast<size_t>(it - names.begin())][key.second] = f;
-  }
-  for (const auto& [key, bytes] : done.wholes) {
-    const auto it = std::find(names.begin(), names.end(), key.first);
-    if (it != names.end() && key.second < wholes[0].size())
-      wholes[static_cast<size_t>(it - names.begin())][key.second] = bytes;
-  }
+  Gathered g(names.size(), d.chunks.size(), whole_count(d));
+  g.take_checkpoint(names, done);
   for (size_t r = 0; r < all.size(); ++r) {
     const json j = json::parse(all[r].begin(), all[r].end());
     if (out.failure.empty() && !j["error"].get<std::string>().empty())
       out.failure = fmt::format("rank {}: {}", r, j["error"].get<std::string>());
-    for (size_t c = 0; c < names.size(); ++c) {
-      const json& s = j["shares"][c];
-      const auto chunks = s["chunks"].get<std::vector<size_t>>();
-      for (size_t k = 0; k < s["figures"].size(); ++k) {
-        const json& f = s["figures"][k];
-        figures[c][chunks[k]] = {f[0].get<uint64_t>(), f[1].get<uint64_t>(), f[2].get<uint64_t>(),
-                                 f[3].get<uint64_t>()};
-      }
-      const auto ws = s["wholes"].get<std::vector<size_t>>();
-      for (size_t k = 0; k < s["whole_sizes"].size(); ++k) wholes[c][ws[k]] = s["whole_sizes"][k].get<uint64_t>();
-      timing[c].compress_seconds += s["compress_seconds"].get<double>();
-      timing[c].decompress_seconds += s["decompress_seconds"].get<double>();
-    }
+    g.take_rank(j);
   }
   out.gather_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - own_work_done).count();
   if (!out.failure.empty()) return out;
@@ -190,8 +217,8 @@ RunOutcome run_evaluation(const Dataset& d, const EvalOptions& o, World& world, 
       continue;
     }
     std::optional<std::vector<uint64_t>> w;
-    if (o.whole_files && has_whole_run(n)) w = wholes[c];
-    out.results.push_back(summarize(d, n, o, figures[c], w, timing[c]));
+    if (o.whole_files && has_whole_run(n)) w = g.wholes[c];
+    out.results.push_back(summarize(d, n, o, g.figures[c], w, g.timing[c]));
     ++c;
   }
   return out;
