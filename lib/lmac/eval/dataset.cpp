@@ -99,13 +99,13 @@ DatasetFile convert_audio(const std::string& path, const PcmFormat& f, ByteSpan 
   return out;
 }
 
-Dataset load_dataset(const DatasetOptions& o) {
-  if (o.dirs.empty()) fail("no --audio-dir given");
-  if (o.bit_depth != 8 && o.bit_depth != 16 && o.bit_depth != 24 && o.bit_depth != 32)
-    fail(fmt::format("--bit-depth {} is not 8, 16, 24 or 32", o.bit_depth));
+namespace {
+
+// The regular files under the folders, sorted, each path once; links to nothing go to
+// `skipped`.
+std::vector<std::string> list_files(const std::vector<std::string>& dirs, Dataset& ds) {
   std::vector<std::string> paths;
-  Dataset ds;
-  for (const auto& d : o.dirs) {
+  for (const auto& d : dirs) {
     std::error_code ec;
     if (!fs::is_directory(d, ec)) fail(d + ": not a directory");
     for (auto it = fs::recursive_directory_iterator(d, fs::directory_options::skip_permission_denied, ec);
@@ -122,8 +122,14 @@ Dataset load_dataset(const DatasetOptions& o) {
   }
   std::sort(paths.begin(), paths.end());
   paths.erase(std::unique(paths.begin(), paths.end()), paths.end());  // a folder given twice
+  return paths;
+}
+
+// Each file once (by its first path), read and converted, into ds.files; what cannot be
+// read as audio goes to `skipped` with the reason.
+void read_files(const std::vector<std::string>& paths, const DatasetOptions& o, Dataset& ds) {
   Hasher list_hash;
-  std::map<std::pair<dev_t, ino_t>, std::string> seen;  // each file once, by its first path
+  std::map<std::pair<dev_t, ino_t>, std::string> seen;
   for (const auto& p : paths) {
     struct stat st {};
     if (::stat(p.c_str(), &st) == 0) {
@@ -144,10 +150,11 @@ Dataset load_dataset(const DatasetOptions& o) {
     }
   }
   std::sort(ds.skipped.begin(), ds.skipped.end());  // (the walk's order is the file system's)
-  if (ds.files.empty())
-    fail(paths.empty() ? "no files found in the --audio-dir folders"
-                       : "none of the files found could be read as audio");
   ds.file_list_hash = list_hash.digest();
+}
+
+// Every file cut into chunks of o.chunk_bytes, then sampled as the options say.
+void cut_chunks(const DatasetOptions& o, Dataset& ds) {
   for (size_t fi = 0; fi < ds.files.size(); ++fi) {
     const int fb = ds.files[fi].format.frame_bytes();
     if (o.chunk_bytes % static_cast<uint32_t>(fb))
@@ -169,6 +176,21 @@ Dataset load_dataset(const DatasetOptions& o) {
     std::sort(ds.chunks.begin(), ds.chunks.end(), [](const DatasetChunk& a, const DatasetChunk& b) {
       return std::tie(a.file, a.offset) < std::tie(b.file, b.offset);
     });
+}
+
+}  // namespace
+
+Dataset load_dataset(const DatasetOptions& o) {
+  if (o.dirs.empty()) fail("no --audio-dir given");
+  if (o.bit_depth != 8 && o.bit_depth != 16 && o.bit_depth != 24 && o.bit_depth != 32)
+    fail(fmt::format("--bit-depth {} is not 8, 16, 24 or 32", o.bit_depth));
+  Dataset ds;
+  const std::vector<std::string> paths = list_files(o.dirs, ds);
+  read_files(paths, o, ds);
+  if (ds.files.empty())
+    fail(paths.empty() ? "no files found in the --audio-dir folders"
+                       : "none of the files found could be read as audio");
+  cut_chunks(o, ds);
   if (ds.chunks.empty()) fail("no chunks to evaluate (all files shorter than one chunk with --drop-partial?)");
   return ds;
 }
