@@ -123,6 +123,50 @@ std::vector<std::vector<int32_t>> decode_token_group(Predictor& pred, const std:
   return tokens;
 }
 
+// Chunk i's fate before any model runs: a stored chunk is restored (or its error set)
+// here; a chunk coded bit by bit goes to `audio_coded`, one coded as tokens that this
+// model can decode to `token_coded`; any other gets its error.
+void sort_records(const CodecModel& model, const std::vector<ChunkRecord>& records,
+                  const std::vector<ChunkRange>& ranges, const std::vector<bool>& wanted, DecodedChunks& d,
+                  std::vector<size_t>& audio_coded, std::vector<size_t>& token_coded) {
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!wanted[i]) continue;
+    const ChunkRecord& r = records[i];
+    if (r.stored) {  // no model involved: the bytes themselves, checked
+      if (r.tokens.size() != ranges[i].size)
+        d.errors[i] = "stored chunk has the wrong size";
+      else if (!chunk_checksum_matches(r, r.tokens))
+        d.errors[i] = "checksum mismatch in a stored chunk";
+      else
+        d.chunks[i] = r.tokens;
+    } else if (codes_bits(r.mode))
+      audio_coded.push_back(i);  // checked and decoded by the audio codec
+    else if (r.token_count > ranges[i].size || r.token_count > model.max_tokens())
+      d.errors[i] = "token count larger than the chunk or the model's context";
+    else if (r.mode == TokenMode::Subword && !model.has_subword())
+      d.errors[i] = "chunk needs a subword tokenizer";
+    else if (model.audio_mixing() != AudioMixing::None)
+      d.errors[i] = "chunk was coded as tokens; the audio and mix models code bits";
+    else
+      token_coded.push_back(i);
+  }
+}
+
+// A chunk's bytes from its decoded tokens and its residual bits, checked.
+Bytes restore_token_chunk(const CodecModel& model, const ChunkSpec& spec, const ChunkRecord& r, size_t size,
+                          const std::vector<int32_t>& tokens) {
+  std::string symbols;
+  if (r.mode == TokenMode::Subword)
+    symbols = model.detokenize(tokens);
+  else
+    symbols.assign(tokens.begin(), tokens.end());
+  if (symbols.size() != size) fail_format("decoded size differs from the chunk size");
+  auto bits = decode_residual({r.residual_mode, r.residual}, symbols.size(), spec.format->bytes_per_sample());
+  Bytes chunk = deserialize(*spec.format, *spec.serial, symbols, bits);
+  if (!chunk_checksum_matches(r, chunk)) fail_format("checksum mismatch after decoding");
+  return chunk;
+}
+
 }  // namespace
 
 DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, const std::vector<ChunkRecord>& records,
@@ -132,27 +176,7 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
   d.chunks.resize(records.size());
   d.errors.resize(records.size());
   std::vector<size_t> audio_coded, index_map;  // chunks coded bit by bit; chunks coded as tokens
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (!wanted[i]) continue;
-    if (records[i].stored) {  // no model involved: the bytes themselves, checked
-      const Bytes& b = records[i].tokens;
-      if (b.size() != ranges[i].size)
-        d.errors[i] = "stored chunk has the wrong size";
-      else if (!chunk_checksum_matches(records[i], b))
-        d.errors[i] = "checksum mismatch in a stored chunk";
-      else
-        d.chunks[i] = b;
-    } else if (codes_bits(records[i].mode))
-      audio_coded.push_back(i);  // checked and decoded by the audio codec
-    else if (records[i].token_count > ranges[i].size || records[i].token_count > model.max_tokens())
-      d.errors[i] = "token count larger than the chunk or the model's context";
-    else if (records[i].mode == TokenMode::Subword && !model.has_subword())
-      d.errors[i] = "chunk needs a subword tokenizer";
-    else if (model.audio_mixing() != AudioMixing::None)
-      d.errors[i] = "chunk was coded as tokens; the audio and mix models code bits";
-    else
-      index_map.push_back(i);
-  }
+  sort_records(model, records, ranges, wanted, d, audio_coded, index_map);
   std::vector<TokenMode> sub_modes;
   std::vector<size_t> sub_tokens;
   for (size_t i : index_map) sub_modes.push_back(records[i].mode), sub_tokens.push_back(records[i].token_count);
@@ -167,19 +191,9 @@ DecodedChunks decode_chunks(const CodecModel& model, const ChunkSpec& spec, cons
     for (size_t k : idx) group.push_back(&records[index_map[k]]);
     auto tokens = decode_token_group(pred, group);
     for (size_t g = 0; g < idx.size(); ++g) {
-      size_t i = index_map[idx[g]];
-      const ChunkRecord& r = records[i];
+      const size_t i = index_map[idx[g]];
       try {
-        std::string symbols;
-        if (r.mode == TokenMode::Subword)
-          symbols = model.detokenize(tokens[g]);
-        else
-          symbols.assign(tokens[g].begin(), tokens[g].end());
-        if (symbols.size() != ranges[i].size) fail_format("decoded size differs from the chunk size");
-        auto bits = decode_residual({r.residual_mode, r.residual}, symbols.size(), spec.format->bytes_per_sample());
-        Bytes chunk = deserialize(*spec.format, *spec.serial, symbols, bits);
-        if (!chunk_checksum_matches(r, chunk)) fail_format("checksum mismatch after decoding");
-        d.chunks[i] = std::move(chunk);
+        d.chunks[i] = restore_token_chunk(model, spec, records[i], ranges[i].size, tokens[g]);
       } catch (const Error& e) {
         d.errors[i] = e.what();
       }
