@@ -68,6 +68,45 @@ LlamaConfig read_config(const GgufFile& f) {
   return c;
 }
 
+LlamaLayer read_layer(const GgufFile& f, const LlamaConfig& c, uint32_t i) {
+  const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim,
+               kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
+  const std::string p = fmt::format("blk.{}.", i);
+  LlamaLayer l;
+  l.attn_norm = vector_f32(f, p + "attn_norm.weight", c.n_embd);
+  l.wq = matrix(f, p + "attn_q.weight", c.n_embd, q_dim);
+  l.wk = matrix(f, p + "attn_k.weight", c.n_embd, kv_dim);
+  l.wv = matrix(f, p + "attn_v.weight", c.n_embd, kv_dim);
+  l.wo = matrix(f, p + "attn_output.weight", q_dim, c.n_embd);
+  l.ffn_norm = vector_f32(f, p + "ffn_norm.weight", c.n_embd);
+  l.w_gate = matrix(f, p + "ffn_gate.weight", c.n_embd, c.n_ff);
+  l.w_up = matrix(f, p + "ffn_up.weight", c.n_embd, c.n_ff);
+  l.w_down = matrix(f, p + "ffn_down.weight", c.n_ff, c.n_embd);
+  return l;
+}
+
+// Every tensor's name, type, shape and bytes, the tokenizer, and the engine's arithmetic
+// revision: what a stream depends on (the stream header names its revision too, so an
+// old stream is refused with the revision it needs).
+uint64_t model_fingerprint(const GgufFile& f, const Tokenizer& tokenizer) {
+  Hasher h;
+  for (const GgufTensor& t : f.tensors()) {
+    h.update(t.name.data(), t.name.size());
+    uint32_t type = static_cast<uint32_t>(t.type);
+    h.update(&type, 4);
+    h.update(t.dims.data(), t.dims.size() * sizeof(uint64_t));
+    h.update(t.data, t.bytes);
+  }
+  for (int32_t i = 0; i < tokenizer.vocab_size(); ++i) {
+    const std::string& s = tokenizer.token_text(i);
+    h.update(s.data(), s.size() + 1);
+  }
+  h.update(tokenizer.kind().data(), tokenizer.kind().size());
+  const std::string revision = fmt::format("lmac-engine-arithmetic-{}", kArithmeticRevision);
+  h.update(revision.data(), revision.size());
+  return h.digest();
+}
+
 }  // namespace
 
 std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
@@ -82,8 +121,6 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
   if (c.n_vocab != static_cast<uint32_t>(m->tokenizer_->vocab_size()))
     fail_format(
         fmt::format("the embedding has {} rows but the tokenizer {} tokens", c.n_vocab, m->tokenizer_->vocab_size()));
-  const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim,
-               kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
   m->token_embd_ = matrix(f, "token_embd.weight", c.n_embd, c.n_vocab);
   c.tied_output = f.find_tensor("output.weight") == nullptr;
   m->output_ = c.tied_output ? m->token_embd_ : matrix(f, "output.weight", c.n_embd, c.n_vocab);
@@ -94,39 +131,8 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& path) {
       if (!(m->rope_factors_[i] >= 1e-6f && m->rope_factors_[i] <= 1e6f))
         fail_format("rope_freqs.weight holds a factor outside [1e-6, 1e6]");
   }
-  for (uint32_t i = 0; i < c.n_layer; ++i) {
-    const std::string p = fmt::format("blk.{}.", i);
-    LlamaLayer l;
-    l.attn_norm = vector_f32(f, p + "attn_norm.weight", c.n_embd);
-    l.wq = matrix(f, p + "attn_q.weight", c.n_embd, q_dim);
-    l.wk = matrix(f, p + "attn_k.weight", c.n_embd, kv_dim);
-    l.wv = matrix(f, p + "attn_v.weight", c.n_embd, kv_dim);
-    l.wo = matrix(f, p + "attn_output.weight", q_dim, c.n_embd);
-    l.ffn_norm = vector_f32(f, p + "ffn_norm.weight", c.n_embd);
-    l.w_gate = matrix(f, p + "ffn_gate.weight", c.n_embd, c.n_ff);
-    l.w_up = matrix(f, p + "ffn_up.weight", c.n_embd, c.n_ff);
-    l.w_down = matrix(f, p + "ffn_down.weight", c.n_ff, c.n_embd);
-    m->layers_.push_back(l);
-  }
-  // Fingerprint: every tensor's name, type, shape and bytes, and the tokenizer.
-  Hasher h;
-  for (const GgufTensor& t : f.tensors()) {
-    h.update(t.name.data(), t.name.size());
-    uint32_t type = static_cast<uint32_t>(t.type);
-    h.update(&type, 4);
-    h.update(t.dims.data(), t.dims.size() * sizeof(uint64_t));
-    h.update(t.data, t.bytes);
-  }
-  for (int32_t i = 0; i < m->tokenizer_->vocab_size(); ++i) {
-    const std::string& s = m->tokenizer_->token_text(i);
-    h.update(s.data(), s.size() + 1);
-  }
-  h.update(m->tokenizer_->kind().data(), m->tokenizer_->kind().size());
-  // The engine's arithmetic is part of what a stream depends on (the stream header
-  // names its revision too, so an old stream is refused with the revision it needs).
-  const std::string revision = fmt::format("lmac-engine-arithmetic-{}", kArithmeticRevision);
-  h.update(revision.data(), revision.size());
-  m->fingerprint_ = h.digest();
+  for (uint32_t i = 0; i < c.n_layer; ++i) m->layers_.push_back(read_layer(f, c, i));
+  m->fingerprint_ = model_fingerprint(f, *m->tokenizer_);
   // Content ids: the fingerprint and the tensor's place in the model.
   uint64_t index = 0;
   auto name = [&](Matrix& w) {
