@@ -153,9 +153,12 @@ std::string format_csv(const std::vector<json>& reports) {
   return out;
 }
 
-std::string format_svg(const std::vector<json>& reports) {
-  // Bars of real rate (and paper rate, lighter) per compressor, one group per bit depth.
-  std::vector<std::string> names, models;
+namespace {
+
+// The compressors that ran in any report (the chart's columns) and the models named, in
+// order of first appearance.
+void chart_columns(const std::vector<json>& reports, std::vector<std::string>& names,
+                   std::vector<std::string>& models) {
   for (const auto& r : reports) {
     for (const auto& c : r["compressors"]) {
       // Compare as std::string: GCC 13 finds no string == json in C++20 (seen on Ubuntu 24.04).
@@ -165,6 +168,31 @@ std::string format_svg(const std::vector<json>& reports) {
     const std::string m = model_of(r);
     if (!m.empty() && std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
   }
+}
+
+// One compressor's two bars (real rate dark, paper rate light) at x and its label; y_of
+// maps a rate to the chart's y, `base` is the y of 0.
+template <class YOf>
+std::string svg_bars(const json& c, const std::string& name, int x, int bar, int base, const YOf& y_of) {
+  const double real = c["real_rate"], paper = c["paper_rate"];
+  const int hue = hue_of(name);
+  return fmt::format(
+             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"hsl({},55%,40%)\"><title>{} real "
+             "{:.2f}%</title></rect>\n",
+             x, y_of(real), bar, base - y_of(real), hue, xml_text(name), 100 * real) +
+         fmt::format(
+             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"hsl({},55%,75%)\"><title>{} paper "
+             "{:.2f}%</title></rect>\n",
+             x + bar, y_of(paper), bar, base - y_of(paper), hue, xml_text(name), 100 * paper) +
+         fmt::format("<text transform=\"translate({},{}) rotate(60)\">{}</text>\n", x + 4, base + 8, xml_text(name));
+}
+
+}  // namespace
+
+std::string format_svg(const std::vector<json>& reports) {
+  // Bars of real rate (and paper rate, lighter) per compressor, one group per bit depth.
+  std::vector<std::string> names, models;
+  chart_columns(reports, names, models);
   const int bar = 14, gap = 6, group_gap = 30, left = 60, top = 56, height = 300;
   double max_rate = 1.0;
   for (const auto& r : reports)
@@ -200,20 +228,8 @@ std::string format_svg(const std::vector<json>& reports) {
   int x = left;
   for (const auto& r : reports) {
     for (const std::string& name : names) {
-      if (const json* c = find_compressor(r, name)) {  // an empty slot gets neither bars nor label
-        const double real = (*c)["real_rate"], paper = (*c)["paper_rate"];
-        const int hue = hue_of(name);
-        s += fmt::format(
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"hsl({},55%,40%)\"><title>{} real "
-            "{:.2f}%</title></rect>\n",
-            x, y_of(real), bar, top + height - y_of(real), hue, xml_text(name), 100 * real);
-        s += fmt::format(
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"hsl({},55%,75%)\"><title>{} paper "
-            "{:.2f}%</title></rect>\n",
-            x + bar, y_of(paper), bar, top + height - y_of(paper), hue, xml_text(name), 100 * paper);
-        s += fmt::format("<text transform=\"translate({},{}) rotate(60)\">{}</text>\n", x + 4, top + height + 8,
-                         xml_text(name));
-      }
+      if (const json* c = find_compressor(r, name))  // an empty slot gets neither bars nor label
+        s += svg_bars(*c, name, x, bar, top + height, y_of);
       x += 2 * bar + gap;
     }
     s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\">{}-bit</text>\n", x - group_w / 2 - 15,
