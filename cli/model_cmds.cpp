@@ -59,6 +59,18 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// What the weights take in the selected device's memory once a session has prepared
+// them (lmac model-info --memory): tiles whose quants are wider than the file's (the
+// lattice and ternary types) take more than the file; what stays on the mapped file
+// (looked-up rows, norms) is paged in as it is read.
+void print_weight_memory(const LlamaModel& m) {
+  const LlamaSession s(m, make_backend(thread_count()));
+  const double weights = double(s.backend().weight_bytes()) / 1e6, file = m.file().file_size() / 1e6;
+  fmt::print("weights in use  {:.1f} MB on {} ({:.2f}x the file's {:.1f} MB){}\n", weights, s.backend().name(),
+             file > 0 ? weights / file : 0.0, file,
+             s.backend().host_memory() ? "; rows only looked up and the norms stay on the mapped file" : "");
+}
+
 }  // namespace
 
 // Where a pass's time went, largest first (lmac bench --profile).
@@ -76,7 +88,11 @@ void add_model_commands(CLI::App& app) {
   {
     auto* c = app.add_subcommand("model-info", "describe a GGUF model");
     static std::string path;
+    static bool memory = false;
     c->add_option("model", path, "GGUF file (default: bundled)");
+    c->add_flag("--memory", memory,
+                "also prepare the weights on the device (--device) as a run does and print the memory they take there "
+                "(seconds for a large model)");
     c->callback([] {
       action() = [] {
         auto m = load_llama(path);
@@ -100,6 +116,7 @@ void add_model_commands(CLI::App& app) {
                    m->tokenizer().bos());
         fmt::print("KV cache        IEEE half (f16), {} bytes per token\n", k.kv_bytes_per_token());
         fmt::print("fingerprint     {:016x}\nkernels         {}\n", m->fingerprint(), cpu_simd_name());
+        if (memory) print_weight_memory(*m);
         return static_cast<int>(kOk);
       };
     });
@@ -230,7 +247,8 @@ void add_model_commands(CLI::App& app) {
                             {"device", selected_device()},
                             {"decode_context", context}};
         auto times = std::make_shared<OpTimes>();
-        size_t kv_held = 0;  // the most KV cache pages any session held
+        size_t kv_held = 0;       // the most KV cache pages any session held
+        size_t weights_held = 0;  // the weights a session's backend holds in its own memory
         auto backend = [&] {
           auto be = make_backend(threads);
           return profile ? make_profiled_backend(std::move(be), times) : std::move(be);
@@ -253,6 +271,7 @@ void add_model_commands(CLI::App& app) {
             if (r >= 0) rates.push_back(prefill / std::chrono::duration<double>(Clock::now() - t0).count());
           }
           kv_held = std::max(kv_held, s.kv_bytes());
+          weights_held = std::max(weights_held, s.backend().weight_bytes());
           return median(rates);
         };
         double pp = run_prefill(false);
@@ -293,18 +312,19 @@ void add_model_commands(CLI::App& app) {
         const LlamaConfig& k = m->config();
         const double kv_mb = double(kv_held) / 1e6;
         const double file_mb = m->file().file_size() / 1e6, rss = peak_rss_mb();
+        const double weights_mb = double(weights_held) / 1e6;
         if (selected_device().rfind("cpu", 0) == 0)
           fmt::print(
-              "peak RSS {:.1f} MB: model file {:.1f} MB + KV cache {:.1f} MB (pages held; f16, {} bytes per token) + "
-              "{:.1f} MB "
-              "other (budget: +64 MB)\n",
-              rss, file_mb, kv_mb, k.kv_bytes_per_token(), rss - file_mb - kv_mb);
+              "peak RSS {:.1f} MB: weights {:.1f} MB as the backend holds them (tiles, copies; file {:.1f} MB) + KV "
+              "cache {:.1f} MB (pages held; f16, {} bytes per token) + {:.1f} MB other (mapped rows and norms, "
+              "activations, code; budget: +64 MB)\n",
+              rss, weights_mb, file_mb, kv_mb, k.kv_bytes_per_token(), rss - weights_mb - kv_mb);
         else  // the weights and caches live in the device's memory
           fmt::print(
-              "device memory: model {:.1f} MB (as stored; Q8_0 as int8 and scale planes) + KV cache {:.1f} MB (pages "
-              "held; f16, "
+              "device memory: weights {:.1f} MB as uploaded (file {:.1f} MB) + KV cache {:.1f} MB (pages held; f16, "
               "{} bytes per token); host peak RSS {:.1f} MB\n",
-              file_mb, kv_mb, k.kv_bytes_per_token(), rss);
+              weights_mb, file_mb, kv_mb, k.kv_bytes_per_token(), rss);
+        j["weights_mb"] = weights_mb;
         j["peak_rss_mb"] = rss;
         j["kv_bytes_per_token"] = k.kv_bytes_per_token();
         j["file_mb"] = file_mb;

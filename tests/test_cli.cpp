@@ -539,6 +539,22 @@ TEST(Cli, BenchProfilesOperationsAndDecodesAfterAContext) {
   // The pages the sessions held, at most: three sequences of 8 positions, a page group of
   // 256 positions each (3 x 256 x 2304 bytes).
   EXPECT_NE(text.find("\"kv_cache_mb\": 1.769472"), std::string::npos) << text;
+  // The weights the CPU backend holds in its own memory (Q8_0 tiles on AVX-512, copies of
+  // the large matrices elsewhere): some, at most about the file's 16.2 MB.
+  const size_t at = text.find("\"weights_mb\": ");
+  ASSERT_NE(at, std::string::npos) << text;
+  const double weights_mb = std::stod(text.substr(at + 14));
+  EXPECT_GT(weights_mb, 5.0) << text;
+  EXPECT_LT(weights_mb, 18.0) << text;
+}
+
+TEST(Cli, ModelInfoSaysWhatTheWeightsTakeWhenAsked) {
+  EXPECT_EQ(output_of("model-info").find("weights in use"), std::string::npos);
+  for (const char* device : {"cpu", "grid"}) {
+    const std::string out = output_of(std::string("--device ") + device + " model-info --memory");
+    EXPECT_NE(out.find(std::string("MB on ") + device + " ("), std::string::npos) << out;
+    EXPECT_NE(out.find("x the file's 16.2 MB)"), std::string::npos) << out;
+  }
 }
 
 TEST(Cli, MissingOrWrongModelIsAClearError) {

@@ -83,6 +83,26 @@ TEST(GridBackend, WholeModelsGiveTheCpuLogits) {
   }
 }
 
+// What a backend says it holds for the weights (lmac model-info --memory, lmac bench):
+// the grid backend's Q8_0 planes exactly (an int8 a weight and a float a block); the CPU
+// tiles or copies what its kernels at this SIMD level read from memory of its own (none
+// of so small a model at some levels), never more than twice the weights products read.
+TEST(GridBackend, WeightMemoryIsWhatTheBackendHolds) {
+  test::TinyLlamaShape shape;
+  shape.type = GgmlType::Q8_0;
+  shape.tied = false;
+  const auto model = LlamaModel::load(model_file(shape, "weight-memory"));
+  size_t product_weights = model->output().rows * model->output().cols;
+  for (const LlamaLayer& l : model->layers())
+    for (const Matrix* w : l.matrices()) product_weights += w->rows * w->cols;
+  const Matrix& embd = model->token_embd();
+  ASSERT_EQ(embd.type, GgmlType::Q8_0);
+  const size_t all_weights = product_weights + embd.rows * embd.cols;  // the grid repacks the embedding too
+  const LlamaSession grid(*model, make_grid_backend(2)), cpu(*model, make_cpu_backend(2));
+  EXPECT_EQ(grid.backend().weight_bytes(), all_weights + all_weights / 32 * sizeof(float));
+  EXPECT_LE(cpu.backend().weight_bytes(), 2 * product_weights);
+}
+
 // Both token modes (char: the 128 rows of the alphabet; subword: the whole vocabulary),
 // each at one depth (the depth changes what is fed, not how).
 TEST(GridBackend, StreamsAreByteIdenticalAndCrossDecode) {

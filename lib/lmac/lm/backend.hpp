@@ -103,6 +103,9 @@ class Backend {
   // Bytes the backend can still allocate, where its memory is its own (a GPU's); none
   // for the host's memory, which sets no limit of its own.
   virtual std::optional<size_t> free_memory() const { return std::nullopt; }
+  // Bytes of weights the backend holds in memory of its own since it was made: tiles and
+  // copies (CPU), uploads (GPU). What it reads from the mapped file is not counted.
+  virtual size_t weight_bytes() const { return 0; }
   // Returns when every operation issued so far has finished (a GPU runs them
   // asynchronously; host backends finish each before returning).
   virtual void synchronize() {}

@@ -361,6 +361,11 @@ class CpuBackend final : public HostBackend {
     return m;
   }
   using HostBackend::weights;
+  size_t weight_bytes() const override {
+    size_t sum = 0;
+    for (const auto& p : packed_) sum += p->bytes;
+    return sum;
+  }
 
   void matmul(const Matrix& w, const float* x, size_t n, float* y, std::span<const int32_t> rows) override {
     const size_t n_out = rows.empty() ? w.rows : rows.size();

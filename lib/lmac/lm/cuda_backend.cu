@@ -400,6 +400,7 @@ class CudaBackend final : public Backend {
     return free_b + SharedWeights::get().unused_bytes(device_);
   }
 
+  size_t weight_bytes() const override { return weight_bytes_; }
   Matrix weights(const Matrix& w, WeightUse) override {
     if (w.content_id == 0) {
       const Matrix m = upload_matrix(w, owned_);

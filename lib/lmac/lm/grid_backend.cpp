@@ -48,6 +48,11 @@ class GridBackend final : public HostBackend {
     return size > held_ ? size - held_ : 0;
   }
 
+  size_t weight_bytes() const override {
+    size_t sum = 0;
+    for (const Q8Owned& o : q8_owned_) sum += o.q.size() * sizeof(int8_t) + o.d.size() * sizeof(float);
+    return sum;
+  }
   Matrix weights(const Matrix& w, WeightUse) override {
     if (w.type == GgmlType::F32) return w;
     if (w.type == GgmlType::Q8_0 || km::kq_type(w.type)) {

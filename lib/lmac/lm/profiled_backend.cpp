@@ -20,6 +20,7 @@ class ProfiledBackend final : public Backend {
   void download(void* dst, const void* src, size_t bytes) override { be_->download(dst, src, bytes); }
   void copy(void* dst, const void* src, size_t bytes) override { be_->copy(dst, src, bytes); }
   void synchronize() override { be_->synchronize(); }
+  size_t weight_bytes() const override { return be_->weight_bytes(); }
   Matrix weights(const Matrix& w, WeightUse use) override { return be_->weights(w, use); }
   const float* weights(const float* v, size_t n) override { return be_->weights(v, n); }
 

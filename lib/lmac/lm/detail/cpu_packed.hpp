@@ -40,8 +40,9 @@ class StreamedBytes {
 // thread would otherwise copy the model once per thread).
 struct PackedTiles {
   PackedTiles(size_t n_rows, size_t n_cols, size_t bytes_a_tile, size_t tiles)
-      : rows(n_rows), cols(n_cols), tile_bytes(bytes_a_tile), data(tiles * bytes_a_tile) {}
+      : rows(n_rows), cols(n_cols), tile_bytes(bytes_a_tile), bytes(tiles * bytes_a_tile), data(bytes) {}
   size_t rows = 0, cols = 0, tile_bytes = 0;
+  size_t bytes = 0;  // of data
   StreamedBytes data;
 };
 
