@@ -167,7 +167,7 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
     uint8_t* p = out.data() + b * info.block_bytes;
     switch (type) {
       case GgmlType::F32:
-        for (uint32_t i = 0; i < info.block_elems; ++i) store_le(p + 4 * i, f32_bits(g(rng)), 4);
+        for (uint32_t i = 0; i < info.block_elems; ++i) store_le(p + size_t{4} * i, f32_bits(g(rng)), 4);
         break;
       case GgmlType::F16:
         store_le(p, to_half(g(rng)), 2);
@@ -185,7 +185,7 @@ Bytes random_weights(GgmlType type, size_t rows, size_t cols, float scale, std::
         // about d_per times d.
         for (uint32_t i = 0; i < info.block_bytes; ++i) p[i] = static_cast<uint8_t>(byte(rng));
         struct Scales {
-          float d_per;
+          float d_per = 0.0f;
           size_t min_at = 0;
           float min_per = 0.0f;
         } scales{};
@@ -310,10 +310,7 @@ Bytes make_random_llama(const TinyLlamaShape& s) {
     tokens.push_back(std::string(1, static_cast<char>(c)));
     types.push_back(1);
   }
-  for (const char* m : {"ab", "abc",
-                        "\xE2\x96\x81"
-                        "a",
-                        "the", "th", "he", "  "}) {
+  for (const char* m : {"ab", "abc", "\342\226\201a", "the", "th", "he", "  "}) {  // (octal: "a" is no digit)
     tokens.push_back(m);
     types.push_back(1);
   }

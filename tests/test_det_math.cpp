@@ -61,6 +61,7 @@ TEST(DetMath, ExpIsIdenticalAtEverySimdLevelForEdgeAndNonFiniteInput) {
   const std::vector<float> x = edge_inputs();
   for (float shift : {0.0f, 3.5f, -2.25f}) {
     std::vector<uint32_t> want;
+    want.reserve(x.size());
     for (float v : x) want.push_back(bits(det_exp(v - shift)));
     for (int level : {0, 1, 2}) {
       std::vector<float> y = at_level(level, [&] {

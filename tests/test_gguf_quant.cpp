@@ -200,11 +200,10 @@ TEST(Quant, KernelDotProductsMatchGgml) {
     if (act_type == "q8_0") {
       ggml_type_info(GgmlType::Q8_0).dequantize(a.data(), af.data(), 512);
     } else {  // q8_K: d (f32), 256 int8, 16 int16 bsums per block
-      for (int b = 0; b < 2; ++b) {
+      for (size_t b = 0; b < 2; ++b) {
         float d;
         std::memcpy(&d, a.data() + b * 292, 4);
-        for (int i = 0; i < 256; ++i)
-          af[static_cast<size_t>(b * 256 + i)] = d * static_cast<int8_t>(a[static_cast<size_t>(b * 292 + 4 + i)]);
+        for (size_t i = 0; i < 256; ++i) af[b * 256 + i] = d * static_cast<int8_t>(a[b * 292 + 4 + i]);
       }
     }
     double got = dot16(wf.data(), af.data(), 512);

@@ -31,7 +31,7 @@ namespace {
 const std::string kGolden = LMAC_GOLDEN_DIR;
 
 std::string sha256_hex(ByteSpan data) {
-  sha256_ctx ctx;
+  sha256_ctx ctx{};
   sha256_init(&ctx);
   sha256_update(&ctx, data.size(), data.data());
   uint8_t digest[SHA256_DIGEST_SIZE];

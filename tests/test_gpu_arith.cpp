@@ -3,6 +3,7 @@
 // give the CPU backend's bits operation by operation, for whole models, and for streams.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -55,7 +56,7 @@ std::vector<float> logits(const LlamaModel& model, std::unique_ptr<Backend> back
 
 // A random-weight model of `shape`, written as NAME.gguf in the test's folder.
 std::string model_file(const test::TinyLlamaShape& shape, const std::string& name) {
-  const std::string path = test::temp_dir() + "/" + name + ".gguf";
+  std::string path = test::temp_dir() + "/" + name + ".gguf";
   test::write_bytes(path, test::make_random_llama(shape));
   return path;
 }
@@ -75,7 +76,7 @@ TEST(GridBackend, WholeModelsGiveTheCpuLogits) {
     ASSERT_EQ(grid.size(), cpu.size());
     size_t differing = 0, nan = 0;
     for (size_t i = 0; i < cpu.size(); ++i) {
-      differing += std::memcmp(&grid[i], &cpu[i], 4) != 0;
+      differing += std::bit_cast<uint32_t>(grid[i]) != std::bit_cast<uint32_t>(cpu[i]);
       nan += std::isnan(cpu[i]);
     }
     EXPECT_EQ(differing, 0u) << m->config().name << " " << ggml_type_info(m->layers()[0].wq.type).name;

@@ -41,6 +41,7 @@ void check_conformance(const std::string& path, double max_tol, double mean_tol)
   for (const auto& s : ref["sequences"]) {
     std::vector<int32_t> ids = s["ids"].get<std::vector<int32_t>>();
     std::vector<BatchToken> batch;
+    batch.reserve(ids.size());
     for (int32_t id : ids) batch.push_back({seq, id});
     std::vector<float> logits(ids.size() * V);
     session.forward(batch, {}, logits.data());

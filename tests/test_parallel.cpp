@@ -52,6 +52,7 @@ TEST(Parallel, NestedAndConcurrentLoopsRunInline) {
   EXPECT_EQ(count.load(), 80u);
   count = 0;
   std::vector<std::thread> callers;
+  callers.reserve(4);
   for (int c = 0; c < 4; ++c)
     callers.emplace_back([&] {
       for (int k = 0; k < 200; ++k) parallel_for_each(3, 25, [&](size_t) { count.fetch_add(1); });
@@ -116,7 +117,7 @@ TEST(Parallel, NestedTasksUseThreadsTheOuterTasksLeftIdle) {
 // side (those beyond it run inline), and errors from inside them: every task exactly
 // once, and the first error comes back out of both levels.
 TEST(Parallel, NestedTasksRunOnceAndReportErrors) {
-  std::vector<std::atomic<int>> seen(64 * 40);
+  std::vector<std::atomic<int>> seen(size_t{64} * 40);
   parallel_tasks(4, 64, [&](size_t o) {
     parallel_tasks(3, 40, [&](size_t i) { parallel_tasks(2, 1, [&](size_t) { seen[o * 40 + i].fetch_add(1); }); });
   });
