@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   while (tokens.size() < n) tokens.push_back(id(rng));
   std::printf("%s: %zu positions\n", argv[1], n - 1);
   std::vector<lmac::BatchToken> batch;
+  batch.reserve(tokens.size());
   for (int32_t t : tokens) batch.push_back({0, t, true});
   std::vector<float> ours(n * n_vocab);
   lmac::LlamaSession(*model, lmac::make_cpu_backend(2)).forward(batch, {}, ours.data());
