@@ -364,7 +364,11 @@ void add_decompress(CLI::App& app) {
         Bytes file = read_file(in);
         const std::string name = input_name(in);
         ParsedStream parsed = parse_lmac(file, keep_going);
-        const CodecModel& m = models.get(decode_model_spec(model, parsed.stream.header.model_name));
+        const std::string spec = decode_model_spec(model, parsed.stream.header.model_name);
+        if (spec == "audio" && !model.empty() && expand_model_spec(model) != spec)  // else -m goes unread unsaid
+          verbose(fmt::format("{}: the stream names the audio model, which needs no language model: -m {} not loaded",
+                              name, model));
+        const CodecModel& m = models.get(spec);
         if (!own_progress && !m.parallel_predictors()) throw Deferred{};
         CodecOptions o;
         o.batch = batch;
