@@ -161,6 +161,19 @@ std::vector<size_t> all_of(size_t n) {
   return v;
 }
 
+// Why a chunk coded bit by bit (of `size` bytes) cannot be decoded with this model, or "".
+std::string record_problem(const CodecModel& model, const ChunkSpec& spec, const ChunkRecord& r, size_t size) {
+  if (r.mode == TokenMode::Mixed && model.audio_mixing() != AudioMixing::WithLanguageModel)
+    return "chunk was mixed with a language model; decode it with mix:MODEL";
+  if (r.mode == TokenMode::Audio && model.audio_mixing() == AudioMixing::None)
+    return "chunk was coded by the audio model; decode it with audio or mix:MODEL";
+  if (r.token_count != size) return "audio-coded chunk records the wrong size";
+  if (r.mode == TokenMode::Mixed && lm_window(r.token_count, spec) > model.max_tokens())
+    return fmt::format("the language model would see {} bytes at once but its context holds {}",
+                       lm_window(r.token_count, spec), model.max_tokens());
+  return "";
+}
+
 }  // namespace
 
 std::string audio_coding_obstacle(const ChunkSpec& spec) {
@@ -221,20 +234,8 @@ void decode_audio_chunks(const CodecModel& model, const ChunkSpec& spec, const s
   std::vector<size_t> todo;
   const std::string obstacle = audio_coding_obstacle(spec);
   for (size_t i : which) {
-    const ChunkRecord& r = records[i];
-    if (!obstacle.empty())
-      d.errors[i] = obstacle;
-    else if (r.mode == TokenMode::Mixed && model.audio_mixing() != AudioMixing::WithLanguageModel)
-      d.errors[i] = "chunk was mixed with a language model; decode it with mix:MODEL";
-    else if (r.mode == TokenMode::Audio && model.audio_mixing() == AudioMixing::None)
-      d.errors[i] = "chunk was coded by the audio model; decode it with audio or mix:MODEL";
-    else if (r.token_count != ranges[i].size)
-      d.errors[i] = "audio-coded chunk records the wrong size";
-    else if (r.mode == TokenMode::Mixed && lm_window(r.token_count, spec) > model.max_tokens())
-      d.errors[i] = fmt::format("the language model would see {} bytes at once but its context holds {}",
-                                lm_window(r.token_count, spec), model.max_tokens());
-    else
-      todo.push_back(i);
+    d.errors[i] = obstacle.empty() ? record_problem(model, spec, records[i], ranges[i].size) : obstacle;
+    if (d.errors[i].empty()) todo.push_back(i);
   }
   progress.add(which.size() - todo.size());
   auto decode = [&](const std::vector<size_t>& group, Predictor* pred) {
