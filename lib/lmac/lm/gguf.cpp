@@ -130,6 +130,37 @@ GgufValue read_value(Cursor& c, GgufType type, int len_width, const std::string&
   return v;
 }
 
+// A tensor's entry in the header: name, shape, type and offset, checked (the data is
+// placed once the header's end is known).
+GgufTensor read_tensor_info(Cursor& c, int lw, uint64_t alignment) {
+  GgufTensor t;
+  t.name = c.str(lw, "a tensor name");
+  uint64_t nd = c.uint(4, "tensor dimensions");
+  if (nd == 0 || nd > 4) fail_format(fmt::format("tensor '{}' has {} dimensions", t.name, nd));
+  for (uint64_t d = 0; d < nd; ++d) {
+    uint64_t dim = c.uint(lw, "tensor dimensions");
+    if (dim == 0 || dim > (1ull << 40)) fail_format(fmt::format("tensor '{}' has dimension {}", t.name, dim));
+    t.dims.push_back(dim);
+  }
+  uint64_t type = c.uint(4, "a tensor type");
+  const GgmlTypeInfo* info = ggml_type_info(static_cast<uint32_t>(type));
+  if (info == nullptr)
+    fail_format(fmt::format("tensor '{}' is {}, which lmac cannot read (it reads {})", t.name,
+                            ggml_unsupported_type(static_cast<uint32_t>(type)), ggml_supported_types()));
+  t.type = info->type;
+  t.offset = c.uint(8, "a tensor offset");
+  if (t.offset % alignment) fail_format(fmt::format("tensor '{}' offset {} is not aligned", t.name, t.offset));
+  uint64_t elems = 1;
+  for (uint64_t d : t.dims) {
+    if (elems > (1ull << 48) / d) fail_format(fmt::format("tensor '{}' is impossibly large", t.name));
+    elems *= d;
+  }
+  if (t.dims[0] % info->block_elems)
+    fail_format(fmt::format("tensor '{}' row of {} is not a whole number of {} blocks", t.name, t.dims[0], info->name));
+  t.bytes = elems / info->block_elems * info->block_bytes;
+  return t;
+}
+
 }  // namespace
 
 const char* gguf_type_name(GgufType t) {
@@ -259,32 +290,7 @@ void GgufFile::parse_all() {
       fail_format(fmt::format("invalid general.alignment {}", alignment_));
   }
   for (uint64_t i = 0; i < n_tensors; ++i) {
-    GgufTensor t;
-    t.name = c.str(lw, "a tensor name");
-    uint64_t nd = c.uint(4, "tensor dimensions");
-    if (nd == 0 || nd > 4) fail_format(fmt::format("tensor '{}' has {} dimensions", t.name, nd));
-    for (uint64_t d = 0; d < nd; ++d) {
-      uint64_t dim = c.uint(lw, "tensor dimensions");
-      if (dim == 0 || dim > (1ull << 40)) fail_format(fmt::format("tensor '{}' has dimension {}", t.name, dim));
-      t.dims.push_back(dim);
-    }
-    uint64_t type = c.uint(4, "a tensor type");
-    const GgmlTypeInfo* info = ggml_type_info(static_cast<uint32_t>(type));
-    if (info == nullptr)
-      fail_format(fmt::format("tensor '{}' is {}, which lmac cannot read (it reads {})", t.name,
-                              ggml_unsupported_type(static_cast<uint32_t>(type)), ggml_supported_types()));
-    t.type = info->type;
-    t.offset = c.uint(8, "a tensor offset");
-    if (t.offset % alignment_) fail_format(fmt::format("tensor '{}' offset {} is not aligned", t.name, t.offset));
-    uint64_t elems = 1;
-    for (uint64_t d : t.dims) {
-      if (elems > (1ull << 48) / d) fail_format(fmt::format("tensor '{}' is impossibly large", t.name));
-      elems *= d;
-    }
-    if (t.dims[0] % info->block_elems)
-      fail_format(
-          fmt::format("tensor '{}' row of {} is not a whole number of {} blocks", t.name, t.dims[0], info->name));
-    t.bytes = elems / info->block_elems * info->block_bytes;
+    GgufTensor t = read_tensor_info(c, lw, alignment_);
     if (tensor_index_.count(t.name)) fail_format("duplicate tensor '" + t.name + "'");
     tensor_index_[t.name] = tensors_.size();
     tensors_.push_back(std::move(t));
