@@ -67,7 +67,7 @@ void print_weight_memory(const LlamaModel& m) {
   const LlamaSession s(m, make_backend(thread_count()));
   const double weights = double(s.backend().weight_bytes()) / 1e6, file = m.file().file_size() / 1e6;
   fmt::print("weights in use  {:.1f} MB on {} ({:.2f}x the file's {:.1f} MB){}\n", weights, s.backend().name(),
-             file > 0 ? weights / file : 0.0, file,
+             weights / file, file,
              s.backend().host_memory() ? "; rows only looked up and the norms stay on the mapped file" : "");
 }
 

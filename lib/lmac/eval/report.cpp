@@ -174,16 +174,15 @@ void chart_columns(const std::vector<json>& reports, std::vector<std::string>& n
 // maps a rate to the chart's y, `base` is the y of 0.
 template <class YOf>
 std::string svg_bars(const json& c, const std::string& name, int x, int bar, int base, const YOf& y_of) {
-  const double real = c["real_rate"], paper = c["paper_rate"];
   const int hue = hue_of(name);
-  return fmt::format(
-             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"hsl({},55%,40%)\"><title>{} real "
-             "{:.2f}%</title></rect>\n",
-             x, y_of(real), bar, base - y_of(real), hue, xml_text(name), 100 * real) +
-         fmt::format(
-             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"hsl({},55%,75%)\"><title>{} paper "
-             "{:.2f}%</title></rect>\n",
-             x + bar, y_of(paper), bar, base - y_of(paper), hue, xml_text(name), 100 * paper) +
+  const auto rect = [&](int at, const char* rate, int lightness) {
+    const double v = c[std::string(rate) + "_rate"];
+    return fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"hsl({},55%,{}%)\"><title>{} {} "
+        "{:.2f}%</title></rect>\n",
+        at, y_of(v), bar, base - y_of(v), hue, lightness, xml_text(name), rate, 100 * v);
+  };
+  return rect(x, "real", 40) + rect(x + bar, "paper", 75) +
          fmt::format("<text transform=\"translate({},{}) rotate(60)\">{}</text>\n", x + 4, base + 8, xml_text(name));
 }
 
